@@ -1,0 +1,8 @@
+//! Maestro: a template registry with git history and cookiecutter-compatible rendering, quality
+//! gates, a durable workflow engine, test healing and ephemeral Kubernetes environments, as one
+//! server binary. `platform` holds what every module shares; `modules` holds the features.
+
+pub mod config;
+pub mod modules;
+pub mod platform;
+pub mod server;

@@ -1,0 +1,299 @@
+//! The `maestro` command: `serve` (default), `migrate`, `config`, `user …`, `token`,
+//! `healthcheck`, `openapi`. Errors print one line that says what to fix.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use maestro::config::{LoadOptions, Settings};
+use maestro::platform::Platform;
+use maestro::platform::auth::Role;
+use maestro::server::Application;
+
+#[derive(Parser)]
+#[command(name = "maestro", version, about = "Maestro platform server", long_about = None)]
+struct Cli {
+    /// Directory holding default.toml and <MAESTRO_ENV>.toml.
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        env = "MAESTRO_CONFIG_DIR"
+    )]
+    config_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the effective configuration (secrets redacted).
+    Config,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print an access token for a user (for scripts).
+    Token {
+        #[arg(long)]
+        email: String,
+    },
+    /// Exit 0 if the local server answers /healthz (used by the container HEALTHCHECK).
+    Healthcheck {
+        /// Defaults to http://127.0.0.1:<server.port>/healthz.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print the OpenAPI document for the current configuration.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (and the tenant, if it does not exist).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "MAESTRO_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// List users, optionally of one tenant.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Change a user's role.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| format!("`{raw}` is not a role; use admin, editor or viewer"))
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("maestro: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = err.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's message paragraph (minus "error: " and the usage block).
+            let rendered = err.render().to_string();
+            let message = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let message = message.trim_start_matches("error: ");
+            return fail(format!("{message} (see `maestro --help`)"));
+        }
+    };
+    let settings = match Settings::load(&LoadOptions {
+        config_dir: cli.config_dir.clone(),
+        ..LoadOptions::default()
+    }) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings)) {
+        Ok(code) => code,
+        Err(e) => fail(format!("{e:#}")),
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => {
+            let _telemetry = maestro::platform::telemetry::init(&settings)?;
+            let started = std::time::Instant::now();
+            let app = Application::build(settings).await?;
+            tracing::info!(
+                port = app.port(),
+                ready_in_ms = started.elapsed().as_millis() as u64,
+                backend = app.platform().db.backend().as_str(),
+                modules = ?app.modules().0.iter().map(|m| m.name()).collect::<Vec<_>>(),
+                "maestro is serving"
+            );
+            let handle = app.shutdown_handle();
+            tokio::spawn(async move {
+                maestro::server::shutdown_signal().await;
+                handle.shutdown().await;
+            });
+            app.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let platform = Platform::new(settings)?;
+            let applied = platform.migrate(Duration::from_secs(10)).await?;
+            if applied.is_empty() {
+                println!("The schema is up to date.");
+            } else {
+                for name in applied {
+                    println!("applied {name}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            let redacted = settings.redacted();
+            println!("# environment: {}", settings.environment.as_str());
+            println!("{}", toml_like(&serde_json::to_value(&redacted)?));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(cmd) => {
+            let platform = ready_platform(settings).await?;
+            match cmd {
+                UserCommand::Create {
+                    tenant,
+                    email,
+                    password,
+                    role,
+                } => {
+                    let user = platform
+                        .auth
+                        .create_user_in_tenant_named(&tenant, &email, &password, role)
+                        .await
+                        .map_err(api_error)?;
+                    println!(
+                        "created {} ({}) in tenant {tenant}: id {}",
+                        user.email, user.role, user.id
+                    );
+                }
+                UserCommand::List { tenant } => {
+                    let users = platform
+                        .auth
+                        .list_all_users(tenant)
+                        .await
+                        .map_err(api_error)?;
+                    println!("{:<20} {:<36} {:<8} EMAIL", "TENANT", "ID", "ROLE");
+                    for (tenant, user) in users {
+                        println!(
+                            "{:<20} {:<36} {:<8} {}",
+                            tenant, user.id, user.role, user.email
+                        );
+                    }
+                }
+                UserCommand::SetRole { email, role } => {
+                    let user = platform
+                        .auth
+                        .set_role_by_email(&email, role)
+                        .await
+                        .map_err(api_error)?;
+                    println!("{} is now {}", user.email, user.role);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { email } => {
+            let platform = ready_platform(settings).await?;
+            println!(
+                "{}",
+                platform
+                    .auth
+                    .token_for_email(&email)
+                    .await
+                    .map_err(api_error)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { url } => {
+            let url =
+                url.unwrap_or_else(|| format!("http://127.0.0.1:{}/healthz", settings.server.port));
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()?;
+            match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
+                Ok(r) => {
+                    eprintln!("maestro: {url} answered {}", r.status());
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => {
+                    eprintln!("maestro: {url} unreachable: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Openapi => {
+            let platform = Platform::new(settings)?;
+            let modules = maestro::platform::health::Modules(std::sync::Arc::new(
+                maestro::modules::build(&platform).await?,
+            ));
+            let doc = maestro::server::openapi_document(&platform, &modules);
+            println!("{}", doc.to_pretty_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A platform with the schema applied (CLI commands that touch users).
+async fn ready_platform(settings: Settings) -> anyhow::Result<Platform> {
+    let platform = Platform::new(settings)?;
+    platform.migrate(Duration::from_secs(10)).await?;
+    Ok(platform)
+}
+
+fn api_error(e: maestro::platform::http::error::ApiError) -> anyhow::Error {
+    let mut message = e.detail.clone();
+    for field in &e.errors {
+        message.push_str(&format!(" {}: {}.", field.field, field.message));
+    }
+    anyhow::anyhow!(message)
+}
+
+/// Renders the configuration as TOML-ish `section.key = value` lines (stable and greppable).
+fn toml_like(value: &serde_json::Value) -> String {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => out.push(format!("{prefix} = {other}")),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out.join("\n")
+}

@@ -1,0 +1,673 @@
+//! Users, tenants and tokens: login, refresh-token rotation with reuse detection, logout, and
+//! resolving a bearer token into a [`Principal`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::jwt::LocalTokens;
+use super::oidc::OidcVerifier;
+use super::store::{self, RefreshTokenRow, TenantRow, UserRow};
+use super::{AuthSource, Principal, Role, TenantId, passwords};
+use crate::config::AuthSettings;
+use crate::platform::cache::Cache;
+use crate::platform::db::Db;
+use crate::platform::http::error::{ApiError, ApiResult, FieldError};
+use crate::platform::http::pagination::{Page, PageQuery};
+
+/// How long a resolved user (role, tenant) is cached for token checks; role changes and deletes
+/// invalidate it at once.
+const USER_CACHE_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        UserView {
+            role: Role::parse(&row.role).unwrap_or(Role::Viewer),
+            id: row.id,
+            tenant_id: row.tenant_id,
+            email: row.email,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedUser {
+    tenant_id: String,
+    email: String,
+    role: Role,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    cache: Cache,
+    tokens: LocalTokens,
+    oidc: Option<OidcVerifier>,
+    rbac: bool,
+    refresh_ttl: chrono::Duration,
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_refresh_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "mrt_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Lowercased, trimmed email, or a message saying what is wrong with it.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let email = raw.trim().to_ascii_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@'));
+    if valid {
+        Ok(email)
+    } else {
+        Err("must be an email address like dev@example.com".to_string())
+    }
+}
+
+/// Tenant names: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
+pub fn validate_tenant_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+                .into(),
+        )
+    }
+}
+
+impl AuthService {
+    pub fn new(settings: &AuthSettings, db: Db, cache: Cache) -> anyhow::Result<Self> {
+        let oidc = if settings.oidc.enabled() {
+            Some(OidcVerifier::new(settings.oidc.clone())?)
+        } else {
+            None
+        };
+        Ok(AuthService {
+            inner: Arc::new(Inner {
+                db,
+                cache,
+                tokens: LocalTokens::new(
+                    &settings.secret_key,
+                    &settings.issuer,
+                    &settings.audience,
+                    settings.access_token_ttl_secs,
+                ),
+                oidc,
+                rbac: settings.rbac,
+                refresh_ttl: chrono::Duration::seconds(settings.refresh_token_ttl_secs as i64),
+            }),
+        })
+    }
+
+    pub fn rbac(&self) -> bool {
+        self.inner.rbac
+    }
+
+    /// `POST /auth/token`: email + password → token pair.
+    pub async fn login(&self, email: &str, password: &str) -> ApiResult<TokenPair> {
+        let invalid = || ApiError::unauthorized("Invalid email or password.");
+        let Ok(email) = normalize_email(email) else {
+            return Err(invalid());
+        };
+        let user = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<Option<UserRow>> {
+                Ok(store::find_user_by_email(conn, &email)?)
+            })
+            .await?;
+        // Hashing runs on the blocking pool without holding a database connection.
+        let password = password.to_string();
+        let user = tokio::task::spawn_blocking(move || match user {
+            Some(u) if passwords::verify(&password, &u.password_hash) => Some(u),
+            Some(_) => None,
+            None => {
+                passwords::verify_dummy(&password);
+                None
+            }
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        let user = user.ok_or_else(invalid)?;
+        self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
+            .await
+    }
+
+    async fn issue_pair(&self, user: &UserRow, family_id: String) -> ApiResult<TokenPair> {
+        let role = Role::parse(&user.role).unwrap_or(Role::Viewer);
+        let access = self
+            .inner
+            .tokens
+            .issue(&user.id, &user.tenant_id, &user.email, role)
+            .map_err(ApiError::internal)?;
+        let refresh = new_refresh_token();
+        let issued = now();
+        let row = RefreshTokenRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            token_hash: hash_refresh_token(&refresh),
+            family_id,
+            user_id: user.id.clone(),
+            tenant_id: user.tenant_id.clone(),
+            issued_at: issued,
+            expires_at: issued + self.inner.refresh_ttl,
+            rotated_at: None,
+            revoked_at: None,
+        };
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<()> { Ok(store::insert_refresh_token(conn, &row)?) })
+            .await?;
+        Ok(TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer".into(),
+            expires_in: self.inner.tokens.ttl_secs(),
+        })
+    }
+
+    /// `POST /auth/refresh`: rotates the refresh token. Presenting a token that was already
+    /// rotated means it leaked: the whole family (that login) is revoked.
+    pub async fn refresh(&self, refresh_token: &str) -> ApiResult<TokenPair> {
+        let hash = hash_refresh_token(refresh_token.trim());
+        let outcome = self
+            .inner
+            .db
+            .transaction(move |conn| -> ApiResult<Result<(UserRow, String), &'static str>> {
+                let Some(token) = store::find_refresh_token(conn, &hash)? else {
+                    return Ok(Err("Unknown refresh token; sign in again."));
+                };
+                if token.revoked_at.is_some() {
+                    return Ok(Err("This refresh token was revoked; sign in again."));
+                }
+                let now = now();
+                if token.rotated_at.is_some() || store::mark_rotated(conn, &token.id, now)? == 0 {
+                    store::revoke_family(conn, &token.family_id, now)?;
+                    return Ok(Err(
+                        "This refresh token was already used; every token of this sign-in is now revoked. Sign in again.",
+                    ));
+                }
+                if token.expires_at < now {
+                    return Ok(Err("This refresh token has expired; sign in again."));
+                }
+                let tenant = TenantId(token.tenant_id.clone());
+                let Some(user) = store::find_user(conn, &tenant, &token.user_id)? else {
+                    return Ok(Err("The user no longer exists."));
+                };
+                Ok(Ok((user, token.family_id)))
+            })
+            .await?;
+        match outcome {
+            Ok((user, family)) => self.issue_pair(&user, family).await,
+            Err(reason) => {
+                tracing::info!(reason, "refresh token refused");
+                Err(ApiError::unauthorized(reason))
+            }
+        }
+    }
+
+    /// `POST /auth/logout`: revokes the refresh token's family. Unknown tokens are ignored so
+    /// logging out twice is harmless.
+    pub async fn logout(&self, refresh_token: &str) -> ApiResult<()> {
+        let hash = hash_refresh_token(refresh_token.trim());
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<()> {
+                if let Some(token) = store::find_refresh_token(conn, &hash)? {
+                    store::revoke_family(conn, &token.family_id, now())?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Resolves a bearer token: Maestro tokens (HS256) against the local secret, asymmetric
+    /// tokens against the OIDC issuer's JWKS when one is configured.
+    pub async fn authenticate(&self, token: &str) -> ApiResult<Principal> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ApiError::unauthorized("The bearer token is not a valid JWT."))?;
+        match header.alg {
+            jsonwebtoken::Algorithm::HS256 => self.authenticate_local(token).await,
+            alg => match &self.inner.oidc {
+                Some(oidc) => {
+                    let identity = oidc.verify(token, &header).await.map_err(|e| {
+                        tracing::info!(error = %e, "OIDC token refused");
+                        ApiError::unauthorized("The bearer token was refused.")
+                    })?;
+                    let tenant = self.tenant_id_for_name(&identity.tenant).await?;
+                    Ok(Principal {
+                        user_id: identity.subject,
+                        tenant_id: tenant,
+                        email: identity.email,
+                        role: identity.role,
+                        source: AuthSource::Oidc,
+                    })
+                }
+                None => {
+                    tracing::info!(?alg, "token with unsupported algorithm refused");
+                    Err(ApiError::unauthorized("The bearer token was refused."))
+                }
+            },
+        }
+    }
+
+    async fn authenticate_local(&self, token: &str) -> ApiResult<Principal> {
+        let claims = self.inner.tokens.verify(token).map_err(|e| {
+            tracing::info!(error = %e, "access token refused");
+            ApiError::unauthorized("The access token is invalid or expired.")
+        })?;
+        // The role and the user's existence come from storage, so demotions and deletions
+        // take effect without waiting for the token to expire.
+        let user = self.cached_user(&claims.sub).await?;
+        match user {
+            Some(user) if user.tenant_id == claims.tid => Ok(Principal {
+                user_id: claims.sub,
+                tenant_id: TenantId(user.tenant_id),
+                email: Some(user.email),
+                role: user.role,
+                source: AuthSource::Local,
+            }),
+            _ => Err(ApiError::unauthorized(
+                "The user of this token no longer exists.",
+            )),
+        }
+    }
+
+    fn user_cache_key(user_id: &str) -> String {
+        format!("auth:user:{user_id}")
+    }
+
+    async fn cached_user(&self, user_id: &str) -> ApiResult<Option<CachedUser>> {
+        let key = Self::user_cache_key(user_id);
+        if let Some(hit) = self.inner.cache.get_json::<CachedUser>(&key).await {
+            return Ok(Some(hit));
+        }
+        let id = user_id.to_string();
+        let row = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<Option<UserRow>> {
+                use crate::platform::db::schema::users;
+                use diesel::prelude::*;
+                Ok(users::table
+                    .find(&id)
+                    .select(UserRow::as_select())
+                    .first(conn)
+                    .optional()?)
+            })
+            .await?;
+        let user = row.map(|r| CachedUser {
+            role: Role::parse(&r.role).unwrap_or(Role::Viewer),
+            tenant_id: r.tenant_id,
+            email: r.email,
+        });
+        if let Some(u) = &user {
+            self.inner
+                .cache
+                .set_json(&key, u, Some(USER_CACHE_TTL))
+                .await;
+        }
+        Ok(user)
+    }
+
+    async fn tenant_id_for_name(&self, name: &str) -> ApiResult<TenantId> {
+        validate_tenant_name(name)
+            .map_err(|m| ApiError::unauthorized(format!("The token's tenant claim {m}.")))?;
+        let key = format!("auth:tenant:{name}");
+        if let Some(id) = self.inner.cache.get_json::<String>(&key).await {
+            return Ok(TenantId(id));
+        }
+        let name = name.to_string();
+        let row = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<TenantRow> {
+                Ok(store::ensure_tenant(conn, &name, now())?)
+            })
+            .await?;
+        self.inner
+            .cache
+            .set_json(&key, &row.id, Some(Duration::from_secs(3600)))
+            .await;
+        Ok(TenantId(row.id))
+    }
+
+    /// Creates a user in the caller's tenant (admin API).
+    pub async fn create_user(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        password: &str,
+        role: Role,
+    ) -> ApiResult<UserView> {
+        let mut errors = Vec::new();
+        let email = match normalize_email(email) {
+            Ok(e) => Some(e),
+            Err(m) => {
+                errors.push(FieldError::new("email", m));
+                None
+            }
+        };
+        if let Err(m) = passwords::check_policy(password) {
+            errors.push(FieldError::new("password", m));
+        }
+        let Some(email) = email.filter(|_| errors.is_empty()) else {
+            return Err(ApiError::validation("The user cannot be created.", errors));
+        };
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let tenant = tenant.clone();
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<UserView> {
+                let now = now();
+                let row = UserRow {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    tenant_id: tenant.0.clone(),
+                    email,
+                    password_hash: hash,
+                    role: role.as_str().to_string(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                match store::insert_user(conn, &row) {
+                    Ok(()) => Ok(row.into()),
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => Err(ApiError::conflict(
+                        "auth.email_taken",
+                        "A user with this email already exists; emails are unique across Maestro.",
+                    )),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await
+    }
+
+    /// CLI: creates the tenant when missing, then the user.
+    pub async fn create_user_in_tenant_named(
+        &self,
+        tenant_name: &str,
+        email: &str,
+        password: &str,
+        role: Role,
+    ) -> ApiResult<UserView> {
+        validate_tenant_name(tenant_name).map_err(|m| {
+            ApiError::validation("Bad tenant name.", vec![FieldError::new("tenant", m)])
+        })?;
+        let name = tenant_name.to_string();
+        let tenant = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<TenantRow> {
+                Ok(store::ensure_tenant(conn, &name, now())?)
+            })
+            .await?;
+        self.create_user(&TenantId(tenant.id), email, password, role)
+            .await
+    }
+
+    pub async fn list_users(
+        &self,
+        tenant: &TenantId,
+        page: &PageQuery,
+    ) -> ApiResult<Page<UserView>> {
+        let tenant = tenant.clone();
+        let (limit, offset) = (page.limit(), page.offset());
+        let (rows, total) = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::list_users(conn, &tenant, limit, offset)?)
+            })
+            .await?;
+        Ok(Page::new(
+            rows.into_iter().map(UserView::from).collect(),
+            total,
+            page,
+        ))
+    }
+
+    pub async fn get_user(&self, tenant: &TenantId, id: &str) -> ApiResult<UserView> {
+        let tenant = tenant.clone();
+        let id = id.to_string();
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<Option<UserRow>> {
+                Ok(store::find_user(conn, &tenant, &id)?)
+            })
+            .await?
+            .map(UserView::from)
+            .ok_or_else(user_not_found)
+    }
+
+    /// Changes a user's role. The last admin of a tenant cannot be demoted (the tenant would be
+    /// left without anyone able to administer it).
+    pub async fn set_role(&self, tenant: &TenantId, id: &str, role: Role) -> ApiResult<UserView> {
+        let tenant_c = tenant.clone();
+        let id_c = id.to_string();
+        let view = self
+            .inner
+            .db
+            .transaction(move |conn| -> ApiResult<UserView> {
+                let user = store::find_user(conn, &tenant_c, &id_c)?.ok_or_else(user_not_found)?;
+                if user.role == "admin"
+                    && role != Role::Admin
+                    && store::count_admins(conn, &tenant_c)? <= 1
+                {
+                    return Err(ApiError::conflict(
+                        "auth.last_admin",
+                        "This is the tenant's last admin; make another user admin first.",
+                    ));
+                }
+                store::update_role(conn, &tenant_c, &id_c, role.as_str(), now())?;
+                let updated =
+                    store::find_user(conn, &tenant_c, &id_c)?.ok_or_else(user_not_found)?;
+                Ok(updated.into())
+            })
+            .await?;
+        self.inner.cache.delete(&Self::user_cache_key(id)).await;
+        Ok(view)
+    }
+
+    /// Deletes a user and their refresh tokens. Admins cannot delete themselves.
+    pub async fn delete_user(&self, actor: &Principal, id: &str) -> ApiResult<()> {
+        if actor.user_id == id {
+            return Err(ApiError::conflict(
+                "auth.cannot_delete_self",
+                "You cannot delete your own account; ask another admin.",
+            ));
+        }
+        let tenant = actor.tenant_id.clone();
+        let id_c = id.to_string();
+        self.inner
+            .db
+            .transaction(move |conn| -> ApiResult<()> {
+                let user = store::find_user(conn, &tenant, &id_c)?.ok_or_else(user_not_found)?;
+                if user.role == "admin" && store::count_admins(conn, &tenant)? <= 1 {
+                    return Err(ApiError::conflict(
+                        "auth.last_admin",
+                        "This is the tenant's last admin.",
+                    ));
+                }
+                store::delete_user(conn, &tenant, &id_c)?;
+                Ok(())
+            })
+            .await?;
+        self.inner.cache.delete(&Self::user_cache_key(id)).await;
+        Ok(())
+    }
+
+    /// CLI `user set-role --email`: finds the user by email across tenants.
+    pub async fn set_role_by_email(&self, email: &str, role: Role) -> ApiResult<UserView> {
+        let user = self.find_by_email(email).await?;
+        self.set_role(&TenantId(user.tenant_id.clone()), &user.id, role)
+            .await
+    }
+
+    async fn find_by_email(&self, email: &str) -> ApiResult<UserRow> {
+        let email = normalize_email(email)
+            .map_err(|m| ApiError::validation("Bad email.", vec![FieldError::new("email", m)]))?;
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<Option<UserRow>> {
+                Ok(store::find_user_by_email(conn, &email)?)
+            })
+            .await?
+            .ok_or_else(user_not_found)
+    }
+
+    /// CLI `token --email`: an access token for scripts.
+    pub async fn token_for_email(&self, email: &str) -> ApiResult<String> {
+        let user = self.find_by_email(email).await?;
+        let role = Role::parse(&user.role).unwrap_or(Role::Viewer);
+        self.inner
+            .tokens
+            .issue(&user.id, &user.tenant_id, &user.email, role)
+            .map_err(ApiError::internal)
+    }
+
+    /// CLI `user list`: (tenant name, user).
+    pub async fn list_all_users(
+        &self,
+        tenant_name: Option<String>,
+    ) -> ApiResult<Vec<(String, UserView)>> {
+        let rows = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::list_all_users(conn, tenant_name.as_deref())?)
+            })
+            .await?;
+        Ok(rows.into_iter().map(|(u, t)| (t, u.into())).collect())
+    }
+
+    pub async fn count_users(&self, tenant: &TenantId) -> ApiResult<i64> {
+        let tenant = tenant.clone();
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<i64> { Ok(store::count_users(conn, &tenant)?) })
+            .await
+    }
+
+    /// Finds or creates a tenant by name (seeding, CLI).
+    pub async fn ensure_tenant(&self, name: &str) -> ApiResult<TenantId> {
+        validate_tenant_name(name).map_err(|m| {
+            ApiError::validation("Bad tenant name.", vec![FieldError::new("tenant", m)])
+        })?;
+        let name = name.to_string();
+        let row = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<TenantRow> {
+                Ok(store::ensure_tenant(conn, &name, now())?)
+            })
+            .await?;
+        Ok(TenantId(row.id))
+    }
+
+    /// The tenant's name, for display.
+    pub async fn tenant_name(&self, tenant: &TenantId) -> ApiResult<Option<String>> {
+        let id = tenant.0.clone();
+        Ok(self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::find_tenant(conn, &id)?) })
+            .await?
+            .map(|t| t.name))
+    }
+}
+
+fn user_not_found() -> ApiError {
+    ApiError::not_found("auth.user_not_found", "No such user in your tenant.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_or_refused() {
+        assert_eq!(
+            normalize_email(" Dev@Example.COM ").unwrap(),
+            "dev@example.com"
+        );
+        assert!(normalize_email("nope").is_err());
+        assert!(normalize_email("a@b").is_err());
+        assert!(normalize_email("a b@c.d").is_err());
+    }
+
+    #[test]
+    fn tenant_names_are_checked() {
+        assert!(validate_tenant_name("acme-corp_2").is_ok());
+        assert!(validate_tenant_name("Acme").is_err());
+        assert!(validate_tenant_name("-x").is_err());
+        assert!(validate_tenant_name("").is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let a = new_refresh_token();
+        let b = new_refresh_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("mrt_"));
+        assert_eq!(hash_refresh_token(&a).len(), 64);
+    }
+}

@@ -1,0 +1,353 @@
+//! The Redis Streams edge: how external systems talk to Maestro asynchronously. For each enabled
+//! module's inbound stream, a consumer in the module's group reads with XREADGROUP, acknowledges
+//! only after its handler succeeded, re-claims messages left pending by crashed consumers with
+//! XAUTOCLAIM after `streams.claim_idle_ms`, and moves a message that failed
+//! `streams.max_deliveries` times to `<stream>:dead` together with its last error. Outbound events
+//! go out with XADD (length capped). Stream names are `<redis.key_prefix>:streams:<suffix>`, which
+//! with the default prefix are exactly the seed names (`maestro:streams:templates:requests`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use redis::AsyncCommands;
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
+    StreamPendingReply, StreamReadOptions, StreamReadReply,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::StreamSettings;
+use crate::platform::redis::RedisHandle;
+
+/// One message as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct StreamMessage {
+    /// Full stream name.
+    pub stream: String,
+    pub id: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl StreamMessage {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+pub type StreamHandlerFn =
+    Arc<dyn Fn(StreamMessage) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// A module's consumer for one inbound stream.
+#[derive(Clone)]
+pub struct StreamHandler {
+    /// Stream name after the `<prefix>:streams:` part, e.g. `templates:requests`.
+    pub stream: &'static str,
+    /// Consumer group, e.g. `maestro-template-workers`.
+    pub group: &'static str,
+    pub handler: StreamHandlerFn,
+}
+
+#[derive(Clone)]
+pub struct Edge {
+    redis: RedisHandle,
+    settings: StreamSettings,
+    consumer: String,
+}
+
+impl Edge {
+    pub fn new(redis: RedisHandle, settings: StreamSettings) -> Edge {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "maestro".to_string());
+        let short = uuid::Uuid::new_v4().simple().to_string();
+        Edge {
+            redis,
+            settings,
+            consumer: format!("{host}-{}-{}", std::process::id(), &short[..8]),
+        }
+    }
+
+    pub fn consumer_name(&self) -> &str {
+        &self.consumer
+    }
+
+    /// `<prefix>:streams:<suffix>`.
+    pub fn stream_name(&self, suffix: &str) -> String {
+        self.redis.key(&format!("streams:{suffix}"))
+    }
+
+    /// XADD an outbound event (stream length capped at about `streams.max_len`). Failures are
+    /// returned for the caller to log; they never fail the request that caused the event.
+    pub async fn publish(&self, suffix: &str, fields: &[(&str, String)]) -> anyhow::Result<String> {
+        let stream = self.stream_name(suffix);
+        let max_len = self.settings.max_len;
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let result = self
+            .redis
+            .run(|mut conn| async move {
+                conn.xadd_maxlen::<_, _, _, _, String>(
+                    &stream,
+                    redis::streams::StreamMaxlen::Approx(max_len),
+                    "*",
+                    &fields,
+                )
+                .await
+            })
+            .await;
+        let outcome = if result.is_ok() {
+            "published"
+        } else {
+            "failed"
+        };
+        metrics::counter!("maestro_stream_published_total", "stream" => suffix.to_string(), "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    /// Publishes and logs a failure (for events whose loss must not fail the caller).
+    pub async fn publish_or_log(&self, suffix: &str, fields: &[(&str, String)]) {
+        if let Err(error) = self.publish(suffix, fields).await {
+            tracing::warn!(stream = suffix, error = %format!("{error:#}"), "could not publish stream event");
+        }
+    }
+
+    /// The consumer loop for one handler; runs until `cancel` fires, reconnecting with backoff
+    /// while Redis is away.
+    pub fn consumer_loop(
+        &self,
+        handler: StreamHandler,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, anyhow::Result<()>> {
+        let edge = self.clone();
+        Box::pin(async move {
+            let stream = edge.stream_name(handler.stream);
+            let mut backoff = Duration::from_millis(100);
+            while !cancel.is_cancelled() {
+                match edge.consume(&stream, &handler, &cancel).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        edge.redis.mark_down(&format!("{error:#}"));
+                        tracing::warn!(%stream, error = %format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "stream consumer lost Redis");
+                        tokio::select! {
+                            _ = cancel.cancelled() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            edge.leave_group(&stream, handler.group).await;
+            Ok(())
+        })
+    }
+
+    /// A dedicated connection: a blocking XREADGROUP must not share the pool's short timeout.
+    async fn connect(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.redis.url())?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(
+                Duration::from_millis(self.settings.block_ms) + Duration::from_secs(2),
+            ));
+        Ok(client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    async fn consume(
+        &self,
+        stream: &str,
+        handler: &StreamHandler,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.connect().await?;
+        ensure_group(&mut conn, stream, handler.group).await?;
+        self.redis.mark_up();
+        tracing::info!(%stream, group = handler.group, consumer = %self.consumer, "stream consumer started");
+
+        let claim_every = Duration::from_millis((self.settings.claim_idle_ms / 2).max(100));
+        let mut last_claim: Option<Instant> = None;
+        let read_opts = StreamReadOptions::default()
+            .group(handler.group, &self.consumer)
+            .count(self.settings.batch_size)
+            .block(self.settings.block_ms as usize);
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
+            if last_claim.is_none_or(|at| at.elapsed() >= claim_every) {
+                last_claim = Some(Instant::now());
+                let mut start = "0-0".to_string();
+                // Walk the whole pending list once per pass, a batch at a time.
+                loop {
+                    let reply: StreamAutoClaimReply = conn
+                        .xautoclaim_options(
+                            stream,
+                            handler.group,
+                            &self.consumer,
+                            self.settings.claim_idle_ms,
+                            &start,
+                            StreamAutoClaimOptions::default().count(self.settings.batch_size),
+                        )
+                        .await?;
+                    for message in reply.claimed {
+                        tracing::info!(%stream, id = %message.id, "re-claimed a pending message");
+                        self.process(&mut conn, stream, handler, message).await?;
+                    }
+                    if reply.next_stream_id == "0-0" || cancel.is_cancelled() {
+                        break;
+                    }
+                    start = reply.next_stream_id;
+                }
+            }
+            let streams = [stream];
+            let reply: Option<StreamReadReply> = tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                r = conn.xread_options(&streams, &[">"], &read_opts) => r?,
+            };
+            for key in reply.map(|r| r.keys).unwrap_or_default() {
+                for message in key.ids {
+                    self.process(&mut conn, stream, handler, message).await?;
+                }
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        stream: &str,
+        handler: &StreamHandler,
+        raw: StreamId,
+    ) -> anyhow::Result<()> {
+        let fields: BTreeMap<String, String> = raw
+            .map
+            .iter()
+            .map(|(k, v)| {
+                let text =
+                    redis::from_redis_value_ref::<String>(v).unwrap_or_else(|_| format!("{v:?}"));
+                (k.clone(), text)
+            })
+            .collect();
+        let message = StreamMessage {
+            stream: stream.to_string(),
+            id: raw.id.clone(),
+            fields: fields.clone(),
+        };
+        let budget = Duration::from_millis(self.settings.claim_idle_ms.max(1000));
+        let outcome = match tokio::time::timeout(budget, (handler.handler)(message)).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!(
+                "handler did not finish within {} ms",
+                budget.as_millis()
+            )),
+        };
+        let label = handler.stream.to_string();
+        match outcome {
+            Ok(()) => {
+                let _: i64 = conn.xack(stream, handler.group, &[&raw.id]).await?;
+                metrics::counter!("maestro_stream_messages_total", "stream" => label, "outcome" => "acked").increment(1);
+            }
+            Err(error) => {
+                let error = format!("{error:#}");
+                let pending: StreamPendingCountReply = conn
+                    .xpending_count(stream, handler.group, &raw.id, &raw.id, 1)
+                    .await?;
+                let deliveries = pending
+                    .ids
+                    .first()
+                    .map(|p| p.times_delivered as u64)
+                    .unwrap_or(1);
+                if deliveries >= self.settings.max_deliveries {
+                    let dead = format!("{stream}:dead");
+                    let mut entry: Vec<(String, String)> = fields.into_iter().collect();
+                    entry.push(("_original_id".into(), raw.id.clone()));
+                    entry.push(("_group".into(), handler.group.to_string()));
+                    entry.push(("_error".into(), error.clone()));
+                    entry.push(("_deliveries".into(), deliveries.to_string()));
+                    entry.push(("_failed_at".into(), chrono::Utc::now().to_rfc3339()));
+                    redis::pipe()
+                        .atomic()
+                        .xadd(&dead, "*", &entry)
+                        .ignore()
+                        .xack(stream, handler.group, &[&raw.id])
+                        .ignore()
+                        .query_async::<()>(conn)
+                        .await?;
+                    metrics::counter!("maestro_stream_messages_total", "stream" => label, "outcome" => "dead_lettered").increment(1);
+                    tracing::warn!(%stream, id = %raw.id, deliveries, %error, "message moved to the dead-letter stream");
+                } else {
+                    metrics::counter!("maestro_stream_messages_total", "stream" => label, "outcome" => "failed").increment(1);
+                    tracing::warn!(%stream, id = %raw.id, deliveries, %error, "stream handler failed; the message will be retried");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes this consumer from the group on shutdown when it holds no pending messages, so
+    /// restarts do not pile up dead consumer names.
+    async fn leave_group(&self, stream: &str, group: &str) {
+        let Ok(mut conn) = self.connect().await else {
+            return;
+        };
+        let pending: redis::RedisResult<StreamPendingCountReply> = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(group)
+            .arg("-")
+            .arg("+")
+            .arg(1)
+            .arg(&self.consumer)
+            .query_async(&mut conn)
+            .await;
+        if matches!(pending, Ok(p) if p.ids.is_empty()) {
+            let _: redis::RedisResult<i64> =
+                conn.xgroup_delconsumer(stream, group, &self.consumer).await;
+        }
+    }
+
+    /// Updates `maestro_stream_pending` and `maestro_stream_dead_letters` for these handlers.
+    pub async fn sample_metrics(&self, handlers: &[(String, &'static str, &'static str)]) {
+        for (stream, suffix, group) in handlers {
+            let (stream_c, group_c) = (stream.clone(), *group);
+            let pending = self
+                .redis
+                .run(|mut conn| async move {
+                    conn.xpending::<_, _, StreamPendingReply>(&stream_c, group_c)
+                        .await
+                })
+                .await;
+            if let Ok(reply) = pending {
+                metrics::gauge!("maestro_stream_pending", "stream" => suffix.to_string())
+                    .set(reply.count() as f64);
+            }
+            let dead = format!("{stream}:dead");
+            let dead_len = self
+                .redis
+                .run(|mut conn| async move { conn.xlen::<_, u64>(&dead).await })
+                .await;
+            if let Ok(len) = dead_len {
+                metrics::gauge!("maestro_stream_dead_letters", "stream" => suffix.to_string())
+                    .set(len as f64);
+            }
+        }
+    }
+}
+
+/// XGROUP CREATE … 0 MKSTREAM: a new group starts at the beginning, so messages added before
+/// Maestro first started are handled too. An existing group is fine.
+async fn ensure_group(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stream: &str,
+    group: &str,
+) -> anyhow::Result<()> {
+    let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(stream, group, "0").await;
+    match created {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,151 @@
+//! The outermost request middleware: request id, W3C trace context, the request span, and the
+//! HTTP metrics (by route template, method and status).
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+use crate::platform::telemetry::{self, REQUEST_TRACE_ID};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// Accepts a caller's request id if it is short printable ASCII; otherwise makes one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let incoming = req
+        .headers()
+        .get(&TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(telemetry::parse_traceparent);
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let quiet = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
+
+    let span = tracing::info_span!(
+        "http.request",
+        otel.kind = "server",
+        http.method = %method,
+        http.target = %path,
+        http.route = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        tenant_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
+    let (trace_id, span_id) = trace_ids(&span, &req, incoming.as_ref());
+    span.record("trace_id", trace_id.as_str());
+    span.record("span_id", span_id.as_str());
+
+    let http_req = req.request().clone();
+    let mut res = REQUEST_TRACE_ID
+        .scope(trace_id.clone(), async {
+            // Errors from inner middleware (e.g. a refused token) become responses here, inside
+            // the scope, so their bodies carry the trace id and they are counted like the rest.
+            match next.call(req).await {
+                Ok(res) => res.map_into_left_body(),
+                Err(err) => ServiceResponse::from_err(err, http_req).map_into_right_body(),
+            }
+        })
+        .instrument(span.clone())
+        .await;
+
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = res.status().as_u16();
+    span.record("http.route", route.as_str());
+    span.record("http.status_code", status);
+    let elapsed = started.elapsed().as_secs_f64();
+    let labels = [
+        ("method", method.clone()),
+        ("route", route.clone()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("maestro_http_requests_total", &labels).increment(1);
+    if res
+        .request()
+        .app_data::<actix_web::web::Data<PerformanceMonitoring>>()
+        .is_none_or(|p| p.0)
+    {
+        metrics::histogram!("maestro_http_request_duration_seconds", &labels).record(elapsed);
+    }
+    {
+        let _entered = span.enter();
+        if quiet && status < 400 {
+            tracing::debug!(status, elapsed_ms = elapsed * 1000.0, "{method} {route}");
+        } else if status >= 500 {
+            tracing::error!(status, elapsed_ms = elapsed * 1000.0, "{method} {route}");
+        } else {
+            tracing::info!(status, elapsed_ms = elapsed * 1000.0, "{method} {route}");
+        }
+    }
+
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-01")) {
+        headers.insert(TRACEPARENT, v);
+    }
+    Ok(res)
+}
+
+/// Whether latency histograms are recorded (`ENABLE_PERFORMANCE_MONITORING`).
+#[derive(Debug, Clone, Copy)]
+pub struct PerformanceMonitoring(pub bool);
+
+/// With OpenTelemetry on, the span joins the caller's trace and the ids come from its context;
+/// without it, the caller's trace id is kept (or a new one made) so logs still correlate.
+fn trace_ids(
+    span: &tracing::Span,
+    req: &ServiceRequest,
+    incoming: Option<&(String, String, bool)>,
+) -> (String, String) {
+    if telemetry::otel_enabled() {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
+        impl opentelemetry::propagation::Extractor for Headers<'_> {
+            fn get(&self, key: &str) -> Option<&str> {
+                self.0.get(key).and_then(|v| v.to_str().ok())
+            }
+            fn keys(&self) -> Vec<&str> {
+                self.0.keys().map(|k| k.as_str()).collect()
+            }
+        }
+        let parent =
+            opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(req.headers())));
+        let _ = span.set_parent(parent);
+        let context = span.context();
+        let span_ref = context.span();
+        let sc = span_ref.span_context();
+        if sc.is_valid() {
+            return (sc.trace_id().to_string(), sc.span_id().to_string());
+        }
+    }
+    let trace_id = incoming
+        .map(|(t, _, _)| t.clone())
+        .unwrap_or_else(telemetry::random_trace_id);
+    (trace_id, telemetry::random_span_id())
+}

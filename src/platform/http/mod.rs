@@ -1,0 +1,6 @@
+//! HTTP conventions shared by every module: errors, pagination, extractor configs, middleware.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod pagination;

@@ -1,0 +1,105 @@
+//! What every module uses: storage, cache, bus, the Redis Streams edge, auth, HTTP conventions,
+//! telemetry and health. [`Platform`] bundles them (cheap to clone).
+
+pub mod admin;
+pub mod auth;
+pub mod bus;
+pub mod cache;
+pub mod db;
+pub mod edge;
+pub mod health;
+pub mod http;
+pub mod module;
+pub mod redis;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Settings;
+
+#[derive(Clone)]
+pub struct Platform {
+    pub settings: Arc<Settings>,
+    pub db: db::Db,
+    pub cache: cache::Cache,
+    pub bus: bus::Bus,
+    pub redis: Option<redis::RedisHandle>,
+    pub edge: Option<edge::Edge>,
+    pub auth: auth::AuthService,
+    pub services: module::ServiceRegistry,
+    pub started_at: Instant,
+}
+
+impl Platform {
+    /// Wires the shared pieces from configuration. Touches no external service, so it succeeds
+    /// while the database or Redis is down; readiness reports that.
+    pub fn new(settings: Settings) -> anyhow::Result<Platform> {
+        let db = db::Db::new(&settings.database)?;
+        let redis = if settings.redis.enabled() {
+            Some(redis::RedisHandle::new(&settings.redis)?)
+        } else {
+            None
+        };
+        let cache = match &redis {
+            Some(handle) => cache::Cache::redis(handle.clone(), &settings.cache),
+            None => cache::Cache::in_memory(&settings.cache),
+        };
+        let edge = redis
+            .as_ref()
+            .map(|handle| edge::Edge::new(handle.clone(), settings.streams.clone()));
+        let auth = auth::AuthService::new(&settings.auth, db.clone(), cache.clone())?;
+        Ok(Platform {
+            settings: Arc::new(settings),
+            db,
+            cache,
+            bus: bus::Bus::new(),
+            redis,
+            edge,
+            auth,
+            services: module::ServiceRegistry::default(),
+            started_at: Instant::now(),
+        })
+    }
+
+    /// Applies pending migrations, waiting up to `wait` for the database to come up.
+    pub async fn migrate(&self, wait: std::time::Duration) -> anyhow::Result<Vec<String>> {
+        let deadline = Instant::now() + wait;
+        let mut delay = std::time::Duration::from_millis(200);
+        loop {
+            let result = self
+                .db
+                .run(|conn| -> Result<Vec<String>, MigrateError> {
+                    db::migrate::run_pending(conn).map_err(MigrateError::Migration)
+                })
+                .await;
+            match result {
+                Ok(applied) => return Ok(applied),
+                Err(MigrateError::Db(e)) if Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "database not reachable yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(3));
+                }
+                Err(MigrateError::Db(e)) => {
+                    return Err(anyhow::anyhow!(
+                        "the database at {} is not reachable: {e}",
+                        crate::config::redact_url_password(&self.settings.database.url)
+                    ));
+                }
+                Err(MigrateError::Migration(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum MigrateError {
+    Db(db::DbError),
+    Migration(anyhow::Error),
+}
+
+impl From<db::DbError> for MigrateError {
+    fn from(e: db::DbError) -> Self {
+        MigrateError::Db(e)
+    }
+}
