@@ -11,6 +11,7 @@ pub mod health;
 pub mod http;
 pub mod module;
 pub mod redis;
+pub mod steps;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct Platform {
     pub edge: Option<edge::Edge>,
     pub auth: auth::AuthService,
     pub services: module::ServiceRegistry,
+    /// Workflow step types registered by the enabled modules.
+    pub steps: steps::StepRegistry,
     pub started_at: Instant,
 }
 
@@ -58,6 +61,7 @@ impl Platform {
             edge,
             auth,
             services: module::ServiceRegistry::default(),
+            steps: steps::StepRegistry::default(),
             started_at: Instant::now(),
         })
     }

@@ -1,7 +1,8 @@
 //! Reads `Authorization: Bearer …` once per request. A present but bad token is a 401 right here,
 //! before routing or body parsing; a valid one becomes the request's [`Principal`].
 
-use actix_web::body::MessageBody;
+use actix_web::ResponseError;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
@@ -12,7 +13,25 @@ use crate::platform::http::error::ApiError;
 pub async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match resolve(&req).await {
+        Ok(Some(auth)) => {
+            tracing::Span::current().record("tenant_id", auth.principal.tenant_id.as_str());
+            tracing::Span::current().record("user_id", auth.principal.user_id.as_str());
+            req.extensions_mut().insert(auth);
+        }
+        Ok(None) => {}
+        // Answered here (not returned as Err) so the outer middleware sees a normal response.
+        Err(err) => {
+            return Ok(req
+                .into_response(err.error_response())
+                .map_into_right_body());
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+async fn resolve(req: &ServiceRequest) -> Result<Option<Authenticated>, ApiError> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -34,12 +53,10 @@ pub async fn authenticate(
                 ApiError::unauthorized("The Authorization header must be `Bearer <access token>`.")
             })?;
         let principal = auth.authenticate(token).await?;
-        tracing::Span::current().record("tenant_id", principal.tenant_id.as_str());
-        tracing::Span::current().record("user_id", principal.user_id.as_str());
-        req.extensions_mut().insert(Authenticated {
+        return Ok(Some(Authenticated {
             principal,
             rbac: auth.rbac(),
-        });
+        }));
     }
-    next.call(req).await
+    Ok(None)
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -27,7 +27,7 @@ fn request_id(req: &ServiceRequest) -> String {
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let request_id = request_id(&req);
     let incoming = req
@@ -56,18 +56,11 @@ pub async fn request_context(
     span.record("trace_id", trace_id.as_str());
     span.record("span_id", span_id.as_str());
 
-    let http_req = req.request().clone();
+    // Inner middleware answers its own errors (see auth), so they carry the trace id too.
     let mut res = REQUEST_TRACE_ID
-        .scope(trace_id.clone(), async {
-            // Errors from inner middleware (e.g. a refused token) become responses here, inside
-            // the scope, so their bodies carry the trace id and they are counted like the rest.
-            match next.call(req).await {
-                Ok(res) => res.map_into_left_body(),
-                Err(err) => ServiceResponse::from_err(err, http_req).map_into_right_body(),
-            }
-        })
+        .scope(trace_id.clone(), next.call(req))
         .instrument(span.clone())
-        .await;
+        .await?;
 
     let route = res
         .request()

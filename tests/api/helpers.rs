@@ -1,0 +1,402 @@
+//! Spawns a real Maestro on 127.0.0.1:<random> and talks HTTP to it. Storage is isolated per
+//! test: a fresh SQLite file in a temp dir, or — when `MAESTRO_TEST_DATABASE_URL` is set — a fresh
+//! PostgreSQL schema (dropped afterwards); with `MAESTRO_TEST_REDIS_URL`, Redis with a unique key
+//! prefix (so streams and cache keys never collide between tests).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use maestro::config::{Environment, LoadOptions, Settings};
+use maestro::platform::Platform;
+use maestro::platform::auth::Role;
+use maestro::server::{Application, ModuleFactory, ShutdownHandle};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub fn test_database_url() -> Option<String> {
+    std::env::var("MAESTRO_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("MAESTRO_TEST_REDIS_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber_init();
+    }
+});
+
+fn tracing_subscriber_init() -> anyhow::Result<()> {
+    let mut settings = base_settings();
+    settings.telemetry.log_level = std::env::var("TEST_LOG").unwrap_or_else(|_| "info".into());
+    std::mem::forget(maestro::platform::telemetry::init(&settings)?);
+    Ok(())
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `config/default.toml` + `config/test.toml`, ignoring the process environment.
+pub fn base_settings() -> Settings {
+    Settings::load(&LoadOptions {
+        config_dir: repo_root().join("config"),
+        environment: Some(Environment::Test),
+        read_process_env: false,
+    })
+    .expect("test configuration loads")
+}
+
+/// A PostgreSQL schema owned by one test.
+pub struct PgSchema {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgSchema {
+    pub fn create(admin_url: &str) -> PgSchema {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn =
+            diesel::PgConnection::establish(admin_url).expect("connect to test PostgreSQL");
+        conn.batch_execute(&format!("CREATE SCHEMA {name}"))
+            .expect("create schema");
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{sep}options=-c%20search_path%3D{name}");
+        PgSchema {
+            admin_url: admin_url.to_string(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Off the async runtime: Drop may run inside a tokio worker.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut conn) = diesel::PgConnection::establish(&url) {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+            }
+        })
+        .join();
+    }
+}
+
+/// Removes a test's Redis keys afterwards.
+pub struct RedisPrefix {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_connection() else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}:*"))
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        })
+        .join();
+    }
+}
+
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub tenant: String,
+    pub tenant_id: String,
+    pub role: Role,
+    pub token: String,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub platform: Platform,
+    pub settings: Settings,
+    pub handle: ShutdownHandle,
+    pub join: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// tenant "acme": admin, editor, viewer; tenant "globex": other_admin.
+    pub admin: TestUser,
+    pub editor: TestUser,
+    pub viewer: TestUser,
+    pub other_admin: TestUser,
+    pub dir: tempfile::TempDir,
+    pub redis: Option<RedisPrefix>,
+    _pg: Option<PgSchema>,
+}
+
+pub struct TestAppBuilder {
+    customize: Vec<Box<dyn FnOnce(&mut Settings) + Send>>,
+    modules: Vec<ModuleFactory>,
+    redis: bool,
+    database_url: Option<String>,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            customize: Vec::new(),
+            modules: Vec::new(),
+            redis: true,
+            database_url: None,
+        }
+    }
+
+    /// All configured modules, users in two tenants, SQLite or PostgreSQL+Redis per environment.
+    pub async fn spawn() -> TestApp {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+
+    /// GET with a token; returns (status, JSON body or Null).
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        send(self.request(Method::GET, path, token)).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        send(self.request(Method::POST, path, token).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        send(self.request(Method::PUT, path, token).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        send(self.request(Method::DELETE, path, token)).await
+    }
+
+    /// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, timeout: Duration, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        eventually(what, timeout, &mut check).await
+    }
+
+    pub fn stream_name(&self, suffix: &str) -> String {
+        format!("{}:streams:{suffix}", self.settings.redis.key_prefix)
+    }
+
+    /// A synchronous Redis connection to the test's Redis (None without Redis).
+    pub fn redis_conn(&self) -> Option<redis::Connection> {
+        let url = &self.redis.as_ref()?.url;
+        redis::Client::open(url.as_str())
+            .ok()?
+            .get_connection()
+            .ok()
+    }
+
+    pub async fn shutdown(mut self) {
+        self.handle.shutdown().await;
+        if let Some(join) = self.join.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), join).await;
+        }
+    }
+}
+
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, check: &mut F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let res = req.send().await.expect("request reaches the server");
+    let status = res.status();
+    let bytes = res.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        if bytes.is_empty() {
+            Value::Null
+        } else {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    });
+    (status, body)
+}
+
+impl TestAppBuilder {
+    /// Adjust settings before the server is built.
+    pub fn with(mut self, f: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        self.customize.push(Box::new(f));
+        self
+    }
+
+    pub fn module(mut self, factory: ModuleFactory) -> Self {
+        self.modules.push(factory);
+        self
+    }
+
+    /// Run without Redis even when the environment provides one.
+    pub fn without_redis(mut self) -> Self {
+        self.redis = false;
+        self
+    }
+
+    /// Use this database URL instead of the per-test SQLite/PostgreSQL default.
+    pub fn database_url(mut self, url: String) -> Self {
+        self.database_url = Some(url);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        LazyLock::force(&TRACING);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = base_settings();
+        settings.data_dir = dir.path().join("data");
+        settings.database.pool_size = 4;
+        settings.server.workers = 2;
+        settings.server.shutdown_timeout_secs = 5;
+        let pg = match (&self.database_url, test_database_url()) {
+            (Some(_), _) => None,
+            (None, Some(url)) => Some(PgSchema::create(&url)),
+            (None, None) => None,
+        };
+        settings.database.url = match (&self.database_url, &pg) {
+            (Some(url), _) => url.clone(),
+            (None, Some(schema)) => schema.url.clone(),
+            (None, None) => format!("sqlite://{}", dir.path().join("maestro.db").display()),
+        };
+        let redis = match (self.redis, test_redis_url()) {
+            (true, Some(url)) => {
+                let prefix = format!("mtest-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+                settings.redis.url = url.clone();
+                settings.redis.key_prefix = prefix.clone();
+                Some(RedisPrefix { url, prefix })
+            }
+            _ => {
+                settings.redis.url = String::new();
+                None
+            }
+        };
+        for f in self.customize {
+            f(&mut settings);
+        }
+        settings.validate().expect("test settings are valid");
+
+        let app = Application::build_with(settings.clone(), self.modules)
+            .await
+            .expect("application builds");
+        let port = app.port();
+        let platform = app.platform().clone();
+        let handle = app.shutdown_handle();
+        let join = tokio::spawn(app.run_until_stopped());
+
+        let admin = make_user(&platform, "acme", "admin@acme.test", Role::Admin).await;
+        let editor = make_user(&platform, "acme", "editor@acme.test", Role::Editor).await;
+        let viewer = make_user(&platform, "acme", "viewer@acme.test", Role::Viewer).await;
+        let other_admin = make_user(&platform, "globex", "admin@globex.test", Role::Admin).await;
+
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            platform,
+            settings,
+            handle,
+            join: Some(join),
+            admin,
+            editor,
+            viewer,
+            other_admin,
+            dir,
+            redis,
+            _pg: pg,
+        }
+    }
+}
+
+pub const TEST_PASSWORD: &str = "correct-horse-battery";
+
+async fn make_user(platform: &Platform, tenant: &str, email: &str, role: Role) -> TestUser {
+    let user = platform
+        .auth
+        .create_user_in_tenant_named(tenant, email, TEST_PASSWORD, role)
+        .await
+        .expect("create test user");
+    let token = platform
+        .auth
+        .token_for_email(email)
+        .await
+        .expect("token for test user");
+    TestUser {
+        id: user.id,
+        email: email.to_string(),
+        password: TEST_PASSWORD.to_string(),
+        tenant: tenant.to_string(),
+        tenant_id: user.tenant_id,
+        role,
+        token,
+    }
+}
+
+/// Path of the compiled `maestro` binary (for process-level tests).
+pub fn maestro_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_maestro"))
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Shared pointer alias used by test modules.
+pub type Shared<T> = Arc<std::sync::Mutex<T>>;

@@ -1,0 +1,5 @@
+//! Black-box tests: a real server on a random port, spoken to over HTTP. One binary; one file
+//! per area.
+
+mod helpers;
+mod platform;
