@@ -349,6 +349,11 @@ impl Settings {
             ConfigError::new(key, e.into_inner().to_string())
         })?;
         settings.environment = environment;
+        // An empty MAESTRO__SERVER__CORS_ALLOWED_ORIGINS parses as [""]: treat it as "none".
+        settings
+            .server
+            .cors_allowed_origins
+            .retain(|origin| !origin.trim().is_empty());
         settings.validate()?;
         Ok(settings)
     }
