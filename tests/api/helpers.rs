@@ -150,8 +150,10 @@ pub struct TestApp {
     _pg: Option<PgSchema>,
 }
 
+type SettingsFn = Box<dyn FnOnce(&mut Settings) + Send>;
+
 pub struct TestAppBuilder {
-    customize: Vec<Box<dyn FnOnce(&mut Settings) + Send>>,
+    customize: Vec<SettingsFn>,
     modules: Vec<ModuleFactory>,
     redis: bool,
     database_url: Option<String>,
