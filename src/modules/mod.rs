@@ -2,6 +2,8 @@
 //! each is built only when its `[modules]` flag is on, in dependency order (templates, quality,
 //! healing, k8s, workflows), and registers its service for the modules after it.
 
+pub mod quality;
+
 use std::sync::Arc;
 
 use crate::platform::Platform;
