@@ -209,3 +209,139 @@ async fn the_binary_serves_on_embedded_defaults_and_cli_users_can_sign_in() {
     let status = exited.expect("exits after SIGTERM");
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
 }
+
+/// Starts the binary in `dir` with `env`, waits for `/readyz`, returns (server, base URL).
+async fn start_server(dir: &Path, env: &[(&str, String)]) -> (Server, String) {
+    let port = free_port();
+    let mut cmd = Command::new(maestro_bin());
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MAESTRO__SERVER__PORT", port.to_string())
+        .env("MAESTRO__SERVER__HOST", "127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Server(cmd.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return (server, base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready");
+}
+
+#[tokio::test]
+async fn production_logs_are_json_lines_with_trace_and_span_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_server(
+        dir.path(),
+        &[
+            ("MAESTRO_ENV", "production".into()),
+            (
+                "MAESTRO__AUTH__SECRET_KEY",
+                "0123456789abcdef0123456789abcdef-test".into(),
+            ),
+        ],
+    )
+    .await;
+    let res = reqwest::Client::new()
+        .get(format!("{base}/api/v1/auth/me"))
+        .header(
+            "traceparent",
+            "00-abcdefabcdefabcdefabcdefabcdef12-1234567812345678-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    let output = std::mem::replace(&mut server.0, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "the server logged something");
+    let request_line = lines
+        .iter()
+        .find(|l| l["span"]["http.route"] == "/api/v1/auth/me")
+        .unwrap_or_else(|| panic!("a log line for the request: {stdout}"));
+    assert_eq!(
+        request_line["span"]["trace_id"],
+        "abcdefabcdefabcdefabcdefabcdef12"
+    );
+    assert_eq!(request_line["span"]["span_id"].as_str().unwrap().len(), 16);
+    assert_eq!(request_line["level"], "INFO");
+}
+
+#[tokio::test]
+async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let collector = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let counter = counter.clone();
+        App::new().route(
+            "/v1/traces",
+            web::post().to(move |body: web::Bytes| {
+                let counter = counter.clone();
+                async move {
+                    if !body.is_empty() {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    HttpResponse::Ok().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let collector_handle = server.handle();
+    tokio::spawn(server);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut maestro, base) = start_server(
+        dir.path(),
+        &[("MAESTRO__TELEMETRY__OTLP_ENDPOINT", collector.clone())],
+    )
+    .await;
+    for _ in 0..5 {
+        reqwest::get(format!("{base}/health")).await.unwrap();
+    }
+    // Graceful shutdown flushes the batch exporter.
+    Command::new("kill")
+        .args(["-TERM", &maestro.0.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..100 {
+        if maestro.0.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        received.load(Ordering::SeqCst) >= 1,
+        "the collector received spans"
+    );
+    collector_handle.stop(false).await;
+}
