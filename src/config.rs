@@ -211,6 +211,9 @@ pub struct TemplatesSettings {
 pub struct QualitySettings {
     pub gates: bool,
     pub min_score: u32,
+    /// An update may lower a template's score by at most this many points unless an admin
+    /// forces it.
+    pub max_score_drop: u32,
 }
 
 /// A configuration problem, always tied to the key (or variable) that caused it.
