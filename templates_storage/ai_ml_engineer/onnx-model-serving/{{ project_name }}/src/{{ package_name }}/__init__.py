@@ -1,0 +1,3 @@
+"""{{ project_name }}: ONNX model inference over HTTP."""
+
+__version__ = "0.1.0"
