@@ -26,3 +26,5 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
     }
     Ok(modules)
 }
+
+pub mod templates;
