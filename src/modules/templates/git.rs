@@ -509,7 +509,7 @@ pub fn history(
         let same_as_a_parent = if parent_trees.is_empty() {
             mine.is_none()
         } else {
-            parent_trees.iter().any(|t| *t == mine)
+            parent_trees.contains(&mine)
         };
         if same_as_a_parent {
             continue;
@@ -601,23 +601,27 @@ pub fn fetch(
     let connection = remote
         .connect(Direction::Fetch)
         .with_context(|| "cannot connect to the remote")?;
-    let outcome = connection
+    let prepare = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .with_context(|| "the remote refused the fetch")?
-        .receive(gix::progress::Discard, interrupt)
-        .with_context(|| "receiving objects from the remote failed")?;
+        .with_context(|| "the remote refused the fetch")?;
     let wanted = format!("refs/heads/{branch}");
-    let remote_tip = outcome
-        .ref_map
-        .mappings
-        .iter()
-        .find_map(|m| match &m.remote {
+    let remote_tip = |map: &gix::remote::fetch::RefMap| {
+        map.mappings.iter().find_map(|m| match &m.remote {
             gix::remote::fetch::refmap::Source::Ref(r) => {
                 let (name, target, peeled) = r.unpack();
                 (name == wanted.as_str()).then(|| peeled.or(target).map(|id| id.to_owned()))
             }
             _ => None,
-        });
+        })
+    };
+    // An empty remote, or one without the branch yet: nothing to fetch.
+    if remote_tip(prepare.ref_map()).flatten().is_none() {
+        return Ok(None);
+    }
+    let outcome = prepare
+        .receive(gix::progress::Discard, interrupt)
+        .with_context(|| "receiving objects from the remote failed")?;
+    let remote_tip = remote_tip(&outcome.ref_map);
     Ok(remote_tip.flatten())
 }
 
