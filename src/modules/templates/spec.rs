@@ -87,8 +87,8 @@ fn missing_manifest() -> ApiError {
 
 /// Detects the format and reads metadata and parameters; every problem is a 422.
 ///
-/// A folder with both `manifest.yaml` and `cookiecutter.json` whose manifest declares no
-/// parameters is a cookiecutter template carrying registry metadata: it renders as cookiecutter.
+/// A folder with both `manifest.yaml` and `cookiecutter.json` is a cookiecutter template:
+/// `manifest.yaml` only supplies the registry metadata (docs/template-format.md).
 pub fn inspect(files: &[SourceFile]) -> Result<Inspected, ApiError> {
     let Some(manifest_file) = files.iter().find(|f| f.path == MANIFEST_FILE) else {
         // Let the engine say what is wrong when it is not a template at all.
@@ -97,7 +97,7 @@ pub fn inspect(files: &[SourceFile]) -> Result<Inspected, ApiError> {
     };
     let manifest = Manifest::parse(&manifest_file.content).map_err(engine_error)?;
     let has_cookiecutter = files.iter().any(|f| f.path == COOKIECUTTER_FILE);
-    let spec = if has_cookiecutter && manifest.parameters.is_empty() {
+    let spec = if has_cookiecutter {
         let without_manifest: Vec<SourceFile> = files
             .iter()
             .filter(|f| f.path != MANIFEST_FILE)

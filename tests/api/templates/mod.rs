@@ -1,6 +1,7 @@
 //! Black-box tests of the templates module.
 
 mod catalog;
+mod cookiecutter;
 mod crud;
 mod gate;
 mod instantiate;

@@ -2,6 +2,7 @@
 //! decide whether a file is copied raw or rendered).
 
 use super::binary_tree::{BINARY_EXTENSIONS, BINARY_SIGNATURES, tree_is_binary};
+use super::cjk_table;
 
 /// binaryornot reads this many leading bytes.
 const CHUNK_SIZE: usize = 512;
@@ -133,18 +134,18 @@ fn features(chunk: &[u8]) -> [f64; 24] {
         flag(t32le),
         flag(t32be),
         max_run as f64 / nf,
-        flag(cjk && decodes_euc_double(chunk, EucKind::Gb2312)),
-        flag(cjk && decodes_big5(chunk)),
-        flag(cjk && decodes_shift_jis(chunk)),
-        flag(cjk && decodes_euc_jp(chunk)),
-        flag(cjk && decodes_euc_double(chunk, EucKind::EucKr)),
+        flag(cjk && decodes_cjk(chunk, &cjk_table::GB2312)),
+        flag(cjk && decodes_cjk(chunk, &cjk_table::BIG5)),
+        flag(cjk && decodes_cjk(chunk, &cjk_table::SHIFT_JIS)),
+        flag(cjk && decodes_cjk(chunk, &cjk_table::EUC_JP)),
+        flag(cjk && decodes_cjk(chunk, &cjk_table::EUC_KR)),
         flag(has_signature(chunk)),
     ]
 }
 
 /// Python's strict `bytes.decode('utf-16-le'/'utf-16-be')`.
 fn decodes_utf16(chunk: &[u8], big_endian: bool) -> bool {
-    if chunk.len() % 2 != 0 {
+    if !chunk.len().is_multiple_of(2) {
         return false;
     }
     let units = chunk.chunks_exact(2).map(|p| {
@@ -159,7 +160,7 @@ fn decodes_utf16(chunk: &[u8], big_endian: bool) -> bool {
 
 /// Python's strict `bytes.decode('utf-32-le'/'utf-32-be')`.
 fn decodes_utf32(chunk: &[u8], big_endian: bool) -> bool {
-    if chunk.len() % 4 != 0 {
+    if !chunk.len().is_multiple_of(4) {
         return false;
     }
     chunk.chunks_exact(4).all(|q| {
@@ -172,105 +173,65 @@ fn decodes_utf32(chunk: &[u8], big_endian: bool) -> bool {
     })
 }
 
-#[derive(Clone, Copy)]
-enum EucKind {
-    Gb2312,
-    EucKr,
+/// Which byte sequences one of Python's CJK codecs decodes strictly (generated tables).
+pub(super) struct CjkCodec {
+    /// High bytes that decode on their own (bytes below 0x80 always do).
+    pub single: &'static [u8],
+    /// (lead, first trail, last trail) runs of valid two-byte sequences, sorted by lead.
+    pub doubles: &'static [(u8, u8, u8)],
+    /// EUC-JP's three-byte sequences: the lead and (second, first third, last third) runs.
+    pub triple_lead: Option<u8>,
+    pub triples: &'static [(u8, u8, u8)],
+    /// EUC-KR's 8-byte Hangul make-up sequences `A4 D4 A4 cho A4 jung A4 jong`.
+    pub jamo: Option<(&'static [u8], &'static [u8], &'static [u8])>,
 }
 
-// The CJK checks below follow each codec's byte structure (lead/trail byte ranges).
-// Python's codecs additionally refuse unassigned code positions inside those ranges;
-// that only matters for chunks that are neither UTF-8 nor ASCII-like, deep in the tree.
+fn in_runs(runs: &[(u8, u8, u8)], key: u8, value: u8) -> bool {
+    let start = runs.partition_point(|r| r.0 < key);
+    runs[start..]
+        .iter()
+        .take_while(|r| r.0 == key)
+        .any(|r| r.1 <= value && value <= r.2)
+}
 
-/// GB2312 / EUC-KR: ASCII, or two bytes in 0xA1..=0xFE (GB2312 leads stop at 0xF7).
-fn decodes_euc_double(chunk: &[u8], kind: EucKind) -> bool {
-    let max_lead = match kind {
-        EucKind::Gb2312 => 0xF7,
-        EucKind::EucKr => 0xFE,
-    };
+/// `chunk.decode(codec)` succeeds (Python's strict, non-incremental decode).
+fn decodes_cjk(chunk: &[u8], codec: &CjkCodec) -> bool {
     let mut i = 0;
     while i < chunk.len() {
         let b = chunk[i];
-        if b < 0x80 {
+        if b < 0x80 || codec.single.contains(&b) {
             i += 1;
-        } else if (0xA1..=max_lead).contains(&b) {
-            match chunk.get(i + 1) {
-                Some(&t) if (0xA1..=0xFE).contains(&t) => i += 2,
-                _ => return false,
-            }
-        } else {
-            return false;
+            continue;
         }
-    }
-    true
-}
-
-/// Big5: ASCII, or lead 0xA1..=0xF9 with trail 0x40..=0x7E / 0xA1..=0xFE.
-fn decodes_big5(chunk: &[u8]) -> bool {
-    let mut i = 0;
-    while i < chunk.len() {
-        let b = chunk[i];
-        if b < 0x80 {
-            i += 1;
-        } else if (0xA1..=0xF9).contains(&b) {
-            match chunk.get(i + 1) {
-                Some(&t) if (0x40..=0x7E).contains(&t) || (0xA1..=0xFE).contains(&t) => i += 2,
-                _ => return false,
-            }
-        } else {
-            return false;
-        }
-    }
-    true
-}
-
-/// Shift_JIS (JIS X 0208): ASCII, half-width katakana 0xA1..=0xDF, or lead
-/// 0x81..=0x9F / 0xE0..=0xEF with trail 0x40..=0x7E / 0x80..=0xFC.
-fn decodes_shift_jis(chunk: &[u8]) -> bool {
-    let mut i = 0;
-    while i < chunk.len() {
-        let b = chunk[i];
-        if b < 0x80 || (0xA1..=0xDF).contains(&b) {
-            i += 1;
-        } else if (0x81..=0x9F).contains(&b) || (0xE0..=0xEF).contains(&b) {
-            match chunk.get(i + 1) {
-                Some(&t) if (0x40..=0x7E).contains(&t) || (0x80..=0xFC).contains(&t) => i += 2,
-                _ => return false,
-            }
-        } else {
-            return false;
-        }
-    }
-    true
-}
-
-/// EUC-JP: ASCII, 0x8E + kana, 0x8F + two JIS X 0212 bytes, or two bytes in 0xA1..=0xFE.
-fn decodes_euc_jp(chunk: &[u8]) -> bool {
-    let hi = |b: Option<&u8>| matches!(b, Some(&t) if (0xA1..=0xFE).contains(&t));
-    let mut i = 0;
-    while i < chunk.len() {
-        let b = chunk[i];
-        if b < 0x80 {
-            i += 1;
-        } else if b == 0x8E {
-            match chunk.get(i + 1) {
-                Some(&t) if (0xA1..=0xDF).contains(&t) => i += 2,
-                _ => return false,
-            }
-        } else if b == 0x8F {
-            if hi(chunk.get(i + 1)) && hi(chunk.get(i + 2)) {
-                i += 3;
-            } else {
+        if let Some((cho, jung, jong)) = codec.jamo
+            && b == 0xA4
+            && chunk.get(i + 1) == Some(&0xD4)
+        {
+            let ok = chunk.len() >= i + 8
+                && chunk[i + 2] == 0xA4
+                && chunk[i + 4] == 0xA4
+                && chunk[i + 6] == 0xA4
+                && cho.contains(&chunk[i + 3])
+                && jung.contains(&chunk[i + 5])
+                && jong.contains(&chunk[i + 7]);
+            if !ok {
                 return false;
             }
-        } else if (0xA1..=0xFE).contains(&b) {
-            if hi(chunk.get(i + 1)) {
-                i += 2;
-            } else {
-                return false;
+            i += 8;
+            continue;
+        }
+        if codec.triple_lead == Some(b) {
+            match (chunk.get(i + 1), chunk.get(i + 2)) {
+                (Some(&m), Some(&t)) if in_runs(codec.triples, m, t) => {
+                    i += 3;
+                    continue;
+                }
+                _ => return false,
             }
-        } else {
-            return false;
+        }
+        match chunk.get(i + 1) {
+            Some(&t) if in_runs(codec.doubles, b, t) => i += 2,
+            _ => return false,
         }
     }
     true
@@ -324,5 +285,29 @@ mod tests {
         assert!(!decodes_utf16(&[0x61], false));
         assert!(decodes_utf32(&[0x61, 0, 0, 0], false));
         assert!(!decodes_utf32(&[0, 0, 0x11, 0], false));
+    }
+
+    #[test]
+    fn cjk_codecs() {
+        // "中文" in GB2312, "日本" in Shift_JIS / EUC-JP, "한국" in EUC-KR, "中文" in Big5.
+        assert!(decodes_cjk(b"\xd6\xd0\xce\xc4", &cjk_table::GB2312));
+        assert!(!decodes_cjk(b"\xd6", &cjk_table::GB2312), "truncated");
+        assert!(
+            !decodes_cjk(b"\xaa\xa1", &cjk_table::GB2312),
+            "unassigned row"
+        );
+        assert!(decodes_cjk(b"\x93\xfa\x96\x7b", &cjk_table::SHIFT_JIS));
+        assert!(
+            decodes_cjk(b"\xb1", &cjk_table::SHIFT_JIS),
+            "half-width katakana"
+        );
+        assert!(decodes_cjk(b"\xc6\xfc\xcb\xdc", &cjk_table::EUC_JP));
+        assert!(decodes_cjk(b"\xc7\xd1\xb1\xb9", &cjk_table::EUC_KR));
+        assert!(
+            decodes_cjk(b"\xa4\xd4\xa4\xa1\xa4\xbf\xa4\xd4", &cjk_table::EUC_KR),
+            "make-up sequence"
+        );
+        assert!(!decodes_cjk(b"\xa4\xd4\xa4\xa1", &cjk_table::EUC_KR));
+        assert!(decodes_cjk(b"\xa4\xa4\xa4\xe5", &cjk_table::BIG5));
     }
 }

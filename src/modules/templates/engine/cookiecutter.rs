@@ -146,10 +146,10 @@ impl CookiecutterSpec {
             let Some(value) = input.get(key).filter(|v| !v.is_null()) else {
                 continue;
             };
-            if let Some(slot) = raw.get_mut(key) {
-                if let Err(msg) = overwrite(slot, value) {
-                    errors.push(FieldError::new(key.clone(), msg));
-                }
+            if let Some(slot) = raw.get_mut(key)
+                && let Err(msg) = overwrite(slot, value)
+            {
+                errors.push(FieldError::new(key.clone(), msg));
             }
         }
         if !errors.is_empty() {
@@ -548,7 +548,7 @@ fn prompt_for_config(
             continue;
         }
         if key.starts_with("__") {
-            let v = render_variable(r, value, &dict, key).map_err(|e| fail(key, e))?;
+            let v = render_variable(r, value, &dict).map_err(|e| fail(key, e))?;
             dict.insert(key.clone(), v);
             continue;
         }
@@ -556,7 +556,7 @@ fn prompt_for_config(
             Json::Array(options) => {
                 let mut rendered = Vec::new();
                 for o in options {
-                    rendered.push(render_variable(r, o, &dict, key).map_err(|e| fail(key, e))?);
+                    rendered.push(render_variable(r, o, &dict).map_err(|e| fail(key, e))?);
                 }
                 match rendered.into_iter().next() {
                     Some(first) => {
@@ -567,7 +567,7 @@ fn prompt_for_config(
             }
             Json::Object(_) => {}
             other => {
-                let v = render_variable(r, other, &dict, key).map_err(|e| fail(key, e))?;
+                let v = render_variable(r, other, &dict).map_err(|e| fail(key, e))?;
                 dict.insert(key.clone(), v);
             }
         }
@@ -577,7 +577,7 @@ fn prompt_for_config(
             continue;
         }
         if value.is_object() {
-            let v = render_variable(r, value, &dict, key).map_err(|e| fail(key, e))?;
+            let v = render_variable(r, value, &dict).map_err(|e| fail(key, e))?;
             dict.insert(key.clone(), v);
         }
     }
@@ -590,18 +590,17 @@ fn render_variable(
     r: &Renderer,
     raw: &Json,
     dict: &Map<String, Json>,
-    key: &str,
 ) -> Result<Json, EngineError> {
     let text = match raw {
         Json::Null | Json::Bool(_) => return Ok(raw.clone()),
         Json::Object(m) => {
             let mut out = Map::new();
             for (k, v) in m {
-                let rk = match render_variable(r, &Json::String(k.clone()), dict, key)? {
+                let rk = match render_variable(r, &Json::String(k.clone()), dict)? {
                     Json::String(s) => s,
                     other => other.to_string(),
                 };
-                let rv = render_variable(r, v, dict, key)?;
+                let rv = render_variable(r, v, dict)?;
                 out.insert(rk, rv);
             }
             return Ok(Json::Object(out));
@@ -609,7 +608,7 @@ fn render_variable(
         Json::Array(items) => {
             return items
                 .iter()
-                .map(|v| render_variable(r, v, dict, key))
+                .map(|v| render_variable(r, v, dict))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Json::Array);
         }
@@ -619,12 +618,7 @@ fn render_variable(
     };
     let mut ctx = Map::new();
     ctx.insert("cookiecutter".into(), Json::Object(dict.clone()));
-    let v = r.render_str(
-        &text,
-        &super::python::to_value(&ctx),
-        COOKIECUTTER_FILE,
-        &format!("variable {key:?}"),
-    )?;
+    let v = r.render_str(&text, &super::python::to_value(&ctx), COOKIECUTTER_FILE, "")?;
     Ok(Json::String(v))
 }
 

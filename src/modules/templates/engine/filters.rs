@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
-use minijinja::value::{Kwargs, Rest, Value, ValueKind, ValueOrKwargs, from_args};
+use minijinja::value::{Kwargs, Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -18,6 +18,88 @@ pub(super) const SHIFT_FN: &str = "__maestro_datetime";
 
 /// Longest string `random_ascii_string` will build (guards memory; fuel covers time).
 const MAX_RANDOM_LENGTH: i64 = 1_000_000;
+/// Largest field width or precision in a format string: the formatter allocates it before
+/// fuel is charged, so it is capped up front.
+const MAX_FORMAT_WIDTH: u64 = 100_000;
+
+fn width_err() -> Error {
+    op_err(format!(
+        "format: field width or precision above {MAX_FORMAT_WIDTH}"
+    ))
+}
+
+/// Checks the widths and precisions of a printf-style format (`%10s`, `%.5f`, `%(k)8d`).
+fn check_printf_widths(fmt: &str) -> Result<(), Error> {
+    let b = fmt.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if b.get(i) == Some(&b'%') {
+            i += 1;
+            continue;
+        }
+        if b.get(i) == Some(&b'(') {
+            while i < b.len() && b[i] != b')' {
+                i += 1;
+            }
+            i += 1;
+        }
+        while i < b.len() && b"#0- +".contains(&b[i]) {
+            i += 1;
+        }
+        for _ in 0..2 {
+            let mut n: u64 = 0;
+            while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+                n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            if n > MAX_FORMAT_WIDTH {
+                return Err(width_err());
+            }
+            if b.get(i) == Some(&b'.') {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the format specs of a `str.format` string (`{:>10}`, `{0:.3f}`).
+fn check_str_format_widths(fmt: &str) -> Result<(), Error> {
+    let mut rest = fmt;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        if let Some(stripped) = after.strip_prefix('{') {
+            rest = stripped;
+            continue;
+        }
+        let Some(close) = after.find('}') else { break };
+        let field = &after[..close];
+        if let Some((_, spec)) = field.split_once(':') {
+            if spec.contains('{') {
+                return Err(op_err(
+                    "str.format: nested replacement fields in a format spec are not supported",
+                ));
+            }
+            for run in spec
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|r| !r.is_empty())
+            {
+                if run.len() > 6 || run.parse::<u64>().unwrap_or(u64::MAX) > MAX_FORMAT_WIDTH {
+                    return Err(width_err());
+                }
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
 
 /// Per-render state shared by the functions: the clock and the random source.
 #[derive(Clone)]
@@ -52,9 +134,17 @@ fn op_err(msg: impl Into<String>) -> Error {
 /// Registers everything on `env`.
 pub(super) fn install(env: &mut Environment<'static>, rt: &Runtime) {
     env.set_unknown_method_callback(unknown_method);
-    env.set_formatter(|out, _state, value| {
-        // Jinja2 prints Python's str(): `True`, `None`, `1e+16`, `['a', 1]`.
-        out.write_str(&python::py_str(value))
+    env.set_formatter(|out, state, value| {
+        // Jinja2 prints Python's str(): `True`, `None`, `1e+16`, `['a', 1]`, escaped with
+        // MarkupSafe's rules when autoescaping is on.
+        let text = python::py_str(value);
+        let text = if matches!(state.auto_escape(), minijinja::AutoEscape::None) || value.is_safe()
+        {
+            text
+        } else {
+            markup_escape(&text)
+        };
+        out.write_str(&text)
             .map_err(|_| Error::from(ErrorKind::WriteFailure))
     });
 
@@ -70,8 +160,11 @@ pub(super) fn install(env: &mut Environment<'static>, rt: &Runtime) {
     env.add_filter("urlencode", urlencode);
     env.add_filter("format", format_filter);
     env.add_filter("string", |v: &Value| Value::from(python::py_str(v)));
+    env.add_filter("escape", escape_filter);
+    env.add_filter("e", escape_filter);
+    env.add_filter("join", join_filter);
     env.add_filter("filesizeformat", minijinja_contrib::filters::filesizeformat);
-    env.add_filter("truncate", minijinja_contrib::filters::truncate);
+    env.add_filter("truncate", truncate);
     env.add_filter("striptags", minijinja_contrib::filters::striptags);
     env.add_function("cycler", minijinja_contrib::globals::cycler);
     env.add_function("joiner", minijinja_contrib::globals::joiner);
@@ -124,21 +217,86 @@ fn unknown_method(
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
+/// MarkupSafe's `escape`: `&`, `<`, `>`, `'` and `"` as `&amp;`, `&lt;`, `&gt;`, `&#39;`, `&#34;`.
+fn markup_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Jinja2's `escape`/`e` filter (safe strings pass through).
+fn escape_filter(v: &Value) -> Value {
+    if v.is_safe() {
+        return v.clone();
+    }
+    Value::from_safe_string(markup_escape(&python::py_str(v)))
+}
+
+/// Jinja2's `join(d='', attribute=None)`: items as Python `str()`.
+fn join_filter(state: &State, v: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+    let args = args.into_values();
+    let (pos, kwargs) = split_kwargs(&args);
+    let mut sep = pos.first().cloned();
+    let mut attribute = pos.get(1).cloned();
+    for (k, val) in kwargs {
+        match k.as_str() {
+            "d" if sep.is_none() => sep = Some(val),
+            "attribute" if attribute.is_none() => attribute = Some(val),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::TooManyArguments,
+                    format!("join: unexpected argument {k:?}"),
+                ));
+            }
+        }
+    }
+    if v.is_undefined() || v.is_none() {
+        return Ok(Value::from(""));
+    }
+    let sep = sep.map(|s| python::py_str(&s)).unwrap_or_default();
+    let escape = !matches!(state.auto_escape(), minijinja::AutoEscape::None);
+    let mut parts = Vec::new();
+    for item in v.try_iter()? {
+        let item = match &attribute {
+            Some(a) => match a.as_str() {
+                Some(path) => path
+                    .split('.')
+                    .try_fold(item, |acc, key| acc.get_attr(key))?,
+                None => item.get_item(a)?,
+            },
+            None => item,
+        };
+        let text = python::py_str(&item);
+        parts.push(if escape && !item.is_safe() {
+            markup_escape(&text)
+        } else {
+            text
+        });
+    }
+    let joined = parts.join(&sep);
+    Ok(if escape {
+        Value::from_safe_string(joined)
+    } else {
+        Value::from(joined)
+    })
+}
+
 /// `str.format()`, with `!r` / `!s` / `!a` conversions applied Python's way first.
 fn str_format(s: &str, args: &[Value]) -> Result<Value, Error> {
+    check_str_format_widths(s)?;
     let (pos, kwargs) = split_kwargs(args);
-    // Pre-convert values to their Python str() so floats, bools and lists print like Python;
-    // numbers keep their type for numeric format specs.
-    let conv = |v: &Value| match v.kind() {
-        ValueKind::Seq | ValueKind::Map | ValueKind::None => Value::from(python::py_str(v)),
-        ValueKind::Number if !v.is_integer() => v.clone(),
-        _ => v.clone(),
-    };
-    let (template, pos, kwargs) = rewrite_format_conversions(s, pos, kwargs)?;
-    let mut all: Vec<Value> = pos.iter().map(conv).collect();
+    let (template, mut all, kwargs) = rewrite_format_fields(s, pos, kwargs)?;
     if !kwargs.is_empty() {
-        let map: Vec<(String, Value)> = kwargs.into_iter().map(|(k, v)| (k, conv(&v))).collect();
-        all.push(Value::from(Kwargs::from_iter(map)));
+        all.push(Value::from(Kwargs::from_iter(kwargs)));
     }
     minijinja::formatting::format(
         minijinja::formatting::FormatStyle::StrFormat,
@@ -166,21 +324,34 @@ fn split_kwargs(args: &[Value]) -> (Vec<Value>, Vec<(String, Value)>) {
     (pos, kw)
 }
 
-/// Resolves `{x!r}` / `{x!a}` / `{x!s}` fields by substituting repr()/str() strings, since
-/// minijinja's formatter has no conversions. Auto-numbered fields get explicit indexes.
+/// Python's `ascii()`: `repr()` with non-ASCII characters escaped.
+fn ascii_repr(v: &Value) -> String {
+    python::py_repr(v)
+        .chars()
+        .map(|c| match c as u32 {
+            0..=0x7F => c.to_string(),
+            cp @ 0x80..=0xFF => format!("\\x{cp:02x}"),
+            cp @ 0x100..=0xFFFF => format!("\\u{cp:04x}"),
+            cp => format!("\\U{cp:08x}"),
+        })
+        .collect()
+}
+
+/// Prepares a `str.format` string for minijinja's formatter: `{x!r}` / `{x!s}` / `{x!a}`
+/// conversions and plain `{}` fields of floats, `None`, lists and dicts are replaced by the
+/// Python `repr()`/`str()` text (passed as extra keyword values), and auto-numbered fields
+/// get explicit indexes.
 #[allow(clippy::type_complexity)]
-fn rewrite_format_conversions(
+fn rewrite_format_fields(
     s: &str,
-    mut pos: Vec<Value>,
+    pos: Vec<Value>,
     mut kwargs: Vec<(String, Value)>,
 ) -> Result<(String, Vec<Value>, Vec<(String, Value)>), Error> {
-    if !s.contains('!') {
-        return Ok((s.to_string(), pos, kwargs));
-    }
     let mut out = String::with_capacity(s.len());
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     let mut auto = 0usize;
+    let mut converted = 0usize;
     while i < chars.len() {
         let c = chars[i];
         if (c == '{' || c == '}') && chars.get(i + 1) == Some(&c) {
@@ -200,6 +371,7 @@ fn rewrite_format_conversions(
             ));
         };
         let field: String = chars[i + 1..close].iter().collect();
+        i = close + 1;
         let (name_conv, spec) = match field.split_once(':') {
             Some((a, b)) => (a.to_string(), Some(b.to_string())),
             None => (field.clone(), None),
@@ -209,72 +381,73 @@ fn rewrite_format_conversions(
             None => (name_conv.clone(), None),
         };
         let name = if name.is_empty() {
-            let n = auto.to_string();
             auto += 1;
-            n
+            (auto - 1).to_string()
         } else {
             name
         };
-        match conv.as_deref() {
-            None => {
-                out.push('{');
-                out.push_str(&name);
-                if let Some(spec) = &spec {
-                    out.push(':');
-                    out.push_str(spec);
-                }
-                out.push('}');
+        let plain_name = name.chars().all(|c| c.is_alphanumeric() || c == '_');
+        let value = if !plain_name {
+            None
+        } else if let Ok(idx) = name.parse::<usize>() {
+            pos.get(idx).cloned()
+        } else {
+            kwargs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let text = match (conv.as_deref(), &value) {
+            (Some("r"), Some(v)) => Some(python::py_repr(v)),
+            (Some("s"), Some(v)) => Some(python::py_str(v)),
+            (Some("a"), Some(v)) => Some(ascii_repr(v)),
+            (Some(other @ ("r" | "s" | "a")), None) => {
+                return Err(op_err(format!(
+                    "str.format: no value for field {name:?} (!{other})"
+                )));
             }
-            Some(conv @ ("r" | "s" | "a")) => {
-                let value = if let Ok(idx) = name.parse::<usize>() {
-                    pos.get(idx).cloned()
-                } else {
-                    kwargs
-                        .iter()
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, v)| v.clone())
-                }
-                .ok_or_else(|| op_err(format!("str.format: no value for field {name:?}")))?;
-                let text = match conv {
-                    "s" => python::py_str(&value),
-                    "a" => python::str_repr(&python::py_str(&value))
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii() {
-                                c.to_string()
-                            } else {
-                                format!("\\u{:04x}", c as u32)
-                            }
-                        })
-                        .collect(),
-                    _ => python::py_repr(&value),
-                };
-                let key = format!("__conv{}", kwargs.len());
-                kwargs.push((key.clone(), Value::from(text)));
-                out.push('{');
-                out.push_str(&key);
-                if let Some(spec) = &spec {
-                    out.push(':');
-                    out.push_str(spec);
-                }
-                out.push('}');
-            }
-            Some(other) => {
+            (Some(other), _) => {
                 return Err(op_err(format!(
                     "str.format: unknown conversion specifier {other}"
                 )));
             }
+            (None, Some(v)) if spec.as_deref().unwrap_or("").is_empty() => {
+                let pythonic =
+                    matches!(v.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::None)
+                        || (v.kind() == ValueKind::Number && !v.is_integer());
+                pythonic.then(|| python::py_str(v))
+            }
+            (None, _) => None,
+        };
+        out.push('{');
+        match text {
+            Some(text) => {
+                let key = format!("__maestro_field{converted}");
+                converted += 1;
+                kwargs.push((key.clone(), Value::from(text)));
+                out.push_str(&key);
+            }
+            None => {
+                out.push_str(&name);
+                if let Some(c) = &conv {
+                    out.push('!');
+                    out.push_str(c);
+                }
+            }
         }
-        i = close + 1;
+        if let Some(spec) = &spec {
+            out.push(':');
+            out.push_str(spec);
+        }
+        out.push('}');
     }
-    // Keep positional values addressable after converting auto-numbering.
-    pos.shrink_to_fit();
     Ok((out, pos, kwargs))
 }
 
 /// Jinja2's `format` filter (`"%s-%d"|format(a, b)`): printf style, with `%r`/`%a` and
 /// Python `str()` for `%s`.
 fn format_filter(fmt: &str, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+    check_printf_widths(fmt)?;
     let args = args.into_values();
     let (pos, kwargs) = split_kwargs(&args);
     if !pos.is_empty() && !kwargs.is_empty() {
@@ -330,7 +503,13 @@ fn format_filter(fmt: &str, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
             }
         }
         if chars.get(i) == Some(&'*') {
-            out_args.push(take(&mut next)?);
+            let w = take(&mut next)?;
+            if w.as_i64()
+                .is_some_and(|n| n.unsigned_abs() > MAX_FORMAT_WIDTH)
+            {
+                return Err(width_err());
+            }
+            out_args.push(w);
             out_fmt.push('*');
             i += 1;
         }
@@ -342,7 +521,13 @@ fn format_filter(fmt: &str, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
             out_fmt.push('.');
             i += 1;
             if chars.get(i) == Some(&'*') {
-                out_args.push(take(&mut next)?);
+                let w = take(&mut next)?;
+                if w.as_i64()
+                    .is_some_and(|n| n.unsigned_abs() > MAX_FORMAT_WIDTH)
+                {
+                    return Err(width_err());
+                }
+                out_args.push(w);
                 out_fmt.push('*');
                 i += 1;
             }
@@ -367,17 +552,7 @@ fn format_filter(fmt: &str, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
             }
             'a' => {
                 out_fmt.push('s');
-                let r: String = python::py_repr(&v)
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii() {
-                            c.to_string()
-                        } else {
-                            format!("\\u{:04x}", c as u32)
-                        }
-                    })
-                    .collect();
-                out_args.push(Value::from(r));
+                out_args.push(Value::from(ascii_repr(&v)));
             }
             's' => {
                 out_fmt.push('s');
@@ -585,8 +760,36 @@ fn slugify_filter(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Err
 fn random_ascii_string(rt: &Runtime, args: Vec<Value>) -> Result<String, Error> {
     const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     const PUNCT: &[u8] = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
-    let (length, punctuation): (i64, Option<bool>) = from_args(&args)?;
-    let punctuation = punctuation.unwrap_or(false);
+    let (pos, kwargs) = split_kwargs(&args);
+    let mut length: Option<Value> = pos.first().cloned();
+    let mut punctuation: Option<Value> = pos.get(1).cloned();
+    if pos.len() > 2 {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "random_ascii_string takes at most 2 arguments",
+        ));
+    }
+    for (k, v) in kwargs {
+        match k.as_str() {
+            "length" if length.is_none() => length = Some(v),
+            "punctuation" if punctuation.is_none() => punctuation = Some(v),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::TooManyArguments,
+                    format!("random_ascii_string: unexpected argument {k:?}"),
+                ));
+            }
+        }
+    }
+    let length = length
+        .and_then(|v| if v.is_integer() { v.as_i64() } else { None })
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::MissingArgument,
+                "random_ascii_string needs an integer length",
+            )
+        })?;
+    let punctuation = punctuation.is_some_and(|v| v.is_true());
     if length > MAX_RANDOM_LENGTH {
         return Err(op_err(format!(
             "random_ascii_string: length {length} exceeds {MAX_RANDOM_LENGTH}"
@@ -602,6 +805,74 @@ fn random_ascii_string(rt: &Runtime, args: Vec<Value>) -> Result<String, Error> 
             .map(|_| corpus[rng.random_range(0..corpus.len())] as char)
             .collect()
     }))
+}
+
+/// Jinja2's `truncate(s, length=255, killwords=False, end='...', leeway=5)`.
+fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
+    const NAMES: [&str; 4] = ["length", "killwords", "end", "leeway"];
+    let args = args.into_values();
+    let (pos, kwargs) = split_kwargs(&args);
+    if pos.len() > NAMES.len() {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "truncate takes at most 4 arguments",
+        ));
+    }
+    let mut vals: Vec<(String, Value)> = pos
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (NAMES[i].to_string(), v))
+        .collect();
+    for (k, v) in kwargs {
+        if !NAMES.contains(&k.as_str()) || vals.iter().any(|(n, _)| *n == k) {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!("truncate: unexpected argument {k:?}"),
+            ));
+        }
+        vals.push((k, v));
+    }
+    let get = |n: &str| vals.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let int = |n: &str, d: i64| -> Result<i64, Error> {
+        match get(n) {
+            None => Ok(d),
+            Some(v) if v.is_none() => Ok(d),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| op_err(format!("truncate: {n} must be an integer"))),
+        }
+    };
+    let length = int("length", 255)?;
+    let leeway = int("leeway", 5)?;
+    let killwords = get("killwords").is_some_and(|v| v.is_true());
+    let end = match get("end") {
+        Some(v) => python::py_str(&v),
+        None => "...".to_string(),
+    };
+    let end_len = end.chars().count() as i64;
+    if length < end_len {
+        return Err(op_err(format!(
+            "truncate: expected length >= {end_len}, got {length}"
+        )));
+    }
+    if leeway < 0 {
+        return Err(op_err(format!(
+            "truncate: expected leeway >= 0, got {leeway}"
+        )));
+    }
+    let len = s.chars().count() as i64;
+    if len <= length + leeway {
+        return Ok(s.to_string());
+    }
+    let head: String = s.chars().take((length - end_len) as usize).collect();
+    if killwords {
+        return Ok(head + &end);
+    }
+    let kept = match head.rfind(' ') {
+        Some(i) => head[..i].to_string(),
+        None => head,
+    };
+    Ok(kept + &end)
 }
 
 /// Jinja2's `wordcount`: the number of `\w+` runs.
@@ -913,14 +1184,18 @@ fn resolve_local(local: NaiveDateTime, zone: &Zone) -> Result<ZonedTime, Error> 
                 LocalResult::Single(t) => t.with_timezone(&Utc),
                 LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
                 LocalResult::None => {
+                    let day = chrono::TimeDelta::hours(24);
+                    let range = || op_err("now: shift out of range");
                     let before = tz
-                        .offset_from_utc_datetime(&(local - chrono::TimeDelta::hours(24)))
+                        .offset_from_utc_datetime(&local.checked_sub_signed(day).ok_or_else(range)?)
                         .fix();
                     let after = tz
-                        .offset_from_utc_datetime(&(local + chrono::TimeDelta::hours(24)))
+                        .offset_from_utc_datetime(&local.checked_add_signed(day).ok_or_else(range)?)
                         .fix();
                     let gap = after.local_minus_utc() - before.local_minus_utc();
-                    let moved = local + chrono::TimeDelta::seconds(gap as i64);
+                    let moved = local
+                        .checked_add_signed(chrono::TimeDelta::seconds(gap as i64))
+                        .ok_or_else(range)?;
                     match tz.from_local_datetime(&moved) {
                         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
                             t.with_timezone(&Utc)
@@ -1011,7 +1286,7 @@ fn strftime(t: &ZonedTime, fmt: &str) -> Result<String, Error> {
         let num = |v: i64, w: usize| (v.to_string(), '0', w);
         let sp = |v: i64, w: usize| (v.to_string(), ' ', w);
         let txt = |s: String| (s, ' ', 0usize);
-        let hour12 = if d.hour() % 12 == 0 {
+        let hour12 = if d.hour().is_multiple_of(12) {
             12
         } else {
             d.hour() % 12
@@ -1083,7 +1358,7 @@ fn strftime(t: &ZonedTime, fmt: &str) -> Result<String, Error> {
                 let sign = if s < 0 { '-' } else { '+' };
                 let a = s.unsigned_abs();
                 let base = format!("{sign}{:02}{:02}", a / 3600, (a % 3600) / 60);
-                txt(if a % 60 != 0 {
+                txt(if !a.is_multiple_of(60) {
                     format!("{base}{:02}", a % 60)
                 } else {
                     base

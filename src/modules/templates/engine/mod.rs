@@ -7,6 +7,7 @@
 
 mod binary;
 mod binary_tree;
+mod cjk_table;
 mod cookiecutter;
 mod entities_table;
 mod filters;
@@ -19,11 +20,14 @@ mod render;
 mod slugify;
 mod translit_table;
 
+#[cfg(test)]
+mod tests;
+
 use serde::{Deserialize, Serialize};
 
 pub use binary::is_binary;
-pub use cookiecutter::CookiecutterSpec;
-pub use manifest::{CATEGORIES, Manifest, ManifestParameter};
+pub use cookiecutter::{CookiecutterSpec, SUPPORTED_EXTENSIONS};
+pub use manifest::{CATEGORIES, Dependency, Manifest, ManifestParameter};
 pub use params::{FieldError, ParamType, ParameterSpec};
 pub use paths::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, PathError, safe_relative_path};
 pub use slugify::{SlugifyOptions, slugify};
@@ -140,7 +144,7 @@ impl Default for RenderOptions {
             seed: None,
             max_output_files: 10_000,
             max_output_bytes: 256 * 1024 * 1024,
-            fuel: 5_000_000,
+            fuel: 2_000_000,
             template_name: None,
         }
     }

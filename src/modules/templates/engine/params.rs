@@ -362,14 +362,14 @@ fn check_constraints(p: &super::ManifestParameter, value: &Json) -> Result<(), S
         if p.required && s.is_empty() {
             return Err("is required and must not be empty".into());
         }
-        if let Some(re) = p.compiled_pattern() {
-            if !re.is_match(s) {
-                return Err(format!(
-                    "{} does not match the pattern {}",
-                    shown(value),
-                    p.pattern.as_deref().unwrap_or_default()
-                ));
-            }
+        if let Some(re) = p.compiled_pattern()
+            && !re.is_match(s)
+        {
+            return Err(format!(
+                "{} does not match the pattern {}",
+                shown(value),
+                p.pattern.as_deref().unwrap_or_default()
+            ));
         }
     }
     if p.param_type == ParamType::Choice {

@@ -7,6 +7,40 @@ use std::fmt::Write as _;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind};
 
+/// Largest string a Python method may build: custom methods allocate before minijinja
+/// charges fuel for their result, so their output is bounded up front.
+pub const MAX_STRING_BYTES: usize = 16 * 1024 * 1024;
+
+fn too_large() -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("the result would exceed {MAX_STRING_BYTES} bytes"),
+    )
+}
+
+/// `s.replace(old, new)` (at most `count` times when given) without building a huge string.
+pub fn bounded_replace(
+    s: &str,
+    old: &str,
+    new: &str,
+    count: Option<usize>,
+) -> Result<String, Error> {
+    let occurrences = if old.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(old).count()
+    };
+    let n = count.map_or(occurrences, |c| c.min(occurrences));
+    let size = s.len().saturating_add(n.saturating_mul(new.len()));
+    if size > MAX_STRING_BYTES {
+        return Err(too_large());
+    }
+    Ok(match count {
+        Some(c) => s.replacen(old, new, c),
+        None => s.replace(old, new),
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Numbers
 // ---------------------------------------------------------------------------------------
@@ -229,6 +263,9 @@ pub fn json_dumps(v: &Value, indent: &JsonIndent) -> Result<String, Error> {
 }
 
 fn write_json(out: &mut String, v: &Value, indent: &JsonIndent, level: usize) -> Result<(), Error> {
+    if out.len() > MAX_STRING_BYTES {
+        return Err(too_large());
+    }
     if level > 128 {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
@@ -902,11 +939,8 @@ pub fn call_str_method(s: &str, method: &str, args: &[Value]) -> Result<Option<V
             let new = arg_str(args, 1, method)?
                 .ok_or_else(|| err("str.replace() needs old and new".into()))?;
             let count = arg_int(args, 2, method)?.unwrap_or(-1);
-            if count < 0 {
-                Value::from(s.replace(old, new))
-            } else {
-                Value::from(s.replacen(old, new, count as usize))
-            }
+            let count = usize::try_from(count).ok();
+            Value::from(bounded_replace(s, old, new, count)?)
         }
         "startswith" | "endswith" => {
             too_many(args, 3, method)?;
@@ -972,6 +1006,13 @@ pub fn call_str_method(s: &str, method: &str, args: &[Value]) -> Result<Option<V
                         )));
                     }
                 }
+            }
+            let size = parts
+                .iter()
+                .map(|p| p.len() + s.len())
+                .fold(0usize, usize::saturating_add);
+            if size > MAX_STRING_BYTES {
+                return Err(too_large());
             }
             Value::from(parts.join(s))
         }
@@ -1100,6 +1141,9 @@ pub fn call_str_method(s: &str, method: &str, args: &[Value]) -> Result<Option<V
             for c in s.chars() {
                 match c {
                     '\t' => {
+                        if out.len() > MAX_STRING_BYTES {
+                            return Err(too_large());
+                        }
                         if size > 0 {
                             let n = size - col % size;
                             out.extend(std::iter::repeat_n(' ', n));

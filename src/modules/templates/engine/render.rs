@@ -179,7 +179,9 @@ impl Renderer {
             .and_then(|t| t.render(ctx.clone()));
         result.map_err(|e| {
             let mut err = map_error(&e, |_| Some(path.to_string()));
-            err.message = format!("{what}: {}", err.message);
+            if !what.is_empty() {
+                err.message = format!("{what}: {}", err.message);
+            }
             err
         })
     }
@@ -207,10 +209,10 @@ fn map_error(e: &minijinja::Error, resolve: impl Fn(&str) -> Option<String>) -> 
     let mut inner = e;
     let mut cur: &dyn std::error::Error = e;
     while let Some(src) = cur.source() {
-        if let Some(me) = src.downcast_ref::<minijinja::Error>() {
-            if me.name().is_some() || me.line().is_some() {
-                inner = me;
-            }
+        if let Some(me) = src.downcast_ref::<minijinja::Error>()
+            && (me.name().is_some() || me.line().is_some())
+        {
+            inner = me;
         }
         cur = src;
     }
@@ -383,7 +385,7 @@ fn find_tag_end(src: &str, from: usize, close: &str) -> Option<usize> {
             None => {
                 if b == b'\'' || b == b'"' {
                     quote = Some(b);
-                } else if src[i..].starts_with(close) {
+                } else if bytes[i..].starts_with(close.as_bytes()) {
                     return Some(i + close.len());
                 }
             }
@@ -845,12 +847,12 @@ mod tests {
         let out = preprocess("a {% now 'utc', '%Y' %} b", &s);
         assert_eq!(
             out,
-            "a {% if 1 %}{{ __maestro_now(( 'utc'), ( '%Y')) }}{% endif %} b"
+            "a {%if 1%}{{ __maestro_now(( 'utc'), ( '%Y')) }}{%endif%} b"
         );
         let out = preprocess("{%- now 'utc' + 'hours=2' -%}", &s);
         assert_eq!(
             out,
-            "{%- if 1 %}{{ __maestro_datetime(( 'utc' ), '+', ( 'hours=2' ), none) }}{% endif -%}"
+            "{%-if 1%}{{ __maestro_datetime(( 'utc' ), '+', ( 'hours=2' ), none) }}{%endif-%}"
         );
         let out = preprocess(
             "{% raw %}{% now 'utc' %}{% endraw %}{# {% now 'utc' %} #}",

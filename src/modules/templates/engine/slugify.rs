@@ -67,7 +67,7 @@ fn is_decimal(c: char) -> bool {
 pub fn slugify(text: &str, opts: &SlugifyOptions) -> Result<String, String> {
     let mut text = text.to_string();
     for (old, new) in &opts.replacements {
-        text = text.replace(old.as_str(), new);
+        text = bounded(&text, old, new)?;
     }
     text = collapse_quotes(&text, DEFAULT_SEPARATOR);
     if opts.allow_unicode {
@@ -117,7 +117,7 @@ pub fn slugify(text: &str, opts: &SlugifyOptions) -> Result<String, String> {
             .join(DEFAULT_SEPARATOR);
     }
     for (old, new) in &opts.replacements {
-        text = text.replace(old.as_str(), new);
+        text = bounded(&text, old, new)?;
     }
     if opts.max_length > 0 {
         text = smart_truncate(
@@ -129,9 +129,14 @@ pub fn slugify(text: &str, opts: &SlugifyOptions) -> Result<String, String> {
         );
     }
     if opts.separator != DEFAULT_SEPARATOR {
-        text = text.replace(DEFAULT_SEPARATOR, &opts.separator);
+        text = bounded(&text, DEFAULT_SEPARATOR, &opts.separator)?;
     }
     Ok(text)
+}
+
+fn bounded(text: &str, old: &str, new: &str) -> Result<String, String> {
+    super::python::bounded_replace(text, old, new, None)
+        .map_err(|e| format!("slugify: {}", e.detail().unwrap_or("too large")))
 }
 
 /// text-unidecode: each BMP code point maps to an ASCII string; others are dropped.
@@ -258,7 +263,7 @@ fn decode_entities(text: &str, entities: bool, decimal: bool, hexadecimal: bool)
             if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
                 return RefResult::NoMatch;
             }
-            code_point(u64::from_str_radix(digits, 10).ok())
+            code_point(digits.parse::<u64>().ok())
         })
         .unwrap_or(text);
     }
