@@ -561,6 +561,8 @@ impl TemplatesService {
         token
     }
 
+    /// A new generation: every cached read of the tenant is stale from now on. Old entries are
+    /// never read again and expire with their TTL (no keyspace scan per write).
     async fn invalidate(&self, tenant: &TenantId) {
         let token = uuid::Uuid::new_v4().simple().to_string();
         self.inner
@@ -571,10 +573,6 @@ impl TemplatesService {
                 Some(std::time::Duration::from_secs(86_400)),
             )
             .await;
-        self.inner
-            .cache
-            .delete_prefix(&format!("templates:{}:g", tenant.as_str()))
-            .await;
     }
 
     async fn cached<T, F, Fut>(&self, tenant: &TenantId, key: &str, compute: F) -> ApiResult<T>
@@ -584,7 +582,7 @@ impl TemplatesService {
         Fut: Future<Output = ApiResult<T>>,
     {
         let generation = self.generation(tenant).await;
-        let full = format!("templates:{}:g{generation}:{key}", tenant.as_str());
+        let full = format!("templates:{}:v{generation}:{key}", tenant.as_str());
         if let Some(hit) = self.inner.cache.get_json::<T>(&full).await {
             self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("maestro_templates_cache_lookups_total", "result" => "hit")
@@ -850,75 +848,71 @@ impl TemplatesService {
         tenant: &TenantId,
         body: &SearchBody,
     ) -> ApiResult<Page<TemplateSummary>> {
-        check_category(&body.category)?;
-        if let Some(q) = body.min_quality
-            && !(0.0..=100.0).contains(&q)
-        {
-            return Err(ApiError::validation(
-                "min_quality is out of range.",
-                vec![FieldError::new("min_quality", "must be between 0 and 100")],
-            ));
-        }
-        let terms = query_terms(body.query.as_deref());
-        let (sort, descending) = parse_sort(body.sort.as_deref(), !terms.is_empty())?;
-        let page = PageQuery {
-            limit: body.limit,
-            offset: body.offset,
-        };
-        let key_material = serde_json::to_string(&(body, &terms)).unwrap_or_default();
-        let key = format!(
-            "search:{}",
-            hex::encode(Sha256::digest(key_material.as_bytes()))
-        );
-        let filter = Filter {
-            category: body.category.clone(),
-            tags: body
-                .tags
-                .iter()
-                .map(|t| t.trim().to_lowercase())
-                .filter(|t| !t.is_empty())
-                .collect(),
-            terms: terms.clone(),
-            min_quality: body.min_quality,
-            author: body.author.clone().filter(|a| !a.trim().is_empty()),
-        };
-        let db = self.inner.db.clone();
+        let plan = SearchPlan::new(body)?;
+        let key = plan.key.clone();
+        self.cached(tenant, &key, || self.run_search(tenant, plan))
+            .await
+    }
+
+    /// Like [`TemplatesService::search`], always from the database (benchmarks, diagnostics).
+    pub async fn search_uncached(
+        &self,
+        tenant: &TenantId,
+        body: &SearchBody,
+    ) -> ApiResult<Page<TemplateSummary>> {
+        self.run_search(tenant, SearchPlan::new(body)?).await
+    }
+
+    async fn run_search(
+        &self,
+        tenant: &TenantId,
+        plan: SearchPlan,
+    ) -> ApiResult<Page<TemplateSummary>> {
+        let SearchPlan {
+            filter,
+            sort,
+            descending,
+            page,
+            terms,
+            ..
+        } = plan;
         let t = tenant.clone();
-        self.cached(tenant, &key, move || async move {
-            match sort {
-                Some(sort) => {
-                    let (limit, offset) = (page.limit(), page.offset());
-                    let (rows, total) = db
-                        .run(move |conn| -> ApiResult<_> {
-                            Ok(store::list(
-                                conn, &t, &filter, sort, descending, limit, offset,
-                            )?)
-                        })
-                        .await?;
-                    Ok(Page::new(
-                        rows.into_iter().map(TemplateSummary::from).collect(),
-                        total,
-                        &page,
-                    ))
-                }
-                None => {
-                    let rows = db
-                        .run(move |conn| -> ApiResult<_> {
-                            Ok(store::candidates(conn, &t, &filter, SEARCH_CANDIDATES)?)
-                        })
-                        .await?;
-                    let ranked = super::search::rank(rows, &terms);
-                    let total = ranked.len() as i64;
-                    let items = ranked
-                        .into_iter()
-                        .skip(page.offset() as usize)
-                        .take(page.limit() as usize)
-                        .collect();
-                    Ok(Page::new(items, total, &page))
-                }
+        match sort {
+            Some(sort) => {
+                let (limit, offset) = (page.limit(), page.offset());
+                let (rows, total) = self
+                    .inner
+                    .db
+                    .run(move |conn| -> ApiResult<_> {
+                        Ok(store::list(
+                            conn, &t, &filter, sort, descending, limit, offset,
+                        )?)
+                    })
+                    .await?;
+                Ok(Page::new(
+                    rows.into_iter().map(TemplateSummary::from).collect(),
+                    total,
+                    &page,
+                ))
             }
-        })
-        .await
+            None => {
+                let rows = self
+                    .inner
+                    .db
+                    .run(move |conn| -> ApiResult<_> {
+                        Ok(store::candidates(conn, &t, &filter, SEARCH_CANDIDATES)?)
+                    })
+                    .await?;
+                let ranked = super::search::rank(rows, &terms);
+                let total = ranked.len() as i64;
+                let items = ranked
+                    .into_iter()
+                    .skip(page.offset() as usize)
+                    .take(page.limit() as usize)
+                    .collect();
+                Ok(Page::new(items, total, &page))
+            }
+        }
     }
 
     /// Templates per category in the tenant.
@@ -2085,6 +2079,59 @@ impl TemplatesService {
             tracing::info!(tenant = %tenant, created = report.created.len(), updated = report.updated.len(), deleted = report.deleted.len(), skipped = ?report.skipped, "reconciled templates with git");
         }
         Ok(())
+    }
+}
+
+/// A validated search: SQL filter, order (`None` = rank by relevance), page, cache key.
+#[derive(Debug, Clone)]
+struct SearchPlan {
+    key: String,
+    filter: Filter,
+    sort: Option<SortKey>,
+    descending: bool,
+    page: PageQuery,
+    terms: Vec<String>,
+}
+
+impl SearchPlan {
+    fn new(body: &SearchBody) -> ApiResult<SearchPlan> {
+        check_category(&body.category)?;
+        if let Some(q) = body.min_quality
+            && !(0.0..=100.0).contains(&q)
+        {
+            return Err(ApiError::validation(
+                "min_quality is out of range.",
+                vec![FieldError::new("min_quality", "must be between 0 and 100")],
+            ));
+        }
+        let terms = query_terms(body.query.as_deref());
+        let (sort, descending) = parse_sort(body.sort.as_deref(), !terms.is_empty())?;
+        let key_material = serde_json::to_string(&(body, &terms)).unwrap_or_default();
+        Ok(SearchPlan {
+            key: format!(
+                "search:{}",
+                hex::encode(Sha256::digest(key_material.as_bytes()))
+            ),
+            filter: Filter {
+                category: body.category.clone(),
+                tags: body
+                    .tags
+                    .iter()
+                    .map(|t| t.trim().to_lowercase())
+                    .filter(|t| !t.is_empty())
+                    .collect(),
+                terms: terms.clone(),
+                min_quality: body.min_quality,
+                author: body.author.clone().filter(|a| !a.trim().is_empty()),
+            },
+            sort,
+            descending,
+            page: PageQuery {
+                limit: body.limit,
+                offset: body.offset,
+            },
+            terms,
+        })
     }
 }
 

@@ -5,6 +5,7 @@ mod cookiecutter;
 mod crud;
 mod gate;
 mod instantiate;
+mod openapi;
 mod search;
 mod stream;
 mod sync;
