@@ -204,6 +204,15 @@ pub struct TelemetrySettings {
 pub struct TemplatesSettings {
     pub storage_path: PathBuf,
     pub seed_on_start: bool,
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    pub max_upload_bytes: usize,
+    pub max_expansion_ratio: u64,
+    pub max_output_files: usize,
+    pub max_output_bytes: u64,
+    pub git_binary: String,
+    pub git_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -494,6 +503,33 @@ impl Settings {
             return Err(ConfigError::new(
                 "telemetry.otlp_endpoint",
                 "must be a URL such as http://otel-collector:4318",
+            ));
+        }
+        let t = &self.templates;
+        for (key, value) in [
+            ("templates.max_files", t.max_files as u64),
+            ("templates.max_file_bytes", t.max_file_bytes),
+            ("templates.max_total_bytes", t.max_total_bytes),
+            ("templates.max_upload_bytes", t.max_upload_bytes as u64),
+            ("templates.max_expansion_ratio", t.max_expansion_ratio),
+            ("templates.max_output_files", t.max_output_files as u64),
+            ("templates.max_output_bytes", t.max_output_bytes),
+            ("templates.git_timeout_secs", t.git_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if t.max_file_bytes > t.max_total_bytes {
+            return Err(ConfigError::new(
+                "templates.max_file_bytes",
+                "must not exceed templates.max_total_bytes",
+            ));
+        }
+        if t.git_binary.trim().is_empty() {
+            return Err(ConfigError::new(
+                "templates.git_binary",
+                "must name the git executable (e.g. git or /usr/bin/git)",
             ));
         }
         if self.quality.min_score > 100 {

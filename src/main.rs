@@ -1,4 +1,4 @@
-//! The `maestro` command: `serve` (default), `migrate`, `config`, `user …`, `token`,
+//! The `maestro` command: `serve` (default), `migrate`, `seed`, `config`, `user …`, `token`,
 //! `healthcheck`, `openapi`. Errors print one line that says what to fix.
 
 use std::path::PathBuf;
@@ -52,6 +52,13 @@ enum Command {
     },
     /// Print the OpenAPI document for the current configuration.
     Openapi,
+    /// Import the starter catalog (templates.storage_path) into tenant `default`; re-running
+    /// changes nothing.
+    Seed {
+        /// Catalog folder (default: templates.storage_path).
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +255,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Seed { path } => {
+            let platform = ready_platform(settings).await?;
+            let modules = maestro::modules::build(&platform).await?;
+            let Some(service) = platform
+                .services
+                .get::<maestro::modules::templates::TemplatesService>()
+            else {
+                anyhow::bail!("the templates module is disabled (modules.templates = false)");
+            };
+            let storage = path.unwrap_or_else(|| platform.settings.templates.storage_path.clone());
+            let report = maestro::modules::templates::seed::run(&service, &storage).await?;
+            drop(modules);
+            println!(
+                "tenant default ({}): {} created, {} updated, {} unchanged, {} skipped",
+                report.tenant_id,
+                report.created.len(),
+                report.updated.len(),
+                report.unchanged.len(),
+                report.skipped.len()
+            );
+            for name in &report.created {
+                println!("created   {name}");
+            }
+            for name in &report.updated {
+                println!("updated   {name}");
+            }
+            for why in &report.skipped {
+                println!("skipped   {why}");
+            }
+            Ok(if report.skipped.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Openapi => {
             let platform = Platform::new(settings)?;

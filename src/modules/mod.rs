@@ -11,9 +11,11 @@ use crate::platform::module::Module;
 
 pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> {
     let flags = &platform.settings.modules;
-    let modules: Vec<Arc<dyn Module>> = Vec::new();
+    let mut modules: Vec<Arc<dyn Module>> = Vec::new();
+    if flags.templates {
+        modules.push(templates::build(platform)?);
+    }
     for (name, enabled) in [
-        ("templates", flags.templates),
         ("quality", flags.quality),
         ("healing", flags.healing),
         ("k8s", flags.k8s),
@@ -28,3 +30,5 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
     }
     Ok(modules)
 }
+
+pub mod templates;

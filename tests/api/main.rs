@@ -4,3 +4,4 @@
 mod helpers;
 mod platform;
 mod support;
+mod templates;

@@ -1,0 +1,197 @@
+//! Criterion benches for the templates module: rendering (engine only: detect, resolve
+//! parameters, render) and search (SQL filter + ranking over 1,000 templates in SQLite, and the
+//! cached path). `cargo bench --bench templates`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Map, Value, json};
+
+use maestro::config::{Environment, LoadOptions, Settings};
+use maestro::modules::templates::engine::{self, RenderOptions, SourceFile};
+use maestro::modules::templates::model::SearchBody;
+use maestro::modules::templates::seed::read_folder;
+use maestro::modules::templates::service::{TemplateInput, TemplatesService, system_principal};
+use maestro::platform::Platform;
+use maestro::platform::auth::TenantId;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixed() -> RenderOptions {
+    RenderOptions {
+        now: chrono::DateTime::parse_from_rfc3339("2024-02-29T23:30:15Z")
+            .ok()
+            .map(|d| d.with_timezone(&chrono::Utc)),
+        seed: Some(1),
+        ..RenderOptions::default()
+    }
+}
+
+/// detect → resolve defaults → render, as an instantiation does.
+fn render_once(files: &[SourceFile], input: &Map<String, Value>) -> usize {
+    let spec = engine::detect(files).expect("template");
+    let opts = fixed();
+    let ctx = engine::resolve_parameters(&spec, input, &opts).expect("parameters");
+    engine::render(&spec, files, &ctx, &opts)
+        .expect("render")
+        .files
+        .len()
+}
+
+/// A native template of `n` text files of ~2 KiB with loops, conditions and filters.
+fn synthetic_native(n: usize) -> Vec<SourceFile> {
+    let mut files = vec![SourceFile::new(
+        "manifest.yaml",
+        "name: bench\nversion: 1.0.0\ndescription: Bench\ncategory: backend_developer\nauthor: Bench\nparameters:\n  - name: project_name\n    type: string\n    default: orders-service\n  - name: with_db\n    type: boolean\n    default: true\n  - name: services\n    type: list\n    default: [api, worker, scheduler]\n",
+    )];
+    let body = "# {{ project_name | title }}\n{% for s in services %}- {{ s | upper }} ({{ loop.index }})\n{% endfor %}{% if with_db %}DATABASE_URL=postgres://{{ project_name | replace('-', '_') }}\n{% endif %}".repeat(12);
+    for i in 0..n {
+        files.push(SourceFile::new(
+            format!("{{{{ project_name }}}}/src/module_{i}.txt"),
+            body.clone(),
+        ));
+    }
+    files
+}
+
+fn bench_render(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render");
+    let small = synthetic_native(5);
+    let large = synthetic_native(200);
+    let none = Map::new();
+    group.bench_function("native_5_files", |b| b.iter(|| render_once(&small, &none)));
+    group.bench_function("native_200_files", |b| {
+        b.iter(|| render_once(&large, &none))
+    });
+    let basic = read_folder(&root().join("tests/fixtures/cookiecutter/basic/template")).unwrap();
+    let extra: Map<String, Value> = serde_json::from_slice(
+        &std::fs::read(root().join("tests/fixtures/cookiecutter/basic/extra_context.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    group.bench_function("cookiecutter_basic", |b| {
+        b.iter(|| render_once(&basic, &extra))
+    });
+    let slug = read_folder(&root().join("tests/fixtures/cookiecutter/slugify/template")).unwrap();
+    group.bench_function("cookiecutter_slugify", |b| {
+        b.iter(|| render_once(&slug, &none))
+    });
+    group.finish();
+}
+
+const WORDS: &[&str] = &[
+    "api",
+    "service",
+    "python",
+    "rust",
+    "react",
+    "kafka",
+    "postgres",
+    "terraform",
+    "helm",
+    "grpc",
+    "worker",
+    "etl",
+    "dashboard",
+    "auth",
+    "cache",
+    "queue",
+    "ml",
+    "pipeline",
+    "docs",
+    "testing",
+];
+
+fn bench_search(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (service, tenant) = runtime.block_on(async {
+        let mut settings: Settings = Settings::load(&LoadOptions {
+            config_dir: root().join("config"),
+            environment: Some(Environment::Test),
+            read_process_env: false,
+        })
+        .unwrap();
+        settings.data_dir = dir.path().join("data");
+        settings.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        settings.redis.url = String::new();
+        let platform = Platform::new(settings).unwrap();
+        platform.migrate(Duration::from_secs(10)).await.unwrap();
+        let service = TemplatesService::new(&platform);
+        let tenant = platform.auth.ensure_tenant("bench").await.unwrap();
+        let actor = system_principal(&tenant);
+        for i in 0..1000 {
+            let (a, b, c) = (WORDS[i % 20], WORDS[(i / 20) % 20], WORDS[(i * 7) % 20]);
+            let manifest = json!({
+                "name": format!("{a}-{b}-{i}"),
+                "version": "1.0.0",
+                "description": format!("A {c} template for {a} teams that need {b}"),
+                "category": engine::CATEGORIES[i % 15],
+                "author": "Bench",
+                "tags": [a, b, c],
+            });
+            service
+                .create(
+                    &actor,
+                    TemplateInput {
+                        manifest: Some(manifest),
+                        files: Some(vec![SourceFile::new("README.md", "# x\n")]),
+                    },
+                )
+                .await
+                .unwrap();
+        }
+        (service, tenant)
+    });
+    let mut group = c.benchmark_group("search_1000_templates");
+    let run = |body: SearchBody, cached: bool, service: &TemplatesService, tenant: &TenantId| {
+        runtime.block_on(async {
+            let page = if cached {
+                service.search(tenant, &body).await
+            } else {
+                service.search_uncached(tenant, &body).await
+            };
+            page.unwrap().total
+        })
+    };
+    let text = SearchBody {
+        query: Some("python api".into()),
+        ..SearchBody::default()
+    };
+    let filtered = SearchBody {
+        category: Some("backend_developer".into()),
+        tags: vec!["rust".into()],
+        sort: Some("name".into()),
+        ..SearchBody::default()
+    };
+    let everything = SearchBody {
+        query: Some("template".into()),
+        ..SearchBody::default()
+    };
+    group.bench_function("text_two_words", |b| {
+        b.iter(|| run(text.clone(), false, &service, &tenant))
+    });
+    group.bench_function("text_matching_all", |b| {
+        b.iter(|| run(everything.clone(), false, &service, &tenant))
+    });
+    group.bench_function("category_and_tag_sorted", |b| {
+        b.iter(|| run(filtered.clone(), false, &service, &tenant))
+    });
+    group.bench_function("text_two_words_cached", |b| {
+        b.iter(|| run(text.clone(), true, &service, &tenant))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(4));
+    targets = bench_render, bench_search
+}
+criterion_main!(benches);

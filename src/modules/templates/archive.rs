@@ -1,0 +1,742 @@
+//! Archives in (uploaded templates: `.zip`, `.tar.gz`) and out (instantiated projects), and the
+//! limits every incoming file set must respect. Everything that arrives is untrusted: paths go
+//! through [`safe_relative_path`], symlinks, hard links and devices are refused, and sizes are
+//! counted on the bytes actually decompressed (declared sizes can lie), so a zip bomb stops at the
+//! first byte over the limit with a 413 naming it.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+
+use super::engine::{SourceFile, safe_relative_path};
+use crate::config::TemplatesSettings;
+use crate::platform::http::error::ApiError;
+
+/// Below this many expanded bytes the expansion ratio is not checked (tiny archives of repetitive
+/// text legitimately compress very well).
+const RATIO_FLOOR_BYTES: u64 = 1024 * 1024;
+
+/// The limits a template's file set must respect.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    pub max_expansion_ratio: u64,
+}
+
+impl Limits {
+    pub fn from_settings(s: &TemplatesSettings) -> Limits {
+        Limits {
+            max_files: s.max_files,
+            max_file_bytes: s.max_file_bytes,
+            max_total_bytes: s.max_total_bytes,
+            max_expansion_ratio: s.max_expansion_ratio,
+        }
+    }
+}
+
+/// The archive formats accepted for upload and produced by instantiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Zip,
+    TarGz,
+}
+
+impl ArchiveKind {
+    /// The upload format named by a `Content-Type`.
+    pub fn from_content_type(content_type: &str) -> Option<ArchiveKind> {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/zip" | "application/x-zip-compressed" => Some(ArchiveKind::Zip),
+            "application/gzip"
+            | "application/x-gzip"
+            | "application/x-tar+gzip"
+            | "application/x-compressed-tar"
+            | "application/tar+gzip" => Some(ArchiveKind::TarGz),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ArchiveKind::Zip => "application/zip",
+            ArchiveKind::TarGz => "application/gzip",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveKind::Zip => "zip",
+            ArchiveKind::TarGz => "tar.gz",
+        }
+    }
+}
+
+fn too_many_files(limits: &Limits) -> ApiError {
+    ApiError::payload_too_large(
+        "templates.too_many_files",
+        format!(
+            "The template has more than {} files (limit templates.max_files).",
+            limits.max_files
+        ),
+    )
+}
+
+fn file_too_large(path: &str, limits: &Limits) -> ApiError {
+    ApiError::payload_too_large(
+        "templates.file_too_large",
+        format!(
+            "{path} is larger than {} bytes (limit templates.max_file_bytes).",
+            limits.max_file_bytes
+        ),
+    )
+}
+
+fn template_too_large(limits: &Limits) -> ApiError {
+    ApiError::payload_too_large(
+        "templates.template_too_large",
+        format!(
+            "The template's files add up to more than {} bytes (limit templates.max_total_bytes).",
+            limits.max_total_bytes
+        ),
+    )
+}
+
+fn expansion_exceeded(compressed: u64, limits: &Limits) -> ApiError {
+    ApiError::payload_too_large(
+        "templates.archive_expansion_exceeded",
+        format!(
+            "The {compressed}-byte archive expands to more than {} times its size (limit templates.max_expansion_ratio); it looks like a decompression bomb.",
+            limits.max_expansion_ratio
+        ),
+    )
+}
+
+pub fn unsafe_path(raw: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::unprocessable(
+        "templates.unsafe_path",
+        format!("Refused path {:?}: {why}.", truncate(raw, 200)),
+    )
+}
+
+fn invalid_archive(kind: ArchiveKind, why: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(
+        "templates.invalid_archive",
+        format!("The {} upload could not be read: {why}.", kind.extension()),
+    )
+}
+
+fn truncate(raw: &str, max: usize) -> String {
+    if raw.len() <= max {
+        return raw.to_string();
+    }
+    let mut end = max;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &raw[..end])
+}
+
+/// Checks one untrusted path and returns its normalised form (a leading `./` is accepted).
+pub fn check_path(raw: &str) -> Result<String, ApiError> {
+    let trimmed = raw.strip_prefix("./").unwrap_or(raw);
+    safe_relative_path(trimmed).map_err(|e| unsafe_path(raw, e))
+}
+
+/// Validates a complete file set: paths, duplicates, count and sizes. Returns the files sorted
+/// by path with normalised paths.
+pub fn check_files(
+    mut files: Vec<SourceFile>,
+    limits: &Limits,
+) -> Result<Vec<SourceFile>, ApiError> {
+    if files.len() > limits.max_files {
+        return Err(too_many_files(limits));
+    }
+    let mut total: u64 = 0;
+    let mut seen = BTreeSet::new();
+    for file in &mut files {
+        file.path = check_path(&file.path)?;
+        let size = file.content.len() as u64;
+        if size > limits.max_file_bytes {
+            return Err(file_too_large(&file.path, limits));
+        }
+        total += size;
+        if total > limits.max_total_bytes {
+            return Err(template_too_large(limits));
+        }
+        if !seen.insert(file.path.clone()) {
+            return Err(ApiError::unprocessable(
+                "templates.duplicate_path",
+                format!("{} appears twice.", file.path),
+            ));
+        }
+    }
+    // A file and a folder of the same name cannot both exist (`a` and `a/b`).
+    for file in &files {
+        let mut prefix = String::new();
+        for segment in file.path.split('/') {
+            if !prefix.is_empty() && seen.contains(&prefix) {
+                return Err(ApiError::unprocessable(
+                    "templates.path_conflict",
+                    format!("{prefix} is both a file and a folder (see {}).", file.path),
+                ));
+            }
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(segment);
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// Archives made with `tar czf x.tgz my-template/` wrap everything in one folder: when nothing
+/// describes the template at the top level but one folder holds everything, unwrap it.
+pub fn strip_common_root(files: Vec<SourceFile>) -> Vec<SourceFile> {
+    let describes = |p: &str| p == "manifest.yaml" || p == "cookiecutter.json";
+    if files.iter().any(|f| describes(&f.path)) {
+        return files;
+    }
+    let Some(first) = files.first() else {
+        return files;
+    };
+    let Some((root, _)) = first.path.split_once('/') else {
+        return files;
+    };
+    let prefix = format!("{root}/");
+    if !files.iter().all(|f| f.path.starts_with(&prefix)) {
+        return files;
+    }
+    files
+        .into_iter()
+        .map(|mut f| {
+            f.path = f.path[prefix.len()..].to_string();
+            f
+        })
+        .collect()
+}
+
+/// Reads an uploaded archive into files, enforcing every limit while decompressing.
+pub fn read_archive(
+    kind: ArchiveKind,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Vec<SourceFile>, ApiError> {
+    let files = match kind {
+        ArchiveKind::Zip => read_zip(bytes, limits)?,
+        ArchiveKind::TarGz => read_tar_gz(bytes, limits)?,
+    };
+    if files.is_empty() {
+        return Err(ApiError::unprocessable(
+            "templates.empty_archive",
+            "The archive holds no files.",
+        ));
+    }
+    check_files(strip_common_root(files), limits)
+}
+
+struct Budget<'a> {
+    limits: &'a Limits,
+    compressed: u64,
+    total: u64,
+    count: usize,
+}
+
+impl Budget<'_> {
+    fn add_file(&mut self) -> Result<(), ApiError> {
+        self.count += 1;
+        if self.count > self.limits.max_files {
+            return Err(too_many_files(self.limits));
+        }
+        Ok(())
+    }
+
+    fn add_bytes(&mut self, n: u64) -> Result<(), ApiError> {
+        self.total += n;
+        if self.total > RATIO_FLOOR_BYTES
+            && self.total
+                > self
+                    .compressed
+                    .max(1)
+                    .saturating_mul(self.limits.max_expansion_ratio)
+        {
+            return Err(expansion_exceeded(self.compressed, self.limits));
+        }
+        if self.total > self.limits.max_total_bytes {
+            return Err(template_too_large(self.limits));
+        }
+        Ok(())
+    }
+}
+
+/// Reads at most `max_file_bytes + 1` bytes, in chunks, charging each chunk to the budget.
+fn read_limited(
+    reader: &mut impl Read,
+    path: &str,
+    budget: &mut Budget<'_>,
+) -> Result<Vec<u8>, ReadError> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut chunk).map_err(ReadError::Io)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len() as u64 + n as u64 > budget.limits.max_file_bytes {
+            return Err(ReadError::Api(file_too_large(path, budget.limits)));
+        }
+        budget.add_bytes(n as u64).map_err(ReadError::Api)?;
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+enum ReadError {
+    Api(ApiError),
+    Io(std::io::Error),
+}
+
+const S_IFMT: u32 = 0o170000;
+const S_IFLNK: u32 = 0o120000;
+const S_IFREG: u32 = 0o100000;
+const S_IFDIR: u32 = 0o040000;
+
+fn read_zip(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> {
+    let kind = ArchiveKind::Zip;
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| invalid_archive(kind, e))?;
+    if archive.len() > limits.max_files.saturating_mul(2) + 16 {
+        return Err(too_many_files(limits));
+    }
+    let mut budget = Budget {
+        limits,
+        compressed: bytes.len() as u64,
+        total: 0,
+        count: 0,
+    };
+    let mut files = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|e| invalid_archive(kind, format!("entry {index}: {e}")))?;
+        let name = entry
+            .name()
+            .map_err(|e| {
+                invalid_archive(kind, format!("entry {index} has an unreadable name: {e}"))
+            })?
+            .into_owned();
+        let mode = entry.unix_mode();
+        let file_type = mode.map(|m| m & S_IFMT).filter(|t| *t != 0);
+        if entry.is_symlink() || file_type == Some(S_IFLNK) {
+            return Err(ApiError::unprocessable(
+                "templates.symlink_refused",
+                format!(
+                    "{:?} is a symbolic link; templates may only hold regular files.",
+                    truncate(&name, 200)
+                ),
+            ));
+        }
+        if entry.is_dir() || file_type == Some(S_IFDIR) {
+            check_path(name.trim_end_matches('/')).or_else(|e| {
+                if name == "./" || name.is_empty() {
+                    Ok(String::new())
+                } else {
+                    Err(e)
+                }
+            })?;
+            continue;
+        }
+        if let Some(t) = file_type
+            && t != S_IFREG
+        {
+            return Err(ApiError::unprocessable(
+                "templates.unsupported_entry",
+                format!(
+                    "{:?} is not a regular file (mode {t:o}).",
+                    truncate(&name, 200)
+                ),
+            ));
+        }
+        if entry.encrypted() {
+            return Err(ApiError::unprocessable(
+                "templates.unsupported_entry",
+                format!(
+                    "{:?} is encrypted; upload an unencrypted archive.",
+                    truncate(&name, 200)
+                ),
+            ));
+        }
+        let path = check_path(&name)?;
+        budget.add_file()?;
+        if entry.size() > limits.max_file_bytes {
+            return Err(file_too_large(&path, limits));
+        }
+        let content = match read_limited(&mut entry, &path, &mut budget) {
+            Ok(content) => content,
+            Err(ReadError::Api(e)) => return Err(e),
+            Err(ReadError::Io(e)) => return Err(invalid_archive(kind, format!("{path}: {e}"))),
+        };
+        let executable = mode.is_some_and(|m| m & 0o111 != 0);
+        files.push(SourceFile {
+            path,
+            content,
+            executable,
+        });
+    }
+    Ok(files)
+}
+
+/// Counts the bytes gzip produces, failing once the budget for the tar stream is spent.
+struct Metered<R> {
+    inner: R,
+    produced: u64,
+    cap: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        if self.produced > self.cap {
+            self.exceeded = true;
+            return Err(std::io::Error::other("decompressed stream over budget"));
+        }
+        Ok(n)
+    }
+}
+
+fn read_tar_gz(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> {
+    let kind = ArchiveKind::TarGz;
+    // Headers and padding cost at most a few blocks per entry on top of the content.
+    let overhead = (limits.max_files as u64 + 16).saturating_mul(3 * 512) + 64 * 1024;
+    let ratio_cap = (bytes.len() as u64)
+        .max(1)
+        .saturating_mul(limits.max_expansion_ratio)
+        .max(RATIO_FLOOR_BYTES);
+    let total_cap = limits.max_total_bytes.saturating_add(overhead);
+    let metered = Metered {
+        inner: flate2::read::GzDecoder::new(bytes),
+        produced: 0,
+        cap: ratio_cap.min(total_cap),
+        exceeded: false,
+    };
+    let mut archive = tar::Archive::new(metered);
+    let mut budget = Budget {
+        limits,
+        compressed: bytes.len() as u64,
+        total: 0,
+        count: 0,
+    };
+    let mut files = Vec::new();
+    let result: Result<(), ApiError> = (|| {
+        let entries = archive.entries().map_err(|e| invalid_archive(kind, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| invalid_archive(kind, e))?;
+            let raw = entry.path_bytes().into_owned();
+            let name = String::from_utf8(raw)
+                .map_err(|_| unsafe_path("<non-UTF-8 name>", "paths must be UTF-8"))?;
+            let entry_type = entry.header().entry_type();
+            use tar::EntryType;
+            match entry_type {
+                EntryType::Directory => {
+                    let trimmed = name.trim_end_matches('/');
+                    if !(trimmed.is_empty() || trimmed == ".") {
+                        check_path(trimmed)?;
+                    }
+                    continue;
+                }
+                EntryType::Symlink => {
+                    return Err(ApiError::unprocessable(
+                        "templates.symlink_refused",
+                        format!(
+                            "{:?} is a symbolic link; templates may only hold regular files.",
+                            truncate(&name, 200)
+                        ),
+                    ));
+                }
+                EntryType::Link => {
+                    return Err(ApiError::unprocessable(
+                        "templates.symlink_refused",
+                        format!(
+                            "{:?} is a hard link; templates may only hold regular files.",
+                            truncate(&name, 200)
+                        ),
+                    ));
+                }
+                EntryType::Regular | EntryType::Continuous => {}
+                EntryType::XGlobalHeader | EntryType::XHeader => continue,
+                other => {
+                    return Err(ApiError::unprocessable(
+                        "templates.unsupported_entry",
+                        format!(
+                            "{:?} is not a regular file ({other:?}).",
+                            truncate(&name, 200)
+                        ),
+                    ));
+                }
+            }
+            let path = check_path(&name)?;
+            budget.add_file()?;
+            let declared = entry.header().size().unwrap_or(0);
+            if declared > limits.max_file_bytes {
+                return Err(file_too_large(&path, limits));
+            }
+            let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+            let content = match read_limited(&mut entry, &path, &mut budget) {
+                Ok(content) => content,
+                Err(ReadError::Api(e)) => return Err(e),
+                Err(ReadError::Io(e)) => return Err(invalid_archive(kind, format!("{path}: {e}"))),
+            };
+            files.push(SourceFile {
+                path,
+                content,
+                executable,
+            });
+        }
+        Ok(())
+    })();
+    let exceeded = archive.into_inner().exceeded;
+    match result {
+        Err(_) | Ok(()) if exceeded => {
+            if ratio_cap <= total_cap {
+                Err(expansion_exceeded(bytes.len() as u64, limits))
+            } else {
+                Err(template_too_large(limits))
+            }
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(files),
+    }
+}
+
+/// One file of an archive to produce.
+pub struct OutEntry<'a> {
+    pub path: &'a str,
+    pub content: &'a [u8],
+    pub executable: bool,
+}
+
+/// Builds a zip (deflate) with unix modes and a fixed modification time.
+pub fn write_zip(
+    entries: &[OutEntry<'_>],
+    empty_dirs: &[String],
+    mtime: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<u8>> {
+    use chrono::{Datelike, Timelike};
+    use zip::write::SimpleFileOptions;
+    let when = zip::DateTime::from_date_and_time(
+        mtime.year().clamp(1980, 2107) as u16,
+        mtime.month() as u8,
+        mtime.day() as u8,
+        mtime.hour() as u8,
+        mtime.minute() as u8,
+        mtime.second().min(59) as u8,
+    )
+    .unwrap_or_default();
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for dir in empty_dirs {
+        let options = SimpleFileOptions::default()
+            .last_modified_time(when)
+            .unix_permissions(0o755);
+        writer.add_directory(format!("{dir}/"), options)?;
+    }
+    for entry in entries {
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(when)
+            .large_file(entry.content.len() as u64 >= u32::MAX as u64)
+            .unix_permissions(if entry.executable { 0o755 } else { 0o644 });
+        writer.start_file(entry.path, options)?;
+        writer.write_all(entry.content)?;
+    }
+    Ok(writer.finish()?.into_inner())
+}
+
+/// Builds a gzip-compressed tar with unix modes and a fixed modification time.
+pub fn write_tar_gz(
+    entries: &[OutEntry<'_>],
+    empty_dirs: &[String],
+    mtime: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<u8>> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    builder.mode(tar::HeaderMode::Deterministic);
+    let seconds = mtime.timestamp().max(0) as u64;
+    for dir in empty_dirs {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        header.set_mtime(seconds);
+        builder.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
+    }
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(if entry.executable { 0o755 } else { 0o644 });
+        header.set_size(entry.content.len() as u64);
+        header.set_mtime(seconds);
+        builder.append_data(&mut header, entry.path, entry.content)?;
+    }
+    let encoder = builder.into_inner()?;
+    Ok(encoder.finish()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_files: 10,
+            max_file_bytes: 4 * 1024 * 1024,
+            max_total_bytes: 8 * 1024 * 1024,
+            max_expansion_ratio: 50,
+        }
+    }
+
+    fn zip_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+        use zip::write::SimpleFileOptions;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (path, content, mode) in files {
+            let o = SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .unix_permissions(*mode);
+            w.start_file(*path, o).unwrap();
+            w.write_all(content).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn zips_round_trip_with_modes_and_common_root_is_stripped() {
+        let bytes = zip_of(&[
+            ("t/manifest.yaml", b"name: x\n", 0o644),
+            ("t/run.sh", b"#!/bin/sh\n", 0o755),
+        ]);
+        let files = read_archive(ArchiveKind::Zip, &bytes, &limits()).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].path, "manifest.yaml");
+        assert!(files[1].executable);
+    }
+
+    #[test]
+    fn traversal_and_absolute_paths_are_refused() {
+        for bad in ["../evil", "/etc/passwd", "a/../../b", "a\\b"] {
+            let bytes = zip_of(&[(bad, b"x", 0o644)]);
+            let err = read_archive(ArchiveKind::Zip, &bytes, &limits()).unwrap_err();
+            assert_eq!(err.status.as_u16(), 422, "{bad}: {err:?}");
+            assert_eq!(err.code, "templates.unsafe_path");
+        }
+    }
+
+    #[test]
+    fn zip_bombs_get_413_naming_the_limit() {
+        let zeros = vec![0u8; 3 * 1024 * 1024];
+        let bytes = zip_of(&[
+            ("a", &zeros, 0o644),
+            ("b", &zeros, 0o644),
+            ("c", &zeros, 0o644),
+        ]);
+        assert!(bytes.len() < 100_000);
+        let err = read_archive(ArchiveKind::Zip, &bytes, &limits()).unwrap_err();
+        assert_eq!(err.status.as_u16(), 413);
+        assert_eq!(err.code, "templates.archive_expansion_exceeded");
+        assert!(err.detail.contains("templates.max_expansion_ratio"));
+    }
+
+    #[test]
+    fn tar_symlinks_and_bombs_are_refused() {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        ));
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, "link", "/etc/passwd").unwrap();
+        let bytes = b.into_inner().unwrap().finish().unwrap();
+        let err = read_archive(ArchiveKind::TarGz, &bytes, &limits()).unwrap_err();
+        assert_eq!(err.code, "templates.symlink_refused");
+
+        let zeros = vec![0u8; 3 * 1024 * 1024];
+        let entries: Vec<OutEntry<'_>> = ["a", "b", "c"]
+            .iter()
+            .map(|p| OutEntry {
+                path: p,
+                content: &zeros,
+                executable: false,
+            })
+            .collect();
+        let bytes = write_tar_gz(&entries, &[], chrono::Utc::now()).unwrap();
+        let err = read_archive(ArchiveKind::TarGz, &bytes, &limits()).unwrap_err();
+        assert_eq!(err.status.as_u16(), 413, "{err:?}");
+    }
+
+    #[test]
+    fn tar_round_trip_keeps_modes_and_accepts_dot_slash() {
+        let entries = vec![
+            OutEntry {
+                path: "./manifest.yaml",
+                content: b"name: x\n",
+                executable: false,
+            },
+            OutEntry {
+                path: "./bin/run",
+                content: b"#!/bin/sh\n",
+                executable: true,
+            },
+        ];
+        let bytes = write_tar_gz(&entries, &[], chrono::Utc::now()).unwrap();
+        let files = read_archive(ArchiveKind::TarGz, &bytes, &limits()).unwrap();
+        assert_eq!(
+            files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            vec!["bin/run", "manifest.yaml"]
+        );
+        assert!(files[0].executable);
+    }
+
+    #[test]
+    fn file_sets_are_checked_for_count_size_and_conflicts() {
+        let f = |p: &str, n: usize| SourceFile {
+            path: p.into(),
+            content: vec![b'x'; n],
+            executable: false,
+        };
+        let l = limits();
+        assert_eq!(
+            check_files((0..11).map(|i| f(&format!("f{i}"), 1)).collect(), &l)
+                .unwrap_err()
+                .code,
+            "templates.too_many_files"
+        );
+        assert_eq!(
+            check_files(vec![f("big", 5 * 1024 * 1024)], &l)
+                .unwrap_err()
+                .code,
+            "templates.file_too_large"
+        );
+        assert_eq!(
+            check_files(vec![f("a", 1), f("a/b", 1)], &l)
+                .unwrap_err()
+                .code,
+            "templates.path_conflict"
+        );
+        assert_eq!(
+            check_files(vec![f("a\0b", 1)], &l).unwrap_err().code,
+            "templates.unsafe_path"
+        );
+        let long = "x".repeat(300);
+        assert_eq!(
+            check_files(vec![f(&long, 1)], &l).unwrap_err().code,
+            "templates.unsafe_path"
+        );
+    }
+}

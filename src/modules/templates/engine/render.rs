@@ -1,0 +1,878 @@
+//! The Jinja environment shared by both formats: syntax, source preprocessing (newline
+//! normalisation, `{% now %}` tags), error mapping, newline handling of written files, and
+//! the native-format renderer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+
+use super::filters::{self, NOW_FN, Runtime, SHIFT_FN};
+use super::fnmatch::Pattern;
+use super::manifest::Manifest;
+use super::{
+    Context, EngineError, EngineErrorKind, OutputFile, RenderOptions, RenderOutput, SourceFile,
+    binary, safe_relative_path,
+};
+
+/// Jinja recursion depth (macros, includes, nesting); well below minijinja's stack-safe cap.
+const RECURSION_LIMIT: usize = 200;
+
+/// Jinja syntax settings (cookiecutter's `_jinja2_env_vars` can change them).
+#[derive(Debug, Clone)]
+pub(super) struct Syntax {
+    pub block: (String, String),
+    pub variable: (String, String),
+    pub comment: (String, String),
+    pub line_statement_prefix: Option<String>,
+    pub line_comment_prefix: Option<String>,
+    pub trim_blocks: bool,
+    pub lstrip_blocks: bool,
+    /// What every newline of a template source becomes (Jinja's `newline_sequence`).
+    pub newline_sequence: String,
+    pub autoescape: bool,
+}
+
+impl Default for Syntax {
+    /// Jinja2's defaults; cookiecutter adds `keep_trailing_newline=True`, which is always on.
+    fn default() -> Self {
+        Syntax {
+            block: ("{%".into(), "%}".into()),
+            variable: ("{{".into(), "}}".into()),
+            comment: ("{#".into(), "#}".into()),
+            line_statement_prefix: None,
+            line_comment_prefix: None,
+            trim_blocks: false,
+            lstrip_blocks: false,
+            newline_sequence: "\n".into(),
+            autoescape: false,
+        }
+    }
+}
+
+/// Where `{% include %}` / `{% extends %}` names are looked up: each prefix in turn
+/// (cookiecutter: the project template folder, then `templates/` at the repository root).
+#[derive(Debug, Clone)]
+pub(super) struct Loader {
+    pub prefixes: Vec<String>,
+}
+
+impl Loader {
+    /// Maps a Jinja template name to the repository path it loads, like Jinja's
+    /// `FileSystemLoader` (no `..`, `.` and empty segments ignored).
+    fn resolve(&self, name: &str, texts: &BTreeMap<String, String>) -> Option<String> {
+        let mut segs = Vec::new();
+        for seg in name.split('/') {
+            match seg {
+                "" | "." => {}
+                ".." => return None,
+                s => segs.push(s),
+            }
+        }
+        let rel = segs.join("/");
+        self.prefixes
+            .iter()
+            .map(|p| {
+                if p.is_empty() {
+                    rel.clone()
+                } else {
+                    format!("{p}{rel}")
+                }
+            })
+            .find(|path| texts.contains_key(path))
+    }
+}
+
+/// One configured Jinja environment for one render.
+pub(super) struct Renderer {
+    env: Environment<'static>,
+    syntax: Syntax,
+    loader: Loader,
+    texts: Arc<BTreeMap<String, String>>,
+}
+
+impl Renderer {
+    /// `files`: every file of the template; the UTF-8 ones can be templates or includes.
+    pub fn new(
+        files: &[SourceFile],
+        loader: Loader,
+        syntax: Syntax,
+        opts: &RenderOptions,
+    ) -> Result<Renderer, EngineError> {
+        let texts: BTreeMap<String, String> = files
+            .iter()
+            .filter_map(|f| {
+                std::str::from_utf8(&f.content)
+                    .ok()
+                    .map(|s| (f.path.clone(), s.to_string()))
+            })
+            .collect();
+        let texts = Arc::new(texts);
+        let mut env = Environment::new();
+        let mut cfg = SyntaxConfig::builder();
+        cfg.block_delimiters(syntax.block.0.clone(), syntax.block.1.clone())
+            .variable_delimiters(syntax.variable.0.clone(), syntax.variable.1.clone())
+            .comment_delimiters(syntax.comment.0.clone(), syntax.comment.1.clone())
+            .trim_blocks(syntax.trim_blocks)
+            .lstrip_blocks(syntax.lstrip_blocks)
+            .keep_trailing_newline(true);
+        if let Some(p) = &syntax.line_statement_prefix {
+            cfg.line_statement_prefix(p.clone());
+        }
+        if let Some(p) = &syntax.line_comment_prefix {
+            cfg.line_comment_prefix(p.clone());
+        }
+        let cfg = cfg.build().map_err(|e| {
+            EngineError::new(
+                EngineErrorKind::InvalidSpec,
+                None,
+                None,
+                format!("invalid Jinja syntax settings: {}", detail(&e)),
+            )
+        })?;
+        env.set_syntax(cfg);
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let autoescape = syntax.autoescape;
+        env.set_auto_escape_callback(move |_| {
+            if autoescape {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_fuel(Some(opts.fuel));
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_debug(false);
+        let runtime = Runtime::new(opts.now, opts.seed);
+        filters::install(&mut env, &runtime);
+
+        let loader_texts = Arc::clone(&texts);
+        let loader_cfg = loader.clone();
+        let loader_syntax = syntax.clone();
+        env.set_loader(move |name| {
+            Ok(loader_cfg
+                .resolve(name, &loader_texts)
+                .and_then(|path| loader_texts.get(&path))
+                .map(|src| preprocess(src, &loader_syntax)))
+        });
+        Ok(Renderer {
+            env,
+            syntax,
+            loader,
+            texts,
+        })
+    }
+
+    /// Renders a one-off template (a path, a default value). `what` names it in errors.
+    pub fn render_str(
+        &self,
+        source: &str,
+        ctx: &Value,
+        path: &str,
+        what: &str,
+    ) -> Result<String, EngineError> {
+        let src = preprocess(source, &self.syntax);
+        let result = self
+            .env
+            .template_from_named_str("<string>", &src)
+            .and_then(|t| t.render(ctx.clone()));
+        result.map_err(|e| {
+            let mut err = map_error(&e, |_| Some(path.to_string()));
+            if !what.is_empty() {
+                err.message = format!("{what}: {}", err.message);
+            }
+            err
+        })
+    }
+
+    /// Renders the template file with Jinja name `name`.
+    pub fn render_file(&self, name: &str, ctx: &Value) -> Result<String, EngineError> {
+        let result = self
+            .env
+            .get_template(name)
+            .and_then(|t| t.render(ctx.clone()));
+        result.map_err(|e| map_error(&e, |n| self.loader.resolve(n, &self.texts)))
+    }
+}
+
+fn detail(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}
+
+/// Maps a minijinja error (innermost cause first: the failing include, not its includer) to
+/// an [`EngineError`] naming the template file and line.
+fn map_error(e: &minijinja::Error, resolve: impl Fn(&str) -> Option<String>) -> EngineError {
+    let mut inner = e;
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(src) = cur.source() {
+        if let Some(me) = src.downcast_ref::<minijinja::Error>()
+            && (me.name().is_some() || me.line().is_some())
+        {
+            inner = me;
+        }
+        cur = src;
+    }
+    let kind = match inner.kind() {
+        ErrorKind::SyntaxError | ErrorKind::BadEscape | ErrorKind::InvalidDelimiter => {
+            EngineErrorKind::Syntax
+        }
+        ErrorKind::OutOfFuel => EngineErrorKind::LimitExceeded,
+        _ => EngineErrorKind::Render,
+    };
+    let message = match inner.kind() {
+        ErrorKind::OutOfFuel => {
+            "the template used up its work budget (an endless or very large loop, \
+                                 or too much output)"
+                .to_string()
+        }
+        ErrorKind::UndefinedError => match inner.detail() {
+            Some(d) => format!("undefined variable: {d}"),
+            None => "undefined variable (cookiecutter renders with StrictUndefined)".to_string(),
+        },
+        _ => detail(inner),
+    };
+    let path = inner.name().and_then(&resolve);
+    EngineError::new(kind, path.as_deref(), inner.line(), message)
+}
+
+// ---------------------------------------------------------------------------------------
+// Source preprocessing
+// ---------------------------------------------------------------------------------------
+
+/// Jinja2 turns every `\r\n`, `\r` and `\n` of a source into `newline_sequence` before
+/// lexing; then `{% now %}` tags (cookiecutter's TimeExtension, which minijinja cannot parse)
+/// are rewritten into function calls.
+pub(super) fn preprocess(src: &str, syntax: &Syntax) -> String {
+    let mut normalized = String::with_capacity(src.len());
+    let mut chars = src.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                normalized.push_str(&syntax.newline_sequence);
+            }
+            '\n' => normalized.push_str(&syntax.newline_sequence),
+            c => normalized.push(c),
+        }
+    }
+    if normalized.contains("now") {
+        rewrite_now_tags(&normalized, syntax)
+    } else {
+        normalized
+    }
+}
+
+/// Rewrites `{% now EXPR [, FMT] %}` into `{% if 1 %}{{ __maestro_now(EXPR, FMT) }}{% endif %}`
+/// (keeping the tag's whitespace-control markers on the block tags, so `trim_blocks`,
+/// `lstrip_blocks`, `{%-` and `-%}` act as on the original tag). `EXPR` of the form
+/// `a + b` / `a - b` becomes the shifted variant, as TimeExtension parses it. Raw blocks,
+/// comments and string literals are left alone; line numbers are preserved.
+fn rewrite_now_tags(src: &str, syntax: &Syntax) -> String {
+    let (bs, be) = (&syntax.block.0, &syntax.block.1);
+    let (cs, ce) = (&syntax.comment.0, &syntax.comment.1);
+    let (vs, ve) = (&syntax.variable.0, &syntax.variable.1);
+    let mut out = String::with_capacity(src.len() + 64);
+    let mut i = 0;
+    while i < src.len() {
+        let rest = &src[i..];
+        // The earliest opening delimiter decides what comes next.
+        let next = [
+            (rest.find(bs.as_str()), 0),
+            (rest.find(cs.as_str()), 1),
+            (rest.find(vs.as_str()), 2),
+        ]
+        .into_iter()
+        .filter_map(|(p, k)| p.map(|p| (p, k)))
+        .min_by_key(|&(p, k)| (p, k));
+        let Some((pos, kind)) = next else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..pos]);
+        let start = i + pos;
+        match kind {
+            1 => {
+                // Comment: copy through its end.
+                let body = start + cs.len();
+                let end = src[body..]
+                    .find(ce.as_str())
+                    .map(|p| body + p + ce.len())
+                    .unwrap_or(src.len());
+                out.push_str(&src[start..end]);
+                i = end;
+            }
+            2 => {
+                let end = find_tag_end(src, start + vs.len(), ve).unwrap_or(src.len());
+                out.push_str(&src[start..end]);
+                i = end;
+            }
+            _ => {
+                let inner_start = start + bs.len();
+                let Some(end) = find_tag_end(src, inner_start, be) else {
+                    out.push_str(&src[start..]);
+                    break;
+                };
+                let inner = &src[inner_start..end - be.len()];
+                let (lead, body, trail) = split_markers(inner);
+                let word = body.trim_start();
+                let keyword: String = word
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if keyword == "raw" {
+                    // Copy the raw block verbatim up to and including its endraw tag.
+                    let end_raw = find_endraw(src, end, syntax).unwrap_or(src.len());
+                    out.push_str(&src[start..end_raw]);
+                    i = end_raw;
+                } else if keyword == "now" {
+                    let expr = &word[3..];
+                    out.push_str(&format!(
+                        "{bs}{lead}if 1{be}{vs} {} {ve}{bs}endif{trail}{be}",
+                        now_call(expr)
+                    ));
+                    i = end;
+                } else {
+                    out.push_str(&src[start..end]);
+                    i = end;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whitespace-control markers at both ends of a tag body (`-`/`+`).
+fn split_markers(inner: &str) -> (&str, &str, &str) {
+    let lead = if inner.starts_with('-') || inner.starts_with('+') {
+        &inner[..1]
+    } else {
+        ""
+    };
+    let rest = &inner[lead.len()..];
+    let trail = if rest.ends_with('-') || rest.ends_with('+') {
+        &rest[rest.len() - 1..]
+    } else {
+        ""
+    };
+    let body = &rest[..rest.len() - trail.len()];
+    (lead, body, trail)
+}
+
+/// Byte index just past the closing delimiter of a tag starting at `from`, skipping string
+/// literals.
+fn find_tag_end(src: &str, from: usize, close: &str) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let mut i = from;
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) => {
+                if b == b'\\' {
+                    i += 2;
+                    continue;
+                }
+                if b == q {
+                    quote = None;
+                }
+            }
+            None => {
+                if b == b'\'' || b == b'"' {
+                    quote = Some(b);
+                } else if bytes[i..].starts_with(close.as_bytes()) {
+                    return Some(i + close.len());
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn find_endraw(src: &str, from: usize, syntax: &Syntax) -> Option<usize> {
+    let (bs, be) = (&syntax.block.0, &syntax.block.1);
+    let mut i = from;
+    while let Some(p) = src[i..].find(bs.as_str()) {
+        let start = i + p;
+        let inner_start = start + bs.len();
+        let end = find_tag_end(src, inner_start, be)?;
+        let (_, body, _) = split_markers(&src[inner_start..end - be.len()]);
+        if body.trim() == "endraw" {
+            return Some(end);
+        }
+        i = inner_start;
+    }
+    None
+}
+
+/// Builds the function call for a `now` tag's arguments.
+fn now_call(args: &str) -> String {
+    let (tz, fmt) = match split_top_level(args, |c| c == ',') {
+        Some(i) => (&args[..i], args[i + 1..].trim_end()),
+        None => (args, ""),
+    };
+    let fmt = if fmt.trim().is_empty() {
+        "none".to_string()
+    } else {
+        format!("({fmt})")
+    };
+    match top_level_additive(tz) {
+        Some((i, op)) => format!(
+            "{SHIFT_FN}(({}), '{op}', ({}), {fmt})",
+            &tz[..i],
+            &tz[i + 1..]
+        ),
+        None => format!("{NOW_FN}(({tz}), {fmt})"),
+    }
+}
+
+/// Index of the first top-level character matching `pred` (outside strings and brackets).
+fn split_top_level(s: &str, pred: impl Fn(char) -> bool) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            c if depth == 0 && pred(c) => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The last top-level binary `+`/`-` of an expression, when the expression is an
+/// addition/subtraction at its root (no lower-precedence operator at the top level).
+fn top_level_additive(s: &str) -> Option<(usize, char)> {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut last: Option<(usize, char)> = None;
+    let mut prev_operand = false;
+    let mut word = String::new();
+    let mut lower_precedence = false;
+    let flush = |word: &mut String, lower: &mut bool| {
+        if matches!(
+            word.as_str(),
+            "if" | "else" | "and" | "or" | "not" | "in" | "is"
+        ) {
+            *lower = true;
+        }
+        word.clear();
+    };
+    for (i, c) in s.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+                prev_operand = true;
+            }
+            continue;
+        }
+        if depth == 0 && (c.is_alphanumeric() || c == '_') {
+            word.push(c);
+            prev_operand = true;
+            continue;
+        }
+        if depth == 0 {
+            flush(&mut word, &mut lower_precedence);
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                prev_operand = true;
+            }
+            '+' | '-' if depth == 0 => {
+                if prev_operand {
+                    last = Some((i, c));
+                }
+                prev_operand = false;
+            }
+            '~' | '<' | '>' | '=' | '!' | '|' if depth == 0 => {
+                // `|` is a filter (binds tighter) — harmless; the others bind looser.
+                if c != '|' {
+                    lower_precedence = true;
+                }
+                prev_operand = false;
+            }
+            c if c.is_whitespace() => {}
+            _ => prev_operand = c == '.',
+        }
+    }
+    flush(&mut word, &mut lower_precedence);
+    if lower_precedence { None } else { last }
+}
+
+// ---------------------------------------------------------------------------------------
+// Output files
+// ---------------------------------------------------------------------------------------
+
+/// The newline cookiecutter writes a rendered file with: `_new_lines` when set, else what
+/// Python's universal-newline reader reports after reading the first line of the source.
+/// Python decodes 8 KiB chunks until a line ends and records every newline kind seen in
+/// them; with several kinds it reports them in the order `\r`, `\n`, `\r\n` and cookiecutter
+/// takes the first. `None` = no newline seen (Python then writes `\n`).
+pub(super) fn detect_newline(content: &[u8]) -> Option<&'static str> {
+    const CHUNK: usize = 8192;
+    let (mut cr, mut lf, mut crlf) = (false, false, false);
+    let mut pending_cr = false;
+    let mut pos = 0;
+    loop {
+        let chunk = &content[pos..content.len().min(pos + CHUNK)];
+        let last = pos + chunk.len() >= content.len();
+        pos += chunk.len();
+        // Text seen by the newline decoder: a held-back '\r' from the previous chunk, then
+        // this chunk (minus a trailing '\r', held back unless this is the end).
+        let mut text: Vec<u8> = Vec::with_capacity(chunk.len() + 1);
+        if pending_cr {
+            text.push(b'\r');
+            pending_cr = false;
+        }
+        text.extend_from_slice(chunk);
+        if !last && text.last() == Some(&b'\r') {
+            text.pop();
+            pending_cr = true;
+        }
+        let mut found_line_end = false;
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'\r' if text.get(i + 1) == Some(&b'\n') => {
+                    crlf = true;
+                    found_line_end = true;
+                    i += 1;
+                }
+                b'\r' => {
+                    cr = true;
+                    found_line_end = true;
+                }
+                b'\n' => {
+                    lf = true;
+                    found_line_end = true;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        if found_line_end || last {
+            break;
+        }
+    }
+    if cr {
+        Some("\r")
+    } else if lf {
+        Some("\n")
+    } else if crlf {
+        Some("\r\n")
+    } else {
+        None
+    }
+}
+
+/// `open(path, 'w', newline=newline).write(text)`: every `\n` becomes `newline`
+/// (`None` → `\n`, `""` → untouched).
+pub(super) fn apply_newline(text: String, newline: Option<&str>) -> Vec<u8> {
+    match newline {
+        Some(nl) if !nl.is_empty() && nl != "\n" => text.replace('\n', nl).into_bytes(),
+        _ => text.into_bytes(),
+    }
+}
+
+/// Running totals checked against the output limits.
+pub(super) struct Budget {
+    files: usize,
+    bytes: u64,
+    max_files: usize,
+    max_bytes: u64,
+}
+
+impl Budget {
+    pub fn new(opts: &RenderOptions) -> Budget {
+        Budget {
+            files: 0,
+            bytes: 0,
+            max_files: opts.max_output_files,
+            max_bytes: opts.max_output_bytes,
+        }
+    }
+
+    /// Accounts for a file replacing `replaced_len` bytes (or a new file when `None`).
+    pub fn add(
+        &mut self,
+        path: &str,
+        len: usize,
+        replaced_len: Option<usize>,
+    ) -> Result<(), EngineError> {
+        if replaced_len.is_none() {
+            self.files += 1;
+        }
+        self.bytes = self.bytes - replaced_len.unwrap_or(0) as u64 + len as u64;
+        if self.files > self.max_files {
+            return Err(EngineError::new(
+                EngineErrorKind::LimitExceeded,
+                Some(path),
+                None,
+                format!("the output has more than {} files", self.max_files),
+            ));
+        }
+        if self.bytes > self.max_bytes {
+            return Err(EngineError::new(
+                EngineErrorKind::LimitExceeded,
+                Some(path),
+                None,
+                format!("the output is larger than {} bytes", self.max_bytes),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Adds a file to the output, replacing an earlier file of the same path (later wins, as
+/// when cookiecutter writes the same path twice).
+pub(super) fn push_output(
+    out: &mut Vec<OutputFile>,
+    budget: &mut Budget,
+    file: OutputFile,
+) -> Result<(), EngineError> {
+    match out.iter_mut().find(|f| f.path == file.path) {
+        Some(existing) => {
+            budget.add(&file.path, file.content.len(), Some(existing.content.len()))?;
+            *existing = file;
+        }
+        None => {
+            budget.add(&file.path, file.content.len(), None)?;
+            out.push(file);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn unsafe_path(source: &str, rendered: &str, err: super::PathError) -> EngineError {
+    EngineError::new(
+        EngineErrorKind::UnsafePath,
+        Some(source),
+        None,
+        format!("the file name renders to {rendered:?}, which is not a safe relative path: {err}"),
+    )
+}
+
+/// Renders a UTF-8 text file's content and applies the newline rules.
+pub(super) fn render_text(
+    r: &Renderer,
+    name: &str,
+    display_path: &str,
+    content: &[u8],
+    ctx: &Value,
+    forced_newline: Option<&str>,
+) -> Result<Vec<u8>, EngineError> {
+    if std::str::from_utf8(content).is_err() {
+        return Err(EngineError::new(
+            EngineErrorKind::Render,
+            Some(display_path),
+            None,
+            "the file is neither valid UTF-8 text nor detected as binary; list it in the \
+             copy-without-render globs to copy it as is",
+        ));
+    }
+    let text = r.render_file(name, ctx)?;
+    let newline = match forced_newline {
+        Some(nl) => Some(nl),
+        None => detect_newline(content),
+    };
+    Ok(apply_newline(text, newline))
+}
+
+// ---------------------------------------------------------------------------------------
+// Native templates
+// ---------------------------------------------------------------------------------------
+
+/// Renders a native (`manifest.yaml`) template.
+pub(super) fn render_native(
+    m: &Manifest,
+    files: &[SourceFile],
+    ctx: &Context,
+    opts: &RenderOptions,
+) -> Result<RenderOutput, EngineError> {
+    m.check_context(ctx)?;
+    let selected = m.select_files(files)?;
+    let renderer = Renderer::new(
+        files,
+        Loader {
+            prefixes: vec![String::new()],
+        },
+        Syntax::default(),
+        opts,
+    )?;
+    let context = super::python::to_value(&ctx.variables);
+    let copy_globs = m
+        .copy_without_render
+        .iter()
+        .map(|g| {
+            Pattern::new(g).map_err(|e| {
+                EngineError::spec(
+                    Some(super::MANIFEST_FILE),
+                    format!("copy_without_render: {e}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut output = Vec::new();
+    let mut budget = Budget::new(opts);
+    for file in selected {
+        let mut segments = Vec::new();
+        let mut skipped = false;
+        for seg in file.path.split('/') {
+            let rendered =
+                renderer.render_str(seg, &context, &file.path, "rendering the file name")?;
+            if rendered.is_empty() {
+                skipped = true;
+                break;
+            }
+            segments.push(rendered);
+        }
+        if skipped {
+            continue;
+        }
+        let joined = segments.join("/");
+        let out_path =
+            safe_relative_path(&joined).map_err(|e| unsafe_path(&file.path, &joined, e))?;
+        let raw = copy_globs.iter().any(|g| g.matches(&file.path))
+            || binary::is_binary(&file.path, &file.content);
+        let content = if raw {
+            file.content.clone()
+        } else {
+            render_text(
+                &renderer,
+                &file.path,
+                &file.path,
+                &file.content,
+                &context,
+                None,
+            )?
+        };
+        push_output(
+            &mut output,
+            &mut budget,
+            OutputFile {
+                path: out_path,
+                content,
+                executable: file.executable,
+            },
+        )?;
+    }
+    Ok(RenderOutput {
+        root_dir: None,
+        files: output,
+        empty_dirs: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// Folders that hold no output file: `created` folders minus the ancestors of every file.
+pub(super) fn empty_dirs(created: &BTreeSet<String>, files: &[OutputFile]) -> Vec<String> {
+    let mut used = BTreeSet::new();
+    for f in files {
+        let mut p = f.path.as_str();
+        while let Some(i) = p.rfind('/') {
+            p = &p[..i];
+            used.insert(p.to_string());
+        }
+    }
+    created
+        .iter()
+        .filter(|d| !used.contains(*d))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newline_detection_matches_python_universal_newlines() {
+        // Expected values from Python 3.11: open(..., encoding='utf-8').readline(); f.newlines
+        assert_eq!(
+            detect_newline(b"a\r\nb\nc"),
+            Some("\n"),
+            "('\\n', '\\r\\n') -> first"
+        );
+        let mut far = b"a\r\n".to_vec();
+        far.extend(std::iter::repeat_n(b'x', 9000));
+        far.push(b'\n');
+        assert_eq!(
+            detect_newline(&far),
+            Some("\r\n"),
+            "LF beyond the first chunk is unseen"
+        );
+        let mut boundary = vec![b'a'; 8191];
+        boundary.extend_from_slice(b"\r\nb\n");
+        assert_eq!(
+            detect_newline(&boundary),
+            Some("\n"),
+            "CR held back across the chunk boundary"
+        );
+        assert_eq!(detect_newline(b"abc"), None);
+        assert_eq!(detect_newline(b"a\rb\nc"), Some("\r"));
+        assert_eq!(detect_newline(b""), None);
+        assert_eq!(detect_newline(b"x\r"), Some("\r"));
+    }
+
+    #[test]
+    fn now_tags_are_rewritten() {
+        let s = Syntax::default();
+        let out = preprocess("a {% now 'utc', '%Y' %} b", &s);
+        assert_eq!(
+            out,
+            "a {%if 1%}{{ __maestro_now(( 'utc'), ( '%Y')) }}{%endif%} b"
+        );
+        let out = preprocess("{%- now 'utc' + 'hours=2' -%}", &s);
+        assert_eq!(
+            out,
+            "{%-if 1%}{{ __maestro_datetime(( 'utc' ), '+', ( 'hours=2' ), none) }}{%endif-%}"
+        );
+        let out = preprocess(
+            "{% raw %}{% now 'utc' %}{% endraw %}{# {% now 'utc' %} #}",
+            &s,
+        );
+        assert_eq!(
+            out,
+            "{% raw %}{% now 'utc' %}{% endraw %}{# {% now 'utc' %} #}"
+        );
+        let out = preprocess("{% if x %}known{% endif %}{{ 'now' }}", &s);
+        assert_eq!(out, "{% if x %}known{% endif %}{{ 'now' }}");
+        assert_eq!(preprocess("a\r\nb\rc\n", &s), "a\nb\nc\n");
+    }
+
+    #[test]
+    fn additive_split() {
+        assert_eq!(top_level_additive(" 'utc' + 'days=1'"), Some((7, '+')));
+        assert_eq!(top_level_additive("'utc'"), None);
+        assert_eq!(top_level_additive("('a' + 'b')"), None);
+        assert_eq!(top_level_additive("'a' ~ 'b' + 'c'"), None);
+        assert_eq!(top_level_additive("-1"), None);
+    }
+}

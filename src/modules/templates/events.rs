@@ -1,0 +1,49 @@
+//! In-process events other modules subscribe to (published after the database commit).
+
+use chrono::{DateTime, Utc};
+
+use crate::platform::auth::{Principal, TenantId};
+use crate::platform::bus::Event;
+
+macro_rules! template_event {
+    ($(#[$doc:meta])* $name:ident, $label:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            pub tenant: TenantId,
+            pub template_id: String,
+            pub name: String,
+            pub category: String,
+            pub version: String,
+            /// The commit that made the change.
+            pub commit: String,
+            pub actor: Principal,
+            pub at: DateTime<Utc>,
+        }
+
+        impl Event for $name {
+            const NAME: &'static str = $label;
+        }
+    };
+}
+
+template_event!(
+    /// A template was created (its first commit).
+    TemplateCreated,
+    "templates.created"
+);
+template_event!(
+    /// A template got a new version through `PUT` (or a git sync brought one).
+    TemplateUpdated,
+    "templates.updated"
+);
+template_event!(
+    /// A template was deleted; `commit` removed its folder, `version` is its last version.
+    TemplateDeleted,
+    "templates.deleted"
+);
+template_event!(
+    /// A template's content was restored from an earlier commit (a new commit).
+    TemplateRestored,
+    "templates.restored"
+);

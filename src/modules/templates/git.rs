@@ -1,0 +1,843 @@
+//! Template content in git, through gix: one bare repository per tenant under
+//! `<data_dir>/git/<tenant_id>`, one branch (`main`), each template under `templates/<id>/`.
+//! Every write is exactly one commit; a template's history is a path-filtered walk of the branch.
+//! gix cannot push (see crate-stack.md), so [`push`] runs the `git` CLI; everything else is gix.
+//!
+//! Everything here is blocking file-system work: call it on the blocking pool. Writers of one
+//! tenant are serialized by the caller (the service's per-tenant lock); the branch update itself
+//! is a compare-and-swap, so a lost race fails instead of dropping a commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, TimeZone, Utc};
+use gix::ObjectId;
+use gix::objs::tree::EntryKind;
+use gix::refs::transaction::PreviousValue;
+
+use super::engine::SourceFile;
+
+/// The branch holding every template of a tenant.
+pub const BRANCH: &str = "refs/heads/main";
+/// Folder (in the repository) holding one folder per template id.
+pub const TEMPLATES_DIR: &str = "templates";
+/// Where a fetched remote branch is kept.
+const REMOTE_TRACKING: &str = "refs/remotes/sync/main";
+
+/// Who a commit is by.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+impl Author {
+    pub fn new(name: &str, email: &str) -> Author {
+        Author {
+            name: clean_identity(name, "maestro"),
+            email: clean_identity(email, "maestro@localhost"),
+        }
+    }
+
+    fn signature(&self, at: DateTime<Utc>) -> gix::actor::Signature {
+        gix::actor::Signature {
+            name: self.name.as_str().into(),
+            email: self.email.as_str().into(),
+            time: gix::date::Time::new(at.timestamp(), 0),
+        }
+    }
+}
+
+/// Git identities cannot hold `<`, `>` or line breaks.
+fn clean_identity(raw: &str, fallback: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !matches!(c, '<' | '>' | '\n' | '\r' | '\0'))
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        fallback.to_string()
+    } else {
+        cleaned.to_string()
+    }
+}
+
+/// The committer of every commit Maestro writes (the author is the caller).
+fn committer() -> Author {
+    Author::new("Maestro", "maestro@localhost")
+}
+
+/// Opens (creating on first use) the tenants' repositories.
+pub struct GitStore {
+    root: PathBuf,
+    repos: Mutex<HashMap<String, gix::ThreadSafeRepository>>,
+}
+
+impl GitStore {
+    pub fn new(root: PathBuf) -> GitStore {
+        GitStore {
+            root,
+            repos: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/<tenant_id>`; tenant ids are generated UUIDs, anything else is refused.
+    pub fn repo_path(&self, tenant_id: &str) -> anyhow::Result<PathBuf> {
+        if tenant_id.is_empty()
+            || tenant_id.len() > 64
+            || !tenant_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!("tenant id {tenant_id:?} cannot name a repository folder");
+        }
+        Ok(self.root.join(tenant_id))
+    }
+
+    /// The tenant's repository, created (bare) when it does not exist yet.
+    pub fn open(&self, tenant_id: &str) -> anyhow::Result<gix::Repository> {
+        if let Some(repo) = self
+            .repos
+            .lock()
+            .map_err(|_| anyhow!("repository cache poisoned"))?
+            .get(tenant_id)
+        {
+            return Ok(repo.to_thread_local());
+        }
+        let path = self.repo_path(tenant_id)?;
+        let repo = if path.join("HEAD").exists() {
+            gix::open(&path).with_context(|| format!("open {}", path.display()))?
+        } else {
+            std::fs::create_dir_all(&path).with_context(|| format!("create {}", path.display()))?;
+            let repo = gix::init_bare(&path).with_context(|| format!("init {}", path.display()))?;
+            // HEAD names our branch, so `git log` in the repository shows the templates.
+            std::fs::write(path.join("HEAD"), "ref: refs/heads/main\n")
+                .with_context(|| format!("write {}/HEAD", path.display()))?;
+            repo
+        };
+        let shared = repo.into_sync();
+        let local = shared.to_thread_local();
+        self.repos
+            .lock()
+            .map_err(|_| anyhow!("repository cache poisoned"))?
+            .insert(tenant_id.to_string(), shared);
+        Ok(local)
+    }
+
+    /// Whether the tenant has a repository on disk.
+    pub fn exists(&self, tenant_id: &str) -> bool {
+        self.repo_path(tenant_id)
+            .map(|p| p.join("HEAD").exists())
+            .unwrap_or(false)
+    }
+
+    /// Tenant ids that have a repository folder.
+    pub fn tenants_on_disk(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("HEAD").exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// The branch tip, `None` before the first commit.
+pub fn tip(repo: &gix::Repository) -> anyhow::Result<Option<ObjectId>> {
+    reference_target(repo, BRANCH)
+}
+
+fn reference_target(repo: &gix::Repository, name: &str) -> anyhow::Result<Option<ObjectId>> {
+    match repo.try_find_reference(name)? {
+        Some(mut reference) => Ok(Some(reference.peel_to_id()?.detach())),
+        None => Ok(None),
+    }
+}
+
+fn template_prefix(template_id: &str) -> String {
+    format!("{TEMPLATES_DIR}/{template_id}")
+}
+
+/// The id of `templates/<template_id>` in `commit`'s tree (`None` when absent).
+pub fn template_tree(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    template_id: &str,
+) -> anyhow::Result<Option<ObjectId>> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    Ok(tree
+        .lookup_entry_by_path(template_prefix(template_id))?
+        .filter(|e| e.mode().is_tree())
+        .map(|e| e.object_id()))
+}
+
+/// One file of a stored template, without its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    pub path: String,
+    pub size: u64,
+    pub executable: bool,
+    pub blob: ObjectId,
+}
+
+/// Files under a template tree, sorted by path. Symlinks and submodules (which Maestro never
+/// writes; a fetched repository could hold them) are skipped.
+fn tree_files(repo: &gix::Repository, tree: ObjectId) -> anyhow::Result<Vec<FileMeta>> {
+    let tree = repo.find_tree(tree)?;
+    let mut out = Vec::new();
+    for entry in tree.traverse().breadthfirst.files()? {
+        let kind = entry.mode.kind();
+        let executable = match kind {
+            EntryKind::Blob => false,
+            EntryKind::BlobExecutable => true,
+            _ => continue,
+        };
+        let size = repo.find_header(entry.oid)?.size();
+        out.push(FileMeta {
+            path: String::from_utf8_lossy(&entry.filepath).into_owned(),
+            size,
+            executable,
+            blob: entry.oid,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The template's files at `commit` without content (`None`: the template is not in that commit).
+pub fn template_listing(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    template_id: &str,
+) -> anyhow::Result<Option<Vec<FileMeta>>> {
+    match template_tree(repo, commit, template_id)? {
+        Some(tree) => Ok(Some(tree_files(repo, tree)?)),
+        None => Ok(None),
+    }
+}
+
+/// The template's files with content at `commit` (`None`: not in that commit).
+pub fn template_files(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    template_id: &str,
+) -> anyhow::Result<Option<Vec<SourceFile>>> {
+    match template_tree(repo, commit, template_id)? {
+        Some(tree) => Ok(Some(files_of_tree(repo, tree)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every file (with content) under a tree.
+pub fn files_of_tree(repo: &gix::Repository, tree: ObjectId) -> anyhow::Result<Vec<SourceFile>> {
+    let mut out = Vec::new();
+    for meta in tree_files(repo, tree)? {
+        let blob = repo.find_blob(meta.blob)?;
+        out.push(SourceFile {
+            path: meta.path,
+            content: blob.data.clone(),
+            executable: meta.executable,
+        });
+    }
+    Ok(out)
+}
+
+/// One file of the template at `commit`.
+pub fn template_file(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    template_id: &str,
+    path: &str,
+) -> anyhow::Result<Option<SourceFile>> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let Some(entry) =
+        tree.lookup_entry_by_path(format!("{}/{path}", template_prefix(template_id)))?
+    else {
+        return Ok(None);
+    };
+    let executable = match entry.mode().kind() {
+        EntryKind::Blob => false,
+        EntryKind::BlobExecutable => true,
+        _ => return Ok(None),
+    };
+    let blob = repo.find_blob(entry.object_id())?;
+    Ok(Some(SourceFile {
+        path: path.to_string(),
+        content: blob.data.clone(),
+        executable,
+    }))
+}
+
+/// Template ids (folder names under `templates/`) and their tree ids at `commit`.
+pub fn templates_at(
+    repo: &gix::Repository,
+    commit: Option<ObjectId>,
+) -> anyhow::Result<BTreeMap<String, ObjectId>> {
+    let mut out = BTreeMap::new();
+    let Some(commit) = commit else {
+        return Ok(out);
+    };
+    let tree = repo.find_commit(commit)?.tree()?;
+    let Some(dir) = tree.lookup_entry_by_path(TEMPLATES_DIR)? else {
+        return Ok(out);
+    };
+    if !dir.mode().is_tree() {
+        return Ok(out);
+    }
+    let dir = repo.find_tree(dir.object_id())?;
+    for entry in dir.iter() {
+        let entry = entry?;
+        if entry.mode().is_tree() {
+            out.insert(entry.filename().to_string(), entry.object_id());
+        }
+    }
+    Ok(out)
+}
+
+/// What a write changed inside the template's folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeSummary {
+    pub added: Vec<String>,
+    pub modified: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl ChangeSummary {
+    pub fn files_changed(&self) -> usize {
+        self.added.len() + self.modified.len() + self.removed.len()
+    }
+
+    fn between(old: &[FileMeta], new: &[(String, ObjectId, bool)]) -> ChangeSummary {
+        let old: BTreeMap<&str, (ObjectId, bool)> = old
+            .iter()
+            .map(|f| (f.path.as_str(), (f.blob, f.executable)))
+            .collect();
+        let new_map: BTreeMap<&str, (ObjectId, bool)> = new
+            .iter()
+            .map(|(p, id, x)| (p.as_str(), (*id, *x)))
+            .collect();
+        let mut summary = ChangeSummary::default();
+        for (path, value) in &new_map {
+            match old.get(path) {
+                None => summary.added.push(path.to_string()),
+                Some(previous) if previous != value => summary.modified.push(path.to_string()),
+                Some(_) => {}
+            }
+        }
+        for path in old.keys() {
+            if !new_map.contains_key(path) {
+                summary.removed.push(path.to_string());
+            }
+        }
+        summary
+    }
+}
+
+/// The result of [`write_template`].
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    /// The template's files already were exactly these: no commit was made.
+    Unchanged { tip: Option<ObjectId> },
+    Committed {
+        commit: ObjectId,
+        /// The branch tip before this commit (what a rollback returns to).
+        previous_tip: Option<ObjectId>,
+        changes: ChangeSummary,
+    },
+}
+
+/// Replaces the template's folder with `files` (or removes it with `None`) in one commit on the
+/// branch, authored by `author`. `message` is built from what changed. Paths must already be
+/// validated (relative, no `..`).
+pub fn write_template(
+    repo: &gix::Repository,
+    template_id: &str,
+    files: Option<&[SourceFile]>,
+    author: &Author,
+    at: DateTime<Utc>,
+    message: impl FnOnce(&ChangeSummary) -> String,
+) -> anyhow::Result<WriteOutcome> {
+    let previous_tip = tip(repo)?;
+    let base_tree = match previous_tip {
+        Some(commit) => repo.find_commit(commit)?.tree_id()?.detach(),
+        None => ObjectId::empty_tree(repo.object_hash()),
+    };
+    let old_files = match previous_tip {
+        Some(commit) => template_listing(repo, commit, template_id)?.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let prefix = template_prefix(template_id);
+    let mut editor = repo.edit_tree(base_tree)?;
+    editor.remove(prefix.as_str())?;
+    let mut written = Vec::new();
+    for file in files.unwrap_or_default() {
+        let blob = repo.write_blob(&file.content)?.detach();
+        let kind = if file.executable {
+            EntryKind::BlobExecutable
+        } else {
+            EntryKind::Blob
+        };
+        editor.upsert(format!("{prefix}/{}", file.path).as_str(), kind, blob)?;
+        written.push((file.path.clone(), blob, file.executable));
+    }
+    let new_tree = editor.write()?.detach();
+    let changes = ChangeSummary::between(&old_files, &written);
+    if new_tree == base_tree && previous_tip.is_some() {
+        return Ok(WriteOutcome::Unchanged { tip: previous_tip });
+    }
+    let message = message(&changes);
+    let mut author_buf = gix::date::parse::TimeBuf::default();
+    let mut committer_buf = gix::date::parse::TimeBuf::default();
+    let author_sig = author.signature(at);
+    let committer_sig = committer().signature(at);
+    let commit = repo
+        .commit_as(
+            committer_sig.to_ref(&mut committer_buf),
+            author_sig.to_ref(&mut author_buf),
+            BRANCH,
+            message,
+            new_tree,
+            previous_tip,
+        )?
+        .detach();
+    Ok(WriteOutcome::Committed {
+        commit,
+        previous_tip,
+        changes,
+    })
+}
+
+/// Moves the branch from `expected` back to `target` (or deletes it), only if it still points at
+/// `expected`. Used to undo a commit whose database write failed, and for fast-forwards.
+pub fn move_branch(
+    repo: &gix::Repository,
+    expected: Option<ObjectId>,
+    target: Option<ObjectId>,
+    log_message: &str,
+) -> anyhow::Result<()> {
+    match target {
+        Some(target) => {
+            let constraint = match expected {
+                Some(expected) => PreviousValue::MustExistAndMatch(expected.into()),
+                None => PreviousValue::MustNotExist,
+            };
+            repo.reference(BRANCH, target, constraint, log_message)?;
+        }
+        None => {
+            if let Some(reference) = repo.try_find_reference(BRANCH)? {
+                let current = reference.id().detach();
+                if Some(current) != expected {
+                    bail!("the branch moved to {current}; not deleting it");
+                }
+                reference.delete()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a commit changed a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Modified,
+    Removed,
+}
+
+/// One commit in a template's history.
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    pub commit: ObjectId,
+    pub parent: Option<ObjectId>,
+    pub summary: String,
+    pub message: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub time: DateTime<Utc>,
+    pub change: Change,
+}
+
+/// Commits (newest first) that changed `templates/<template_id>`, starting at `from`. A commit is
+/// listed when the template's tree differs from every parent's (git log's default history
+/// simplification). Stops after `max` entries.
+pub fn history(
+    repo: &gix::Repository,
+    from: Option<ObjectId>,
+    template_id: &str,
+    max: usize,
+) -> anyhow::Result<Vec<VersionRecord>> {
+    let mut out = Vec::new();
+    let Some(from) = from else {
+        return Ok(out);
+    };
+    let walk = repo
+        .rev_walk([from])
+        .sorting(gix::revision::walk::Sorting::ByCommitTime(
+            gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+        ))
+        .all()?;
+    let mut cache: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
+    let mut subtree = |repo: &gix::Repository, id: ObjectId| -> anyhow::Result<Option<ObjectId>> {
+        if let Some(hit) = cache.get(&id) {
+            return Ok(*hit);
+        }
+        let value = template_tree(repo, id, template_id)?;
+        cache.insert(id, value);
+        Ok(value)
+    };
+    for info in walk {
+        let info = info?;
+        let id = info.id;
+        let parents: Vec<ObjectId> = info.parent_ids().map(|p| p.detach()).collect();
+        let mine = subtree(repo, id)?;
+        let mut parent_trees = Vec::with_capacity(parents.len());
+        for parent in &parents {
+            parent_trees.push(subtree(repo, *parent)?);
+        }
+        let same_as_a_parent = if parent_trees.is_empty() {
+            mine.is_none()
+        } else {
+            parent_trees.contains(&mine)
+        };
+        if same_as_a_parent {
+            continue;
+        }
+        let change = match (parent_trees.first().copied().flatten(), mine) {
+            (None, Some(_)) => Change::Added,
+            (Some(_), None) => Change::Removed,
+            _ => Change::Modified,
+        };
+        let commit = repo.find_commit(id)?;
+        let message = commit.message_raw_sloppy().to_string();
+        let summary = message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let author = commit.author()?;
+        let seconds = author.time().map(|t| t.seconds).unwrap_or_default();
+        out.push(VersionRecord {
+            commit: id,
+            parent: parents.first().copied(),
+            summary,
+            message: message.trim_end().to_string(),
+            author_name: author.name.to_string(),
+            author_email: author.email.to_string(),
+            time: Utc
+                .timestamp_opt(seconds, 0)
+                .single()
+                .unwrap_or_else(Utc::now),
+            change,
+        });
+        if out.len() >= max {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The commit's author email and time.
+pub fn commit_author(
+    repo: &gix::Repository,
+    commit: ObjectId,
+) -> anyhow::Result<(String, DateTime<Utc>)> {
+    let commit = repo.find_commit(commit)?;
+    let author = commit.author()?;
+    let seconds = author.time().map(|t| t.seconds).unwrap_or_default();
+    Ok((
+        author.email.to_string(),
+        Utc.timestamp_opt(seconds, 0)
+            .single()
+            .unwrap_or_else(Utc::now),
+    ))
+}
+
+/// A full 40-hex commit id of this repository.
+pub fn parse_commit(repo: &gix::Repository, hex: &str) -> Option<ObjectId> {
+    if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let id = ObjectId::from_hex(hex.to_ascii_lowercase().as_bytes()).ok()?;
+    repo.find_commit(id).ok().map(|c| c.id)
+}
+
+/// The best common ancestor of two commits.
+pub fn merge_base(
+    repo: &gix::Repository,
+    a: ObjectId,
+    b: ObjectId,
+) -> anyhow::Result<Option<ObjectId>> {
+    Ok(repo.merge_base(a, b)?.map(|id| id.detach()))
+}
+
+/// Fetches `branch` from `url` (gix) and returns the remote tip (`None`: the remote has no such
+/// branch yet). `interrupt` aborts a slow transfer.
+pub fn fetch(
+    repo: &gix::Repository,
+    url: &str,
+    branch: &str,
+    interrupt: &AtomicBool,
+) -> anyhow::Result<Option<ObjectId>> {
+    use gix::remote::Direction;
+    let spec = format!("+refs/heads/{branch}:{REMOTE_TRACKING}");
+    let remote = repo
+        .remote_at(url)
+        .with_context(|| "the remote URL is not usable")?
+        .with_refspecs(Some(spec.as_str()), Direction::Fetch)?
+        .with_fetch_tags(gix::remote::fetch::Tags::None);
+    let connection = remote
+        .connect(Direction::Fetch)
+        .with_context(|| "cannot connect to the remote")?;
+    let prepare = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .with_context(|| "the remote refused the fetch")?;
+    let wanted = format!("refs/heads/{branch}");
+    let remote_tip = |map: &gix::remote::fetch::RefMap| {
+        map.mappings.iter().find_map(|m| match &m.remote {
+            gix::remote::fetch::refmap::Source::Ref(r) => {
+                let (name, target, peeled) = r.unpack();
+                (name == wanted.as_str()).then(|| peeled.or(target).map(|id| id.to_owned()))
+            }
+            _ => None,
+        })
+    };
+    // An empty remote, or one without the branch yet: nothing to fetch.
+    if remote_tip(prepare.ref_map()).flatten().is_none() {
+        return Ok(None);
+    }
+    let outcome = prepare
+        .receive(gix::progress::Discard, interrupt)
+        .with_context(|| "receiving objects from the remote failed")?;
+    let remote_tip = remote_tip(&outcome.ref_map);
+    Ok(remote_tip.flatten())
+}
+
+/// What `git push --porcelain` reported for our ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushResult {
+    Pushed,
+    UpToDate,
+    Rejected(String),
+}
+
+/// Pushes the branch to `url` as `refs/heads/<branch>` with the git CLI (gix cannot push).
+/// Never forces: a remote that moved meanwhile rejects the push.
+pub fn push(
+    git_binary: &str,
+    repo_path: &Path,
+    url: &str,
+    branch: &str,
+    timeout: Duration,
+) -> anyhow::Result<PushResult> {
+    use std::process::{Command, Stdio};
+    if url.starts_with('-') {
+        bail!("the remote URL must not start with '-'");
+    }
+    let refspec = format!("{BRANCH}:refs/heads/{branch}");
+    let mut child = Command::new(git_binary)
+        .arg("-c")
+        .arg("protocol.ext.allow=never")
+        .arg("--git-dir")
+        .arg(repo_path)
+        .args(["push", "--porcelain", "--"])
+        .arg(url)
+        .arg(&refspec)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .env("SSH_ASKPASS", "true")
+        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| {
+            format!("cannot run `{git_binary}`; install git or set templates.git_binary")
+        })?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("git push did not finish within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Porcelain lines: "<flag>\t<from>:<to>\t<summary>".
+    for line in stdout.lines() {
+        let mut parts = line.splitn(3, '\t');
+        let (Some(flag), Some(refs), summary) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if !refs.ends_with(&format!(":refs/heads/{branch}")) {
+            continue;
+        }
+        return Ok(match flag {
+            "=" => PushResult::UpToDate,
+            "!" => PushResult::Rejected(summary.unwrap_or("rejected").trim().to_string()),
+            _ => PushResult::Pushed,
+        });
+    }
+    if output.status.success() {
+        Ok(PushResult::Pushed)
+    } else {
+        bail!("git push failed: {}", redact_credentials(stderr.trim()))
+    }
+}
+
+/// Removes `user:password@` from URLs inside a message.
+pub fn redact_credentials(text: &str) -> String {
+    let re = regex::Regex::new(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@").ok();
+    match re {
+        Some(re) => re.replace_all(text, "$scheme[redacted]@").into_owned(),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, content: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            content: content.as_bytes().to_vec(),
+            executable: false,
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).single().unwrap()
+    }
+
+    #[test]
+    fn writes_are_single_commits_with_history_per_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GitStore::new(dir.path().to_path_buf());
+        let repo = store.open("tenant-1").unwrap();
+        let alice = Author::new("alice@example.com", "alice@example.com");
+        let files = vec![
+            file("manifest.yaml", "name: a\n"),
+            file("src/x.txt", "one\n"),
+        ];
+        let first = write_template(&repo, "a", Some(&files), &alice, at(0), |c| {
+            format!("Create a ({} files)", c.added.len())
+        })
+        .unwrap();
+        let WriteOutcome::Committed {
+            commit: c1,
+            changes,
+            ..
+        } = first
+        else {
+            panic!("expected a commit")
+        };
+        assert_eq!(changes.added, vec!["manifest.yaml", "src/x.txt"]);
+
+        // Another template: not part of a's history.
+        write_template(
+            &repo,
+            "b",
+            Some(&[file("manifest.yaml", "name: b\n")]),
+            &alice,
+            at(1),
+            |_| "Create b".into(),
+        )
+        .unwrap();
+
+        // Same content: no commit.
+        let same =
+            write_template(&repo, "a", Some(&files), &alice, at(2), |_| "noop".into()).unwrap();
+        assert!(matches!(same, WriteOutcome::Unchanged { .. }));
+
+        let mut changed = files.clone();
+        changed[1] = file("src/x.txt", "two\n");
+        changed.push(file("run.sh", "#!/bin/sh\n").executable(true));
+        let WriteOutcome::Committed {
+            commit: c3,
+            changes,
+            ..
+        } = write_template(&repo, "a", Some(&changed), &alice, at(3), |_| {
+            "Update a".into()
+        })
+        .unwrap()
+        else {
+            panic!("expected a commit")
+        };
+        assert_eq!(changes.added, vec!["run.sh"]);
+        assert_eq!(changes.modified, vec!["src/x.txt"]);
+
+        let hist = history(&repo, tip(&repo).unwrap(), "a", 100).unwrap();
+        let ids: Vec<ObjectId> = hist.iter().map(|v| v.commit).collect();
+        assert_eq!(ids, vec![c3, c1]);
+        assert_eq!(hist[0].change, Change::Modified);
+        assert_eq!(hist[1].change, Change::Added);
+        assert_eq!(hist[0].author_email, "alice@example.com");
+
+        let listing = template_listing(&repo, c3, "a").unwrap().unwrap();
+        assert!(listing.iter().any(|f| f.path == "run.sh" && f.executable));
+        let old = template_files(&repo, c1, "a").unwrap().unwrap();
+        assert_eq!(old, files);
+
+        let WriteOutcome::Committed {
+            commit: c4,
+            previous_tip,
+            ..
+        } = write_template(&repo, "a", None, &alice, at(4), |_| "Delete a".into()).unwrap()
+        else {
+            panic!("expected a commit")
+        };
+        assert!(template_tree(&repo, c4, "a").unwrap().is_none());
+        assert_eq!(
+            history(&repo, Some(c4), "a", 100).unwrap()[0].change,
+            Change::Removed
+        );
+
+        // Rolling back restores the previous tip only from the expected state.
+        assert!(move_branch(&repo, Some(c1), previous_tip, "rollback").is_err());
+        move_branch(&repo, Some(c4), previous_tip, "rollback").unwrap();
+        assert_eq!(tip(&repo).unwrap(), previous_tip);
+        assert_eq!(templates_at(&repo, previous_tip).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn identities_and_urls_are_cleaned() {
+        let a = Author::new("Eve <evil>\n", "");
+        assert_eq!(a.name, "Eve evil");
+        assert_eq!(a.email, "maestro@localhost");
+        assert_eq!(
+            redact_credentials("fatal: https://bob:s3cret@example.com/repo.git failed"),
+            "fatal: https://[redacted]@example.com/repo.git failed"
+        );
+    }
+
+    #[test]
+    fn tenant_ids_cannot_escape_the_root() {
+        let store = GitStore::new(PathBuf::from("/tmp/x"));
+        assert!(store.repo_path("../etc").is_err());
+        assert!(store.repo_path("a/b").is_err());
+        assert!(
+            store
+                .repo_path("0b6f1f5e-1f5e-4f5e-9f5e-1f5e1f5e1f5e")
+                .is_ok()
+        );
+    }
+}

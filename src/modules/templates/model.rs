@@ -1,0 +1,458 @@
+//! Request and response types of the templates API, and the conversions from rows.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::store::{InstantiationRow, SummaryRow, TemplateRow};
+
+/// An admin's decision to publish despite the publish gate.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ForceBody {
+    /// Why the gate is overridden (recorded in the commit message).
+    pub reason: String,
+}
+
+/// Create (`POST /api/v1/templates`) or replace (`PUT /api/v1/templates/{id}`) a template.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBody {
+    /// The manifest fields (name, version, description, category, author, tags, dependencies,
+    /// files, parameters, copy_without_render), stored as `manifest.yaml`. Omit it when `files`
+    /// holds `manifest.yaml`.
+    #[schema(value_type = Object)]
+    pub manifest: Option<Value>,
+    /// Relative path → content: a UTF-8 string, `{"base64": "…"}` for binary content, or
+    /// `{"content": "…", "executable": true}`. On `PUT`, omitting `files` keeps the current files.
+    #[schema(value_type = Object)]
+    pub files: Option<Map<String, Value>>,
+    /// Admins only: publish even if the publish gate refuses.
+    pub force: Option<ForceBody>,
+}
+
+/// `POST /api/v1/templates/{id}/restore`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    /// The commit whose content becomes the new version (full id or a unique prefix of at
+    /// least 7 characters from the template's history).
+    pub commit: String,
+    /// Admins only: restore even if the publish gate refuses.
+    pub force: Option<ForceBody>,
+}
+
+/// Output of an instantiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+pub enum OutputFormat {
+    #[serde(rename = "zip")]
+    Zip,
+    #[serde(rename = "tar.gz")]
+    TarGz,
+    #[serde(rename = "json")]
+    Json,
+}
+
+impl OutputFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Zip => "zip",
+            OutputFormat::TarGz => "tar.gz",
+            OutputFormat::Json => "json",
+        }
+    }
+}
+
+/// `POST /api/v1/templates/{id}/instantiate`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstantiateBody {
+    /// Parameter values by name; missing ones take their defaults.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+    /// Render this commit of the template instead of the current one.
+    pub version: Option<String>,
+    /// `zip` (default), `tar.gz`, or `json` (files inline, base64).
+    pub format: Option<OutputFormat>,
+    /// Render and return the files as JSON without recording an instantiation (like Backstage's
+    /// dry run).
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Reproducible output: a fixed clock and random seed (`now` and `seed` default to
+    /// 2000-01-01T00:00:00Z and 0).
+    #[serde(default)]
+    pub deterministic: bool,
+    /// The clock `{% now %}` sees (implies a reproducible render).
+    pub now: Option<DateTime<Utc>>,
+    /// Seed for `uuid4()`, `random_ascii_string()` and `random`.
+    pub seed: Option<u64>,
+}
+
+/// `POST /api/v1/templates/search`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    /// Words that must all occur in the name, description, tags or author (case-insensitive).
+    pub query: Option<String>,
+    pub category: Option<String>,
+    /// Tags the template must all carry.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub author: Option<String>,
+    pub min_quality: Option<f64>,
+    /// `relevance` (default with a query), `name`, `-name`, `updated`, `-updated` (default
+    /// without a query), `created`, `-created`, `quality`, `-quality`.
+    pub sort: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// `GET /api/v1/templates` filters.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub category: Option<String>,
+    /// Comma-separated tags the template must all carry.
+    pub tags: Option<String>,
+    /// Words that must all occur in the name, description, tags or author.
+    pub text: Option<String>,
+    pub min_quality: Option<f64>,
+    /// As in search: `relevance`, `name`, `-name`, `updated`, `-updated`, `created`, `-created`,
+    /// `quality`, `-quality`.
+    pub sort: Option<String>,
+    /// Items per page (1-100, default 20).
+    pub limit: Option<i64>,
+    /// Items to skip.
+    pub offset: Option<i64>,
+}
+
+/// `GET /api/v1/templates/{id}` options.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DetailQuery {
+    /// `content` adds each file's content.
+    pub include: Option<String>,
+}
+
+/// `GET /api/v1/templates/{id}/diff`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    /// The older commit.
+    pub from: String,
+    /// The newer commit (default: the current one).
+    pub to: Option<String>,
+}
+
+/// `GET /api/v1/templates/{id}/files/{path}` options.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FileQuery {
+    /// Read the file at this commit instead of the current one.
+    pub version: Option<String>,
+}
+
+/// `PUT /api/v1/templates/{id}` query switches (alternative to `force` in the body).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForceQuery {
+    /// Admins only: publish even if the publish gate refuses (give `reason`).
+    pub force: Option<bool>,
+    pub reason: Option<String>,
+}
+
+/// A template in lists and search results.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TemplateSummary {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub category: String,
+    pub author: String,
+    pub tags: Vec<String>,
+    /// `native` (manifest.yaml) or `cookiecutter`.
+    pub format: String,
+    /// 0-100 from the quality module; null until scored.
+    pub quality_score: Option<f64>,
+    /// The commit of the current version (also the `ETag`).
+    pub current_commit: String,
+    pub file_count: i64,
+    pub size_bytes: i64,
+    /// The template ships hooks, which Maestro never runs.
+    pub has_hooks: bool,
+    pub created_by: String,
+    pub updated_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Search relevance (higher is better), only in text searches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
+}
+
+pub fn parse_tags(raw: &str) -> Vec<String> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
+impl From<SummaryRow> for TemplateSummary {
+    fn from(r: SummaryRow) -> Self {
+        TemplateSummary {
+            tags: parse_tags(&r.tags),
+            id: r.id,
+            name: r.name,
+            version: r.version,
+            description: r.description,
+            category: r.category,
+            author: r.author,
+            format: r.format,
+            quality_score: r.quality_score,
+            current_commit: r.current_commit,
+            file_count: r.file_count,
+            size_bytes: r.size_bytes,
+            has_hooks: r.has_hooks,
+            created_by: r.created_by,
+            updated_by: r.updated_by,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+            relevance: None,
+        }
+    }
+}
+
+impl From<&TemplateRow> for TemplateSummary {
+    fn from(r: &TemplateRow) -> Self {
+        TemplateSummary {
+            tags: parse_tags(&r.tags),
+            id: r.id.clone(),
+            name: r.name.clone(),
+            version: r.version.clone(),
+            description: r.description.clone(),
+            category: r.category.clone(),
+            author: r.author.clone(),
+            format: r.format.clone(),
+            quality_score: r.quality_score,
+            current_commit: r.current_commit.clone(),
+            file_count: r.file_count,
+            size_bytes: r.size_bytes,
+            has_hooks: r.has_hooks,
+            created_by: r.created_by.clone(),
+            updated_by: r.updated_by.clone(),
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+            relevance: None,
+        }
+    }
+}
+
+/// One file of a template.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub executable: bool,
+    /// Binary files carry `content_base64` instead of `content`.
+    pub binary: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_base64: Option<String>,
+}
+
+/// A template with its manifest, parameter schema and files.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TemplateDetail {
+    #[serde(flatten)]
+    pub template: TemplateSummary,
+    #[schema(value_type = Object)]
+    pub manifest: Value,
+    /// The parameter schema (name, type, default, choices, pattern, required, help); the same
+    /// shape for native and cookiecutter templates.
+    #[schema(value_type = Vec<Object>)]
+    pub parameters: Value,
+    pub files: Vec<FileEntry>,
+    /// What the publish gate said (write responses only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub gate: Option<Value>,
+    /// False when a write changed nothing (no commit was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
+}
+
+/// One commit in a template's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct VersionView {
+    pub commit: String,
+    pub parent: Option<String>,
+    /// `created`, `updated` or `deleted`.
+    pub change: String,
+    /// The template's manifest version at this commit.
+    pub version: Option<String>,
+    /// The commit message's first line.
+    pub message: String,
+    pub author: String,
+    pub author_email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A template's content at one commit.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct VersionContent {
+    pub template_id: String,
+    pub commit: String,
+    #[schema(value_type = Object)]
+    pub manifest: Value,
+    pub files: Vec<FileEntry>,
+}
+
+/// One file in a diff.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FileDiff {
+    pub path: String,
+    /// `added`, `modified` or `deleted`.
+    pub change: String,
+    pub binary: bool,
+    /// Unified diff of this file (empty for binary files).
+    pub diff: String,
+}
+
+/// `GET /api/v1/templates/{id}/diff`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct DiffView {
+    pub template_id: String,
+    pub from: String,
+    pub to: String,
+    pub files_changed: usize,
+    pub insertions: usize,
+    pub deletions: usize,
+    pub files: Vec<FileDiff>,
+    /// The whole change as one unified diff (`git apply`-able for text files).
+    pub patch: String,
+}
+
+/// One rendered file in a JSON instantiation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RenderedFile {
+    pub path: String,
+    pub content_base64: String,
+    pub executable: bool,
+}
+
+/// `POST /api/v1/templates/{id}/instantiate` with `format: json` or `dry_run: true`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct InstantiationResult {
+    pub template_id: String,
+    pub commit: String,
+    pub version: String,
+    pub format: String,
+    pub dry_run: bool,
+    /// The ledger entry (absent for dry runs).
+    pub instantiation_id: Option<String>,
+    /// sha256 over the output (paths, modes, contents) in generation order.
+    pub checksum: String,
+    /// The folder the project is generated in (cookiecutter), included in every path.
+    pub root_dir: Option<String>,
+    pub files: Vec<RenderedFile>,
+    /// Folders that end up empty (cookiecutter creates them).
+    pub empty_dirs: Vec<String>,
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+    pub warnings: Vec<String>,
+}
+
+/// A ledger entry: what was generated from which version, by whom.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct InstantiationView {
+    pub id: String,
+    pub template_id: String,
+    pub template_name: String,
+    pub commit: String,
+    pub version: String,
+    pub user_id: String,
+    pub actor: String,
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+    pub checksum: String,
+    pub file_count: i64,
+    pub total_bytes: i64,
+    /// `zip`, `tar.gz` or `json`.
+    pub output_format: String,
+    /// `http`, `stream` or `workflow`.
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<InstantiationRow> for InstantiationView {
+    fn from(r: InstantiationRow) -> Self {
+        InstantiationView {
+            parameters: serde_json::from_str(&r.parameters).unwrap_or(Value::Null),
+            id: r.id,
+            template_id: r.template_id,
+            template_name: r.template_name,
+            commit: r.commit_id,
+            version: r.version,
+            user_id: r.user_id,
+            actor: r.actor,
+            checksum: r.checksum,
+            file_count: r.file_count,
+            total_bytes: r.total_bytes,
+            output_format: r.output_format,
+            source: r.source,
+            created_at: r.created_at.and_utc(),
+        }
+    }
+}
+
+/// A category and how many templates it holds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct CategoryCount {
+    pub category: String,
+    pub count: i64,
+}
+
+/// `PUT /api/v1/admin/git/remote`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteBody {
+    /// `https://…`, `ssh://…`, `git@host:path`, `file:///…` or an absolute path.
+    pub url: String,
+    /// Remote branch to sync with (default `main`).
+    pub branch: Option<String>,
+}
+
+/// The tenant's sync remote (credentials redacted).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RemoteView {
+    pub url: Option<String>,
+    pub branch: Option<String>,
+    /// The commit the registry reflects.
+    pub head_commit: Option<String>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_sync_status: Option<String>,
+    pub last_sync_detail: Option<String>,
+}
+
+/// What an import from git changed in the registry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImportReport {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub deleted: Vec<String>,
+    /// Template folders that could not be imported, and why.
+    pub skipped: Vec<String>,
+}
+
+/// `POST /api/v1/admin/git/sync`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SyncReport {
+    /// `up_to_date`, `pushed`, `fast_forwarded` or `diverged` (nothing changed on either side).
+    pub status: String,
+    pub remote: String,
+    pub branch: String,
+    pub local_head: Option<String>,
+    pub remote_head: Option<String>,
+    pub merge_base: Option<String>,
+    pub imported: ImportReport,
+    pub detail: String,
+}

@@ -1,0 +1,804 @@
+//! HTTP handlers of the templates module: extract, call [`TemplatesService`], shape the response.
+//! No database or git code here.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use base64::Engine as _;
+use futures::StreamExt;
+use serde_json::json;
+
+use super::archive::{self, ArchiveKind, OutEntry};
+use super::gate::ForcedPublish;
+use super::model::{
+    CategoryCount, DetailQuery, DiffQuery, DiffView, FileQuery, ForceQuery, InstantiateBody,
+    InstantiationResult, InstantiationView, ListQuery, OutputFormat, RemoteBody, RemoteView,
+    RenderedFile, RestoreBody, SearchBody, SyncReport, TemplateBody, TemplateDetail,
+    TemplateSummary, VersionContent, VersionView,
+};
+use super::service::{
+    InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
+};
+use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
+use crate::platform::http::error::{ApiError, ApiResult, Problem};
+use crate::platform::http::pagination::{Page, PageQuery};
+
+pub fn configure(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    service: TemplatesService,
+) {
+    cfg.app_data(web::Data::new(service))
+        .service(list_templates)
+        .service(create_template)
+        .service(search_templates)
+        .service(list_categories)
+        .service(get_template)
+        .service(update_template)
+        .service(delete_template)
+        .service(list_versions)
+        .service(get_version)
+        .service(diff_template)
+        .service(restore_template)
+        .service(get_file)
+        .service(instantiate_template)
+        .service(list_instantiations)
+        .service(get_remote)
+        .service(set_remote)
+        .service(sync_remote);
+}
+
+fn etag(commit: &str) -> String {
+    format!("\"{commit}\"")
+}
+
+fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads the request body up to `limit` bytes; more is a 413 naming the limit.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> ApiResult<web::Bytes> {
+    let too_large = || {
+        ApiError::payload_too_large(
+            "templates.upload_too_large",
+            format!(
+                "The request body is larger than {limit} bytes (limit templates.max_upload_bytes)."
+            ),
+        )
+    };
+    if let Some(length) =
+        header_str(req, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+        && length > limit as u64
+    {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "request.invalid_body",
+                format!("The request body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The body of a create or update: JSON `{manifest, files, force}` or an archive.
+struct Upload {
+    input: TemplateInput,
+    force: Option<ForcedPublish>,
+}
+
+async fn read_upload(
+    req: &HttpRequest,
+    payload: web::Payload,
+    service: &TemplatesService,
+) -> ApiResult<Upload> {
+    let content_type = header_str(req, header::CONTENT_TYPE)
+        .unwrap_or("application/json")
+        .to_string();
+    let body = read_body(req, payload, service.settings().max_upload_bytes).await?;
+    if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
+        let files = archive::read_archive(kind, &body, &service.limits())?;
+        return Ok(Upload {
+            input: TemplateInput {
+                manifest: None,
+                files: Some(files),
+            },
+            force: None,
+        });
+    }
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.unsupported_media_type",
+            format!(
+                "`{essence}` is not accepted here; send application/json, application/zip or application/gzip (.tar.gz)."
+            ),
+        ));
+    }
+    let parsed: TemplateBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "request.invalid_json",
+            format!("The JSON body does not match the expected shape: {e}"),
+        )
+    })?;
+    let files = match &parsed.files {
+        Some(map) => Some(files_from_json(map)?),
+        None => None,
+    };
+    Ok(Upload {
+        input: TemplateInput {
+            manifest: parsed.manifest,
+            files,
+        },
+        force: parsed.force.map(|f| ForcedPublish { reason: f.reason }),
+    })
+}
+
+/// List templates: filter by category, tags, text and quality; sort; paginate.
+#[utoipa::path(
+    tag = "templates",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of templates", body = Page<TemplateSummary>),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown category or sort order", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates")]
+async fn list_templates(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<web::Json<Page<TemplateSummary>>> {
+    Ok(web::Json(service.list(caller.tenant(), &query).await?))
+}
+
+/// Create a template from JSON `{manifest, files}` or an uploaded `.zip` / `.tar.gz` (with
+/// `manifest.yaml` inside). One git commit, authored by you.
+#[utoipa::path(
+    tag = "templates",
+    request_body(
+        content(
+            (TemplateBody = "application/json"),
+            (Vec<u8> = "application/zip"),
+            (Vec<u8> = "application/gzip"),
+        ),
+        description = "The template as JSON, or an archive of its folder"
+    ),
+    responses(
+        (status = 201, description = "Created; `ETag` is the commit", body = TemplateDetail),
+        (status = 400, description = "Malformed JSON or archive", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers cannot write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A size, count or expansion limit was exceeded (named in the detail)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid manifest, unsafe path, symlink, or refused by the publish gate", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates")]
+async fn create_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let upload = read_upload(&req, payload, &service).await?;
+    if upload.force.is_some() {
+        return Err(ApiError::validation(
+            "`force` is for updates and restores.",
+            vec![crate::platform::http::error::FieldError::new(
+                "force",
+                "a new template has no gate decision to override; remove it",
+            )],
+        ));
+    }
+    let detail = service.create(&caller.principal, upload.input).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::ETAG, etag(&detail.template.current_commit)))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/templates/{}", detail.template.id),
+        ))
+        .json(detail))
+}
+
+/// Search templates by text, category, tags, author and quality.
+#[utoipa::path(
+    tag = "templates",
+    request_body = SearchBody,
+    responses(
+        (status = 200, description = "Matching templates, best first for text queries", body = Page<TemplateSummary>),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown category or sort order", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[post("/api/v1/templates/search")]
+async fn search_templates(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    body: web::Json<SearchBody>,
+) -> ApiResult<web::Json<Page<TemplateSummary>>> {
+    Ok(web::Json(service.search(caller.tenant(), &body).await?))
+}
+
+/// The 15 categories with how many templates each holds in your tenant.
+#[utoipa::path(
+    tag = "templates",
+    responses(
+        (status = 200, description = "Categories", body = Vec<CategoryCount>),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/categories")]
+async fn list_categories(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+) -> ApiResult<web::Json<Vec<CategoryCount>>> {
+    Ok(web::Json(service.categories(caller.tenant()).await?))
+}
+
+/// A template: metadata, parameter schema and file list (`?include=content` adds contents).
+/// `ETag` is the current commit; `If-None-Match` with it answers 304.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id"), DetailQuery),
+    responses(
+        (status = 200, description = "The template", body = TemplateDetail),
+        (status = 304, description = "Not modified since the given ETag"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/{id}")]
+async fn get_template(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    query: web::Query<DetailQuery>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let include_content = match query.include.as_deref() {
+        None | Some("") => false,
+        Some("content") => true,
+        Some(other) => {
+            return Err(ApiError::validation(
+                "Unknown include.",
+                vec![crate::platform::http::error::FieldError::new(
+                    "include",
+                    format!("`{other}` is not supported; use `content`"),
+                )],
+            ));
+        }
+    };
+    let detail = service
+        .detail(caller.tenant(), &path, include_content)
+        .await?;
+    service.usage_event(
+        "view",
+        caller.tenant(),
+        &detail.template.id,
+        &caller.principal,
+        json!({"commit": detail.template.current_commit}),
+    );
+    let tag = etag(&detail.template.current_commit);
+    if header_str(&req, header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .json(detail))
+}
+
+/// Replace a template's content (JSON or archive); one new commit. Send `If-Match` with the
+/// ETag you read: a stale one gets 412. Omitting `files` in JSON keeps the current files.
+/// Admins may force past the publish gate with `"force": {"reason": …}` or `?force=true&reason=…`.
+#[utoipa::path(
+    tag = "templates",
+    params(
+        ("id" = String, Path, description = "Template id"),
+        ("If-Match" = String, Header, description = "The ETag (current commit) you are updating"),
+        ForceQuery,
+    ),
+    request_body(
+        content(
+            (TemplateBody = "application/json"),
+            (Vec<u8> = "application/zip"),
+            (Vec<u8> = "application/gzip"),
+        ),
+        description = "The new content"
+    ),
+    responses(
+        (status = 200, description = "Updated (or unchanged: `changed: false`); `ETag` is the new commit", body = TemplateDetail),
+        (status = 400, description = "Malformed JSON or archive", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers cannot write; only admins may force", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A limit was exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid content or refused by the publish gate", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[put("/api/v1/templates/{id}")]
+async fn update_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    query: web::Query<ForceQuery>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let Some(if_match) = header_str(&req, header::IF_MATCH).map(str::to_string) else {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "templates.if_match_required",
+            "Send `If-Match` with the template's ETag (from GET /api/v1/templates/{id}) so concurrent edits cannot overwrite each other.",
+        ));
+    };
+    let upload = read_upload(&req, payload, &service).await?;
+    let force = match (upload.force, query.force) {
+        (Some(f), _) => Some(f),
+        (None, Some(true)) => Some(ForcedPublish {
+            reason: query.reason.clone().unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let detail = service
+        .update(
+            &caller.principal,
+            &path,
+            Some(&if_match),
+            upload.input,
+            force,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(&detail.template.current_commit)))
+        .json(detail))
+}
+
+/// Delete a template: one commit removing its folder (history and ledger stay). `If-Match` is
+/// optional; a stale one gets 412.
+#[utoipa::path(
+    tag = "templates",
+    params(
+        ("id" = String, Path, description = "Template id"),
+        ("If-Match" = Option<String>, Header, description = "Only delete this version"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers cannot write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[delete("/api/v1/templates/{id}")]
+async fn delete_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    service
+        .delete(&caller.principal, &path, header_str(&req, header::IF_MATCH))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The template's git history: commits that changed it, newest first.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id"), PageQuery),
+    responses(
+        (status = 200, description = "Versions", body = Page<VersionView>),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/{id}/versions")]
+async fn list_versions(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<VersionView>>> {
+    Ok(web::Json(
+        service.versions(caller.tenant(), &path, &page).await?,
+    ))
+}
+
+/// The template's content at one commit.
+#[utoipa::path(
+    tag = "templates",
+    params(
+        ("id" = String, Path, description = "Template id"),
+        ("commit" = String, Path, description = "Commit id or unique prefix (7+)"),
+    ),
+    responses(
+        (status = 200, description = "Manifest and files at that commit", body = VersionContent),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template or commit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad commit id, or the template did not exist then", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/{id}/versions/{commit}")]
+async fn get_version(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<web::Json<VersionContent>> {
+    let (id, commit) = path.into_inner();
+    Ok(web::Json(
+        service
+            .version_content(caller.tenant(), &id, &commit)
+            .await?,
+    ))
+}
+
+/// Unified diff of the template between two commits (`to` defaults to the current one).
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id"), DiffQuery),
+    responses(
+        (status = 200, description = "Per-file and whole unified diffs", body = DiffView),
+        (status = 400, description = "`from` missing", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template or commit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad commit id", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/{id}/diff")]
+async fn diff_template(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    query: web::Query<DiffQuery>,
+) -> ApiResult<web::Json<DiffView>> {
+    Ok(web::Json(
+        service
+            .diff(caller.tenant(), &path, &query.from, query.to.as_deref())
+            .await?,
+    ))
+}
+
+/// Restore the template's content from an earlier commit, as a new commit. Admins may force
+/// past the publish gate with `"force": {"reason": …}`.
+#[utoipa::path(
+    tag = "templates",
+    params(
+        ("id" = String, Path, description = "Template id"),
+        ("If-Match" = Option<String>, Header, description = "Only restore over this version"),
+    ),
+    request_body = RestoreBody,
+    responses(
+        (status = 200, description = "Restored (or unchanged: `changed: false`)", body = TemplateDetail),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewers cannot write; only admins may force", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template or commit", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The restored name is taken by another template", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad commit, or refused by the publish gate", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/restore")]
+async fn restore_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: web::Json<RestoreBody>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let force = body.force.map(|f| ForcedPublish { reason: f.reason });
+    let detail = service
+        .restore(
+            &caller.principal,
+            &path,
+            &body.commit,
+            header_str(&req, header::IF_MATCH),
+            force,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(&detail.template.current_commit)))
+        .json(detail))
+}
+
+/// One file of the template, raw (`?version=<commit>` for an older one).
+#[utoipa::path(
+    tag = "templates",
+    params(
+        ("id" = String, Path, description = "Template id"),
+        ("path" = String, Path, description = "Relative file path"),
+        FileQuery,
+    ),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template or file", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unsafe path", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/{id}/files/{path:.*}")]
+async fn get_file(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<(String, String)>,
+    query: web::Query<FileQuery>,
+) -> ApiResult<HttpResponse> {
+    let (id, file_path) = path.into_inner();
+    let (file, commit) = service
+        .file(caller.tenant(), &id, &file_path, query.version.as_deref())
+        .await?;
+    let text = !super::engine::is_binary(&file.path, &file.content)
+        && std::str::from_utf8(&file.content).is_ok();
+    Ok(HttpResponse::Ok()
+        .content_type(if text {
+            "text/plain; charset=utf-8"
+        } else {
+            "application/octet-stream"
+        })
+        .insert_header((header::ETAG, etag(&commit)))
+        .insert_header((
+            "X-Maestro-Executable",
+            if file.executable { "true" } else { "false" },
+        ))
+        .body(file.content))
+}
+
+/// Instantiate: validate parameters against the schema, render contents and paths, and return
+/// a `.zip`, a `.tar.gz` or JSON (`format: json`, or `dry_run: true` which records nothing).
+/// Every real instantiation is recorded in the ledger.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = InstantiateBody,
+    responses(
+        (status = 200, description = "The generated project: an archive (zip/tar.gz; headers X-Maestro-Instantiation-Id, X-Maestro-Checksum, X-Maestro-Template-Commit, X-Maestro-Warning) or JSON", body = InstantiationResult),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The output exceeds a limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameters (each named with the reason) or a template error", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[post("/api/v1/templates/{id}/instantiate")]
+async fn instantiate_template(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    body: web::Json<InstantiateBody>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let format = match (body.format, body.dry_run) {
+        (_, true) => OutputFormat::Json,
+        (Some(f), false) => f,
+        (None, false) => OutputFormat::Zip,
+    };
+    let reproducible = body.deterministic || body.now.is_some() || body.seed.is_some();
+    let request = InstantiateRequest {
+        parameters: body.parameters,
+        version: body.version,
+        dry_run: body.dry_run,
+        now: body.now,
+        // A seed makes the service fix the clock too (see `deterministic`).
+        seed: body.seed.or(reproducible.then_some(0)),
+        output_format: format.as_str().to_string(),
+    };
+    let done = service
+        .instantiate(&caller.principal, &path, request, InstantiationSource::Http)
+        .await?;
+    let kind = match format {
+        OutputFormat::Json => {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let result = InstantiationResult {
+                template_id: done.template.id.clone(),
+                commit: done.commit.clone(),
+                version: done.template.version.clone(),
+                format: done.format.to_string(),
+                dry_run: body.dry_run,
+                instantiation_id: done.instantiation_id.clone(),
+                checksum: done.checksum.clone(),
+                root_dir: done.output.root_dir.clone(),
+                files: done
+                    .files
+                    .iter()
+                    .map(|(p, c, x)| RenderedFile {
+                        path: p.clone(),
+                        content_base64: b64.encode(c),
+                        executable: *x,
+                    })
+                    .collect(),
+                empty_dirs: done.empty_dirs.clone(),
+                parameters: done.parameters.clone(),
+                warnings: done.warnings.clone(),
+            };
+            return Ok(HttpResponse::Ok().json(result));
+        }
+        OutputFormat::Zip => ArchiveKind::Zip,
+        OutputFormat::TarGz => ArchiveKind::TarGz,
+    };
+    let entries: Vec<OutEntry<'_>> = done
+        .files
+        .iter()
+        .map(|(p, c, x)| OutEntry {
+            path: p,
+            content: c,
+            executable: *x,
+        })
+        .collect();
+    let bytes = match kind {
+        ArchiveKind::Zip => archive::write_zip(&entries, &done.empty_dirs, done.now),
+        ArchiveKind::TarGz => archive::write_tar_gz(&entries, &done.empty_dirs, done.now),
+    }
+    .map_err(ApiError::internal)?;
+    let stem = done
+        .output
+        .root_dir
+        .clone()
+        .unwrap_or_else(|| done.template.name.clone());
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(kind.content_type())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{stem}.{}\"", kind.extension()),
+        ))
+        .insert_header(("X-Maestro-Checksum", done.checksum.clone()))
+        .insert_header(("X-Maestro-Template-Commit", done.commit.clone()));
+    if let Some(id) = &done.instantiation_id {
+        response.insert_header(("X-Maestro-Instantiation-Id", id.clone()));
+    }
+    for warning in &done.warnings {
+        let ascii: String = warning
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&ascii) {
+            response.append_header(("X-Maestro-Warning", value));
+        }
+    }
+    Ok(response.body(bytes))
+}
+
+/// The instantiation ledger of a template: who generated what from which commit.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id"), PageQuery),
+    responses(
+        (status = 200, description = "Ledger entries, newest first", body = Page<InstantiationView>),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/{id}/instantiations")]
+async fn list_instantiations(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<InstantiationView>>> {
+    Ok(web::Json(
+        service
+            .instantiations(caller.tenant(), &path, &page)
+            .await?,
+    ))
+}
+
+/// Your tenant's git sync remote (credentials redacted) and the last sync's outcome.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "The remote", body = RemoteView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[get("/api/v1/admin/git/remote")]
+async fn get_remote(
+    caller: Authorized<Admin>,
+    service: web::Data<TemplatesService>,
+) -> ApiResult<web::Json<RemoteView>> {
+    Ok(web::Json(service.remote(caller.tenant()).await?))
+}
+
+/// Set the git remote (and branch, default `main`) your tenant's templates sync with.
+#[utoipa::path(
+    tag = "admin",
+    request_body = RemoteBody,
+    responses(
+        (status = 200, description = "Stored", body = RemoteView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unusable URL or branch", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[put("/api/v1/admin/git/remote")]
+async fn set_remote(
+    caller: Authorized<Admin>,
+    service: web::Data<TemplatesService>,
+    body: web::Json<RemoteBody>,
+) -> ApiResult<web::Json<RemoteView>> {
+    Ok(web::Json(
+        service
+            .set_remote(caller.tenant(), body.into_inner())
+            .await?,
+    ))
+}
+
+/// Sync with the remote: fetch (gix); fast-forward and import when the remote is ahead; push
+/// (git CLI) when we are ahead; 409 `diverged` with both heads, changing nothing, when both moved.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "up_to_date, pushed or fast_forwarded", body = SyncReport),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "diverged or rejected (nothing changed), or no remote configured", body = SyncReport),
+        (status = 502, description = "The remote could not be reached", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The remote took too long", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/api/v1/admin/git/sync")]
+async fn sync_remote(
+    caller: Authorized<Admin>,
+    service: web::Data<TemplatesService>,
+) -> ApiResult<HttpResponse> {
+    let (status, report) = service.sync(&caller.principal).await?;
+    Ok(HttpResponse::build(status).json(report))
+}

@@ -1,0 +1,77 @@
+//! The templates module's tables (see `migrations/*/2026-11-22-000100_templates`).
+
+diesel::table! {
+    templates (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        category -> Text,
+        version -> Text,
+        description -> Text,
+        author -> Text,
+        tags -> Text,
+        format -> Text,
+        manifest -> Text,
+        parameters -> Text,
+        search_text -> Text,
+        file_count -> BigInt,
+        size_bytes -> BigInt,
+        has_hooks -> Bool,
+        quality_score -> Nullable<Double>,
+        quality_commit -> Nullable<Text>,
+        current_commit -> Text,
+        created_by -> Text,
+        updated_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    template_tags (template_id, tag) {
+        template_id -> Text,
+        tenant_id -> Text,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    template_instantiations (id) {
+        id -> Text,
+        tenant_id -> Text,
+        template_id -> Text,
+        template_name -> Text,
+        category -> Text,
+        commit_id -> Text,
+        version -> Text,
+        user_id -> Text,
+        actor -> Text,
+        parameters -> Text,
+        checksum -> Text,
+        file_count -> BigInt,
+        total_bytes -> BigInt,
+        output_format -> Text,
+        source -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    template_repos (tenant_id) {
+        tenant_id -> Text,
+        head_commit -> Nullable<Text>,
+        remote_url -> Nullable<Text>,
+        remote_branch -> Nullable<Text>,
+        last_sync_at -> Nullable<Timestamp>,
+        last_sync_status -> Nullable<Text>,
+        last_sync_detail -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    templates,
+    template_tags,
+    template_instantiations,
+    template_repos
+);
