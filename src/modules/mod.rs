@@ -15,8 +15,12 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
     if flags.templates {
         modules.push(templates::build(platform)?);
     }
+    if flags.quality
+        && let Some(quality) = quality::build(platform)?
+    {
+        modules.push(quality);
+    }
     for (name, enabled) in [
-        ("quality", flags.quality),
         ("healing", flags.healing),
         ("k8s", flags.k8s),
         ("workflows", flags.workflows),

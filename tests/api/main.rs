@@ -3,5 +3,6 @@
 
 mod helpers;
 mod platform;
+mod quality;
 mod support;
 mod templates;
