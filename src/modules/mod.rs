@@ -2,6 +2,8 @@
 //! each is built only when its `[modules]` flag is on, in dependency order (templates, quality,
 //! healing, k8s, workflows), and registers its service for the modules after it.
 
+pub mod workflows;
+
 use std::sync::Arc;
 
 use crate::platform::Platform;
@@ -9,7 +11,7 @@ use crate::platform::module::Module;
 
 pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> {
     let flags = &platform.settings.modules;
-    let modules: Vec<Arc<dyn Module>> = Vec::new();
+    let mut modules: Vec<Arc<dyn Module>> = Vec::new();
     for (name, enabled) in [
         ("templates", flags.templates),
         ("quality", flags.quality),
@@ -17,7 +19,9 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
         ("k8s", flags.k8s),
         ("workflows", flags.workflows),
     ] {
-        if enabled {
+        if enabled && name == "workflows" {
+            modules.push(workflows::build(platform)?);
+        } else if enabled {
             tracing::debug!(
                 module = name,
                 "module enabled but not part of this build yet"
