@@ -97,7 +97,10 @@ pub fn verify(run: &RunRow, entries: &[AuditRow]) -> AuditVerification {
         if row.seq != expected_seq {
             return fail(
                 expected_seq,
-                format!("entry {expected_seq} is missing (found {} instead)", row.seq),
+                format!(
+                    "entry {expected_seq} is missing (found {} instead)",
+                    row.seq
+                ),
             );
         }
         if row.prev_hash != prev {

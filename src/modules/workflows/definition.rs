@@ -271,7 +271,11 @@ pub fn parse(body: &[u8], format: Format) -> Result<DefinitionDoc, DefinitionErr
     }
     serde_path_to_error::deserialize::<_, DefinitionDoc>(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         DefinitionError::Invalid(vec![FieldError::new(field, e.inner().to_string())])
     })
 }
@@ -362,7 +366,12 @@ impl Definition {
                     format!("inputs.{key}"),
                     format!(
                         "is not an input of this workflow; it takes: {}",
-                        self.doc.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                        self.doc
+                            .inputs
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -486,12 +495,7 @@ impl Validator<'_> {
         }
     }
 
-    fn retry(
-        &mut self,
-        field: &str,
-        spec: Option<&RetrySpec>,
-        base: &RetryPolicy,
-    ) -> RetryPolicy {
+    fn retry(&mut self, field: &str, spec: Option<&RetrySpec>, base: &RetryPolicy) -> RetryPolicy {
         let Some(spec) = spec else {
             return base.clone();
         };
@@ -534,7 +538,9 @@ impl Validator<'_> {
                 "at most 50 entries of at most 500 characters",
             );
         }
-        policy.non_retryable.extend(spec.non_retryable.iter().cloned());
+        policy
+            .non_retryable
+            .extend(spec.non_retryable.iter().cloned());
         if policy.max_interval < policy.initial_interval {
             policy.max_interval = policy.initial_interval;
         }
@@ -627,10 +633,8 @@ pub fn validate(
     } else {
         OnFailure::DeadLetter
     });
-    let default_timeout = settings_duration(
-        &settings.default_step_timeout,
-        Duration::from_secs(5 * 60),
-    );
+    let default_timeout =
+        settings_duration(&settings.default_step_timeout, Duration::from_secs(5 * 60));
 
     // Ids first, so `needs` can be checked in any order.
     let mut index = HashMap::new();
@@ -672,7 +676,10 @@ pub fn validate(
             }
         }
         if !spec.with.is_object() {
-            v.err(format!("{at}.with"), format!("{name}: `with` must be an object"));
+            v.err(
+                format!("{at}.with"),
+                format!("{name}: `with` must be an object"),
+            );
         } else if serde_json::to_vec(&spec.with).map_or(0, |b| b.len()) > MAX_WITH_BYTES {
             v.err(
                 format!("{at}.with"),
@@ -680,7 +687,10 @@ pub fn validate(
             );
         }
         if spec.needs.len() > MAX_NEEDS {
-            v.err(format!("{at}.needs"), format!("{name}: at most {MAX_NEEDS} needs"));
+            v.err(
+                format!("{at}.needs"),
+                format!("{name}: at most {MAX_NEEDS} needs"),
+            );
         }
         let mut needs = Vec::new();
         let mut seen = HashSet::new();
@@ -885,7 +895,12 @@ fn find_cycle(steps: &[Step]) -> Vec<usize> {
     // 0 = unvisited, 1 = on stack, 2 = done.
     let mut state = vec![0u8; steps.len()];
     let mut stack: Vec<usize> = Vec::new();
-    fn dfs(i: usize, steps: &[Step], state: &mut [u8], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
+    fn dfs(
+        i: usize,
+        steps: &[Step],
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
         state[i] = 1;
         stack.push(i);
         for &n in &steps[i].needs {
@@ -967,7 +982,9 @@ pub fn find_expressions(s: &str) -> Result<Vec<(usize, usize, &str)>, String> {
 fn condition_expression(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim();
     if trimmed.len() > MAX_EXPRESSION_LEN {
-        return Err(format!("the condition is longer than {MAX_EXPRESSION_LEN} characters"));
+        return Err(format!(
+            "the condition is longer than {MAX_EXPRESSION_LEN} characters"
+        ));
     }
     if trimmed.contains("${{") {
         let found = find_expressions(trimmed)?;
@@ -1022,9 +1039,13 @@ fn check_expression(
             "an expression is longer than {MAX_EXPRESSION_LEN} characters"
         ));
     }
-    let compiled = ENV
-        .compile_expression(expr)
-        .map_err(|e| format!("bad expression `{}`: {}", truncate(expr, 80), e.detail().unwrap_or(&e.to_string())))?;
+    let compiled = ENV.compile_expression(expr).map_err(|e| {
+        format!(
+            "bad expression `{}`: {}",
+            truncate(expr, 80),
+            e.detail().unwrap_or(&e.to_string())
+        )
+    })?;
     for var in compiled.undeclared_variables(true) {
         let mut parts = var.split('.');
         let root = parts.next().unwrap_or("");
@@ -1086,8 +1107,12 @@ pub fn eval_expression(expr: &str, ctx: &Value) -> Result<Value, String> {
     if result.is_undefined() {
         return Err(format!("expression `{}` is undefined", truncate(expr, 80)));
     }
-    serde_json::to_value(&result)
-        .map_err(|e| format!("expression `{}` gave an unusable value: {e}", truncate(expr, 80)))
+    serde_json::to_value(&result).map_err(|e| {
+        format!(
+            "expression `{}` gave an unusable value: {e}",
+            truncate(expr, 80)
+        )
+    })
 }
 
 /// Resolves every `${{ … }}` in a JSON value. A string that is exactly one expression takes the
@@ -1204,14 +1229,25 @@ mod tests {
 
     #[test]
     fn unknown_types_unknown_needs_and_cycles_name_the_step() {
-        let errs = check(json!({"name": "w", "steps": [{"id": "a", "uses": "templates.instantiate"}]}))
-            .unwrap_err();
+        let errs =
+            check(json!({"name": "w", "steps": [{"id": "a", "uses": "templates.instantiate"}]}))
+                .unwrap_err();
         let m = messages(&errs);
-        assert!(m.contains("steps[0].uses") && m.contains("step `a`") && m.contains("unknown step type"), "{m}");
+        assert!(
+            m.contains("steps[0].uses")
+                && m.contains("step `a`")
+                && m.contains("unknown step type"),
+            "{m}"
+        );
 
-        let errs = check(json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "needs": ["zz"]}]}))
-            .unwrap_err();
-        assert!(messages(&errs).contains("step `a` needs `zz`"), "{}", messages(&errs));
+        let errs =
+            check(json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "needs": ["zz"]}]}))
+                .unwrap_err();
+        assert!(
+            messages(&errs).contains("step `a` needs `zz`"),
+            "{}",
+            messages(&errs)
+        );
 
         let errs = check(json!({"name": "w", "steps": [
             {"id": "a", "uses": "noop", "needs": ["c"]},
@@ -1221,7 +1257,10 @@ mod tests {
         ]}))
         .unwrap_err();
         let m = messages(&errs);
-        assert!(m.contains("cycle") && m.contains('a') && m.contains('b') && m.contains('c'), "{m}");
+        assert!(
+            m.contains("cycle") && m.contains('a') && m.contains('b') && m.contains('c'),
+            "{m}"
+        );
         assert!(!m.contains("`d`"), "{m}");
     }
 
@@ -1231,7 +1270,11 @@ mod tests {
             {"id": "a", "uses": "noop", "with": {"v": "${{ inputs.x + }}"}}
         ]}))
         .unwrap_err();
-        assert!(messages(&errs).contains("steps[0].with.v: step `a`: bad expression"), "{}", messages(&errs));
+        assert!(
+            messages(&errs).contains("steps[0].with.v: step `a`: bad expression"),
+            "{}",
+            messages(&errs)
+        );
 
         // A step may only read steps that finish before it.
         let errs = check(json!({"name": "w", "steps": [
@@ -1239,7 +1282,11 @@ mod tests {
             {"id": "b", "uses": "noop"}
         ]}))
         .unwrap_err();
-        assert!(messages(&errs).contains("not in this step's `needs`"), "{}", messages(&errs));
+        assert!(
+            messages(&errs).contains("not in this step's `needs`"),
+            "{}",
+            messages(&errs)
+        );
 
         let errs = check(json!({"name": "w", "steps": [
             {"id": "a", "uses": "noop", "with": {"v": "${{ secrets.token }}"}}
@@ -1251,7 +1298,11 @@ mod tests {
             {"id": "a", "uses": "noop", "with": {"v": "${{ inputs.x "}}
         ]}))
         .unwrap_err();
-        assert!(messages(&errs).contains("no closing"), "{}", messages(&errs));
+        assert!(
+            messages(&errs).contains("no closing"),
+            "{}",
+            messages(&errs)
+        );
     }
 
     #[test]
@@ -1261,12 +1312,23 @@ mod tests {
         ]}))
         .unwrap_err();
         let m = messages(&errs);
-        for needle in ["retry.max_attempts", "retry.initial_interval", "retry.jitter", "steps[0].timeout"] {
+        for needle in [
+            "retry.max_attempts",
+            "retry.initial_interval",
+            "retry.jitter",
+            "steps[0].timeout",
+        ] {
             assert!(m.contains(needle), "{needle} missing in {m}");
         }
-        let steps: Vec<Value> = (0..1001).map(|i| json!({"id": format!("s{i}"), "uses": "noop"})).collect();
+        let steps: Vec<Value> = (0..1001)
+            .map(|i| json!({"id": format!("s{i}"), "uses": "noop"}))
+            .collect();
         let errs = check(json!({"name": "w", "steps": steps})).unwrap_err();
-        assert!(messages(&errs).contains("at most 1000"), "{}", messages(&errs));
+        assert!(
+            messages(&errs).contains("at most 1000"),
+            "{}",
+            messages(&errs)
+        );
     }
 
     #[test]
@@ -1274,13 +1336,27 @@ mod tests {
         let yaml = "name: w\nsteps:\n  - id: a\n    uses: noop\n    retry: {max_attempts: 4, initial_interval: 250ms}\n";
         let doc = parse(yaml.as_bytes(), Format::Yaml).unwrap();
         assert_eq!(doc.steps[0].retry.as_ref().unwrap().max_attempts, Some(4));
-        match parse(b"name: w\nsteps: [{id: a, uses: noop, retry: {max_attempts: lots}}]", Format::Yaml) {
-            Err(DefinitionError::Invalid(f)) => assert_eq!(f[0].field, "steps[0].retry.max_attempts"),
+        match parse(
+            b"name: w\nsteps: [{id: a, uses: noop, retry: {max_attempts: lots}}]",
+            Format::Yaml,
+        ) {
+            Err(DefinitionError::Invalid(f)) => {
+                assert_eq!(f[0].field, "steps[0].retry.max_attempts")
+            }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse(b"{{{", Format::Yaml), Err(DefinitionError::Syntax(_))));
-        assert!(matches!(parse(b"[1,2]", Format::Json), Err(DefinitionError::Syntax(_))));
-        assert!(matches!(parse(b"\xff", Format::Json), Err(DefinitionError::Syntax(_))));
+        assert!(matches!(
+            parse(b"{{{", Format::Yaml),
+            Err(DefinitionError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse(b"[1,2]", Format::Json),
+            Err(DefinitionError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse(b"\xff", Format::Json),
+            Err(DefinitionError::Syntax(_))
+        ));
     }
 
     #[test]
@@ -1291,7 +1367,37 @@ mod tests {
         assert!(render(&json!("${{ inputs.missing }}"), &ctx).is_err());
         assert!(eval_condition("inputs.n > 2", &ctx).unwrap());
         // Fuel bounds runaway expressions.
-        assert!(eval_expression("range(100000) | map('string') | join(',') | length", &ctx).is_err());
+        assert!(
+            eval_expression("range(100000) | map('string') | join(',') | length", &ctx).is_err()
+        );
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        struct All;
+        impl StepCatalog for All {
+            fn check(&self, _uses: &str, _with: &Value) -> Option<Result<(), String>> {
+                Some(Ok(()))
+            }
+        }
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/workflows.md"))
+                .unwrap();
+        let yaml = docs
+            .split("```yaml\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let doc = match parse(yaml.as_bytes(), Format::Yaml) {
+            Ok(d) => d,
+            Err(e) => panic!("{e:?}"),
+        };
+        let def = validate(doc, &All, &settings()).unwrap_or_else(|e| panic!("{}", messages(&e)));
+        assert_eq!(def.steps.len(), 3);
+        assert_eq!(def.steps[2].retry.max_attempts, 5);
+        assert_eq!(def.steps[2].on_failure, OnFailure::Pause);
     }
 
     #[test]
@@ -1307,7 +1413,10 @@ mod tests {
         assert_eq!(p.delay(1, 0.7), Duration::from_millis(100));
         assert_eq!(p.delay(2, 0.7), Duration::from_millis(200));
         assert_eq!(p.delay(3, 0.7), Duration::from_millis(300));
-        let j = RetryPolicy { jitter: 0.5, ..p.clone() };
+        let j = RetryPolicy {
+            jitter: 0.5,
+            ..p.clone()
+        };
         assert_eq!(j.delay(1, 0.0), Duration::from_millis(50));
         assert_eq!(j.delay(1, 1.0), Duration::from_millis(150));
         assert!(p.is_non_retryable("access denied"));
@@ -1316,11 +1425,18 @@ mod tests {
     #[test]
     fn inputs_get_defaults_and_types_are_enforced() {
         let def = check(json!({"name": "w", "inputs": {"n": {"type": "integer", "required": true}, "tag": {"type": "string", "default": "x"}}, "steps": [{"id": "a", "uses": "noop"}]})).unwrap();
-        let ok = def.resolve_inputs(json!({"n": 2}).as_object().unwrap()).unwrap();
+        let ok = def
+            .resolve_inputs(json!({"n": 2}).as_object().unwrap())
+            .unwrap();
         assert_eq!(Value::Object(ok), json!({"n": 2, "tag": "x"}));
-        let errs = def.resolve_inputs(json!({"n": "two", "zz": 1}).as_object().unwrap()).unwrap_err();
+        let errs = def
+            .resolve_inputs(json!({"n": "two", "zz": 1}).as_object().unwrap())
+            .unwrap_err();
         let m = messages(&errs);
-        assert!(m.contains("inputs.n: must be of type integer") && m.contains("inputs.zz"), "{m}");
+        assert!(
+            m.contains("inputs.n: must be of type integer") && m.contains("inputs.zz"),
+            "{m}"
+        );
         assert!(def.resolve_inputs(&serde_json::Map::new()).is_err());
     }
 }

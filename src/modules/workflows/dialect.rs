@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::result::QueryResult;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use super::model::{EffectRow, RunRow};
+use super::model::{EffectRow, RunRow, StepRunRow};
 use super::schema::*;
 use crate::platform::db::DbConnection;
 
@@ -106,8 +106,23 @@ pub fn claim(
 /// Loads and locks runs (in id order, so two transactions never wait on each other in a cycle).
 /// Completing sibling steps of one run therefore serializes, which is what makes the fan-in
 /// ("are all needs done?") decision see every sibling's result.
-pub fn lock_runs(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<RunRow>> {
+///
+/// With `skip_locked`, runs another transaction holds are left out instead of waited for: the
+/// claim transaction takes queue-row locks first, so waiting there for a run lock could close a
+/// cycle with a transaction that holds the run and deletes its queue rows.
+pub fn lock_runs(
+    conn: &mut DbConnection,
+    ids: &[String],
+    skip_locked: bool,
+) -> QueryResult<Vec<RunRow>> {
     match conn {
+        DbConnection::Postgres(c) if skip_locked => workflow_runs::table
+            .filter(workflow_runs::id.eq_any(ids))
+            .order(workflow_runs::id.asc())
+            .for_update()
+            .skip_locked()
+            .select(RunRow::as_select())
+            .load(c),
         DbConnection::Postgres(c) => workflow_runs::table
             .filter(workflow_runs::id.eq_any(ids))
             .order(workflow_runs::id.asc())
@@ -121,6 +136,143 @@ pub fn lock_runs(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Run
             .select(RunRow::as_select())
             .load(c),
     }
+}
+
+#[derive(QueryableByName)]
+struct Fenced {
+    #[diesel(sql_type = Text)]
+    run_id: String,
+    #[diesel(sql_type = Text)]
+    step_id: String,
+}
+
+/// Deletes the queue rows of finished executions whose lease token still matches (the fence),
+/// in one statement on PostgreSQL; returns the (run, step) pairs that passed.
+pub fn fence_many(
+    conn: &mut DbConnection,
+    items: &[(String, String, String)],
+) -> QueryResult<std::collections::HashSet<(String, String)>> {
+    use diesel::sql_types::Array;
+    let mut passed = std::collections::HashSet::new();
+    if items.is_empty() {
+        return Ok(passed);
+    }
+    match conn {
+        DbConnection::Postgres(c) => {
+            let runs: Vec<&str> = items.iter().map(|i| i.0.as_str()).collect();
+            let steps: Vec<&str> = items.iter().map(|i| i.1.as_str()).collect();
+            let tokens: Vec<&str> = items.iter().map(|i| i.2.as_str()).collect();
+            let rows: Vec<Fenced> = diesel::sql_query(
+                "DELETE FROM workflow_queue q USING unnest($1::text[], $2::text[], $3::text[]) AS x(r, s, t) \
+                 WHERE q.run_id = x.r AND q.step_id = x.s AND q.kind = 'step' AND q.lease_token = x.t \
+                 RETURNING q.run_id, q.step_id",
+            )
+            .bind::<Array<Text>, _>(runs)
+            .bind::<Array<Text>, _>(steps)
+            .bind::<Array<Text>, _>(tokens)
+            .load(c)?;
+            passed.extend(rows.into_iter().map(|r| (r.run_id, r.step_id)));
+        }
+        DbConnection::Sqlite(c) => {
+            use workflow_queue::dsl as q;
+            for (run, step, token) in items {
+                let n = diesel::delete(
+                    q::workflow_queue
+                        .filter(q::run_id.eq(run))
+                        .filter(q::step_id.eq(step))
+                        .filter(q::kind.eq("step"))
+                        .filter(q::lease_token.eq(token)),
+                )
+                .execute(c)?;
+                if n == 1 {
+                    passed.insert((run.clone(), step.clone()));
+                }
+            }
+        }
+    }
+    Ok(passed)
+}
+
+/// Writes changed step rows: one `INSERT … ON CONFLICT DO UPDATE` per 500 rows on PostgreSQL
+/// (the rows exist, so every row takes the update path), row by row on SQLite.
+pub fn save_step_runs(conn: &mut DbConnection, rows: &[&StepRunRow]) -> QueryResult<()> {
+    use diesel::upsert::excluded;
+    use workflow_step_runs::dsl as s;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        DbConnection::Postgres(c) => {
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(s::workflow_step_runs)
+                    .values(chunk.to_vec())
+                    .on_conflict((s::run_id, s::step_id))
+                    .do_update()
+                    .set((
+                        s::status.eq(excluded(s::status)),
+                        s::attempts.eq(excluded(s::attempts)),
+                        s::budget_start.eq(excluded(s::budget_start)),
+                        s::inputs.eq(excluded(s::inputs)),
+                        s::outputs.eq(excluded(s::outputs)),
+                        s::error.eq(excluded(s::error)),
+                        s::attempt_log.eq(excluded(s::attempt_log)),
+                        s::wake_at.eq(excluded(s::wake_at)),
+                        s::started_at.eq(excluded(s::started_at)),
+                        s::finished_at.eq(excluded(s::finished_at)),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                diesel::update(s::workflow_step_runs.find((&row.run_id, &row.step_id)))
+                    .set(*row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes changed runs, batched like [`save_step_runs`].
+pub fn save_runs(conn: &mut DbConnection, rows: &[&RunRow]) -> QueryResult<()> {
+    use diesel::upsert::excluded;
+    use workflow_runs::dsl as r;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        DbConnection::Postgres(c) => {
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(r::workflow_runs)
+                    .values(chunk.to_vec())
+                    .on_conflict(r::id)
+                    .do_update()
+                    .set((
+                        r::status.eq(excluded(r::status)),
+                        r::pause_reason.eq(excluded(r::pause_reason)),
+                        r::outputs.eq(excluded(r::outputs)),
+                        r::error.eq(excluded(r::error)),
+                        r::failed_step.eq(excluded(r::failed_step)),
+                        r::started_at.eq(excluded(r::started_at)),
+                        r::finished_at.eq(excluded(r::finished_at)),
+                        r::deadline_at.eq(excluded(r::deadline_at)),
+                        r::updated_at.eq(excluded(r::updated_at)),
+                        r::audit_seq.eq(excluded(r::audit_seq)),
+                        r::audit_hash.eq(excluded(r::audit_hash)),
+                    ))
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                diesel::update(r::workflow_runs.find(&row.id))
+                    .set(*row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Records effects; a (run, step) seen before increments `executions` instead of failing, so a
@@ -309,8 +461,11 @@ mod tests {
         assert_eq!(again.len(), 10);
 
         let run_ids: Vec<String> = (0..3).map(|i| format!("r{i:03}")).collect();
-        let locked = write_tx(a, |c| lock_runs(c, &run_ids)).unwrap();
-        assert_eq!(locked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), run_ids);
+        let locked = write_tx(a, |c| lock_runs(c, &run_ids, false)).unwrap();
+        assert_eq!(
+            locked.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            run_ids
+        );
 
         let effect = |run: &str| EffectRow {
             run_id: run.into(),
@@ -364,9 +519,15 @@ mod tests {
             Ok(())
         });
         assert_eq!((held_by_a, seen_by_b), (2, 2));
-        diesel::delete(workflow_queue::table).execute(&mut a).unwrap();
-        diesel::delete(workflow_runs::table).execute(&mut a).unwrap();
-        diesel::delete(workflow_definitions::table).execute(&mut a).unwrap();
+        diesel::delete(workflow_queue::table)
+            .execute(&mut a)
+            .unwrap();
+        diesel::delete(workflow_runs::table)
+            .execute(&mut a)
+            .unwrap();
+        diesel::delete(workflow_definitions::table)
+            .execute(&mut a)
+            .unwrap();
         claim_all_and_effects(&mut a, Some(&mut b));
         assert!(current_schema(&mut a).unwrap().unwrap().starts_with("d_"));
         notify(&mut a, "x").unwrap();

@@ -75,7 +75,8 @@ struct Inner {
     tokens: Mutex<HashMap<String, usize>>,
     results_tx: mpsc::UnboundedSender<Done>,
     results_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Done>>,
-    local_runs: Mutex<HashMap<String, CancellationToken>>,
+    /// Runs with executions in this process: their cancel token and how many are in flight.
+    local_runs: Mutex<HashMap<String, (CancellationToken, usize)>>,
 }
 
 /// What a transaction decided that must happen after it commits.
@@ -100,7 +101,12 @@ impl AfterCommit {
 }
 
 impl Engine {
-    pub fn new(settings: &Settings, db: Db, registry: StepRegistry, bus: crate::platform::bus::Bus) -> Engine {
+    pub fn new(
+        settings: &Settings,
+        db: Db,
+        registry: StepRegistry,
+        bus: crate::platform::bus::Bus,
+    ) -> Engine {
         let ws = settings.workflows.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "maestro".into());
@@ -167,7 +173,7 @@ impl Engine {
     /// Stops local executions of a run (after it was cancelled).
     pub fn cancel_local(&self, run_id: &str) {
         if let Ok(map) = self.inner.local_runs.lock()
-            && let Some(token) = map.get(run_id)
+            && let Some((token, _)) = map.get(run_id)
         {
             token.cancel();
         }
@@ -223,22 +229,29 @@ impl Engine {
         conn: &mut DbConnection,
         run_ids: &[String],
     ) -> Result<BTreeMap<String, RunCtx>, EngineError> {
-        let runs = dialect::lock_runs(conn, run_ids)?;
-        let mut rows: HashMap<String, Vec<StepRunRow>> = HashMap::new();
-        for row in store::step_runs_of(conn, run_ids)? {
-            rows.entry(row.run_id.clone()).or_default().push(row);
-        }
+        self.load_runs_with(conn, run_ids, false)
+    }
+
+    fn load_runs_with(
+        &self,
+        conn: &mut DbConnection,
+        run_ids: &[String],
+        skip_locked: bool,
+    ) -> Result<BTreeMap<String, RunCtx>, EngineError> {
+        let runs = dialect::lock_runs(conn, run_ids, skip_locked)?;
         let mut out = BTreeMap::new();
         for run in runs {
             let tenant = TenantId(run.tenant_id.clone());
-            let steps = rows.remove(&run.id).unwrap_or_default();
+            let steps = Vec::new();
             let id = run.id.clone();
             match self.definition(conn, &tenant, &run.workflow_id, run.version) {
                 Ok(def) => match RunCtx::new(run, def, steps) {
                     Some(ctx) => {
                         out.insert(id, ctx);
                     }
-                    None => self.quarantine(conn, &id, "its step rows do not match its definition")?,
+                    None => {
+                        self.quarantine(conn, &id, "its step rows do not match its definition")?
+                    }
                 },
                 Err(EngineError::State(msg)) => self.quarantine(conn, &id, &msg)?,
                 Err(e) => return Err(e),
@@ -249,7 +262,12 @@ impl Engine {
 
     /// A run that cannot be loaded any more is failed (with an audit entry) so it never blocks
     /// the queue.
-    fn quarantine(&self, conn: &mut DbConnection, run_id: &str, why: &str) -> Result<(), EngineError> {
+    fn quarantine(
+        &self,
+        conn: &mut DbConnection,
+        run_id: &str,
+        why: &str,
+    ) -> Result<(), EngineError> {
         tracing::error!(run_id, why, "workflow run cannot be loaded; failing it");
         let Some(mut run) = store::runs_of(conn, &[run_id.to_string()])?.pop() else {
             return Ok(());
@@ -286,7 +304,11 @@ impl Engine {
             if *status == RunStatus::DeadLettered {
                 metrics::counter!("maestro_workflow_dead_lettered_total").increment(1);
             }
-            tracing::debug!(workflow_id, outcome = status.as_str(), "workflow run finished");
+            tracing::debug!(
+                workflow_id,
+                outcome = status.as_str(),
+                "workflow run finished"
+            );
         }
         if after.retries > 0 {
             metrics::counter!("maestro_workflow_step_retries_total").increment(after.retries);
@@ -330,8 +352,14 @@ impl Engine {
         self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
         self.track(&task.token, 1);
         let run_cancel = {
-            let mut map = self.inner.local_runs.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry(task.run_id.clone()).or_default().clone()
+            let mut map = self
+                .inner
+                .local_runs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let entry = map.entry(task.run_id.clone()).or_default();
+            entry.1 += 1;
+            entry.0.clone()
         };
         let engine = self.clone();
         let span = step_span(&task);
@@ -340,7 +368,9 @@ impl Engine {
                 let done = engine.execute(task, run_cancel).await;
                 if let Some(done) = done {
                     if engine.inner.results_tx.send(done).is_err() {
-                        tracing::warn!("workflow completers stopped; result dropped (its lease will expire)");
+                        tracing::warn!(
+                            "workflow completers stopped; result dropped (its lease will expire)"
+                        );
                     }
                 }
             }
@@ -350,7 +380,11 @@ impl Engine {
 
     async fn execute(&self, task: ExecTask, cancel: CancellationToken) -> Option<Done> {
         let started_at = machine::now();
-        let waited = (started_at - task.ready_at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+        let waited = (started_at - task.ready_at)
+            .num_microseconds()
+            .unwrap_or(0)
+            .max(0) as f64
+            / 1e6;
         metrics::histogram!("maestro_workflow_ready_to_start_seconds").record(waited);
         let clock = Instant::now();
         let rendered = match &task.context {
@@ -418,10 +452,12 @@ impl Engine {
 
     fn release_run(&self, run_id: &str) {
         if let Ok(mut map) = self.inner.local_runs.lock()
-            && let Some(token) = map.get(run_id)
-            && token.is_cancelled()
+            && let Some(entry) = map.get_mut(run_id)
         {
-            map.remove(run_id);
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                map.remove(run_id);
+            }
         }
     }
 
@@ -472,7 +508,13 @@ impl Engine {
         let channel = schema.map(|s| {
             let clean: String = s
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             let mut name = format!("maestro_workflows_{clean}");
             name.truncate(63);
@@ -551,37 +593,57 @@ impl Engine {
             .inner
             .db
             .run(move |conn| {
-                dialect::write_tx(conn, |conn| -> Result<(usize, Option<AfterCommit>, Vec<_>), EngineError> {
-                    let mut m = Machine::new("engine", &engine.inner.owner, engine.inner.lease, 0);
-                    let now = m.now;
-                    let until = now + machine::from_std(engine.inner.lease);
-                    let rows = dialect::claim(conn, &engine.inner.owner, &m.token, now, until, limit as i64)?;
-                    if rows.is_empty() {
-                        return Ok((0, None, Vec::new()));
-                    }
-                    m.claim_budget = engine.capacity().saturating_sub(rows.len());
-                    tracing::trace!(claimed = rows.len(), first = rows[0].id, "claimed queue rows");
-                    let mut ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
-                    ids.sort();
-                    ids.dedup();
-                    let mut ctxs = engine.load_runs(conn, &ids)?;
-                    for row in &rows {
-                        match ctxs.get_mut(&row.run_id) {
-                            Some(ctx) => {
-                                m.claimed(conn, ctx, &row.step_id, &row.kind, row.ready_at)
-                                    .map_err(EngineError::State)?;
-                            }
-                            None => {
-                                store::delete_queue_row(conn, &row.run_id, &row.step_id, &row.kind)?;
+                dialect::write_tx(
+                    conn,
+                    |conn| -> Result<(usize, Option<AfterCommit>, Vec<_>), EngineError> {
+                        let mut m =
+                            Machine::new("engine", &engine.inner.owner, engine.inner.lease, 0);
+                        let now = m.now;
+                        let until = now + machine::from_std(engine.inner.lease);
+                        let rows = dialect::claim(
+                            conn,
+                            &engine.inner.owner,
+                            &m.token,
+                            now,
+                            until,
+                            limit as i64,
+                        )?;
+                        if rows.is_empty() {
+                            return Ok((0, None, Vec::new()));
+                        }
+                        m.claim_budget = engine.capacity().saturating_sub(rows.len());
+                        tracing::trace!(
+                            claimed = rows.len(),
+                            first = rows[0].id,
+                            "claimed queue rows"
+                        );
+                        let mut ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
+                        ids.sort();
+                        ids.dedup();
+                        let mut ctxs = engine.load_runs_with(conn, &ids, true)?;
+                        let wanted: Vec<String> = rows.iter().map(|r| r.step_id.clone()).collect();
+                        prefetch(conn, &mut ctxs, wanted)?;
+                        let retry_at = now + chrono::Duration::milliseconds(20);
+                        for row in &rows {
+                            match ctxs.get_mut(&row.run_id) {
+                                Some(ctx) => {
+                                    m.claimed(conn, ctx, &row.step_id, &row.kind, row.ready_at)
+                                        .map_err(EngineError::State)?;
+                                }
+                                // Its run is busy in another transaction (or was failed while
+                                // loading): hand the row back for a moment.
+                                None => {
+                                    store::release_claim(conn, row.id, retry_at)?;
+                                }
                             }
                         }
-                    }
-                    let mut refs: Vec<&mut RunCtx> = ctxs.values_mut().collect();
-                    m.flush(conn, &mut refs)?;
-                    notify_if(conn, &engine, m.wake)?;
-                    let finished = finished_of(&ctxs, &m);
-                    Ok((rows.len(), Some(AfterCommit::from_machine(m)), finished))
-                })
+                        let mut refs: Vec<&mut RunCtx> = ctxs.values_mut().collect();
+                        m.flush(conn, &mut refs)?;
+                        notify_if(conn, &engine, m.wake)?;
+                        let finished = finished_of(&ctxs, &m);
+                        Ok((rows.len(), Some(AfterCommit::from_machine(m)), finished))
+                    },
+                )
             })
             .await?;
         self.publish(&finished);
@@ -602,8 +664,11 @@ impl Engine {
                 let mut rx = self.inner.results_rx.lock().await;
                 let first = if cancel.is_cancelled() {
                     // Shutting down: commit what is finished, give running steps a little time.
-                    let deadline = *drain_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(8));
-                    if self.inner.in_flight.load(Ordering::Relaxed) == 0 || Instant::now() >= deadline {
+                    let deadline = *drain_deadline
+                        .get_or_insert_with(|| Instant::now() + Duration::from_secs(8));
+                    if self.inner.in_flight.load(Ordering::Relaxed) == 0
+                        || Instant::now() >= deadline
+                    {
                         match rx.try_recv() {
                             Ok(d) => d,
                             Err(_) => return Ok(()),
@@ -715,11 +780,33 @@ impl Engine {
                     let mut ids: Vec<String> = batch.iter().map(|d| d.task.run_id.clone()).collect();
                     ids.sort();
                     ids.dedup();
-                    let mut ctxs = engine.load_runs(conn, &ids)?;
+                                        let mut ctxs = engine.load_runs(conn, &ids)?;
+                    // The rows these results touch: the steps, what they unblock, and what
+                    // those need.
+                    let mut wanted = Vec::new();
+                    for done in batch.iter() {
+                        if let Some(ctx) = ctxs.get(&done.task.run_id)
+                            && let Some(i) = ctx.index(&done.task.step_id)
+                        {
+                            wanted.push(done.task.step_id.clone());
+                            for &d in &ctx.def.steps[i].dependents {
+                                wanted.push(ctx.def.steps[d].id.clone());
+                                for &n in &ctx.def.steps[d].needs {
+                                    wanted.push(ctx.def.steps[n].id.clone());
+                                }
+                            }
+                        }
+                    }
+                    prefetch(conn, &mut ctxs, wanted)?;
                     let mut lost = 0u64;
+                    let keys: Vec<(String, String, String)> = batch
+                        .iter()
+                        .map(|d| (d.task.run_id.clone(), d.task.step_id.clone(), d.task.token.clone()))
+                        .collect();
+                    let fenced = dialect::fence_many(conn, &keys)?;
                     for done in batch.iter() {
                         let t = &done.task;
-                        if !store::fence_delete(conn, &t.run_id, &t.step_id, KIND_STEP, &t.token)? {
+                        if !fenced.contains(&(t.run_id.clone(), t.step_id.clone())) {
                             lost += 1;
                             continue;
                         }
@@ -765,7 +852,9 @@ impl Engine {
             let result = self
                 .inner
                 .db
-                .run(move |conn| store::extend_leases(conn, &owner, &tokens, until).map_err(EngineError::from))
+                .run(move |conn| {
+                    store::extend_leases(conn, &owner, &tokens, until).map_err(EngineError::from)
+                })
                 .await;
             if let Err(e) = result {
                 tracing::warn!(error = %e, "renewing workflow step leases failed");
@@ -783,13 +872,47 @@ impl Engine {
     }
 }
 
-fn finished_of(ctxs: &BTreeMap<String, RunCtx>, m: &Machine) -> Vec<(String, String, String, RunStatus)> {
+/// Loads, in one query, the step rows the transaction will need (see [`RunCtx::ensure`]).
+fn prefetch(
+    conn: &mut DbConnection,
+    ctxs: &mut BTreeMap<String, RunCtx>,
+    mut step_ids: Vec<String>,
+) -> Result<(), EngineError> {
+    if ctxs.is_empty() || step_ids.is_empty() {
+        return Ok(());
+    }
+    step_ids.sort();
+    step_ids.dedup();
+    let run_ids: Vec<String> = ctxs.keys().cloned().collect();
+    let mut by_run: HashMap<String, Vec<StepRunRow>> = HashMap::new();
+    for row in store::step_runs_subset(conn, &run_ids, &step_ids)? {
+        by_run.entry(row.run_id.clone()).or_default().push(row);
+    }
+    for (run, rows) in by_run {
+        if let Some(ctx) = ctxs.get_mut(&run) {
+            ctx.absorb(rows);
+        }
+    }
+    Ok(())
+}
+
+fn finished_of(
+    ctxs: &BTreeMap<String, RunCtx>,
+    m: &Machine,
+) -> Vec<(String, String, String, RunStatus)> {
     if m.finished.is_empty() {
         return Vec::new();
     }
     ctxs.values()
         .filter(|c| c.status().is_final() || c.status() == RunStatus::DeadLettered)
-        .map(|c| (c.run.tenant_id.clone(), c.run.id.clone(), c.run.workflow_id.clone(), c.status()))
+        .map(|c| {
+            (
+                c.run.tenant_id.clone(),
+                c.run.id.clone(),
+                c.run.workflow_id.clone(),
+                c.status(),
+            )
+        })
         .collect()
 }
 
@@ -833,12 +956,19 @@ pub fn set_remote_parent(span: &tracing::Span, trace_parent: Option<&str>) {
     else {
         return;
     };
-    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
     use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let (Ok(trace_id), Ok(span_id)) = (TraceId::from_hex(&trace_id), SpanId::from_hex(&span_id)) else {
+    let (Ok(trace_id), Ok(span_id)) = (TraceId::from_hex(&trace_id), SpanId::from_hex(&span_id))
+    else {
         return;
     };
-    let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+    let flags = if sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
     let remote = SpanContext::new(trace_id, span_id, flags, true, TraceState::default());
     let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }

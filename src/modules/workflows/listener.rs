@@ -130,7 +130,8 @@ pub async fn run(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()
             }
         };
         let url = listener_url(engine.database_url());
-        let connected = tokio::task::spawn_blocking(move || PgListener::connect(&url, &channel)).await?;
+        let connected =
+            tokio::task::spawn_blocking(move || PgListener::connect(&url, &channel)).await?;
         let listener = match connected {
             Ok(l) => l,
             Err(e) => {
@@ -149,7 +150,8 @@ pub async fn run(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()
         // SAFETY: the socket belongs to the connection the AsyncFd owns; libpq keeps the same
         // socket for the connection's life (it is never reset here), so the descriptor stays
         // open and the same until the AsyncFd, and with it the connection, is dropped.
-        let mut fd = match unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) } {
+        let mut fd = match unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
+        {
             Ok(fd) => fd,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch the LISTEN socket");

@@ -85,12 +85,60 @@ pub struct Done {
     pub result: Result<Value, Failure>,
 }
 
+/// A run's step rows, indexed like `def.steps`, loaded on demand: a transition reads only the
+/// rows it needs (the finished step, its dependents and their needs), so a step of a long
+/// sequential run costs the same as a step of a short one.
+pub struct Slots(Vec<Option<StepRunRow>>);
+
+impl Slots {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_loaded(&self, i: usize) -> bool {
+        self.0.get(i).is_some_and(Option::is_some)
+    }
+
+    fn all_loaded(&self) -> bool {
+        self.0.iter().all(Option::is_some)
+    }
+
+    fn loaded(&self) -> impl Iterator<Item = &StepRunRow> {
+        self.0.iter().flatten()
+    }
+
+    pub fn fill(&mut self, i: usize, row: StepRunRow) {
+        if let Some(slot) = self.0.get_mut(i)
+            && slot.is_none()
+        {
+            *slot = Some(row);
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Slots {
+    type Output = StepRunRow;
+    fn index(&self, i: usize) -> &StepRunRow {
+        // Invariant: transitions call `RunCtx::ensure` before touching a row.
+        self.0[i]
+            .as_ref()
+            .expect("step row used before it was loaded")
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slots {
+    fn index_mut(&mut self, i: usize) -> &mut StepRunRow {
+        self.0[i]
+            .as_mut()
+            .expect("step row used before it was loaded")
+    }
+}
+
 /// A run loaded (and locked) for a transaction.
 pub struct RunCtx {
     pub run: RunRow,
     pub def: Arc<Definition>,
-    /// Indexed like `def.steps`.
-    pub steps: Vec<StepRunRow>,
+    pub steps: Slots,
     run_dirty: bool,
     dirty: BTreeSet<usize>,
     /// The run's queue rows are to be deleted (it stopped), before any inserts.
@@ -99,18 +147,18 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
-    /// Pairs rows with the definition; `None` if they do not match (a corrupted run).
+    /// Pairs (some of) the run's rows with the definition; `None` if a row does not belong to
+    /// it (a corrupted run).
     pub fn new(run: RunRow, def: Arc<Definition>, rows: Vec<StepRunRow>) -> Option<RunCtx> {
         let mut slots: Vec<Option<StepRunRow>> = vec![None; def.steps.len()];
         for row in rows {
             let i = *def.index.get(&row.step_id)?;
             slots[i] = Some(row);
         }
-        let steps: Option<Vec<StepRunRow>> = slots.into_iter().collect();
         Some(RunCtx {
             run,
             def,
-            steps: steps?,
+            steps: Slots(slots),
             run_dirty: false,
             dirty: BTreeSet::new(),
             clear_queue: false,
@@ -120,6 +168,46 @@ impl RunCtx {
 
     pub fn status(&self) -> RunStatus {
         self.run.run_status()
+    }
+
+    /// Loads the given step rows if they are not loaded yet.
+    pub fn ensure(&mut self, conn: &mut DbConnection, indices: &[usize]) -> Result<(), String> {
+        let missing: Vec<String> = indices
+            .iter()
+            .filter(|&&i| i < self.steps.len() && !self.steps.is_loaded(i))
+            .map(|&i| self.def.steps[i].id.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = store::step_runs_subset(conn, std::slice::from_ref(&self.run.id), &missing)
+            .map_err(|e| e.to_string())?;
+        self.absorb(rows);
+        if indices
+            .iter()
+            .all(|&i| i >= self.steps.len() || self.steps.is_loaded(i))
+        {
+            Ok(())
+        } else {
+            Err(format!("run {} is missing step rows", self.run.id))
+        }
+    }
+
+    pub fn ensure_all(&mut self, conn: &mut DbConnection) -> Result<(), String> {
+        if self.steps.all_loaded() {
+            return Ok(());
+        }
+        let all: Vec<usize> = (0..self.steps.len()).collect();
+        self.ensure(conn, &all)
+    }
+
+    /// Takes rows fetched elsewhere (batch prefetch); rows already loaded are kept.
+    pub fn absorb(&mut self, rows: Vec<StepRunRow>) {
+        for row in rows {
+            if let Some(&i) = self.def.index.get(&row.step_id) {
+                self.steps.fill(i, row);
+            }
+        }
     }
 
     pub fn index(&self, step_id: &str) -> Option<usize> {
@@ -138,8 +226,8 @@ impl RunCtx {
     /// The `${{ … }}` context: inputs, finished steps and the run.
     pub fn expression_context(&self) -> Value {
         let mut steps = Map::new();
-        for (i, row) in self.steps.iter().enumerate() {
-            let status = self.step_status(i);
+        for row in self.steps.loaded() {
+            let status = row.step_status();
             let outputs = row
                 .outputs
                 .as_deref()
@@ -197,7 +285,12 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn new(actor: impl Into<String>, owner: &str, lease: Duration, claim_budget: usize) -> Machine {
+    pub fn new(
+        actor: impl Into<String>,
+        owner: &str,
+        lease: Duration,
+        claim_budget: usize,
+    ) -> Machine {
         Machine {
             now: now(),
             actor: actor.into(),
@@ -253,10 +346,24 @@ impl Machine {
             ctx.run.finished_at = Some(self.now);
             self.finished.push((to, ctx.run.workflow_id.clone()));
         }
-        self.record(ctx, event, Some(from.as_str()), Some(to.as_str()), None, detail);
+        self.record(
+            ctx,
+            event,
+            Some(from.as_str()),
+            Some(to.as_str()),
+            None,
+            detail,
+        );
     }
 
-    fn enqueue(&mut self, ctx: &RunCtx, step_id: &str, kind: &str, ready_at: NaiveDateTime, leased: bool) {
+    fn enqueue(
+        &mut self,
+        ctx: &RunCtx,
+        step_id: &str,
+        kind: &str,
+        ready_at: NaiveDateTime,
+        leased: bool,
+    ) {
         let held = ctx.status() == RunStatus::Paused;
         let leased = leased && !held;
         if !leased && !held && ready_at <= self.now {
@@ -304,12 +411,20 @@ impl Machine {
         for i in roots {
             self.consider(conn, ctx, i)?;
         }
-        self.maybe_finish(ctx);
+        self.maybe_finish(conn, ctx)?;
         Ok(())
     }
 
     /// A pending step whose needs are all done: evaluate `if`, then skip it or make it ready.
-    fn consider(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, i: usize) -> Result<(), String> {
+    fn consider(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        i: usize,
+    ) -> Result<(), String> {
+        let mut wanted = ctx.def.steps[i].needs.clone();
+        wanted.push(i);
+        ctx.ensure(conn, &wanted)?;
         if ctx.step_status(i) != StepStatus::Pending {
             return Ok(());
         }
@@ -322,13 +437,21 @@ impl Machine {
             return Ok(());
         }
         if let Some(cond) = ctx.def.steps[i].condition.clone() {
+            ctx.ensure_all(conn)?;
             match definition::eval_condition(&cond, &ctx.expression_context()) {
                 Ok(true) => {}
                 Ok(false) => {
                     let id = ctx.steps[i].step_id.clone();
                     ctx.set_step_status(i, StepStatus::Skipped);
                     ctx.steps[i].finished_at = Some(self.now);
-                    self.record(ctx, "step.skipped", Some("pending"), Some("skipped"), Some(&id), json!({"if": cond}));
+                    self.record(
+                        ctx,
+                        "step.skipped",
+                        Some("pending"),
+                        Some("skipped"),
+                        Some(&id),
+                        json!({"if": cond}),
+                    );
                     return self.advance(conn, ctx, i);
                 }
                 Err(e) => {
@@ -341,7 +464,12 @@ impl Machine {
 
     /// Puts a step on its way: `wait`/`wait_for_event` arm at once; other steps are claimed for
     /// this engine (if the budget allows) or queued.
-    fn make_ready(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, i: usize) -> Result<(), String> {
+    fn make_ready(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        i: usize,
+    ) -> Result<(), String> {
         let uses = ctx.def.steps[i].uses.clone();
         if uses == WAIT {
             return self.arm_wait(conn, ctx, i);
@@ -354,7 +482,7 @@ impl Machine {
         if ctx.status().is_active() && self.claim_budget > 0 {
             self.claim_budget -= 1;
             self.enqueue(ctx, &id, KIND_STEP, self.now, true);
-            let task = self.start_attempt(ctx, i, self.now);
+            let task = self.start_attempt(conn, ctx, i, self.now)?;
             self.tasks.push(task);
         } else {
             self.enqueue(ctx, &id, KIND_STEP, self.now, false);
@@ -363,7 +491,16 @@ impl Machine {
     }
 
     /// Counts an attempt and builds the execution (the queue row is leased to this engine).
-    pub fn start_attempt(&mut self, ctx: &mut RunCtx, i: usize, ready_at: NaiveDateTime) -> ExecTask {
+    pub fn start_attempt(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        i: usize,
+        ready_at: NaiveDateTime,
+    ) -> Result<ExecTask, String> {
+        if ctx.def.steps[i].templated {
+            ctx.ensure_all(conn)?;
+        }
         if ctx.status() == RunStatus::Pending {
             ctx.run.started_at = Some(self.now);
             self.started_runs += 1;
@@ -377,7 +514,7 @@ impl Machine {
         row.finished_at = None;
         ctx.dirty.insert(i);
         let context = step.templated.then(|| ctx.expression_context());
-        ExecTask {
+        Ok(ExecTask {
             tenant: TenantId(ctx.run.tenant_id.clone()),
             workflow_id: ctx.run.workflow_id.clone(),
             run_id: ctx.run.id.clone(),
@@ -391,16 +528,25 @@ impl Machine {
             actor: ctx.actor_principal(),
             trace_parent: ctx.run.trace_parent.clone(),
             ready_at,
-        }
+        })
     }
 
-    fn arm_wait(&mut self, _conn: &mut DbConnection, ctx: &mut RunCtx, i: usize) -> Result<(), String> {
+    fn arm_wait(
+        &mut self,
+        _conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        i: usize,
+    ) -> Result<(), String> {
+        ctx.ensure_all(_conn)?;
         let with = definition::render(&ctx.def.steps[i].with, &ctx.expression_context());
-        let duration = with.as_ref().map_err(Clone::clone).and_then(|w| match w.get("duration") {
-            Some(Value::String(s)) => humantime::parse_duration(s.trim())
-                .map_err(|e| format!("`duration` `{s}` is not a duration ({e})")),
-            _ => Err("`duration` must be a duration like `30s`".into()),
-        });
+        let duration = with
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|w| match w.get("duration") {
+                Some(Value::String(s)) => humantime::parse_duration(s.trim())
+                    .map_err(|e| format!("`duration` `{s}` is not a duration ({e})")),
+                _ => Err("`duration` must be a duration like `30s`".into()),
+            });
         let duration = match duration {
             Ok(d) => d,
             Err(e) => return self.fail_step(_conn, ctx, i, Failure::Permanent(e), with.ok()),
@@ -414,15 +560,33 @@ impl Machine {
         row.inputs = with.ok().map(|w| w.to_string());
         ctx.set_step_status(i, StepStatus::Waiting);
         self.enqueue(ctx, &id, KIND_STEP, wake_at, false);
-        self.record(ctx, "step.waiting", Some("pending"), Some("waiting"), Some(&id), json!({"until": model_time(wake_at)}));
+        self.record(
+            ctx,
+            "step.waiting",
+            Some("pending"),
+            Some("waiting"),
+            Some(&id),
+            json!({"until": model_time(wake_at)}),
+        );
         Ok(())
     }
 
-    fn arm_event(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, i: usize) -> Result<(), String> {
+    fn arm_event(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        i: usize,
+    ) -> Result<(), String> {
         let with = &ctx.def.steps[i].with;
-        let event = with.get("event").and_then(Value::as_str).unwrap_or_default().to_string();
+        let event = with
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let timeout = match with.get("timeout").and_then(Value::as_str) {
-            Some(raw) => humantime::parse_duration(raw.trim()).unwrap_or(definition::DEFAULT_EVENT_TIMEOUT),
+            Some(raw) => {
+                humantime::parse_duration(raw.trim()).unwrap_or(definition::DEFAULT_EVENT_TIMEOUT)
+            }
             None => definition::DEFAULT_EVENT_TIMEOUT,
         };
         let id = ctx.steps[i].step_id.clone();
@@ -431,18 +595,36 @@ impl Machine {
         row.attempts += 1;
         row.started_at = Some(self.now);
         row.wake_at = Some(deadline);
-        row.inputs = Some(json!({"event": event, "timeout": humantime::format_duration(timeout).to_string()}).to_string());
+        row.inputs = Some(
+            json!({"event": event, "timeout": humantime::format_duration(timeout).to_string()})
+                .to_string(),
+        );
         ctx.set_step_status(i, StepStatus::Waiting);
-        self.record(ctx, "step.waiting", Some("pending"), Some("waiting"), Some(&id), json!({"event": event, "until": model_time(deadline)}));
+        self.record(
+            ctx,
+            "step.waiting",
+            Some("pending"),
+            Some("waiting"),
+            Some(&id),
+            json!({"event": event, "until": model_time(deadline)}),
+        );
         // An event that arrived before the step got here is delivered now.
-        if let Some(buffered) = store::oldest_unconsumed_event(conn, &ctx.run.id, &event).map_err(|e| e.to_string())? {
+        if let Some(buffered) =
+            store::oldest_unconsumed_event(conn, &ctx.run.id, &event).map_err(|e| e.to_string())?
+        {
             return self.receive_event(conn, ctx, i, &buffered);
         }
         self.enqueue(ctx, &id, KIND_STEP, deadline, false);
         Ok(())
     }
 
-    fn receive_event(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, i: usize, event: &EventRow) -> Result<(), String> {
+    fn receive_event(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        i: usize,
+        event: &EventRow,
+    ) -> Result<(), String> {
         let id = ctx.steps[i].step_id.clone();
         self.consumed.push((event.id.clone(), id));
         let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
@@ -460,10 +642,16 @@ impl Machine {
 
     /// Applies an execution result. `false` when the result is stale (run stopped, or the step
     /// is no longer this attempt) and was discarded.
-    pub fn complete(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, done: &Done) -> Result<bool, String> {
+    pub fn complete(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        done: &Done,
+    ) -> Result<bool, String> {
         let Some(i) = ctx.index(&done.task.step_id) else {
             return Ok(false);
         };
+        ctx.ensure(conn, &[i])?;
         if ctx.step_status(i) != StepStatus::Running
             || ctx.steps[i].attempts != i64::from(done.task.attempt)
             || !(ctx.status().is_active() || ctx.status() == RunStatus::Paused)
@@ -480,7 +668,9 @@ impl Machine {
                     ));
                     self.fail_step(conn, ctx, i, e, done.inputs.clone())?;
                 } else {
-                    if ctx.def.steps[i].uses == NOOP && outputs.get("effect") == Some(&Value::Bool(true)) {
+                    if ctx.def.steps[i].uses == NOOP
+                        && outputs.get("effect") == Some(&Value::Bool(true))
+                    {
                         self.effects.push(EffectRow {
                             run_id: ctx.run.id.clone(),
                             step_id: ctx.steps[i].step_id.clone(),
@@ -536,28 +726,44 @@ impl Machine {
             }
         }
         ctx.set_step_status(i, StepStatus::Succeeded);
-        self.push_log(ctx, i, AttemptRecord {
-            attempt,
-            started_at: started.map(utc),
-            finished_at: utc(finished),
-            outcome: "succeeded".into(),
-            error: None,
-            retry_delay_ms: None,
-            next_attempt_at: None,
-        });
-        self.record(ctx, "step.succeeded", Some(from.as_str()), Some("succeeded"), Some(&id), json!({"attempt": attempt}));
+        self.push_log(
+            ctx,
+            i,
+            AttemptRecord {
+                attempt,
+                started_at: started.map(utc),
+                finished_at: utc(finished),
+                outcome: "succeeded".into(),
+                error: None,
+                retry_delay_ms: None,
+                next_attempt_at: None,
+            },
+        );
+        self.record(
+            ctx,
+            "step.succeeded",
+            Some(from.as_str()),
+            Some("succeeded"),
+            Some(&id),
+            json!({"attempt": attempt}),
+        );
         self.advance(conn, ctx, i)
     }
 
     /// After step `i` is done: dependents whose needs are all done go next, and the run may be
     /// finished.
-    fn advance(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, i: usize) -> Result<(), String> {
+    fn advance(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        i: usize,
+    ) -> Result<(), String> {
         if ctx.status().is_active() || ctx.status() == RunStatus::Paused {
             for d in ctx.def.steps[i].dependents.clone() {
                 self.consider(conn, ctx, d)?;
             }
         }
-        self.maybe_finish(ctx);
+        self.maybe_finish(conn, ctx)?;
         Ok(())
     }
 
@@ -596,34 +802,60 @@ impl Machine {
             ctx.steps[i].wake_at = Some(next);
             ctx.steps[i].finished_at = Some(finished);
             ctx.set_step_status(i, StepStatus::Retrying);
-            self.push_log(ctx, i, AttemptRecord {
-                attempt,
-                started_at: started.map(utc),
-                finished_at: utc(finished),
-                outcome: outcome.into(),
-                error: Some(message.clone()),
-                retry_delay_ms: Some(delay.as_millis() as u64),
-                next_attempt_at: Some(utc(next)),
-            });
+            self.push_log(
+                ctx,
+                i,
+                AttemptRecord {
+                    attempt,
+                    started_at: started.map(utc),
+                    finished_at: utc(finished),
+                    outcome: outcome.into(),
+                    error: Some(message.clone()),
+                    retry_delay_ms: Some(delay.as_millis() as u64),
+                    next_attempt_at: Some(utc(next)),
+                },
+            );
             self.enqueue(ctx, &id, KIND_STEP, next, false);
             self.retries += 1;
-            self.record(ctx, "step.retry_scheduled", Some(from.as_str()), Some("retrying"), Some(&id), json!({"attempt": attempt, "error": message, "delay_ms": delay.as_millis() as u64}));
+            self.record(
+                ctx,
+                "step.retry_scheduled",
+                Some(from.as_str()),
+                Some("retrying"),
+                Some(&id),
+                json!({"attempt": attempt, "error": message, "delay_ms": delay.as_millis() as u64}),
+            );
             return Ok(());
         }
         ctx.steps[i].finished_at = Some(finished);
         ctx.steps[i].wake_at = None;
         ctx.set_step_status(i, StepStatus::Failed);
-        self.push_log(ctx, i, AttemptRecord {
-            attempt,
-            started_at: started.map(utc),
-            finished_at: utc(finished),
-            outcome: outcome.into(),
-            error: Some(message.clone()),
-            retry_delay_ms: None,
-            next_attempt_at: None,
-        });
-        let why = if retryable { "retries exhausted" } else { "not retryable" };
-        self.record(ctx, "step.failed", Some(from.as_str()), Some("failed"), Some(&id), json!({"attempt": attempt, "error": message, "reason": why}));
+        self.push_log(
+            ctx,
+            i,
+            AttemptRecord {
+                attempt,
+                started_at: started.map(utc),
+                finished_at: utc(finished),
+                outcome: outcome.into(),
+                error: Some(message.clone()),
+                retry_delay_ms: None,
+                next_attempt_at: None,
+            },
+        );
+        let why = if retryable {
+            "retries exhausted"
+        } else {
+            "not retryable"
+        };
+        self.record(
+            ctx,
+            "step.failed",
+            Some(from.as_str()),
+            Some("failed"),
+            Some(&id),
+            json!({"attempt": attempt, "error": message, "reason": why}),
+        );
         if !(ctx.status().is_active() || ctx.status() == RunStatus::Paused) {
             return Ok(());
         }
@@ -631,10 +863,15 @@ impl Machine {
         match step.on_failure {
             OnFailure::Continue => self.advance(conn, ctx, i),
             OnFailure::Fail => {
-                self.stop_steps(ctx);
+                self.stop_steps(conn, ctx)?;
                 ctx.run.error = Some(run_error);
                 ctx.run.failed_step = Some(id);
-                self.set_run_status(ctx, RunStatus::Failed, "run.failed", json!({"on_failure": "fail"}));
+                self.set_run_status(
+                    ctx,
+                    RunStatus::Failed,
+                    "run.failed",
+                    json!({"on_failure": "fail"}),
+                );
                 Ok(())
             }
             OnFailure::DeadLetter => {
@@ -643,7 +880,12 @@ impl Machine {
                 ctx.run.error = Some(run_error);
                 ctx.run.failed_step = Some(id);
                 ctx.run.pause_reason = None;
-                self.set_run_status(ctx, RunStatus::DeadLettered, "run.dead_lettered", json!({"attempts": attempt}));
+                self.set_run_status(
+                    ctx,
+                    RunStatus::DeadLettered,
+                    "run.dead_lettered",
+                    json!({"attempts": attempt}),
+                );
                 Ok(())
             }
             OnFailure::Pause => {
@@ -651,7 +893,12 @@ impl Machine {
                 ctx.run.failed_step = Some(id);
                 if ctx.status() != RunStatus::Paused {
                     ctx.hold = Some(true);
-                    self.set_run_status(ctx, RunStatus::Paused, "run.paused", json!({"reason": "retries_exhausted"}));
+                    self.set_run_status(
+                        ctx,
+                        RunStatus::Paused,
+                        "run.paused",
+                        json!({"reason": "retries_exhausted"}),
+                    );
                 }
                 ctx.run.pause_reason = Some("retries_exhausted".into());
                 Ok(())
@@ -660,7 +907,8 @@ impl Machine {
     }
 
     /// Marks every unfinished step cancelled and drops the run's queue rows.
-    fn stop_steps(&mut self, ctx: &mut RunCtx) {
+    fn stop_steps(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx) -> Result<(), String> {
+        ctx.ensure_all(conn)?;
         for i in 0..ctx.steps.len() {
             let s = ctx.step_status(i);
             if !s.is_done() {
@@ -672,16 +920,22 @@ impl Machine {
             }
         }
         ctx.clear_queue = true;
+        Ok(())
     }
 
     /// Finishes the run when every step is done.
-    fn maybe_finish(&mut self, ctx: &mut RunCtx) {
+    fn maybe_finish(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx) -> Result<(), String> {
         let status = ctx.status();
         if !(status.is_active() || status == RunStatus::Paused) {
-            return;
+            return Ok(());
         }
-        if !ctx.steps.iter().all(|s| s.step_status().is_done()) {
-            return;
+        // Cheap first: a loaded step that is not done settles it without reading the others.
+        if !ctx.steps.loaded().all(|s| s.step_status().is_done()) {
+            return Ok(());
+        }
+        ctx.ensure_all(conn)?;
+        if !ctx.steps.loaded().all(|s| s.step_status().is_done()) {
+            return Ok(());
         }
         let outputs = if ctx.def.doc.outputs.is_empty() {
             Ok(json!({}))
@@ -701,25 +955,49 @@ impl Machine {
             }
             Err(e) => {
                 ctx.run.error = Some(format!("the run's outputs could not be computed: {e}"));
-                self.set_run_status(ctx, RunStatus::Failed, "run.failed", json!({"reason": "outputs"}));
+                self.set_run_status(
+                    ctx,
+                    RunStatus::Failed,
+                    "run.failed",
+                    json!({"reason": "outputs"}),
+                );
             }
         }
+        Ok(())
     }
 
     // -----------------------------------------------------------------------------------------
     // Claimed queue rows that need no execution, and takeovers
 
     /// A claimed queue row. Returns true when it became an execution (its row stays leased).
-    pub fn claimed(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, step_id: &str, kind: &str, ready_at: NaiveDateTime) -> Result<bool, String> {
+    pub fn claimed(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        step_id: &str,
+        kind: &str,
+        ready_at: NaiveDateTime,
+    ) -> Result<bool, String> {
         if kind == KIND_RUN_TIMEOUT {
             self.dequeue(ctx, step_id, kind);
             let status = ctx.status();
             if status.is_active() || status == RunStatus::Paused {
-                self.stop_steps(ctx);
-                let limit = ctx.def.run_timeout.map(|d| humantime::format_duration(d).to_string()).unwrap_or_default();
-                ctx.run.error = Some(format!("the run did not finish within its timeout of {limit}"));
+                self.stop_steps(conn, ctx)?;
+                let limit = ctx
+                    .def
+                    .run_timeout
+                    .map(|d| humantime::format_duration(d).to_string())
+                    .unwrap_or_default();
+                ctx.run.error = Some(format!(
+                    "the run did not finish within its timeout of {limit}"
+                ));
                 ctx.run.pause_reason = None;
-                self.set_run_status(ctx, RunStatus::Failed, "run.timed_out", json!({"timeout": limit}));
+                self.set_run_status(
+                    ctx,
+                    RunStatus::Failed,
+                    "run.timed_out",
+                    json!({"timeout": limit}),
+                );
             }
             return Ok(false);
         }
@@ -727,6 +1005,7 @@ impl Machine {
             self.dequeue(ctx, step_id, kind);
             return Ok(false);
         };
+        ctx.ensure(conn, &[i])?;
         let status = ctx.status();
         if status == RunStatus::Paused {
             // Raced with a pause: put the row back, held.
@@ -747,7 +1026,7 @@ impl Machine {
                 Ok(false)
             }
             StepStatus::Queued | StepStatus::Retrying => {
-                let task = self.start_attempt(ctx, i, ready_at);
+                let task = self.start_attempt(conn, ctx, i, ready_at)?;
                 self.tasks.push(task);
                 Ok(true)
             }
@@ -755,25 +1034,38 @@ impl Machine {
                 // The engine that ran this attempt stopped without a result (its lease expired).
                 let attempt = ctx.steps[i].attempts;
                 let started = ctx.steps[i].started_at;
-                self.push_log(ctx, i, AttemptRecord {
-                    attempt,
-                    started_at: started.map(utc),
-                    finished_at: utc(self.now),
-                    outcome: "lost".into(),
-                    error: Some("the process running this attempt stopped; taken over".into()),
-                    retry_delay_ms: None,
-                    next_attempt_at: None,
-                });
-                self.record(ctx, "step.attempt_lost", Some("running"), Some("running"), Some(step_id), json!({"attempt": attempt}));
+                self.push_log(
+                    ctx,
+                    i,
+                    AttemptRecord {
+                        attempt,
+                        started_at: started.map(utc),
+                        finished_at: utc(self.now),
+                        outcome: "lost".into(),
+                        error: Some("the process running this attempt stopped; taken over".into()),
+                        retry_delay_ms: None,
+                        next_attempt_at: None,
+                    },
+                );
+                self.record(
+                    ctx,
+                    "step.attempt_lost",
+                    Some("running"),
+                    Some("running"),
+                    Some(step_id),
+                    json!({"attempt": attempt}),
+                );
                 let budget = u32::try_from(ctx.steps[i].budget_attempts()).unwrap_or(u32::MAX);
                 if budget >= ctx.def.steps[i].retry.max_attempts {
                     self.dequeue(ctx, step_id, kind);
                     ctx.steps[i].finished_at = Some(self.now);
-                    let e = Failure::Permanent(format!("attempt {attempt} was lost (the process running it stopped) and no attempts are left"));
+                    let e = Failure::Permanent(format!(
+                        "attempt {attempt} was lost (the process running it stopped) and no attempts are left"
+                    ));
                     self.fail_step(conn, ctx, i, e, None)?;
                     return Ok(false);
                 }
-                let task = self.start_attempt(ctx, i, ready_at);
+                let task = self.start_attempt(conn, ctx, i, ready_at)?;
                 self.tasks.push(task);
                 Ok(true)
             }
@@ -786,13 +1078,31 @@ impl Machine {
                 }
                 if uses == WAIT {
                     ctx.steps[i].finished_at = Some(self.now);
-                    self.succeed_step(conn, ctx, i, json!({"waited_until": model_time(wake_at)}), None)?;
+                    self.succeed_step(
+                        conn,
+                        ctx,
+                        i,
+                        json!({"waited_until": model_time(wake_at)}),
+                        None,
+                    )?;
                 } else {
-                    let event = ctx.steps[i].inputs.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()).and_then(|v| v.get("event").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
-                    let timeout = ctx.def.steps[i].with.get("timeout").and_then(Value::as_str).unwrap_or("24h").to_string();
+                    let event = ctx.steps[i]
+                        .inputs
+                        .as_deref()
+                        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                        .and_then(|v| v.get("event").and_then(Value::as_str).map(str::to_string))
+                        .unwrap_or_default();
+                    let timeout = ctx.def.steps[i]
+                        .with
+                        .get("timeout")
+                        .and_then(Value::as_str)
+                        .unwrap_or("24h")
+                        .to_string();
                     ctx.steps[i].finished_at = Some(self.now);
                     // A missing event is not retried: the wait itself was the attempt.
-                    let e = Failure::Expired(format!("timed out: no event `{event}` arrived within {timeout}"));
+                    let e = Failure::Expired(format!(
+                        "timed out: no event `{event}` arrived within {timeout}"
+                    ));
                     self.fail_step(conn, ctx, i, e, None)?;
                 }
                 Ok(false)
@@ -813,7 +1123,12 @@ impl Machine {
         }
         ctx.run.pause_reason = Some(reason.to_string());
         ctx.hold = Some(true);
-        self.set_run_status(ctx, RunStatus::Paused, "run.paused", json!({"reason": reason}));
+        self.set_run_status(
+            ctx,
+            RunStatus::Paused,
+            "run.paused",
+            json!({"reason": reason}),
+        );
         true
     }
 
@@ -822,13 +1137,18 @@ impl Machine {
         if ctx.status() != RunStatus::Paused {
             return Ok(false);
         }
-        let to = if ctx.run.started_at.is_some() { RunStatus::Running } else { RunStatus::Pending };
+        ctx.ensure_all(conn)?;
+        let to = if ctx.run.started_at.is_some() {
+            RunStatus::Running
+        } else {
+            RunStatus::Pending
+        };
         let reason = ctx.run.pause_reason.take();
         ctx.hold = Some(false);
         self.set_run_status(ctx, to, "run.resumed", json!({"paused_for": reason}));
         self.restart_failed_step(conn, ctx)?;
         self.requeue_live_steps(conn, ctx)?;
-        self.maybe_finish(ctx);
+        self.maybe_finish(conn, ctx)?;
         Ok(true)
     }
 
@@ -837,9 +1157,19 @@ impl Machine {
         if ctx.status() != RunStatus::DeadLettered {
             return Ok(false);
         }
+        ctx.ensure_all(conn)?;
         ctx.run.finished_at = None;
-        let to = if ctx.run.started_at.is_some() { RunStatus::Running } else { RunStatus::Pending };
-        self.set_run_status(ctx, to, "run.redriven", json!({"failed_step": ctx.run.failed_step}));
+        let to = if ctx.run.started_at.is_some() {
+            RunStatus::Running
+        } else {
+            RunStatus::Pending
+        };
+        self.set_run_status(
+            ctx,
+            to,
+            "run.redriven",
+            json!({"failed_step": ctx.run.failed_step}),
+        );
         if let Some(timeout) = ctx.def.run_timeout {
             let deadline = self.now + from_std(timeout);
             ctx.run.deadline_at = Some(deadline);
@@ -848,12 +1178,16 @@ impl Machine {
         }
         self.restart_failed_step(conn, ctx)?;
         self.requeue_live_steps(conn, ctx)?;
-        self.maybe_finish(ctx);
+        self.maybe_finish(conn, ctx)?;
         Ok(true)
     }
 
     /// The failed step gets a fresh retry budget and runs again.
-    fn restart_failed_step(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx) -> Result<(), String> {
+    fn restart_failed_step(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+    ) -> Result<(), String> {
         ctx.run.error = None;
         let Some(step) = ctx.run.failed_step.take() else {
             return Ok(());
@@ -871,7 +1205,14 @@ impl Machine {
         row.wake_at = None;
         row.finished_at = None;
         ctx.set_step_status(i, StepStatus::Pending);
-        self.record(ctx, "step.restarted", Some("failed"), Some("pending"), Some(&step), json!({}));
+        self.record(
+            ctx,
+            "step.restarted",
+            Some("failed"),
+            Some("pending"),
+            Some(&step),
+            json!({}),
+        );
         self.consider(conn, ctx, i)?;
         // Steps after a failed `continue` step may have been waiting on it.
         for j in 0..ctx.steps.len() {
@@ -884,7 +1225,11 @@ impl Machine {
 
     /// Makes sure every step still in flight has its queue row (rows were dropped when the run
     /// was dead-lettered; attempts that were running then are re-run).
-    fn requeue_live_steps(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx) -> Result<(), String> {
+    fn requeue_live_steps(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+    ) -> Result<(), String> {
         let mut existing: BTreeSet<(String, String)> = store::queue_keys_for_run(conn, &ctx.run.id)
             .map_err(|e| e.to_string())?
             .into_iter()
@@ -910,7 +1255,9 @@ impl Machine {
                 continue;
             }
             let at = match status {
-                StepStatus::Retrying | StepStatus::Waiting => ctx.steps[i].wake_at.unwrap_or(self.now),
+                StepStatus::Retrying | StepStatus::Waiting => {
+                    ctx.steps[i].wake_at.unwrap_or(self.now)
+                }
                 _ => self.now,
             };
             self.enqueue(ctx, &id, KIND_STEP, at, false);
@@ -918,26 +1265,40 @@ impl Machine {
         Ok(())
     }
 
-    pub fn cancel(&mut self, ctx: &mut RunCtx) -> bool {
+    pub fn cancel(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx) -> Result<bool, String> {
         if ctx.status().is_final() {
-            return false;
+            return Ok(false);
         }
-        self.stop_steps(ctx);
+        self.stop_steps(conn, ctx)?;
         ctx.run.pause_reason = None;
         self.set_run_status(ctx, RunStatus::Cancelled, "run.cancelled", json!({}));
-        true
+        Ok(true)
     }
 
     /// Delivers an event to a step waiting for it. `None` when no step waits for it now (the
     /// caller keeps it for a later `wait_for_event`).
-    pub fn deliver(&mut self, conn: &mut DbConnection, ctx: &mut RunCtx, event: &EventRow) -> Result<Option<String>, String> {
+    pub fn deliver(
+        &mut self,
+        conn: &mut DbConnection,
+        ctx: &mut RunCtx,
+        event: &EventRow,
+    ) -> Result<Option<String>, String> {
+        ctx.ensure_all(conn)?;
         let waiting = (0..ctx.steps.len()).find(|&i| {
             ctx.step_status(i) == StepStatus::Waiting
                 && ctx.def.steps[i].uses == WAIT_FOR_EVENT
-                && ctx.def.steps[i].with.get("event").and_then(Value::as_str) == Some(event.name.as_str())
+                && ctx.def.steps[i].with.get("event").and_then(Value::as_str)
+                    == Some(event.name.as_str())
         });
         let Some(i) = waiting else {
-            self.record(ctx, "run.event_buffered", None, None, None, json!({"event": event.name, "event_id": event.id}));
+            self.record(
+                ctx,
+                "run.event_buffered",
+                None,
+                None,
+                None,
+                json!({"event": event.name, "event_id": event.id}),
+            );
             return Ok(None);
         };
         let id = ctx.steps[i].step_id.clone();
@@ -950,15 +1311,26 @@ impl Machine {
     // -----------------------------------------------------------------------------------------
 
     /// Writes everything the transitions decided. Call once per transaction, after all runs.
-    pub fn flush(&mut self, conn: &mut DbConnection, runs: &mut [&mut RunCtx]) -> diesel::QueryResult<()> {
+    pub fn flush(
+        &mut self,
+        conn: &mut DbConnection,
+        runs: &mut [&mut RunCtx],
+    ) -> diesel::QueryResult<()> {
+        {
+            let run_rows: Vec<&RunRow> = runs
+                .iter()
+                .filter(|c| c.run_dirty)
+                .map(|c| &c.run)
+                .collect();
+            super::dialect::save_runs(conn, &run_rows)?;
+            let step_rows: Vec<&StepRunRow> = runs
+                .iter()
+                .flat_map(|c| c.dirty.iter().map(move |&i| &c.steps[i]))
+                .collect();
+            super::dialect::save_step_runs(conn, &step_rows)?;
+        }
         for ctx in runs.iter_mut() {
-            if ctx.run_dirty {
-                store::update_run(conn, &ctx.run)?;
-                ctx.run_dirty = false;
-            }
-            for &i in &ctx.dirty {
-                store::update_step_run(conn, &ctx.steps[i])?;
-            }
+            ctx.run_dirty = false;
             ctx.dirty.clear();
             if ctx.clear_queue {
                 store::delete_queue_for_run(conn, &ctx.run.id)?;
@@ -981,7 +1353,11 @@ impl Machine {
             store::consume_event(conn, &event, &step)?;
         }
         // Tasks whose run stopped in this same transaction must not run.
-        let stopped: BTreeSet<String> = runs.iter().filter(|c| !c.status().is_active()).map(|c| c.run.id.clone()).collect();
+        let stopped: BTreeSet<String> = runs
+            .iter()
+            .filter(|c| !c.status().is_active())
+            .map(|c| c.run.id.clone())
+            .collect();
         self.tasks.retain(|t| !stopped.contains(&t.run_id));
         Ok(())
     }

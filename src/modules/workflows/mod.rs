@@ -49,7 +49,8 @@ pub fn build(platform: &Platform) -> anyhow::Result<Arc<dyn Module>> {
         platform.steps.clone(),
         platform.bus.clone(),
     );
-    let service = WorkflowsService::new(platform.db.clone(), engine.clone(), platform.steps.clone());
+    let service =
+        WorkflowsService::new(platform.db.clone(), engine.clone(), platform.steps.clone());
     platform.services.insert(service.clone());
     Ok(Arc::new(WorkflowsModule { service, engine }))
 }
@@ -68,7 +69,9 @@ impl Module for WorkflowsModule {
         tag.description = Some(
             "Durable workflows: versioned DAG definitions (JSON or YAML), idempotent runs, retries with backoff, timeouts, dead-letter queue and redrive, pause/resume/cancel, events, hash-chained audit log".into(),
         );
-        utoipa::openapi::OpenApiBuilder::new().tags(Some(vec![tag])).build()
+        utoipa::openapi::OpenApiBuilder::new()
+            .tags(Some(vec![tag]))
+            .build()
     }
 
     fn tasks(&self) -> Vec<BackgroundTask> {

@@ -16,7 +16,10 @@ use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::pagination::{Page, PageQuery};
 
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig, service: WorkflowsService) {
+pub fn configure(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    service: WorkflowsService,
+) {
     cfg.service(
         utoipa_actix_web::scope("/api/v1/workflows")
             .app_data(web::Data::new(service))
@@ -44,7 +47,10 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> ApiResult<Vec<u8>
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("request.invalid_body", format!("The request body could not be read: {e}"))
+            ApiError::bad_request(
+                "request.invalid_body",
+                format!("The request body could not be read: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(
@@ -78,7 +84,9 @@ async fn list_workflows(
     service: web::Data<WorkflowsService>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = service.list_definitions(auth.tenant(), page.into_inner()).await?;
+    let page = service
+        .list_definitions(auth.tenant(), page.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -225,7 +233,10 @@ async fn execute(
         .await?;
     Ok(if created {
         HttpResponse::Created()
-            .insert_header((header::LOCATION, format!("/api/v1/workflows/runs/{}", run.id)))
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/workflows/runs/{}", run.id),
+            ))
             .json(run)
     } else {
         HttpResponse::Ok().json(run)
@@ -250,7 +261,9 @@ async fn pause_workflow(
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let wf = service.set_workflow_paused(&auth.principal, path.into_inner(), true).await?;
+    let wf = service
+        .set_workflow_paused(&auth.principal, path.into_inner(), true)
+        .await?;
     Ok(HttpResponse::Ok().json(wf))
 }
 
@@ -272,7 +285,9 @@ async fn resume_workflow(
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let wf = service.set_workflow_paused(&auth.principal, path.into_inner(), false).await?;
+    let wf = service
+        .set_workflow_paused(&auth.principal, path.into_inner(), false)
+        .await?;
     Ok(HttpResponse::Ok().json(wf))
 }
 
@@ -314,7 +329,9 @@ async fn get_run(
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let run = service.run_view(auth.tenant().clone(), path.into_inner()).await?;
+    let run = service
+        .run_view(auth.tenant().clone(), path.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(run))
 }
 
@@ -402,11 +419,21 @@ async fn send_event(
         Value::Null
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request("request.invalid_json", format!("The event payload must be JSON: {e}"))
+            ApiError::bad_request(
+                "request.invalid_json",
+                format!("The event payload must be JSON: {e}"),
+            )
         })?
     };
     let delivery = service
-        .send_event(auth.tenant(), auth.principal.display_name(), run_id, name, value, "api")
+        .send_event(
+            auth.tenant(),
+            auth.principal.display_name(),
+            run_id,
+            name,
+            value,
+            "api",
+        )
         .await?;
     Ok(HttpResponse::Accepted().json(delivery))
 }
@@ -495,6 +522,8 @@ async fn verify_audit(
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let result = service.verify_audit(auth.tenant(), path.into_inner()).await?;
+    let result = service
+        .verify_audit(auth.tenant(), path.into_inner())
+        .await?;
     Ok(HttpResponse::Ok().json(result))
 }

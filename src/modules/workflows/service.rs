@@ -51,11 +51,17 @@ impl From<WfError> for ApiError {
 }
 
 fn not_found_workflow() -> ApiError {
-    ApiError::not_found("workflows.not_found", "No workflow with this id in your tenant.")
+    ApiError::not_found(
+        "workflows.not_found",
+        "No workflow with this id in your tenant.",
+    )
 }
 
 fn not_found_run() -> ApiError {
-    ApiError::not_found("workflows.run_not_found", "No workflow run with this id in your tenant.")
+    ApiError::not_found(
+        "workflows.run_not_found",
+        "No workflow run with this id in your tenant.",
+    )
 }
 
 fn conflict(code: &str, detail: impl Into<String>) -> ApiError {
@@ -85,7 +91,11 @@ pub struct Created {
 
 impl WorkflowsService {
     pub fn new(db: Db, engine: Engine, registry: StepRegistry) -> Self {
-        WorkflowsService { db, engine, registry }
+        WorkflowsService {
+            db,
+            engine,
+            registry,
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -115,22 +125,27 @@ impl WorkflowsService {
             })?,
         };
         let doc = definition::parse(body, format).map_err(|e| match e {
-            DefinitionError::Syntax(msg) => ApiError::bad_request("workflows.invalid_definition", msg),
-            DefinitionError::Invalid(errors) => ApiError::validation(
-                "The workflow definition is invalid; see `errors`.",
-                errors,
-            ),
+            DefinitionError::Syntax(msg) => {
+                ApiError::bad_request("workflows.invalid_definition", msg)
+            }
+            DefinitionError::Invalid(errors) => {
+                ApiError::validation("The workflow definition is invalid; see `errors`.", errors)
+            }
         })?;
         let settings = self.engine.settings().clone();
-        let def = definition::validate(doc, &Catalog(&self.registry), &settings).map_err(|errors| {
-            let first = errors.first().map(|e| e.message.clone()).unwrap_or_default();
-            let mut e = ApiError::validation(
-                format!("The workflow definition is invalid: {first}"),
-                errors,
-            );
-            e.code = "workflows.invalid_definition".into();
-            e
-        })?;
+        let def =
+            definition::validate(doc, &Catalog(&self.registry), &settings).map_err(|errors| {
+                let first = errors
+                    .first()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default();
+                let mut e = ApiError::validation(
+                    format!("The workflow definition is invalid: {first}"),
+                    errors,
+                );
+                e.code = "workflows.invalid_definition".into();
+                e
+            })?;
         let requested_version = def.doc.version;
         let mut stored = def.doc.clone();
         stored.version = None;
@@ -236,7 +251,11 @@ impl WorkflowsService {
             .db
             .run(move |conn| store::list_definitions(conn, &tenant, &q).map_err(WfError::from))
             .await?;
-        Ok(Page::new(rows.into_iter().map(Into::into).collect(), total, &page))
+        Ok(Page::new(
+            rows.into_iter().map(Into::into).collect(),
+            total,
+            &page,
+        ))
     }
 
     /// A workflow with one version's definition (the latest by default) and all versions.
@@ -258,14 +277,21 @@ impl WorkflowsService {
             .await?;
         let (row, versions) = found.ok_or_else(not_found_workflow)?;
         let wanted = version.unwrap_or(row.latest_version);
-        let chosen = versions.iter().find(|v| v.version == wanted).ok_or_else(|| {
-            ApiError::not_found(
-                "workflows.version_not_found",
-                format!("Workflow `{}` has no version {wanted}; its latest is {}.", row.name, row.latest_version),
-            )
+        let chosen = versions
+            .iter()
+            .find(|v| v.version == wanted)
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "workflows.version_not_found",
+                    format!(
+                        "Workflow `{}` has no version {wanted}; its latest is {}.",
+                        row.name, row.latest_version
+                    ),
+                )
+            })?;
+        let definition: DefinitionDoc = serde_json::from_str(&chosen.definition).map_err(|e| {
+            ApiError::internal(anyhow::anyhow!("stored definition unreadable: {e}"))
         })?;
-        let definition: DefinitionDoc = serde_json::from_str(&chosen.definition)
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored definition unreadable: {e}")))?;
         Ok(WorkflowDetail {
             version: wanted,
             definition,
@@ -313,7 +339,11 @@ impl WorkflowsService {
             let n = ids.len();
             let mut changed = 0;
             for run_id in ids {
-                let op = if paused { RunOp::PauseForWorkflow } else { RunOp::ResumeForWorkflow };
+                let op = if paused {
+                    RunOp::PauseForWorkflow
+                } else {
+                    RunOp::ResumeForWorkflow
+                };
                 if self.run_op(principal, run_id, op).await.is_ok() {
                     changed += 1;
                 }
@@ -344,7 +374,9 @@ impl WorkflowsService {
         idempotency_key: Option<String>,
     ) -> Result<(RunView, bool), ApiError> {
         if let Some(key) = &idempotency_key
-            && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || key.chars().any(char::is_control))
+            && (key.is_empty()
+                || key.len() > MAX_IDEMPOTENCY_KEY
+                || key.chars().any(char::is_control))
         {
             return Err(ApiError::bad_request(
                 "workflows.invalid_idempotency_key",
@@ -355,11 +387,15 @@ impl WorkflowsService {
         if inputs_size > MAX_PAYLOAD_BYTES {
             return Err(ApiError::payload_too_large(
                 "workflows.inputs_too_large",
-                format!("The inputs are {inputs_size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted."),
+                format!(
+                    "The inputs are {inputs_size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted."
+                ),
             ));
         }
         let request_hash = hex::encode(Sha256::digest(
-            json!({"inputs": request.inputs, "version": request.version}).to_string().as_bytes(),
+            json!({"inputs": request.inputs, "version": request.version})
+                .to_string()
+                .as_bytes(),
         ));
         let tenant = principal.tenant_id.clone();
         let actor_json = serde_json::to_string(principal).map_err(ApiError::internal)?;
@@ -378,7 +414,8 @@ impl WorkflowsService {
             .db
             .run(move |conn| {
                 dialect::write_tx(conn, |conn| -> Result<ExecOutcome, WfError> {
-                    let def_row = store::definition(conn, &t, &wf)?.ok_or_else(not_found_workflow)?;
+                    let def_row =
+                        store::definition(conn, &t, &wf)?.ok_or_else(not_found_workflow)?;
                     if let Some(key) = &key
                         && let Some(existing) = store::run_by_idempotency_key(conn, &t, &wf, key)?
                     {
@@ -390,17 +427,27 @@ impl WorkflowsService {
                         Err(EngineError::State(_)) => {
                             return Err(ApiError::unprocessable(
                                 "workflows.version_not_found",
-                                format!("Workflow `{}` has no version {version}; its latest is {}.", def_row.name, def_row.latest_version),
+                                format!(
+                                    "Workflow `{}` has no version {version}; its latest is {}.",
+                                    def_row.name, def_row.latest_version
+                                ),
                             )
                             .into());
                         }
                         Err(e) => return Err(e.into()),
                     };
                     let inputs = def.resolve_inputs(&request.inputs).map_err(|errors| {
-                        ApiError::validation("The run inputs do not match the workflow's input schema.", errors)
+                        ApiError::validation(
+                            "The run inputs do not match the workflow's input schema.",
+                            errors,
+                        )
                     })?;
                     let now = super::machine::now();
-                    let status = if def_row.paused { RunStatus::Paused } else { RunStatus::Pending };
+                    let status = if def_row.paused {
+                        RunStatus::Paused
+                    } else {
+                        RunStatus::Pending
+                    };
                     let run = RunRow {
                         id: run_id.clone(),
                         tenant_id: t.0.clone(),
@@ -448,9 +495,15 @@ impl WorkflowsService {
                         .collect();
                     store::insert_run(conn, &run)?;
                     store::insert_step_runs(conn, &steps)?;
-                    let mut ctx = RunCtx::new(run, def, steps)
-                        .ok_or_else(|| EngineError::State("new run does not match its definition".into()))?;
-                    let mut m = Machine::new(actor.clone(), engine.owner(), engine.lease(), engine.capacity());
+                    let mut ctx = RunCtx::new(run, def, steps).ok_or_else(|| {
+                        EngineError::State("new run does not match its definition".into())
+                    })?;
+                    let mut m = Machine::new(
+                        actor.clone(),
+                        engine.owner(),
+                        engine.lease(),
+                        engine.capacity(),
+                    );
                     m.begin(conn, &mut ctx).map_err(EngineError::State)?;
                     m.flush(conn, &mut [&mut ctx])?;
                     notify_if(conn, &engine, m.wake)?;
@@ -483,10 +536,16 @@ impl WorkflowsService {
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             ))) if idempotency_key.is_some() => {
-                let (t, wf, key) = (tenant.clone(), workflow_id.clone(), idempotency_key.unwrap_or_default());
+                let (t, wf, key) = (
+                    tenant.clone(),
+                    workflow_id.clone(),
+                    idempotency_key.unwrap_or_default(),
+                );
                 let existing = self
                     .db
-                    .run(move |conn| store::run_by_idempotency_key(conn, &t, &wf, &key).map_err(WfError::from))
+                    .run(move |conn| {
+                        store::run_by_idempotency_key(conn, &t, &wf, &key).map_err(WfError::from)
+                    })
                     .await?
                     .ok_or_else(not_found_run)?;
                 if existing.request_hash != request_hash {
@@ -506,17 +565,22 @@ impl WorkflowsService {
                     return Ok(None);
                 };
                 let steps = store::step_runs(conn, &tenant, &run_id)?;
-                let name = store::workflow_names(conn, &tenant, std::slice::from_ref(&run.workflow_id))?
-                    .pop()
-                    .map(|(_, n)| n)
-                    .unwrap_or_default();
+                let name =
+                    store::workflow_names(conn, &tenant, std::slice::from_ref(&run.workflow_id))?
+                        .pop()
+                        .map(|(_, n)| n)
+                        .unwrap_or_default();
                 Ok(Some(RunView::new(&run, name, steps)))
             })
             .await?;
         found.ok_or_else(not_found_run)
     }
 
-    pub async fn list_runs(&self, tenant: &TenantId, query: RunsQuery) -> Result<Page<RunSummary>, ApiError> {
+    pub async fn list_runs(
+        &self,
+        tenant: &TenantId,
+        query: RunsQuery,
+    ) -> Result<Page<RunSummary>, ApiError> {
         let status = match query.status.as_deref() {
             None | Some("") => None,
             Some(raw) => Some(RunStatus::parse(raw).ok_or_else(|| {
@@ -532,17 +596,29 @@ impl WorkflowsService {
             since: query.since.map(|t| t.naive_utc()),
             until: query.until.map(|t| t.naive_utc()),
         };
-        let page = PageQuery { limit: query.limit, offset: query.offset };
+        let page = PageQuery {
+            limit: query.limit,
+            offset: query.offset,
+        };
         let (tenant, q) = (tenant.clone(), page.clone());
         let (rows, total) = self
             .db
             .run(move |conn| store::list_runs(conn, &tenant, &filter, &q).map_err(WfError::from))
             .await?;
-        Ok(Page::new(rows.into_iter().map(Into::into).collect(), total, &page))
+        Ok(Page::new(
+            rows.into_iter().map(Into::into).collect(),
+            total,
+            &page,
+        ))
     }
 
     /// Applies a run operation under the run's lock.
-    async fn run_op(&self, principal: &Principal, run_id: String, op: RunOp) -> Result<RunView, ApiError> {
+    async fn run_op(
+        &self,
+        principal: &Principal,
+        run_id: String,
+        op: RunOp,
+    ) -> Result<RunView, ApiError> {
         let tenant = principal.tenant_id.clone();
         let actor = principal.display_name();
         let engine = self.engine.clone();
@@ -553,22 +629,43 @@ impl WorkflowsService {
             .run(move |conn| {
                 dialect::write_tx(conn, |conn| -> Result<_, WfError> {
                     let mut ctx = lock_run(&engine, conn, &t, &id)?;
-                    let budget = if matches!(op, RunOp::Resume | RunOp::ResumeForWorkflow | RunOp::Redrive) { engine.capacity() } else { 0 };
+                    let budget = if matches!(
+                        op,
+                        RunOp::Resume | RunOp::ResumeForWorkflow | RunOp::Redrive
+                    ) {
+                        engine.capacity()
+                    } else {
+                        0
+                    };
                     let mut m = Machine::new(actor.clone(), engine.owner(), engine.lease(), budget);
                     let status = ctx.status();
                     let applied = match op {
-                        RunOp::Cancel => m.cancel(&mut ctx),
+                        RunOp::Cancel => m.cancel(conn, &mut ctx).map_err(EngineError::State)?,
                         RunOp::Pause => m.pause(&mut ctx, "user"),
                         RunOp::PauseForWorkflow => m.pause(&mut ctx, "workflow"),
-                        RunOp::Resume | RunOp::ResumeForWorkflow => m.resume(conn, &mut ctx).map_err(EngineError::State)?,
+                        RunOp::Resume | RunOp::ResumeForWorkflow => {
+                            m.resume(conn, &mut ctx).map_err(EngineError::State)?
+                        }
                         RunOp::Redrive => m.redrive(conn, &mut ctx).map_err(EngineError::State)?,
                     };
                     if !applied {
                         let (code, what) = match op {
-                            RunOp::Cancel => ("workflows.run_finished", "cancelled: it has already finished".to_string()),
-                            RunOp::Pause | RunOp::PauseForWorkflow => ("workflows.run_not_active", format!("paused: it is {}", status.as_str())),
-                            RunOp::Resume | RunOp::ResumeForWorkflow => ("workflows.run_not_paused", format!("resumed: it is {}, not paused", status.as_str())),
-                            RunOp::Redrive => ("workflows.run_not_dead_lettered", format!("redriven: it is {}, not dead_lettered", status.as_str())),
+                            RunOp::Cancel => (
+                                "workflows.run_finished",
+                                "cancelled: it has already finished".to_string(),
+                            ),
+                            RunOp::Pause | RunOp::PauseForWorkflow => (
+                                "workflows.run_not_active",
+                                format!("paused: it is {}", status.as_str()),
+                            ),
+                            RunOp::Resume | RunOp::ResumeForWorkflow => (
+                                "workflows.run_not_paused",
+                                format!("resumed: it is {}, not paused", status.as_str()),
+                            ),
+                            RunOp::Redrive => (
+                                "workflows.run_not_dead_lettered",
+                                format!("redriven: it is {}, not dead_lettered", status.as_str()),
+                            ),
                         };
                         return Err(conflict(code, format!("The run cannot be {what}.")).into());
                     }
@@ -620,7 +717,9 @@ impl WorkflowsService {
         if size > MAX_PAYLOAD_BYTES {
             return Err(ApiError::payload_too_large(
                 "workflows.payload_too_large",
-                format!("The event payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted."),
+                format!(
+                    "The event payload is {size} bytes; at most {MAX_PAYLOAD_BYTES} are accepted."
+                ),
             ));
         }
         let engine = self.engine.clone();
@@ -634,7 +733,10 @@ impl WorkflowsService {
                     if ctx.status().is_final() {
                         return Err(conflict(
                             "workflows.run_finished",
-                            format!("The run is {}; it takes no more events.", ctx.status().as_str()),
+                            format!(
+                                "The run is {}; it takes no more events.",
+                                ctx.status().as_str()
+                            ),
                         )
                         .into());
                     }
@@ -649,8 +751,15 @@ impl WorkflowsService {
                         consumed_by: None,
                     };
                     store::insert_event(conn, &event)?;
-                    let mut m = Machine::new(actor.clone(), engine.owner(), engine.lease(), engine.capacity());
-                    let step = m.deliver(conn, &mut ctx, &event).map_err(EngineError::State)?;
+                    let mut m = Machine::new(
+                        actor.clone(),
+                        engine.owner(),
+                        engine.lease(),
+                        engine.capacity(),
+                    );
+                    let step = m
+                        .deliver(conn, &mut ctx, &event)
+                        .map_err(EngineError::State)?;
                     m.flush(conn, &mut [&mut ctx])?;
                     notify_if(conn, &engine, m.wake)?;
                     let finished = finished_list(&[&ctx], &m);
@@ -673,8 +782,15 @@ impl WorkflowsService {
     // -----------------------------------------------------------------------------------------
     // Dead-letter queue
 
-    pub async fn list_dlq(&self, tenant: &TenantId, query: DlqQuery) -> Result<Page<DlqEntry>, ApiError> {
-        let page = PageQuery { limit: query.limit, offset: query.offset };
+    pub async fn list_dlq(
+        &self,
+        tenant: &TenantId,
+        query: DlqQuery,
+    ) -> Result<Page<DlqEntry>, ApiError> {
+        let page = PageQuery {
+            limit: query.limit,
+            offset: query.offset,
+        };
         let (t, q) = (tenant.clone(), page.clone());
         let workflow = query.workflow_id.filter(|s| !s.is_empty());
         let (entries, total) = self
@@ -712,13 +828,20 @@ impl WorkflowsService {
     }
 
     /// Redrives dead-lettered runs from their failed step (listed ids, or all of a workflow's).
-    pub async fn redrive(&self, principal: &Principal, request: RedriveRequest) -> Result<RedriveResponse, ApiError> {
+    pub async fn redrive(
+        &self,
+        principal: &Principal,
+        request: RedriveRequest,
+    ) -> Result<RedriveResponse, ApiError> {
         let tenant = principal.tenant_id.clone();
         let mut ids = request.run_ids.clone();
         if ids.len() > MAX_REDRIVE {
             return Err(ApiError::validation(
                 format!("At most {MAX_REDRIVE} runs per redrive."),
-                vec![FieldError::new("run_ids", format!("has {} entries", ids.len()))],
+                vec![FieldError::new(
+                    "run_ids",
+                    format!("has {} entries", ids.len()),
+                )],
             ));
         }
         if let Some(wf) = request.workflow_id.clone().filter(|s| !s.is_empty()) {
@@ -736,8 +859,15 @@ impl WorkflowsService {
             let more = self
                 .db
                 .run(move |conn| {
-                    store::run_ids_in_status(conn, &t, &wf, &["dead_lettered"], None, MAX_REDRIVE as i64)
-                        .map_err(WfError::from)
+                    store::run_ids_in_status(
+                        conn,
+                        &t,
+                        &wf,
+                        &["dead_lettered"],
+                        None,
+                        MAX_REDRIVE as i64,
+                    )
+                    .map_err(WfError::from)
                 })
                 .await?;
             ids.extend(more);
@@ -745,7 +875,10 @@ impl WorkflowsService {
         if ids.is_empty() {
             return Err(ApiError::validation(
                 "Name the runs to redrive.",
-                vec![FieldError::new("run_ids", "give run ids, or `workflow_id` to redrive all of its dead-lettered runs")],
+                vec![FieldError::new(
+                    "run_ids",
+                    "give run ids, or `workflow_id` to redrive all of its dead-lettered runs",
+                )],
             ));
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -755,7 +888,10 @@ impl WorkflowsService {
         for id in ids.into_iter().take(MAX_REDRIVE) {
             match self.run_op(principal, id.clone(), RunOp::Redrive).await {
                 Ok(_) => redriven.push(id),
-                Err(e) => skipped.push(RedriveSkip { run_id: id, reason: e.detail }),
+                Err(e) => skipped.push(RedriveSkip {
+                    run_id: id,
+                    reason: e.detail,
+                }),
             }
         }
         Ok(RedriveResponse { redriven, skipped })
@@ -764,7 +900,12 @@ impl WorkflowsService {
     // -----------------------------------------------------------------------------------------
     // Audit
 
-    pub async fn audit(&self, tenant: &TenantId, run_id: String, page: PageQuery) -> Result<Page<AuditEntry>, ApiError> {
+    pub async fn audit(
+        &self,
+        tenant: &TenantId,
+        run_id: String,
+        page: PageQuery,
+    ) -> Result<Page<AuditEntry>, ApiError> {
         let (t, q) = (tenant.clone(), page.clone());
         let found = self
             .db
@@ -776,10 +917,18 @@ impl WorkflowsService {
             })
             .await?;
         let (rows, total) = found.ok_or_else(not_found_run)?;
-        Ok(Page::new(rows.into_iter().map(Into::into).collect(), total, &page))
+        Ok(Page::new(
+            rows.into_iter().map(Into::into).collect(),
+            total,
+            &page,
+        ))
     }
 
-    pub async fn verify_audit(&self, tenant: &TenantId, run_id: String) -> Result<AuditVerification, ApiError> {
+    pub async fn verify_audit(
+        &self,
+        tenant: &TenantId,
+        run_id: String,
+    ) -> Result<AuditVerification, ApiError> {
         let t = tenant.clone();
         let found = self
             .db
@@ -802,7 +951,10 @@ impl WorkflowsService {
         let (defs, by_status) = self
             .db
             .run(move |conn| -> Result<_, WfError> {
-                Ok((store::count_definitions(conn, &t)?, store::count_runs_by_status(conn, &t)?))
+                Ok((
+                    store::count_definitions(conn, &t)?,
+                    store::count_runs_by_status(conn, &t)?,
+                ))
             })
             .await?;
         let runs: BTreeMap<String, i64> = by_status.into_iter().collect();
@@ -831,12 +983,24 @@ fn finished_list(ctxs: &[&RunCtx], m: &Machine) -> Vec<(String, String, String, 
     }
     ctxs.iter()
         .filter(|c| c.status().is_final() || c.status() == RunStatus::DeadLettered)
-        .map(|c| (c.run.tenant_id.clone(), c.run.id.clone(), c.run.workflow_id.clone(), c.status()))
+        .map(|c| {
+            (
+                c.run.tenant_id.clone(),
+                c.run.id.clone(),
+                c.run.workflow_id.clone(),
+                c.status(),
+            )
+        })
         .collect()
 }
 
 /// Locks one run of the tenant and loads it (404 for another tenant's run).
-fn lock_run(engine: &Engine, conn: &mut DbConnection, tenant: &TenantId, run_id: &str) -> Result<RunCtx, WfError> {
+fn lock_run(
+    engine: &Engine,
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    run_id: &str,
+) -> Result<RunCtx, WfError> {
     if store::run(conn, tenant, run_id)?.is_none() {
         return Err(not_found_run().into());
     }
@@ -859,6 +1023,8 @@ fn trace_parent_of(span: &tracing::Span) -> Option<String> {
     }
     let trace = crate::platform::telemetry::current_trace_id()
         .unwrap_or_else(crate::platform::telemetry::random_trace_id);
-    Some(format!("00-{trace}-{}-01", crate::platform::telemetry::random_span_id()))
+    Some(format!(
+        "00-{trace}-{}-01",
+        crate::platform::telemetry::random_span_id()
+    ))
 }
-

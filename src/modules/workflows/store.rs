@@ -209,13 +209,15 @@ pub(super) fn step_runs(
         .load(conn)
 }
 
-/// Step runs of several runs (engine: runs it has locked or claimed).
-pub(super) fn step_runs_of(
+/// Some steps of some runs (only the rows a transition needs).
+pub(super) fn step_runs_subset(
     conn: &mut DbConnection,
     run_ids: &[String],
+    step_ids: &[String],
 ) -> QueryResult<Vec<StepRunRow>> {
     workflow_step_runs::table
         .filter(workflow_step_runs::run_id.eq_any(run_ids))
+        .filter(workflow_step_runs::step_id.eq_any(step_ids))
         .select(StepRunRow::as_select())
         .load(conn)
 }
@@ -229,13 +231,6 @@ pub(super) fn runs_of(conn: &mut DbConnection, run_ids: &[String]) -> QueryResul
 
 pub(super) fn update_run(conn: &mut DbConnection, row: &RunRow) -> QueryResult<()> {
     diesel::update(workflow_runs::table.find(&row.id))
-        .set(row)
-        .execute(conn)
-        .map(|_| ())
-}
-
-pub(super) fn update_step_run(conn: &mut DbConnection, row: &StepRunRow) -> QueryResult<()> {
-    diesel::update(workflow_step_runs::table.find((&row.run_id, &row.step_id)))
         .set(row)
         .execute(conn)
         .map(|_| ())
@@ -372,24 +367,20 @@ pub(super) fn insert_queue(conn: &mut DbConnection, rows: &[NewQueueRow]) -> Que
     super::dialect::insert_many!(conn, workflow_queue::table, rows)
 }
 
-/// Deletes a claimed queue row if the claim (lease token) is still ours: the fence that keeps a
-/// replica whose lease expired from committing a result another replica now owns.
-pub(super) fn fence_delete(
+/// Gives a claimed row back (its run was busy in another transaction); it becomes claimable
+/// again at `retry_at`.
+pub(super) fn release_claim(
     conn: &mut DbConnection,
-    run_id: &str,
-    step_id: &str,
-    kind: &str,
-    token: &str,
-) -> QueryResult<bool> {
-    diesel::delete(
-        workflow_queue::table
-            .filter(workflow_queue::run_id.eq(run_id))
-            .filter(workflow_queue::step_id.eq(step_id))
-            .filter(workflow_queue::kind.eq(kind))
-            .filter(workflow_queue::lease_token.eq(token)),
-    )
-    .execute(conn)
-    .map(|n| n == 1)
+    id: i64,
+    retry_at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(workflow_queue::table.filter(workflow_queue::id.eq(id)))
+        .set((
+            workflow_queue::lease_owner.eq(None::<String>),
+            workflow_queue::lease_token.eq(None::<String>),
+            workflow_queue::lease_until.eq(Some(retry_at)),
+        ))
+        .execute(conn)
 }
 
 pub(super) fn delete_queue_for_run(conn: &mut DbConnection, run_id: &str) -> QueryResult<usize> {
@@ -500,13 +491,20 @@ pub(super) fn oldest_unconsumed_event(
         .filter(workflow_events::run_id.eq(run_id))
         .filter(workflow_events::name.eq(name))
         .filter(workflow_events::consumed_by.is_null())
-        .order((workflow_events::received_at.asc(), workflow_events::id.asc()))
+        .order((
+            workflow_events::received_at.asc(),
+            workflow_events::id.asc(),
+        ))
         .select(EventRow::as_select())
         .first(conn)
         .optional()
 }
 
-pub(super) fn consume_event(conn: &mut DbConnection, id: &str, step_id: &str) -> QueryResult<usize> {
+pub(super) fn consume_event(
+    conn: &mut DbConnection,
+    id: &str,
+    step_id: &str,
+) -> QueryResult<usize> {
     diesel::update(workflow_events::table.find(id))
         .set(workflow_events::consumed_by.eq(step_id))
         .execute(conn)

@@ -11,7 +11,13 @@ fn errors_text(body: &Value) -> String {
         .as_array()
         .map(|e| {
             e.iter()
-                .map(|x| format!("{}: {}", x["field"].as_str().unwrap_or(""), x["message"].as_str().unwrap_or("")))
+                .map(|x| {
+                    format!(
+                        "{}: {}",
+                        x["field"].as_str().unwrap_or(""),
+                        x["message"].as_str().unwrap_or("")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         })
@@ -34,10 +40,15 @@ async fn definitions_are_created_from_json_or_yaml_and_versioned() {
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["latest_version"], 1);
     assert_eq!(created["version"], 1);
-    assert_eq!(created["definition"]["steps"][1]["needs"], json!(["render"]));
+    assert_eq!(
+        created["definition"]["steps"][1]["needs"],
+        json!(["render"])
+    );
 
     // The same definition again adds nothing.
-    let (status, again) = app.post("/api/v1/workflows", Some(&app.editor.token), &v1).await;
+    let (status, again) = app
+        .post("/api/v1/workflows", Some(&app.editor.token), &v1)
+        .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["latest_version"], 1);
 
@@ -56,7 +67,10 @@ async fn definitions_are_created_from_json_or_yaml_and_versioned() {
 
     // Version 1 stays readable, and a run started on it is pinned to it.
     let (status, old) = app
-        .get(&format!("/api/v1/workflows/{id}?version=1"), Some(&app.viewer.token))
+        .get(
+            &format!("/api/v1/workflows/{id}?version=1"),
+            Some(&app.viewer.token),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(old["definition"]["steps"].as_array().unwrap().len(), 2);
@@ -79,7 +93,9 @@ async fn definitions_are_created_from_json_or_yaml_and_versioned() {
     let mut stale = v1.clone();
     stale["version"] = json!(2);
     stale["description"] = json!("changed");
-    let (status, body) = app.post("/api/v1/workflows", Some(&app.editor.token), &stale).await;
+    let (status, body) = app
+        .post("/api/v1/workflows", Some(&app.editor.token), &stale)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
     // Listing shows it once.
@@ -143,10 +159,19 @@ async fn invalid_definitions_are_refused_naming_the_step() {
         ),
     ];
     for (definition, field, message) in cases {
-        let (status, body) = app.post("/api/v1/workflows", Some(&app.editor.token), &definition).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{definition} -> {body}");
+        let (status, body) = app
+            .post("/api/v1/workflows", Some(&app.editor.token), &definition)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{definition} -> {body}"
+        );
         let text = errors_text(&body);
-        assert!(text.contains(field) && text.contains(message), "expected `{field}` / `{message}` in:\n{text}");
+        assert!(
+            text.contains(field) && text.contains(message),
+            "expected `{field}` / `{message}` in:\n{text}"
+        );
     }
 
     // Syntax errors, unsupported types and huge definitions are 4xx, never 500.
@@ -164,14 +189,24 @@ async fn invalid_definitions_are_refused_naming_the_step() {
     )
     .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let steps: Vec<Value> = (0..1500).map(|i| json!({"id": format!("s{i}"), "uses": "noop"})).collect();
+    let steps: Vec<Value> = (0..1500)
+        .map(|i| json!({"id": format!("s{i}"), "uses": "noop"}))
+        .collect();
     let (status, body) = app
-        .post("/api/v1/workflows", Some(&app.editor.token), &json!({"name": "huge", "steps": steps}))
+        .post(
+            "/api/v1/workflows",
+            Some(&app.editor.token),
+            &json!({"name": "huge", "steps": steps}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let big = "x".repeat(2 * 1024 * 1024);
     let (status, _) = app
-        .post("/api/v1/workflows", Some(&app.editor.token), &json!({"name": "big", "description": big, "steps": []}))
+        .post(
+            "/api/v1/workflows",
+            Some(&app.editor.token),
+            &json!({"name": "big", "description": big, "steps": []}),
+        )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
@@ -185,7 +220,9 @@ async fn invalid_definitions_are_refused_naming_the_step() {
 async fn roles_and_tenants_are_enforced() {
     let app = spawn().await;
     let def = json!({"name": "w", "steps": [{"id": "a", "uses": "noop"}]});
-    let (status, _) = app.post("/api/v1/workflows", Some(&app.viewer.token), &def).await;
+    let (status, _) = app
+        .post("/api/v1/workflows", Some(&app.viewer.token), &def)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app.post("/api/v1/workflows", None, &def).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -194,35 +231,65 @@ async fn roles_and_tenants_are_enforced() {
 
     // Viewers cannot start runs; another tenant cannot see or start them at all.
     let (status, _) = app
-        .post(&format!("/api/v1/workflows/{id}/execute"), Some(&app.viewer.token), &json!({}))
+        .post(
+            &format!("/api/v1/workflows/{id}/execute"),
+            Some(&app.viewer.token),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = app.get(&format!("/api/v1/workflows/{id}"), Some(&app.other_admin.token)).await;
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/workflows/{id}"),
+            Some(&app.other_admin.token),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app
-        .post(&format!("/api/v1/workflows/{id}/execute"), Some(&app.other_admin.token), &json!({}))
+        .post(
+            &format!("/api/v1/workflows/{id}/execute"),
+            Some(&app.other_admin.token),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let run = execute(&app, id, json!({})).await;
     let run_id = run["id"].as_str().unwrap();
     let (status, _) = app
-        .get(&format!("/api/v1/workflows/runs/{run_id}"), Some(&app.other_admin.token))
+        .get(
+            &format!("/api/v1/workflows/runs/{run_id}"),
+            Some(&app.other_admin.token),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app
-        .post(&format!("/api/v1/workflows/runs/{run_id}/cancel"), Some(&app.other_admin.token), &json!({}))
+        .post(
+            &format!("/api/v1/workflows/runs/{run_id}/cancel"),
+            Some(&app.other_admin.token),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, runs) = app.get("/api/v1/workflows/runs", Some(&app.other_admin.token)).await;
+    let (_, runs) = app
+        .get("/api/v1/workflows/runs", Some(&app.other_admin.token))
+        .await;
     assert_eq!(runs["total"], 0);
 
     // Redrive and workflow-wide pause are for admins.
     let (status, _) = app
-        .post("/api/v1/workflows/dlq/redrive", Some(&app.editor.token), &json!({"run_ids": [run_id]}))
+        .post(
+            "/api/v1/workflows/dlq/redrive",
+            Some(&app.editor.token),
+            &json!({"run_ids": [run_id]}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app
-        .post(&format!("/api/v1/workflows/{id}/pause"), Some(&app.editor.token), &json!({}))
+        .post(
+            &format!("/api/v1/workflows/{id}/pause"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
@@ -234,7 +301,10 @@ async fn roles_and_tenants_are_enforced() {
     .await;
     let (status, body) = app
         .post(
-            &format!("/api/v1/workflows/{}/execute", typed["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/workflows/{}/execute",
+                typed["id"].as_str().unwrap()
+            ),
             Some(&app.editor.token),
             &json!({"inputs": {"n": "seven"}}),
         )
@@ -260,7 +330,10 @@ async fn the_openapi_document_lists_the_workflow_endpoints_with_security() {
     ] {
         let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];
         assert!(op["security"].is_array(), "{path} {method} has no security");
-        assert!(op["responses"]["401"].is_object(), "{path} {method} has no 401");
+        assert!(
+            op["responses"]["401"].is_object(),
+            "{path} {method} has no 401"
+        );
     }
     app.shutdown().await;
 }

@@ -15,7 +15,9 @@ use maestro::platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PgSchema, base_settings, free_port, maestro_bin, repo_root, send, test_database_url};
+use crate::helpers::{
+    PgSchema, base_settings, free_port, maestro_bin, repo_root, send, test_database_url,
+};
 
 struct Proc {
     child: Child,
@@ -68,7 +70,10 @@ impl Proc {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("maestro did not become ready: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "maestro did not become ready: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.
@@ -120,7 +125,12 @@ fn chain(name: &str, steps: usize, sleep: &str) -> Value {
     json!({"name": name, "steps": steps})
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
     send(client.post(url).bearer_auth(token).json(body)).await
 }
 
@@ -128,31 +138,38 @@ async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) ->
 async fn effects(platform: &Platform) -> (i64, i64, i64) {
     platform
         .db
-        .run(|conn| -> Result<(i64, i64, i64), maestro::platform::db::DbError> {
-            use diesel::RunQueryDsl;
-            #[derive(diesel::QueryableByName)]
-            struct Row {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                n: i64,
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                total: i64,
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                most: i64,
-            }
-            let r: Row = diesel::sql_query(
-                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(executions), 0) AS BIGINT) AS total, \
+        .run(
+            |conn| -> Result<(i64, i64, i64), maestro::platform::db::DbError> {
+                use diesel::RunQueryDsl;
+                #[derive(diesel::QueryableByName)]
+                struct Row {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    total: i64,
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    most: i64,
+                }
+                let r: Row = diesel::sql_query(
+                    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(executions), 0) AS BIGINT) AS total, \
                  CAST(COALESCE(MAX(executions), 0) AS BIGINT) AS most FROM workflow_effects",
-            )
-            .get_result(conn)?;
-            Ok((r.n, r.total, r.most))
-        })
+                )
+                .get_result(conn)?;
+                Ok((r.n, r.total, r.most))
+            },
+        )
         .await
         .unwrap()
 }
 
 async fn all_succeeded(client: &reqwest::Client, base: &str, token: &str, runs: &[String]) -> bool {
     for id in runs {
-        let (status, run) = send(client.get(format!("{base}/api/v1/workflows/runs/{id}")).bearer_auth(token)).await;
+        let (status, run) = send(
+            client
+                .get(format!("{base}/api/v1/workflows/runs/{id}"))
+                .bearer_auth(token),
+        )
+        .await;
         if status != StatusCode::OK || run["status"] != "succeeded" {
             return false;
         }
@@ -171,13 +188,22 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
     };
     let platform = platform_for(&database_url, dir.path()).await;
     let token = token(&platform).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
     // A short lease so the killed process's claims are taken over quickly after the restart.
     let extra = [("MAESTRO__WORKFLOWS__LEASE", "3s")];
 
     let mut first = Proc::start(dir.path(), "first", &database_url, &extra);
     first.wait_ready(&client).await;
-    let (status, wf) = post(&client, &format!("{}/api/v1/workflows", first.url), &token, &chain("crash", 10, "30ms")).await;
+    let (status, wf) = post(
+        &client,
+        &format!("{}/api/v1/workflows", first.url),
+        &token,
+        &chain("crash", 10, "30ms"),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{wf}");
     let wf = wf["id"].as_str().unwrap().to_string();
     let runs_n = 40;
@@ -206,8 +232,14 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
     }
     first.kill();
     let after_kill = effects(&platform).await;
-    assert!(after_kill.0 < expected, "the workload finished before the kill ({after_kill:?}); nothing was tested");
-    eprintln!("killed with {} of {expected} effects committed", after_kill.0);
+    assert!(
+        after_kill.0 < expected,
+        "the workload finished before the kill ({after_kill:?}); nothing was tested"
+    );
+    eprintln!(
+        "killed with {} of {expected} effects committed",
+        after_kill.0
+    );
 
     // Retrying the same requests after the crash does not create runs.
     let mut second = Proc::start(dir.path(), "second", &database_url, &extra);
@@ -231,19 +263,67 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(finished, "not every run completed after the restart: {}", std::fs::read_to_string(&second.log).unwrap_or_default());
+    assert!(
+        finished,
+        "not every run completed after the restart: {}",
+        std::fs::read_to_string(&second.log).unwrap_or_default()
+    );
     let (rows, total, most) = effects(&platform).await;
     assert_eq!(rows, expected, "lost effects");
     assert_eq!(total, expected, "duplicated effects");
     assert_eq!(most, 1);
+    // Steps that were executing at the kill were taken over and run again, and still left their
+    // effect once: the attempt that died never committed.
+    let retaken =
+        platform
+            .db
+            .run(|conn| -> Result<i64, maestro::platform::db::DbError> {
+                use diesel::RunQueryDsl;
+                #[derive(diesel::QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                Ok(diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM workflow_step_runs WHERE attempts > 1",
+                )
+                .get_result::<N>(conn)?
+                .n)
+            })
+            .await
+            .unwrap();
+    assert!(
+        retaken > 0,
+        "no step was interrupted by the kill; nothing was tested"
+    );
+    eprintln!("{retaken} steps were interrupted by the kill and taken over");
     // Every run's audit chain still verifies.
     for id in runs.iter().take(5) {
-        let (_, v) = send(client.get(format!("{}/api/v1/workflows/runs/{id}/audit/verify", second.url)).bearer_auth(&token)).await;
+        let (_, v) = send(
+            client
+                .get(format!(
+                    "{}/api/v1/workflows/runs/{id}/audit/verify",
+                    second.url
+                ))
+                .bearer_auth(&token),
+        )
+        .await;
         assert_eq!(v["valid"], true, "{v}");
     }
-    let (_, list) = send(client.get(format!("{}/api/v1/workflows/runs?workflow_id={wf}", second.url)).bearer_auth(&token)).await;
+    let (_, list) = send(
+        client
+            .get(format!(
+                "{}/api/v1/workflows/runs?workflow_id={wf}",
+                second.url
+            ))
+            .bearer_auth(&token),
+    )
+    .await;
     assert_eq!(list["total"], runs_n);
-    eprintln!("crash test: {} effects before the kill, {rows} after the restart, 0 lost, 0 duplicated", done_at_kill);
+    eprintln!(
+        "crash test: {} effects before the kill, {rows} after the restart, 0 lost, 0 duplicated",
+        done_at_kill
+    );
     second.kill();
 }
 
@@ -260,27 +340,47 @@ fn noop_executions(metrics: &str) -> u64 {
 #[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_processes`"]
 async fn two_processes_share_a_workload_and_never_run_a_step_twice() {
     let Some(admin_url) = test_database_url() else {
-        eprintln!("MAESTRO_TEST_DATABASE_URL is not set: the two-process test needs PostgreSQL; skipped");
+        eprintln!(
+            "MAESTRO_TEST_DATABASE_URL is not set: the two-process test needs PostgreSQL; skipped"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let schema = PgSchema::create(&admin_url);
     let platform = platform_for(&schema.url, dir.path()).await;
     let token = token(&platform).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
     // Little capacity each, so work spills into the shared queue and both claim from it.
-    let extra = [("MAESTRO__WORKFLOWS__MAX_IN_FLIGHT", "4"), ("MAESTRO__WORKFLOWS__CLAIM_BATCH_SIZE", "4")];
+    let extra = [
+        ("MAESTRO__WORKFLOWS__MAX_IN_FLIGHT", "4"),
+        ("MAESTRO__WORKFLOWS__CLAIM_BATCH_SIZE", "4"),
+    ];
     let mut a = Proc::start(dir.path(), "a", &schema.url, &extra);
     let mut b = Proc::start(dir.path(), "b", &schema.url, &extra);
     a.wait_ready(&client).await;
     b.wait_ready(&client).await;
-    let (status, wf) = post(&client, &format!("{}/api/v1/workflows", a.url), &token, &chain("shared", 10, "5ms")).await;
+    let (status, wf) = post(
+        &client,
+        &format!("{}/api/v1/workflows", a.url),
+        &token,
+        &chain("shared", 10, "5ms"),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{wf}");
     let wf = wf["id"].as_str().unwrap().to_string();
     let runs_n = 60;
     let mut runs = Vec::new();
     for _ in 0..runs_n {
-        let (status, run) = post(&client, &format!("{}/api/v1/workflows/{wf}/execute", a.url), &token, &json!({})).await;
+        let (status, run) = post(
+            &client,
+            &format!("{}/api/v1/workflows/{wf}/execute", a.url),
+            &token,
+            &json!({}),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED, "{run}");
         runs.push(run["id"].as_str().unwrap().to_string());
     }
@@ -298,10 +398,20 @@ async fn two_processes_share_a_workload_and_never_run_a_step_twice() {
     assert_eq!((rows as u64, total as u64, most), (expected, expected, 1));
     let (_, ma) = send(client.get(format!("{}/metrics", a.url))).await;
     let (_, mb) = send(client.get(format!("{}/metrics", b.url))).await;
-    let (ea, eb) = (noop_executions(ma.as_str().unwrap_or("")), noop_executions(mb.as_str().unwrap_or("")));
+    let (ea, eb) = (
+        noop_executions(ma.as_str().unwrap_or("")),
+        noop_executions(mb.as_str().unwrap_or("")),
+    );
     eprintln!("process a executed {ea} steps, process b {eb}");
-    assert_eq!(ea + eb, expected, "every step executed exactly once across both processes");
-    assert!(ea > 0 && eb > 0, "both processes took part (a {ea}, b {eb})");
+    assert_eq!(
+        ea + eb,
+        expected,
+        "every step executed exactly once across both processes"
+    );
+    assert!(
+        ea > 0 && eb > 0,
+        "both processes took part (a {ea}, b {eb})"
+    );
     a.kill();
     b.kill();
 }

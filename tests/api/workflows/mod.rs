@@ -51,7 +51,11 @@ impl StepType for TestGate {
     fn name(&self) -> &'static str {
         "test.gate"
     }
-    fn run(&self, _ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run(
+        &self,
+        _ctx: StepContext,
+        with: Value,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         Box::pin(async move {
             let score = with["score"].as_f64().unwrap_or(0.0);
             let threshold = with["threshold"].as_f64().unwrap_or(70.0);
@@ -113,7 +117,10 @@ pub async fn execute(app: &TestApp, workflow_id: &str, inputs: Value) -> Value {
 
 pub async fn get_run(app: &TestApp, run_id: &str) -> Value {
     let (status, body) = app
-        .get(&format!("/api/v1/workflows/runs/{run_id}"), Some(&app.viewer.token))
+        .get(
+            &format!("/api/v1/workflows/runs/{run_id}"),
+            Some(&app.viewer.token),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
@@ -167,7 +174,8 @@ impl MockHttp {
                         let h = h1.clone();
                         async move {
                             h.fetch_add(1, Ordering::SeqCst);
-                            HttpResponse::Ok().json(json!({"received": body.into_inner(), "deployed": true}))
+                            HttpResponse::Ok()
+                                .json(json!({"received": body.into_inner(), "deployed": true}))
                         }
                     }),
                 )

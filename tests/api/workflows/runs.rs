@@ -46,8 +46,16 @@ async fn instantiate_gate_and_http_request_run_end_to_end_with_timings_and_outpu
         }),
     )
     .await;
-    let run = execute(&app, def["id"].as_str().unwrap(), json!({"service": "billing"})).await;
-    assert!(["pending", "running", "succeeded"].contains(&run["status"].as_str().unwrap()), "{run}");
+    let run = execute(
+        &app,
+        def["id"].as_str().unwrap(),
+        json!({"service": "billing"}),
+    )
+    .await;
+    assert!(
+        ["pending", "running", "succeeded"].contains(&run["status"].as_str().unwrap()),
+        "{run}"
+    );
     let run = wait_status(&app, run["id"].as_str().unwrap(), "succeeded", 30).await;
 
     assert_eq!(run["version"], 1);
@@ -63,24 +71,50 @@ async fn instantiate_gate_and_http_request_run_end_to_end_with_timings_and_outpu
     // Steps ran in dependency order.
     assert!(time(&step(&run, "gate")["started_at"]) >= time(&step(&run, "render")["finished_at"]));
     assert!(time(&step(&run, "deploy")["started_at"]) >= time(&step(&run, "gate")["finished_at"]));
-    let checksum = step(&run, "render")["outputs"]["checksum"].as_str().unwrap().to_string();
+    let checksum = step(&run, "render")["outputs"]["checksum"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(checksum.len(), 64);
-    assert_eq!(step(&run, "render")["outputs"]["author"], "editor@acme.test");
+    assert_eq!(
+        step(&run, "render")["outputs"]["author"],
+        "editor@acme.test"
+    );
     assert_eq!(step(&run, "gate")["outputs"]["passed"], true);
     let deploy = step(&run, "deploy");
     assert_eq!(deploy["outputs"]["status"], 200);
     // The request carried values from the inputs and from the previous steps, typed.
-    assert_eq!(deploy["outputs"]["body"]["received"], json!({"service": "billing", "checksum": checksum, "files": 3}));
+    assert_eq!(
+        deploy["outputs"]["body"]["received"],
+        json!({"service": "billing", "checksum": checksum, "files": 3})
+    );
     assert_eq!(deploy["inputs"]["body"]["files"], 3);
-    assert_eq!(run["outputs"], json!({"checksum": checksum, "deployed": true}));
+    assert_eq!(
+        run["outputs"],
+        json!({"checksum": checksum, "deployed": true})
+    );
     assert_eq!(http.hits.load(Ordering::SeqCst), 1);
 
     // A gate below its threshold stops the run before the deploy.
-    let run = execute(&app, def["id"].as_str().unwrap(), json!({"service": "x", "min_score": 95})).await;
+    let run = execute(
+        &app,
+        def["id"].as_str().unwrap(),
+        json!({"service": "x", "min_score": 95}),
+    )
+    .await;
     let run = wait_status(&app, run["id"].as_str().unwrap(), "dead_lettered", 30).await;
     assert_eq!(step(&run, "gate")["status"], "failed");
-    assert_eq!(step(&run, "gate")["attempts"], 1, "a permanent failure is not retried");
-    assert!(step(&run, "gate")["error"].as_str().unwrap().contains("below 95"));
+    assert_eq!(
+        step(&run, "gate")["attempts"],
+        1,
+        "a permanent failure is not retried"
+    );
+    assert!(
+        step(&run, "gate")["error"]
+            .as_str()
+            .unwrap()
+            .contains("below 95")
+    );
     assert_eq!(step(&run, "deploy")["status"], "pending");
     assert_eq!(http.hits.load(Ordering::SeqCst), 1);
     http.stop().await;
@@ -101,8 +135,13 @@ async fn templates_quality_http_end_to_end() {
         .spawn()
         .await;
     let http = MockHttp::start().await;
-    let (_, templates) = app.get("/api/v1/templates?limit=1", Some(&app.viewer.token)).await;
-    let template_id = templates["items"][0]["id"].as_str().expect("a seeded template").to_string();
+    let (_, templates) = app
+        .get("/api/v1/templates?limit=1", Some(&app.viewer.token))
+        .await;
+    let template_id = templates["items"][0]["id"]
+        .as_str()
+        .expect("a seeded template")
+        .to_string();
     let def = create(
         &app,
         &json!({
@@ -130,7 +169,11 @@ async fn templates_quality_http_end_to_end() {
 #[tokio::test]
 async fn the_same_idempotency_key_gives_the_same_run() {
     let app = spawn().await;
-    let def = create(&app, &json!({"name": "once", "steps": [{"id": "a", "uses": "noop", "with": {"effect": true}}]})).await;
+    let def = create(
+        &app,
+        &json!({"name": "once", "steps": [{"id": "a", "uses": "noop", "with": {"effect": true}}]}),
+    )
+    .await;
     let path = format!("/api/v1/workflows/{}/execute", def["id"].as_str().unwrap());
     let request = |key: &str, inputs: Value| {
         app.request(Method::POST, &path, Some(&app.editor.token))
@@ -157,7 +200,13 @@ async fn the_same_idempotency_key_gives_the_same_run() {
     let (status, body) = send(request("order-42", json!({"x": 2}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let (_, runs) = app
-        .get(&format!("/api/v1/workflows/runs?workflow_id={}", def["id"].as_str().unwrap()), Some(&app.viewer.token))
+        .get(
+            &format!(
+                "/api/v1/workflows/runs?workflow_id={}",
+                def["id"].as_str().unwrap()
+            ),
+            Some(&app.viewer.token),
+        )
         .await;
     assert_eq!(runs["total"], 1);
     // A different key is a different run.
@@ -195,16 +244,41 @@ async fn a_step_failing_twice_then_succeeding_shows_three_attempts_with_growing_
     for i in 0..2 {
         let scheduled = time(&log[i]["next_attempt_at"]);
         let next_started = time(&log[i + 1]["started_at"]);
-        assert!(next_started >= scheduled, "attempt {} started before its backoff ended", i + 2);
+        assert!(
+            next_started >= scheduled,
+            "attempt {} started before its backoff ended",
+            i + 2
+        );
         let gap = (next_started - time(&log[i]["finished_at"])).num_milliseconds();
-        assert!(gap >= log[i]["retry_delay_ms"].as_i64().unwrap() - 1, "gap {gap} ms");
+        assert!(
+            gap >= log[i]["retry_delay_ms"].as_i64().unwrap() - 1,
+            "gap {gap} ms"
+        );
     }
     // The audit log shows the retries.
     let (_, audit) = app
-        .get(&format!("/api/v1/workflows/runs/{}/audit", run["id"].as_str().unwrap()), Some(&app.viewer.token))
+        .get(
+            &format!(
+                "/api/v1/workflows/runs/{}/audit",
+                run["id"].as_str().unwrap()
+            ),
+            Some(&app.viewer.token),
+        )
         .await;
-    let events: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(events.iter().filter(|e| **e == "step.retry_scheduled").count(), 2, "{events:?}");
+    let events: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| **e == "step.retry_scheduled")
+            .count(),
+        2,
+        "{events:?}"
+    );
     app.shutdown().await;
 }
 
@@ -226,7 +300,12 @@ async fn an_always_failing_step_dead_letters_the_run_and_redrive_after_the_fix_c
     let wf = def["id"].as_str().unwrap().to_string();
     let mut runs = Vec::new();
     for env in ["a", "b"] {
-        runs.push(execute(&app, &wf, json!({"env": env})).await["id"].as_str().unwrap().to_string());
+        runs.push(
+            execute(&app, &wf, json!({"env": env})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     for id in &runs {
         let run = wait_status(&app, id, "dead_lettered", 30).await;
@@ -237,22 +316,39 @@ async fn an_always_failing_step_dead_letters_the_run_and_redrive_after_the_fix_c
     assert_eq!(http.hits.load(Ordering::SeqCst), 6);
 
     // The DLQ shows the error, the attempts and the inputs.
-    let (status, dlq) = app.get(&format!("/api/v1/workflows/dlq?workflow_id={wf}"), Some(&app.viewer.token)).await;
+    let (status, dlq) = app
+        .get(
+            &format!("/api/v1/workflows/dlq?workflow_id={wf}"),
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(dlq["total"], 2);
     let entry = &dlq["items"][0];
     assert_eq!(entry["failed_step"], "check");
     assert_eq!(entry["uses"], "http.request");
     assert_eq!(entry["attempts"], 3);
-    assert!(entry["error"].as_str().unwrap().contains("answered 500"), "{entry}");
-    assert!(entry["step_inputs"]["url"].as_str().unwrap().ends_with("/flaky"));
+    assert!(
+        entry["error"].as_str().unwrap().contains("answered 500"),
+        "{entry}"
+    );
+    assert!(
+        entry["step_inputs"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/flaky")
+    );
     assert!(entry["run_inputs"]["env"].is_string());
     assert_eq!(entry["attempt_log"].as_array().unwrap().len(), 3);
 
     // Redriving a run that is not dead-lettered is reported, not an error for the batch.
     http.fixed.store(true, Ordering::SeqCst);
     let (status, result) = app
-        .post("/api/v1/workflows/dlq/redrive", Some(&app.admin.token), &json!({"run_ids": [runs[0], runs[1], "00000000-0000-0000-0000-000000000000"]}))
+        .post(
+            "/api/v1/workflows/dlq/redrive",
+            Some(&app.admin.token),
+            &json!({"run_ids": [runs[0], runs[1], "00000000-0000-0000-0000-000000000000"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(result["redriven"].as_array().unwrap().len(), 2);
@@ -260,11 +356,20 @@ async fn an_always_failing_step_dead_letters_the_run_and_redrive_after_the_fix_c
     for id in &runs {
         let run = wait_status(&app, id, "succeeded", 30).await;
         let check = step(&run, "check");
-        assert_eq!(check["attempts"], 4, "3 failed attempts + 1 after the redrive");
-        assert_eq!(step(&run, "prepare")["attempts"], 1, "steps before the failed one are not re-run");
+        assert_eq!(
+            check["attempts"], 4,
+            "3 failed attempts + 1 after the redrive"
+        );
+        assert_eq!(
+            step(&run, "prepare")["attempts"],
+            1,
+            "steps before the failed one are not re-run"
+        );
         assert_eq!(step(&run, "after")["status"], "succeeded");
     }
-    let (_, dlq) = app.get("/api/v1/workflows/dlq", Some(&app.viewer.token)).await;
+    let (_, dlq) = app
+        .get("/api/v1/workflows/dlq", Some(&app.viewer.token))
+        .await;
     assert_eq!(dlq["total"], 0);
     http.stop().await;
     app.shutdown().await;
@@ -286,7 +391,12 @@ async fn exhausted_retries_can_pause_the_run_instead_and_resume_retries_the_step
     let run = wait_status(&app, id, "paused", 30).await;
     assert_eq!(run["pause_reason"], "retries_exhausted");
     assert_eq!(step(&run, "a")["status"], "failed");
-    let run = post_ok(&app, &format!("/api/v1/workflows/runs/{id}/resume"), &app.editor.token).await;
+    let run = post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/resume"),
+        &app.editor.token,
+    )
+    .await;
     assert_ne!(run["status"], "paused");
     let run = wait_status(&app, id, "succeeded", 30).await;
     assert_eq!(step(&run, "a")["attempts"], 3);
@@ -315,7 +425,12 @@ async fn pause_resume_and_cancel_work_mid_run() {
         (step(&get_run(&app, &id).await, "one")["status"] == "running").then_some(())
     })
     .await;
-    let paused = post_ok(&app, &format!("/api/v1/workflows/runs/{id}/pause"), &app.editor.token).await;
+    let paused = post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/pause"),
+        &app.editor.token,
+    )
+    .await;
     assert_eq!(paused["status"], "paused");
     app.eventually("step one finished", Duration::from_secs(10), || async {
         (step(&get_run(&app, &id).await, "one")["status"] == "succeeded").then_some(())
@@ -327,9 +442,20 @@ async fn pause_resume_and_cancel_work_mid_run() {
     assert_eq!(step(&run, "two")["status"], "queued", "{run:#}");
     assert_eq!(step(&run, "two")["attempts"], 0);
     // Pausing twice is a conflict; resuming continues where it stopped.
-    let (status, _) = app.post(&format!("/api/v1/workflows/runs/{id}/pause"), Some(&app.editor.token), &json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/pause"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    post_ok(&app, &format!("/api/v1/workflows/runs/{id}/resume"), &app.editor.token).await;
+    post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/resume"),
+        &app.editor.token,
+    )
+    .await;
     let run = wait_status(&app, &id, "succeeded", 30).await;
     for s in ["one", "two", "three"] {
         assert_eq!(step(&run, s)["attempts"], 1);
@@ -342,7 +468,12 @@ async fn pause_resume_and_cancel_work_mid_run() {
         (step(&get_run(&app, &id).await, "one")["status"] == "running").then_some(())
     })
     .await;
-    let cancelled = post_ok(&app, &format!("/api/v1/workflows/runs/{id}/cancel"), &app.editor.token).await;
+    let cancelled = post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/cancel"),
+        &app.editor.token,
+    )
+    .await;
     assert_eq!(cancelled["status"], "cancelled");
     tokio::time::sleep(Duration::from_millis(800)).await;
     let run = get_run(&app, &id).await;
@@ -350,14 +481,34 @@ async fn pause_resume_and_cancel_work_mid_run() {
     for s in ["one", "two", "three"] {
         assert_eq!(step(&run, s)["status"], "cancelled", "{run:#}");
     }
-    let (status, _) = app.post(&format!("/api/v1/workflows/runs/{id}/cancel"), Some(&app.editor.token), &json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/cancel"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = app.post(&format!("/api/v1/workflows/runs/{id}/resume"), Some(&app.editor.token), &json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/resume"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Pausing the whole workflow pauses its active runs and starts new ones paused.
-    let running = execute(&app, &wf, json!({})).await["id"].as_str().unwrap().to_string();
-    let paused_wf = post_ok(&app, &format!("/api/v1/workflows/{wf}/pause"), &app.admin.token).await;
+    let running = execute(&app, &wf, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paused_wf = post_ok(
+        &app,
+        &format!("/api/v1/workflows/{wf}/pause"),
+        &app.admin.token,
+    )
+    .await;
     assert_eq!(paused_wf["paused"], true);
     let fresh = execute(&app, &wf, json!({})).await;
     assert_eq!(fresh["status"], "paused");
@@ -365,7 +516,12 @@ async fn pause_resume_and_cancel_work_mid_run() {
     let r = get_run(&app, &running).await;
     assert_eq!(r["status"], "paused");
     assert_eq!(r["pause_reason"], "workflow");
-    post_ok(&app, &format!("/api/v1/workflows/{wf}/resume"), &app.admin.token).await;
+    post_ok(
+        &app,
+        &format!("/api/v1/workflows/{wf}/resume"),
+        &app.admin.token,
+    )
+    .await;
     wait_status(&app, &running, "succeeded", 30).await;
     let fresh = wait_status(&app, &fresh, "succeeded", 30).await;
     assert_eq!(step(&fresh, "three")["status"], "succeeded");
@@ -394,13 +550,20 @@ async fn wait_for_event_resumes_on_the_api_and_times_out_when_nothing_comes() {
     })
     .await;
     let (status, delivery) = app
-        .post(&format!("/api/v1/workflows/runs/{id}/events/approved"), Some(&app.editor.token), &json!({"by": "alice"}))
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/approved"),
+            Some(&app.editor.token),
+            &json!({"by": "alice"}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{delivery}");
     assert_eq!(delivery["delivered"], true);
     assert_eq!(delivery["step_id"], "approval");
     let run = wait_status(&app, &id, "succeeded", 30).await;
-    assert_eq!(step(&run, "approval")["outputs"]["payload"], json!({"by": "alice"}));
+    assert_eq!(
+        step(&run, "approval")["outputs"]["payload"],
+        json!({"by": "alice"})
+    );
     assert_eq!(step(&run, "ship")["outputs"]["by"], "alice");
 
     // Nothing comes: the step times out and the run fails.
@@ -409,12 +572,19 @@ async fn wait_for_event_resumes_on_the_api_and_times_out_when_nothing_comes() {
     let run = wait_status(&app, &id, "failed", 30).await;
     let approval = step(&run, "approval");
     assert_eq!(approval["status"], "failed");
-    assert!(approval["error"].as_str().unwrap().contains("timed out"), "{approval}");
+    assert!(
+        approval["error"].as_str().unwrap().contains("timed out"),
+        "{approval}"
+    );
     assert_eq!(approval["attempt_log"][0]["outcome"], "timed_out");
     assert_eq!(step(&run, "ship")["status"], "cancelled");
     // A finished run takes no events.
     let (status, _) = app
-        .post(&format!("/api/v1/workflows/runs/{id}/events/approved"), Some(&app.editor.token), &json!({}))
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/approved"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     app.shutdown().await;
@@ -424,7 +594,9 @@ async fn wait_for_event_resumes_on_the_api_and_times_out_when_nothing_comes() {
 async fn wait_for_event_resumes_on_a_stream_message() {
     let app = spawn().await;
     let Some(mut redis) = app.redis_conn() else {
-        eprintln!("MAESTRO_TEST_REDIS_URL is not set; the stream part of wait_for_event is not tested here");
+        eprintln!(
+            "MAESTRO_TEST_REDIS_URL is not set; the stream part of wait_for_event is not tested here"
+        );
         app.shutdown().await;
         return;
     };
@@ -473,14 +645,22 @@ async fn events_sent_before_the_step_waits_are_kept_for_it() {
     let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
     let id = run["id"].as_str().unwrap().to_string();
     let (status, delivery) = app
-        .post(&format!("/api/v1/workflows/runs/{id}/events/go"), Some(&app.editor.token), &json!(7))
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/go"),
+            Some(&app.editor.token),
+            &json!(7),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(delivery["delivered"], false);
     let run = wait_status(&app, &id, "succeeded", 30).await;
     assert_eq!(step(&run, "wait")["outputs"]["payload"], 7);
     let (status, _) = app
-        .post(&format!("/api/v1/workflows/runs/{id}/events/bad%20name"), Some(&app.editor.token), &json!(1))
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/bad%20name"),
+            Some(&app.editor.token),
+            &json!(1),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     app.shutdown().await;
@@ -527,7 +707,10 @@ async fn durable_waits_step_timeouts_run_timeouts_conditions_and_fan_out() {
     let slow = step(&run, "slow");
     assert_eq!(slow["attempts"], 2);
     assert_eq!(slow["attempt_log"][0]["outcome"], "timed_out");
-    assert!(slow["error"].as_str().unwrap().contains("timeout of 100ms"), "{slow}");
+    assert!(
+        slow["error"].as_str().unwrap().contains("timeout of 100ms"),
+        "{slow}"
+    );
 
     let def = create(
         &app,
@@ -559,19 +742,39 @@ async fn the_audit_chain_verifies_and_detects_a_row_altered_by_hand() {
     let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
     let id = run["id"].as_str().unwrap().to_string();
     wait_status(&app, &id, "succeeded", 30).await;
-    let (status, audit) = app.get(&format!("/api/v1/workflows/runs/{id}/audit?limit=100"), Some(&app.viewer.token)).await;
+    let (status, audit) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit?limit=100"),
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let entries = audit["items"].as_array().unwrap();
-    let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let events: Vec<&str> = entries
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(
         events,
-        ["run.created", "run.started", "step.retry_scheduled", "step.succeeded", "step.succeeded", "run.succeeded"],
+        [
+            "run.created",
+            "run.started",
+            "step.retry_scheduled",
+            "step.succeeded",
+            "step.succeeded",
+            "run.succeeded"
+        ],
     );
     for pair in entries.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
     }
     assert_eq!(entries[0]["actor"], "editor@acme.test");
-    let (_, verify) = app.get(&format!("/api/v1/workflows/runs/{id}/audit/verify"), Some(&app.viewer.token)).await;
+    let (_, verify) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit/verify"),
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(verify["valid"], true, "{verify}");
     assert_eq!(verify["entries"], 6);
 
@@ -589,12 +792,20 @@ async fn the_audit_chain_verifies_and_detects_a_row_altered_by_hand() {
         })
         .await
         .unwrap();
-    let (_, verify) = app.get(&format!("/api/v1/workflows/runs/{id}/audit/verify"), Some(&app.viewer.token)).await;
+    let (_, verify) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit/verify"),
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(verify["valid"], false, "{verify}");
     assert_eq!(verify["first_invalid_seq"], 3);
     assert!(verify["reason"].as_str().unwrap().contains("altered"));
     let (status, _) = app
-        .get(&format!("/api/v1/workflows/runs/{id}/audit/verify"), Some(&app.other_admin.token))
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit/verify"),
+            Some(&app.other_admin.token),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.shutdown().await;
@@ -603,28 +814,68 @@ async fn the_audit_chain_verifies_and_detects_a_row_altered_by_hand() {
 #[tokio::test]
 async fn runs_are_listed_with_filters_and_metrics_are_exported() {
     let app = spawn().await;
-    let ok = create(&app, &json!({"name": "ok", "steps": [{"id": "a", "uses": "noop"}]})).await;
+    let ok = create(
+        &app,
+        &json!({"name": "ok", "steps": [{"id": "a", "uses": "noop"}]}),
+    )
+    .await;
     let bad = create(&app, &json!({"name": "bad", "steps": [{"id": "a", "uses": "fail", "retry": {"max_attempts": 2, "initial_interval": "10ms"}}]})).await;
-    let (ok, bad) = (ok["id"].as_str().unwrap().to_string(), bad["id"].as_str().unwrap().to_string());
+    let (ok, bad) = (
+        ok["id"].as_str().unwrap().to_string(),
+        bad["id"].as_str().unwrap().to_string(),
+    );
     let before = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let r1 = execute(&app, &ok, json!({})).await["id"].as_str().unwrap().to_string();
-    let r2 = execute(&app, &bad, json!({})).await["id"].as_str().unwrap().to_string();
+    let r1 = execute(&app, &ok, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r2 = execute(&app, &bad, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     wait_status(&app, &r1, "succeeded", 30).await;
     wait_status(&app, &r2, "dead_lettered", 30).await;
 
-    let (_, all) = app.get("/api/v1/workflows/runs", Some(&app.viewer.token)).await;
+    let (_, all) = app
+        .get("/api/v1/workflows/runs", Some(&app.viewer.token))
+        .await;
     assert_eq!(all["total"], 2);
-    let (_, by_wf) = app.get(&format!("/api/v1/workflows/runs?workflow_id={ok}"), Some(&app.viewer.token)).await;
+    let (_, by_wf) = app
+        .get(
+            &format!("/api/v1/workflows/runs?workflow_id={ok}"),
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(by_wf["total"], 1);
     assert_eq!(by_wf["items"][0]["id"], r1.as_str());
-    let (_, by_status) = app.get("/api/v1/workflows/runs?status=dead_lettered", Some(&app.viewer.token)).await;
+    let (_, by_status) = app
+        .get(
+            "/api/v1/workflows/runs?status=dead_lettered",
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(by_status["items"][0]["id"], r2.as_str());
     let since = before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let (_, recent) = app.get(&format!("/api/v1/workflows/runs?since={since}"), Some(&app.viewer.token)).await;
+    let (_, recent) = app
+        .get(
+            &format!("/api/v1/workflows/runs?since={since}"),
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(recent["total"], 2);
-    let (_, none) = app.get(&format!("/api/v1/workflows/runs?until={since}"), Some(&app.viewer.token)).await;
+    let (_, none) = app
+        .get(
+            &format!("/api/v1/workflows/runs?until={since}"),
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(none["total"], 0);
-    let (status, _) = app.get("/api/v1/workflows/runs?status=exploded", Some(&app.viewer.token)).await;
+    let (status, _) = app
+        .get(
+            "/api/v1/workflows/runs?status=exploded",
+            Some(&app.viewer.token),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (status, text) = app.get("/metrics", None).await;

@@ -41,7 +41,10 @@ impl StepType for Fail {
             {
                 return Ok(json!({"succeeded_on_attempt": ctx.attempt}));
             }
-            let retryable = with.get("retryable").and_then(Value::as_bool).unwrap_or(true);
+            let retryable = with
+                .get("retryable")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             let message = format!("{message} (attempt {})", ctx.attempt);
             Err(if retryable {
                 StepFailure::Retryable(message)

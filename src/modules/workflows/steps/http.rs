@@ -124,7 +124,11 @@ impl StepType for HttpRequest {
         Ok(())
     }
 
-    fn run(&self, _ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run(
+        &self,
+        _ctx: StepContext,
+        with: Value,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let client = self.client.clone();
         Box::pin(async move {
             let permanent = StepFailure::Permanent;
@@ -152,7 +156,10 @@ impl StepType for HttpRequest {
             let mut req = client.request(method, url.clone()).timeout(timeout);
             if let Some(Value::Object(headers)) = with.get("headers") {
                 for (k, v) in headers {
-                    let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    let v = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
                     req = req.header(k.as_str(), v);
                 }
             }
@@ -187,7 +194,10 @@ impl StepType for HttpRequest {
             }
             let body = serde_json::from_slice::<Value>(&body)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-            if !expected.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status)) {
+            if !expected
+                .iter()
+                .any(|(lo, hi)| (*lo..=*hi).contains(&status))
+            {
                 let snippet: String = match &body {
                     Value::String(s) => s.chars().take(200).collect(),
                     other => other.to_string().chars().take(200).collect(),
@@ -223,7 +233,10 @@ mod tests {
     fn expected_status_forms() {
         assert_eq!(status_matcher(None).unwrap(), vec![(200, 299)]);
         assert_eq!(status_matcher(Some(&json!(201))).unwrap(), vec![(201, 201)]);
-        assert_eq!(status_matcher(Some(&json!("4xx"))).unwrap(), vec![(400, 499)]);
+        assert_eq!(
+            status_matcher(Some(&json!("4xx"))).unwrap(),
+            vec![(400, 499)]
+        );
         assert_eq!(
             status_matcher(Some(&json!([200, "204"]))).unwrap(),
             vec![(200, 200), (204, 204)]
@@ -238,9 +251,25 @@ mod tests {
         assert!(h.validate(&json!({"url": "https://example.com"})).is_ok());
         assert!(h.validate(&json!({"url": "${{ inputs.url }}"})).is_ok());
         assert!(h.validate(&json!({})).unwrap_err().contains("url"));
-        assert!(h.validate(&json!({"url": "ftp://x"})).unwrap_err().contains("http"));
-        assert!(h.validate(&json!({"url": "http://x", "method": "BREW"})).unwrap_err().contains("method"));
-        assert!(h.validate(&json!({"url": "http://x", "timeout": "soon"})).unwrap_err().contains("timeout"));
-        assert!(h.validate(&json!({"url": "http://x", "retries": 3})).unwrap_err().contains("retries"));
+        assert!(
+            h.validate(&json!({"url": "ftp://x"}))
+                .unwrap_err()
+                .contains("http")
+        );
+        assert!(
+            h.validate(&json!({"url": "http://x", "method": "BREW"}))
+                .unwrap_err()
+                .contains("method")
+        );
+        assert!(
+            h.validate(&json!({"url": "http://x", "timeout": "soon"}))
+                .unwrap_err()
+                .contains("timeout")
+        );
+        assert!(
+            h.validate(&json!({"url": "http://x", "retries": 3}))
+                .unwrap_err()
+                .contains("retries")
+        );
     }
 }

@@ -32,7 +32,11 @@ impl StepType for Noop {
         }
     }
 
-    fn run(&self, _ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run(
+        &self,
+        _ctx: StepContext,
+        with: Value,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         Box::pin(async move {
             let sleep = super::duration_of(&with, "sleep").map_err(StepFailure::Permanent)?;
             if let Some(d) = sleep {
