@@ -105,6 +105,10 @@ impl Bench {
     }
 
     fn drop_schema(&self, name: &str) {
+        if std::env::var("BENCH_KEEP").is_ok() {
+            println!("(kept schema {name})");
+            return;
+        }
         let _ = self
             .conn()
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));

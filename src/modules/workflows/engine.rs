@@ -544,12 +544,12 @@ impl Engine {
             }
             let limit = free.min(self.inner.settings.claim_batch_size);
             match self.claim_once(limit).await {
-                Ok(n) => {
+                Ok((n, next)) => {
                     backoff = Duration::from_millis(100);
                     if n >= limit {
                         continue;
                     }
-                    let wait = self.next_wait().await;
+                    let wait = self.wait_until(next);
                     tokio::select! {
                         _ = cancel.cancelled() => break,
                         _ = self.inner.wake.notified() => {}
@@ -570,32 +570,37 @@ impl Engine {
     }
 
     /// How long to sleep when nothing is due: until the next due row, at most `poll_interval`.
-    async fn next_wait(&self) -> Duration {
+    fn wait_until(&self, next: Option<chrono::NaiveDateTime>) -> Duration {
         let poll = self.inner.poll;
-        let next = self
-            .inner
-            .db
-            .run(|conn| store::next_due(conn).map_err(EngineError::from))
-            .await;
         match next {
-            Ok(Some(at)) => {
-                let until = at - machine::now();
-                machine::to_std(until).min(poll) + Duration::from_millis(2)
-            }
-            _ => poll,
+            Some(at) => machine::to_std(at - machine::now()).min(poll) + Duration::from_millis(2),
+            None => poll,
         }
     }
 
-    /// One claim transaction; returns the number of rows claimed.
-    async fn claim_once(&self, limit: usize) -> Result<usize, EngineError> {
+    /// One claim transaction; returns the number of rows claimed and, when that was less than
+    /// `limit`, when the next row becomes due (read in the same transaction, so an idle engine
+    /// costs one read-only transaction per wake-up).
+    async fn claim_once(
+        &self,
+        limit: usize,
+    ) -> Result<(usize, Option<chrono::NaiveDateTime>), EngineError> {
         let engine = self.clone();
-        let (claimed, after, finished) = self
+        let (claimed, after, finished, next) = self
             .inner
             .db
             .run(move |conn| {
                 dialect::write_tx(
                     conn,
-                    |conn| -> Result<(usize, Option<AfterCommit>, Vec<_>), EngineError> {
+                    |conn| -> Result<
+                        (
+                            usize,
+                            Option<AfterCommit>,
+                            Vec<_>,
+                            Option<chrono::NaiveDateTime>,
+                        ),
+                        EngineError,
+                    > {
                         let mut m =
                             Machine::new("engine", &engine.inner.owner, engine.inner.lease, 0);
                         let now = m.now;
@@ -609,7 +614,7 @@ impl Engine {
                             limit as i64,
                         )?;
                         if rows.is_empty() {
-                            return Ok((0, None, Vec::new()));
+                            return Ok((0, None, Vec::new(), store::next_due(conn)?));
                         }
                         m.claim_budget = engine.capacity().saturating_sub(rows.len());
                         tracing::trace!(
@@ -641,7 +646,17 @@ impl Engine {
                         m.flush(conn, &mut refs)?;
                         notify_if(conn, &engine, m.wake)?;
                         let finished = finished_of(&ctxs, &m);
-                        Ok((rows.len(), Some(AfterCommit::from_machine(m)), finished))
+                        let next = if rows.len() < limit {
+                            store::next_due(conn)?
+                        } else {
+                            None
+                        };
+                        Ok((
+                            rows.len(),
+                            Some(AfterCommit::from_machine(m)),
+                            finished,
+                            next,
+                        ))
                     },
                 )
             })
@@ -650,7 +665,7 @@ impl Engine {
         if let Some(after) = after {
             self.after_commit(after);
         }
-        Ok(claimed)
+        Ok((claimed, next))
     }
 
     // -----------------------------------------------------------------------------------------
