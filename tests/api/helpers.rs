@@ -150,8 +150,11 @@ pub struct TestApp {
     _pg: Option<PgSchema>,
 }
 
+/// A settings tweak applied before the server is built.
+type Customize = Box<dyn FnOnce(&mut Settings) + Send>;
+
 pub struct TestAppBuilder {
-    customize: Vec<Box<dyn FnOnce(&mut Settings) + Send>>,
+    customize: Vec<Customize>,
     modules: Vec<ModuleFactory>,
     redis: bool,
     database_url: Option<String>,

@@ -79,6 +79,15 @@ struct Inner {
     local_runs: Mutex<HashMap<String, (CancellationToken, usize)>>,
 }
 
+/// A claim transaction's result: rows claimed, what to do after commit, finished runs, and when
+/// the next row is due.
+type ClaimOutcome = (
+    usize,
+    Option<AfterCommit>,
+    Vec<(String, String, String, RunStatus)>,
+    Option<chrono::NaiveDateTime>,
+);
+
 /// What a transaction decided that must happen after it commits.
 pub struct AfterCommit {
     pub tasks: Vec<ExecTask>,
@@ -366,8 +375,10 @@ impl Engine {
         tokio::spawn(
             async move {
                 let done = engine.execute(task, run_cancel).await;
-                if let Some(done) = done {
-                    if engine.inner.results_tx.send(done).is_err() {
+                if let Some(done) = done
+                    && engine.inner.results_tx.send(done).is_err()
+                {
+                    {
                         tracing::warn!(
                             "workflow completers stopped; result dropped (its lease will expire)"
                         );
@@ -590,75 +601,63 @@ impl Engine {
             .inner
             .db
             .run(move |conn| {
-                dialect::write_tx(
-                    conn,
-                    |conn| -> Result<
-                        (
-                            usize,
-                            Option<AfterCommit>,
-                            Vec<_>,
-                            Option<chrono::NaiveDateTime>,
-                        ),
-                        EngineError,
-                    > {
-                        let mut m =
-                            Machine::new("engine", &engine.inner.owner, engine.inner.lease, 0);
-                        let now = m.now;
-                        let until = now + machine::from_std(engine.inner.lease);
-                        let rows = dialect::claim(
-                            conn,
-                            &engine.inner.owner,
-                            &m.token,
-                            now,
-                            until,
-                            limit as i64,
-                        )?;
-                        if rows.is_empty() {
-                            return Ok((0, None, Vec::new(), store::next_due(conn)?));
-                        }
-                        m.claim_budget = engine.capacity().saturating_sub(rows.len());
-                        tracing::trace!(
-                            claimed = rows.len(),
-                            first = rows[0].id,
-                            "claimed queue rows"
-                        );
-                        let mut ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
-                        ids.sort();
-                        ids.dedup();
-                        let mut ctxs = engine.load_runs_with(conn, &ids, true)?;
-                        let wanted: Vec<String> = rows.iter().map(|r| r.step_id.clone()).collect();
-                        prefetch(conn, &mut ctxs, wanted)?;
-                        let retry_at = now + chrono::Duration::milliseconds(20);
-                        for row in &rows {
-                            match ctxs.get_mut(&row.run_id) {
-                                Some(ctx) => {
-                                    m.claimed(conn, ctx, &row.step_id, &row.kind, row.ready_at)
-                                        .map_err(EngineError::State)?;
-                                }
-                                // Its run is busy in another transaction (or was failed while
-                                // loading): hand the row back for a moment.
-                                None => {
-                                    store::release_claim(conn, row.id, retry_at)?;
-                                }
+                dialect::write_tx(conn, |conn| -> Result<ClaimOutcome, EngineError> {
+                    let mut m = Machine::new("engine", &engine.inner.owner, engine.inner.lease, 0);
+                    let now = m.now;
+                    let until = now + machine::from_std(engine.inner.lease);
+                    let rows = dialect::claim(
+                        conn,
+                        &engine.inner.owner,
+                        &m.token,
+                        now,
+                        until,
+                        limit as i64,
+                    )?;
+                    if rows.is_empty() {
+                        return Ok((0, None, Vec::new(), store::next_due(conn)?));
+                    }
+                    m.claim_budget = engine.capacity().saturating_sub(rows.len());
+                    tracing::trace!(
+                        claimed = rows.len(),
+                        first = rows[0].id,
+                        "claimed queue rows"
+                    );
+                    let mut ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
+                    ids.sort();
+                    ids.dedup();
+                    let mut ctxs = engine.load_runs_with(conn, &ids, true)?;
+                    let wanted: Vec<String> = rows.iter().map(|r| r.step_id.clone()).collect();
+                    prefetch(conn, &mut ctxs, wanted)?;
+                    let retry_at = now + chrono::Duration::milliseconds(20);
+                    for row in &rows {
+                        match ctxs.get_mut(&row.run_id) {
+                            Some(ctx) => {
+                                m.claimed(conn, ctx, &row.step_id, &row.kind, row.ready_at)
+                                    .map_err(EngineError::State)?;
+                            }
+                            // Its run is busy in another transaction (or was failed while
+                            // loading): hand the row back for a moment.
+                            None => {
+                                store::release_claim(conn, row.id, retry_at)?;
                             }
                         }
-                        let mut refs: Vec<&mut RunCtx> = ctxs.values_mut().collect();
-                        m.flush(conn, &mut refs)?;
-                        notify_if(conn, &engine, m.wake)?;
-                        let finished = finished_of(&ctxs, &m);
-                        let next = if rows.len() < limit {
-                            store::next_due(conn)?
-                        } else {
-                            None
-                        };
-                        Ok((
-                            rows.len(),
-                            Some(AfterCommit::from_machine(m)),
-                            finished,
-                            next,
-                        ))
-                    },
-                )
+                    }
+                    let mut refs: Vec<&mut RunCtx> = ctxs.values_mut().collect();
+                    m.flush(conn, &mut refs)?;
+                    notify_if(conn, &engine, m.wake)?;
+                    let finished = finished_of(&ctxs, &m);
+                    let next = if rows.len() < limit {
+                        store::next_due(conn)?
+                    } else {
+                        None
+                    };
+                    Ok((
+                        rows.len(),
+                        Some(AfterCommit::from_machine(m)),
+                        finished,
+                        next,
+                    ))
+                })
             })
             .await?;
         self.publish(&finished);

@@ -419,7 +419,7 @@ impl WorkflowsService {
                     if let Some(key) = &key
                         && let Some(existing) = store::run_by_idempotency_key(conn, &t, &wf, key)?
                     {
-                        return Ok(ExecOutcome::Existing(existing));
+                        return Ok(ExecOutcome::Existing(Box::new(existing)));
                     }
                     let version = request.version.unwrap_or(def_row.latest_version);
                     let def = match engine.definition(conn, &t, &wf, version) {
@@ -973,7 +973,7 @@ enum RunOp {
 }
 
 enum ExecOutcome {
-    Existing(RunRow),
+    Existing(Box<RunRow>),
     Created(AfterCommit, Vec<(String, String, String, RunStatus)>),
 }
 

@@ -11,7 +11,7 @@ pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres"
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Arbitrary constant: replicas starting together on one PostgreSQL migrate one at a time.
-const MIGRATION_LOCK_KEY: i64 = 0x6d61_6573_7472_6f;
+const MIGRATION_LOCK_KEY: i64 = 0x006d_6165_7374_726f;
 
 /// Applies pending migrations; returns the names applied.
 pub fn run_pending(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
