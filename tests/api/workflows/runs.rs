@@ -410,8 +410,8 @@ async fn pause_resume_and_cancel_work_mid_run() {
     let def = create(
         &app,
         &json!({"name": "slow-chain", "steps": [
-            {"id": "one", "uses": "noop", "with": {"sleep": "400ms", "effect": true}},
-            {"id": "two", "uses": "noop", "needs": "one", "with": {"sleep": "400ms", "effect": true}},
+            {"id": "one", "uses": "noop", "with": {"sleep": "1s", "effect": true}},
+            {"id": "two", "uses": "noop", "needs": "one", "with": {"sleep": "1s", "effect": true}},
             {"id": "three", "uses": "noop", "needs": "two", "with": {"effect": true}}
         ]}),
     )
@@ -436,7 +436,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
         (step(&get_run(&app, &id).await, "one")["status"] == "succeeded").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let run = get_run(&app, &id).await;
     assert_eq!(run["status"], "paused");
     assert_eq!(step(&run, "two")["status"], "queued", "{run:#}");
@@ -475,7 +475,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
     )
     .await;
     assert_eq!(cancelled["status"], "cancelled");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let run = get_run(&app, &id).await;
     assert_eq!(run["status"], "cancelled");
     for s in ["one", "two", "three"] {
@@ -535,12 +535,22 @@ async fn wait_for_event_resumes_on_the_api_and_times_out_when_nothing_comes() {
         &app,
         &json!({"name": "approval", "steps": [
             {"id": "ask", "uses": "noop"},
-            {"id": "approval", "uses": "wait_for_event", "needs": "ask", "with": {"event": "approved", "timeout": "1s"}, "on_failure": "fail"},
+            {"id": "approval", "uses": "wait_for_event", "needs": "ask", "with": {"event": "approved", "timeout": "5m"}, "on_failure": "fail"},
             {"id": "ship", "uses": "noop", "needs": "approval", "with": {"outputs": {"by": "${{ steps.approval.outputs.payload.by }}"}}}
         ]}),
     )
     .await;
     let wf = def["id"].as_str().unwrap().to_string();
+    let short = create(
+        &app,
+        &json!({"name": "approval-short", "steps": [
+            {"id": "ask", "uses": "noop"},
+            {"id": "approval", "uses": "wait_for_event", "needs": "ask", "with": {"event": "approved", "timeout": "1s"}, "on_failure": "fail"},
+            {"id": "ship", "uses": "noop", "needs": "approval"}
+        ]}),
+    )
+    .await;
+    let short = short["id"].as_str().unwrap().to_string();
 
     // The API call resumes it, and the payload flows on.
     let run = execute(&app, &wf, json!({})).await;
@@ -567,7 +577,7 @@ async fn wait_for_event_resumes_on_the_api_and_times_out_when_nothing_comes() {
     assert_eq!(step(&run, "ship")["outputs"]["by"], "alice");
 
     // Nothing comes: the step times out and the run fails.
-    let run = execute(&app, &wf, json!({})).await;
+    let run = execute(&app, &short, json!({})).await;
     let id = run["id"].as_str().unwrap().to_string();
     let run = wait_status(&app, &id, "failed", 30).await;
     let approval = step(&run, "approval");
@@ -637,7 +647,7 @@ async fn events_sent_before_the_step_waits_are_kept_for_it() {
     let def = create(
         &app,
         &json!({"name": "early-event", "steps": [
-            {"id": "slow", "uses": "noop", "with": {"sleep": "300ms"}},
+            {"id": "slow", "uses": "noop", "with": {"sleep": "2s"}},
             {"id": "wait", "uses": "wait_for_event", "needs": "slow", "with": {"event": "go"}}
         ]}),
     )
