@@ -170,12 +170,21 @@ impl MockHttp {
             App::new()
                 .route(
                     "/ok",
-                    web::post().to(move |body: web::Json<Value>| {
+                    web::post().to(move |req: actix_web::HttpRequest, body: web::Json<Value>| {
                         let h = h1.clone();
                         async move {
                             h.fetch_add(1, Ordering::SeqCst);
-                            HttpResponse::Ok()
-                                .json(json!({"received": body.into_inner(), "deployed": true}))
+                            let key = req
+                                .headers()
+                                .get("idempotency-key")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string();
+                            HttpResponse::Ok().json(json!({
+                                "received": body.into_inner(),
+                                "deployed": true,
+                                "idempotency_key": key,
+                            }))
                         }
                     }),
                 )

@@ -14,7 +14,8 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 /// `expected_status` (a code, a list of codes, or a class like `"2xx"`; default 2xx) and
 /// `timeout` (default 30s). Outputs `{status, headers, body}` (the body parsed as JSON when it is
 /// JSON). Connection errors, timeouts, 408, 429 and 5xx are retryable; other unexpected statuses
-/// are permanent.
+/// are permanent. Requests carry `Idempotency-Key: <run id>:<step id>` (the same on every
+/// attempt) unless `headers` sets one.
 pub struct HttpRequest {
     client: reqwest::Client,
 }
@@ -124,11 +125,7 @@ impl StepType for HttpRequest {
         Ok(())
     }
 
-    fn run(
-        &self,
-        _ctx: StepContext,
-        with: Value,
-    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let client = self.client.clone();
         Box::pin(async move {
             let permanent = StepFailure::Permanent;
@@ -154,6 +151,15 @@ impl StepType for HttpRequest {
                 .unwrap_or(DEFAULT_TIMEOUT)
                 .min(MAX_TIMEOUT);
             let mut req = client.request(method, url.clone()).timeout(timeout);
+            // The same key on every attempt (retries, takeovers after a crash), so the receiver
+            // can drop duplicates; a key given in `headers` wins.
+            let has_key = with
+                .get("headers")
+                .and_then(Value::as_object)
+                .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("idempotency-key")));
+            if !has_key {
+                req = req.header("Idempotency-Key", format!("{}:{}", ctx.run_id, ctx.step_id));
+            }
             if let Some(Value::Object(headers)) = with.get("headers") {
                 for (k, v) in headers {
                     let v = v
