@@ -511,26 +511,19 @@ impl Engine {
         if let Some(c) = self.channel() {
             return Ok(Some(c));
         }
-        let schema = self
-            .inner
+        let engine = self.clone();
+        self.inner
             .db
-            .run(|conn| dialect::current_schema(conn).map_err(EngineError::from))
-            .await?;
-        let channel = schema.map(|s| {
-            let clean: String = s
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let mut name = format!("maestro_workflows_{clean}");
-            name.truncate(63);
-            name
-        });
+            .run(move |conn| engine.channel_for(conn))
+            .await
+    }
+
+    /// The channel, learned from this connection's schema the first time (PostgreSQL only).
+    fn channel_for(&self, conn: &mut DbConnection) -> Result<Option<String>, EngineError> {
+        if let Some(c) = self.channel() {
+            return Ok(Some(c));
+        }
+        let channel = dialect::current_schema(conn)?.map(|schema| channel_name(&schema));
         if let Ok(mut slot) = self.inner.channel.lock() {
             slot.clone_from(&channel);
         }
@@ -932,10 +925,28 @@ fn finished_of(
 
 /// Sends the cross-replica wake-up inside the transaction (delivered on commit).
 pub fn notify_if(conn: &mut DbConnection, engine: &Engine, wake: bool) -> Result<(), EngineError> {
-    if wake && let Some(channel) = engine.channel() {
+    if wake && let Some(channel) = engine.channel_for(conn)? {
         dialect::notify(conn, &channel)?;
     }
     Ok(())
+}
+
+/// `maestro_workflows_<schema>`: NOTIFY channels are global to a database, so deployments (and
+/// tests) in different schemas must not wake each other.
+fn channel_name(schema: &str) -> String {
+    let clean: String = schema
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!("maestro_workflows_{clean}");
+    name.truncate(63);
+    name
 }
 
 /// The step's span joins the run's trace (stored as a W3C traceparent on the run).

@@ -415,3 +415,75 @@ async fn two_processes_share_a_workload_and_never_run_a_step_twice() {
     a.kill();
     b.kill();
 }
+
+#[tokio::test]
+#[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_processes`"]
+async fn two_processes_an_api_node_wakes_the_engine_node_through_listen_notify() {
+    let Some(admin_url) = test_database_url() else {
+        eprintln!(
+            "MAESTRO_TEST_DATABASE_URL is not set: the LISTEN/NOTIFY test needs PostgreSQL; skipped"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = PgSchema::create(&admin_url);
+    let platform = platform_for(&schema.url, dir.path()).await;
+    let token = token(&platform).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    // The API node runs no engine; the engine node would otherwise look for work only hourly.
+    let mut api = Proc::start(
+        dir.path(),
+        "api",
+        &schema.url,
+        &[("MAESTRO__WORKFLOWS__ENGINE", "false")],
+    );
+    let mut worker = Proc::start(
+        dir.path(),
+        "worker",
+        &schema.url,
+        &[("MAESTRO__WORKFLOWS__POLL_INTERVAL", "1h")],
+    );
+    api.wait_ready(&client).await;
+    worker.wait_ready(&client).await;
+    let (status, wf) = post(
+        &client,
+        &format!("{}/api/v1/workflows", api.url),
+        &token,
+        &chain("notify", 3, "1ms"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{wf}");
+    let wf = wf["id"].as_str().unwrap().to_string();
+    // Let the worker's first (startup) claim pass, so only a notification can wake it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (status, run) = post(
+            &client,
+            &format!("{}/api/v1/workflows/{wf}/execute", api.url),
+            &token,
+            &json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        runs.push(run["id"].as_str().unwrap().to_string());
+    }
+    let mut finished = false;
+    for _ in 0..200 {
+        if all_succeeded(&client, &api.url, &token, &runs).await {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        finished,
+        "the engine node was not woken by the API node's NOTIFY: {}",
+        std::fs::read_to_string(&worker.log).unwrap_or_default()
+    );
+    api.kill();
+    worker.kill();
+}
