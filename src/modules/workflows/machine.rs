@@ -533,11 +533,11 @@ impl Machine {
 
     fn arm_wait(
         &mut self,
-        _conn: &mut DbConnection,
+        conn: &mut DbConnection,
         ctx: &mut RunCtx,
         i: usize,
     ) -> Result<(), String> {
-        ctx.ensure_all(_conn)?;
+        ctx.ensure_all(conn)?;
         let with = definition::render(&ctx.def.steps[i].with, &ctx.expression_context());
         let duration = with
             .as_ref()
@@ -549,7 +549,7 @@ impl Machine {
             });
         let duration = match duration {
             Ok(d) => d,
-            Err(e) => return self.fail_step(_conn, ctx, i, Failure::Permanent(e), with.ok()),
+            Err(e) => return self.fail_step(conn, ctx, i, Failure::Permanent(e), with.ok()),
         };
         let id = ctx.steps[i].step_id.clone();
         let wake_at = self.now + from_std(duration);
