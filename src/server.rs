@@ -341,6 +341,7 @@ impl Application {
         {
             tracing::warn!("background tasks did not stop within 10 s");
         }
+        self.platform.release();
         result.map_err(Into::into)
     }
 }

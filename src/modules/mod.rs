@@ -1,8 +1,10 @@
 //! The feature modules. This is the one place that decides which modules exist in a process:
 //! each is built only when its `[modules]` flag is on, in dependency order (templates, quality,
-//! healing, k8s, workflows), and registers its service for the modules after it.
+//! workflows), and registers its service and workflow step types for the modules after it.
 
 pub mod quality;
+pub mod templates;
+pub mod workflows;
 
 use std::sync::Arc;
 
@@ -20,19 +22,10 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
     {
         modules.push(quality);
     }
-    for (name, enabled) in [
-        ("healing", flags.healing),
-        ("k8s", flags.k8s),
-        ("workflows", flags.workflows),
-    ] {
-        if enabled {
-            tracing::debug!(
-                module = name,
-                "module enabled but not part of this build yet"
-            );
-        }
+    if flags.workflows {
+        modules.push(workflows::build(platform)?);
     }
+    // The healing and k8s modules are planned (their flags exist so configurations stay valid)
+    // but are not part of this build.
     Ok(modules)
 }
-
-pub mod templates;

@@ -66,6 +66,13 @@ impl Platform {
         })
     }
 
+    /// Releases what modules registered (services and step types refer to each other, so they
+    /// are only freed this way). Called when the application has stopped.
+    pub fn release(&self) {
+        self.services.clear();
+        self.steps.clear();
+    }
+
     /// Applies pending migrations, waiting up to `wait` for the database to come up.
     pub async fn migrate(&self, wait: std::time::Duration) -> anyhow::Result<Vec<String>> {
         let deadline = Instant::now() + wait;

@@ -84,6 +84,14 @@ impl ServiceRegistry {
         }
     }
 
+    /// Drops every registered service. Services may hold each other (the quality gate holds the
+    /// templates service, which looks the gate up here), so a platform is only freed after this.
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.services.write() {
+            map.clear();
+        }
+    }
+
     pub fn get<T: Any + Send + Sync + Clone>(&self) -> Option<T> {
         self.services
             .read()

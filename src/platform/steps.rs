@@ -61,6 +61,13 @@ impl StepRegistry {
         }
     }
 
+    /// Drops every registered step type (see `ServiceRegistry::clear`).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.types.write() {
+            map.clear();
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<dyn StepType>> {
         self.types.read().ok()?.get(name).cloned()
     }

@@ -238,6 +238,14 @@ impl TestApp {
     }
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Break the module services' reference cycles so this test's pool (and its database
+        // connections) is freed once the server and tasks stop with the test's runtime.
+        self.platform.release();
+    }
+}
+
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, check: &mut F) -> T
 where
     F: FnMut() -> Fut,

@@ -6,3 +6,4 @@ mod platform;
 mod quality;
 mod support;
 mod templates;
+mod workflows;

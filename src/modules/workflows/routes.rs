@@ -1,0 +1,529 @@
+//! HTTP handlers (no diesel here): extract, check the role, call the service, answer.
+//! Roles: viewers read; editors create workflows, start runs, cancel/pause/resume runs and send
+//! events; admins redrive the dead-letter queue and pause/resume whole workflows.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+
+use super::definition::DefinitionDoc;
+use super::model::*;
+use super::service::WorkflowsService;
+use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
+use crate::platform::http::error::{ApiError, ApiResult, Problem};
+use crate::platform::http::pagination::{Page, PageQuery};
+
+pub fn configure(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    service: WorkflowsService,
+) {
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1/workflows")
+            .app_data(web::Data::new(service))
+            .service(list_workflows)
+            .service(create_workflow)
+            .service(list_runs)
+            .service(list_dlq)
+            .service(redrive)
+            .service(get_run)
+            .service(cancel_run)
+            .service(pause_run)
+            .service(resume_run)
+            .service(send_event)
+            .service(run_audit)
+            .service(verify_audit)
+            .service(get_workflow)
+            .service(execute)
+            .service(pause_workflow)
+            .service(resume_workflow),
+    );
+}
+
+/// Reads a body up to `limit` bytes, answering 413 in problem+json past it.
+async fn read_body(mut payload: web::Payload, limit: usize) -> ApiResult<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "request.invalid_body",
+                format!("The request body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(
+                "request.body_too_large",
+                format!("The body is larger than the {limit}-byte limit."),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn body_limit(req: &HttpRequest) -> usize {
+    req.app_data::<web::Data<crate::platform::Platform>>()
+        .map_or(1024 * 1024, |p| p.settings.server.json_body_limit)
+}
+
+/// List workflows.
+#[utoipa::path(
+    tag = "workflows",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "Workflows of your tenant", body = Page<WorkflowSummary>),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("")]
+async fn list_workflows(
+    auth: Authorized<Viewer>,
+    service: web::Data<WorkflowsService>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = service
+        .list_definitions(auth.tenant(), page.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Create a workflow, or add a version to the workflow with the same name.
+///
+/// The body is the definition itself, as JSON (`application/json`) or YAML
+/// (`application/yaml`). Unknown step types (or types whose module is disabled), unknown
+/// `needs`, cycles and bad expressions are refused with 422 naming the step. Posting a
+/// definition identical to the latest version returns it with 200 instead of adding a version.
+#[utoipa::path(
+    tag = "workflows",
+    request_body(
+        description = "The workflow definition (JSON or YAML)",
+        content((DefinitionDoc = "application/json"), (DefinitionDoc = "application/yaml"))
+    ),
+    responses(
+        (status = 201, description = "Created (new workflow or new version)", body = WorkflowDetail),
+        (status = 200, description = "Identical to the latest version; nothing added", body = WorkflowDetail),
+        (status = 400, description = "Not JSON/YAML", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version` is not the next version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid definition; `errors` name each step and field", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("")]
+async fn create_workflow(
+    auth: Authorized<Editor>,
+    service: web::Data<WorkflowsService>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = read_body(payload, body_limit(&req)).await?;
+    let created = service
+        .create_definition(&auth.principal, &body, content_type.as_deref())
+        .await?;
+    let location = format!("/api/v1/workflows/{}", created.detail.summary.id);
+    Ok(if created.created {
+        HttpResponse::Created()
+            .insert_header((header::LOCATION, location))
+            .json(created.detail)
+    } else {
+        HttpResponse::Ok().json(created.detail)
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct VersionQuery {
+    /// The version whose definition to return (default: latest).
+    version: Option<i64>,
+}
+
+/// Get a workflow with a version's definition and the list of versions.
+#[utoipa::path(
+    tag = "workflows",
+    params(("id" = String, Path, description = "Workflow id"), VersionQuery),
+    responses(
+        (status = 200, description = "The workflow", body = WorkflowDetail),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such workflow (or version) in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/{id}")]
+async fn get_workflow(
+    auth: Authorized<Viewer>,
+    service: web::Data<WorkflowsService>,
+    path: web::Path<String>,
+    query: web::Query<VersionQuery>,
+) -> ApiResult<HttpResponse> {
+    let detail = service
+        .definition_detail(auth.tenant().clone(), path.into_inner(), query.version)
+        .await?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+/// Start a run.
+///
+/// The run is pinned to the latest version (or `version`). With an `Idempotency-Key` header,
+/// repeating the request returns the same run (200) instead of starting another; reusing a key
+/// with different inputs is a 422.
+#[utoipa::path(
+    tag = "workflows",
+    params(
+        ("id" = String, Path, description = "Workflow id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key, same run"),
+    ),
+    request_body = ExecuteRequest,
+    responses(
+        (status = 201, description = "Run started", body = RunView),
+        (status = 200, description = "The run this Idempotency-Key already started", body = RunView),
+        (status = 400, description = "Bad body or key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Inputs too large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Inputs do not match the schema, unknown version, or key reused with other inputs", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/{id}/execute")]
+async fn execute(
+    auth: Authorized<Editor>,
+    service: web::Data<WorkflowsService>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "workflows.invalid_idempotency_key",
+                        "`Idempotency-Key` must be printable ASCII.",
+                    )
+                })?
+                .to_string(),
+        ),
+    };
+    let body = read_body(payload, body_limit(&req)).await?;
+    let request: ExecuteRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ExecuteRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "request.invalid_json",
+                format!("The body must be JSON like {{\"inputs\": {{…}}}}: {e}"),
+            )
+        })?
+    };
+    let (run, created) = service
+        .execute(&auth.principal, path.into_inner(), request, key)
+        .await?;
+    Ok(if created {
+        HttpResponse::Created()
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/workflows/runs/{}", run.id),
+            ))
+            .json(run)
+    } else {
+        HttpResponse::Ok().json(run)
+    })
+}
+
+/// Pause a whole workflow: its active runs pause, new runs start paused.
+#[utoipa::path(
+    tag = "workflows",
+    params(("id" = String, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Paused", body = WorkflowSummary),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/{id}/pause")]
+async fn pause_workflow(
+    auth: Authorized<Admin>,
+    service: web::Data<WorkflowsService>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let wf = service
+        .set_workflow_paused(&auth.principal, path.into_inner(), true)
+        .await?;
+    Ok(HttpResponse::Ok().json(wf))
+}
+
+/// Resume a paused workflow and the runs its pause paused.
+#[utoipa::path(
+    tag = "workflows",
+    params(("id" = String, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Resumed", body = WorkflowSummary),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/{id}/resume")]
+async fn resume_workflow(
+    auth: Authorized<Admin>,
+    service: web::Data<WorkflowsService>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let wf = service
+        .set_workflow_paused(&auth.principal, path.into_inner(), false)
+        .await?;
+    Ok(HttpResponse::Ok().json(wf))
+}
+
+/// List runs, newest first, filtered by workflow, status and creation time.
+#[utoipa::path(
+    tag = "workflows",
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "Runs", body = Page<RunSummary>),
+        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/runs")]
+async fn list_runs(
+    auth: Authorized<Viewer>,
+    service: web::Data<WorkflowsService>,
+    query: web::Query<RunsQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = service.list_runs(auth.tenant(), query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Get a run with every step's status, attempts, timings, outputs and error.
+#[utoipa::path(
+    tag = "workflows",
+    params(("run_id" = String, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/runs/{run_id}")]
+async fn get_run(
+    auth: Authorized<Viewer>,
+    service: web::Data<WorkflowsService>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let run = service
+        .run_view(auth.tenant().clone(), path.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(run))
+}
+
+macro_rules! run_action {
+    ($name:ident, $path:literal, $method:ident, $summary:literal, $conflict:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(
+            tag = "workflows",
+            params(("run_id" = String, Path, description = "Run id")),
+            responses(
+                (status = 200, description = "The run after the change", body = RunView),
+                (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = $conflict, body = Problem, content_type = "application/problem+json"),
+            ),
+            security(("bearer" = ["editor"]))
+        )]
+        #[post($path)]
+        async fn $name(
+            auth: Authorized<Editor>,
+            service: web::Data<WorkflowsService>,
+            path: web::Path<String>,
+        ) -> ApiResult<HttpResponse> {
+            let run = service.$method(&auth.principal, path.into_inner()).await?;
+            Ok(HttpResponse::Ok().json(run))
+        }
+    };
+}
+
+run_action!(
+    cancel_run,
+    "/runs/{run_id}/cancel",
+    cancel,
+    "Cancel a run: unfinished steps are cancelled and running ones stopped.",
+    "The run has already finished"
+);
+run_action!(
+    pause_run,
+    "/runs/{run_id}/pause",
+    pause,
+    "Pause a run: no further step starts until it is resumed (running steps finish).",
+    "The run is not pending or running"
+);
+run_action!(
+    resume_run,
+    "/runs/{run_id}/resume",
+    resume,
+    "Resume a paused run (a step that paused it by running out of retries gets a new budget).",
+    "The run is not paused"
+);
+
+/// Send an event to a run (for `wait_for_event`).
+///
+/// The body (any JSON, or empty) becomes the step's `payload` output. A step waiting for the
+/// event completes at once; otherwise the event is kept until a step waits for it.
+#[utoipa::path(
+    tag = "workflows",
+    params(
+        ("run_id" = String, Path, description = "Run id"),
+        ("name" = String, Path, description = "Event name"),
+    ),
+    request_body(content = Object, description = "Event payload (optional)"),
+    responses(
+        (status = 202, description = "Accepted: delivered to a waiting step or kept", body = EventDelivery),
+        (status = 400, description = "Bad event name or body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run has finished", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Payload too large", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/runs/{run_id}/events/{name}")]
+async fn send_event(
+    auth: Authorized<Editor>,
+    service: web::Data<WorkflowsService>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (run_id, name) = path.into_inner();
+    let body = read_body(payload, super::service::MAX_PAYLOAD_BYTES).await?;
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "request.invalid_json",
+                format!("The event payload must be JSON: {e}"),
+            )
+        })?
+    };
+    let delivery = service
+        .send_event(
+            auth.tenant(),
+            auth.principal.display_name(),
+            run_id,
+            name,
+            value,
+            "api",
+        )
+        .await?;
+    Ok(HttpResponse::Accepted().json(delivery))
+}
+
+/// List dead-lettered runs with the failed step's error, attempts and inputs.
+#[utoipa::path(
+    tag = "workflows",
+    params(DlqQuery),
+    responses(
+        (status = 200, description = "Dead-lettered runs", body = Page<DlqEntry>),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/dlq")]
+async fn list_dlq(
+    auth: Authorized<Viewer>,
+    service: web::Data<WorkflowsService>,
+    query: web::Query<DlqQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = service.list_dlq(auth.tenant(), query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Redrive dead-lettered runs from their failed step (by id, or all of one workflow's).
+#[utoipa::path(
+    tag = "workflows",
+    request_body = RedriveRequest,
+    responses(
+        (status = 200, description = "Which runs were redriven and which were skipped (with why)", body = RedriveResponse),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No runs named, or too many", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/dlq/redrive")]
+async fn redrive(
+    auth: Authorized<Admin>,
+    service: web::Data<WorkflowsService>,
+    body: web::Json<RedriveRequest>,
+) -> ApiResult<HttpResponse> {
+    let result = service.redrive(&auth.principal, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// The run's audit log: every state transition, hash-chained.
+#[utoipa::path(
+    tag = "workflows",
+    params(("run_id" = String, Path, description = "Run id"), PageQuery),
+    responses(
+        (status = 200, description = "Audit entries in order", body = Page<AuditEntry>),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/runs/{run_id}/audit")]
+async fn run_audit(
+    auth: Authorized<Viewer>,
+    service: web::Data<WorkflowsService>,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = service
+        .audit(auth.tenant(), path.into_inner(), page.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Verify the run's audit chain: every entry's hash, every link, and the head on the run.
+#[utoipa::path(
+    tag = "workflows",
+    params(("run_id" = String, Path, description = "Run id")),
+    responses(
+        (status = 200, description = "Verification result (`valid` false names the first bad entry)", body = AuditVerification),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/runs/{run_id}/audit/verify")]
+async fn verify_audit(
+    auth: Authorized<Viewer>,
+    service: web::Data<WorkflowsService>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let result = service
+        .verify_audit(auth.tenant(), path.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}

@@ -1,0 +1,489 @@
+//! Process-level durability: the real binary is killed with SIGKILL mid-workload and restarted,
+//! and two processes share one PostgreSQL. Every `noop` step with `effect: true` records its
+//! (run, step) in `workflow_effects` in the transaction that commits the step; a duplicate
+//! execution would show as `executions > 1`, a lost one as a missing row.
+//!
+//! Run with `cargo test --test api -- --ignored crash` (and `two_processes`); `.ci/run` does.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use maestro::config::Settings;
+use maestro::platform::Platform;
+use maestro::platform::auth::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    PgSchema, base_settings, free_port, maestro_bin, repo_root, send, test_database_url,
+};
+
+struct Proc {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn start(dir: &Path, name: &str, database_url: &str, extra: &[(&str, &str)]) -> Proc {
+        let port = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(maestro_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MAESTRO_ENV", "test")
+            .env("MAESTRO_CONFIG_DIR", repo_root().join("config"))
+            .env("MAESTRO__SERVER__PORT", port.to_string())
+            .env("MAESTRO__DATA_DIR", dir.join("data"))
+            .env("MAESTRO__DATABASE__URL", database_url)
+            .env("MAESTRO__DATABASE__POOL_SIZE", "8")
+            .env("MAESTRO__REDIS__URL", "")
+            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out));
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start maestro");
+        Proc {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    async fn wait_ready(&mut self, client: &reqwest::Client) {
+        for _ in 0..300 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "maestro exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "maestro did not become ready: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Settings for the in-test platform that shares the processes' database (users, checks).
+async fn platform_for(database_url: &str, dir: &Path) -> Platform {
+    let mut settings: Settings = base_settings();
+    settings.database.url = database_url.to_string();
+    settings.data_dir = dir.join("data");
+    settings.redis.url = String::new();
+    let platform = Platform::new(settings).unwrap();
+    platform.migrate(Duration::from_secs(10)).await.unwrap();
+    platform
+}
+
+async fn token(platform: &Platform) -> String {
+    let email = "durable@acme.test";
+    if platform.auth.token_for_email(email).await.is_err() {
+        platform
+            .auth
+            .create_user_in_tenant_named("acme", email, "correct-horse-battery", Role::Editor)
+            .await
+            .unwrap();
+    }
+    platform.auth.token_for_email(email).await.unwrap()
+}
+
+fn chain(name: &str, steps: usize, sleep: &str) -> Value {
+    let steps: Vec<Value> = (0..steps)
+        .map(|i| {
+            let mut s = json!({"id": format!("s{i}"), "uses": "noop", "with": {"effect": true, "sleep": sleep}});
+            if i > 0 {
+                s["needs"] = json!([format!("s{}", i - 1)]);
+            }
+            s
+        })
+        .collect();
+    json!({"name": name, "steps": steps})
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    send(client.post(url).bearer_auth(token).json(body)).await
+}
+
+/// (effect rows, sum of executions, max executions).
+async fn effects(platform: &Platform) -> (i64, i64, i64) {
+    platform
+        .db
+        .run(
+            |conn| -> Result<(i64, i64, i64), maestro::platform::db::DbError> {
+                use diesel::RunQueryDsl;
+                #[derive(diesel::QueryableByName)]
+                struct Row {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    total: i64,
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    most: i64,
+                }
+                let r: Row = diesel::sql_query(
+                    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(executions), 0) AS BIGINT) AS total, \
+                 CAST(COALESCE(MAX(executions), 0) AS BIGINT) AS most FROM workflow_effects",
+                )
+                .get_result(conn)?;
+                Ok((r.n, r.total, r.most))
+            },
+        )
+        .await
+        .unwrap()
+}
+
+async fn all_succeeded(client: &reqwest::Client, base: &str, token: &str, runs: &[String]) -> bool {
+    for id in runs {
+        let (status, run) = send(
+            client
+                .get(format!("{base}/api/v1/workflows/runs/{id}"))
+                .bearer_auth(token),
+        )
+        .await;
+        if status != StatusCode::OK || run["status"] != "succeeded" {
+            return false;
+        }
+    }
+    true
+}
+
+#[tokio::test]
+#[ignore = "process-level crash test; run with `cargo test --test api -- --ignored crash`"]
+async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = test_database_url().map(|url| PgSchema::create(&url));
+    let database_url = match &pg {
+        Some(schema) => schema.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("crash.db").display()),
+    };
+    let platform = platform_for(&database_url, dir.path()).await;
+    let token = token(&platform).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    // A short lease so the killed process's claims are taken over quickly after the restart.
+    let extra = [("MAESTRO__WORKFLOWS__LEASE", "3s")];
+
+    let mut first = Proc::start(dir.path(), "first", &database_url, &extra);
+    first.wait_ready(&client).await;
+    let (status, wf) = post(
+        &client,
+        &format!("{}/api/v1/workflows", first.url),
+        &token,
+        &chain("crash", 10, "30ms"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{wf}");
+    let wf = wf["id"].as_str().unwrap().to_string();
+    let runs_n = 40;
+    let mut runs = Vec::new();
+    for i in 0..runs_n {
+        let (status, run) = send(
+            client
+                .post(format!("{}/api/v1/workflows/{wf}/execute", first.url))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", format!("crash-{i}"))
+                .json(&json!({})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        runs.push(run["id"].as_str().unwrap().to_string());
+    }
+    let expected = (runs_n * 10) as i64;
+    // Kill it once a fair part of the work is done, but well before the end.
+    let mut done_at_kill = 0;
+    for _ in 0..600 {
+        done_at_kill = effects(&platform).await.0;
+        if done_at_kill >= expected / 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill();
+    let after_kill = effects(&platform).await;
+    assert!(
+        after_kill.0 < expected,
+        "the workload finished before the kill ({after_kill:?}); nothing was tested"
+    );
+    eprintln!(
+        "killed with {} of {expected} effects committed",
+        after_kill.0
+    );
+
+    // Retrying the same requests after the crash does not create runs.
+    let mut second = Proc::start(dir.path(), "second", &database_url, &extra);
+    second.wait_ready(&client).await;
+    let (status, again) = send(
+        client
+            .post(format!("{}/api/v1/workflows/{wf}/execute", second.url))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "crash-0")
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], runs[0].as_str());
+
+    let mut finished = false;
+    for _ in 0..600 {
+        if all_succeeded(&client, &second.url, &token, &runs).await {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        finished,
+        "not every run completed after the restart: {}",
+        std::fs::read_to_string(&second.log).unwrap_or_default()
+    );
+    let (rows, total, most) = effects(&platform).await;
+    assert_eq!(rows, expected, "lost effects");
+    assert_eq!(total, expected, "duplicated effects");
+    assert_eq!(most, 1);
+    // Steps that were executing at the kill were taken over and run again, and still left their
+    // effect once: the attempt that died never committed.
+    let retaken =
+        platform
+            .db
+            .run(|conn| -> Result<i64, maestro::platform::db::DbError> {
+                use diesel::RunQueryDsl;
+                #[derive(diesel::QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                Ok(diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM workflow_step_runs WHERE attempts > 1",
+                )
+                .get_result::<N>(conn)?
+                .n)
+            })
+            .await
+            .unwrap();
+    assert!(
+        retaken > 0,
+        "no step was interrupted by the kill; nothing was tested"
+    );
+    eprintln!("{retaken} steps were interrupted by the kill and taken over");
+    // Every run's audit chain still verifies.
+    for id in runs.iter().take(5) {
+        let (_, v) = send(
+            client
+                .get(format!(
+                    "{}/api/v1/workflows/runs/{id}/audit/verify",
+                    second.url
+                ))
+                .bearer_auth(&token),
+        )
+        .await;
+        assert_eq!(v["valid"], true, "{v}");
+    }
+    let (_, list) = send(
+        client
+            .get(format!(
+                "{}/api/v1/workflows/runs?workflow_id={wf}",
+                second.url
+            ))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(list["total"], runs_n);
+    eprintln!(
+        "crash test: {} effects before the kill, {rows} after the restart, 0 lost, 0 duplicated",
+        done_at_kill
+    );
+    second.kill();
+}
+
+fn noop_executions(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("maestro_workflow_step_duration_seconds_count{type=\"noop\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test]
+#[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_processes`"]
+async fn two_processes_share_a_workload_and_never_run_a_step_twice() {
+    let Some(admin_url) = test_database_url() else {
+        eprintln!(
+            "MAESTRO_TEST_DATABASE_URL is not set: the two-process test needs PostgreSQL; skipped"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = PgSchema::create(&admin_url);
+    let platform = platform_for(&schema.url, dir.path()).await;
+    let token = token(&platform).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    // Little capacity each, so work spills into the shared queue and both claim from it.
+    let extra = [
+        ("MAESTRO__WORKFLOWS__MAX_IN_FLIGHT", "4"),
+        ("MAESTRO__WORKFLOWS__CLAIM_BATCH_SIZE", "4"),
+    ];
+    let mut a = Proc::start(dir.path(), "a", &schema.url, &extra);
+    let mut b = Proc::start(dir.path(), "b", &schema.url, &extra);
+    a.wait_ready(&client).await;
+    b.wait_ready(&client).await;
+    let (status, wf) = post(
+        &client,
+        &format!("{}/api/v1/workflows", a.url),
+        &token,
+        &chain("shared", 10, "5ms"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{wf}");
+    let wf = wf["id"].as_str().unwrap().to_string();
+    let runs_n = 60;
+    let mut runs = Vec::new();
+    for _ in 0..runs_n {
+        let (status, run) = post(
+            &client,
+            &format!("{}/api/v1/workflows/{wf}/execute", a.url),
+            &token,
+            &json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        runs.push(run["id"].as_str().unwrap().to_string());
+    }
+    let mut finished = false;
+    for _ in 0..900 {
+        if all_succeeded(&client, &b.url, &token, &runs).await {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(finished, "runs did not finish");
+    let expected = (runs_n * 10) as u64;
+    let (rows, total, most) = effects(&platform).await;
+    assert_eq!((rows as u64, total as u64, most), (expected, expected, 1));
+    let (_, ma) = send(client.get(format!("{}/metrics", a.url))).await;
+    let (_, mb) = send(client.get(format!("{}/metrics", b.url))).await;
+    let (ea, eb) = (
+        noop_executions(ma.as_str().unwrap_or("")),
+        noop_executions(mb.as_str().unwrap_or("")),
+    );
+    eprintln!("process a executed {ea} steps, process b {eb}");
+    assert_eq!(
+        ea + eb,
+        expected,
+        "every step executed exactly once across both processes"
+    );
+    assert!(
+        ea > 0 && eb > 0,
+        "both processes took part (a {ea}, b {eb})"
+    );
+    a.kill();
+    b.kill();
+}
+
+#[tokio::test]
+#[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_processes`"]
+async fn two_processes_an_api_node_wakes_the_engine_node_through_listen_notify() {
+    let Some(admin_url) = test_database_url() else {
+        eprintln!(
+            "MAESTRO_TEST_DATABASE_URL is not set: the LISTEN/NOTIFY test needs PostgreSQL; skipped"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = PgSchema::create(&admin_url);
+    let platform = platform_for(&schema.url, dir.path()).await;
+    let token = token(&platform).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    // The API node runs no engine; the engine node would otherwise look for work only hourly.
+    let mut api = Proc::start(
+        dir.path(),
+        "api",
+        &schema.url,
+        &[("MAESTRO__WORKFLOWS__ENGINE", "false")],
+    );
+    let mut worker = Proc::start(
+        dir.path(),
+        "worker",
+        &schema.url,
+        &[("MAESTRO__WORKFLOWS__POLL_INTERVAL", "1h")],
+    );
+    api.wait_ready(&client).await;
+    worker.wait_ready(&client).await;
+    let (status, wf) = post(
+        &client,
+        &format!("{}/api/v1/workflows", api.url),
+        &token,
+        &chain("notify", 3, "1ms"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{wf}");
+    let wf = wf["id"].as_str().unwrap().to_string();
+    // Let the worker's first (startup) claim pass, so only a notification can wake it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (status, run) = post(
+            &client,
+            &format!("{}/api/v1/workflows/{wf}/execute", api.url),
+            &token,
+            &json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{run}");
+        runs.push(run["id"].as_str().unwrap().to_string());
+    }
+    let mut finished = false;
+    for _ in 0..200 {
+        if all_succeeded(&client, &api.url, &token, &runs).await {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        finished,
+        "the engine node was not woken by the API node's NOTIFY: {}",
+        std::fs::read_to_string(&worker.log).unwrap_or_default()
+    );
+    api.kill();
+    worker.kill();
+}

@@ -1,0 +1,224 @@
+//! Black-box tests of the workflows module. Test step types (`test.instantiate`, `test.gate`)
+//! stand in for the templates and quality modules' types, which live in other branches.
+
+mod definitions;
+mod durability;
+mod runs;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use maestro::platform::Platform;
+use maestro::platform::module::Module;
+use maestro::platform::steps::{StepContext, StepFailure, StepType};
+use maestro::server::ModuleFactory;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::helpers::TestApp;
+
+/// Renders a "template": returns a checksum of its inputs and a file count.
+struct TestInstantiate;
+impl StepType for TestInstantiate {
+    fn name(&self) -> &'static str {
+        "test.instantiate"
+    }
+    fn validate(&self, with: &Value) -> Result<(), String> {
+        if with.get("template").is_none() {
+            return Err("`template` is required".into());
+        }
+        Ok(())
+    }
+    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+        Box::pin(async move {
+            let digest = sha2::Sha256::digest(with.to_string().as_bytes());
+            Ok(json!({
+                "checksum": hex::encode(digest),
+                "files": 3,
+                "author": ctx.actor.display_name(),
+                "template": with["template"],
+            }))
+        })
+    }
+}
+
+/// A quality gate: fails (for good) below the threshold.
+struct TestGate;
+impl StepType for TestGate {
+    fn name(&self) -> &'static str {
+        "test.gate"
+    }
+    fn run(
+        &self,
+        _ctx: StepContext,
+        with: Value,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
+        Box::pin(async move {
+            let score = with["score"].as_f64().unwrap_or(0.0);
+            let threshold = with["threshold"].as_f64().unwrap_or(70.0);
+            if score < threshold {
+                Err(StepFailure::Permanent(format!(
+                    "quality gate failed: score {score} is below {threshold}"
+                )))
+            } else {
+                Ok(json!({"passed": true, "score": score}))
+            }
+        })
+    }
+}
+
+struct TestSteps;
+impl Module for TestSteps {
+    fn name(&self) -> &'static str {
+        "test-steps"
+    }
+    fn configure(&self, _cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+}
+
+pub fn test_steps() -> ModuleFactory {
+    Box::new(|platform: &Platform| {
+        platform.steps.register(Arc::new(TestInstantiate));
+        platform.steps.register(Arc::new(TestGate));
+        Ok(Arc::new(TestSteps) as Arc<dyn Module>)
+    })
+}
+
+/// A TestApp with the test step types (and a bigger pool: the engine uses connections too).
+pub async fn spawn() -> TestApp {
+    TestApp::builder()
+        .module(test_steps())
+        .with(|s| s.database.pool_size = 8)
+        .spawn()
+        .await
+}
+
+pub async fn create(app: &TestApp, definition: &Value) -> Value {
+    let (status, body) = app
+        .post("/api/v1/workflows", Some(&app.editor.token), definition)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+pub async fn execute(app: &TestApp, workflow_id: &str, inputs: Value) -> Value {
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/workflows/{workflow_id}/execute"),
+            Some(&app.editor.token),
+            &json!({"inputs": inputs}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+pub async fn get_run(app: &TestApp, run_id: &str) -> Value {
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{run_id}"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Waits until the run reaches `status` (panics with the last view after `secs`).
+pub async fn wait_status(app: &TestApp, run_id: &str, status: &str, secs: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let run = get_run(app, run_id).await;
+        if run["status"] == status {
+            return run;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("run {run_id} did not reach {status} within {secs}s; last: {run:#}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("step {id} missing in {run:#}"))
+}
+
+/// A small HTTP service for `http.request` steps: `/ok` answers 200 with JSON, `/flaky` answers
+/// 500 until `fixed` is set, `/slow` takes 2 s. Counts hits.
+pub struct MockHttp {
+    pub url: String,
+    pub hits: Arc<AtomicUsize>,
+    pub fixed: Arc<AtomicBool>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl MockHttp {
+    pub async fn start() -> MockHttp {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let fixed = Arc::new(AtomicBool::new(false));
+        let (h, f) = (hits.clone(), fixed.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(move || {
+            let (h1, h2, f2) = (h.clone(), h.clone(), f.clone());
+            App::new()
+                .route(
+                    "/ok",
+                    web::post().to(move |req: actix_web::HttpRequest, body: web::Json<Value>| {
+                        let h = h1.clone();
+                        async move {
+                            h.fetch_add(1, Ordering::SeqCst);
+                            let key = req
+                                .headers()
+                                .get("idempotency-key")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string();
+                            HttpResponse::Ok().json(json!({
+                                "received": body.into_inner(),
+                                "deployed": true,
+                                "idempotency_key": key,
+                            }))
+                        }
+                    }),
+                )
+                .route(
+                    "/flaky",
+                    web::get().to(move || {
+                        let (h, f) = (h2.clone(), f2.clone());
+                        async move {
+                            h.fetch_add(1, Ordering::SeqCst);
+                            if f.load(Ordering::SeqCst) {
+                                HttpResponse::Ok().json(json!({"healthy": true}))
+                            } else {
+                                HttpResponse::InternalServerError().body("backend down")
+                            }
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        MockHttp {
+            url: format!("http://127.0.0.1:{port}"),
+            hits,
+            fixed,
+            handle,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}

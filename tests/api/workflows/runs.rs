@@ -1,0 +1,964 @@
+//! Running workflows: end to end, idempotency, retries, the dead-letter queue, pause/resume/
+//! cancel, events, timeouts, audit, metrics.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::DateTime;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{MockHttp, create, execute, get_run, spawn, step, wait_status};
+use crate::helpers::{TestApp, send};
+
+fn time(v: &Value) -> DateTime<chrono::Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+async fn post_ok(app: &TestApp, path: &str, token: &str) -> Value {
+    let (status, body) = app.post(path, Some(token), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn instantiate_gate_and_http_request_run_end_to_end_with_timings_and_outputs() {
+    let app = spawn().await;
+    let http = MockHttp::start().await;
+    let def = create(
+        &app,
+        &json!({
+            "name": "ship-service",
+            "inputs": {"service": {"type": "string", "required": true}, "min_score": {"type": "number", "default": 70}},
+            "steps": [
+                {"id": "render", "uses": "test.instantiate", "with": {"template": "backend-api", "parameters": {"name": "${{ inputs.service }}"}}},
+                {"id": "gate", "uses": "test.gate", "needs": "render", "with": {"score": 85, "threshold": "${{ inputs.min_score }}"}},
+                {"id": "deploy", "uses": "http.request", "needs": ["gate"], "with": {
+                    "method": "POST",
+                    "url": format!("{}/ok", http.url),
+                    "body": {"service": "${{ inputs.service }}", "checksum": "${{ steps.render.outputs.checksum }}", "files": "${{ steps.render.outputs.files }}"},
+                    "expected_status": 200
+                }}
+            ],
+            "outputs": {"checksum": "${{ steps.render.outputs.checksum }}", "deployed": "${{ steps.deploy.outputs.body.deployed }}"}
+        }),
+    )
+    .await;
+    let run = execute(
+        &app,
+        def["id"].as_str().unwrap(),
+        json!({"service": "billing"}),
+    )
+    .await;
+    assert!(
+        ["pending", "running", "succeeded"].contains(&run["status"].as_str().unwrap()),
+        "{run}"
+    );
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "succeeded", 30).await;
+
+    assert_eq!(run["version"], 1);
+    assert_eq!(run["workflow_name"], "ship-service");
+    for id in ["render", "gate", "deploy"] {
+        let s = step(&run, id);
+        assert_eq!(s["status"], "succeeded", "{s}");
+        assert_eq!(s["attempts"], 1);
+        assert!(time(&s["finished_at"]) >= time(&s["started_at"]), "{s}");
+        assert!(s["duration_ms"].as_i64().unwrap() >= 0);
+        assert!(s["error"].is_null());
+    }
+    // Steps ran in dependency order.
+    assert!(time(&step(&run, "gate")["started_at"]) >= time(&step(&run, "render")["finished_at"]));
+    assert!(time(&step(&run, "deploy")["started_at"]) >= time(&step(&run, "gate")["finished_at"]));
+    let checksum = step(&run, "render")["outputs"]["checksum"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(checksum.len(), 64);
+    assert_eq!(
+        step(&run, "render")["outputs"]["author"],
+        "editor@acme.test"
+    );
+    assert_eq!(step(&run, "gate")["outputs"]["passed"], true);
+    let deploy = step(&run, "deploy");
+    assert_eq!(deploy["outputs"]["status"], 200);
+    // The request carried values from the inputs and from the previous steps, typed.
+    assert_eq!(
+        deploy["outputs"]["body"]["received"],
+        json!({"service": "billing", "checksum": checksum, "files": 3})
+    );
+    assert_eq!(deploy["inputs"]["body"]["files"], 3);
+    assert_eq!(
+        run["outputs"],
+        json!({"checksum": checksum, "deployed": true})
+    );
+    assert_eq!(http.hits.load(Ordering::SeqCst), 1);
+
+    // A gate below its threshold stops the run before the deploy.
+    let run = execute(
+        &app,
+        def["id"].as_str().unwrap(),
+        json!({"service": "x", "min_score": 95}),
+    )
+    .await;
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "dead_lettered", 30).await;
+    assert_eq!(step(&run, "gate")["status"], "failed");
+    assert_eq!(
+        step(&run, "gate")["attempts"],
+        1,
+        "a permanent failure is not retried"
+    );
+    assert!(
+        step(&run, "gate")["error"]
+            .as_str()
+            .unwrap()
+            .contains("below 95")
+    );
+    assert_eq!(step(&run, "deploy")["status"], "pending");
+    assert_eq!(http.hits.load(Ordering::SeqCst), 1);
+    http.stop().await;
+    app.shutdown().await;
+}
+
+/// The real modules end to end: instantiate a stored template, gate on its quality, and call a
+/// service with what the previous steps produced.
+#[tokio::test]
+async fn templates_quality_http_end_to_end() {
+    let app = TestApp::builder()
+        .with(|s| s.database.pool_size = 8)
+        .spawn()
+        .await;
+    let http = MockHttp::start().await;
+    let (status, template) = app
+        .post(
+            "/api/v1/templates",
+            Some(&app.editor.token),
+            &crate::quality::good("e2e-service"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    let template_id = template["id"].as_str().unwrap().to_string();
+    let def = create(
+        &app,
+        &json!({
+            "name": "real-end-to-end",
+            "steps": [
+                {"id": "render", "uses": "templates.instantiate", "with": {"template_id": template_id, "parameters": {"project_name": "${{ inputs.name }}"}}},
+                {"id": "gate", "uses": "quality.gate", "needs": "render", "with": {"template_id": template_id, "min_score": 80}},
+                {"id": "notify", "uses": "http.request", "needs": "gate", "with": {
+                    "method": "POST", "url": format!("{}/ok", http.url),
+                    "body": {"checksum": "${{ steps.render.outputs.checksum }}", "score": "${{ steps.gate.outputs.quality_score }}"}
+                }}
+            ]
+        }),
+    )
+    .await;
+    let run = execute(
+        &app,
+        def["id"].as_str().unwrap(),
+        json!({"name": "billing"}),
+    )
+    .await;
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "succeeded", 60).await;
+    for id in ["render", "gate", "notify"] {
+        let s = step(&run, id);
+        assert_eq!(s["status"], "succeeded", "{run}");
+        assert!(s["started_at"].is_string() && s["finished_at"].is_string());
+        assert!(s["outputs"].is_object());
+    }
+    let render = &step(&run, "render")["outputs"];
+    assert!(
+        render["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("billing/")),
+        "the workflow input reached the template: {render}"
+    );
+    let gate = &step(&run, "gate")["outputs"];
+    assert!(gate["quality_score"].as_u64().unwrap() >= 80, "{gate}");
+    let received = &step(&run, "notify")["outputs"]["body"]["received"];
+    assert_eq!(received["checksum"], render["checksum"], "{received}");
+    assert_eq!(http.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // The ledger recorded the workflow's instantiation.
+    let (_, ledger) = app
+        .get(
+            &format!("/api/v1/templates/{template_id}/instantiations"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(ledger["total"], 1, "{ledger}");
+
+    // A template without a README fails the gate, and the run fails without retrying.
+    let mut weak = crate::quality::good("weak-service");
+    weak["files"].as_object_mut().unwrap().remove("README.md");
+    let (status, weak) = app
+        .post("/api/v1/templates", Some(&app.editor.token), &weak)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the suite publishes without the gate: {weak}"
+    );
+    let strict = create(
+        &app,
+        &json!({"name": "gated", "steps": [{"id": "gate", "uses": "quality.gate", "with": {"template_id": weak["id"]}}]}),
+    )
+    .await;
+    let run = execute(&app, strict["id"].as_str().unwrap(), json!({})).await;
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "dead_lettered", 30).await;
+    let gate = step(&run, "gate");
+    assert_eq!(gate["attempts"], 1, "a failed gate is permanent: {gate}");
+    assert!(
+        gate["error"]
+            .as_str()
+            .unwrap()
+            .contains("quality gate failed")
+    );
+    http.stop().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_gives_the_same_run() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "once", "steps": [{"id": "a", "uses": "noop", "with": {"effect": true}}]}),
+    )
+    .await;
+    let path = format!("/api/v1/workflows/{}/execute", def["id"].as_str().unwrap());
+    let request = |key: &str, inputs: Value| {
+        app.request(Method::POST, &path, Some(&app.editor.token))
+            .header("Idempotency-Key", key)
+            .json(&json!({"inputs": inputs}))
+    };
+    let (s1, first) = send(request("order-42", json!({"x": 1}))).await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    // Concurrent repeats and later repeats all return the same run.
+    let (a, b, c) = tokio::join!(
+        send(request("order-42", json!({"x": 1}))),
+        send(request("order-42", json!({"x": 1}))),
+        send(request("order-42", json!({"x": 1}))),
+    );
+    for (status, body) in [a, b, c] {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["id"], first["id"]);
+    }
+    wait_status(&app, first["id"].as_str().unwrap(), "succeeded", 30).await;
+    let (_, again) = send(request("order-42", json!({"x": 1}))).await;
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["status"], "succeeded");
+    // Reusing the key for different inputs is refused, not silently merged.
+    let (status, body) = send(request("order-42", json!({"x": 2}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, runs) = app
+        .get(
+            &format!(
+                "/api/v1/workflows/runs?workflow_id={}",
+                def["id"].as_str().unwrap()
+            ),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(runs["total"], 1);
+    // A different key is a different run.
+    let (status, other) = send(request("order-43", json!({"x": 1}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(other["id"], first["id"]);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_step_failing_twice_then_succeeding_shows_three_attempts_with_growing_delays() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "flaky", "steps": [{
+            "id": "call", "uses": "fail",
+            "with": {"message": "upstream busy", "attempts": 2},
+            "retry": {"max_attempts": 4, "initial_interval": "200ms", "multiplier": 3, "jitter": 0}
+        }]}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "succeeded", 30).await;
+    let call = step(&run, "call");
+    assert_eq!(call["attempts"], 3);
+    assert_eq!(call["outputs"]["succeeded_on_attempt"], 3);
+    let log = call["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 3, "{call:#}");
+    assert_eq!(log[0]["outcome"], "failed");
+    assert!(log[0]["error"].as_str().unwrap().contains("upstream busy"));
+    assert_eq!(log[0]["retry_delay_ms"], 200);
+    assert_eq!(log[1]["retry_delay_ms"], 600);
+    assert_eq!(log[2]["outcome"], "succeeded");
+    // Each retry started no earlier than scheduled.
+    for i in 0..2 {
+        let scheduled = time(&log[i]["next_attempt_at"]);
+        let next_started = time(&log[i + 1]["started_at"]);
+        assert!(
+            next_started >= scheduled,
+            "attempt {} started before its backoff ended",
+            i + 2
+        );
+        let gap = (next_started - time(&log[i]["finished_at"])).num_milliseconds();
+        assert!(
+            gap >= log[i]["retry_delay_ms"].as_i64().unwrap() - 1,
+            "gap {gap} ms"
+        );
+    }
+    // The audit log shows the retries.
+    let (_, audit) = app
+        .get(
+            &format!(
+                "/api/v1/workflows/runs/{}/audit",
+                run["id"].as_str().unwrap()
+            ),
+            Some(&app.viewer.token),
+        )
+        .await;
+    let events: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| **e == "step.retry_scheduled")
+            .count(),
+        2,
+        "{events:?}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_always_failing_step_dead_letters_the_run_and_redrive_after_the_fix_completes_it() {
+    let app = spawn().await;
+    let http = MockHttp::start().await;
+    let def = create(
+        &app,
+        &json!({"name": "health-check", "inputs": {"env": {"type": "string"}}, "steps": [
+            {"id": "prepare", "uses": "noop", "with": {"effect": true}},
+            {"id": "check", "uses": "http.request", "needs": "prepare",
+             "with": {"url": format!("{}/flaky", http.url)},
+             "retry": {"max_attempts": 3, "initial_interval": "50ms", "jitter": 0}},
+            {"id": "after", "uses": "noop", "needs": "check", "with": {"effect": true}}
+        ]}),
+    )
+    .await;
+    let wf = def["id"].as_str().unwrap().to_string();
+    let mut runs = Vec::new();
+    for env in ["a", "b"] {
+        runs.push(
+            execute(&app, &wf, json!({"env": env})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for id in &runs {
+        let run = wait_status(&app, id, "dead_lettered", 30).await;
+        assert_eq!(run["failed_step"], "check");
+        assert_eq!(step(&run, "check")["attempts"], 3);
+        assert_eq!(step(&run, "after")["status"], "pending");
+    }
+    assert_eq!(http.hits.load(Ordering::SeqCst), 6);
+
+    // The DLQ shows the error, the attempts and the inputs.
+    let (status, dlq) = app
+        .get(
+            &format!("/api/v1/workflows/dlq?workflow_id={wf}"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(dlq["total"], 2);
+    let entry = &dlq["items"][0];
+    assert_eq!(entry["failed_step"], "check");
+    assert_eq!(entry["uses"], "http.request");
+    assert_eq!(entry["attempts"], 3);
+    assert!(
+        entry["error"].as_str().unwrap().contains("answered 500"),
+        "{entry}"
+    );
+    assert!(
+        entry["step_inputs"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/flaky")
+    );
+    assert!(entry["run_inputs"]["env"].is_string());
+    assert_eq!(entry["attempt_log"].as_array().unwrap().len(), 3);
+
+    // Redriving a run that is not dead-lettered is reported, not an error for the batch.
+    http.fixed.store(true, Ordering::SeqCst);
+    let (status, result) = app
+        .post(
+            "/api/v1/workflows/dlq/redrive",
+            Some(&app.admin.token),
+            &json!({"run_ids": [runs[0], runs[1], "00000000-0000-0000-0000-000000000000"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["redriven"].as_array().unwrap().len(), 2);
+    assert_eq!(result["skipped"].as_array().unwrap().len(), 1);
+    for id in &runs {
+        let run = wait_status(&app, id, "succeeded", 30).await;
+        let check = step(&run, "check");
+        assert_eq!(
+            check["attempts"], 4,
+            "3 failed attempts + 1 after the redrive"
+        );
+        assert_eq!(
+            step(&run, "prepare")["attempts"],
+            1,
+            "steps before the failed one are not re-run"
+        );
+        assert_eq!(step(&run, "after")["status"], "succeeded");
+    }
+    let (_, dlq) = app
+        .get("/api/v1/workflows/dlq", Some(&app.viewer.token))
+        .await;
+    assert_eq!(dlq["total"], 0);
+    http.stop().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn exhausted_retries_can_pause_the_run_instead_and_resume_retries_the_step() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "pausing", "steps": [
+            {"id": "a", "uses": "fail", "with": {"attempts": 2}, "retry": {"max_attempts": 2, "initial_interval": "20ms"}, "on_failure": "pause"},
+            {"id": "b", "uses": "noop", "needs": "a"}
+        ]}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let id = run["id"].as_str().unwrap();
+    let run = wait_status(&app, id, "paused", 30).await;
+    assert_eq!(run["pause_reason"], "retries_exhausted");
+    assert_eq!(step(&run, "a")["status"], "failed");
+    let run = post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/resume"),
+        &app.editor.token,
+    )
+    .await;
+    assert_ne!(run["status"], "paused");
+    let run = wait_status(&app, id, "succeeded", 30).await;
+    assert_eq!(step(&run, "a")["attempts"], 3);
+    assert_eq!(step(&run, "b")["status"], "succeeded");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pause_resume_and_cancel_work_mid_run() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "slow-chain", "steps": [
+            {"id": "one", "uses": "noop", "with": {"sleep": "1s", "effect": true}},
+            {"id": "two", "uses": "noop", "needs": "one", "with": {"sleep": "1s", "effect": true}},
+            {"id": "three", "uses": "noop", "needs": "two", "with": {"effect": true}}
+        ]}),
+    )
+    .await;
+    let wf = def["id"].as_str().unwrap().to_string();
+
+    // Pause while `one` runs: it finishes, but `two` does not start until resumed.
+    let run = execute(&app, &wf, json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    app.eventually("step one running", Duration::from_secs(10), || async {
+        (step(&get_run(&app, &id).await, "one")["status"] == "running").then_some(())
+    })
+    .await;
+    let paused = post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/pause"),
+        &app.editor.token,
+    )
+    .await;
+    assert_eq!(paused["status"], "paused");
+    app.eventually("step one finished", Duration::from_secs(10), || async {
+        (step(&get_run(&app, &id).await, "one")["status"] == "succeeded").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run = get_run(&app, &id).await;
+    assert_eq!(run["status"], "paused");
+    assert_eq!(step(&run, "two")["status"], "queued", "{run:#}");
+    assert_eq!(step(&run, "two")["attempts"], 0);
+    // Pausing twice is a conflict; resuming continues where it stopped.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/pause"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/resume"),
+        &app.editor.token,
+    )
+    .await;
+    let run = wait_status(&app, &id, "succeeded", 30).await;
+    for s in ["one", "two", "three"] {
+        assert_eq!(step(&run, s)["attempts"], 1);
+    }
+
+    // Cancel mid-run: the running step stops and nothing after it runs.
+    let run = execute(&app, &wf, json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    app.eventually("step one running", Duration::from_secs(10), || async {
+        (step(&get_run(&app, &id).await, "one")["status"] == "running").then_some(())
+    })
+    .await;
+    let cancelled = post_ok(
+        &app,
+        &format!("/api/v1/workflows/runs/{id}/cancel"),
+        &app.editor.token,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let run = get_run(&app, &id).await;
+    assert_eq!(run["status"], "cancelled");
+    for s in ["one", "two", "three"] {
+        assert_eq!(step(&run, s)["status"], "cancelled", "{run:#}");
+    }
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/cancel"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/resume"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Pausing the whole workflow pauses its active runs and starts new ones paused.
+    let running = execute(&app, &wf, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paused_wf = post_ok(
+        &app,
+        &format!("/api/v1/workflows/{wf}/pause"),
+        &app.admin.token,
+    )
+    .await;
+    assert_eq!(paused_wf["paused"], true);
+    let fresh = execute(&app, &wf, json!({})).await;
+    assert_eq!(fresh["status"], "paused");
+    let fresh = fresh["id"].as_str().unwrap().to_string();
+    let r = get_run(&app, &running).await;
+    assert_eq!(r["status"], "paused");
+    assert_eq!(r["pause_reason"], "workflow");
+    post_ok(
+        &app,
+        &format!("/api/v1/workflows/{wf}/resume"),
+        &app.admin.token,
+    )
+    .await;
+    wait_status(&app, &running, "succeeded", 30).await;
+    let fresh = wait_status(&app, &fresh, "succeeded", 30).await;
+    assert_eq!(step(&fresh, "three")["status"], "succeeded");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_for_event_resumes_on_the_api_and_times_out_when_nothing_comes() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "approval", "steps": [
+            {"id": "ask", "uses": "noop"},
+            {"id": "approval", "uses": "wait_for_event", "needs": "ask", "with": {"event": "approved", "timeout": "5m"}, "on_failure": "fail"},
+            {"id": "ship", "uses": "noop", "needs": "approval", "with": {"outputs": {"by": "${{ steps.approval.outputs.payload.by }}"}}}
+        ]}),
+    )
+    .await;
+    let wf = def["id"].as_str().unwrap().to_string();
+    let short = create(
+        &app,
+        &json!({"name": "approval-short", "steps": [
+            {"id": "ask", "uses": "noop"},
+            {"id": "approval", "uses": "wait_for_event", "needs": "ask", "with": {"event": "approved", "timeout": "1s"}, "on_failure": "fail"},
+            {"id": "ship", "uses": "noop", "needs": "approval"}
+        ]}),
+    )
+    .await;
+    let short = short["id"].as_str().unwrap().to_string();
+
+    // The API call resumes it, and the payload flows on.
+    let run = execute(&app, &wf, json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    app.eventually("approval waiting", Duration::from_secs(10), || async {
+        (step(&get_run(&app, &id).await, "approval")["status"] == "waiting").then_some(())
+    })
+    .await;
+    let (status, delivery) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/approved"),
+            Some(&app.editor.token),
+            &json!({"by": "alice"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{delivery}");
+    assert_eq!(delivery["delivered"], true);
+    assert_eq!(delivery["step_id"], "approval");
+    let run = wait_status(&app, &id, "succeeded", 30).await;
+    assert_eq!(
+        step(&run, "approval")["outputs"]["payload"],
+        json!({"by": "alice"})
+    );
+    assert_eq!(step(&run, "ship")["outputs"]["by"], "alice");
+
+    // Nothing comes: the step times out and the run fails.
+    let run = execute(&app, &short, json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let run = wait_status(&app, &id, "failed", 30).await;
+    let approval = step(&run, "approval");
+    assert_eq!(approval["status"], "failed");
+    assert!(
+        approval["error"].as_str().unwrap().contains("timed out"),
+        "{approval}"
+    );
+    assert_eq!(approval["attempt_log"][0]["outcome"], "timed_out");
+    assert_eq!(step(&run, "ship")["status"], "cancelled");
+    // A finished run takes no events.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/approved"),
+            Some(&app.editor.token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_for_event_resumes_on_a_stream_message() {
+    let app = spawn().await;
+    let Some(mut redis) = app.redis_conn() else {
+        eprintln!(
+            "MAESTRO_TEST_REDIS_URL is not set; the stream part of wait_for_event is not tested here"
+        );
+        app.shutdown().await;
+        return;
+    };
+    let def = create(
+        &app,
+        &json!({"name": "stream-approval", "steps": [
+            {"id": "approval", "uses": "wait_for_event", "with": {"event": "deployed", "timeout": "1m"}}
+        ]}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    // A message that arrives before the step waits is kept for it, too; send it now anyway.
+    let stream = app.stream_name("workflows:events");
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("tenant_id")
+        .arg(&app.editor.tenant_id)
+        .arg("run_id")
+        .arg(&id)
+        .arg("event")
+        .arg("deployed")
+        .arg("payload")
+        .arg(r#"{"version":"1.2.3"}"#)
+        .query(&mut redis)
+        .unwrap();
+    let run = wait_status(&app, &id, "succeeded", 30).await;
+    let approval = step(&run, "approval");
+    assert_eq!(approval["outputs"]["payload"]["version"], "1.2.3");
+    assert_eq!(approval["outputs"]["source"], "stream");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_sent_before_the_step_waits_are_kept_for_it() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "early-event", "steps": [
+            {"id": "slow", "uses": "noop", "with": {"sleep": "2s"}},
+            {"id": "wait", "uses": "wait_for_event", "needs": "slow", "with": {"event": "go"}}
+        ]}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let (status, delivery) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/go"),
+            Some(&app.editor.token),
+            &json!(7),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(delivery["delivered"], false);
+    let run = wait_status(&app, &id, "succeeded", 30).await;
+    assert_eq!(step(&run, "wait")["outputs"]["payload"], 7);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/workflows/runs/{id}/events/bad%20name"),
+            Some(&app.editor.token),
+            &json!(1),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn durable_waits_step_timeouts_run_timeouts_conditions_and_fan_out() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "shapes", "inputs": {"deploy": {"type": "boolean", "default": false}}, "steps": [
+            {"id": "start", "uses": "noop"},
+            {"id": "nap", "uses": "wait", "needs": "start", "with": {"duration": "300ms"}},
+            {"id": "b1", "uses": "noop", "needs": "nap", "with": {"outputs": {"n": 1}}},
+            {"id": "b2", "uses": "noop", "needs": "nap", "with": {"outputs": {"n": 2}}},
+            {"id": "b3", "uses": "noop", "needs": "nap", "with": {"outputs": {"n": 3}}},
+            {"id": "deploy", "uses": "noop", "needs": "nap", "if": "${{ inputs.deploy }}"},
+            {"id": "join", "uses": "noop", "needs": ["b1", "b2", "b3", "deploy"],
+             "with": {"outputs": {"sum": "${{ steps.b1.outputs.n + steps.b2.outputs.n + steps.b3.outputs.n }}"}}}
+        ], "outputs": {"sum": "${{ steps.join.outputs.sum }}"}}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "succeeded", 30).await;
+    assert_eq!(run["outputs"]["sum"], 6);
+    assert_eq!(step(&run, "deploy")["status"], "skipped");
+    let nap = step(&run, "nap");
+    assert!((time(&nap["finished_at"]) - time(&nap["started_at"])).num_milliseconds() >= 300);
+    let join_started = time(&step(&run, "join")["started_at"]);
+    for b in ["b1", "b2", "b3"] {
+        assert!(join_started >= time(&step(&run, b)["finished_at"]));
+    }
+
+    // A step over its timeout is retried, then fails; a run over its timeout fails.
+    let def = create(
+        &app,
+        &json!({"name": "timeouts", "steps": [
+            {"id": "slow", "uses": "noop", "with": {"sleep": "5s"}, "timeout": "100ms", "retry": {"max_attempts": 2, "initial_interval": "10ms"}, "on_failure": "fail"}
+        ]}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "failed", 30).await;
+    let slow = step(&run, "slow");
+    assert_eq!(slow["attempts"], 2);
+    assert_eq!(slow["attempt_log"][0]["outcome"], "timed_out");
+    assert!(
+        slow["error"].as_str().unwrap().contains("timeout of 100ms"),
+        "{slow}"
+    );
+
+    let def = create(
+        &app,
+        &json!({"name": "run-timeout", "timeout": "500ms", "steps": [
+            {"id": "nap", "uses": "wait", "with": {"duration": "1h"}},
+            {"id": "never", "uses": "noop", "needs": "nap"}
+        ]}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let run = wait_status(&app, run["id"].as_str().unwrap(), "failed", 30).await;
+    assert!(run["error"].as_str().unwrap().contains("timeout"), "{run}");
+    assert_eq!(step(&run, "nap")["status"], "cancelled");
+    assert_eq!(step(&run, "never")["status"], "cancelled");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_audit_chain_verifies_and_detects_a_row_altered_by_hand() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "audited", "steps": [
+            {"id": "a", "uses": "fail", "with": {"attempts": 1}, "retry": {"initial_interval": "10ms"}},
+            {"id": "b", "uses": "noop", "needs": "a"}
+        ]}),
+    )
+    .await;
+    let run = execute(&app, def["id"].as_str().unwrap(), json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    wait_status(&app, &id, "succeeded", 30).await;
+    let (status, audit) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit?limit=100"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = audit["items"].as_array().unwrap();
+    let events: Vec<&str> = entries
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "run.created",
+            "run.started",
+            "step.retry_scheduled",
+            "step.succeeded",
+            "step.succeeded",
+            "run.succeeded"
+        ],
+    );
+    for pair in entries.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    assert_eq!(entries[0]["actor"], "editor@acme.test");
+    let (_, verify) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit/verify"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(verify["valid"], true, "{verify}");
+    assert_eq!(verify["entries"], 6);
+
+    // Someone edits a row in the database: verification fails at that row.
+    let run_id = id.clone();
+    app.platform
+        .db
+        .run(move |conn| -> Result<(), maestro::platform::db::DbError> {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!(
+                "UPDATE workflow_audit SET detail = '{{\"attempt\":9}}' WHERE run_id = '{run_id}' AND seq = 3"
+            ))
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (_, verify) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit/verify"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(verify["valid"], false, "{verify}");
+    assert_eq!(verify["first_invalid_seq"], 3);
+    assert!(verify["reason"].as_str().unwrap().contains("altered"));
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{id}/audit/verify"),
+            Some(&app.other_admin.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn runs_are_listed_with_filters_and_metrics_are_exported() {
+    let app = spawn().await;
+    let ok = create(
+        &app,
+        &json!({"name": "ok", "steps": [{"id": "a", "uses": "noop"}]}),
+    )
+    .await;
+    let bad = create(&app, &json!({"name": "bad", "steps": [{"id": "a", "uses": "fail", "retry": {"max_attempts": 2, "initial_interval": "10ms"}}]})).await;
+    let (ok, bad) = (
+        ok["id"].as_str().unwrap().to_string(),
+        bad["id"].as_str().unwrap().to_string(),
+    );
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let r1 = execute(&app, &ok, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r2 = execute(&app, &bad, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_status(&app, &r1, "succeeded", 30).await;
+    wait_status(&app, &r2, "dead_lettered", 30).await;
+
+    let (_, all) = app
+        .get("/api/v1/workflows/runs", Some(&app.viewer.token))
+        .await;
+    assert_eq!(all["total"], 2);
+    let (_, by_wf) = app
+        .get(
+            &format!("/api/v1/workflows/runs?workflow_id={ok}"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(by_wf["total"], 1);
+    assert_eq!(by_wf["items"][0]["id"], r1.as_str());
+    let (_, by_status) = app
+        .get(
+            "/api/v1/workflows/runs?status=dead_lettered",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(by_status["items"][0]["id"], r2.as_str());
+    let since = before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (_, recent) = app
+        .get(
+            &format!("/api/v1/workflows/runs?since={since}"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(recent["total"], 2);
+    let (_, none) = app
+        .get(
+            &format!("/api/v1/workflows/runs?until={since}"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(none["total"], 0);
+    let (status, _) = app
+        .get(
+            "/api/v1/workflows/runs?status=exploded",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, text) = app.get("/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap_or_default().to_string();
+    for name in [
+        "maestro_workflow_runs_started_total",
+        "maestro_workflow_runs_finished_total{outcome=\"succeeded\"}",
+        "maestro_workflow_runs_finished_total{outcome=\"dead_lettered\"}",
+        "maestro_workflow_step_duration_seconds_bucket{type=\"noop\"",
+        "maestro_workflow_queue_depth",
+        "maestro_workflow_ready_to_start_seconds_bucket",
+        "maestro_workflow_step_retries_total",
+        "maestro_workflow_dead_lettered_total",
+    ] {
+        assert!(text.contains(name), "/metrics lacks {name}");
+    }
+    let (_, stats) = app.get("/api/v1/admin/stats", Some(&app.admin.token)).await;
+    assert!(stats.to_string().contains("runs_by_status"), "{stats}");
+    app.shutdown().await;
+}
