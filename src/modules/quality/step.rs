@@ -1,5 +1,6 @@
 //! Workflow steps: `quality.score` (score and store, outputs the score) and `quality.gate` (fails
-//! the step when the template does not pass).
+//! the step when the template does not pass). Both take `template_id` or `name`, as
+//! `templates.instantiate` does.
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -11,12 +12,29 @@ use crate::platform::steps::{StepContext, StepFailure, StepType};
 pub struct ScoreStep(pub QualityService);
 pub struct GateStep(pub QualityService);
 
-fn template_id(with: &Value) -> Result<String, StepFailure> {
-    with.get("template_id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| StepFailure::Permanent("`with.template_id` is required".into()))
+/// The template's id, looked up by name when the step names it.
+async fn template_id(
+    service: &QualityService,
+    ctx: &StepContext,
+    with: &Value,
+) -> Result<String, StepFailure> {
+    let text = |key: &str| {
+        with.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match (text("template_id"), text("name")) {
+        (Some(id), _) => Ok(id.to_string()),
+        (None, Some(name)) => service
+            .templates()
+            .find_by_name(&ctx.tenant, name)
+            .await
+            .map(|t| t.id)
+            .map_err(failure),
+        (None, None) => Err(StepFailure::Permanent(
+            "`with.template_id` or `with.name` is required".into(),
+        )),
+    }
 }
 
 /// 4xx from the service cannot get better by retrying; 5xx (e.g. the database restarting) can.
@@ -30,11 +48,11 @@ fn failure(err: ApiError) -> StepFailure {
 
 fn check_with(with: &Value, allow_min: bool) -> Result<(), String> {
     let obj = with.as_object().ok_or("`with` must be an object")?;
-    if !obj.contains_key("template_id") {
-        return Err("`with.template_id` is required".into());
+    if !obj.contains_key("template_id") && !obj.contains_key("name") {
+        return Err("`with.template_id` or `with.name` is required".into());
     }
     for key in obj.keys() {
-        let known = key == "template_id" || (allow_min && key == "min_score");
+        let known = key == "template_id" || key == "name" || (allow_min && key == "min_score");
         if !known {
             return Err(format!("unknown field `with.{key}`"));
         }
@@ -61,7 +79,7 @@ impl StepType for ScoreStep {
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let id = template_id(&with)?;
+            let id = template_id(&service, &ctx, &with).await?;
             let scored = service.score(&ctx.actor, &id).await.map_err(failure)?;
             serde_json::to_value(scored).map_err(|e| StepFailure::Permanent(e.to_string()))
         })
@@ -80,7 +98,7 @@ impl StepType for GateStep {
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let id = template_id(&with)?;
+            let id = template_id(&service, &ctx, &with).await?;
             let min = with
                 .get("min_score")
                 .and_then(Value::as_u64)

@@ -1,6 +1,8 @@
 //! Black-box tests of the quality module: the score shape, the publish gate, the regression gate
 //! with forced publishes, history, report, metrics, and the module switched off.
 
+mod catalog;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
