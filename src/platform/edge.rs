@@ -129,7 +129,12 @@ impl Edge {
                 match edge.consume(&stream, &handler, &cancel).await {
                     Ok(()) => break,
                     Err(error) => {
-                        edge.redis.mark_down(&format!("{error:#}"));
+                        let unreachable = error
+                            .downcast_ref::<redis::RedisError>()
+                            .is_none_or(crate::platform::redis::is_transport_error);
+                        if unreachable {
+                            edge.redis.mark_down(&format!("{error:#}"));
+                        }
                         tracing::warn!(%stream, error = %format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "stream consumer lost Redis");
                         tokio::select! {
                             _ = cancel.cancelled() => break,

@@ -10,6 +10,12 @@ use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 
 use crate::config::RedisSettings;
 
+/// Whether an error means Redis could not be reached (as opposed to Redis answering with an
+/// error).
+pub fn is_transport_error(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
 #[derive(Clone)]
 pub struct RedisHandle {
     inner: Arc<Inner>,
@@ -76,19 +82,33 @@ impl RedisHandle {
         F: FnOnce(deadpool_redis::Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        // Ok(Err(_)): Redis answered with an error (e.g. NOGROUP); it is reachable.
         let attempt = async {
             let conn = self.inner.pool.get().await?;
-            Ok::<T, anyhow::Error>(f(conn).await?)
+            Ok::<redis::RedisResult<T>, anyhow::Error>(f(conn).await)
         };
-        let result = match tokio::time::timeout(self.inner.command_timeout * 2, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("Redis did not answer in time")),
-        };
-        match &result {
-            Ok(_) => self.mark_up(),
-            Err(e) => self.mark_down(&format!("{e:#}")),
+        match tokio::time::timeout(self.inner.command_timeout * 2, attempt).await {
+            Ok(Ok(Ok(value))) => {
+                self.mark_up();
+                Ok(value)
+            }
+            Ok(Ok(Err(e))) if !is_transport_error(&e) => {
+                self.mark_up();
+                Err(e.into())
+            }
+            Ok(Ok(Err(e))) => {
+                self.mark_down(&format!("{e:#}"));
+                Err(e.into())
+            }
+            Ok(Err(e)) => {
+                self.mark_down(&format!("{e:#}"));
+                Err(e)
+            }
+            Err(_) => {
+                self.mark_down("Redis did not answer in time");
+                Err(anyhow::anyhow!("Redis did not answer in time"))
+            }
         }
-        result
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {

@@ -295,6 +295,38 @@ impl QualityService {
         Ok((eval, forced.map(OverrideView::from)))
     }
 
+    /// Scores a version announced on the bus. Transient failures (the database busy or
+    /// restarting) are retried with backoff; a version that vanished (deleted meanwhile) is not.
+    pub async fn record_with_retries(
+        &self,
+        tenant: &TenantId,
+        subject: &Subject<'_>,
+    ) -> ApiResult<()> {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            let outcome = async {
+                let content = self
+                    .inner
+                    .templates
+                    .get_content(tenant, subject.template_id, Some(subject.commit))
+                    .await?;
+                self.record(tenant, subject, content.files).await
+            }
+            .await;
+            match outcome {
+                Ok(_) => return Ok(()),
+                Err(e) if e.status.is_server_error() && attempt < 5 => {
+                    tracing::debug!(attempt, error = %e, "scoring failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 3;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// A deleted template leaves the report (its history stays).
     pub async fn forget(&self, tenant: &TenantId, template_id: &str) -> ApiResult<()> {
         let (t, id) = (tenant.clone(), template_id.to_string());

@@ -4,7 +4,6 @@
 //! and the cross-replica wake-up (`pg_notify`).
 
 use chrono::NaiveDateTime;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::QueryResult;
 use diesel::sql_types::{BigInt, Text, Timestamp};
@@ -336,38 +335,8 @@ pub fn current_schema(conn: &mut DbConnection) -> QueryResult<Option<String>> {
     }
 }
 
-/// Runs `f` in a write transaction: an ordinary transaction on PostgreSQL, `BEGIN IMMEDIATE` on
-/// SQLite (takes the write lock up front, so concurrent writers wait on `busy_timeout` instead of
-/// failing when a read transaction tries to upgrade).
-pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    if matches!(conn, DbConnection::Postgres(_)) {
-        return conn.transaction(f);
-    }
-    conn.batch_execute("BEGIN IMMEDIATE")?;
-    // A panic inside `f` must not return the pooled connection with an open transaction.
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *conn)));
-    match outcome {
-        Ok(Ok(value)) => match conn.batch_execute("COMMIT") {
-            Ok(()) => Ok(value),
-            Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK");
-                Err(e.into())
-            }
-        },
-        Ok(Err(e)) => {
-            let _ = conn.batch_execute("ROLLBACK");
-            Err(e)
-        }
-        Err(panic) => {
-            let _ = conn.batch_execute("ROLLBACK");
-            std::panic::resume_unwind(panic)
-        }
-    }
-}
+/// The platform's write transaction (`BEGIN IMMEDIATE` on SQLite).
+pub use crate::platform::db::write_transaction as write_tx;
 
 #[cfg(test)]
 mod tests {

@@ -193,6 +193,41 @@ impl diesel::r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// Runs `f` in a write transaction, committed when it returns `Ok` and rolled back otherwise:
+/// an ordinary transaction on PostgreSQL, `BEGIN IMMEDIATE` on SQLite. SQLite's default deferred
+/// transaction starts as a reader and fails at once with "database is locked" when it later
+/// writes while another connection holds the write lock (busy_timeout does not apply to that
+/// upgrade); taking the lock up front makes concurrent writers queue instead.
+///
+/// The transaction goes through diesel's transaction manager, so a `conn.transaction(…)` inside
+/// `f` becomes a savepoint, and a panic leaves the connection marked in-transaction, which the
+/// pool then discards rather than reuses.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Postgres(_) => conn.transaction(f),
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            match f(&mut *conn) {
+                Ok(value) => {
+                    <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
+                        conn,
+                    );
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
 pub type DbPool = Pool<ConnectionManager>;
 pub type PooledDb = PooledConnection<ConnectionManager>;
 
@@ -260,14 +295,14 @@ impl Db {
         .map_err(|e| E::from(DbError::Worker(e.to_string())))?
     }
 
-    /// Like [`Db::run`] inside one transaction (rolled back when `f` fails).
+    /// Like [`Db::run`] inside one write transaction (see [`write_transaction`]).
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        self.run(move |conn| write_transaction(conn, f)).await
     }
 
     /// Round trip to the database.
@@ -318,6 +353,69 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://data/maestro.db"), "data/maestro.db");
         assert_eq!(sqlite_path("sqlite:///tmp/x.db"), "/tmp/x.db");
         assert_eq!(sqlite_path("sqlite::memory:"), ":memory:");
+    }
+
+    #[test]
+    fn sqlite_writers_queue_instead_of_failing_on_lock_upgrade() {
+        use diesel::sql_types::BigInt;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::config::DatabaseSettings {
+            url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            pool_size: 4,
+            acquire_timeout_ms: 2000,
+            busy_timeout_ms: 5000,
+            statement_timeout_ms: 0,
+            migrate_on_start: false,
+        };
+        let db = Db::new(&settings).unwrap();
+        db.get()
+            .unwrap()
+            .batch_execute("CREATE TABLE c (n BIGINT NOT NULL); INSERT INTO c VALUES (0);")
+            .unwrap();
+        // Each writer reads, pauses, then writes: with deferred transactions some fail with
+        // "database is locked"; with BEGIN IMMEDIATE all of them commit.
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    let mut conn = db.get().unwrap();
+                    for _ in 0..10 {
+                        write_transaction(&mut conn, |c| -> QueryResult<()> {
+                            let n: N = diesel::sql_query("SELECT n FROM c").get_result(c)?;
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                            diesel::sql_query(format!("UPDATE c SET n = {}", n.n + 1))
+                                .execute(c)?;
+                            Ok(())
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let n: N = diesel::sql_query("SELECT n FROM c")
+            .get_result(&mut db.get().unwrap())
+            .unwrap();
+        assert_eq!(n.n, 40, "no update was lost");
+
+        // A failing closure rolls back; the connection stays usable.
+        let mut conn = db.get().unwrap();
+        let failed: QueryResult<()> = write_transaction(&mut conn, |c| {
+            diesel::sql_query("UPDATE c SET n = 0").execute(c)?;
+            Err(diesel::result::Error::RollbackTransaction)
+        });
+        assert!(failed.is_err());
+        let n: N = diesel::sql_query("SELECT n FROM c")
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(n.n, 40);
     }
 
     #[test]
