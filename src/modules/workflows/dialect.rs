@@ -344,6 +344,7 @@ mod tests {
     //! `MAESTRO_TEST_DATABASE_URL` is set (each test in its own schema).
     use super::*;
     use crate::platform::db::migrate;
+    use diesel::connection::SimpleConnection;
 
     fn sqlite() -> (tempfile::TempDir, DbConnection) {
         let dir = tempfile::tempdir().unwrap();
