@@ -12,6 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
 
+use maestro::modules::quality::checks::CATEGORIES;
 use maestro::modules::quality::report;
 use maestro::modules::quality::service::QualityService;
 use maestro::modules::quality::store::{self, LatestRow, ScoreRow};
@@ -21,23 +22,6 @@ use maestro::platform::auth::TenantId;
 use maestro::platform::db::{Db, migrate};
 
 const TEMPLATES: usize = 10_000;
-const CATEGORIES: &[&str] = &[
-    "ai_ml_engineer",
-    "backend_developer",
-    "database_specialist",
-    "devops_engineer",
-    "frontend_developer",
-    "integration_tester",
-    "maestro-curated",
-    "qa_engineer",
-    "requirement_analyst",
-    "sdlc-templates",
-    "security_specialist",
-    "solution_architect",
-    "technical_writer",
-    "ui_ux_designer",
-    "frontend-templates",
-];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -217,6 +217,18 @@ impl TestApp {
         eventually(what, timeout, &mut check).await
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub fn stream_name(&self, suffix: &str) -> String {
         format!("{}:streams:{suffix}", self.settings.redis.key_prefix)
     }

@@ -102,17 +102,6 @@ impl AsRawFd for PgListener {
     }
 }
 
-/// libpq wants key=value or URI; the pool URL is a URI. Bound the connect time.
-fn listener_url(url: &str) -> String {
-    if url.contains("connect_timeout=") {
-        url.to_string()
-    } else if url.contains('?') {
-        format!("{url}&connect_timeout=3")
-    } else {
-        format!("{url}?connect_timeout=3")
-    }
-}
-
 pub async fn run(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
     let mut backoff = Duration::from_millis(200);
     while !cancel.is_cancelled() {
@@ -129,7 +118,7 @@ pub async fn run(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()
                 continue;
             }
         };
-        let url = listener_url(engine.database_url());
+        let url = crate::platform::db::with_connect_timeout(engine.database_url());
         let connected =
             tokio::task::spawn_blocking(move || PgListener::connect(&url, &channel)).await?;
         let listener = match connected {

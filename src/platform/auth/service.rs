@@ -449,19 +449,8 @@ impl AuthService {
         password: &str,
         role: Role,
     ) -> ApiResult<UserView> {
-        validate_tenant_name(tenant_name).map_err(|m| {
-            ApiError::validation("Bad tenant name.", vec![FieldError::new("tenant", m)])
-        })?;
-        let name = tenant_name.to_string();
-        let tenant = self
-            .inner
-            .db
-            .run(move |conn| -> ApiResult<TenantRow> {
-                Ok(store::ensure_tenant(conn, &name, now())?)
-            })
-            .await?;
-        self.create_user(&TenantId(tenant.id), email, password, role)
-            .await
+        let tenant = self.ensure_tenant(tenant_name).await?;
+        self.create_user(&tenant, email, password, role).await
     }
 
     pub async fn list_users(

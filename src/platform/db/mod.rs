@@ -165,7 +165,7 @@ impl ConnectionManager {
 }
 
 /// libpq waits for the OS TCP timeout by default; bound it so an unreachable host fails fast.
-fn with_connect_timeout(url: &str) -> String {
+pub fn with_connect_timeout(url: &str) -> String {
     if url.contains("connect_timeout=") {
         url.to_string()
     } else if url.contains('?') {

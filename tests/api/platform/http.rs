@@ -166,15 +166,7 @@ async fn http_metrics_use_route_templates() {
         Some(&app.admin.token),
     )
     .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"route="/api/v1/admin/users/{id}""#),
         "route label is the template, not the raw path"

@@ -380,15 +380,7 @@ async fn the_report_metrics_and_stats_summarise_the_tenant() {
         .await;
     assert_eq!(other["templates_scored"], 0);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("maestro_quality_pass_rate{category=\"backend_developer\"} 1"),
         "{metrics}"

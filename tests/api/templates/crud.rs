@@ -527,15 +527,7 @@ async fn reads_are_cached_writes_invalidate_and_figures_show_up() {
     let (_, health) = app.get("/health", None).await;
     assert!(health["templates_count"].as_i64().unwrap() >= 1, "{health}");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("maestro_templates{category=\"backend_developer\"}"),
         "{metrics}"

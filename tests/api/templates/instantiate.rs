@@ -213,15 +213,7 @@ async fn parameters_are_validated_and_outputs_rendered_as_json_zip_and_tar() {
     assert_eq!(main_of(&old), b"PORT = 8080\nNAME = \"hello\"\n");
     assert_eq!(old["commit"], etag.as_str());
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("maestro_template_instantiations_total{category=\"backend_developer\"}"),
         "{metrics}"

@@ -16,23 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-pub const CATEGORIES: &[&str] = &[
-    "ai_ml_engineer",
-    "backend_developer",
-    "database_specialist",
-    "devops_engineer",
-    "frontend_developer",
-    "integration_tester",
-    "maestro-curated",
-    "qa_engineer",
-    "requirement_analyst",
-    "sdlc-templates",
-    "security_specialist",
-    "solution_architect",
-    "technical_writer",
-    "ui_ux_designer",
-    "frontend-templates",
-];
+pub use crate::modules::templates::engine::CATEGORIES;
 
 /// One file of the template as stored (paths are template-relative, `/`-separated).
 #[derive(Debug, Clone)]
