@@ -263,6 +263,14 @@ impl QualityService {
             warning_checks: names(Status::Warning),
             updated_at: now,
         };
+        // Versions can be scored out of order (bus handlers, explicit /score calls): only the
+        // template's current version may become its current score.
+        let current = self
+            .inner
+            .templates
+            .get(tenant, subject.template_id)
+            .await
+            .is_ok_and(|t| t.current_commit == subject.commit);
         let (t, id, commit) = (
             tenant.clone(),
             subject.template_id.to_string(),
@@ -273,7 +281,9 @@ impl QualityService {
             .db
             .transaction(move |conn| -> ApiResult<(bool, Option<OverrideRow>)> {
                 let inserted = store::insert_score(conn, &score_row)?;
-                store::put_latest(conn, &latest)?;
+                if current {
+                    store::put_latest(conn, &latest)?;
+                }
                 let forced = store::attach_override(conn, &t, &id, &commit)?;
                 Ok((inserted, forced))
             })

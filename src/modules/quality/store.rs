@@ -27,8 +27,8 @@ pub struct ScoreRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = quality_latest)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = quality_latest, primary_key(tenant_id, template_id))]
 pub struct LatestRow {
     pub tenant_id: String,
     pub template_id: String,
@@ -74,38 +74,40 @@ pub fn score_for_commit(
 }
 
 /// Stores a version's score once; a second score of the same commit is ignored (scores are a
-/// pure function of the content). Returns whether a row was written.
+/// pure function of the content). Returns whether a row was written. An upsert, not
+/// insert-and-catch: on PostgreSQL a unique violation aborts the surrounding transaction.
 pub fn insert_score(conn: &mut DbConnection, row: &ScoreRow) -> QueryResult<bool> {
-    let tenant = TenantId(row.tenant_id.clone());
-    if score_for_commit(conn, &tenant, &row.template_id, &row.commit_id)?.is_some() {
-        return Ok(false);
-    }
-    match diesel::insert_into(quality_scores::table)
-        .values(row)
-        .execute(conn)
-    {
-        Ok(_) => Ok(true),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let written = match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(quality_scores::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(quality_scores::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(written > 0)
 }
 
-/// Replaces the template's current score (delete + insert: portable across both backends; run
-/// inside the caller's transaction).
+/// Sets the template's current score (insert or replace, per backend).
 pub fn put_latest(conn: &mut DbConnection, row: &LatestRow) -> QueryResult<()> {
-    diesel::delete(
-        quality_latest::table
-            .filter(quality_latest::tenant_id.eq(&row.tenant_id))
-            .filter(quality_latest::template_id.eq(&row.template_id)),
-    )
-    .execute(conn)?;
-    diesel::insert_into(quality_latest::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    let key = (quality_latest::tenant_id, quality_latest::template_id);
+    match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(quality_latest::table)
+            .values(row)
+            .on_conflict(key)
+            .do_update()
+            .set(row)
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(quality_latest::table)
+            .values(row)
+            .on_conflict(key)
+            .do_update()
+            .set(row)
+            .execute(c)?,
+    };
+    Ok(())
 }
 
 pub fn delete_latest(

@@ -443,3 +443,22 @@ async fn the_templates_module_off_removes_its_paths_too() {
     let (_, health) = app.get("/health", None).await;
     assert!(health.get("templates_count").is_none());
 }
+
+#[tokio::test]
+async fn concurrent_scoring_of_one_version_stores_it_once() {
+    let app = gated().spawn().await;
+    let (_, created) = create(&app, &good("raced")).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    // Racing the bus-triggered scoring of the same version, and each other.
+    let body = json!({"template_id": id});
+    let calls = (0..6).map(|_| app.post("/api/v1/quality/score", Some(&app.editor.token), &body));
+    for (status, response) in futures::future::join_all(calls).await {
+        assert_eq!(status, 200, "{response}");
+    }
+    let history = wait_for_history(&app, &id, 1).await;
+    assert_eq!(history["items"].as_array().unwrap().len(), 1, "{history}");
+    let (_, report) = app
+        .get("/api/v1/quality/report", Some(&app.viewer.token))
+        .await;
+    assert_eq!(report["templates_scored"], 1);
+}
