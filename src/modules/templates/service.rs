@@ -1080,6 +1080,42 @@ impl TemplatesService {
         }
     }
 
+    /// Everything a new version of an existing template must pass before it is written (update
+    /// and restore): the limits, the format, a free name, and the publish gate. Returns the
+    /// checked files, their reading and the gate's note.
+    async fn check_new_version(
+        &self,
+        actor: &Principal,
+        current: &store::TemplateRow,
+        files: Vec<SourceFile>,
+        force: &Option<ForcedPublish>,
+    ) -> ApiResult<(Vec<SourceFile>, spec::Inspected, Option<Value>)> {
+        let files = archive::check_files(files, &self.limits())?;
+        let inspected = spec::inspect(&files)?;
+        if inspected.manifest.name != current.name {
+            self.name_taken(
+                &actor.tenant_id,
+                &inspected.manifest.name,
+                Some(&current.id),
+            )
+            .await?;
+        }
+        let note = self
+            .gate(PublishCandidate {
+                tenant: actor.tenant_id.clone(),
+                actor: actor.clone(),
+                template_id: current.id.clone(),
+                previous_commit: Some(current.current_commit.clone()),
+                name: inspected.manifest.name.clone(),
+                category: inspected.manifest.category.clone(),
+                manifest: inspected.manifest_json(),
+                files: files.clone(),
+                force: force.clone(),
+            })
+            .await?;
+        Ok((files, inspected, note))
+    }
+
     async fn name_taken(
         &self,
         tenant: &TenantId,
@@ -1307,24 +1343,8 @@ impl TemplatesService {
             }
         };
         let files = with_manifest(base, input.manifest.as_ref(), false)?;
-        let files = archive::check_files(files, &self.limits())?;
-        let inspected = spec::inspect(&files)?;
-        if inspected.manifest.name != current.name {
-            self.name_taken(&tenant, &inspected.manifest.name, Some(&current.id))
-                .await?;
-        }
-        let note = self
-            .gate(PublishCandidate {
-                tenant: tenant.clone(),
-                actor: actor.clone(),
-                template_id: current.id.clone(),
-                previous_commit: Some(current.current_commit.clone()),
-                name: inspected.manifest.name.clone(),
-                category: inspected.manifest.category.clone(),
-                manifest: inspected.manifest_json(),
-                files: files.clone(),
-                force: force.clone(),
-            })
+        let (files, inspected, note) = self
+            .check_new_version(actor, &current, files, &force)
             .await?;
         let m = &inspected.manifest;
         let head = if m.version != current.version {
@@ -1375,24 +1395,8 @@ impl TemplatesService {
         check_expected(&current, expected_commit)?;
         let source = self.resolve_commit(&tenant, &current, commit).await?;
         let files = self.files_at(&tenant, &current.id, &source).await?;
-        let files = archive::check_files(files, &self.limits())?;
-        let inspected = spec::inspect(&files)?;
-        if inspected.manifest.name != current.name {
-            self.name_taken(&tenant, &inspected.manifest.name, Some(&current.id))
-                .await?;
-        }
-        let note = self
-            .gate(PublishCandidate {
-                tenant: tenant.clone(),
-                actor: actor.clone(),
-                template_id: current.id.clone(),
-                previous_commit: Some(current.current_commit.clone()),
-                name: inspected.manifest.name.clone(),
-                category: inspected.manifest.category.clone(),
-                manifest: inspected.manifest_json(),
-                files: files.clone(),
-                force: force.clone(),
-            })
+        let (files, inspected, note) = self
+            .check_new_version(actor, &current, files, &force)
             .await?;
         let head = format!(
             "Restore {} to {} ({})",
