@@ -55,7 +55,7 @@ pub struct Settings {
     pub streams: StreamSettings,
     pub telemetry: TelemetrySettings,
     pub templates: TemplatesSettings,
-    pub quality: QualitySettings,
+    pub quality: crate::modules::quality::settings::QualitySettings,
     pub workflows: WorkflowsSettings,
 }
 
@@ -216,16 +216,6 @@ pub struct TemplatesSettings {
     pub git_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QualitySettings {
-    pub gates: bool,
-    pub min_score: u32,
-    /// An update may lower a template's score by at most this many points unless an admin
-    /// forces it.
-    pub max_score_drop: u32,
-}
-
 /// The durable workflow engine (`[workflows]`). Durations are strings like `250ms`, `2s`, `5m`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -330,6 +320,36 @@ impl WorkflowsSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// A duration written with its unit in configuration (`250ms`, `2s`, `5m`, `1h 30m`): parsed
+/// once when the configuration loads, so code reads a [`std::time::Duration`] and never re-parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub std::time::Duration);
+
+impl HumanDuration {
+    pub fn get(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        humantime::parse_duration(raw.trim())
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{raw}` is not a duration ({e}); use e.g. 250ms, 2s or 5m"
+                ))
+            })
     }
 }
 
@@ -641,12 +661,7 @@ impl Settings {
             ));
         }
         self.workflows.validate()?;
-        if self.quality.min_score > 100 {
-            return Err(ConfigError::new(
-                "quality.min_score",
-                "must be between 0 and 100",
-            ));
-        }
+        self.quality.validate()?;
         Ok(())
     }
 

@@ -9,7 +9,15 @@ pub mod workflows;
 use std::sync::Arc;
 
 use crate::platform::Platform;
+use crate::platform::http::error::CodeDoc;
 use crate::platform::module::Module;
+
+/// Every problem code a module can answer with (each module's error enum `CODES`), for the test
+/// that codes are unique and documented in docs/errors.md. A module adds its enum here.
+pub fn problem_codes() -> Vec<CodeDoc> {
+    let codes: Vec<CodeDoc> = Vec::new();
+    codes
+}
 
 pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> {
     let flags = &platform.settings.modules;

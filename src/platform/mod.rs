@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blocking;
 pub mod bus;
 pub mod cache;
 pub mod db;
@@ -13,6 +14,7 @@ pub mod module;
 pub mod redis;
 pub mod steps;
 pub mod telemetry;
+pub mod test_results;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -10,6 +10,7 @@ pub mod report;
 mod routes;
 mod schema;
 pub mod service;
+pub mod settings;
 mod step;
 pub mod store;
 

@@ -5,7 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use base64::Engine as _;
-use futures::StreamExt;
 use serde_json::json;
 
 use super::archive::{self, ArchiveKind, OutEntry};
@@ -20,6 +19,7 @@ use super::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
 };
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
+use crate::platform::http::body::{BodyLimit, read_body};
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::pagination::{Page, PageQuery};
 
@@ -55,42 +55,6 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Reads the request body up to `limit` bytes; more is a 413 naming the limit.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> ApiResult<web::Bytes> {
-    let too_large = || {
-        ApiError::payload_too_large(
-            "templates.upload_too_large",
-            format!(
-                "The request body is larger than {limit} bytes (limit templates.max_upload_bytes)."
-            ),
-        )
-    };
-    if let Some(length) =
-        header_str(req, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
-        && length > limit as u64
-    {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "request.invalid_body",
-                format!("The request body could not be read: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
 /// The body of a create or update: JSON `{manifest, files, force}` or an archive.
 struct Upload {
     input: TemplateInput,
@@ -105,7 +69,16 @@ async fn read_upload(
     let content_type = header_str(req, header::CONTENT_TYPE)
         .unwrap_or("application/json")
         .to_string();
-    let body = read_body(req, payload, service.settings().max_upload_bytes).await?;
+    let body = read_body(
+        req,
+        payload,
+        BodyLimit {
+            bytes: service.settings().max_upload_bytes,
+            code: "templates.upload_too_large",
+            setting: "templates.max_upload_bytes",
+        },
+    )
+    .await?;
     if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
         let files = archive::read_archive(kind, &body, &service.limits())?;
         return Ok(Upload {

@@ -4,7 +4,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -13,6 +12,7 @@ use super::definition::DefinitionDoc;
 use super::model::*;
 use super::service::WorkflowsService;
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
+use crate::platform::http::body::{BodyLimit, read_body};
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::pagination::{Page, PageQuery};
 
@@ -42,30 +42,11 @@ pub fn configure(
     );
 }
 
-/// Reads a body up to `limit` bytes, answering 413 in problem+json past it.
-async fn read_body(mut payload: web::Payload, limit: usize) -> ApiResult<Vec<u8>> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "request.invalid_body",
-                format!("The request body could not be read: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::payload_too_large(
-                "request.body_too_large",
-                format!("The body is larger than the {limit}-byte limit."),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn body_limit(req: &HttpRequest) -> usize {
-    req.app_data::<web::Data<crate::platform::Platform>>()
-        .map_or(1024 * 1024, |p| p.settings.server.json_body_limit)
+fn body_limit(req: &HttpRequest) -> BodyLimit {
+    BodyLimit::json(
+        req.app_data::<web::Data<crate::platform::Platform>>()
+            .map_or(1024 * 1024, |p| p.settings.server.json_body_limit),
+    )
 }
 
 /// List workflows.
@@ -127,7 +108,7 @@ async fn create_workflow(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = read_body(payload, body_limit(&req)).await?;
+    let body = read_body(&req, payload, body_limit(&req)).await?;
     let created = service
         .create_definition(&auth.principal, &body, content_type.as_deref())
         .await?;
@@ -217,7 +198,7 @@ async fn execute(
                 .to_string(),
         ),
     };
-    let body = read_body(payload, body_limit(&req)).await?;
+    let body = read_body(&req, payload, body_limit(&req)).await?;
     let request: ExecuteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ExecuteRequest::default()
     } else {
@@ -411,10 +392,20 @@ async fn send_event(
     auth: Authorized<Editor>,
     service: web::Data<WorkflowsService>,
     path: web::Path<(String, String)>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (run_id, name) = path.into_inner();
-    let body = read_body(payload, super::service::MAX_PAYLOAD_BYTES).await?;
+    let body = read_body(
+        &req,
+        payload,
+        BodyLimit {
+            bytes: super::service::MAX_PAYLOAD_BYTES,
+            code: "request.body_too_large",
+            setting: "the fixed 256 KiB event payload limit",
+        },
+    )
+    .await?;
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {

@@ -283,16 +283,14 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
+        crate::platform::blocking::run_blocking("db", move || {
             let mut conn = pool
                 .get()
                 .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| E::from(DbError::Worker(e.to_string())))?
+        .map_err(|e| E::from(DbError::from(e)))?
     }
 
     /// Like [`Db::run`] inside one write transaction (see [`write_transaction`]).

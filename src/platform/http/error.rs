@@ -46,10 +46,75 @@ pub struct Problem {
     pub trace_id: Option<String>,
 }
 
-/// Implemented by each module's error enum so it converts into [`ApiError`] with a stable code.
-pub trait ProblemCode {
+/// Implemented by each module's error enum (in the module's `error.rs`) so that it converts into
+/// [`ApiError`] with a stable code. Write the implementation with [`problem_codes!`], which also
+/// lists every code for the uniqueness and documentation test (`crate::modules::tests`).
+pub trait ProblemCode: fmt::Display {
     fn code(&self) -> &'static str;
     fn status(&self) -> StatusCode;
+    /// Per-field problems, for 422s that name several inputs.
+    fn field_errors(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+}
+
+/// One documented problem code: what a module can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeDoc {
+    pub code: &'static str,
+    pub status: StatusCode,
+}
+
+/// Implements [`ProblemCode`] for a module's error enum from one table of
+/// `pattern => (STATUS, "module.code")` rows, and adds `const CODES: &[CodeDoc]` listing them.
+/// The match is exhaustive, so a new variant cannot be forgotten; `Display` (from `thiserror`)
+/// is the `detail`. An optional `field_errors(self) { … }` block supplies per-field errors.
+///
+/// ```ignore
+/// problem_codes! {
+///     TemplatesError {
+///         Self::NotFound { .. } => (NOT_FOUND, "templates.not_found"),
+///         Self::Invalid(_) => (UNPROCESSABLE_ENTITY, "templates.invalid"),
+///     }
+///     field_errors(self) { match self { Self::Invalid(errors) => errors.clone(), _ => Vec::new() } }
+/// }
+/// ```
+#[macro_export]
+macro_rules! problem_codes {
+    (
+        $ty:ty {
+            $( $pat:pat => ($status:ident, $code:literal) ),+ $(,)?
+        }
+        $( field_errors($self_:ident) $fields:block )?
+    ) => {
+        impl $crate::platform::http::error::ProblemCode for $ty {
+            fn code(&self) -> &'static str {
+                match self {
+                    $( $pat => $code, )+
+                }
+            }
+
+            fn status(&self) -> ::actix_web::http::StatusCode {
+                match self {
+                    $( $pat => ::actix_web::http::StatusCode::$status, )+
+                }
+            }
+
+            $(
+                fn field_errors(&$self_) -> Vec<$crate::platform::http::error::FieldError> $fields
+            )?
+        }
+
+        impl $ty {
+            /// Every problem code this error can answer with.
+            pub const CODES: &'static [$crate::platform::http::error::CodeDoc] = &[
+                $( $crate::platform::http::error::CodeDoc {
+                    code: $code,
+                    status: ::actix_web::http::StatusCode::$status,
+                }, )+
+            ];
+        }
+    };
 }
 
 pub struct ApiError {
@@ -210,12 +275,24 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Module error enums convert through their [`ProblemCode`].
-pub fn from_problem_code<E>(err: E) -> ApiError
+/// Module error enums become problems through their [`ProblemCode`]; a 5xx keeps the error as
+/// its logged source.
+impl<E> From<E> for ApiError
 where
-    E: ProblemCode + fmt::Display,
+    E: ProblemCode + std::error::Error + Send + Sync + 'static,
 {
-    ApiError::new(err.status(), err.code(), err.to_string())
+    fn from(err: E) -> Self {
+        let status = err.status();
+        let mut api = ApiError::new(status, err.code(), err.to_string());
+        api.errors = err.field_errors();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            api.retry_after_secs = Some(1);
+        }
+        if status.is_server_error() {
+            api.source = Some(anyhow::Error::new(err));
+        }
+        api
+    }
 }
 
 impl From<crate::platform::db::DbError> for ApiError {

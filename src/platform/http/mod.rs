@@ -1,5 +1,6 @@
 //! HTTP conventions shared by every module: errors, pagination, extractor configs, middleware.
 
+pub mod body;
 pub mod error;
 pub mod extract;
 pub mod middleware;

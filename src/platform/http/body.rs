@@ -1,0 +1,74 @@
+//! The one way to read a raw request body (archives, YAML definitions, JUnit reports): bounded by
+//! a limit that the 413 names, checked against `Content-Length` before anything is read.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures::StreamExt;
+
+use super::error::{ApiError, ApiResult};
+
+/// How large a body may be, and what a client is told when it is larger.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    pub bytes: usize,
+    /// The problem code of the 413 (`request.body_too_large`, `templates.upload_too_large`, …).
+    pub code: &'static str,
+    /// The setting that raises the limit, named in the 413 so an operator knows what to change.
+    pub setting: &'static str,
+}
+
+impl BodyLimit {
+    /// The JSON body limit (`server.json_body_limit`), for endpoints that read JSON or YAML by hand.
+    pub fn json(bytes: usize) -> BodyLimit {
+        BodyLimit {
+            bytes,
+            code: "request.body_too_large",
+            setting: "server.json_body_limit",
+        }
+    }
+
+    fn too_large(&self) -> ApiError {
+        ApiError::payload_too_large(
+            self.code,
+            format!(
+                "The request body is larger than {} bytes (limit {}).",
+                self.bytes, self.setting
+            ),
+        )
+    }
+}
+
+/// Reads the whole body up to `limit.bytes`; more is a 413 naming the limit, a broken stream a 400.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: BodyLimit,
+) -> ApiResult<web::Bytes> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit.bytes as u64) {
+        return Err(limit.too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(
+        declared
+            .map_or(0, |n| n as usize)
+            .min(limit.bytes)
+            .min(1 << 20),
+    );
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "request.invalid_body",
+                format!("The request body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit.bytes {
+            return Err(limit.too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
