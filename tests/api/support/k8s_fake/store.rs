@@ -1,0 +1,365 @@
+//! The object store: objects by (storage, namespace, name) as JSON, one global resourceVersion,
+//! and the change history that watches replay (compactable, so old resourceVersions become 410).
+//! Every write that changes something bumps the resourceVersion and notifies; a write that
+//! changes nothing keeps the object as it was and emits nothing.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::resources::ResourceType;
+
+/// Wall-clock time that advances with tokio time, so `tokio::time::pause()` moves it too.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    wall: DateTime<Utc>,
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock {
+            wall: Utc::now(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.start);
+        self.wall + chrono::Duration::from_std(elapsed).unwrap_or_default()
+    }
+
+    /// The tokio instant for a wall-clock time of this clock.
+    pub fn instant_at(&self, t: DateTime<Utc>) -> tokio::time::Instant {
+        let offset = (t - self.wall).to_std().unwrap_or_default();
+        self.start + offset
+    }
+}
+
+/// `metav1.Time`: RFC 3339, seconds.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `metav1.MicroTime`: RFC 3339, microseconds.
+pub fn micro_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjKey {
+    pub store: &'static str,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjKey {
+    pub fn new(rt: &ResourceType, namespace: &str, name: &str) -> Self {
+        ObjKey {
+            store: rt.store,
+            namespace: if rt.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    pub fn of(rt: &ResourceType, obj: &Value) -> Self {
+        Self::new(rt, &namespace_of(obj), &name_of(obj))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl ChangeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One entry of the watch history.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub rv: u64,
+    pub key: ObjKey,
+    pub kind: ChangeType,
+    pub object: Arc<Value>,
+    /// The object before this change (None for ADDED).
+    pub previous: Option<Arc<Value>>,
+}
+
+pub fn name_of(obj: &Value) -> String {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn namespace_of(obj: &Value) -> String {
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn uid_of(obj: &Value) -> String {
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn rv_of(obj: &Value) -> u64 {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The watch history no longer reaches back to the requested resourceVersion.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooOld {
+    pub requested: u64,
+    pub oldest: u64,
+}
+
+pub struct Store {
+    rv: u64,
+    objects: BTreeMap<ObjKey, Value>,
+    history: VecDeque<Change>,
+    /// Changes with rv > this are in `history`.
+    compacted_through: u64,
+    pub history_limit: usize,
+    /// Per object uid: each apply manager's last applied configuration.
+    pub applied: HashMap<String, BTreeMap<String, Value>>,
+    notify: watch::Sender<u64>,
+    pub clock: Clock,
+}
+
+/// Fields a write does not count as a change.
+fn comparable(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        m.remove("managedFields");
+        m.remove("generation");
+    }
+    o
+}
+
+impl Store {
+    pub fn new(notify: watch::Sender<u64>, clock: Clock) -> Self {
+        Store {
+            rv: 1,
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+            compacted_through: 0,
+            history_limit: 100_000,
+            applied: HashMap::new(),
+            notify,
+            clock,
+        }
+    }
+
+    /// A receiver that changes with every stored change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    pub fn get(&self, key: &ObjKey) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    /// Objects of one storage, optionally in one namespace, in key order.
+    pub fn list<'a>(
+        &'a self,
+        store: &'a str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .iter()
+            .filter(move |(k, _)| k.store == store && namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(_, v)| v)
+    }
+
+    /// Every object in a namespace (any storage).
+    pub fn keys_in_namespace(&self, namespace: &str) -> Vec<ObjKey> {
+        self.objects
+            .keys()
+            .filter(|k| k.namespace == namespace && !namespace.is_empty())
+            .cloned()
+            .collect()
+    }
+
+    pub fn find_by_uid(&self, uid: &str) -> Option<(&ObjKey, &Value)> {
+        self.objects.iter().find(|(_, v)| uid_of(v) == uid)
+    }
+
+    fn record(&mut self, key: ObjKey, kind: ChangeType, object: Value, previous: Option<Value>) {
+        self.history.push_back(Change {
+            rv: self.rv,
+            key,
+            kind,
+            object: Arc::new(object),
+            previous: previous.map(Arc::new),
+        });
+        while self.history.len() > self.history_limit {
+            if let Some(c) = self.history.pop_front() {
+                self.compacted_through = c.rv;
+            }
+        }
+        self.notify.send_replace(self.rv);
+    }
+
+    /// Stores a new object, filling uid, creationTimestamp, resourceVersion and generation.
+    /// The caller has checked that the key is free.
+    pub fn insert(&mut self, rt: &ResourceType, mut obj: Value) -> Value {
+        self.rv += 1;
+        let now = time(self.clock.now());
+        let meta = obj["metadata"]
+            .as_object_mut()
+            .expect("callers pass objects with metadata");
+        meta.entry("uid")
+            .or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
+        meta.entry("creationTimestamp")
+            .or_insert_with(|| json!(now));
+        meta.insert("resourceVersion".into(), json!(self.rv.to_string()));
+        if rt.tracks_generation() {
+            meta.insert("generation".into(), json!(1));
+        }
+        let key = ObjKey::of(rt, &obj);
+        self.objects.insert(key.clone(), obj.clone());
+        self.record(key, ChangeType::Added, obj.clone(), None);
+        obj
+    }
+
+    /// Replaces an existing object. Returns the stored object and whether anything changed
+    /// (an unchanged write keeps the resourceVersion and emits no event).
+    pub fn update(&mut self, rt: &ResourceType, mut obj: Value) -> (Value, bool) {
+        let key = ObjKey::of(rt, &obj);
+        let Some(old) = self.objects.get(&key).cloned() else {
+            return (obj, false);
+        };
+        // Immutable metadata stays as it was.
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "namespace",
+            "name",
+        ] {
+            match old.pointer(&format!("/metadata/{field}")) {
+                Some(v) => obj["metadata"][field] = v.clone(),
+                None => {
+                    if field != "deletionTimestamp" {
+                        continue;
+                    }
+                    if let Some(m) = obj["metadata"].as_object_mut() {
+                        m.remove(field);
+                    }
+                }
+            }
+        }
+        if comparable(&old) == comparable(&obj) {
+            return (old, false);
+        }
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        if rt.tracks_generation() {
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let spec_changed = old.get("spec") != obj.get("spec");
+            obj["metadata"]["generation"] = json!(generation + i64::from(spec_changed));
+        }
+        self.objects.insert(key.clone(), obj.clone());
+        self.record(key, ChangeType::Modified, obj.clone(), Some(old));
+        (obj, true)
+    }
+
+    /// Sets `metadata.deletionTimestamp` (allowed only here: `update` keeps it immutable).
+    pub fn mark_deleting(&mut self, rt: &ResourceType, key: &ObjKey) -> Option<Value> {
+        let mut obj = self.objects.get(key)?.clone();
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            return Some(obj);
+        }
+        let old = obj.clone();
+        obj["metadata"]["deletionTimestamp"] = json!(time(self.clock.now()));
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let _ = rt;
+        self.objects.insert(key.clone(), obj.clone());
+        self.record(key.clone(), ChangeType::Modified, obj.clone(), Some(old));
+        Some(obj)
+    }
+
+    /// Removes an object, emitting DELETED with a fresh resourceVersion.
+    pub fn remove(&mut self, key: &ObjKey) -> Option<Value> {
+        let mut obj = self.objects.remove(key)?;
+        let previous = obj.clone();
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        self.applied.remove(&uid_of(&obj));
+        self.record(
+            key.clone(),
+            ChangeType::Deleted,
+            obj.clone(),
+            Some(previous),
+        );
+        Some(obj)
+    }
+
+    /// Changes after `rv` for one storage (and namespace), or why they cannot be replayed.
+    pub fn changes_since(
+        &self,
+        rv: u64,
+        store: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Change>, TooOld> {
+        if rv < self.compacted_through {
+            return Err(TooOld {
+                requested: rv,
+                oldest: self.compacted_through + 1,
+            });
+        }
+        let start = self.history.partition_point(|c| c.rv <= rv);
+        Ok(self
+            .history
+            .range(start..)
+            .filter(|c| c.key.store == store && namespace.is_none_or(|ns| c.key.namespace == ns))
+            .cloned()
+            .collect())
+    }
+
+    /// Drops the whole history: any watch from an older resourceVersion gets 410 Gone.
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.compacted_through = self.rv;
+    }
+}
