@@ -384,3 +384,63 @@ async fn simulated_unschedulable_pods_stay_pending_until_the_knob_clears() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn simulated_job_delete_orphans_pods_by_default_and_background_cascades() {
+    on_both(|cluster, client, _| async move {
+        cluster.script_image("registry.local/tests:wait", Script::new().wait_for("never"));
+        namespace(&client, "env-g").await;
+        let jobs: Api<Job> = Api::namespaced(client.clone(), "env-g");
+        for n in ["orphaning", "cascading"] {
+            jobs.create(
+                &PostParams::default(),
+                &job(n, "registry.local/tests:wait", 0, json!({}), json!({})),
+            )
+            .await
+            .unwrap();
+            cluster
+                .wait_for_pods("env-g", &format!("job-name={n}"), |p| p.len() == 1)
+                .await;
+        }
+        jobs.delete("orphaning", &Default::default()).await.unwrap();
+        let orphans = cluster
+            .list::<Pod>(Some("env-g"))
+            .into_iter()
+            .filter(|p| p.metadata.labels.as_ref().unwrap()["job-name"] == "orphaning")
+            .collect::<Vec<_>>();
+        assert_eq!(
+            orphans.len(),
+            1,
+            "the API default for a Job orphans its pods"
+        );
+        assert!(
+            orphans[0]
+                .metadata
+                .owner_references
+                .as_ref()
+                .is_none_or(|r| r.is_empty())
+        );
+        jobs.delete("cascading", &kube::api::DeleteParams::background())
+            .await
+            .unwrap();
+        cluster
+            .wait_for_pods("env-g", "job-name=cascading", |p| p.is_empty())
+            .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn simulated_object_count_quota_refuses_the_job_create_itself() {
+    on_both(|_, client, _| async move {
+        namespace(&client, "env-n").await;
+        let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), "env-n");
+        quotas.create(&PostParams::default(), &obj(json!({"metadata": {"name": "jobs"}, "spec": {"hard": {"count/jobs.batch": "1"}}}))).await.unwrap();
+        let jobs: Api<Job> = Api::namespaced(client.clone(), "env-n");
+        jobs.create(&PostParams::default(), &job("one", "busybox:1.36", 0, json!({}), json!({}))).await.unwrap();
+        let err = api_error(jobs.create(&PostParams::default(), &job("two", "busybox:1.36", 0, json!({}), json!({}))).await);
+        assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
+        assert_eq!(err.message, "jobs.batch \"two\" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, used: count/jobs.batch=1, limited: count/jobs.batch=1");
+    })
+    .await;
+}

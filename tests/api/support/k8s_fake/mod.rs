@@ -118,6 +118,26 @@ impl FakeCluster {
         for ns in ["default", "kube-system"] {
             cluster.create_json(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
         }
+        cluster.create_json(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux"}},
+            "spec": {},
+        }));
+        {
+            let mut st = cluster.inner.lock();
+            let node_rt = by_kind("v1", "Node").expect("nodes are served");
+            if let Some(mut node) = st.store.get(&ObjKey::new(node_rt, "", NODE_NAME)).cloned() {
+                let at = store::time(st.store.clock.now());
+                node["status"] = serde_json::json!({
+                    "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                    "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": at, "lastTransitionTime": at}],
+                    "addresses": [{"type": "InternalIP", "address": "10.0.0.10"}, {"type": "Hostname", "address": NODE_NAME}],
+                    "nodeInfo": {"kubeletVersion": "v1.33.0", "containerRuntimeVersion": "containerd://2.0.0", "operatingSystem": "linux", "architecture": "amd64", "kernelVersion": "6.1.0", "osImage": "fake", "bootID": "", "machineID": "", "systemUUID": "", "kubeProxyVersion": ""},
+                });
+                st.store.update(node_rt, node);
+            }
+        }
         controllers::spawn(&cluster.inner);
         cluster
     }

@@ -302,8 +302,9 @@ impl Store {
         (obj, true)
     }
 
-    /// Sets `metadata.deletionTimestamp` (allowed only here: `update` keeps it immutable).
-    pub fn mark_deleting(&mut self, rt: &ResourceType, key: &ObjKey) -> Option<Value> {
+    /// Sets `metadata.deletionTimestamp` (allowed only here: `update` keeps it immutable), plus
+    /// whatever `also` changes, in one write.
+    pub fn mark_deleting(&mut self, key: &ObjKey, also: impl FnOnce(&mut Value)) -> Option<Value> {
         let mut obj = self.objects.get(key)?.clone();
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             return Some(obj);
@@ -311,9 +312,9 @@ impl Store {
         let old = obj.clone();
         obj["metadata"]["deletionTimestamp"] = json!(time(self.clock.now()));
         obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        also(&mut obj);
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        let _ = rt;
         self.objects.insert(key.clone(), obj.clone());
         self.record(key.clone(), ChangeType::Modified, obj.clone(), Some(old));
         Some(obj)

@@ -606,12 +606,11 @@ pub fn delete(
         if opts.dry_run {
             return Ok((200, existing));
         }
-        let Some(mut marked) = st.store.mark_deleting(rt, key) else {
-            return Err(ApiFailure::not_found(rt, &key.name));
-        };
-        marked["status"]["phase"] = json!("Terminating");
-        let (stored, _) = st.store.update(rt, marked);
-        return Ok((200, stored));
+        let marked = st
+            .store
+            .mark_deleting(key, |ns| ns["status"]["phase"] = json!("Terminating"))
+            .ok_or_else(|| ApiFailure::not_found(rt, &key.name))?;
+        return Ok((200, marked));
     }
     if opts.dry_run {
         return Ok((200, existing));
@@ -624,7 +623,7 @@ pub fn delete(
         if existing.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok((202, existing));
         }
-        let marked = st.store.mark_deleting(rt, key).unwrap_or(existing);
+        let marked = st.store.mark_deleting(key, |_| {}).unwrap_or(existing);
         return Ok((202, marked));
     }
     let propagation = opts

@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::super::resources::primary_for_store;
 use super::super::state::{Linger, NamespaceRuntime, State};
 use super::super::store::{ObjKey, name_of, time};
 use super::super::write::{self, Propagation};
@@ -81,7 +80,6 @@ pub fn reconcile(st: &mut State, now: Instant) -> Option<Instant> {
         // Delete the content; objects with finalizers wait for them.
         let mut remaining = 0;
         for key in st.store.keys_in_namespace(&name) {
-            let rt = primary_for_store(key.store);
             let Some(obj) = st.store.get(&key).cloned() else {
                 continue;
             };
@@ -90,7 +88,7 @@ pub fn reconcile(st: &mut State, now: Instant) -> Option<Instant> {
                 .and_then(Value::as_array)
                 .is_some_and(|f| !f.is_empty());
             if has_finalizers {
-                st.store.mark_deleting(rt, &key);
+                st.store.mark_deleting(&key, |_| {});
                 remaining += 1;
             } else {
                 write::remove_now(st, &key, Propagation::Background);
