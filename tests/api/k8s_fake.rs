@@ -7,6 +7,7 @@ mod faults;
 mod jobs;
 mod logs;
 mod namespaces;
+mod time;
 mod watch;
 mod workloads;
 

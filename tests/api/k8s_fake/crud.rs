@@ -259,3 +259,27 @@ async fn simulated_validation_and_missing_namespace_errors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn simulated_discovery_and_dynamic_objects() {
+    on_both(|_, client, _| async move {
+        let version = client.apiserver_version().await.unwrap();
+        assert_eq!((version.major.as_str(), version.minor.as_str()), ("1", "33"));
+        let gvk = kube::api::GroupVersionKind::gvk("batch", "v1", "Job");
+        let (ar, caps) = kube::discovery::pinned_kind(&client, &gvk).await.unwrap();
+        assert_eq!(ar.plural, "jobs");
+        assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+        let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();
+        assert!(discovery.has_group("coordination.k8s.io"));
+
+        // A dynamic apply through the discovered resource, as a renderer-driven apply would do.
+        let cm_gvk = kube::api::GroupVersionKind::gvk("", "v1", "ConfigMap");
+        let (cm_ar, _) = kube::discovery::pinned_kind(&client, &cm_gvk).await.unwrap();
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), "default", &cm_ar);
+        let manifest: kube::api::DynamicObject = obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn"}, "data": {"a": "b"}}));
+        api.patch("dyn", &PatchParams::apply("maestro").force(), &Patch::Apply(&manifest)).await.unwrap();
+        let typed: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+        assert_eq!(typed.get("dyn").await.unwrap().data.unwrap()["a"], "b");
+    })
+    .await;
+}

@@ -106,3 +106,51 @@ async fn simulated_events_from_kubes_recorder_post_then_merge_patch() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn simulated_hostile_numbers_do_not_break_the_fake() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{LogParams, WatchEvent, WatchParams};
+
+    let cluster = crate::support::k8s_fake::FakeCluster::new();
+    let client = cluster.client();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let job: Job = obj(
+        json!({"metadata": {"name": "forever"}, "spec": {"activeDeadlineSeconds": i64::MAX, "backoffLimit": 0,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "t", "image": "busybox:1.36", "command": ["true"]}]}}}}),
+    );
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    cluster
+        .wait_for_condition::<Job>("default", "forever", "Complete", "True")
+        .await;
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(u32::MAX), "0")
+        .await
+        .unwrap()
+        .boxed();
+    cms.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "seen"}})),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        stream.try_next().await.unwrap(),
+        Some(WatchEvent::Added(_))
+    ));
+
+    let pod = cluster.list::<Pod>(Some("default")).pop().unwrap();
+    let lp = LogParams {
+        since_seconds: Some(i64::MAX),
+        ..LogParams::default()
+    };
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .logs(pod.metadata.name.as_deref().unwrap(), &lp)
+        .await
+        .unwrap();
+    cluster.assert_no_failures();
+}

@@ -344,7 +344,11 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
             set_default(spec, &["type"], json!("ClusterIP"));
             set_default(spec, &["sessionAffinity"], json!("None"));
             if spec.get("clusterIP").is_none() {
-                let n = u16::from_str_radix(&uid.replace('-', "")[..4], 16).unwrap_or(1);
+                let hex = uid.replace('-', "");
+                let n = hex
+                    .get(..4)
+                    .and_then(|h| u16::from_str_radix(h, 16).ok())
+                    .unwrap_or(1);
                 spec["clusterIP"] = json!(format!("10.96.{}.{}", n >> 8, (n & 0xff).max(1)));
             }
             let ip = spec["clusterIP"].clone();

@@ -116,7 +116,7 @@ pub fn start(inner: &Arc<Inner>, ns: &str, pod: &str, p: &Params) -> Response<Fa
         since: p.get("sinceTime").and_then(|s| parse_time(s)).or_else(|| {
             p.get("sinceSeconds")
                 .and_then(|s| s.parse::<i64>().ok())
-                .map(|s| now - chrono::Duration::seconds(s))
+                .map(|s| super::store::plus_seconds(now, -s))
         }),
         tail: p.get("tailLines").and_then(|s| s.parse().ok()),
         limit_bytes: p.get("limitBytes").and_then(|s| s.parse().ok()),

@@ -26,13 +26,11 @@ mod store;
 mod watch;
 mod write;
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::Event;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 pub use http::{FakeServer, FakeService};
@@ -46,9 +44,6 @@ use store::{Clock, ObjKey, Store};
 
 /// The node every scheduled pod lands on.
 pub const NODE_NAME: &str = "fake-node";
-
-/// How long the `wait_*` helpers wait before failing the test.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
 pub(crate) struct Inner {
     state: Mutex<State>,
@@ -409,17 +404,21 @@ impl FakeCluster {
     // ----- waiting on the fake's own notifications -----
 
     /// Re-checks `check` after every change in the fake (objects, logs) until it answers Some;
-    /// fails the test after `WAIT_LIMIT`.
+    /// fails the test after `Knobs::wait_limit` (60 s by default).
     pub async fn wait_until<T>(
         &self,
         what: &str,
         mut check: impl FnMut(&FakeCluster) -> Option<T>,
     ) -> T {
-        let (mut changes, mut logs) = {
+        let (mut changes, mut logs, limit) = {
             let st = self.inner.lock();
-            (st.store.subscribe(), st.log_tick.subscribe())
+            (
+                st.store.subscribe(),
+                st.log_tick.subscribe(),
+                st.knobs.wait_limit,
+            )
         };
-        let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             changes.borrow_and_update();
             logs.borrow_and_update();

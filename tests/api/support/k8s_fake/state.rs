@@ -55,6 +55,8 @@ pub struct Knobs {
     pub bookmark_interval: Duration,
     /// Watches without `timeoutSeconds` close after this long.
     pub default_watch_timeout: Duration,
+    /// How long the `wait_*` helpers wait (tokio time: raise it under `time::pause()`).
+    pub wait_limit: Duration,
 }
 
 impl Default for Knobs {
@@ -76,6 +78,7 @@ impl Default for Knobs {
             crash_backoff: Duration::from_secs(10),
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
+            wait_limit: Duration::from_secs(60),
         }
     }
 }

@@ -32,11 +32,25 @@ impl Clock {
         self.wall + chrono::Duration::from_std(elapsed).unwrap_or_default()
     }
 
-    /// The tokio instant for a wall-clock time of this clock.
+    /// The tokio instant for a wall-clock time of this clock (at most a year ahead).
     pub fn instant_at(&self, t: DateTime<Utc>) -> tokio::time::Instant {
         let offset = (t - self.wall).to_std().unwrap_or_default();
-        self.start + offset
+        self.start + offset.min(YEAR)
     }
+}
+
+const YEAR: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// `t + seconds`, saturating far in the future (user input never overflows a timestamp).
+pub fn plus_seconds(t: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    chrono::TimeDelta::try_seconds(seconds.clamp(-(1 << 40), 1 << 40))
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `now + d`, capped at a year (user-given durations never overflow an instant).
+pub fn after(d: std::time::Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + d.min(YEAR)
 }
 
 /// `metav1.Time`: RFC 3339, seconds.
@@ -362,5 +376,54 @@ impl Store {
     pub fn compact(&mut self) {
         self.history.clear();
         self.compacted_through = self.rv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::resources::by_kind;
+    use super::*;
+
+    #[test]
+    fn unchanged_writes_keep_the_version_and_compaction_makes_old_versions_too_old() {
+        let (tx, rx) = watch::channel(0);
+        let mut s = Store::new(tx, Clock::new());
+        let cm = by_kind("v1", "ConfigMap").unwrap();
+        let obj = s.insert(
+            cm,
+            json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"x": "1"}}),
+        );
+        let rv = rv_of(&obj);
+        assert_eq!(*rx.borrow(), rv);
+        let (same, changed) = s.update(cm, obj.clone());
+        assert!(!changed);
+        assert_eq!(rv_of(&same), rv);
+        let mut edited = obj.clone();
+        edited["data"]["x"] = json!("2");
+        edited["metadata"]["uid"] = json!("forged");
+        let (stored, changed) = s.update(cm, edited);
+        assert!(changed);
+        assert_eq!(rv_of(&stored), rv + 1);
+        assert_eq!(uid_of(&stored), uid_of(&obj), "uid is immutable");
+        assert_eq!(
+            s.changes_since(rv, "configmaps", Some("n")).unwrap().len(),
+            1
+        );
+        s.compact();
+        assert_eq!(
+            s.changes_since(rv, "configmaps", None).unwrap_err(),
+            TooOld {
+                requested: rv,
+                oldest: rv + 2
+            }
+        );
+        assert!(
+            s.changes_since(rv + 1, "configmaps", None)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(s.remove(&ObjKey::of(cm, &stored)).is_some());
+        let del = s.changes_since(rv + 1, "configmaps", None).unwrap();
+        assert_eq!((del.len(), del[0].kind), (1, ChangeType::Deleted));
     }
 }

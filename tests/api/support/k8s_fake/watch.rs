@@ -20,7 +20,7 @@ use super::events;
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiFailure;
-use super::store::{Change, ChangeType, TooOld};
+use super::store::{Change, ChangeType, TooOld, after};
 
 type Tx = mpsc::Sender<Result<Bytes, io::Error>>;
 
@@ -250,8 +250,8 @@ impl Run {
                 return;
             }
         }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut next_bookmark = tokio::time::Instant::now() + self.interval;
+        let deadline = after(timeout);
+        let mut next_bookmark = after(self.interval);
         let mut last = start_rv;
         drops.borrow_and_update();
         loop {
@@ -277,7 +277,7 @@ impl Run {
                     return;
                 }
                 _ = tokio::time::sleep_until(next_bookmark), if self.bookmarks => {
-                    next_bookmark = tokio::time::Instant::now() + self.interval;
+                    next_bookmark = after(self.interval);
                     match self.drain(last, true).await {
                         Some(l) => last = l,
                         None => return,

@@ -13,7 +13,7 @@ use super::super::events::{self, EventSpec};
 use super::super::kubelet::min_instant;
 use super::super::resources::by_kind;
 use super::super::state::State;
-use super::super::store::{ObjKey, name_of, namespace_of, parse_time, time, uid_of};
+use super::super::store::{ObjKey, name_of, namespace_of, parse_time, plus_seconds, time, uid_of};
 use super::super::write::{self, Propagation};
 use super::{controlled_by, find_condition, owner_ref, pod_ready, pod_terminal};
 
@@ -367,7 +367,7 @@ fn deployment_status(st: &mut State, d: &Value) -> Option<Instant> {
                 "ProgressDeadlineExceeded",
                 format!("ReplicaSet \"{rs_name}\" has timed out progressing."),
             ),
-            Some(since) if wall >= since + chrono::Duration::seconds(deadline_secs) => make(
+            Some(since) if wall >= plus_seconds(since, deadline_secs) => make(
                 "Progressing",
                 false,
                 "ProgressDeadlineExceeded",
@@ -377,7 +377,7 @@ fn deployment_status(st: &mut State, d: &Value) -> Option<Instant> {
                 wake = Some(
                     st.store
                         .clock
-                        .instant_at(since + chrono::Duration::seconds(deadline_secs)),
+                        .instant_at(plus_seconds(since, deadline_secs)),
                 );
                 prior.clone().unwrap_or_else(|| {
                     make(
@@ -389,11 +389,7 @@ fn deployment_status(st: &mut State, d: &Value) -> Option<Instant> {
                 })
             }
             None => {
-                wake = Some(
-                    st.store
-                        .clock
-                        .instant_at(wall + chrono::Duration::seconds(deadline_secs)),
-                );
+                wake = Some(st.store.clock.instant_at(plus_seconds(wall, deadline_secs)));
                 make(
                     "Progressing",
                     true,

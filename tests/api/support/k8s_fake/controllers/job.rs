@@ -12,7 +12,7 @@ use super::super::events::{self, EventSpec};
 use super::super::kubelet::min_instant;
 use super::super::resources::by_kind;
 use super::super::state::State;
-use super::super::store::{ObjKey, name_of, namespace_of, parse_time, time, uid_of};
+use super::super::store::{ObjKey, name_of, namespace_of, parse_time, plus_seconds, time, uid_of};
 use super::super::write::{self, Propagation};
 use super::{
     condition, controlled_by, find_condition, is_true, owner_ref, pod_ready, pod_terminal,
@@ -105,7 +105,7 @@ fn reconcile_job(st: &mut State, job: &Value, now: Instant) -> Option<Instant> {
     let backoff_limit = job["spec"]["backoffLimit"].as_i64().unwrap_or(6);
     let deadline = job["spec"]["activeDeadlineSeconds"]
         .as_i64()
-        .map(|s| start + chrono::Duration::seconds(s));
+        .map(|s| plus_seconds(start, s));
     let held =
         st.knobs.hold_job_terminal && !st.released_jobs.contains(&(ns.clone(), name.clone()));
     let mut conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
