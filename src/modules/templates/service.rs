@@ -1,6 +1,6 @@
 //! `TemplatesService`: the templates module's rules and the API other modules may call. It owns
 //! the write pipeline (validate → publish gate → one git commit → database → events), reads
-//! through the cache, and runs instantiations through the rendering engine.
+//! through the cache, and runs instantiations through the renderer (`crate::render`).
 //!
 //! Consistency between git and the database: writes of one tenant are serialized by an
 //! in-process lock. The git commit moves the branch first (a compare-and-swap); the database
@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, Limits};
-use super::engine::{self, MANIFEST_FILE, RenderOptions, RenderOutput, SourceFile};
+use super::error::TemplatesError;
 use super::events::{TemplateCreated, TemplateDeleted, TemplateRestored, TemplateUpdated};
 use super::gate::{ForcedPublish, GateVerdict, PublishCandidate, PublishGate};
 use super::git::{self, Author, GitStore, WriteOutcome};
@@ -31,7 +31,7 @@ use super::model::{
     CategoryCount, DiffView, FileEntry, ImportReport, InstantiationView, ListQuery, SearchBody,
     TemplateDetail, TemplateSummary, VersionContent, VersionView,
 };
-use super::spec::{self, Inspected};
+use super::spec;
 use super::store::{self, Filter, InstantiationRow, SortKey, TemplateRow};
 use crate::config::TemplatesSettings;
 use crate::platform::Platform;
@@ -43,6 +43,8 @@ use crate::platform::edge::Edge;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
 use crate::platform::module::ServiceRegistry;
+use crate::render::Inspected;
+use crate::render::{self, MANIFEST_FILE, RenderOptions, RenderOutput, SourceFile};
 
 /// Search ranks at most this many matching templates per query.
 const SEARCH_CANDIDATES: i64 = 5000;
@@ -300,7 +302,7 @@ fn with_manifest(
 
 fn file_entry(file: &SourceFile, include_content: bool) -> FileEntry {
     let binary =
-        engine::is_binary(&file.path, &file.content) || std::str::from_utf8(&file.content).is_err();
+        render::is_binary(&file.path, &file.content) || std::str::from_utf8(&file.content).is_err();
     let (content, content_base64) = match (include_content, binary) {
         (false, _) => (None, None),
         (true, false) => (
@@ -416,7 +418,7 @@ fn parse_sort(raw: Option<&str>, has_query: bool) -> Result<(Option<SortKey>, bo
 
 fn check_category(category: &Option<String>) -> Result<(), ApiError> {
     if let Some(c) = category
-        && !engine::CATEGORIES.contains(&c.as_str())
+        && !render::CATEGORIES.contains(&c.as_str())
     {
         return Err(ApiError::validation(
             "Unknown category.",
@@ -424,7 +426,7 @@ fn check_category(category: &Option<String>) -> Result<(), ApiError> {
                 "category",
                 format!(
                     "`{c}` is not a category; use one of: {}",
-                    engine::CATEGORIES.join(", ")
+                    render::CATEGORIES.join(", ")
                 ),
             )],
         ));
@@ -925,7 +927,7 @@ impl TemplatesService {
             .await?
             .into_iter()
             .collect();
-        let mut out: Vec<CategoryCount> = engine::CATEGORIES
+        let mut out: Vec<CategoryCount> = render::CATEGORIES
             .iter()
             .map(|c| CategoryCount {
                 category: c.to_string(),
@@ -933,7 +935,7 @@ impl TemplatesService {
             })
             .collect();
         for (category, count) in counts {
-            if !engine::CATEGORIES.contains(&category.as_str()) {
+            if !render::CATEGORIES.contains(&category.as_str()) {
                 out.push(CategoryCount { category, count });
             }
         }
@@ -960,7 +962,7 @@ impl TemplatesService {
                 for record in history.into_iter().skip(offset).take(limit) {
                     let version =
                         git::template_file(repo, record.commit, &template_id, MANIFEST_FILE)?
-                            .and_then(|f| engine::Manifest::parse(&f.content).ok())
+                            .and_then(|f| render::Manifest::parse(&f.content).ok())
                             .map(|m| m.version);
                     views.push(VersionView {
                         commit: record.commit.to_string(),
@@ -996,7 +998,7 @@ impl TemplatesService {
         let manifest = files
             .iter()
             .find(|f| f.path == MANIFEST_FILE)
-            .and_then(|f| engine::Manifest::parse(&f.content).ok())
+            .and_then(|f| render::Manifest::parse(&f.content).ok())
             .and_then(|m| serde_json::to_value(m).ok())
             .unwrap_or(Value::Null);
         Ok(VersionContent {
@@ -1089,7 +1091,7 @@ impl TemplatesService {
         current: &store::TemplateRow,
         files: Vec<SourceFile>,
         force: &Option<ForcedPublish>,
-    ) -> ApiResult<(Vec<SourceFile>, spec::Inspected, Option<Value>)> {
+    ) -> ApiResult<(Vec<SourceFile>, Inspected, Option<Value>)> {
         let files = archive::check_files(files, &self.limits())?;
         let inspected = spec::inspect(&files)?;
         if inspected.manifest.name != current.name {
@@ -1680,7 +1682,7 @@ impl TemplatesService {
         // Rendering is CPU work: keep it off the async workers.
         let rendered = tokio::task::spawn_blocking(move || -> ApiResult<_> {
             let inspected = spec::inspect(&files)?;
-            let inputs = spec::render_inputs(&inspected, &files);
+            let inputs = inspected.render_inputs(&files);
             let options = RenderOptions {
                 now: Some(now),
                 seed,
@@ -1689,7 +1691,7 @@ impl TemplatesService {
                 template_name: Some(template_name),
                 ..RenderOptions::default()
             };
-            let context = engine::resolve_parameters(&inspected.spec, &parameters, &options)
+            let context = render::resolve_parameters(&inspected.spec, &parameters, &options)
                 .map_err(|errors| {
                     ApiError::validation(
                         "Some parameters are invalid.",
@@ -1706,8 +1708,8 @@ impl TemplatesService {
                             .collect(),
                     )
                 })?;
-            let output = engine::render(&inspected.spec, &inputs, &context, &options)
-                .map_err(spec::engine_error)?;
+            let output = render::render(&inspected.spec, &inputs, &context, &options)
+                .map_err(TemplatesError::from)?;
             Ok((inspected.format(), context.parameters, output))
         })
         .await
@@ -1719,7 +1721,7 @@ impl TemplatesService {
             .map(|r| format!("{r}/"))
             .unwrap_or_default();
         for file in &output.files {
-            // The engine already refuses unsafe names; check again before anything leaves.
+            // The renderer already refuses unsafe names; check again before anything leaves.
             archive::check_path(&format!("{prefix}{}", file.path))?;
         }
         let files: Vec<(String, Vec<u8>, bool)> = output
@@ -2246,7 +2248,7 @@ fn scan_for_import(
         let inspected = match spec::inspect(&files) {
             Ok(i) => i,
             Err(e) => {
-                skipped.push(format!("templates/{id}: {}", e.detail));
+                skipped.push(format!("templates/{id}: {e}"));
                 continue;
             }
         };
