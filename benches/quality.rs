@@ -16,10 +16,10 @@ use maestro::modules::quality::checks::CATEGORIES;
 use maestro::modules::quality::report;
 use maestro::modules::quality::service::QualityService;
 use maestro::modules::quality::store::{self, LatestRow, ScoreRow};
-use maestro::modules::templates::engine::SourceFile;
 use maestro::modules::templates::seed::read_folder;
 use maestro::platform::auth::TenantId;
 use maestro::platform::db::{Db, migrate};
+use maestro::render::SourceFile;
 
 const TEMPLATES: usize = 10_000;
 

@@ -1,4 +1,4 @@
-//! Criterion benches for the templates module: rendering (engine only: detect, resolve
+//! Criterion benches for the templates module: rendering (the renderer only: detect, resolve
 //! parameters, render) and search (SQL filter + ranking over 1,000 templates in SQLite, and the
 //! cached path). `cargo bench --bench templates`.
 
@@ -9,12 +9,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
 
 use maestro::config::{Environment, LoadOptions, Settings};
-use maestro::modules::templates::engine::{self, RenderOptions, SourceFile};
 use maestro::modules::templates::model::SearchBody;
 use maestro::modules::templates::seed::read_folder;
 use maestro::modules::templates::service::{TemplateInput, TemplatesService, system_principal};
 use maestro::platform::Platform;
 use maestro::platform::auth::TenantId;
+use maestro::render::{self, RenderOptions, SourceFile};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,10 +32,10 @@ fn fixed() -> RenderOptions {
 
 /// detect → resolve defaults → render, as an instantiation does.
 fn render_once(files: &[SourceFile], input: &Map<String, Value>) -> usize {
-    let spec = engine::detect(files).expect("template");
+    let spec = render::detect(files).expect("template");
     let opts = fixed();
-    let ctx = engine::resolve_parameters(&spec, input, &opts).expect("parameters");
-    engine::render(&spec, files, &ctx, &opts)
+    let ctx = render::resolve_parameters(&spec, input, &opts).expect("parameters");
+    render::render(&spec, files, &ctx, &opts)
         .expect("render")
         .files
         .len()
@@ -132,7 +132,7 @@ fn bench_search(c: &mut Criterion) {
                 "name": format!("{a}-{b}-{i}"),
                 "version": "1.0.0",
                 "description": format!("A {c} template for {a} teams that need {b}"),
-                "category": engine::CATEGORIES[i % 15],
+                "category": render::CATEGORIES[i % 15],
                 "author": "Bench",
                 "tags": [a, b, c],
             });

@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use maestro::modules::templates::engine::{
+use maestro::render::{
     RenderOptions, SourceFile, TemplateSpec, detect, render, resolve_parameters,
 };
 use regex::Regex;

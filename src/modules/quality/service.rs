@@ -13,14 +13,13 @@ use super::report::{self, Report};
 use super::settings::QualitySettings;
 use super::store::{self, LatestRow, OverrideRow, ScoreRow};
 use crate::modules::templates::TemplatesService;
-use crate::modules::templates::engine::{self, SourceFile};
-use crate::modules::templates::spec;
 use crate::platform::Platform;
 use crate::platform::auth::{Principal, Role, TenantId};
 use crate::platform::cache::Cache;
 use crate::platform::db::Db;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
+use crate::render::{self, SourceFile};
 
 const REPORT_TTL: Duration = Duration::from_secs(60);
 
@@ -66,7 +65,7 @@ impl QualityService {
     }
 
     /// Runs the checks, rendering output paths with the default parameters through the
-    /// templates engine. CPU-bound: callers run it on the blocking pool.
+    /// renderer. CPU-bound: callers run it on the blocking pool.
     pub fn evaluate_files(files: &[SourceFile], min_score: u32) -> Evaluation {
         let input: Vec<InputFile> = files
             .iter()
@@ -76,27 +75,27 @@ impl QualityService {
             })
             .collect();
         let render = || -> Result<Vec<String>, String> {
-            let opts = engine::RenderOptions::default();
+            let opts = render::RenderOptions::default();
             // The registry's reading of the files (manifest.yaml + cookiecutter.json is a
             // cookiecutter template); a folder without a manifest is tried as-is.
-            let (spec, inputs) = match spec::inspect(files) {
+            let (spec, inputs) = match render::inspect(files) {
                 Ok(inspected) => {
-                    let inputs = spec::render_inputs(&inspected, files);
+                    let inputs = inspected.render_inputs(files);
                     (inspected.spec, inputs)
                 }
                 Err(_) => (
-                    engine::detect(files).map_err(|e| e.to_string())?,
+                    render::detect(files).map_err(|e| e.to_string())?,
                     files.to_vec(),
                 ),
             };
-            let ctx = engine::resolve_parameters(&spec, &Map::new(), &opts).map_err(|errors| {
+            let ctx = render::resolve_parameters(&spec, &Map::new(), &opts).map_err(|errors| {
                 errors
                     .iter()
                     .map(|e| format!("{}: {}", e.field, e.message))
                     .collect::<Vec<_>>()
                     .join("; ")
             })?;
-            let out = engine::render(&spec, &inputs, &ctx, &opts).map_err(|e| e.to_string())?;
+            let out = render::render(&spec, &inputs, &ctx, &opts).map_err(|e| e.to_string())?;
             Ok(out.files.into_iter().map(|f| f.path).collect())
         };
         checks::evaluate(

@@ -7,9 +7,9 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
-use super::engine::{SourceFile, safe_relative_path};
 use crate::config::TemplatesSettings;
 use crate::platform::http::error::ApiError;
+use crate::render::{SourceFile, safe_relative_path};
 
 /// Below this many expanded bytes the expansion ratio is not checked (tiny archives of repetitive
 /// text legitimately compress very well).

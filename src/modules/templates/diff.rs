@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use similar::{ChangeTag, TextDiff};
 
-use super::engine::{self, SourceFile};
 use super::model::{DiffView, FileDiff};
+use crate::render::{self, SourceFile};
 
 fn is_text(file: &SourceFile) -> bool {
-    !engine::is_binary(&file.path, &file.content) && std::str::from_utf8(&file.content).is_ok()
+    !render::is_binary(&file.path, &file.content) && std::str::from_utf8(&file.content).is_ok()
 }
 
 /// The diff between two versions of a template's files.

@@ -6,9 +6,9 @@
 
 use futures::future::BoxFuture;
 
-use super::engine::SourceFile;
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::http::error::{ApiError, ApiResult};
+use crate::render::SourceFile;
 
 /// What is about to be published.
 #[derive(Debug, Clone)]

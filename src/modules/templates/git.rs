@@ -19,7 +19,7 @@ use gix::ObjectId;
 use gix::objs::tree::EntryKind;
 use gix::refs::transaction::PreviousValue;
 
-use super::engine::SourceFile;
+use crate::render::SourceFile;
 
 /// The branch holding every template of a tenant.
 pub const BRANCH: &str = "refs/heads/main";

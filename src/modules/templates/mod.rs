@@ -1,11 +1,10 @@
 //! The templates module: a registry of project templates with git history (one repository per
-//! tenant, gix), search, cookiecutter-compatible instantiation through the rendering engine, an
+//! tenant, gix), search, cookiecutter-compatible instantiation through the renderer (`crate::render`), an
 //! instantiation ledger, the starter catalog, git sync and a Redis Streams edge.
 
 pub mod archive;
 pub mod diff;
-#[rustfmt::skip]
-pub mod engine;
+pub mod error;
 pub mod events;
 pub mod gate;
 pub mod git;
@@ -135,12 +134,12 @@ impl Module for TemplatesModule {
         Box::pin(async move {
             if let Ok(counts) = self.service.counts_by_category().await {
                 let counts: std::collections::HashMap<String, i64> = counts.into_iter().collect();
-                for category in engine::CATEGORIES {
+                for category in crate::render::CATEGORIES {
                     metrics::gauge!("maestro_templates", "category" => category)
                         .set(counts.get(category).copied().unwrap_or(0) as f64);
                 }
                 for (category, n) in &counts {
-                    if !engine::CATEGORIES.contains(&category.as_str()) {
+                    if !crate::render::CATEGORIES.contains(&category.as_str()) {
                         metrics::gauge!("maestro_templates", "category" => category.clone())
                             .set(*n as f64);
                     }

@@ -538,7 +538,7 @@ async fn get_file(
     let (file, commit) = service
         .file(caller.tenant(), &id, &file_path, query.version.as_deref())
         .await?;
-    let text = !super::engine::is_binary(&file.path, &file.content)
+    let text = !crate::render::is_binary(&file.path, &file.content)
         && std::str::from_utf8(&file.content).is_ok();
     Ok(HttpResponse::Ok()
         .content_type(if text {

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::archive;
-use super::engine::SourceFile;
 use super::service::{TemplateInput, TemplatesService};
 use super::spec;
 use crate::platform::auth::{AuthSource, Principal, Role, TenantId};
+use crate::platform::http::error::ApiError;
+use crate::render::SourceFile;
 
 /// The tenant the catalog is imported into.
 pub const SEED_TENANT: &str = "default";
@@ -140,6 +141,7 @@ pub async fn run(service: &TemplatesService, storage: &Path) -> anyhow::Result<S
         let inspected = match spec::inspect(&files) {
             Ok(i) => i,
             Err(e) => {
+                let e = ApiError::from(e);
                 let fields: Vec<String> = e
                     .errors
                     .iter()

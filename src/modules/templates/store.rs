@@ -152,35 +152,73 @@ pub fn ids_and_commits(
         .load(conn)
 }
 
-pub fn insert(conn: &mut DbConnection, tenant: &TenantId, row: &TemplateRow) -> QueryResult<()> {
-    debug_assert_eq!(row.tenant_id, tenant.as_str());
-    diesel::insert_into(templates::table)
-        .values(row)
-        .execute(conn)?;
-    replace_tags(conn, tenant, &row.id, &tags_of(row))
+/// What writing a template row came to. Names are unique per tenant; the service checks the
+/// name first, so `NameTaken` means another writer took it meanwhile (the statement failed and,
+/// on PostgreSQL, the transaction with it: return the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowWrite {
+    Written,
+    NameTaken,
+    /// No such template (update).
+    Missing,
 }
 
-pub fn update(conn: &mut DbConnection, tenant: &TenantId, row: &TemplateRow) -> QueryResult<usize> {
-    let n = diesel::update(
-        templates::table
-            .filter(templates::tenant_id.eq(tenant.as_str()))
-            .filter(templates::id.eq(&row.id)),
-    )
-    .set(row)
-    .execute(conn)?;
-    if n > 0 {
-        replace_tags(conn, tenant, &row.id, &tags_of(row))?;
+fn name_taken_or(result: QueryResult<usize>) -> QueryResult<Option<usize>> {
+    match result {
+        Ok(n) => Ok(Some(n)),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(n)
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    row: &TemplateRow,
+) -> QueryResult<RowWrite> {
+    debug_assert_eq!(row.tenant_id, tenant.as_str());
+    let inserted = name_taken_or(
+        diesel::insert_into(templates::table)
+            .values(row)
+            .execute(conn),
+    )?;
+    if inserted.is_none() {
+        return Ok(RowWrite::NameTaken);
+    }
+    insert_tags(conn, tenant, &row.id, &tags_of(row))?;
+    Ok(RowWrite::Written)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    row: &TemplateRow,
+) -> QueryResult<RowWrite> {
+    let updated = name_taken_or(
+        diesel::update(
+            templates::table
+                .filter(templates::tenant_id.eq(tenant.as_str()))
+                .filter(templates::id.eq(&row.id)),
+        )
+        .set(row)
+        .execute(conn),
+    )?;
+    match updated {
+        None => Ok(RowWrite::NameTaken),
+        Some(0) => Ok(RowWrite::Missing),
+        Some(_) => {
+            delete_tags(conn, tenant, &row.id)?;
+            insert_tags(conn, tenant, &row.id, &tags_of(row))?;
+            Ok(RowWrite::Written)
+        }
+    }
 }
 
 pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> QueryResult<usize> {
-    diesel::delete(
-        template_tags::table
-            .filter(template_tags::tenant_id.eq(tenant.as_str()))
-            .filter(template_tags::template_id.eq(id)),
-    )
-    .execute(conn)?;
+    delete_tags(conn, tenant, id)?;
     diesel::delete(
         templates::table
             .filter(templates::tenant_id.eq(tenant.as_str()))
@@ -193,23 +231,23 @@ fn tags_of(row: &TemplateRow) -> Vec<String> {
     serde_json::from_str(&row.tags).unwrap_or_default()
 }
 
-fn replace_tags(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    id: &str,
-    tags: &[String],
-) -> QueryResult<()> {
+fn delete_tags(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> QueryResult<usize> {
     diesel::delete(
         template_tags::table
             .filter(template_tags::tenant_id.eq(tenant.as_str()))
             .filter(template_tags::template_id.eq(id)),
     )
-    .execute(conn)?;
-    let mut seen = std::collections::BTreeSet::new();
-    for tag in tags {
-        if !seen.insert(tag.as_str()) {
-            continue;
-        }
+    .execute(conn)
+}
+
+fn insert_tags(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    tags: &[String],
+) -> QueryResult<()> {
+    let unique: std::collections::BTreeSet<&str> = tags.iter().map(String::as_str).collect();
+    for tag in unique {
         diesel::insert_into(template_tags::table)
             .values((
                 template_tags::template_id.eq(id),

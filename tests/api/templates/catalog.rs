@@ -184,7 +184,7 @@ async fn the_starter_catalog_covers_every_category_and_instantiates() {
     );
     let app = TestApp::spawn().await;
     let templates = seed_and_check(&app, &catalog).await;
-    for category in maestro::modules::templates::engine::CATEGORIES {
+    for category in maestro::render::CATEGORIES {
         let n = templates.iter().filter(|t| t.category == category).count();
         assert!(
             n >= 3,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-pub use crate::modules::templates::engine::CATEGORIES;
+pub use crate::render::CATEGORIES;
 
 /// One file of the template as stored (paths are template-relative, `/`-separated).
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct InputFile {
 }
 
 /// Renders the template's output paths with its default parameters (provided by the caller,
-/// which owns the rendering engine). `Err` carries what failed to render.
+/// which runs the renderer). `Err` carries what failed to render.
 pub type PathRenderer<'a> = &'a dyn Fn() -> Result<Vec<String>, String>;
 
 pub struct Input<'a> {

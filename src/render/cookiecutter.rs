@@ -9,14 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::fnmatch::Pattern;
+use super::jinja::{Loader, Renderer, Syntax};
+use super::output::{self, Budget};
 use super::params::{
     FieldError, ParamType, ParameterSpec, choice_matches, choices_text, coerce_bool,
     coerce_integer, coerce_number, kind_name, unknown_fields,
 };
 use super::python::float_repr;
-use super::render::{self, Budget, Loader, Renderer, Syntax};
 use super::{
-    COOKIECUTTER_FILE, Context, EngineError, EngineErrorKind, OutputFile, RenderOptions,
+    COOKIECUTTER_FILE, Context, OutputFile, RenderError, RenderErrorKind, RenderOptions,
     RenderOutput, SourceFile, binary, safe_relative_path,
 };
 
@@ -43,16 +44,16 @@ pub struct CookiecutterSpec {
     pub has_hooks: bool,
 }
 
-fn spec_err(msg: impl Into<String>) -> EngineError {
-    EngineError::spec(Some(COOKIECUTTER_FILE), msg)
+fn spec_err(msg: impl Into<String>) -> RenderError {
+    RenderError::spec(Some(COOKIECUTTER_FILE), msg)
 }
 
 impl CookiecutterSpec {
     /// Parses `cookiecutter.json` and finds the project template folder in `files`.
-    pub fn parse(bytes: &[u8], files: &[SourceFile]) -> Result<CookiecutterSpec, EngineError> {
+    pub fn parse(bytes: &[u8], files: &[SourceFile]) -> Result<CookiecutterSpec, RenderError> {
         let doc: Json = serde_json::from_slice(bytes).map_err(|e| {
-            EngineError::new(
-                EngineErrorKind::InvalidSpec,
+            RenderError::new(
+                RenderErrorKind::InvalidSpec,
                 Some(COOKIECUTTER_FILE),
                 Some(e.line()).filter(|l| *l > 0),
                 format!("JSON decoding error: {e}"),
@@ -65,8 +66,8 @@ impl CookiecutterSpec {
             )));
         };
         if context.contains_key("template") || context.contains_key("templates") {
-            return Err(EngineError::new(
-                EngineErrorKind::Unsupported,
+            return Err(RenderError::new(
+                RenderErrorKind::Unsupported,
                 Some(COOKIECUTTER_FILE),
                 None,
                 "nested templates (a \"template\"/\"templates\" key) are not supported; upload each \
@@ -208,10 +209,10 @@ impl CookiecutterSpec {
         files: &[SourceFile],
         ctx: &Context,
         opts: &RenderOptions,
-    ) -> Result<RenderOutput, EngineError> {
+    ) -> Result<RenderOutput, RenderError> {
         let Some(Json::Object(cc)) = ctx.variables.get("cookiecutter") else {
-            return Err(EngineError::new(
-                EngineErrorKind::InvalidContext,
+            return Err(RenderError::new(
+                RenderErrorKind::InvalidContext,
                 None,
                 None,
                 "the context has no `cookiecutter` map; resolve the parameters of this template first",
@@ -234,15 +235,15 @@ impl CookiecutterSpec {
         let project =
             renderer.render_str(tdir, &context, tdir, "rendering the project folder name")?;
         if project.is_empty() {
-            return Err(EngineError::new(
-                EngineErrorKind::Render,
+            return Err(RenderError::new(
+                RenderErrorKind::Render,
                 Some(tdir),
                 None,
                 "the project folder name renders empty (cookiecutter fails here too)",
             ));
         }
         let root_dir =
-            safe_relative_path(&project).map_err(|e| render::unsafe_path(tdir, &project, e))?;
+            safe_relative_path(&project).map_err(|e| output::unsafe_path(tdir, &project, e))?;
 
         // The folder tree under the template folder.
         let prefix = format!("{tdir}/");
@@ -286,7 +287,7 @@ impl CookiecutterSpec {
             budget: Budget::new(opts),
         };
         walk.dir("")?;
-        let empty_dirs = render::empty_dirs(&walk.created, &walk.output);
+        let empty_dirs = output::empty_dirs(&walk.created, &walk.output);
         Ok(RenderOutput {
             root_dir: Some(root_dir),
             files: walk.output,
@@ -319,13 +320,13 @@ impl Walk<'_> {
         self.copy_globs.iter().any(|g| g.matches(rel))
     }
 
-    fn render_path(&self, rel: &str) -> Result<String, EngineError> {
+    fn render_path(&self, rel: &str) -> Result<String, RenderError> {
         self.renderer
             .render_str(rel, self.context, &self.display(rel), "rendering the path")
     }
 
     /// A rendered file path as an output path; `None` when the file name rendered empty.
-    fn out_path(&self, rel: &str, rendered: &str) -> Result<Option<String>, EngineError> {
+    fn out_path(&self, rel: &str, rendered: &str) -> Result<Option<String>, RenderError> {
         if rendered.is_empty() || rendered.ends_with('/') {
             return Ok(None);
         }
@@ -339,14 +340,14 @@ impl Walk<'_> {
         let joined = norm.join("/");
         safe_relative_path(&joined)
             .map(Some)
-            .map_err(|e| render::unsafe_path(&self.display(rel), rendered, e))
+            .map_err(|e| output::unsafe_path(&self.display(rel), rendered, e))
     }
 
-    fn push(&mut self, file: OutputFile) -> Result<(), EngineError> {
-        render::push_output(&mut self.output, &mut self.budget, file)
+    fn push(&mut self, file: OutputFile) -> Result<(), RenderError> {
+        output::push_output(&mut self.output, &mut self.budget, file)
     }
 
-    fn dir(&mut self, dir_rel: &str) -> Result<(), EngineError> {
+    fn dir(&mut self, dir_rel: &str) -> Result<(), RenderError> {
         let Some((subdirs, files)) = self.tree.get(dir_rel) else {
             return Ok(());
         };
@@ -388,7 +389,7 @@ impl Walk<'_> {
             let content = if self.copy_only(&rel) || binary::is_binary(&rel, &src.content) {
                 src.content.clone()
             } else {
-                render::render_text(
+                output::render_text(
                     self.renderer,
                     &rel,
                     &self.display(&rel),
@@ -411,7 +412,7 @@ impl Walk<'_> {
 
     /// A `_copy_without_render` folder: its path is rendered, everything inside is copied
     /// with its names and contents untouched (`shutil.copytree`).
-    fn copy_dir(&mut self, d_rel: &str) -> Result<(), EngineError> {
+    fn copy_dir(&mut self, d_rel: &str) -> Result<(), RenderError> {
         let rendered = self.render_path(d_rel)?;
         let Some(out_dir) = self.out_path(d_rel, &rendered)? else {
             return Ok(());
@@ -426,7 +427,7 @@ impl Walk<'_> {
         for (rest, src) in inside {
             let joined = format!("{out_dir}/{rest}");
             let path = safe_relative_path(&joined)
-                .map_err(|e| render::unsafe_path(&self.display(d_rel), &joined, e))?;
+                .map_err(|e| output::unsafe_path(&self.display(d_rel), &joined, e))?;
             self.push(OutputFile {
                 path,
                 content: src.content.clone(),
@@ -536,7 +537,7 @@ fn prompt_for_config(
     r: &Renderer,
 ) -> Result<Map<String, Json>, Vec<FieldError>> {
     let mut dict = Map::new();
-    let fail = |key: &str, e: EngineError| {
+    let fail = |key: &str, e: RenderError| {
         vec![FieldError::new(
             key,
             format!("unable to render variable '{key}': {}", e.message),
@@ -590,7 +591,7 @@ fn render_variable(
     r: &Renderer,
     raw: &Json,
     dict: &Map<String, Json>,
-) -> Result<Json, EngineError> {
+) -> Result<Json, RenderError> {
     let text = match raw {
         Json::Null | Json::Bool(_) => return Ok(raw.clone()),
         Json::Object(m) => {
@@ -622,7 +623,7 @@ fn render_variable(
     Ok(Json::String(v))
 }
 
-fn check_extensions(context: &Map<String, Json>) -> Result<(), EngineError> {
+fn check_extensions(context: &Map<String, Json>) -> Result<(), RenderError> {
     let Some(ext) = context.get("_extensions") else {
         return Ok(());
     };
@@ -645,8 +646,8 @@ fn check_extensions(context: &Map<String, Json>) -> Result<(), EngineError> {
     if refused.is_empty() {
         return Ok(());
     }
-    Err(EngineError::new(
-        EngineErrorKind::Unsupported,
+    Err(RenderError::new(
+        RenderErrorKind::Unsupported,
         Some(COOKIECUTTER_FILE),
         None,
         format!(
@@ -659,7 +660,7 @@ fn check_extensions(context: &Map<String, Json>) -> Result<(), EngineError> {
 }
 
 /// Jinja settings from `_jinja2_env_vars`.
-fn syntax_from(context: &Map<String, Json>) -> Result<Syntax, EngineError> {
+fn syntax_from(context: &Map<String, Json>) -> Result<Syntax, RenderError> {
     let mut s = Syntax::default();
     let Some(vars) = context.get("_jinja2_env_vars") else {
         return Ok(s);
@@ -709,8 +710,8 @@ fn syntax_from(context: &Map<String, Json>) -> Result<Syntax, EngineError> {
                 ));
             }
             other => {
-                return Err(EngineError::new(
-                    EngineErrorKind::Unsupported,
+                return Err(RenderError::new(
+                    RenderErrorKind::Unsupported,
                     Some(COOKIECUTTER_FILE),
                     None,
                     format!("_jinja2_env_vars.{other} is not supported"),
@@ -723,7 +724,7 @@ fn syntax_from(context: &Map<String, Json>) -> Result<Syntax, EngineError> {
 
 /// `find_template`: the first top-level folder whose name contains `cookiecutter` and the
 /// variable delimiters (sorted; Python takes `os.listdir` order).
-fn find_template_dir(files: &[SourceFile], syntax: &Syntax) -> Result<String, EngineError> {
+fn find_template_dir(files: &[SourceFile], syntax: &Syntax) -> Result<String, RenderError> {
     let dirs: BTreeSet<&str> = files
         .iter()
         .filter_map(|f| f.path.split_once('/').map(|(d, _)| d))
@@ -745,7 +746,7 @@ fn find_template_dir(files: &[SourceFile], syntax: &Syntax) -> Result<String, En
 }
 
 /// `_new_lines` when truthy (cookiecutter passes it to `open(newline=…)`).
-fn new_lines(cc: &Map<String, Json>) -> Result<Option<&'static str>, EngineError> {
+fn new_lines(cc: &Map<String, Json>) -> Result<Option<&'static str>, RenderError> {
     match cc.get("_new_lines") {
         None | Some(Json::Null) | Some(Json::Bool(false)) => Ok(None),
         Some(Json::String(s)) => match s.as_str() {
@@ -765,7 +766,7 @@ fn new_lines(cc: &Map<String, Json>) -> Result<Option<&'static str>, EngineError
 }
 
 /// `_copy_without_render` globs (a string is iterated per character, as Python does).
-fn copy_without_render(cc: &Map<String, Json>) -> Result<Vec<Pattern>, EngineError> {
+fn copy_without_render(cc: &Map<String, Json>) -> Result<Vec<Pattern>, RenderError> {
     let globs: Vec<String> = match cc.get("_copy_without_render") {
         None | Some(Json::Null) => Vec::new(),
         Some(Json::Array(items)) => items

@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Regenerates the data tables of the template engine from their Python originals.
+"""Regenerates the data tables of the template renderer from their Python originals.
 
 Run with the python that has cookiecutter 2.7.1 installed (it pulls in python-slugify,
 text-unidecode and binaryornot) and with `deunicode_dump.tsv` produced by
 `cargo run --example deunicode_dump` (one line per BMP code point: hex, TAB, deunicode output):
 
-    python src/engine/gen_tables.py deunicode_dump.tsv
+    python src/render/gen_tables.py deunicode_dump.tsv
 
 Writes:
   entities_table.rs  - html.entities.name2codepoint (what python-slugify decodes)
   translit_table.rs  - the code points where text-unidecode (python-slugify's transliterator)
-                       gives a slug different from the `deunicode` crate; the engine looks these
+                       gives a slug different from the `deunicode` crate; the renderer looks these
                        up first so slugs match python-slugify byte for byte
   binary_tree.rs     - binaryornot's decision tree, extension list and magic signatures
   cjk_table.rs       - which byte sequences Python's gb2312, big5, shift_jis, euc-jp and euc-kr

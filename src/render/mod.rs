@@ -1,23 +1,33 @@
-//! Template rendering engine: native `manifest.yaml` templates and cookiecutter templates
+//! The template renderer: native `manifest.yaml` templates and cookiecutter templates
 //! (rendered byte-identically to cookiecutter 2.7.1 with `--no-input`, hooks never run).
 //!
-//! Everything here is a pure function of its inputs: no file-system or network access.
 //! The caller reads the template's files into [`SourceFile`]s, [`detect`]s the format,
 //! [`resolve_parameters`] against the user's input and [`render`]s the result.
+//!
+//! Everything here is a pure function of its inputs: no file-system or network access, and no
+//! module imports (the templates and quality modules use it; it uses neither). The generated
+//! tables (`*_table.rs`, `binary_tree.rs`, from `gen_tables.py`) are the only unformatted files.
 
 mod binary;
+#[rustfmt::skip]
 mod binary_tree;
+#[rustfmt::skip]
 mod cjk_table;
 mod cookiecutter;
+#[rustfmt::skip]
 mod entities_table;
 mod filters;
 mod fnmatch;
+mod inspect;
+mod jinja;
 mod manifest;
+mod native;
+mod output;
 mod params;
 mod paths;
 mod python;
-mod render;
 mod slugify;
+#[rustfmt::skip]
 mod translit_table;
 
 #[cfg(test)]
@@ -27,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use binary::is_binary;
 pub use cookiecutter::{CookiecutterSpec, SUPPORTED_EXTENSIONS};
+pub use inspect::{Inspected, inspect};
 pub use manifest::{CATEGORIES, Dependency, Manifest, ManifestParameter};
 pub use params::{FieldError, ParamType, ParameterSpec};
 pub use paths::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, PathError, safe_relative_path};
@@ -73,7 +84,7 @@ pub const COOKIECUTTER_FILE: &str = "cookiecutter.json";
 /// Detects the format from the file set: a top-level `manifest.yaml` makes a native
 /// template (it wins when both files exist); otherwise a top-level `cookiecutter.json`
 /// plus a `{{cookiecutter.*}}` folder makes a cookiecutter template.
-pub fn detect(files: &[SourceFile]) -> Result<TemplateSpec, EngineError> {
+pub fn detect(files: &[SourceFile]) -> Result<TemplateSpec, RenderError> {
     if let Some(f) = files.iter().find(|f| f.path == MANIFEST_FILE) {
         let mut manifest = Manifest::parse(&f.content)?;
         manifest.check_files(files)?;
@@ -85,7 +96,7 @@ pub fn detect(files: &[SourceFile]) -> Result<TemplateSpec, EngineError> {
             &f.content, files,
         )?));
     }
-    Err(EngineError::spec(
+    Err(RenderError::spec(
         None,
         format!(
             "not a template: expected a top-level {MANIFEST_FILE} (native format) or \
@@ -193,8 +204,8 @@ impl RenderOutput {
 /// What went wrong, in which file and line, for the user (a 422 in the API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{}", self.display())]
-pub struct EngineError {
-    pub kind: EngineErrorKind,
+pub struct RenderError {
+    pub kind: RenderErrorKind,
     /// Template-relative path of the file (or `cookiecutter.json` / `manifest.yaml`).
     pub path: Option<String>,
     /// 1-based line in that file, when known.
@@ -204,7 +215,7 @@ pub struct EngineError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EngineErrorKind {
+pub enum RenderErrorKind {
     /// The template's description (manifest.yaml, cookiecutter.json) or layout is invalid.
     InvalidSpec,
     /// A Jinja syntax error.
@@ -219,9 +230,11 @@ pub enum EngineErrorKind {
     Unsupported,
     /// The parameters passed to `render` do not belong to this template.
     InvalidContext,
+    /// A template without the registry's `manifest.yaml` ([`inspect`]).
+    MissingManifest,
 }
 
-impl EngineError {
+impl RenderError {
     fn display(&self) -> String {
         match (&self.path, self.line) {
             (Some(p), Some(l)) => format!("{p}:{l}: {}", self.message),
@@ -230,13 +243,13 @@ impl EngineError {
         }
     }
 
-    pub(super) fn new(
-        kind: EngineErrorKind,
+    pub fn new(
+        kind: RenderErrorKind,
         path: Option<&str>,
         line: Option<usize>,
         message: impl Into<String>,
     ) -> Self {
-        EngineError {
+        RenderError {
             kind,
             path: path.map(str::to_string),
             line,
@@ -245,7 +258,7 @@ impl EngineError {
     }
 
     pub(super) fn spec(path: Option<&str>, message: impl Into<String>) -> Self {
-        Self::new(EngineErrorKind::InvalidSpec, path, None, message)
+        Self::new(RenderErrorKind::InvalidSpec, path, None, message)
     }
 }
 
@@ -269,9 +282,9 @@ pub fn render(
     files: &[SourceFile],
     ctx: &Context,
     opts: &RenderOptions,
-) -> Result<RenderOutput, EngineError> {
+) -> Result<RenderOutput, RenderError> {
     let mut out = match spec {
-        TemplateSpec::Native(m) => render::render_native(m, files, ctx, opts)?,
+        TemplateSpec::Native(m) => native::render_native(m, files, ctx, opts)?,
         TemplateSpec::Cookiecutter(c) => c.render(files, ctx, opts)?,
     };
     if spec.has_hooks() {

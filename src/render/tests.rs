@@ -218,7 +218,7 @@ fn native_files_list_with_folders() {
     );
     files[0] = file("manifest.yaml", &manifest);
     let err = detect(&files).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::InvalidSpec);
+    assert_eq!(err.kind, RenderErrorKind::InvalidSpec);
     assert!(
         err.message.contains("missing.txt, nowhere/"),
         "{}",
@@ -444,7 +444,7 @@ fn unknown_extensions_are_refused() {
         "",
     );
     let err = detect(&files).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::Unsupported);
+    assert_eq!(err.kind, RenderErrorKind::Unsupported);
     assert_eq!(err.path.as_deref(), Some("cookiecutter.json"));
     assert!(
         err.message
@@ -476,7 +476,7 @@ fn detection_errors() {
     );
     assert!(err.message.starts_with("JSON decoding error"));
     let err = detect(&cc_files(r#"{"template": "x"}"#, "")).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::Unsupported);
+    assert_eq!(err.kind, RenderErrorKind::Unsupported);
     let err = detect(&cc_files(r#"{"_jinja2_env_vars": {"undefined": "x"}}"#, "")).unwrap_err();
     assert!(
         err.message
@@ -486,18 +486,18 @@ fn detection_errors() {
     assert_eq!(err.path.as_deref(), Some("manifest.yaml"));
 }
 
-fn render_cc(body: &str, o: &RenderOptions) -> Result<RenderOutput, EngineError> {
+fn render_cc(body: &str, o: &RenderOptions) -> Result<RenderOutput, RenderError> {
     let files = cc_files(r#"{"slug": "proj"}"#, body);
     let spec = detect(&files)?;
     let ctx = resolve_parameters(&spec, &Map::new(), o)
-        .map_err(|e| EngineError::spec(None, format!("{e:?}")))?;
+        .map_err(|e| RenderError::spec(None, format!("{e:?}")))?;
     render(&spec, &files, &ctx, o)
 }
 
 #[test]
 fn broken_templates_report_path_and_line() {
     let err = render_cc("line 1\nline 2\n{% if %}\n", &opts()).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::Syntax);
+    assert_eq!(err.kind, RenderErrorKind::Syntax);
     assert_eq!(err.path.as_deref(), Some("{{cookiecutter.slug}}/out.txt"));
     assert_eq!(err.line, Some(3));
     assert!(
@@ -507,7 +507,7 @@ fn broken_templates_report_path_and_line() {
     );
 
     let err = render_cc("ok\n{{ cookiecutter.nope }}\n", &opts()).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::Render);
+    assert_eq!(err.kind, RenderErrorKind::Render);
     assert_eq!(err.line, Some(2));
     assert!(err.message.contains("undefined"), "{}", err.message);
 
@@ -554,13 +554,13 @@ fn endless_loops_run_out_of_fuel() {
         &o,
     )
     .unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::LimitExceeded);
+    assert_eq!(err.kind, RenderErrorKind::LimitExceeded);
     assert!(err.message.contains("work budget"), "{}", err.message);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let err = render_cc("{{ 'x' * 1000000000 }}", &o).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::LimitExceeded, "{err}");
+    assert_eq!(err.kind, RenderErrorKind::LimitExceeded, "{err}");
     let err = render_cc("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", &o).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::Render, "{err}");
+    assert_eq!(err.kind, RenderErrorKind::Render, "{err}");
 }
 
 #[test]
@@ -576,7 +576,7 @@ fn huge_intermediate_strings_are_refused_before_allocation() {
         assert!(
             matches!(
                 err.kind,
-                EngineErrorKind::Render | EngineErrorKind::LimitExceeded
+                RenderErrorKind::Render | RenderErrorKind::LimitExceeded
             ),
             "{body}: {err}"
         );
@@ -599,7 +599,7 @@ fn non_ascii_inside_tags() {
     .unwrap();
     assert_eq!(out_map(&out)["out.txt"], "ü\\é%}é");
     let err = render_cc("{% set é = 1 %}{{ ü }}", &opts()).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::Syntax, "{err}");
+    assert_eq!(err.kind, RenderErrorKind::Syntax, "{err}");
     let err = render_cc("{% now 'é' %}", &opts()).unwrap_err();
     assert!(
         err.message.contains("could not parse timezone expression"),
@@ -615,7 +615,7 @@ fn output_limits() {
         ..opts()
     };
     let err = render_cc("more than ten bytes\n", &o).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::LimitExceeded);
+    assert_eq!(err.kind, RenderErrorKind::LimitExceeded);
     let files = vec![
         file("cookiecutter.json", r#"{"slug": "p"}"#),
         file("{{cookiecutter.slug}}/a", "a"),
@@ -643,7 +643,7 @@ fn unsafe_rendered_names_are_refused() {
     let spec = detect(&files).unwrap();
     let ctx = resolve_parameters(&spec, &Map::new(), &opts()).unwrap();
     let err = render(&spec, &files, &ctx, &opts()).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::UnsafePath);
+    assert_eq!(err.kind, RenderErrorKind::UnsafePath);
     assert!(err.message.contains("'..'"), "{}", err.message);
     // The project folder itself too.
     let files = vec![
@@ -654,7 +654,7 @@ fn unsafe_rendered_names_are_refused() {
     let ctx = resolve_parameters(&spec, &Map::new(), &opts()).unwrap();
     assert_eq!(
         render(&spec, &files, &ctx, &opts()).unwrap_err().kind,
-        EngineErrorKind::UnsafePath
+        RenderErrorKind::UnsafePath
     );
 }
 
@@ -699,12 +699,12 @@ fn context_from_another_template_is_refused() {
         variables: Map::new(),
     };
     let err = render(&spec, &native_files(), &ctx, &opts()).unwrap_err();
-    assert_eq!(err.kind, EngineErrorKind::InvalidContext);
+    assert_eq!(err.kind, RenderErrorKind::InvalidContext);
     let files = cc_files(r#"{"slug": "p"}"#, "");
     let spec = detect(&files).unwrap();
     assert_eq!(
         render(&spec, &files, &ctx, &opts()).unwrap_err().kind,
-        EngineErrorKind::InvalidContext
+        RenderErrorKind::InvalidContext
     );
 }
 
@@ -830,6 +830,6 @@ fn random_templates_never_panic() {
             .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
             .collect();
         let _ = render_cc(&src, &o);
-        let _ = render::preprocess(&src, &render::Syntax::default());
+        let _ = jinja::preprocess(&src, &jinja::Syntax::default());
     }
 }

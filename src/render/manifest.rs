@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 
 use super::fnmatch::Pattern;
 use super::params::{ParamType, ParameterSpec, choice_matches, choices_text, kind_name};
-use super::{Context, EngineError, EngineErrorKind, MANIFEST_FILE, SourceFile, safe_relative_path};
+use super::{Context, MANIFEST_FILE, RenderError, RenderErrorKind, SourceFile, safe_relative_path};
 
 /// The fixed category list.
 pub const CATEGORIES: [&str; 15] = [
@@ -173,18 +173,18 @@ fn string_list(obj: &Map<String, Json>, field: &str, errs: &mut Errors) -> Optio
 
 impl Manifest {
     /// Parses and validates `manifest.yaml`, reporting every problem with its field.
-    pub fn parse(bytes: &[u8]) -> Result<Manifest, EngineError> {
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, RenderError> {
         let doc: Json = yaml_serde::from_slice(bytes).map_err(|e| {
             let line = e.location().map(|l| l.line());
-            EngineError::new(
-                EngineErrorKind::InvalidSpec,
+            RenderError::new(
+                RenderErrorKind::InvalidSpec,
                 Some(MANIFEST_FILE),
                 line,
                 format!("invalid YAML: {e}"),
             )
         })?;
         let Json::Object(obj) = doc else {
-            return Err(EngineError::spec(
+            return Err(RenderError::spec(
                 Some(MANIFEST_FILE),
                 format!(
                     "must be a YAML mapping of fields (name, version, …), got {}",
@@ -271,7 +271,7 @@ impl Manifest {
         let parameters = parse_parameters(obj.get("parameters"), &mut errs);
 
         if !errs.0.is_empty() {
-            return Err(EngineError::spec(Some(MANIFEST_FILE), errs.0.join("; ")));
+            return Err(RenderError::spec(Some(MANIFEST_FILE), errs.0.join("; ")));
         }
         Ok(Manifest {
             name,
@@ -289,7 +289,7 @@ impl Manifest {
     }
 
     /// Checks the manifest against the file set (listed files exist) and records hooks.
-    pub(super) fn check_files(&self, files: &[SourceFile]) -> Result<(), EngineError> {
+    pub(super) fn check_files(&self, files: &[SourceFile]) -> Result<(), RenderError> {
         let _ = self.select_files(files)?;
         Ok(())
     }
@@ -313,7 +313,7 @@ impl Manifest {
     pub(super) fn select_files<'a>(
         &self,
         files: &'a [SourceFile],
-    ) -> Result<Vec<&'a SourceFile>, EngineError> {
+    ) -> Result<Vec<&'a SourceFile>, RenderError> {
         let mut selected: Vec<&SourceFile> = match &self.files {
             Some(entries) => {
                 let mut out: Vec<&SourceFile> = Vec::new();
@@ -331,7 +331,7 @@ impl Manifest {
                     }
                 }
                 if !missing.is_empty() {
-                    return Err(EngineError::spec(
+                    return Err(RenderError::spec(
                         Some(MANIFEST_FILE),
                         format!(
                             "files: no such file or folder in the template: {}",
@@ -357,11 +357,11 @@ impl Manifest {
     }
 
     /// A context must come from this manifest's parameters.
-    pub(super) fn check_context(&self, ctx: &Context) -> Result<(), EngineError> {
+    pub(super) fn check_context(&self, ctx: &Context) -> Result<(), RenderError> {
         for p in &self.parameters {
             if !ctx.variables.contains_key(&p.name) {
-                return Err(EngineError::new(
-                    EngineErrorKind::InvalidContext,
+                return Err(RenderError::new(
+                    RenderErrorKind::InvalidContext,
                     None,
                     None,
                     format!(
@@ -728,7 +728,7 @@ colour: blue
     #[test]
     fn malformed_yaml_reports_the_line() {
         let err = Manifest::parse(b"name: x\nversion: [1.0\n").unwrap_err();
-        assert_eq!(err.kind, EngineErrorKind::InvalidSpec);
+        assert_eq!(err.kind, RenderErrorKind::InvalidSpec);
         assert!(err.line.is_some(), "{err:?}");
         assert!(err.message.starts_with("invalid YAML"), "{}", err.message);
         let err = Manifest::parse(b"- just\n- a list\n").unwrap_err();

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+use super::jinja::{Loader, Renderer, Syntax};
 use super::manifest::Manifest;
-use super::render::{Loader, Renderer, Syntax};
 use super::{Context, RenderOptions};
 
 /// Parameter types.

@@ -1,20 +1,14 @@
-//! The Jinja environment shared by both formats: syntax, source preprocessing (newline
-//! normalisation, `{% now %}` tags), error mapping, newline handling of written files, and
-//! the native-format renderer.
+//! The Jinja environment shared by both formats: syntax, loader, source preprocessing (newline
+//! normalisation, `{% now %}` tags) and error mapping.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::filters::{self, NOW_FN, Runtime, SHIFT_FN};
-use super::fnmatch::Pattern;
-use super::manifest::Manifest;
-use super::{
-    Context, EngineError, EngineErrorKind, OutputFile, RenderOptions, RenderOutput, SourceFile,
-    binary, safe_relative_path,
-};
+use super::{RenderError, RenderErrorKind, RenderOptions, SourceFile};
 
 /// Jinja recursion depth (macros, includes, nesting); well below minijinja's stack-safe cap.
 const RECURSION_LIMIT: usize = 200;
@@ -99,7 +93,7 @@ impl Renderer {
         loader: Loader,
         syntax: Syntax,
         opts: &RenderOptions,
-    ) -> Result<Renderer, EngineError> {
+    ) -> Result<Renderer, RenderError> {
         let texts: BTreeMap<String, String> = files
             .iter()
             .filter_map(|f| {
@@ -124,8 +118,8 @@ impl Renderer {
             cfg.line_comment_prefix(p.clone());
         }
         let cfg = cfg.build().map_err(|e| {
-            EngineError::new(
-                EngineErrorKind::InvalidSpec,
+            RenderError::new(
+                RenderErrorKind::InvalidSpec,
                 None,
                 None,
                 format!("invalid Jinja syntax settings: {}", detail(&e)),
@@ -171,7 +165,7 @@ impl Renderer {
         ctx: &Value,
         path: &str,
         what: &str,
-    ) -> Result<String, EngineError> {
+    ) -> Result<String, RenderError> {
         let src = preprocess(source, &self.syntax);
         let result = self
             .env
@@ -187,7 +181,7 @@ impl Renderer {
     }
 
     /// Renders the template file with Jinja name `name`.
-    pub fn render_file(&self, name: &str, ctx: &Value) -> Result<String, EngineError> {
+    pub fn render_file(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
         let result = self
             .env
             .get_template(name)
@@ -204,8 +198,8 @@ fn detail(e: &minijinja::Error) -> String {
 }
 
 /// Maps a minijinja error (innermost cause first: the failing include, not its includer) to
-/// an [`EngineError`] naming the template file and line.
-fn map_error(e: &minijinja::Error, resolve: impl Fn(&str) -> Option<String>) -> EngineError {
+/// an [`RenderError`] naming the template file and line.
+fn map_error(e: &minijinja::Error, resolve: impl Fn(&str) -> Option<String>) -> RenderError {
     let mut inner = e;
     let mut cur: &dyn std::error::Error = e;
     while let Some(src) = cur.source() {
@@ -218,10 +212,10 @@ fn map_error(e: &minijinja::Error, resolve: impl Fn(&str) -> Option<String>) -> 
     }
     let kind = match inner.kind() {
         ErrorKind::SyntaxError | ErrorKind::BadEscape | ErrorKind::InvalidDelimiter => {
-            EngineErrorKind::Syntax
+            RenderErrorKind::Syntax
         }
-        ErrorKind::OutOfFuel => EngineErrorKind::LimitExceeded,
-        _ => EngineErrorKind::Render,
+        ErrorKind::OutOfFuel => RenderErrorKind::LimitExceeded,
+        _ => RenderErrorKind::Render,
     };
     let message = match inner.kind() {
         ErrorKind::OutOfFuel => {
@@ -236,7 +230,7 @@ fn map_error(e: &minijinja::Error, resolve: impl Fn(&str) -> Option<String>) -> 
         _ => detail(inner),
     };
     let path = inner.name().and_then(&resolve);
-    EngineError::new(kind, path.as_deref(), inner.line(), message)
+    RenderError::new(kind, path.as_deref(), inner.line(), message)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -526,320 +520,9 @@ fn top_level_additive(s: &str) -> Option<(usize, char)> {
     if lower_precedence { None } else { last }
 }
 
-// ---------------------------------------------------------------------------------------
-// Output files
-// ---------------------------------------------------------------------------------------
-
-/// The newline cookiecutter writes a rendered file with: `_new_lines` when set, else what
-/// Python's universal-newline reader reports after reading the first line of the source.
-/// Python decodes 8 KiB chunks until a line ends and records every newline kind seen in
-/// them; with several kinds it reports them in the order `\r`, `\n`, `\r\n` and cookiecutter
-/// takes the first. `None` = no newline seen (Python then writes `\n`).
-pub(super) fn detect_newline(content: &[u8]) -> Option<&'static str> {
-    const CHUNK: usize = 8192;
-    let (mut cr, mut lf, mut crlf) = (false, false, false);
-    let mut pending_cr = false;
-    let mut pos = 0;
-    loop {
-        let chunk = &content[pos..content.len().min(pos + CHUNK)];
-        let last = pos + chunk.len() >= content.len();
-        pos += chunk.len();
-        // Text seen by the newline decoder: a held-back '\r' from the previous chunk, then
-        // this chunk (minus a trailing '\r', held back unless this is the end).
-        let mut text: Vec<u8> = Vec::with_capacity(chunk.len() + 1);
-        if pending_cr {
-            text.push(b'\r');
-            pending_cr = false;
-        }
-        text.extend_from_slice(chunk);
-        if !last && text.last() == Some(&b'\r') {
-            text.pop();
-            pending_cr = true;
-        }
-        let mut found_line_end = false;
-        let mut i = 0;
-        while i < text.len() {
-            match text[i] {
-                b'\r' if text.get(i + 1) == Some(&b'\n') => {
-                    crlf = true;
-                    found_line_end = true;
-                    i += 1;
-                }
-                b'\r' => {
-                    cr = true;
-                    found_line_end = true;
-                }
-                b'\n' => {
-                    lf = true;
-                    found_line_end = true;
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        if found_line_end || last {
-            break;
-        }
-    }
-    if cr {
-        Some("\r")
-    } else if lf {
-        Some("\n")
-    } else if crlf {
-        Some("\r\n")
-    } else {
-        None
-    }
-}
-
-/// `open(path, 'w', newline=newline).write(text)`: every `\n` becomes `newline`
-/// (`None` → `\n`, `""` → untouched).
-pub(super) fn apply_newline(text: String, newline: Option<&str>) -> Vec<u8> {
-    match newline {
-        Some(nl) if !nl.is_empty() && nl != "\n" => text.replace('\n', nl).into_bytes(),
-        _ => text.into_bytes(),
-    }
-}
-
-/// Running totals checked against the output limits.
-pub(super) struct Budget {
-    files: usize,
-    bytes: u64,
-    max_files: usize,
-    max_bytes: u64,
-}
-
-impl Budget {
-    pub fn new(opts: &RenderOptions) -> Budget {
-        Budget {
-            files: 0,
-            bytes: 0,
-            max_files: opts.max_output_files,
-            max_bytes: opts.max_output_bytes,
-        }
-    }
-
-    /// Accounts for a file replacing `replaced_len` bytes (or a new file when `None`).
-    pub fn add(
-        &mut self,
-        path: &str,
-        len: usize,
-        replaced_len: Option<usize>,
-    ) -> Result<(), EngineError> {
-        if replaced_len.is_none() {
-            self.files += 1;
-        }
-        self.bytes = self.bytes - replaced_len.unwrap_or(0) as u64 + len as u64;
-        if self.files > self.max_files {
-            return Err(EngineError::new(
-                EngineErrorKind::LimitExceeded,
-                Some(path),
-                None,
-                format!("the output has more than {} files", self.max_files),
-            ));
-        }
-        if self.bytes > self.max_bytes {
-            return Err(EngineError::new(
-                EngineErrorKind::LimitExceeded,
-                Some(path),
-                None,
-                format!("the output is larger than {} bytes", self.max_bytes),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Adds a file to the output, replacing an earlier file of the same path (later wins, as
-/// when cookiecutter writes the same path twice).
-pub(super) fn push_output(
-    out: &mut Vec<OutputFile>,
-    budget: &mut Budget,
-    file: OutputFile,
-) -> Result<(), EngineError> {
-    match out.iter_mut().find(|f| f.path == file.path) {
-        Some(existing) => {
-            budget.add(&file.path, file.content.len(), Some(existing.content.len()))?;
-            *existing = file;
-        }
-        None => {
-            budget.add(&file.path, file.content.len(), None)?;
-            out.push(file);
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn unsafe_path(source: &str, rendered: &str, err: super::PathError) -> EngineError {
-    EngineError::new(
-        EngineErrorKind::UnsafePath,
-        Some(source),
-        None,
-        format!("the file name renders to {rendered:?}, which is not a safe relative path: {err}"),
-    )
-}
-
-/// Renders a UTF-8 text file's content and applies the newline rules.
-pub(super) fn render_text(
-    r: &Renderer,
-    name: &str,
-    display_path: &str,
-    content: &[u8],
-    ctx: &Value,
-    forced_newline: Option<&str>,
-) -> Result<Vec<u8>, EngineError> {
-    if std::str::from_utf8(content).is_err() {
-        return Err(EngineError::new(
-            EngineErrorKind::Render,
-            Some(display_path),
-            None,
-            "the file is neither valid UTF-8 text nor detected as binary; list it in the \
-             copy-without-render globs to copy it as is",
-        ));
-    }
-    let text = r.render_file(name, ctx)?;
-    let newline = match forced_newline {
-        Some(nl) => Some(nl),
-        None => detect_newline(content),
-    };
-    Ok(apply_newline(text, newline))
-}
-
-// ---------------------------------------------------------------------------------------
-// Native templates
-// ---------------------------------------------------------------------------------------
-
-/// Renders a native (`manifest.yaml`) template.
-pub(super) fn render_native(
-    m: &Manifest,
-    files: &[SourceFile],
-    ctx: &Context,
-    opts: &RenderOptions,
-) -> Result<RenderOutput, EngineError> {
-    m.check_context(ctx)?;
-    let selected = m.select_files(files)?;
-    let renderer = Renderer::new(
-        files,
-        Loader {
-            prefixes: vec![String::new()],
-        },
-        Syntax::default(),
-        opts,
-    )?;
-    let context = super::python::to_value(&ctx.variables);
-    let copy_globs = m
-        .copy_without_render
-        .iter()
-        .map(|g| {
-            Pattern::new(g).map_err(|e| {
-                EngineError::spec(
-                    Some(super::MANIFEST_FILE),
-                    format!("copy_without_render: {e}"),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut output = Vec::new();
-    let mut budget = Budget::new(opts);
-    for file in selected {
-        let mut segments = Vec::new();
-        let mut skipped = false;
-        for seg in file.path.split('/') {
-            let rendered =
-                renderer.render_str(seg, &context, &file.path, "rendering the file name")?;
-            if rendered.is_empty() {
-                skipped = true;
-                break;
-            }
-            segments.push(rendered);
-        }
-        if skipped {
-            continue;
-        }
-        let joined = segments.join("/");
-        let out_path =
-            safe_relative_path(&joined).map_err(|e| unsafe_path(&file.path, &joined, e))?;
-        let raw = copy_globs.iter().any(|g| g.matches(&file.path))
-            || binary::is_binary(&file.path, &file.content);
-        let content = if raw {
-            file.content.clone()
-        } else {
-            render_text(
-                &renderer,
-                &file.path,
-                &file.path,
-                &file.content,
-                &context,
-                None,
-            )?
-        };
-        push_output(
-            &mut output,
-            &mut budget,
-            OutputFile {
-                path: out_path,
-                content,
-                executable: file.executable,
-            },
-        )?;
-    }
-    Ok(RenderOutput {
-        root_dir: None,
-        files: output,
-        empty_dirs: Vec::new(),
-        warnings: Vec::new(),
-    })
-}
-
-/// Folders that hold no output file: `created` folders minus the ancestors of every file.
-pub(super) fn empty_dirs(created: &BTreeSet<String>, files: &[OutputFile]) -> Vec<String> {
-    let mut used = BTreeSet::new();
-    for f in files {
-        let mut p = f.path.as_str();
-        while let Some(i) = p.rfind('/') {
-            p = &p[..i];
-            used.insert(p.to_string());
-        }
-    }
-    created
-        .iter()
-        .filter(|d| !used.contains(*d))
-        .cloned()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn newline_detection_matches_python_universal_newlines() {
-        // Expected values from Python 3.11: open(..., encoding='utf-8').readline(); f.newlines
-        assert_eq!(
-            detect_newline(b"a\r\nb\nc"),
-            Some("\n"),
-            "('\\n', '\\r\\n') -> first"
-        );
-        let mut far = b"a\r\n".to_vec();
-        far.extend(std::iter::repeat_n(b'x', 9000));
-        far.push(b'\n');
-        assert_eq!(
-            detect_newline(&far),
-            Some("\r\n"),
-            "LF beyond the first chunk is unseen"
-        );
-        let mut boundary = vec![b'a'; 8191];
-        boundary.extend_from_slice(b"\r\nb\n");
-        assert_eq!(
-            detect_newline(&boundary),
-            Some("\n"),
-            "CR held back across the chunk boundary"
-        );
-        assert_eq!(detect_newline(b"abc"), None);
-        assert_eq!(detect_newline(b"a\rb\nc"), Some("\r"));
-        assert_eq!(detect_newline(b""), None);
-        assert_eq!(detect_newline(b"x\r"), Some("\r"));
-    }
 
     #[test]
     fn now_tags_are_rewritten() {

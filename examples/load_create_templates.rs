@@ -1,0 +1,376 @@
+//! Write-path load run: starts Maestro in this process on a free loopback port (SQLite and the
+//! in-process cache by default; `--database-url` / `--redis-url` for PostgreSQL and Redis), with
+//! the quality module and its publish gate on, then seeds `--templates` templates into one tenant
+//! through `POST /api/v1/templates` with `--concurrency` clients. Each template is a copy of a
+//! catalog template (`--template-dir`, default the FastAPI cookiecutter service) under its own
+//! name. For every `--every` creates it prints the rate and the latency percentiles of that
+//! window, so the curve shows whether a create costs more as the catalog grows.
+//!
+//! cargo run --release --example load_create_templates -- --templates 10000 --concurrency 8
+//!
+//! Other flags: `--gate off` (publish gate off; scoring on the event still runs),
+//! `--no-quality` (quality module off), `--database-url URL`, `--redis-url URL`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use maestro::config::{Environment, LoadOptions, Settings};
+use maestro::platform::auth::Role;
+use maestro::server::Application;
+use serde_json::{Map, Value, json};
+
+struct Args {
+    templates: usize,
+    concurrency: usize,
+    every: usize,
+    gate: bool,
+    quality: bool,
+    template_dir: PathBuf,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+}
+
+const USAGE: &str = "use --templates N --concurrency N --every N [--gate on|off] [--no-quality] \
+                     [--template-dir DIR] [--database-url URL] [--redis-url URL]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        templates: 10_000,
+        concurrency: 8,
+        every: 1_000,
+        gate: true,
+        quality: true,
+        template_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("templates_storage/backend_developer/fastapi-service"),
+        database_url: None,
+        redis_url: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: String, name: &str| -> Result<usize, String> {
+            v.parse().map_err(|e| format!("{name}: {e}"))
+        };
+        match flag.as_str() {
+            "--templates" => args.templates = number(value()?, "--templates")?,
+            "--concurrency" => args.concurrency = number(value()?, "--concurrency")?,
+            "--every" => args.every = number(value()?, "--every")?,
+            "--gate" => {
+                args.gate = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--gate {other}: use on or off")),
+                }
+            }
+            "--no-quality" => args.quality = false,
+            "--template-dir" => args.template_dir = PathBuf::from(value()?),
+            "--database-url" => args.database_url = Some(value()?),
+            "--redis-url" => args.redis_url = Some(value()?),
+            other => return Err(format!("unknown argument {other}; {USAGE}")),
+        }
+    }
+    if args.templates == 0 || args.concurrency == 0 || args.every == 0 {
+        return Err("--templates, --concurrency and --every must be at least 1".into());
+    }
+    Ok(args)
+}
+
+/// A create body's two parts: `manifest` (from manifest.yaml) and `files`.
+struct Body {
+    manifest: Map<String, Value>,
+    files: Map<String, Value>,
+}
+
+/// The template folder as a create body.
+fn read_template(dir: &PathBuf) -> Result<Body, String> {
+    let mut manifest = None;
+    let mut files = Map::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(folder) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(dir)
+                .map_err(|e| e.to_string())?
+                .to_string_lossy()
+                .replace('\\', "/");
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if rel == "manifest.yaml" {
+                let parsed: Value = yaml_serde::from_slice(&bytes).map_err(|e| e.to_string())?;
+                manifest = parsed.as_object().cloned();
+                continue;
+            }
+            let value = match String::from_utf8(bytes) {
+                Ok(text) => Value::String(text),
+                Err(e) => {
+                    json!({"base64": base64::engine::general_purpose::STANDARD.encode(e.into_bytes())})
+                }
+            };
+            files.insert(rel, value);
+        }
+    }
+    let manifest = manifest.ok_or_else(|| format!("{} has no manifest.yaml", dir.display()))?;
+    Ok(Body { manifest, files })
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// One finished create.
+struct Done {
+    latency_us: u64,
+    at: Instant,
+    ok: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let Body { manifest, files } = read_template(&args.template_dir)?;
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings::load(&LoadOptions {
+        config_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: Some(Environment::Test),
+        read_process_env: false,
+    })?;
+    settings.data_dir = dir.path().join("data");
+    settings.quality.gates = args.gate;
+    settings.modules.quality = args.quality;
+    settings.modules.workflows = false;
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let schema = format!("load_{run_id}");
+    settings.database.url = match &args.database_url {
+        Some(url) => {
+            use diesel::Connection;
+            use diesel::connection::SimpleConnection;
+            diesel::PgConnection::establish(url)?
+                .batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}options=-c%20search_path%3D{schema}")
+        }
+        None => format!("sqlite://{}", dir.path().join("load.db").display()),
+    };
+    settings.redis.url = args.redis_url.clone().unwrap_or_default();
+    settings.redis.key_prefix = format!("mload-{run_id}");
+    settings.database.pool_size = 16;
+    let app = Application::build(settings).await?;
+    let port = app.port();
+    let platform = app.platform().clone();
+    let handle = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+
+    let email = format!("load-{}@bench.test", uuid::Uuid::new_v4().simple());
+    platform
+        .auth
+        .create_user_in_tenant_named("loadtest", &email, "correct-horse-battery", Role::Editor)
+        .await
+        .map_err(|e| e.detail)?;
+    let token = Arc::new(
+        platform
+            .auth
+            .token_for_email(&email)
+            .await
+            .map_err(|e| e.detail)?,
+    );
+    let base = Arc::new(format!("http://127.0.0.1:{port}"));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    println!(
+        "POST /api/v1/templates: {} templates of {} files ({}), {} clients, backend {}, cache {}, quality {}, gate {}",
+        args.templates,
+        files.len() + 1,
+        args.template_dir.display(),
+        args.concurrency,
+        platform.db.backend().as_str(),
+        platform.cache.stats().backend,
+        if args.quality { "on" } else { "off" },
+        if args.gate && args.quality {
+            "on"
+        } else {
+            "off"
+        },
+    );
+    println!(
+        "{:>13}  {:>9}  {:>8}  {:>8}  {:>8}  {:>6}",
+        "templates", "creates/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let manifest = Arc::new(manifest);
+    let files = Arc::new(Value::Object(files));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, base, token, next, manifest, files, tx) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            next.clone(),
+            manifest.clone(),
+            files.clone(),
+            tx.clone(),
+        );
+        let total = args.templates;
+        workers.push(tokio::spawn(async move {
+            let mut first_error = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let mut m = (*manifest).clone();
+                m.insert("name".into(), json!(format!("load-{i:06}")));
+                let body = json!({"manifest": m, "files": &*files});
+                let t0 = Instant::now();
+                let outcome = client
+                    .post(format!("{base}/api/v1/templates"))
+                    .bearer_auth(token.as_str())
+                    .json(&body)
+                    .send()
+                    .await;
+                let ok = match outcome {
+                    Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                    Ok(res) => {
+                        let status = res.status();
+                        let text = res.text().await.unwrap_or_default();
+                        first_error.get_or_insert(format!("{status}: {text}"));
+                        false
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e.to_string());
+                        false
+                    }
+                };
+                let _ = tx.send(Done {
+                    latency_us: t0.elapsed().as_micros() as u64,
+                    at: Instant::now(),
+                    ok,
+                });
+            }
+            first_error
+        }));
+    }
+    drop(tx);
+
+    let mut window: Vec<u64> = Vec::with_capacity(args.every);
+    let mut window_errors = 0usize;
+    let mut window_start = started;
+    let mut all: Vec<u64> = Vec::with_capacity(args.templates);
+    let mut errors = 0usize;
+    let mut seen = 0usize;
+    let mut rows = Vec::new();
+    while let Some(done) = rx.recv().await {
+        seen += 1;
+        if done.ok {
+            window.push(done.latency_us);
+            all.push(done.latency_us);
+        } else {
+            window_errors += 1;
+            errors += 1;
+        }
+        if seen.is_multiple_of(args.every) || seen == args.templates {
+            window.sort_unstable();
+            let secs = done.at.duration_since(window_start).as_secs_f64();
+            let n = window.len() + window_errors;
+            let row = format!(
+                "{:>6}-{:<6}  {:>9.1}  {:>8.2}  {:>8.2}  {:>8.2}  {:>6}",
+                seen - n,
+                seen,
+                n as f64 / secs.max(1e-9),
+                percentile(&window, 50.0),
+                percentile(&window, 99.0),
+                percentile(&window, 100.0),
+                window_errors
+            );
+            println!("{row}");
+            rows.push(row);
+            window.clear();
+            window_errors = 0;
+            window_start = done.at;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for w in workers {
+        if let Some(e) = w.await? {
+            println!("first error of a client: {e}");
+        }
+    }
+    all.sort_unstable();
+    println!(
+        "all: {} creates in {:.1} s = {:.1}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+        all.len(),
+        elapsed,
+        (all.len() + errors) as f64 / elapsed,
+        percentile(&all, 50.0),
+        percentile(&all, 99.0),
+        errors
+    );
+
+    // Scoring on the created event runs behind the writes: report how far behind it is.
+    if args.quality {
+        let waited = Instant::now();
+        let mut last = (0i64, Instant::now());
+        loop {
+            let report: Value = client
+                .get(format!("{base}/api/v1/quality/report"))
+                .bearer_auth(token.as_str())
+                .send()
+                .await?
+                .json()
+                .await?;
+            let scored = report["templates_scored"].as_i64().unwrap_or(0);
+            if scored as usize >= all.len() {
+                println!(
+                    "quality: all {scored} templates scored {:.1} s after the last create",
+                    waited.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            if scored != last.0 {
+                last = (scored, Instant::now());
+            } else if last.1.elapsed() > Duration::from_secs(15) {
+                println!(
+                    "quality: {scored} of {} templates scored; no progress for 15 s",
+                    all.len()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    handle.shutdown().await;
+    let _ = server.await;
+    if let Some(url) = &args.database_url {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        diesel::PgConnection::establish(url)?
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))?;
+    }
+    if let Some(url) = &args.redis_url {
+        let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("mload-{run_id}:*"))
+            .query(&mut conn)?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(keys).query(&mut conn)?;
+        }
+    }
+    Ok(())
+}

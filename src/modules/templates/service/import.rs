@@ -1,0 +1,298 @@
+//! Bringing the rows in line with git: the difference between the commit the rows reflect and
+//! the branch tip is re-read from git (start-up reconciliation, a write that finds the branch
+//! ahead after a crash, git sync).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::{Authorship, TemplatesService, WriteKind, build_row, now_naive, system_principal};
+use crate::modules::templates::archive::{self, Limits};
+use crate::modules::templates::error::TemplatesError;
+use crate::modules::templates::git;
+use crate::modules::templates::model::ImportReport;
+use crate::modules::templates::spec;
+use crate::modules::templates::store::{self, RowWrite, TemplateRow};
+use crate::platform::auth::{Principal, TenantId};
+use crate::platform::blocking::run_blocking;
+use crate::platform::http::error::ApiResult;
+use crate::render::{Inspected, SourceFile};
+
+impl TemplatesService {
+    // ----- import from git (reconciliation, sync) -----
+
+    /// Brings the tenant's rows in line with the branch: templates whose folder changed since
+    /// `from` (or that have no row) are re-read from git; rows whose folder is gone are deleted.
+    /// The caller holds the tenant's lock.
+    pub(in crate::modules::templates) async fn import_from_git(
+        &self,
+        tenant: &TenantId,
+        from: Option<String>,
+        actor: &Principal,
+    ) -> ApiResult<ImportReport> {
+        let t = tenant.clone();
+        let db_rows: HashMap<String, String> = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::ids_and_commits(conn, &t)?) })
+            .await?
+            .into_iter()
+            .collect();
+        let known: HashSet<String> = db_rows.keys().cloned().collect();
+        let limits = self.limits();
+        let scanned = self
+            .with_repo(tenant, move |repo| {
+                scan_for_import(repo, from.as_deref(), &known, &limits)
+            })
+            .await?;
+        let mut report = ImportReport {
+            skipped: scanned.skipped.clone(),
+            ..ImportReport::default()
+        };
+        let Some(tip) = scanned.tip.clone() else {
+            return Ok(report);
+        };
+        let t = tenant.clone();
+        let imports = scanned.imports;
+        let deletions = scanned.deletions;
+        let tip_c = tip.clone();
+        let applied = self
+            .inner
+            .db
+            .transaction(move |conn| -> ApiResult<Applied> {
+                let mut written = Vec::new();
+                let mut skipped = Vec::new();
+                for import in imports {
+                    let existing = store::find(conn, &t, &import.id)?;
+                    if let Some(other) =
+                        store::find_by_name(conn, &t, &import.inspected.manifest.name)?
+                        && other.id != import.id
+                    {
+                        skipped.push(format!(
+                            "templates/{}: the name `{}` is already used by template {}",
+                            import.id, import.inspected.manifest.name, other.id
+                        ));
+                        continue;
+                    }
+                    let at = import.changed_at.naive_utc();
+                    let who = match &existing {
+                        Some(old) => Authorship {
+                            created_by: old.created_by.clone(),
+                            updated_by: import.author.clone(),
+                            created_at: old.created_at,
+                            updated_at: at,
+                        },
+                        None => Authorship {
+                            created_by: import.author.clone(),
+                            updated_by: import.author.clone(),
+                            created_at: at,
+                            updated_at: at,
+                        },
+                    };
+                    let row = TemplateRow {
+                        current_commit: import.commit.clone(),
+                        ..build_row(&t, &import.id, &import.inspected, &import.files, &who)
+                    };
+                    let written_row = if existing.is_some() {
+                        store::update(conn, &t, &row)?
+                    } else {
+                        store::insert(conn, &t, &row)?
+                    };
+                    if written_row != RowWrite::Written {
+                        return Err(TemplatesError::NameTaken {
+                            name: row.name.clone(),
+                            id: None,
+                        }
+                        .into());
+                    }
+                    written.push((row, existing.is_none()));
+                }
+                let mut removed = Vec::new();
+                for id in deletions {
+                    if let Some(old) = store::find(conn, &t, &id)? {
+                        store::delete(conn, &t, &id)?;
+                        removed.push(old);
+                    }
+                }
+                store::set_head(conn, &t, Some(&tip_c), now_naive())?;
+                Ok((written, removed, skipped))
+            })
+            .await?;
+        let (written, removed, skipped) = applied;
+        report.skipped.extend(skipped);
+        for (row, created) in &written {
+            let kind = if *created {
+                WriteKind::Created
+            } else {
+                WriteKind::Updated
+            };
+            if *created {
+                report.created.push(row.id.clone());
+            } else {
+                report.updated.push(row.id.clone());
+            }
+            self.after_write(tenant, row, &row.current_commit, actor, kind)
+                .await;
+        }
+        for row in &removed {
+            report.deleted.push(row.id.clone());
+            self.after_write(tenant, row, &tip, actor, WriteKind::Deleted)
+                .await;
+        }
+        if written.is_empty() && removed.is_empty() {
+            self.invalidate(tenant).await;
+        }
+        Ok(report)
+    }
+
+    /// Before writing: if the branch is ahead of the rows (a crash between a git commit and its
+    /// database write that start-up has not reconciled yet), import the difference first, so a
+    /// new commit never buries an unrecorded one. The caller holds the tenant's lock.
+    pub(super) async fn catch_up(&self, tenant: &TenantId) -> ApiResult<()> {
+        if !self.inner.git.exists(tenant.as_str()) {
+            return Ok(());
+        }
+        let t = tenant.clone();
+        let head = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::find_repo(conn, &t)?) })
+            .await?
+            .and_then(|r| r.head_commit);
+        let tip = self
+            .with_repo(tenant, |repo| Ok(git::tip(repo)?.map(|c| c.to_string())))
+            .await?;
+        if tip.is_some() && tip != head {
+            tracing::warn!(tenant = %tenant, ?head, ?tip, "template rows lag the git branch; importing before the write");
+            self.import_from_git(tenant, head, &system_principal(tenant))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// At start: for every tenant repository whose branch is not the commit the rows reflect
+    /// (a crash between the git commit and the database commit, or a manual push), import the
+    /// difference.
+    pub async fn reconcile_all(&self) -> ApiResult<()> {
+        let inner = self.inner.clone();
+        let tenants = run_blocking("git.tenants", move || inner.git.tenants_on_disk()).await?;
+        for tenant_id in tenants {
+            let tenant = TenantId(tenant_id);
+            let _guard = self.lock(&tenant).await;
+            let t = tenant.clone();
+            let repo_row = self
+                .inner
+                .db
+                .run(move |conn| -> ApiResult<_> { Ok(store::find_repo(conn, &t)?) })
+                .await?;
+            let head = repo_row.and_then(|r| r.head_commit);
+            let tip = self
+                .with_repo(&tenant, |repo| Ok(git::tip(repo)?.map(|c| c.to_string())))
+                .await?;
+            if tip == head {
+                continue;
+            }
+            tracing::warn!(tenant = %tenant, ?head, ?tip, "template rows lag the git branch; importing the difference");
+            let report = self
+                .import_from_git(&tenant, head, &system_principal(&tenant))
+                .await?;
+            tracing::info!(tenant = %tenant, created = report.created.len(), updated = report.updated.len(), deleted = report.deleted.len(), skipped = ?report.skipped, "reconciled templates with git");
+        }
+        Ok(())
+    }
+}
+
+/// Rows written (with whether each was created), rows deleted, and folders skipped.
+type Applied = (Vec<(TemplateRow, bool)>, Vec<TemplateRow>, Vec<String>);
+
+struct ImportItem {
+    id: String,
+    files: Vec<SourceFile>,
+    inspected: Inspected,
+    commit: String,
+    author: String,
+    changed_at: DateTime<Utc>,
+}
+
+struct Scanned {
+    tip: Option<String>,
+    imports: Vec<ImportItem>,
+    deletions: Vec<String>,
+    skipped: Vec<String>,
+}
+
+/// Template ids are URL path segments: keep them to safe characters.
+fn valid_template_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Reads what changed between `from` and the branch tip (blocking).
+fn scan_for_import(
+    repo: &gix::Repository,
+    from: Option<&str>,
+    known: &HashSet<String>,
+    limits: &Limits,
+) -> anyhow::Result<Scanned> {
+    let tip = git::tip(repo)?;
+    let from = from.and_then(|f| git::parse_commit(repo, f));
+    let before = git::templates_at(repo, from)?;
+    let after = git::templates_at(repo, tip)?;
+    let mut imports = Vec::new();
+    let mut skipped = Vec::new();
+    for (id, tree) in &after {
+        let unchanged = before.get(id) == Some(tree) && known.contains(id);
+        if unchanged {
+            continue;
+        }
+        if !valid_template_id(id) {
+            skipped.push(format!(
+                "templates/{id}: folder names must be 1-64 letters, digits, '-' or '_'"
+            ));
+            continue;
+        }
+        let files = match git::files_of_tree(repo, *tree)
+            .map_err(|e| e.to_string())
+            .and_then(|files| archive::check_files(files, limits).map_err(|e| e.detail))
+        {
+            Ok(files) => files,
+            Err(why) => {
+                skipped.push(format!("templates/{id}: {why}"));
+                continue;
+            }
+        };
+        let inspected = match spec::inspect(&files) {
+            Ok(i) => i,
+            Err(e) => {
+                skipped.push(format!("templates/{id}: {e}"));
+                continue;
+            }
+        };
+        let last = git::history(repo, tip, id, 1)?;
+        let Some(last) = last.first() else {
+            continue;
+        };
+        imports.push(ImportItem {
+            id: id.clone(),
+            files,
+            inspected,
+            commit: last.commit.to_string(),
+            author: last.author_email.clone(),
+            changed_at: last.time,
+        });
+    }
+    let deletions = known
+        .iter()
+        .filter(|id| !after.contains_key(*id))
+        .cloned()
+        .collect();
+    Ok(Scanned {
+        tip: tip.map(|t| t.to_string()),
+        imports,
+        deletions,
+        skipped,
+    })
+}

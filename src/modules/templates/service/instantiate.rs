@@ -1,0 +1,307 @@
+//! Instantiation: validate the parameters, render through [`crate::render`] on the blocking
+//! pool, check every output path, record the instantiation in the ledger (unless a dry run)
+//! and publish a usage event.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{TemplatesService, now_naive};
+use crate::modules::templates::archive;
+use crate::modules::templates::error::TemplatesError;
+use crate::modules::templates::model::{InstantiationView, TemplateSummary};
+use crate::modules::templates::spec;
+use crate::modules::templates::store::{self, InstantiationRow};
+use crate::platform::auth::{Principal, TenantId};
+use crate::platform::blocking::run_blocking;
+use crate::platform::http::error::{ApiError, ApiResult, FieldError};
+use crate::platform::http::pagination::{Page, PageQuery};
+use crate::render::{self, RenderOptions, RenderOutput};
+
+/// Where an instantiation came from (recorded in the ledger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstantiationSource {
+    Http,
+    Stream,
+    Workflow,
+}
+
+impl InstantiationSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstantiationSource::Http => "http",
+            InstantiationSource::Stream => "stream",
+            InstantiationSource::Workflow => "workflow",
+        }
+    }
+}
+
+/// One instantiation request, independent of the transport.
+#[derive(Debug, Clone, Default)]
+pub struct InstantiateRequest {
+    pub parameters: Map<String, Value>,
+    /// A commit of the template (full id or unique prefix from its history).
+    pub version: Option<String>,
+    pub dry_run: bool,
+    /// Fixed clock and seed (reproducible output).
+    pub now: Option<DateTime<Utc>>,
+    pub seed: Option<u64>,
+    /// `zip`, `tar.gz` or `json`, recorded in the ledger.
+    pub output_format: String,
+}
+
+/// A finished render.
+#[derive(Debug, Clone)]
+pub struct Instantiated {
+    pub template: TemplateSummary,
+    pub commit: String,
+    pub format: &'static str,
+    pub output: RenderOutput,
+    /// `(path including root_dir, content, executable)` in generation order.
+    pub files: Vec<(String, Vec<u8>, bool)>,
+    pub empty_dirs: Vec<String>,
+    pub checksum: String,
+    pub parameters: Map<String, Value>,
+    pub instantiation_id: Option<String>,
+    pub warnings: Vec<String>,
+    /// The clock used (also the archive entries' modification time).
+    pub now: DateTime<Utc>,
+}
+
+impl TemplatesService {
+    /// Validates parameters, renders, and (unless a dry run) records the instantiation.
+    pub async fn instantiate(
+        &self,
+        actor: &Principal,
+        id: &str,
+        request: InstantiateRequest,
+        source: InstantiationSource,
+    ) -> ApiResult<Instantiated> {
+        let tenant = actor.tenant_id.clone();
+        let row = self.row(&tenant, id).await?;
+        let commit = match &request.version {
+            Some(v) => self.resolve_commit(&tenant, &row, v).await?,
+            None => row.current_commit.clone(),
+        };
+        let files = self.files_at(&tenant, &row.id, &commit).await?;
+        let settings = self.inner.settings.clone();
+        let template_name = row.name.clone();
+        let parameters = request.parameters.clone();
+        let reproducible = request.now.is_some() || request.seed.is_some();
+        let now = request.now.unwrap_or_else(|| {
+            if reproducible {
+                fixed_clock()
+            } else {
+                Utc::now()
+            }
+        });
+        let seed = request.seed.or(reproducible.then_some(0));
+        // Rendering is CPU work: keep it off the async workers.
+        let rendered = run_blocking("render", move || -> ApiResult<_> {
+            let inspected = spec::inspect(&files)?;
+            let inputs = inspected.render_inputs(&files);
+            let options = RenderOptions {
+                now: Some(now),
+                seed,
+                max_output_files: settings.max_output_files,
+                max_output_bytes: settings.max_output_bytes,
+                template_name: Some(template_name),
+                ..RenderOptions::default()
+            };
+            let context = render::resolve_parameters(&inspected.spec, &parameters, &options)
+                .map_err(|errors| {
+                    ApiError::validation(
+                        "Some parameters are invalid.",
+                        errors
+                            .into_iter()
+                            .map(|e| {
+                                let field = if e.field.starts_with("parameters") {
+                                    e.field
+                                } else {
+                                    format!("parameters.{}", e.field)
+                                };
+                                FieldError::new(field, e.message)
+                            })
+                            .collect(),
+                    )
+                })?;
+            let output = render::render(&inspected.spec, &inputs, &context, &options)
+                .map_err(TemplatesError::from)?;
+            Ok((inspected.format(), context.parameters, output))
+        })
+        .await??;
+        let (format, resolved, output) = rendered;
+        let prefix = output
+            .root_dir
+            .as_ref()
+            .map(|r| format!("{r}/"))
+            .unwrap_or_default();
+        for file in &output.files {
+            // The renderer already refuses unsafe names; check again before anything leaves.
+            archive::check_path(&format!("{prefix}{}", file.path))?;
+        }
+        let files: Vec<(String, Vec<u8>, bool)> = output
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    format!("{prefix}{}", f.path),
+                    f.content.clone(),
+                    f.executable,
+                )
+            })
+            .collect();
+        let empty_dirs: Vec<String> = output
+            .empty_dirs
+            .iter()
+            .map(|d| format!("{prefix}{d}"))
+            .collect();
+        let checksum = output_checksum(&files);
+        let total_bytes: i64 = files.iter().map(|f| f.1.len() as i64).sum();
+        let instantiation_id = if request.dry_run {
+            None
+        } else {
+            let ledger = InstantiationRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                tenant_id: tenant.0.clone(),
+                template_id: row.id.clone(),
+                template_name: row.name.clone(),
+                category: row.category.clone(),
+                commit_id: commit.clone(),
+                version: row.version.clone(),
+                user_id: actor.user_id.clone(),
+                actor: actor.display_name(),
+                parameters: Value::Object(resolved.clone()).to_string(),
+                checksum: checksum.clone(),
+                file_count: files.len() as i64,
+                total_bytes,
+                output_format: request.output_format.clone(),
+                source: source.as_str().to_string(),
+                created_at: now_naive(),
+            };
+            let ledger_id = ledger.id.clone();
+            let t = tenant.clone();
+            self.inner
+                .db
+                .run(move |conn| -> ApiResult<()> {
+                    Ok(store::insert_instantiation(conn, &t, &ledger)?)
+                })
+                .await?;
+            metrics::counter!("maestro_template_instantiations_total", "category" => row.category.clone()).increment(1);
+            self.usage_event(
+                "instantiation",
+                &tenant,
+                &row.id,
+                actor,
+                json!({
+                    "instantiation_id": ledger_id,
+                    "commit": commit,
+                    "checksum": checksum,
+                    "file_count": files.len(),
+                    "source": source.as_str(),
+                }),
+            );
+            Some(ledger_id)
+        };
+        Ok(Instantiated {
+            warnings: output.warnings.clone(),
+            template: TemplateSummary::from(&row),
+            commit,
+            format,
+            output,
+            files,
+            empty_dirs,
+            checksum,
+            parameters: resolved,
+            instantiation_id,
+            now,
+        })
+    }
+
+    pub async fn instantiations(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        page: &PageQuery,
+    ) -> ApiResult<Page<InstantiationView>> {
+        let row = self.row(tenant, id).await?;
+        let (t, limit, offset) = (tenant.clone(), page.limit(), page.offset());
+        let (rows, total) = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::list_instantiations(
+                    conn, &t, &row.id, limit, offset,
+                )?)
+            })
+            .await?;
+        Ok(Page::new(
+            rows.into_iter().map(InstantiationView::from).collect(),
+            total,
+            page,
+        ))
+    }
+
+    /// Publishes a usage event (`templates:usage`) without making the caller wait.
+    pub fn usage_event(
+        &self,
+        event: &str,
+        tenant: &TenantId,
+        template_id: &str,
+        actor: &Principal,
+        detail: Value,
+    ) {
+        let Some(edge) = self.inner.edge.clone() else {
+            return;
+        };
+        let fields = [
+            ("event", event.to_string()),
+            ("template_id", template_id.to_string()),
+            ("tenant_id", tenant.0.clone()),
+            ("user_id", actor.user_id.clone()),
+            ("detail", detail.to_string()),
+            ("timestamp", Utc::now().to_rfc3339()),
+        ];
+        tokio::spawn(async move {
+            let borrowed: Vec<(&str, String)> =
+                fields.iter().map(|(k, v)| (*k, v.clone())).collect();
+            edge.publish_or_log("templates:usage", &borrowed).await;
+        });
+    }
+}
+
+/// sha256 over the rendered output: for each file in generation order, its path, mode and
+/// content (length-prefixed), so any change to a name, bit or byte changes the checksum.
+pub fn output_checksum(files: &[(String, Vec<u8>, bool)]) -> String {
+    let mut hasher = Sha256::new();
+    for (path, content, executable) in files {
+        hasher.update((path.len() as u64).to_be_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update([u8::from(*executable)]);
+        hasher.update((content.len() as u64).to_be_bytes());
+        hasher.update(content);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// A Y2K clock for reproducible renders when only a seed is given.
+fn fixed_clock() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_depend_on_names_modes_and_bytes() {
+        let a = vec![("x".to_string(), b"1".to_vec(), false)];
+        let b = vec![("x".to_string(), b"1".to_vec(), true)];
+        let c = vec![("y".to_string(), b"1".to_vec(), false)];
+        assert_ne!(output_checksum(&a), output_checksum(&b));
+        assert_ne!(output_checksum(&a), output_checksum(&c));
+        assert_eq!(output_checksum(&a), output_checksum(&a.clone()));
+    }
+}

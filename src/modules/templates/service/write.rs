@@ -1,0 +1,597 @@
+//! Writes: create, update, restore and delete, each exactly one git commit and one database
+//! transaction, and the quality score the quality module reports back. Every new version goes
+//! through [`TemplatesService::check_new_version`] (limits, format, a free name, the publish
+//! gate) before anything is written.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::Value;
+
+use super::{
+    Authorship, TemplatesService, WriteKind, author_of, build_row, check_expected, file_entry,
+    files_word, now_naive, short, with_manifest,
+};
+use crate::modules::templates::archive;
+use crate::modules::templates::error::TemplatesError;
+use crate::modules::templates::events::{
+    TemplateCreated, TemplateDeleted, TemplateRestored, TemplateUpdated,
+};
+use crate::modules::templates::gate::{ForcedPublish, GateVerdict, PublishCandidate, PublishGate};
+use crate::modules::templates::git::{self, Author, WriteOutcome};
+use crate::modules::templates::model::{TemplateDetail, TemplateSummary};
+use crate::modules::templates::spec;
+use crate::modules::templates::store::{self, RowWrite, TemplateRow};
+use crate::platform::auth::{Principal, Role, TenantId};
+use crate::platform::db::DbConnection;
+use crate::platform::http::error::{ApiError, ApiResult, FieldError};
+use crate::render::{Inspected, MANIFEST_FILE, SourceFile};
+
+/// What a create or update carries: a manifest (as JSON) and/or files.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateInput {
+    pub manifest: Option<Value>,
+    /// `None` on update keeps the current files.
+    pub files: Option<Vec<SourceFile>>,
+}
+
+/// A new version that passed every check: its files (normalised and sorted), their reading,
+/// and the publish gate's note for the response.
+struct NewVersion {
+    files: Vec<SourceFile>,
+    inspected: Inspected,
+    note: Option<Value>,
+}
+
+/// What [`TemplatesService::commit_then_record`] did: nothing (the content was already there),
+/// or one commit and the value the database transaction returned.
+enum Recorded<T> {
+    Unchanged,
+    Committed { commit: String, value: T },
+}
+
+impl TemplatesService {
+    async fn gate(&self, candidate: PublishCandidate) -> ApiResult<Option<Value>> {
+        let Some(gate) = self.inner.services.get::<Arc<dyn PublishGate>>() else {
+            return Ok(None);
+        };
+        match gate.check(&candidate).await? {
+            GateVerdict::Allow { note } => Ok(note),
+            GateVerdict::Refuse(error) => Err(error),
+        }
+    }
+
+    /// Everything a new version must pass before it is written (create, update and restore):
+    /// the limits, the format, a free name, and the publish gate. `current` is the template's
+    /// row (`None` when creating). The caller holds the tenant's write lock.
+    async fn check_new_version(
+        &self,
+        actor: &Principal,
+        template_id: &str,
+        current: Option<&TemplateRow>,
+        files: Vec<SourceFile>,
+        force: &Option<ForcedPublish>,
+    ) -> ApiResult<NewVersion> {
+        let files = archive::check_files(files, &self.limits())?;
+        let inspected = spec::inspect(&files)?;
+        let name = &inspected.manifest.name;
+        if current.is_none_or(|c| &c.name != name) {
+            self.name_free(&actor.tenant_id, name, current.map(|c| c.id.as_str()))
+                .await?;
+        }
+        let note = self
+            .gate(PublishCandidate {
+                tenant: actor.tenant_id.clone(),
+                actor: actor.clone(),
+                template_id: template_id.to_string(),
+                previous_commit: current.map(|c| c.current_commit.clone()),
+                name: name.clone(),
+                category: inspected.manifest.category.clone(),
+                manifest: inspected.manifest_json(),
+                files: files.clone(),
+                force: force.clone(),
+            })
+            .await?;
+        Ok(NewVersion {
+            files,
+            inspected,
+            note,
+        })
+    }
+
+    /// No other template of the tenant (but `except`) is named `name`.
+    async fn name_free(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        except: Option<&str>,
+    ) -> ApiResult<()> {
+        let (t, n) = (tenant.clone(), name.to_string());
+        let existing = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::find_by_name(conn, &t, &n)?) })
+            .await?;
+        match existing {
+            Some(row) if Some(row.id.as_str()) != except => Err(TemplatesError::NameTaken {
+                name: name.to_string(),
+                id: Some(row.id),
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits the template's new content (or its removal), then runs `record` in a database
+    /// transaction and returns what it returned; when the database write fails, the branch is
+    /// moved back.
+    async fn commit_then_record<T, F>(
+        &self,
+        tenant: &TenantId,
+        template_id: &str,
+        files: Option<Vec<SourceFile>>,
+        author: Author,
+        message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
+        record: F,
+    ) -> ApiResult<Recorded<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &str) -> ApiResult<T> + Send + 'static,
+    {
+        let id = template_id.to_string();
+        let at = Utc::now();
+        let outcome = self
+            .with_repo(tenant, move |repo| {
+                git::write_template(repo, &id, files.as_deref(), &author, at, message)
+            })
+            .await?;
+        let WriteOutcome::Committed {
+            commit,
+            previous_tip,
+            ..
+        } = outcome
+        else {
+            return Ok(Recorded::Unchanged);
+        };
+        let t = tenant.clone();
+        let commit_hex = commit.to_string();
+        let c = commit_hex.clone();
+        let stored = self
+            .inner
+            .db
+            .transaction(move |conn| -> ApiResult<T> {
+                let value = record(conn, &c)?;
+                store::set_head(conn, &t, Some(&c), now_naive())?;
+                Ok(value)
+            })
+            .await;
+        match stored {
+            Ok(value) => Ok(Recorded::Committed {
+                commit: commit_hex,
+                value,
+            }),
+            Err(error) => {
+                let rollback = self
+                    .with_repo(tenant, move |repo| {
+                        git::move_branch(
+                            repo,
+                            Some(commit),
+                            previous_tip,
+                            "maestro: undo commit whose database write failed",
+                        )
+                    })
+                    .await;
+                if let Err(rollback_error) = rollback {
+                    tracing::error!(tenant = %tenant, %commit, error = ?rollback_error, "could not undo a git commit after a failed database write; it will be imported at the next start");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn forced_line(actor: &Principal, force: &Option<ForcedPublish>) -> String {
+        match force {
+            Some(f) => format!(
+                "\nForced-By: {} (publish gate overridden: {})",
+                actor.display_name(),
+                f.reason.replace('\n', " ")
+            ),
+            None => String::new(),
+        }
+    }
+
+    fn check_force(actor: &Principal, force: &Option<ForcedPublish>) -> ApiResult<()> {
+        if let Some(f) = force {
+            if actor.role != Role::Admin {
+                return Err(ApiError::forbidden(
+                    "Only admins may force a publication past the publish gate.",
+                ));
+            }
+            if f.reason.trim().is_empty() {
+                return Err(ApiError::validation(
+                    "A forced publication needs a reason.",
+                    vec![FieldError::new(
+                        "force.reason",
+                        "say why the publish gate is overridden",
+                    )],
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a template: one commit `Create <name> <version> (<n> files)`.
+    pub async fn create(
+        &self,
+        actor: &Principal,
+        input: TemplateInput,
+    ) -> ApiResult<TemplateDetail> {
+        let tenant = actor.tenant_id.clone();
+        let files = with_manifest(
+            input.files.unwrap_or_default(),
+            input.manifest.as_ref(),
+            false,
+        )?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let guard = self.write_lock(&tenant).await?;
+        let version = self
+            .check_new_version(actor, &id, None, files, &None)
+            .await?;
+        let m = &version.inspected.manifest;
+        let message_head = format!("Create {} {}", m.name, m.version);
+        let trailer = format!("\n\nTemplate-Id: {id}");
+        let now = now_naive();
+        let who = actor.display_name();
+        let row = build_row(
+            &tenant,
+            &id,
+            &version.inspected,
+            &version.files,
+            &Authorship {
+                created_by: who.clone(),
+                updated_by: who,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        let t = tenant.clone();
+        let recorded = self
+            .commit_then_record(
+                &tenant,
+                &id,
+                Some(version.files.clone()),
+                author_of(actor),
+                move |c| format!("{message_head} ({}){trailer}", files_word(c.added.len())),
+                move |conn, commit| {
+                    let row = TemplateRow {
+                        current_commit: commit.to_string(),
+                        ..row
+                    };
+                    match store::insert(conn, &t, &row)? {
+                        RowWrite::Written => Ok(row),
+                        _ => Err(TemplatesError::NameTaken {
+                            name: row.name.clone(),
+                            id: None,
+                        }
+                        .into()),
+                    }
+                },
+            )
+            .await?;
+        drop(guard);
+        let Recorded::Committed { commit, value: row } = recorded else {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "creating template {id} made no commit"
+            )));
+        };
+        self.after_write(&tenant, &row, &commit, actor, WriteKind::Created)
+            .await;
+        Ok(written(row, &version.files, version.note, true))
+    }
+
+    /// Replaces a template's content: one commit `Update <name>: <old> → <new> (<n> files
+    /// changed)`. `expected_commit` is the caller's `If-Match`; a stale one is a 412. Identical
+    /// content makes no commit (`changed: false`).
+    pub async fn update(
+        &self,
+        actor: &Principal,
+        id: &str,
+        expected_commit: Option<&str>,
+        input: TemplateInput,
+        force: Option<ForcedPublish>,
+    ) -> ApiResult<TemplateDetail> {
+        Self::check_force(actor, &force)?;
+        let tenant = actor.tenant_id.clone();
+        let _guard = self.write_lock(&tenant).await?;
+        let current = self.row(&tenant, id).await?;
+        check_expected(&current, expected_commit)?;
+        let base = match input.files {
+            Some(files) => files,
+            None => {
+                let mut files = self
+                    .files_at(&tenant, &current.id, &current.current_commit)
+                    .await?;
+                if input.manifest.is_some() {
+                    files.retain(|f| f.path != MANIFEST_FILE);
+                }
+                files
+            }
+        };
+        let files = with_manifest(base, input.manifest.as_ref(), false)?;
+        let version = self
+            .check_new_version(actor, &current.id, Some(&current), files, &force)
+            .await?;
+        let m = &version.inspected.manifest;
+        let head = if m.version != current.version {
+            format!("Update {}: {} → {}", m.name, current.version, m.version)
+        } else {
+            format!("Update {} {}", m.name, m.version)
+        };
+        let head = if m.name != current.name {
+            format!("{head} (renamed from {})", current.name)
+        } else {
+            head
+        };
+        let trailer = format!(
+            "\n\nTemplate-Id: {}{}",
+            current.id,
+            Self::forced_line(actor, &force)
+        );
+        self.replace_content(actor, current, version, WriteKind::Updated, move |c| {
+            format!(
+                "{head} ({} changed){trailer}",
+                files_word(c.files_changed())
+            )
+        })
+        .await
+    }
+
+    /// Makes a new commit whose template content equals `commit`'s.
+    pub async fn restore(
+        &self,
+        actor: &Principal,
+        id: &str,
+        commit: &str,
+        expected_commit: Option<&str>,
+        force: Option<ForcedPublish>,
+    ) -> ApiResult<TemplateDetail> {
+        Self::check_force(actor, &force)?;
+        let tenant = actor.tenant_id.clone();
+        let _guard = self.write_lock(&tenant).await?;
+        let current = self.row(&tenant, id).await?;
+        check_expected(&current, expected_commit)?;
+        let source = self.resolve_commit(&tenant, &current, commit).await?;
+        let files = self.files_at(&tenant, &current.id, &source).await?;
+        let version = self
+            .check_new_version(actor, &current.id, Some(&current), files, &force)
+            .await?;
+        let head = format!(
+            "Restore {} to {} ({})",
+            version.inspected.manifest.name,
+            short(&source),
+            version.inspected.manifest.version
+        );
+        let trailer = format!(
+            "\n\nTemplate-Id: {}\nRestored-From: {source}{}",
+            current.id,
+            Self::forced_line(actor, &force)
+        );
+        self.replace_content(actor, current, version, WriteKind::Restored, move |c| {
+            format!("{head}: {} changed{trailer}", files_word(c.files_changed()))
+        })
+        .await
+    }
+
+    async fn replace_content(
+        &self,
+        actor: &Principal,
+        current: TemplateRow,
+        version: NewVersion,
+        kind: WriteKind,
+        message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
+    ) -> ApiResult<TemplateDetail> {
+        let tenant = actor.tenant_id.clone();
+        let row = build_row(
+            &tenant,
+            &current.id,
+            &version.inspected,
+            &version.files,
+            &Authorship {
+                created_by: current.created_by.clone(),
+                updated_by: actor.display_name(),
+                created_at: current.created_at,
+                updated_at: now_naive(),
+            },
+        );
+        let t = tenant.clone();
+        let recorded = self
+            .commit_then_record(
+                &tenant,
+                &current.id,
+                Some(version.files.clone()),
+                author_of(actor),
+                message,
+                move |conn, commit| {
+                    let row = TemplateRow {
+                        current_commit: commit.to_string(),
+                        ..row
+                    };
+                    match store::update(conn, &t, &row)? {
+                        RowWrite::Written => Ok(row),
+                        RowWrite::NameTaken => Err(TemplatesError::NameTaken {
+                            name: row.name.clone(),
+                            id: None,
+                        }
+                        .into()),
+                        RowWrite::Missing => Err(TemplatesError::not_found().into()),
+                    }
+                },
+            )
+            .await?;
+        match recorded {
+            Recorded::Unchanged => Ok(written(current, &version.files, version.note, false)),
+            Recorded::Committed { commit, value: row } => {
+                self.after_write(&tenant, &row, &commit, actor, kind).await;
+                Ok(written(row, &version.files, version.note, true))
+            }
+        }
+    }
+
+    /// Deletes a template: one commit `Delete <name> <version>` removing its folder. Its history
+    /// and ledger stay.
+    pub async fn delete(
+        &self,
+        actor: &Principal,
+        id: &str,
+        expected_commit: Option<&str>,
+    ) -> ApiResult<()> {
+        let tenant = actor.tenant_id.clone();
+        let guard = self.write_lock(&tenant).await?;
+        let current = self.row(&tenant, id).await?;
+        check_expected(&current, expected_commit)?;
+        let head = format!("Delete {} {}", current.name, current.version);
+        let trailer = format!("\n\nTemplate-Id: {}", current.id);
+        let (t, row_id) = (tenant.clone(), current.id.clone());
+        let recorded = self
+            .commit_then_record(
+                &tenant,
+                &current.id,
+                None,
+                author_of(actor),
+                move |c| format!("{head} ({} removed){trailer}", files_word(c.removed.len())),
+                move |conn, _commit| Ok(store::delete(conn, &t, &row_id)?),
+            )
+            .await?;
+        drop(guard);
+        let commit = match recorded {
+            Recorded::Committed { commit, .. } => commit,
+            Recorded::Unchanged => {
+                // The folder was already gone from git: drop the stale row.
+                let (t, row_id) = (tenant.clone(), current.id.clone());
+                self.inner
+                    .db
+                    .run(move |conn| -> ApiResult<usize> { Ok(store::delete(conn, &t, &row_id)?) })
+                    .await?;
+                current.current_commit.clone()
+            }
+        };
+        self.after_write(&tenant, &current, &commit, actor, WriteKind::Deleted)
+            .await;
+        Ok(())
+    }
+
+    /// Cache invalidation, events and metrics after a committed write.
+    pub(super) async fn after_write(
+        &self,
+        tenant: &TenantId,
+        row: &TemplateRow,
+        commit: &str,
+        actor: &Principal,
+        kind: WriteKind,
+    ) {
+        self.invalidate(tenant).await;
+        let (template_id, name, category, version) = (
+            row.id.clone(),
+            row.name.clone(),
+            row.category.clone(),
+            row.version.clone(),
+        );
+        let (tenant, commit, actor, at) = (
+            tenant.clone(),
+            commit.to_string(),
+            actor.clone(),
+            Utc::now(),
+        );
+        metrics::counter!("maestro_template_writes_total", "kind" => kind.as_str()).increment(1);
+        match kind {
+            WriteKind::Created => self.inner.bus.publish(TemplateCreated {
+                tenant,
+                template_id,
+                name,
+                category,
+                version,
+                commit,
+                actor,
+                at,
+            }),
+            WriteKind::Updated => self.inner.bus.publish(TemplateUpdated {
+                tenant,
+                template_id,
+                name,
+                category,
+                version,
+                commit,
+                actor,
+                at,
+            }),
+            WriteKind::Restored => self.inner.bus.publish(TemplateRestored {
+                tenant,
+                template_id,
+                name,
+                category,
+                version,
+                commit,
+                actor,
+                at,
+            }),
+            WriteKind::Deleted => self.inner.bus.publish(TemplateDeleted {
+                tenant,
+                template_id,
+                name,
+                category,
+                version,
+                commit,
+                actor,
+                at,
+            }),
+        };
+    }
+
+    /// Stores the quality module's score for `commit`, if that is still the template's current
+    /// commit. Returns whether it was stored.
+    pub async fn set_quality_score(
+        &self,
+        tenant: &TenantId,
+        template_id: &str,
+        commit: &str,
+        score: f64,
+    ) -> ApiResult<bool> {
+        if !score.is_finite() || !(0.0..=100.0).contains(&score) {
+            return Err(ApiError::validation(
+                "Quality scores are between 0 and 100.",
+                vec![FieldError::new("score", format!("{score} is out of range"))],
+            ));
+        }
+        let (t, id, c) = (tenant.clone(), template_id.to_string(), commit.to_string());
+        let stored = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<usize> {
+                Ok(store::set_quality(conn, &t, &id, &c, score)?)
+            })
+            .await?
+            > 0;
+        if stored {
+            self.invalidate(tenant).await;
+        }
+        Ok(stored)
+    }
+}
+
+/// The answer to a write: the stored row with the files just written (no git read) and the
+/// publish gate's note.
+fn written(
+    row: TemplateRow,
+    files: &[SourceFile],
+    note: Option<Value>,
+    changed: bool,
+) -> TemplateDetail {
+    TemplateDetail {
+        template: TemplateSummary::from(&row),
+        manifest: serde_json::from_str(&row.manifest).unwrap_or(Value::Null),
+        parameters: serde_json::from_str(&row.parameters).unwrap_or(Value::Array(Vec::new())),
+        files: files.iter().map(|f| file_entry(f, false)).collect(),
+        gate: note,
+        changed: Some(changed),
+    }
+}

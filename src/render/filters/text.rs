@@ -1,0 +1,350 @@
+//! `text`: escaping (MarkupSafe's rules), `join`, cookiecutter's `slugify`, `truncate`,
+//! `wordcount` and `urlencode`, printing values as Python's `str()` does.
+
+use minijinja::value::{Rest, Value, ValueKind, ValueOrKwargs};
+use minijinja::{Error, ErrorKind, State};
+
+use super::{op_err, split_kwargs};
+use crate::render::python;
+use crate::render::slugify::{SlugifyOptions, slugify};
+
+/// MarkupSafe's `escape`: `&`, `<`, `>`, `'` and `"` as `&amp;`, `&lt;`, `&gt;`, `&#39;`, `&#34;`.
+pub(super) fn markup_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Jinja2's `escape`/`e` filter (safe strings pass through).
+pub(super) fn escape_filter(v: &Value) -> Value {
+    if v.is_safe() {
+        return v.clone();
+    }
+    Value::from_safe_string(markup_escape(&python::py_str(v)))
+}
+
+/// Jinja2's `join(d='', attribute=None)`: items as Python `str()`.
+pub(super) fn join_filter(
+    state: &State,
+    v: &Value,
+    args: Rest<ValueOrKwargs>,
+) -> Result<Value, Error> {
+    let args = args.into_values();
+    let (pos, kwargs) = split_kwargs(&args);
+    let mut sep = pos.first().cloned();
+    let mut attribute = pos.get(1).cloned();
+    for (k, val) in kwargs {
+        match k.as_str() {
+            "d" if sep.is_none() => sep = Some(val),
+            "attribute" if attribute.is_none() => attribute = Some(val),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::TooManyArguments,
+                    format!("join: unexpected argument {k:?}"),
+                ));
+            }
+        }
+    }
+    if v.is_undefined() || v.is_none() {
+        return Ok(Value::from(""));
+    }
+    let sep = sep.map(|s| python::py_str(&s)).unwrap_or_default();
+    let escape = !matches!(state.auto_escape(), minijinja::AutoEscape::None);
+    let mut parts = Vec::new();
+    for item in v.try_iter()? {
+        let item = match &attribute {
+            Some(a) => match a.as_str() {
+                Some(path) => path
+                    .split('.')
+                    .try_fold(item, |acc, key| acc.get_attr(key))?,
+                None => item.get_item(a)?,
+            },
+            None => item,
+        };
+        let text = python::py_str(&item);
+        parts.push(if escape && !item.is_safe() {
+            markup_escape(&text)
+        } else {
+            text
+        });
+    }
+    let joined = parts.join(&sep);
+    Ok(if escape {
+        Value::from_safe_string(joined)
+    } else {
+        Value::from(joined)
+    })
+}
+
+/// cookiecutter's `slugify` filter: python-slugify's positional order, plus keywords.
+pub(super) fn slugify_filter(value: &Value, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
+    const NAMES: [&str; 12] = [
+        "entities",
+        "decimal",
+        "hexadecimal",
+        "max_length",
+        "word_boundary",
+        "separator",
+        "save_order",
+        "stopwords",
+        "regex_pattern",
+        "lowercase",
+        "replacements",
+        "allow_unicode",
+    ];
+    let Some(text) = value.as_str() else {
+        return Err(op_err(format!(
+            "slugify: text must be str, not {}",
+            value.kind()
+        )));
+    };
+    let args = args.into_values();
+    let (pos, kwargs) = split_kwargs(&args);
+    if pos.len() > NAMES.len() {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "slugify: too many arguments",
+        ));
+    }
+    let mut named: Vec<(String, Value)> = pos
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (NAMES[i].to_string(), v))
+        .collect();
+    for (k, v) in kwargs {
+        if !NAMES.contains(&k.as_str()) {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!("slugify: unexpected keyword argument {k:?}"),
+            ));
+        }
+        if named.iter().any(|(n, _)| *n == k) {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!("slugify: got multiple values for argument {k:?}"),
+            ));
+        }
+        named.push((k, v));
+    }
+    let mut o = SlugifyOptions::default();
+    for (k, v) in named {
+        let text_of = |v: &Value| v.as_str().map(str::to_string);
+        match k.as_str() {
+            "entities" => o.entities = v.is_true(),
+            "decimal" => o.decimal = v.is_true(),
+            "hexadecimal" => o.hexadecimal = v.is_true(),
+            "word_boundary" => o.word_boundary = v.is_true(),
+            "save_order" => o.save_order = v.is_true(),
+            "lowercase" => o.lowercase = v.is_true(),
+            "allow_unicode" => o.allow_unicode = v.is_true(),
+            "max_length" => {
+                o.max_length = match v.kind() {
+                    ValueKind::Bool => i64::from(v.is_true()),
+                    _ => v
+                        .as_i64()
+                        .ok_or_else(|| op_err("slugify: max_length must be an int"))?,
+                }
+            }
+            "separator" => {
+                o.separator = text_of(&v).ok_or_else(|| op_err("slugify: separator must be str"))?
+            }
+            "regex_pattern" => {
+                o.regex_pattern = if v.is_none() {
+                    None
+                } else {
+                    Some(text_of(&v).ok_or_else(|| op_err("slugify: regex_pattern must be str"))?)
+                }
+            }
+            "stopwords" => {
+                o.stopwords = v
+                    .try_iter()?
+                    .map(|w| {
+                        text_of(&w).ok_or_else(|| op_err("slugify: stopwords must be strings"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "replacements" => {
+                let mut reps = Vec::new();
+                for pair in v.try_iter()? {
+                    let items: Vec<Value> = pair.try_iter()?.collect();
+                    match items.as_slice() {
+                        [a, b] => reps.push((
+                            text_of(a).ok_or_else(|| {
+                                op_err("slugify: replacements must be string pairs")
+                            })?,
+                            text_of(b).ok_or_else(|| {
+                                op_err("slugify: replacements must be string pairs")
+                            })?,
+                        )),
+                        _ => {
+                            return Err(op_err(
+                                "slugify: each replacement must be a pair [old, new]",
+                            ));
+                        }
+                    }
+                }
+                o.replacements = reps;
+            }
+            _ => {}
+        }
+    }
+    slugify(text, &o).map(Value::from).map_err(op_err)
+}
+
+/// Jinja2's `truncate(s, length=255, killwords=False, end='...', leeway=5)`.
+pub(super) fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
+    const NAMES: [&str; 4] = ["length", "killwords", "end", "leeway"];
+    let args = args.into_values();
+    let (pos, kwargs) = split_kwargs(&args);
+    if pos.len() > NAMES.len() {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "truncate takes at most 4 arguments",
+        ));
+    }
+    let mut vals: Vec<(String, Value)> = pos
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (NAMES[i].to_string(), v))
+        .collect();
+    for (k, v) in kwargs {
+        if !NAMES.contains(&k.as_str()) || vals.iter().any(|(n, _)| *n == k) {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!("truncate: unexpected argument {k:?}"),
+            ));
+        }
+        vals.push((k, v));
+    }
+    let get = |n: &str| vals.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let int = |n: &str, d: i64| -> Result<i64, Error> {
+        match get(n) {
+            None => Ok(d),
+            Some(v) if v.is_none() => Ok(d),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| op_err(format!("truncate: {n} must be an integer"))),
+        }
+    };
+    let length = int("length", 255)?;
+    let leeway = int("leeway", 5)?;
+    let killwords = get("killwords").is_some_and(|v| v.is_true());
+    let end = match get("end") {
+        Some(v) => python::py_str(&v),
+        None => "...".to_string(),
+    };
+    let end_len = end.chars().count() as i64;
+    if length < end_len {
+        return Err(op_err(format!(
+            "truncate: expected length >= {end_len}, got {length}"
+        )));
+    }
+    if leeway < 0 {
+        return Err(op_err(format!(
+            "truncate: expected leeway >= 0, got {leeway}"
+        )));
+    }
+    let len = s.chars().count() as i64;
+    if len <= length + leeway {
+        return Ok(s.to_string());
+    }
+    let head: String = s.chars().take((length - end_len) as usize).collect();
+    if killwords {
+        return Ok(head + &end);
+    }
+    let kept = match head.rfind(' ') {
+        Some(i) => head[..i].to_string(),
+        None => head,
+    };
+    Ok(kept + &end)
+}
+
+/// Jinja2's `wordcount`: the number of `\w+` runs.
+pub(super) fn wordcount(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_word = false;
+    for c in s.chars() {
+        let w = c.is_alphanumeric() || c == '_';
+        if w && !in_word {
+            n += 1;
+        }
+        in_word = w;
+    }
+    n
+}
+
+/// Jinja2's `urlencode`: strings are percent-quoted with `/` safe; mappings and pair
+/// sequences become a query string.
+pub(super) fn urlencode(v: &Value) -> Result<String, Error> {
+    fn quote(s: &str, for_qs: bool) -> String {
+        let mut out = String::new();
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                    out.push(b as char)
+                }
+                b'/' if !for_qs => out.push('/'),
+                b' ' if for_qs => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    }
+    match v.kind() {
+        ValueKind::String => Ok(quote(v.as_str().unwrap_or_default(), false)),
+        ValueKind::Map => {
+            let mut parts = Vec::new();
+            for k in v.try_iter()? {
+                let item = v.get_item(&k)?;
+                parts.push(format!(
+                    "{}={}",
+                    quote(&python::py_str(&k), true),
+                    quote(&python::py_str(&item), true)
+                ));
+            }
+            Ok(parts.join("&"))
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let mut parts = Vec::new();
+            for pair in v.try_iter()? {
+                let items: Vec<Value> = pair.try_iter()?.collect();
+                match items.as_slice() {
+                    [k, val] => parts.push(format!(
+                        "{}={}",
+                        quote(&python::py_str(k), true),
+                        quote(&python::py_str(val), true)
+                    )),
+                    _ => return Err(op_err("urlencode: expected (key, value) pairs")),
+                }
+            }
+            Ok(parts.join("&"))
+        }
+        _ => Ok(quote(&python::py_str(v), false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::python;
+
+    #[test]
+    fn wordcount_and_urlencode() {
+        assert_eq!(wordcount("Hello, wörld_x 42!"), 3);
+        assert_eq!(
+            urlencode(&Value::from("a b/c&é")).unwrap(),
+            "a%20b/c%26%C3%A9"
+        );
+        let m = python::to_value(serde_json::json!({"a": "x y", "b": 1}));
+        assert_eq!(urlencode(&m).unwrap(), "a=x+y&b=1");
+    }
+}
