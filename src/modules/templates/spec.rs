@@ -96,6 +96,20 @@ pub fn inspect(files: &[SourceFile]) -> Result<Inspected, ApiError> {
         return Err(missing_manifest());
     };
     let manifest = Manifest::parse(&manifest_file.content).map_err(engine_error)?;
+    // Text from a file becomes registry text: no NULs, as for every other text input.
+    if let Some(field) = serde_json::to_value(&manifest)
+        .ok()
+        .and_then(|v| crate::platform::http::nul::find_nul(&v))
+    {
+        return Err(ApiError::unprocessable(
+            "templates.invalid_template",
+            format!("The template is invalid: {MANIFEST_FILE} field `{field}` contains a NUL character; remove it."),
+        )
+        .with_errors(vec![FieldError::new(
+            format!("{MANIFEST_FILE}:{field}"),
+            "must not contain a NUL character",
+        )]));
+    }
     let has_cookiecutter = files.iter().any(|f| f.path == COOKIECUTTER_FILE);
     let spec = if has_cookiecutter {
         let without_manifest: Vec<SourceFile> = files

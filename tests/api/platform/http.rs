@@ -213,3 +213,134 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
         .await;
     assert!(after.is_err(), "no new connections after shutdown");
 }
+
+/// NUL in any text input is a 4xx naming the input, on SQLite and on PostgreSQL alike (where it
+/// used to be a 500), and nothing is written.
+#[tokio::test]
+async fn nul_characters_in_any_text_input_get_4xx_naming_the_input_and_write_nothing() {
+    use reqwest::Method;
+
+    use crate::helpers::send;
+    use crate::templates::{create_sample, sample, total};
+
+    let app = TestApp::spawn().await;
+    let (id, etag) = create_sample(&app, "nul-target").await;
+    let admin = app.admin.token.clone();
+    let editor = app.editor.token.clone();
+    let (_, users_before) = app.get("/api/v1/admin/users", Some(&admin)).await;
+    let (_, remote_before) = app.get("/api/v1/admin/git/remote", Some(&admin)).await;
+
+    enum Body {
+        None,
+        Json(serde_json::Value),
+        Raw(&'static str, String),
+    }
+    let nul = "\u{0}";
+    let mut bad_manifest = sample("nul-target");
+    bad_manifest["manifest"]["description"] = json!(format!("evil{nul}description"));
+    let mut bad_file = sample("nul-file");
+    bad_file["files"][format!("a{nul}b.txt")] = json!("x");
+    let steps = json!([{"id": "a", "uses": "noop"}]);
+    let editor_id = app.editor.id.clone();
+    #[rustfmt::skip]
+    let cases: Vec<(Method, String, &str, Body, u16, &str, String)> = vec![
+        // Path parameters.
+        (Method::GET, "/api/v1/templates/a%00b".into(), &editor, Body::None, 400, "request.nul_in_path", "id".into()),
+        (Method::PUT, "/api/v1/templates/a%00b".into(), &editor, Body::Json(sample("x")), 400, "request.nul_in_path", "id".into()),
+        (Method::DELETE, "/api/v1/templates/a%00b".into(), &editor, Body::None, 400, "request.nul_in_path", "id".into()),
+        (Method::GET, format!("/api/v1/templates/{id}/files/dir/a%00b"), &editor, Body::None, 400, "request.nul_in_path", "path".into()),
+        (Method::GET, format!("/api/v1/templates/{id}/versions/%00"), &editor, Body::None, 400, "request.nul_in_path", "commit".into()),
+        (Method::POST, "/api/v1/templates/a%00/instantiate".into(), &editor, Body::Json(json!({"parameters": {}})), 400, "request.nul_in_path", "id".into()),
+        (Method::GET, "/api/v1/admin/users/x%00".into(), &admin, Body::None, 400, "request.nul_in_path", "id".into()),
+        (Method::PUT, "/api/v1/admin/users/x%00/role".into(), &admin, Body::Json(json!({"role": "viewer"})), 400, "request.nul_in_path", "id".into()),
+        (Method::GET, "/api/v1/workflows/w%00".into(), &editor, Body::None, 400, "request.nul_in_path", "id".into()),
+        (Method::POST, "/api/v1/workflows/runs/r%00/events/go".into(), &editor, Body::Json(json!({})), 400, "request.nul_in_path", "run_id".into()),
+        (Method::POST, "/api/v1/workflows/runs/r/events/g%00o".into(), &editor, Body::Json(json!({})), 400, "request.nul_in_path", "name".into()),
+        (Method::GET, "/api/v1/quality/templates/x%00/history".into(), &editor, Body::None, 400, "request.nul_in_path", "id".into()),
+        // Query parameters (names and values).
+        (Method::GET, "/api/v1/templates?category=a%00".into(), &editor, Body::None, 400, "request.nul_in_query", "category".into()),
+        (Method::GET, "/api/v1/templates?limit=5&text=x%00y".into(), &editor, Body::None, 400, "request.nul_in_query", "text".into()),
+        (Method::GET, "/api/v1/templates?ta%00gs=x".into(), &editor, Body::None, 400, "request.nul_in_query", "ta\\u0000gs".into()),
+        (Method::GET, format!("/api/v1/templates/{id}/diff?from=%00&to={etag}"), &editor, Body::None, 400, "request.nul_in_query", "from".into()),
+        (Method::GET, "/api/v1/workflows/runs?status=%00".into(), &editor, Body::None, 400, "request.nul_in_query", "status".into()),
+        // JSON bodies: values and keys, at any depth.
+        (Method::POST, "/api/v1/auth/token".into(), "", Body::Json(json!({"email": format!("a{nul}@acme.test"), "password": "x"})), 422, "request.nul_in_body", "email".into()),
+        (Method::POST, "/api/v1/auth/refresh".into(), "", Body::Json(json!({"refresh_token": nul})), 422, "request.nul_in_body", "refresh_token".into()),
+        (Method::POST, "/api/v1/templates".into(), &editor, Body::Json(sample(&format!("nul{nul}name"))), 422, "request.nul_in_body", "manifest.name".into()),
+        (Method::POST, "/api/v1/templates".into(), &editor, Body::Json(bad_file), 422, "request.nul_in_body", "files[\"a\\u0000b.txt\"]".into()),
+        (Method::PUT, format!("/api/v1/templates/{id}"), &editor, Body::Json(bad_manifest), 422, "request.nul_in_body", "manifest.description".into()),
+        (Method::POST, "/api/v1/templates/search".into(), &editor, Body::Json(json!({"query": format!("a{nul}")})), 422, "request.nul_in_body", "query".into()),
+        (Method::POST, format!("/api/v1/templates/{id}/instantiate"), &editor, Body::Json(json!({"parameters": {"project_name": format!("a{nul}")}})), 422, "request.nul_in_body", "parameters.project_name".into()),
+        (Method::POST, "/api/v1/admin/users".into(), &admin, Body::Json(json!({"email": format!("n{nul}@acme.test"), "password": "correct-horse-battery", "role": "viewer"})), 422, "request.nul_in_body", "email".into()),
+        (Method::PUT, format!("/api/v1/admin/users/{editor_id}/role"), &admin, Body::Json(json!({"role": format!("admin{nul}")})), 422, "request.nul_in_body", "role".into()),
+        (Method::PUT, "/api/v1/admin/git/remote".into(), &admin, Body::Json(json!({"url": format!("https://example.com/{nul}.git")})), 422, "request.nul_in_body", "url".into()),
+        (Method::POST, "/api/v1/workflows".into(), &editor, Body::Json(json!({"name": format!("w{nul}"), "steps": steps})), 422, "request.nul_in_body", "name".into()),
+        (Method::POST, "/api/v1/workflows/runs/some-run/events/go".into(), &editor, Body::Json(json!({"k": ["ok", nul]})), 422, "request.nul_in_body", "k[1]".into()),
+        (Method::POST, "/api/v1/quality/validate".into(), &editor, Body::Json(json!({"template": sample(&format!("q{nul}"))})), 422, "request.nul_in_body", "template.manifest.name".into()),
+        // JSON without a content type, and YAML.
+        (Method::POST, "/api/v1/templates".into(), &editor, Body::Raw("", r#"{"manifest": {"name": "x\u0000"}}"#.into()), 422, "request.nul_in_body", "manifest.name".into()),
+        (Method::POST, "/api/v1/workflows".into(), &editor, Body::Raw("application/yaml", "name: \"w\\0\"\nsteps:\n  - {id: a, uses: noop}\n".into()), 422, "request.nul_in_body", "name".into()),
+    ];
+    for (method, path, token, body, status, code, field) in cases {
+        let token = (!token.is_empty()).then_some(token);
+        let mut req = app.request(method.clone(), &path, token);
+        if method == Method::PUT && path.starts_with("/api/v1/templates/") {
+            req = req.header("If-Match", format!("\"{etag}\""));
+        }
+        req = match body {
+            Body::None => req,
+            Body::Json(value) => req.json(&value),
+            Body::Raw("", text) => req.body(text),
+            Body::Raw(content_type, text) => req.header("content-type", content_type).body(text),
+        };
+        let (got, problem) = send(req).await;
+        let label = format!("{method} {path}");
+        assert_eq!(got.as_u16(), status, "{label}: {problem}");
+        assert_eq!(problem["code"], code, "{label}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["field"],
+            field.as_str(),
+            "{label}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains("NUL"),
+            "{label}: {problem}"
+        );
+    }
+
+    // An unauthenticated request is still a 401 first.
+    let (status, _) = app
+        .get("/api/v1/templates/a%00b", Some("not-a-token"))
+        .await;
+    assert_eq!(status, 401);
+
+    // Nothing was written anywhere.
+    assert_eq!(total(&app, &app.viewer.token).await, 1);
+    let (_, detail) = app
+        .get(&format!("/api/v1/templates/{id}"), Some(&app.viewer.token))
+        .await;
+    assert_eq!(detail["current_commit"], etag.as_str());
+    assert_eq!(
+        crate::templates::git_log(&app, &app.editor.tenant_id).len(),
+        1
+    );
+    let (_, users_after) = app.get("/api/v1/admin/users", Some(&admin)).await;
+    assert_eq!(users_after["total"], users_before["total"]);
+    let (_, me) = app.get("/api/v1/auth/me", Some(&editor)).await;
+    assert_eq!(me["role"], "editor");
+    let (_, remote_after) = app.get("/api/v1/admin/git/remote", Some(&admin)).await;
+    assert_eq!(remote_after, remote_before);
+    let (_, workflows) = app.get("/api/v1/workflows", Some(&editor)).await;
+    assert_eq!(workflows["total"], 0, "{workflows}");
+
+    // Text that merely looks like an escape is fine.
+    let (status, found) = app
+        .post(
+            "/api/v1/templates/search",
+            Some(&editor),
+            &json!({"query": "\\u0000"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    app.shutdown().await;
+}
