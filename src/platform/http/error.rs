@@ -332,3 +332,56 @@ impl From<diesel::result::Error> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum SampleError {
+        #[error("Template {id} does not exist in your tenant.")]
+        NotFound { id: String },
+        #[error("The parameters are invalid; fix the fields listed.")]
+        Invalid(Vec<FieldError>),
+        #[error("The git store failed")]
+        Storage,
+    }
+
+    crate::problem_codes! {
+        SampleError {
+            Self::NotFound { .. } => (NOT_FOUND, "sample.not_found"),
+            Self::Invalid(_) => (UNPROCESSABLE_ENTITY, "sample.invalid"),
+            Self::Storage => (INTERNAL_SERVER_ERROR, "sample.storage"),
+        }
+        field_errors(self) {
+            match self {
+                Self::Invalid(errors) => errors.clone(),
+                _ => Vec::new(),
+            }
+        }
+    }
+
+    #[test]
+    fn module_errors_convert_with_their_code_status_detail_and_fields() {
+        let api: ApiError = SampleError::NotFound { id: "t1".into() }.into();
+        assert_eq!(api.status, StatusCode::NOT_FOUND);
+        assert_eq!(api.code, "sample.not_found");
+        assert_eq!(api.detail, "Template t1 does not exist in your tenant.");
+        assert!(api.source.is_none(), "a 4xx carries no logged source");
+
+        let api: ApiError =
+            SampleError::Invalid(vec![FieldError::new("parameters.name", "is required")]).into();
+        assert_eq!(api.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(api.errors.len(), 1);
+        assert_eq!(api.errors[0].field, "parameters.name");
+
+        let api: ApiError = SampleError::Storage.into();
+        assert!(api.source.is_some(), "a 5xx keeps the error for the log");
+
+        let codes: Vec<_> = SampleError::CODES.iter().map(|c| c.code).collect();
+        assert_eq!(
+            codes,
+            ["sample.not_found", "sample.invalid", "sample.storage"]
+        );
+    }
+}
