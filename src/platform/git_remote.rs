@@ -18,6 +18,14 @@ use std::path::{Path, PathBuf};
 /// Longest accepted remote URL.
 pub const MAX_REMOTE_URL_LEN: usize = 2048;
 
+/// The directories an operator allow-listed for local remotes, and the setting that lists them
+/// (named in refusals so the operator knows what to change).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAllowList<'a> {
+    pub dirs: &'a [PathBuf],
+    pub setting: &'static str,
+}
+
 /// A remote that passed [`check_remote`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedRemote {
@@ -54,15 +62,13 @@ pub enum RemoteError {
     #[error("names a host or user starting with '-'")]
     DashHost,
     #[error(
-        "is a local path, and local remotes are off; an operator can allow-list directories with templates.git_allowed_local_dirs (use https:// or ssh:// otherwise)"
+        "is a local path, and local remotes are off; an operator can allow-list directories with {setting} (use https:// or ssh:// otherwise)"
     )]
-    LocalNotAllowed,
+    LocalNotAllowed { setting: &'static str },
     #[error("is a local path that does not exist (or is not a directory): {0}")]
     LocalMissing(String),
-    #[error(
-        "resolves to {0}, which is not inside a directory allow-listed in templates.git_allowed_local_dirs"
-    )]
-    OutsideAllowList(String),
+    #[error("resolves to {path}, which is not inside a directory allow-listed in {setting}")]
+    OutsideAllowList { path: String, setting: &'static str },
     #[error("resolves to {0}, inside Maestro's data directory; remotes can never point there")]
     InsideDataDir(String),
     #[error(
@@ -73,12 +79,12 @@ pub enum RemoteError {
 
 /// Checks a remote a tenant supplied; see the module documentation for the rules.
 ///
-/// `allowed_local_dirs` are the operator's allow-listed directories (empty: no local remotes);
-/// `data_dir` is Maestro's data directory. Touches the file system only for local remotes
+/// `local` lists the operator's allow-listed directories (empty: no local remotes); `data_dir` is
+/// Maestro's data directory. Touches the file system only for local remotes
 /// (to resolve the path), so call it on the blocking pool when that matters.
 pub fn check_remote(
     raw: &str,
-    allowed_local_dirs: &[PathBuf],
+    local: &LocalAllowList<'_>,
     data_dir: &Path,
 ) -> Result<CheckedRemote, RemoteError> {
     let url = raw.trim();
@@ -124,13 +130,13 @@ pub fn check_remote(
                 let path = parsed.to_file_path().map_err(|()| {
                     RemoteError::Malformed("the file:// URL is not an absolute path".into())
                 })?;
-                check_local(&path, allowed_local_dirs, data_dir)
+                check_local(&path, local, data_dir)
             }
             other => Err(RemoteError::SchemeNotAllowed(other.to_string())),
         };
     }
     if url.starts_with('/') {
-        return check_local(Path::new(url), allowed_local_dirs, data_dir);
+        return check_local(Path::new(url), local, data_dir);
     }
     // scp-like: user@host:path (git treats a ':' before any '/' this way).
     if let Some((user_host, path)) = url.split_once(':')
@@ -154,11 +160,13 @@ pub fn check_remote(
 
 fn check_local(
     path: &Path,
-    allowed_local_dirs: &[PathBuf],
+    local: &LocalAllowList<'_>,
     data_dir: &Path,
 ) -> Result<CheckedRemote, RemoteError> {
-    if allowed_local_dirs.is_empty() {
-        return Err(RemoteError::LocalNotAllowed);
+    if local.dirs.is_empty() {
+        return Err(RemoteError::LocalNotAllowed {
+            setting: local.setting,
+        });
     }
     let shown = || path.display().to_string();
     let resolved = path
@@ -189,12 +197,15 @@ fn check_local(
     {
         return Err(RemoteError::InsideDataDir(inside.display().to_string()));
     }
-    let inside_allowed = allowed_local_dirs.iter().any(|dir| {
+    let inside_allowed = local.dirs.iter().any(|dir| {
         dir.canonicalize()
             .is_ok_and(|allowed| resolved.starts_with(&allowed))
     });
     if !inside_allowed {
-        return Err(RemoteError::OutsideAllowList(resolved_shown));
+        return Err(RemoteError::OutsideAllowList {
+            path: resolved_shown,
+            setting: local.setting,
+        });
     }
     Ok(CheckedRemote {
         url: resolved_shown,
@@ -226,6 +237,20 @@ fn absolute(path: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    const SETTING: &str = "x.allowed_dirs";
+
+    /// `check_remote` with a plain list of directories.
+    fn check(raw: &str, dirs: &[PathBuf], data: &Path) -> Result<CheckedRemote, RemoteError> {
+        check_remote(
+            raw,
+            &LocalAllowList {
+                dirs,
+                setting: SETTING,
+            },
+            data,
+        )
+    }
+
     fn no_local() -> (Vec<PathBuf>, PathBuf) {
         (Vec::new(), PathBuf::from("/nonexistent/maestro-data"))
     }
@@ -240,7 +265,7 @@ mod tests {
             "ssh://example.com:2222/t.git",
             "git@github.com:acme/templates.git",
         ] {
-            assert!(check_remote(ok, &allow, &data).is_ok(), "{ok}");
+            assert!(check(ok, &allow, &data).is_ok(), "{ok}");
         }
         for (bad, why) in [
             ("", RemoteError::Empty),
@@ -261,7 +286,7 @@ mod tests {
             ("git@-oProxyCommand=evil:x", RemoteError::DashHost),
             ("a b", RemoteError::BadCharacters),
         ] {
-            assert_eq!(check_remote(bad, &allow, &data), Err(why), "{bad}");
+            assert_eq!(check(bad, &allow, &data), Err(why), "{bad}");
         }
     }
 
@@ -276,11 +301,11 @@ mod tests {
             repo.display().to_string(),
         ] {
             assert_eq!(
-                check_remote(&url, &none, &data),
-                Err(RemoteError::LocalNotAllowed),
+                check(&url, &none, &data),
+                Err(RemoteError::LocalNotAllowed { setting: SETTING }),
                 "{url}"
             );
-            let checked = check_remote(&url, &[dir.path().to_path_buf()], &data).unwrap();
+            let checked = check(&url, &[dir.path().to_path_buf()], &data).unwrap();
             assert_eq!(
                 checked.url,
                 repo.canonicalize().unwrap().display().to_string()
@@ -292,18 +317,18 @@ mod tests {
         std::fs::create_dir_all(&allow[0]).unwrap();
         let sneaky = format!("{}/sub/../shared.git", dir.path().display());
         assert!(matches!(
-            check_remote(&sneaky, &allow, &data),
-            Err(RemoteError::OutsideAllowList(_))
+            check(&sneaky, &allow, &data),
+            Err(RemoteError::OutsideAllowList { .. })
         ));
         assert!(matches!(
-            check_remote(&other.path().display().to_string(), &allow, &data),
-            Err(RemoteError::OutsideAllowList(_))
+            check(&other.path().display().to_string(), &allow, &data),
+            Err(RemoteError::OutsideAllowList { .. })
         ));
         assert!(matches!(
-            check_remote("/definitely/not/here", &allow, &data),
+            check("/definitely/not/here", &allow, &data),
             Err(RemoteError::LocalMissing(_))
         ));
-        assert!(check_remote("file://otherhost/x", &allow, &data).is_err());
+        assert!(check("file://otherhost/x", &allow, &data).is_err());
     }
 
     #[test]
@@ -314,11 +339,11 @@ mod tests {
         std::fs::create_dir_all(&victim).unwrap();
         let allow = vec![root.path().to_path_buf()];
         assert!(matches!(
-            check_remote(&victim.display().to_string(), &allow, &data),
+            check(&victim.display().to_string(), &allow, &data),
             Err(RemoteError::InsideDataDir(_))
         ));
         assert!(matches!(
-            check_remote(&data.display().to_string(), &allow, &data),
+            check(&data.display().to_string(), &allow, &data),
             Err(RemoteError::InsideDataDir(_))
         ));
         // A symlink from an allow-listed place into the data directory.
@@ -327,7 +352,7 @@ mod tests {
         let link = shared.join("looks-innocent.git");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         assert!(matches!(
-            check_remote(
+            check(
                 &format!("file://{}", link.display()),
                 std::slice::from_ref(&shared),
                 &data
@@ -339,7 +364,7 @@ mod tests {
         std::fs::create_dir_all(&wrapper).unwrap();
         std::os::unix::fs::symlink(&victim, wrapper.join(".git")).unwrap();
         assert!(matches!(
-            check_remote(
+            check(
                 &wrapper.display().to_string(),
                 std::slice::from_ref(&shared),
                 &data
@@ -349,7 +374,7 @@ mod tests {
         // A relative data directory is compared in its absolute form.
         let cwd_relative = Path::new("data-that-does-not-exist-yet");
         assert!(
-            check_remote(
+            check(
                 &shared.display().to_string(),
                 std::slice::from_ref(&shared),
                 cwd_relative

@@ -32,7 +32,7 @@ use super::store;
 use crate::config::redact_url_password;
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
-use crate::platform::git_remote::{CheckedRemote, RemoteError, check_remote};
+use crate::platform::git_remote::{CheckedRemote, LocalAllowList, RemoteError, check_remote};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 
 const DEFAULT_BRANCH: &str = "main";
@@ -166,7 +166,11 @@ impl TemplatesService {
         let data_dir = self.data_dir();
         let url = url.to_string();
         Ok(run_blocking("git.check_remote", move || {
-            check_remote(&url, &allow, &data_dir)
+            let local = LocalAllowList {
+                dirs: &allow,
+                setting: "templates.git_allowed_local_dirs",
+            };
+            check_remote(&url, &local, &data_dir)
         })
         .await?)
     }
@@ -614,7 +618,9 @@ mod tests {
         use crate::platform::http::error::ProblemCode;
         let err = SyncError::RemoteNotAllowed {
             shown: "file:///x".into(),
-            why: RemoteError::LocalNotAllowed,
+            why: RemoteError::LocalNotAllowed {
+                setting: "templates.git_allowed_local_dirs",
+            },
         };
         assert_eq!(err.code(), "templates.remote_not_allowed");
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
