@@ -9,8 +9,9 @@
 //!   keys and values at any depth, scanned as the body streams in (no extra buffering, any size)
 //!   → 422 `request.nul_in_body` with the field's JSON path (`manifest.name`, `files["a\u0000"]`);
 //! - form bodies (`application/x-www-form-urlencoded`): names and values → the same 422;
-//! - YAML bodies (`application/yaml`, …; at most `server.json_body_limit` are inspected, the
-//!   limit every YAML endpoint applies): every string → the same 422.
+//! - YAML bodies (`application/yaml`, …): held back until complete (at most
+//!   `server.json_body_limit`, the limit every YAML endpoint applies; larger ones pass on
+//!   unchecked for the handler to refuse), then every string → the same 422.
 //!
 //! A body is only refused when the handler reads it, and the handler then never receives it:
 //! the body stream ends with an error at the first NUL, and this middleware replaces whatever
@@ -30,7 +31,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, ResponseError};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use super::error::{ApiError, FieldError};
 
@@ -82,12 +83,7 @@ pub async fn reject_nul(
         match body_kind(&req) {
             BodyKind::Json => wrap_payload(&mut req, Scanner::Json(JsonScanner::default()), &found),
             BodyKind::Form => wrap_payload(&mut req, Scanner::Form(FormScanner::default()), &found),
-            BodyKind::Yaml => {
-                if let Some(field) = check_yaml_body(&mut req).await {
-                    let response = ApiError::from(NulError::Body { field }).error_response();
-                    return Ok(req.into_response(response).map_into_right_body());
-                }
-            }
+            BodyKind::Yaml => wrap_yaml(&mut req, &found),
             BodyKind::Other => {}
         }
     }
@@ -175,8 +171,10 @@ enum BodyKind {
 }
 
 fn has_body(req: &ServiceRequest) -> bool {
+    use actix_web::http::Method;
     let headers = req.headers();
-    headers.contains_key(header::TRANSFER_ENCODING)
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || headers.contains_key(header::TRANSFER_ENCODING)
         || headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -225,6 +223,15 @@ impl Scanner {
     }
 }
 
+/// What the handler reads instead of the rest of a body with a NUL (the middleware then answers
+/// with the 422 in place of whatever the handler made of it).
+fn nul_payload_error() -> PayloadError {
+    PayloadError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "the body contains a NUL character",
+    ))
+}
+
 /// Passes the body through unchanged, ending it with an error at the first NUL (and noting the
 /// field for the middleware).
 struct Scanned {
@@ -238,10 +245,7 @@ impl Scanned {
     fn fail(&mut self, field: String) -> Poll<Option<Result<Bytes, PayloadError>>> {
         self.failed = true;
         *self.found.borrow_mut() = Some(field);
-        Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "the body contains a NUL character",
-        )))))
+        Poll::Ready(Some(Err(nul_payload_error())))
     }
 }
 
@@ -277,43 +281,83 @@ fn wrap_payload(req: &mut ServiceRequest, scanner: Scanner, found: &Rc<RefCell<O
     req.set_payload(Payload::from(Box::pin(scanned) as BoxedPayloadStream));
 }
 
-/// Buffers a YAML body (up to `server.json_body_limit`) and looks for NULs in its strings. The
-/// body is handed on unchanged; a larger one is handed on unchecked (its handler refuses it with
-/// its own limit), as is one that is not valid YAML (its handler says why).
-async fn check_yaml_body(req: &mut ServiceRequest) -> Option<String> {
-    let limit = req
-        .app_data::<web::Data<crate::platform::Platform>>()
-        .map_or(1024 * 1024, |p| p.settings.server.json_body_limit);
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return None;
-    }
-    let mut payload = req.take_payload();
-    let mut buffered = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        match chunk {
-            Ok(chunk) if buffered.len() + chunk.len() <= limit => {
-                buffered.extend_from_slice(&chunk)
+/// Holds a YAML body back until it is complete (at most `server.json_body_limit`), then looks
+/// for NULs in its strings: the handler gets the whole body, or an error at its end. A larger body
+/// is handed on unchecked as it comes (its handler refuses it with its own limit), and one that is
+/// not valid YAML is handed on for the handler to say why.
+struct YamlChecked {
+    inner: Payload,
+    limit: usize,
+    buffered: BytesMut,
+    /// Over the limit: everything else passes straight through.
+    passing: bool,
+    found: Rc<RefCell<Option<String>>>,
+    finished: bool,
+}
+
+impl Stream for YamlChecked {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        if self.passing {
+            if !self.buffered.is_empty() {
+                let held = self.buffered.split().freeze();
+                return Poll::Ready(Some(Ok(held)));
             }
-            other => {
-                // Too large, or broken: hand on what was read followed by the rest as it comes.
-                let head = futures::stream::iter([Ok(buffered.freeze()), other]);
-                let rest: BoxedPayloadStream = Box::pin(head.chain(payload));
-                req.set_payload(Payload::from(rest));
-                return None;
+            return Pin::new(&mut self.inner).poll_next(cx);
+        }
+        loop {
+            match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if self.buffered.len() + chunk.len() > self.limit {
+                        self.passing = true;
+                        self.buffered.extend_from_slice(&chunk);
+                        let held = self.buffered.split().freeze();
+                        return Poll::Ready(Some(Ok(held)));
+                    }
+                    self.buffered.extend_from_slice(&chunk);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    self.finished = true;
+                    let body = self.buffered.split().freeze();
+                    let field = yaml_serde::from_slice::<yaml_serde::Value>(&body)
+                        .ok()
+                        .and_then(|value| find_nul_yaml(&value, &mut Vec::new()));
+                    return match field {
+                        Some(field) => {
+                            *self.found.borrow_mut() = Some(field);
+                            Poll::Ready(Some(Err(nul_payload_error())))
+                        }
+                        None if body.is_empty() => Poll::Ready(None),
+                        None => Poll::Ready(Some(Ok(body))),
+                    };
+                }
             }
         }
     }
-    let bytes = buffered.freeze();
-    let found = yaml_serde::from_slice::<yaml_serde::Value>(&bytes)
-        .ok()
-        .and_then(|value| find_nul_yaml(&value, &mut Vec::new()));
-    req.set_payload(Payload::from(bytes));
-    found
+}
+
+fn wrap_yaml(req: &mut ServiceRequest, found: &Rc<RefCell<Option<String>>>) {
+    let limit = req
+        .app_data::<web::Data<crate::platform::Platform>>()
+        .map_or(1024 * 1024, |p| p.settings.server.json_body_limit);
+    let checked = YamlChecked {
+        inner: req.take_payload(),
+        limit,
+        buffered: BytesMut::new(),
+        passing: false,
+        found: found.clone(),
+        finished: false,
+    };
+    req.set_payload(Payload::from(Box::pin(checked) as BoxedPayloadStream));
 }
 
 // ----- parsed values -----

@@ -71,6 +71,53 @@ async fn oversized_bodies_get_413() {
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["code"], "request.body_too_large");
     assert!(body["detail"].as_str().unwrap().contains("4096"));
+
+    // Also for bodies read by hand, JSON and YAML (both pass the NUL check on their way), with
+    // and without a declared length.
+    for content_type in ["application/json", "application/yaml"] {
+        let text = format!("name: w\ndescription: \"{big}\"\nsteps: []\n");
+        let text = if content_type == "application/json" {
+            json!({"name": "w", "description": big}).to_string()
+        } else {
+            text
+        };
+        let (status, body) = crate::helpers::send(
+            app.request(
+                reqwest::Method::POST,
+                "/api/v1/workflows",
+                Some(&app.editor.token),
+            )
+            .header("content-type", content_type)
+            .body(text.clone()),
+        )
+        .await;
+        assert_eq!(status, 413, "{content_type}: {body}");
+        // Chunked, without a length: written by hand.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        let mut request = format!(
+            "POST /api/v1/workflows HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            app.editor.token
+        );
+        for chunk in text.as_bytes().chunks(1000) {
+            request.push_str(&format!(
+                "{:x}\r\n{}\r\n",
+                chunk.len(),
+                String::from_utf8_lossy(chunk)
+            ));
+        }
+        request.push_str("0\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tcp.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "chunked {content_type}: {answer}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -313,6 +360,18 @@ async fn nul_characters_in_any_text_input_get_4xx_naming_the_input_and_write_not
         .get("/api/v1/templates/a%00b", Some("not-a-token"))
         .await;
     assert_eq!(status, 401);
+    for (content_type, body) in [
+        ("application/json", r#"{"name": "w\u0000"}"#),
+        ("application/yaml", "name: \"w\\0\"\n"),
+    ] {
+        let (status, problem) = send(
+            app.request(Method::POST, "/api/v1/workflows", None)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await;
+        assert_eq!(status, 401, "{content_type}: {problem}");
+    }
 
     // Nothing was written anywhere.
     assert_eq!(total(&app, &app.viewer.token).await, 1);
