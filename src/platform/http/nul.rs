@@ -549,7 +549,17 @@ impl JsonScanner {
         if self.done {
             return None;
         }
-        for &b in chunk {
+        let mut i = 0;
+        while i < chunk.len() {
+            // Inside a value string, only `"` and `\` matter: skip to the next one.
+            if self.in_string && !self.string_is_key && self.escape == Escape::None {
+                match chunk[i..].iter().position(|&b| b == b'"' || b == b'\\') {
+                    Some(at) => i += at,
+                    None => break,
+                }
+            }
+            let b = chunk[i];
+            i += 1;
             if self.in_string {
                 match self.escape {
                     Escape::Backslash => {
