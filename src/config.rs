@@ -777,6 +777,32 @@ mod tests {
     }
 
     #[test]
+    fn local_git_remote_dirs_come_as_a_list_of_absolute_paths() {
+        let load = |value: &str| {
+            Settings::load_with_env(
+                &opts(Environment::Development),
+                vars(&[("MAESTRO__TEMPLATES__GIT_ALLOWED_LOCAL_DIRS", value)]),
+            )
+        };
+        let s = load("/srv/git,/mnt/mirrors").unwrap();
+        assert_eq!(
+            s.templates.git_allowed_local_dirs,
+            vec![PathBuf::from("/srv/git"), PathBuf::from("/mnt/mirrors")]
+        );
+        assert!(
+            load("")
+                .unwrap()
+                .templates
+                .git_allowed_local_dirs
+                .is_empty()
+        );
+        let err = load("relative/dir").unwrap_err();
+        assert_eq!(err.key, "templates.git_allowed_local_dirs");
+        let defaults = Settings::load_with_env(&opts(Environment::Development), vars(&[])).unwrap();
+        assert!(defaults.templates.git_allowed_local_dirs.is_empty());
+    }
+
+    #[test]
     fn aliases_apply_when_no_maestro_variable_is_set() {
         let s = Settings::load_with_env(
             &opts(Environment::Development),
