@@ -275,17 +275,42 @@ async fn exec_sql(app: &TestApp, sqlite: &str, postgres: &str) {
     .unwrap();
 }
 
-/// Makes inserting or updating a template named `poisoned` fail inside the database.
-async fn poison_inserts(app: &TestApp) {
+/// How the database refuses a template named `poisoned` (fault injection).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Poison {
+    /// An error raised by a trigger (a server-side failure: 500).
+    Raise,
+    /// A unique violation inside the trigger (a conflict: 409).
+    Conflict,
+}
+
+/// Makes inserting a template named `poisoned` fail inside the database.
+async fn poison_inserts(app: &TestApp, how: Poison) {
+    let (sqlite_body, pg_body) = match how {
+        Poison::Raise => (
+            "SELECT RAISE(ABORT, 'refused by a test trigger');",
+            "RAISE EXCEPTION 'refused by a test trigger';",
+        ),
+        Poison::Conflict => (
+            "INSERT INTO poison VALUES ('taken');",
+            "INSERT INTO poison VALUES ('taken');",
+        ),
+    };
     exec_sql(
         app,
-        "CREATE TRIGGER refuse_poison BEFORE INSERT ON templates WHEN NEW.name = 'poisoned' \
-         BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;",
-        "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
-           IF NEW.name = 'poisoned' THEN RAISE EXCEPTION 'refused by a test trigger'; END IF; \
-           RETURN NEW; END $$ LANGUAGE plpgsql; \
-         CREATE TRIGGER refuse_poison BEFORE INSERT ON templates \
-           FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+        &format!(
+            "CREATE TABLE poison (x TEXT UNIQUE); INSERT INTO poison VALUES ('taken'); \
+             CREATE TRIGGER refuse_poison BEFORE INSERT ON templates WHEN NEW.name = 'poisoned' \
+             BEGIN {sqlite_body} END;"
+        ),
+        &format!(
+            "CREATE TABLE poison (x TEXT UNIQUE); INSERT INTO poison VALUES ('taken'); \
+             CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+               IF NEW.name = 'poisoned' THEN {pg_body} END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER refuse_poison BEFORE INSERT ON templates \
+               FOR EACH ROW EXECUTE FUNCTION refuse_poison();"
+        ),
     )
     .await;
 }
@@ -293,8 +318,8 @@ async fn poison_inserts(app: &TestApp) {
 async fn cure_inserts(app: &TestApp) {
     exec_sql(
         app,
-        "DROP TRIGGER refuse_poison;",
-        "DROP TRIGGER refuse_poison ON templates; DROP FUNCTION refuse_poison();",
+        "DROP TRIGGER refuse_poison; DROP TABLE poison;",
+        "DROP TRIGGER refuse_poison ON templates; DROP FUNCTION refuse_poison(); DROP TABLE poison;",
     )
     .await;
 }
@@ -559,33 +584,39 @@ async fn a_sync_whose_import_fails_leaves_branch_and_database_as_they_were() {
     let (good, poisoned) = (new_id(), new_id());
     push_template(remote_dir.path(), &bare, &good, "good-one");
     let remote_head = push_template(remote_dir.path(), &bare, &poisoned, "poisoned");
-    poison_inserts(&app).await;
-
-    let (status, problem) = sync(&app, &admin).await;
-    assert_eq!(status, 500, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was changed"),
-        "{problem}"
-    );
-    // Branch and rows are where they were; the remote is untouched.
-    assert_eq!(git_log(&app, &app.admin.tenant_id)[0].0, base);
-    assert_eq!(git(&bare, &["rev-parse", "main"]), remote_head);
-    assert_eq!(total(&app, &app.viewer.token).await, 1);
-    for id in [&good, &poisoned] {
-        let (status, _) = app
-            .get(&format!("/api/v1/templates/{id}"), Some(&app.viewer.token))
-            .await;
-        assert_eq!(status, 404);
+    // A conflict in the database (409), then a server-side failure (500): each time the sync
+    // is refused and changes nothing.
+    for (how, status, code) in [
+        (Poison::Conflict, 409, "templates.sync_import_failed"),
+        (Poison::Raise, 500, "internal"),
+    ] {
+        poison_inserts(&app, how).await;
+        let (got, problem) = sync(&app, &admin).await;
+        assert_eq!(got, status, "{problem}");
+        assert_eq!(problem["code"], code, "{problem}");
+        let detail = problem["detail"].as_str().unwrap().to_string();
+        assert!(detail.contains("othing was changed"), "{problem}");
+        assert!(
+            detail.contains(&base),
+            "names the restored commit: {problem}"
+        );
+        // Branch and rows are where they were; the remote is untouched.
+        assert_eq!(git_log(&app, &app.admin.tenant_id)[0].0, base);
+        assert_eq!(git(&bare, &["rev-parse", "main"]), remote_head);
+        assert_eq!(total(&app, &app.viewer.token).await, 1);
+        for id in [&good, &poisoned] {
+            let (status, _) = app
+                .get(&format!("/api/v1/templates/{id}"), Some(&app.viewer.token))
+                .await;
+            assert_eq!(status, 404);
+        }
+        let (_, view) = app.get("/api/v1/admin/git/remote", Some(&admin)).await;
+        assert_eq!(view["head_commit"], base.as_str(), "{view}");
+        assert_eq!(view["last_sync_status"], "failed", "{view}");
+        cure_inserts(&app).await;
     }
-    let (_, view) = app.get("/api/v1/admin/git/remote", Some(&admin)).await;
-    assert_eq!(view["head_commit"], base.as_str(), "{view}");
-    assert_eq!(view["last_sync_status"], "failed", "{view}");
 
     // Once the cause is gone the same sync goes through, and writes work.
-    cure_inserts(&app).await;
     let (status, report) = sync(&app, &admin).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["status"], "fast_forwarded");
@@ -613,7 +644,7 @@ async fn reconcile_imports_what_it_can_and_otherwise_moves_the_branch_back_keepi
     let scratch = tempfile::tempdir().unwrap();
 
     // A commit straight into the repository that the database refuses to import.
-    poison_inserts(&app).await;
+    poison_inserts(&app, Poison::Raise).await;
     let stray = push_template(scratch.path(), &repo, &new_id(), "poisoned");
     assert_eq!(git_log(&app, &app.admin.tenant_id)[0].0, stray);
     let (status, problem) = app
