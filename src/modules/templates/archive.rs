@@ -182,23 +182,25 @@ fn truncate(raw: &str, max: usize) -> String {
 
 /// Checks one untrusted path and returns its normalised form (a leading `./` is accepted).
 ///
-/// Besides [`safe_relative_path`]'s rules, no segment may be one git treats specially inside a
-/// tree: `.git` in any case or disguise (`.git.`, `.git ` and other NTFS trailing forms, `git~1`
-/// 8.3 short names, HFS+ ignorable code points as in `.g\u{200c}it`) and `.gitmodules` in any
-/// such form — git's own `core.protectNTFS`/`core.protectHFS` rules, through gix. Such a path
-/// would touch the repository's own files (or be refused by git, and by servers running
-/// `fsck` on push), so it is refused here before anything is written.
+/// Besides [`safe_relative_path`]'s rules, no segment may name git's own folder: `.git` in any
+/// case or disguise (`.git.`, `.git ` and other NTFS trailing forms, `git~1` 8.3 short names,
+/// HFS+ ignorable code points as in `.g\u{200c}it`) — git's `core.protectNTFS`/`core.protectHFS`
+/// rules, through gix. Such a path would touch the repository's own files in a tree (git and gix
+/// refuse it, servers refuse it on push) and a project's `.git` when an archive is extracted, so
+/// it is refused before anything is written or sent.
 pub fn check_path(raw: &str) -> Result<String, ApiError> {
     let trimmed = raw.strip_prefix("./").unwrap_or(raw);
     let path = safe_relative_path(trimmed).map_err(|e| unsafe_path(raw, e))?;
-    if let Some(why) = path.split('/').find_map(git_reserved) {
+    if let Some(why) = path.split('/').find_map(|s| git_reserved(s, false)) {
         return Err(unsafe_path(raw, why));
     }
     Ok(path)
 }
 
-/// Why git reserves a path segment (`None`: an ordinary name).
-fn git_reserved(segment: &str) -> Option<String> {
+/// Why git reserves a path segment (`None`: an ordinary name). `.gitmodules` (in any spelling)
+/// counts only with `gitmodules`: git treats it as submodule configuration anywhere in a tree
+/// and servers that `fsck` pushes refuse malformed ones, so templates may not store it.
+fn git_reserved(segment: &str, gitmodules: bool) -> Option<String> {
     use gix::validate::path::component::{Error, Mode, Options};
     let options = Options {
         // Windows device names and characters stay allowed: templates are not checked out on
@@ -208,7 +210,8 @@ fn git_reserved(segment: &str) -> Option<String> {
         protect_ntfs: true,
     };
     // `Mode::Symlink` makes gix report `.gitmodules` in every disguise too.
-    match gix::validate::path::component(segment.into(), Some(Mode::Symlink), options) {
+    let mode = gitmodules.then_some(Mode::Symlink);
+    match gix::validate::path::component(segment.into(), mode, options) {
         Err(Error::DotGitDir) => Some(format!(
             "the segment {segment:?} names git's own `.git` folder (in some spelling); templates cannot hold it"
         )),
@@ -231,7 +234,11 @@ pub fn check_files(
     let mut total: u64 = 0;
     let mut seen = BTreeSet::new();
     for file in &mut files {
-        file.path = check_path(&file.path)?;
+        let raw = std::mem::take(&mut file.path);
+        file.path = check_path(&raw)?;
+        if let Some(why) = file.path.split('/').find_map(|s| git_reserved(s, true)) {
+            return Err(unsafe_path(&raw, why));
+        }
         let size = file.content.len() as u64;
         if size > limits.max_file_bytes {
             return Err(file_too_large(&file.path, limits));
@@ -722,16 +729,30 @@ mod tests {
             "GIT~1/x",
             ".git::$INDEX_ALLOCATION/x",
             ".g\u{200c}it/x",
-            ".gitmodules",
-            "a/.GitModules",
-            ".gitmodules.",
-            "gitmod~1",
-            "gi7eba~1",
             "./.git/x",
         ] {
             let err = check_path(bad).unwrap_err();
             assert_eq!(err.code, "templates.unsafe_path", "{bad}");
             assert_eq!(err.status.as_u16(), 422, "{bad}");
+        }
+        // `.gitmodules` in any spelling: not in a template's files (but a rendered or requested
+        // path may name it).
+        let file = |p: &str| SourceFile {
+            path: p.into(),
+            content: b"x".to_vec(),
+            executable: false,
+        };
+        for bad in [
+            ".gitmodules",
+            "a/.GitModules",
+            ".gitmodules.",
+            "gitmod~1",
+            "gi7eba~1",
+        ] {
+            assert!(check_path(bad).is_ok(), "{bad}");
+            let err = check_files(vec![file(bad)], &limits()).unwrap_err();
+            assert_eq!(err.code, "templates.unsafe_path", "{bad}");
+            assert!(err.detail.contains(".gitmodules"), "{}", err.detail);
         }
         for ok in [
             ".gitignore",

@@ -583,6 +583,46 @@ async fn git_paths_and_duplicate_entries_are_refused_with_nothing_written() {
     assert_eq!(total(&app, &app.viewer.token).await, 2);
     assert_eq!(git_log(&app, &app.editor.tenant_id).len(), 2);
     assert_eq!(object_count(&repo), objects_with_lookalikes);
+
+    // A rendered name cannot reach `.git` either: instantiation output is checked the same way.
+    let (status, rendered) = app
+        .post(
+            "/api/v1/templates",
+            Some(&app.editor.token),
+            &json!({
+                "manifest": {"name": "rendered-dirs", "version": "1.0.0", "description": "d", "category": "qa_engineer", "author": "a",
+                             "parameters": [{"name": "dir", "type": "string", "default": "src"}]},
+                "files": {"{{ dir }}/hook.sh": "echo hi\n"}
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{rendered}");
+    let rendered_id = rendered["id"].as_str().unwrap();
+    let url = format!("/api/v1/templates/{rendered_id}/instantiate");
+    let instantiate = |dir: &str| {
+        let body = json!({"parameters": {"dir": dir}, "format": "json"});
+        send(
+            app.request(Method::POST, &url, Some(&app.editor.token))
+                .json(&body),
+        )
+    };
+    for dir in [".git/hooks", "GIT~1", ".Git."] {
+        let (status, problem) = instantiate(dir).await;
+        assert_eq!(status, 422, "{dir}: {problem}");
+        assert_eq!(problem["code"], "templates.unsafe_path", "{dir}: {problem}");
+    }
+    let (status, output) = instantiate("tools").await;
+    assert_eq!(status, 200, "{output}");
+    let (_, ledger) = app
+        .get(
+            &format!("/api/v1/templates/{rendered_id}/instantiations"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(
+        ledger["total"], 1,
+        "only the good one is recorded: {ledger}"
+    );
     let (_, now) = app
         .get(&format!("/api/v1/templates/{id}"), Some(&app.viewer.token))
         .await;
