@@ -111,3 +111,5 @@ impl Module for TestModule {
         }]
     }
 }
+
+pub mod k8s_fake;
