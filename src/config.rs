@@ -214,6 +214,10 @@ pub struct TemplatesSettings {
     pub max_output_bytes: u64,
     pub git_binary: String,
     pub git_timeout_secs: u64,
+    /// Directories under which tenants may use local git remotes (`file://` or a path); empty:
+    /// only https:// and ssh:// remotes. Never honoured inside `data_dir`.
+    #[serde(default)]
+    pub git_allowed_local_dirs: Vec<PathBuf>,
 }
 
 /// The durable workflow engine (`[workflows]`). Durations are strings like `250ms`, `2s`, `5m`.
@@ -478,6 +482,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("server.cors_allowed_origins")
+                .with_list_parse_key("templates.git_allowed_local_dirs")
                 .source(Some(prefixed.into_iter().collect())),
         );
 
@@ -494,6 +499,10 @@ impl Settings {
             .server
             .cors_allowed_origins
             .retain(|origin| !origin.trim().is_empty());
+        settings
+            .templates
+            .git_allowed_local_dirs
+            .retain(|dir| !dir.as_os_str().is_empty());
         settings.validate()?;
         Ok(settings)
     }
@@ -660,6 +669,12 @@ impl Settings {
                 "must name the git executable (e.g. git or /usr/bin/git)",
             ));
         }
+        if let Some(dir) = t.git_allowed_local_dirs.iter().find(|d| !d.is_absolute()) {
+            return Err(ConfigError::new(
+                "templates.git_allowed_local_dirs",
+                format!("`{}` is not an absolute path", dir.display()),
+            ));
+        }
         self.workflows.validate()?;
         self.quality.validate()?;
         Ok(())
@@ -759,6 +774,32 @@ mod tests {
         assert!(!s.auth.rbac);
         assert_eq!(s.quality.min_score, 80);
         assert_eq!(s.server.cors_allowed_origins.len(), 2);
+    }
+
+    #[test]
+    fn local_git_remote_dirs_come_as_a_list_of_absolute_paths() {
+        let load = |value: &str| {
+            Settings::load_with_env(
+                &opts(Environment::Development),
+                vars(&[("MAESTRO__TEMPLATES__GIT_ALLOWED_LOCAL_DIRS", value)]),
+            )
+        };
+        let s = load("/srv/git,/mnt/mirrors").unwrap();
+        assert_eq!(
+            s.templates.git_allowed_local_dirs,
+            vec![PathBuf::from("/srv/git"), PathBuf::from("/mnt/mirrors")]
+        );
+        assert!(
+            load("")
+                .unwrap()
+                .templates
+                .git_allowed_local_dirs
+                .is_empty()
+        );
+        let err = load("relative/dir").unwrap_err();
+        assert_eq!(err.key, "templates.git_allowed_local_dirs");
+        let defaults = Settings::load_with_env(&opts(Environment::Development), vars(&[])).unwrap();
+        assert!(defaults.templates.git_allowed_local_dirs.is_empty());
     }
 
     #[test]

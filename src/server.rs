@@ -85,6 +85,7 @@ pub fn build_app(
     app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(extract::not_found))
+        .wrap(from_fn(crate::platform::http::nul::reject_nul))
         .wrap(from_fn(crate::platform::auth::middleware::authenticate))
         .wrap(cors(&settings))
         .wrap(from_fn(middleware::request_context))

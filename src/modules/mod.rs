@@ -15,7 +15,9 @@ use crate::platform::module::Module;
 /// Every problem code a module can answer with (each module's error enum `CODES`), for the test
 /// that codes are unique and documented in docs/errors.md. A module adds its enum here.
 pub fn problem_codes() -> Vec<CodeDoc> {
-    let codes: Vec<CodeDoc> = Vec::new();
+    let mut codes: Vec<CodeDoc> = Vec::new();
+    codes.extend_from_slice(crate::platform::http::nul::NulError::CODES);
+    codes.extend_from_slice(templates::sync::SyncError::CODES);
     codes
 }
 

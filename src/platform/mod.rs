@@ -8,6 +8,7 @@ pub mod bus;
 pub mod cache;
 pub mod db;
 pub mod edge;
+pub mod git_remote;
 pub mod health;
 pub mod http;
 pub mod module;

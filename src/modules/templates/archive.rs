@@ -124,6 +124,44 @@ pub fn unsafe_path(raw: &str, why: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// Two entries that name the same file (also `./a` and `a`). Names that differ only in case
+/// are different files in git and on the systems Maestro runs on, so they are allowed.
+fn duplicate_path(path: &str) -> ApiError {
+    ApiError::unprocessable(
+        "templates.duplicate_path",
+        format!(
+            "{:?} appears more than once; each file may be given only once.",
+            truncate(path, 200)
+        ),
+    )
+}
+
+/// The first name the zip's central directory lists twice (read entry by entry, since the
+/// archive reader keeps only one entry per name).
+fn zip_duplicate_name(bytes: &[u8]) -> String {
+    let fallback = || "an entry".to_string();
+    let Ok(mut iterable) = zip::unstable::read::ZipIterable::try_new(
+        std::io::Cursor::new(bytes),
+        zip::read::Config::default(),
+    ) else {
+        return fallback();
+    };
+    let Ok(files) = iterable.files() else {
+        return fallback();
+    };
+    let mut seen = BTreeSet::new();
+    for entry in files {
+        let Ok(entry) = entry else {
+            break;
+        };
+        let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+        if !seen.insert(name.clone()) {
+            return name;
+        }
+    }
+    fallback()
+}
+
 fn invalid_archive(kind: ArchiveKind, why: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(
         "templates.invalid_archive",
@@ -143,9 +181,45 @@ fn truncate(raw: &str, max: usize) -> String {
 }
 
 /// Checks one untrusted path and returns its normalised form (a leading `./` is accepted).
+///
+/// Besides [`safe_relative_path`]'s rules, no segment may name git's own folder: `.git` in any
+/// case or disguise (`.git.`, `.git ` and other NTFS trailing forms, `git~1` 8.3 short names,
+/// HFS+ ignorable code points as in `.g\u{200c}it`) — git's `core.protectNTFS`/`core.protectHFS`
+/// rules, through gix. Such a path would touch the repository's own files in a tree (git and gix
+/// refuse it, servers refuse it on push) and a project's `.git` when an archive is extracted, so
+/// it is refused before anything is written or sent.
 pub fn check_path(raw: &str) -> Result<String, ApiError> {
     let trimmed = raw.strip_prefix("./").unwrap_or(raw);
-    safe_relative_path(trimmed).map_err(|e| unsafe_path(raw, e))
+    let path = safe_relative_path(trimmed).map_err(|e| unsafe_path(raw, e))?;
+    if let Some(why) = path.split('/').find_map(|s| git_reserved(s, false)) {
+        return Err(unsafe_path(raw, why));
+    }
+    Ok(path)
+}
+
+/// Why git reserves a path segment (`None`: an ordinary name). `.gitmodules` (in any spelling)
+/// counts only with `gitmodules`: git treats it as submodule configuration anywhere in a tree
+/// and servers that `fsck` pushes refuse malformed ones, so templates may not store it.
+fn git_reserved(segment: &str, gitmodules: bool) -> Option<String> {
+    use gix::validate::path::component::{Error, Mode, Options};
+    let options = Options {
+        // Windows device names and characters stay allowed: templates are not checked out on
+        // the server, and cookiecutter names like `{{cookiecutter.x}}` use such characters.
+        protect_windows: false,
+        protect_hfs: true,
+        protect_ntfs: true,
+    };
+    // `Mode::Symlink` makes gix report `.gitmodules` in every disguise too.
+    let mode = gitmodules.then_some(Mode::Symlink);
+    match gix::validate::path::component(segment.into(), mode, options) {
+        Err(Error::DotGitDir) => Some(format!(
+            "the segment {segment:?} names git's own `.git` folder (in some spelling); templates cannot hold it"
+        )),
+        Err(Error::SymlinkedGitModules) => Some(format!(
+            "the segment {segment:?} is git's `.gitmodules` (in some spelling), which git treats as submodule configuration; templates cannot hold it"
+        )),
+        _ => None,
+    }
 }
 
 /// Validates a complete file set: paths, duplicates, count and sizes. Returns the files sorted
@@ -160,7 +234,11 @@ pub fn check_files(
     let mut total: u64 = 0;
     let mut seen = BTreeSet::new();
     for file in &mut files {
-        file.path = check_path(&file.path)?;
+        let raw = std::mem::take(&mut file.path);
+        file.path = check_path(&raw)?;
+        if let Some(why) = file.path.split('/').find_map(|s| git_reserved(s, true)) {
+            return Err(unsafe_path(&raw, why));
+        }
         let size = file.content.len() as u64;
         if size > limits.max_file_bytes {
             return Err(file_too_large(&file.path, limits));
@@ -170,10 +248,7 @@ pub fn check_files(
             return Err(template_too_large(limits));
         }
         if !seen.insert(file.path.clone()) {
-            return Err(ApiError::unprocessable(
-                "templates.duplicate_path",
-                format!("{} appears twice.", file.path),
-            ));
+            return Err(duplicate_path(&file.path));
         }
     }
     // A file and a folder of the same name cannot both exist (`a` and `a/b`).
@@ -312,6 +387,11 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> 
         zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| invalid_archive(kind, e))?;
     if archive.len() > limits.max_files.saturating_mul(2) + 16 {
         return Err(too_many_files(limits));
+    }
+    // The archive reader keeps one entry per name (the last one); two entries with one name
+    // would otherwise be accepted with the second silently winning.
+    if archive.has_duplicate_names() {
+        return Err(duplicate_path(&zip_duplicate_name(bytes)));
     }
     let mut budget = Budget {
         limits,
@@ -634,6 +714,123 @@ mod tests {
             assert_eq!(err.status.as_u16(), 422, "{bad}: {err:?}");
             assert_eq!(err.code, "templates.unsafe_path");
         }
+    }
+
+    #[test]
+    fn git_reserved_segments_are_refused_in_every_spelling() {
+        for bad in [
+            ".git/config",
+            ".GIT/hooks/pre-commit",
+            "sub/.Git/HEAD",
+            ".git./x",
+            ".git /x",
+            ".git../x",
+            "git~1/config",
+            "GIT~1/x",
+            ".git::$INDEX_ALLOCATION/x",
+            ".g\u{200c}it/x",
+            "./.git/x",
+        ] {
+            let err = check_path(bad).unwrap_err();
+            assert_eq!(err.code, "templates.unsafe_path", "{bad}");
+            assert_eq!(err.status.as_u16(), 422, "{bad}");
+        }
+        // `.gitmodules` in any spelling: not in a template's files (but a rendered or requested
+        // path may name it).
+        let file = |p: &str| SourceFile {
+            path: p.into(),
+            content: b"x".to_vec(),
+            executable: false,
+        };
+        for bad in [
+            ".gitmodules",
+            "a/.GitModules",
+            ".gitmodules.",
+            "gitmod~1",
+            "gi7eba~1",
+        ] {
+            assert!(check_path(bad).is_ok(), "{bad}");
+            let err = check_files(vec![file(bad)], &limits()).unwrap_err();
+            assert_eq!(err.code, "templates.unsafe_path", "{bad}");
+            assert!(err.detail.contains(".gitmodules"), "{}", err.detail);
+        }
+        for ok in [
+            ".gitignore",
+            ".gitattributes",
+            ".github/workflows/ci.yml",
+            ".gitlab-ci.yml",
+            "git/notes.md",
+            ".git-blame-ignore-revs",
+            "my.git/x",
+            "{{ cookiecutter.project_slug }}/.gitignore",
+            "CON/aux.txt",
+        ] {
+            assert!(check_path(ok).is_ok(), "{ok}");
+        }
+        let bytes = zip_of(&[
+            ("manifest.yaml", b"name: x\n", 0o644),
+            (".git/HEAD", b"x", 0o644),
+        ]);
+        let err = read_archive(ArchiveKind::Zip, &bytes, &limits()).unwrap_err();
+        assert_eq!(err.code, "templates.unsafe_path");
+        assert!(err.detail.contains(".git"), "{}", err.detail);
+    }
+
+    #[test]
+    fn duplicate_entries_are_refused_naming_the_path() {
+        // Two zip entries with one name (the writer refuses that, so patch the second name).
+        let mut bytes = zip_of(&[
+            ("manifest.yaml", b"name: x\n", 0o644),
+            ("a/b.txt", b"first", 0o644),
+            ("a/c.txt", b"second", 0o644),
+        ]);
+        let mut replaced = 0;
+        for i in 0..bytes.len() - 7 {
+            if &bytes[i..i + 7] == b"a/c.txt" {
+                bytes[i..i + 7].copy_from_slice(b"a/b.txt");
+                replaced += 1;
+            }
+        }
+        assert_eq!(replaced, 2, "local and central headers");
+        let err = read_archive(ArchiveKind::Zip, &bytes, &limits()).unwrap_err();
+        assert_eq!(err.code, "templates.duplicate_path", "{err:?}");
+        assert!(err.detail.contains("a/b.txt"), "{}", err.detail);
+
+        // Equal after normalisation: `./a/b.txt` and `a/b.txt`.
+        let bytes = zip_of(&[
+            ("manifest.yaml", b"name: x\n", 0o644),
+            ("a/b.txt", b"first", 0o644),
+            ("./a/b.txt", b"second", 0o644),
+        ]);
+        let err = read_archive(ArchiveKind::Zip, &bytes, &limits()).unwrap_err();
+        assert_eq!(err.code, "templates.duplicate_path", "{err:?}");
+
+        // Tar keeps duplicates as separate entries.
+        let entries: Vec<OutEntry<'_>> = ["manifest.yaml", "x.txt", "./x.txt", "x.txt"]
+            .iter()
+            .map(|p| OutEntry {
+                path: p,
+                content: b"x",
+                executable: false,
+            })
+            .collect();
+        let bytes = write_tar_gz(&entries, &[], chrono::Utc::now()).unwrap();
+        let err = read_archive(ArchiveKind::TarGz, &bytes, &limits()).unwrap_err();
+        assert_eq!(err.code, "templates.duplicate_path", "{err:?}");
+        assert!(err.detail.contains("x.txt"), "{}", err.detail);
+
+        // Case-only differences are different files.
+        let bytes = zip_of(&[
+            ("manifest.yaml", b"name: x\n", 0o644),
+            ("README.md", b"a", 0o644),
+            ("readme.md", b"b", 0o644),
+        ]);
+        assert_eq!(
+            read_archive(ArchiveKind::Zip, &bytes, &limits())
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]

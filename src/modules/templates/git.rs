@@ -448,6 +448,26 @@ pub fn move_branch(
     Ok(())
 }
 
+/// Where [`keep_unimported`] parks a branch tip that a repair moved the branch away from.
+pub const UNIMPORTED_REFS: &str = "refs/maestro/unimported";
+
+/// Keeps `commit` reachable under `refs/maestro/unimported/<label>` (so a repair that resets the
+/// branch loses nothing: `git log refs/maestro/unimported/<label>` shows it). Returns the ref name.
+pub fn keep_unimported(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    label: &str,
+) -> anyhow::Result<String> {
+    let name = format!("{UNIMPORTED_REFS}/{label}");
+    repo.reference(
+        name.as_str(),
+        commit,
+        PreviousValue::Any,
+        "maestro: keep commits the database could not import",
+    )?;
+    Ok(name)
+}
+
 /// How a commit changed a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

@@ -415,7 +415,9 @@ pub struct CategoryCount {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteBody {
-    /// `https://…`, `ssh://…`, `git@host:path`, `file:///…` or an absolute path.
+    /// `https://…`, `ssh://…` or `git@host:path`; `file:///…` or an absolute path only inside a
+    /// directory the operator allow-listed (`templates.git_allowed_local_dirs`), never inside
+    /// Maestro's data directory.
     pub url: String,
     /// Remote branch to sync with (default `main`).
     pub branch: Option<String>,
@@ -443,10 +445,31 @@ pub struct ImportReport {
     pub skipped: Vec<String>,
 }
 
+/// `POST /api/v1/admin/git/reconcile`: how the branch and the registry rows were brought back
+/// in line.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct GitReconcileReport {
+    /// `in_sync` (nothing to do), `imported` (the rows caught up with the branch) or `reset`
+    /// (the branch could not be imported and was moved back to what the rows reflect; the
+    /// commits are kept under `kept_ref`).
+    pub status: String,
+    /// The branch tip before the repair.
+    pub branch_head: Option<String>,
+    /// The commit the rows reflected before the repair.
+    pub database_head: Option<String>,
+    /// Branch tip and rows after the repair (they agree).
+    pub head: Option<String>,
+    pub imported: ImportReport,
+    /// For `reset`: the ref holding the commits that were not imported.
+    pub kept_ref: Option<String>,
+    pub detail: String,
+}
+
 /// `POST /api/v1/admin/git/sync`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct SyncReport {
-    /// `up_to_date`, `pushed`, `fast_forwarded` or `diverged` (nothing changed on either side).
+    /// `up_to_date`, `pushed`, `fast_forwarded`, `diverged` or `rejected` (nothing changed on
+    /// either side).
     pub status: String,
     pub remote: String,
     pub branch: String,

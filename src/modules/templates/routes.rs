@@ -10,9 +10,9 @@ use serde_json::json;
 use super::archive::{self, ArchiveKind, OutEntry};
 use super::gate::ForcedPublish;
 use super::model::{
-    CategoryCount, DetailQuery, DiffQuery, DiffView, FileQuery, ForceQuery, InstantiateBody,
-    InstantiationResult, InstantiationView, ListQuery, OutputFormat, RemoteBody, RemoteView,
-    RenderedFile, RestoreBody, SearchBody, SyncReport, TemplateBody, TemplateDetail,
+    CategoryCount, DetailQuery, DiffQuery, DiffView, FileQuery, ForceQuery, GitReconcileReport,
+    InstantiateBody, InstantiationResult, InstantiationView, ListQuery, OutputFormat, RemoteBody,
+    RemoteView, RenderedFile, RestoreBody, SearchBody, SyncReport, TemplateBody, TemplateDetail,
     TemplateSummary, VersionContent, VersionView,
 };
 use super::service::{
@@ -44,7 +44,8 @@ pub fn configure(
         .service(list_instantiations)
         .service(get_remote)
         .service(set_remote)
-        .service(sync_remote);
+        .service(sync_remote)
+        .service(reconcile_repo);
 }
 
 fn etag(commit: &str) -> String {
@@ -755,14 +756,19 @@ async fn set_remote(
 
 /// Sync with the remote: fetch (gix); fast-forward and import when the remote is ahead; push
 /// (git CLI) when we are ahead; 409 `diverged` with both heads, changing nothing, when both moved.
+/// All or nothing: when the import after a fast-forward fails, the branch is restored and the
+/// registry is unchanged. Folders whose template id another tenant uses are `skipped`.
 #[utoipa::path(
     tag = "admin",
     responses(
         (status = 200, description = "up_to_date, pushed or fast_forwarded", body = SyncReport),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "diverged or rejected (nothing changed), or no remote configured", body = SyncReport),
+        (status = 409, description = "diverged or rejected (a SyncReport; nothing changed), or a problem: no remote configured (`templates.no_remote`), the import failed and was rolled back (`templates.sync_import_failed`)",
+            content((SyncReport = "application/json"), (Problem = "application/problem+json"))),
+        (status = 422, description = "The stored remote is no longer allowed (`templates.remote_not_allowed`)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The remote could not be reached", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The remote took too long", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"]))
@@ -774,4 +780,28 @@ async fn sync_remote(
 ) -> ApiResult<HttpResponse> {
     let (status, report) = service.sync(&caller.principal).await?;
     Ok(HttpResponse::build(status).json(report))
+}
+
+/// Repair: bring your tenant's git branch and the registry back in line. When the branch has
+/// commits the registry does not reflect (a crash between a commit and its database write, a push
+/// straight into the repository), they are imported; when that import fails, the branch is moved
+/// back to the commit the registry reflects and the other commits are kept under
+/// `refs/maestro/unimported/…`. Start-up does the same for every tenant.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "in_sync, imported or reset", body = GitReconcileReport),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The branch cannot be moved back (`templates.git_cannot_repair`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/api/v1/admin/git/reconcile")]
+async fn reconcile_repo(
+    caller: Authorized<Admin>,
+    service: web::Data<TemplatesService>,
+) -> ApiResult<web::Json<GitReconcileReport>> {
+    Ok(web::Json(service.reconcile(caller.tenant()).await?))
 }

@@ -11,7 +11,20 @@ use crate::render::{self, Inspected, Manifest, SourceFile};
 /// Detects the format and reads metadata and parameters; every problem is a 4xx naming the file
 /// and line.
 pub fn inspect(files: &[SourceFile]) -> Result<Inspected, TemplatesError> {
-    Ok(render::inspect(files)?)
+    let inspected = render::inspect(files)?;
+    // Text from a file becomes registry text: no NULs, as for every other text input.
+    if let Some(field) = serde_json::to_value(&inspected.manifest)
+        .ok()
+        .and_then(|v| crate::platform::http::nul::find_nul(&v))
+    {
+        return Err(TemplatesError::InvalidTemplate(render::RenderError::new(
+            render::RenderErrorKind::InvalidSpec,
+            Some(render::MANIFEST_FILE),
+            None,
+            format!("field `{field}` contains a NUL character; remove it"),
+        )));
+    }
+    Ok(inspected)
 }
 
 /// Serialises a manifest given as JSON in a request into `manifest.yaml` (key order kept), after

@@ -128,6 +128,21 @@ pub fn find(
         .optional()
 }
 
+/// Whether template `id` belongs to a tenant other than `tenant` (ids are unique across tenants,
+/// so a git import must not take one that is already used elsewhere). Says nothing else about it.
+pub fn id_taken_by_another_tenant(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> QueryResult<bool> {
+    templates::table
+        .filter(templates::id.eq(id))
+        .filter(templates::tenant_id.ne(tenant.as_str()))
+        .count()
+        .get_result::<i64>(conn)
+        .map(|n| n > 0)
+}
+
 pub fn find_by_name(
     conn: &mut DbConnection,
     tenant: &TenantId,

@@ -1,7 +1,24 @@
-//! Git sync with a per-tenant remote: fetch with gix, then fast-forward (remote ahead, and the
-//! rows are re-imported from the fetched tree), push with the git CLI (we are ahead; gix cannot
-//! push), or report `diverged` with both heads and change nothing when both sides moved.
+//! Git sync with a per-tenant remote, and reconciling the branch with the registry rows.
+//!
+//! Sync: fetch with gix, then fast-forward (remote ahead: the rows are re-imported from the
+//! fetched tree), push with the git CLI (we are ahead; gix cannot push), or report `diverged`
+//! with both heads and change nothing when both sides moved. A sync is all-or-nothing: when the
+//! import after a fast-forward fails, the branch goes back to where it was and the rows are as
+//! they were (the import is one database transaction).
+//!
+//! Remotes are checked with [`crate::platform::git_remote::check_remote`] when stored and again
+//! before every sync: https:// and ssh:// by default, local paths only inside directories the
+//! operator allow-lists (`templates.git_allowed_local_dirs`), never inside the data directory.
+//!
+//! Template ids are unique across tenants, so a fetched folder whose id another tenant uses (two
+//! tenants syncing with one repository) is reported under `skipped` and not imported.
+//!
+//! Reconcile ([`TemplatesService::reconcile`], `POST /api/v1/admin/git/reconcile`, and at start
+//! for every tenant): when the branch is not the commit the rows reflect, import the difference;
+//! if that import fails for a reason other than an unavailable database, move the branch back to
+//! the commit the rows reflect and keep the other commits under `refs/maestro/unimported/…`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -9,59 +26,67 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 
 use super::git::{self, PushResult};
-use super::model::{ImportReport, RemoteBody, RemoteView, SyncReport};
-use super::service::TemplatesService;
+use super::model::{GitReconcileReport, ImportReport, RemoteBody, RemoteView, SyncReport};
+use super::service::{TemplatesService, system_principal};
 use super::store;
 use crate::config::redact_url_password;
 use crate::platform::auth::{Principal, TenantId};
+use crate::platform::blocking::run_blocking;
+use crate::platform::git_remote::{CheckedRemote, LocalAllowList, RemoteError, check_remote};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 
 const DEFAULT_BRANCH: &str = "main";
 
-/// Checks a remote URL: http(s), ssh, git, file, `user@host:path` or an absolute path.
-pub fn validate_url(raw: &str) -> Result<String, FieldError> {
-    let url = raw.trim();
-    let bad = |why: &str| FieldError::new("url", why.to_string());
-    if url.is_empty() {
-        return Err(bad("is empty"));
+/// What a sync or a repair can answer with besides generic errors.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(
+        "No git remote is configured for your tenant; set one with PUT /api/v1/admin/git/remote."
+    )]
+    NoRemote,
+    #[error(
+        "The configured remote {shown} cannot be used: it {why}. Set another with PUT /api/v1/admin/git/remote."
+    )]
+    RemoteNotAllowed { shown: String, why: RemoteError },
+    #[error("Fetching from {shown} took longer than {secs} s (templates.git_timeout_secs).")]
+    FetchTimeout { shown: String, secs: u64 },
+    #[error("Fetching {branch} from {shown} failed: {detail}")]
+    FetchFailed {
+        branch: String,
+        shown: String,
+        detail: String,
+    },
+    #[error("Pushing to {shown} failed: {detail}")]
+    PushFailed { shown: String, detail: String },
+    #[error(
+        "The fetched commits could not be imported: {cause} Nothing was changed: the branch is back at {restored} and the registry is as it was. Fix the cause in the remote and sync again."
+    )]
+    ImportFailed { cause: String, restored: String },
+    #[error(
+        "The template rows lag the git branch (rows at {head}, branch at {tip}) and importing the difference failed: {cause} An admin can repair this with POST /api/v1/admin/git/reconcile."
+    )]
+    OutOfSync {
+        head: String,
+        tip: String,
+        cause: String,
+    },
+    #[error(
+        "The rows reflect commit {head}, which the tenant's repository does not contain, so the branch cannot be moved back to it; restore the repository from a backup."
+    )]
+    CannotRepair { head: String },
+}
+
+crate::problem_codes! {
+    SyncError {
+        Self::NoRemote => (CONFLICT, "templates.no_remote"),
+        Self::RemoteNotAllowed { .. } => (UNPROCESSABLE_ENTITY, "templates.remote_not_allowed"),
+        Self::FetchTimeout { .. } => (GATEWAY_TIMEOUT, "templates.git_timeout"),
+        Self::FetchFailed { .. } => (BAD_GATEWAY, "templates.git_fetch_failed"),
+        Self::PushFailed { .. } => (BAD_GATEWAY, "templates.git_push_failed"),
+        Self::ImportFailed { .. } => (CONFLICT, "templates.sync_import_failed"),
+        Self::OutOfSync { .. } => (CONFLICT, "templates.git_out_of_sync"),
+        Self::CannotRepair { .. } => (CONFLICT, "templates.git_cannot_repair"),
     }
-    if url.len() > 2048 {
-        return Err(bad("is longer than 2048 characters"));
-    }
-    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(bad("must not contain spaces or control characters"));
-    }
-    if url.starts_with('-') {
-        return Err(bad("must not start with '-'"));
-    }
-    if let Some((scheme, _)) = url.split_once("://") {
-        if !matches!(
-            scheme.to_ascii_lowercase().as_str(),
-            "https" | "http" | "ssh" | "git" | "file"
-        ) {
-            return Err(bad(
-                "use https://, http://, ssh://, git://, file:// or user@host:path",
-            ));
-        }
-        if url::Url::parse(url).is_err() {
-            return Err(bad("is not a valid URL"));
-        }
-        return Ok(url.to_string());
-    }
-    if url.starts_with('/') {
-        return Ok(url.to_string());
-    }
-    // scp-like: user@host:path
-    if let Some((host, path)) = url.split_once(':')
-        && host.contains('@')
-        && !path.is_empty()
-        && !host.contains('/')
-    {
-        return Ok(url.to_string());
-    }
-    Err(bad(
-        "use https://, ssh://, git://, file:///path, an absolute path or user@host:path",
-    ))
 }
 
 /// A git branch name Maestro accepts for the remote side.
@@ -108,20 +133,57 @@ fn view(row: Option<store::RepoRow>) -> RemoteView {
     }
 }
 
+/// How the fetch ended.
+type Fetched = (
+    Option<gix::ObjectId>,
+    Option<gix::ObjectId>,
+    Option<gix::ObjectId>,
+);
+
 impl TemplatesService {
     pub async fn remote(&self, tenant: &TenantId) -> ApiResult<RemoteView> {
+        Ok(view(self.repo_row(tenant).await?))
+    }
+
+    async fn repo_row(&self, tenant: &TenantId) -> ApiResult<Option<store::RepoRow>> {
         let t = tenant.clone();
-        let row = self
-            .inner
+        self.inner
             .db
             .run(move |conn| -> ApiResult<_> { Ok(store::find_repo(conn, &t)?) })
-            .await?;
-        Ok(view(row))
+            .await
+    }
+
+    /// Maestro's data directory (the tenants' repositories live in `<data_dir>/git`).
+    fn data_dir(&self) -> PathBuf {
+        let root = self.inner.git.root();
+        root.parent().unwrap_or(root).to_path_buf()
+    }
+
+    /// The platform's remote rule with this deployment's allow-list (touches the file system
+    /// for local paths, so it runs on the blocking pool).
+    async fn check_remote(&self, url: &str) -> ApiResult<Result<CheckedRemote, RemoteError>> {
+        let allow = self.inner.settings.git_allowed_local_dirs.clone();
+        let data_dir = self.data_dir();
+        let url = url.to_string();
+        Ok(run_blocking("git.check_remote", move || {
+            let local = LocalAllowList {
+                dirs: &allow,
+                setting: "templates.git_allowed_local_dirs",
+            };
+            check_remote(&url, &local, &data_dir)
+        })
+        .await?)
     }
 
     pub async fn set_remote(&self, tenant: &TenantId, body: RemoteBody) -> ApiResult<RemoteView> {
         let mut errors = Vec::new();
-        let url = validate_url(&body.url).map_err(|e| errors.push(e)).ok();
+        let url = match self.check_remote(&body.url).await? {
+            Ok(_) => Some(body.url.trim().to_string()),
+            Err(why) => {
+                errors.push(FieldError::new("url", why.to_string()));
+                None
+            }
+        };
         let branch = validate_branch(body.branch.as_deref().unwrap_or(DEFAULT_BRANCH))
             .map_err(|e| errors.push(e))
             .ok();
@@ -149,30 +211,31 @@ impl TemplatesService {
     /// (200, or 409 when diverged or rejected) with the report.
     pub async fn sync(&self, actor: &Principal) -> ApiResult<(StatusCode, SyncReport)> {
         let tenant = actor.tenant_id.clone();
-        let remote = self.remote(&tenant).await?;
-        let t = tenant.clone();
-        let raw_url = self
-            .inner
-            .db
-            .run(move |conn| -> ApiResult<_> { Ok(store::find_repo(conn, &t)?) })
-            .await?
-            .and_then(|r| r.remote_url);
-        let (Some(url), Some(branch)) = (raw_url, remote.branch.clone()) else {
-            return Err(ApiError::conflict(
-                "templates.no_remote",
-                "No git remote is configured for your tenant; set one with PUT /api/v1/admin/git/remote.",
-            ));
+        let _guard = self.lock(&tenant).await;
+        let row = self.repo_row(&tenant).await?;
+        let (Some(url), Some(branch)) = (
+            row.as_ref().and_then(|r| r.remote_url.clone()),
+            row.as_ref().and_then(|r| r.remote_branch.clone()),
+        ) else {
+            return Err(SyncError::NoRemote.into());
         };
         let shown = redact_url_password(&url);
-        let _guard = self.lock(&tenant).await;
+        // Checked again: the allow-list may have narrowed, or a symlink changed, since PUT.
+        let remote = match self.check_remote(&url).await? {
+            Ok(remote) => remote,
+            Err(why) => {
+                let err = SyncError::RemoteNotAllowed { shown, why };
+                return Err(self.sync_failed(&tenant, err.into()).await);
+            }
+        };
         let timeout = Duration::from_secs(self.inner.settings.git_timeout_secs);
 
         // Fetch (gix), abortable on timeout.
         let interrupt = Arc::new(AtomicBool::new(false));
-        let (u, b, flag) = (url.clone(), branch.clone(), interrupt.clone());
+        let (u, b, flag) = (remote.url.clone(), branch.clone(), interrupt.clone());
         let inner = self.inner.clone();
         let tenant_id = tenant.0.clone();
-        let fetch = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let fetch = run_blocking("git.fetch", move || -> anyhow::Result<Fetched> {
             let repo = inner.git.open(&tenant_id)?;
             let remote_tip = git::fetch(&repo, &u, &b, &flag)?;
             let local_tip = git::tip(&repo)?;
@@ -185,26 +248,23 @@ impl TemplatesService {
         let fetched = match tokio::time::timeout(timeout, fetch).await {
             Err(_) => {
                 interrupt.store(true, Ordering::Relaxed);
-                return Err(self
-                    .sync_failed(&tenant, StatusCode::GATEWAY_TIMEOUT, "templates.git_timeout", format!("Fetching from {shown} took longer than {} s (templates.git_timeout_secs).", timeout.as_secs()))
-                    .await);
+                let err = SyncError::FetchTimeout {
+                    shown,
+                    secs: timeout.as_secs(),
+                };
+                return Err(self.sync_failed(&tenant, err.into()).await);
             }
-            Ok(joined) => {
-                joined.map_err(|e| ApiError::internal(anyhow::anyhow!("git worker failed: {e}")))?
-            }
+            Ok(joined) => joined?,
         };
         let (local, remote_tip, base) = match fetched {
             Ok(v) => v,
             Err(e) => {
-                let detail = git::redact_credentials(&format!("{e:#}"));
-                return Err(self
-                    .sync_failed(
-                        &tenant,
-                        StatusCode::BAD_GATEWAY,
-                        "templates.git_fetch_failed",
-                        format!("Fetching {branch} from {shown} failed: {detail}"),
-                    )
-                    .await);
+                let err = SyncError::FetchFailed {
+                    branch,
+                    shown,
+                    detail: git::redact_credentials(&format!("{e:#}")),
+                };
+                return Err(self.sync_failed(&tenant, err.into()).await);
             }
         };
         let hex = |c: Option<gix::ObjectId>| c.map(|c| c.to_string());
@@ -252,14 +312,13 @@ impl TemplatesService {
                 let path = self.repo_path(&tenant)?;
                 let (git_binary, u, b) = (
                     self.inner.settings.git_binary.clone(),
-                    url.clone(),
+                    remote.url.clone(),
                     branch.clone(),
                 );
-                let pushed = tokio::task::spawn_blocking(move || {
+                let pushed = run_blocking("git.push", move || {
                     git::push(&git_binary, &path, &u, &b, timeout)
                 })
-                .await
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("git worker failed: {e}")))?;
+                .await?;
                 match pushed {
                     Ok(PushResult::Pushed) => {
                         report.status = "pushed".into();
@@ -283,37 +342,18 @@ impl TemplatesService {
                         StatusCode::CONFLICT
                     }
                     Err(e) => {
-                        let detail = git::redact_credentials(&format!("{e:#}"));
-                        return Err(self
-                            .sync_failed(
-                                &tenant,
-                                StatusCode::BAD_GATEWAY,
-                                "templates.git_push_failed",
-                                format!("Pushing to {shown} failed: {detail}"),
-                            )
-                            .await);
+                        let err = SyncError::PushFailed {
+                            shown,
+                            detail: git::redact_credentials(&format!("{e:#}")),
+                        };
+                        return Err(self.sync_failed(&tenant, err.into()).await);
                     }
                 }
             }
             Plan::FastForward => {
-                let target = remote_tip;
-                self.with_repo(&tenant, move |repo| {
-                    git::move_branch(
-                        repo,
-                        local,
-                        target,
-                        "maestro: fast-forward from the sync remote",
-                    )
-                })
-                .await?;
-                let t = tenant.clone();
-                let head = self
-                    .inner
-                    .db
-                    .run(move |conn| -> ApiResult<_> { Ok(store::find_repo(conn, &t)?) })
-                    .await?
-                    .and_then(|r| r.head_commit);
-                report.imported = self.import_from_git(&tenant, head, actor).await?;
+                report.imported = self
+                    .fast_forward_and_import(&tenant, local, remote_tip, actor)
+                    .await?;
                 report.status = "fast_forwarded".into();
                 report.detail = format!(
                     "Fast-forwarded to {}: {} created, {} updated, {} deleted{}.",
@@ -349,15 +389,74 @@ impl TemplatesService {
         Ok((status, report))
     }
 
-    async fn sync_failed(
+    /// Moves the branch from `local` to `target` and imports the difference; when the import
+    /// fails, moves the branch back (the import is one transaction, so the rows are unchanged).
+    /// The caller holds the tenant's lock.
+    async fn fast_forward_and_import(
         &self,
         tenant: &TenantId,
-        status: StatusCode,
-        code: &str,
-        detail: String,
-    ) -> ApiError {
-        let (t, d) = (tenant.clone(), detail.clone());
-        let _ = self
+        local: Option<gix::ObjectId>,
+        target: Option<gix::ObjectId>,
+        actor: &Principal,
+    ) -> ApiResult<ImportReport> {
+        self.with_repo(tenant, move |repo| {
+            git::move_branch(
+                repo,
+                local,
+                target,
+                "maestro: fast-forward from the sync remote",
+            )
+        })
+        .await?;
+        let head = match self.repo_row(tenant).await {
+            Ok(row) => Ok(row.and_then(|r| r.head_commit)),
+            Err(e) => Err(e),
+        };
+        let imported = match head {
+            Ok(head) => self.import_from_git(tenant, head, actor).await,
+            Err(e) => Err(e),
+        };
+        let err = match imported {
+            Ok(report) => return Ok(report),
+            Err(err) => err,
+        };
+        let restored = local.map_or_else(|| "(no commit)".to_string(), |c| c.to_string());
+        if let Err(undo) = self
+            .with_repo(tenant, move |repo| {
+                git::move_branch(
+                    repo,
+                    target,
+                    local,
+                    "maestro: sync import failed; branch restored",
+                )
+            })
+            .await
+        {
+            tracing::error!(tenant = %tenant, error = ?undo, "restoring the branch after a failed sync import failed; POST /api/v1/admin/git/reconcile repairs it");
+        }
+        tracing::warn!(tenant = %tenant, error = ?err, "sync import failed; branch restored to {restored}");
+        let err = if err.status.is_server_error() {
+            // Keep the server error (its cause is logged); say what happened in the sync record.
+            let mut err = err;
+            err.detail = format!(
+                "Importing the fetched commits failed on the server ({}); nothing was changed: the branch is back at {restored}. Retry the sync.",
+                err.detail
+            );
+            err
+        } else {
+            SyncError::ImportFailed {
+                cause: err.detail,
+                restored,
+            }
+            .into()
+        };
+        Err(self.sync_failed(tenant, err).await)
+    }
+
+    /// Records a failed sync (status `failed`, the problem's detail) and returns the problem.
+    async fn sync_failed(&self, tenant: &TenantId, err: ApiError) -> ApiError {
+        let (t, d) = (tenant.clone(), err.detail.clone());
+        let recorded = self
             .inner
             .db
             .run(move |conn| -> ApiResult<()> {
@@ -370,8 +469,134 @@ impl TemplatesService {
                 )?)
             })
             .await;
+        if let Err(e) = recorded {
+            tracing::warn!(tenant = %tenant, error = ?e, "could not record the failed sync");
+        }
         metrics::counter!("maestro_template_git_syncs_total", "status" => "failed").increment(1);
-        ApiError::new(status, code, detail)
+        err
+    }
+
+    /// Brings the branch and the rows of `tenant` back in line (see the module documentation).
+    pub async fn reconcile(&self, tenant: &TenantId) -> ApiResult<GitReconcileReport> {
+        let _guard = self.lock(tenant).await;
+        self.reconcile_locked(tenant).await
+    }
+
+    /// At start: [`TemplatesService::reconcile`] every tenant repository on disk. A tenant that
+    /// cannot be repaired is logged and left for the admin endpoint; the others still are.
+    pub async fn reconcile_all(&self) -> ApiResult<()> {
+        let inner = self.inner.clone();
+        let tenants = run_blocking("git.list_tenants", move || inner.git.tenants_on_disk()).await?;
+        for tenant_id in tenants {
+            let tenant = TenantId(tenant_id);
+            match self.reconcile(&tenant).await {
+                Ok(report) if report.status == "in_sync" => {}
+                Ok(report) => {
+                    tracing::warn!(tenant = %tenant, status = %report.status, created = report.imported.created.len(), updated = report.imported.updated.len(), deleted = report.imported.deleted.len(), skipped = ?report.imported.skipped, kept_ref = ?report.kept_ref, "{}", report.detail)
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, error = ?e, "reconciling template rows with git failed; POST /api/v1/admin/git/reconcile retries it")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`TemplatesService::reconcile`] with the tenant's lock held.
+    pub(super) async fn reconcile_locked(
+        &self,
+        tenant: &TenantId,
+    ) -> ApiResult<GitReconcileReport> {
+        let head = self.repo_row(tenant).await?.and_then(|r| r.head_commit);
+        let exists = self.inner.git.exists(tenant.as_str());
+        let tip = if exists {
+            self.with_repo(tenant, git::tip)
+                .await?
+                .map(|c| c.to_string())
+        } else {
+            None
+        };
+        let mut report = GitReconcileReport {
+            status: "in_sync".into(),
+            branch_head: tip.clone(),
+            database_head: head.clone(),
+            head: tip.clone(),
+            imported: ImportReport::default(),
+            kept_ref: None,
+            detail: String::new(),
+        };
+        let Some(tip_hex) = tip.clone() else {
+            report.head = head.clone();
+            report.detail = match &head {
+                None => "There is no branch yet and no commit recorded: nothing to do.".into(),
+                Some(h) => format!(
+                    "The repository has no branch (it was removed outside Maestro) while the rows reflect {h}; the rows were left as they are and the next write starts a new history."
+                ),
+            };
+            return Ok(report);
+        };
+        if tip == head {
+            report.detail = format!("The branch and the registry agree at {tip_hex}.");
+            return Ok(report);
+        }
+        let import = self
+            .import_from_git(tenant, head.clone(), &system_principal(tenant))
+            .await;
+        let cause = match import {
+            Ok(imported) => {
+                report.status = "imported".into();
+                report.detail = format!(
+                    "The rows caught up with the branch at {tip_hex}: {} created, {} updated, {} deleted, {} skipped.",
+                    imported.created.len(),
+                    imported.updated.len(),
+                    imported.deleted.len(),
+                    imported.skipped.len()
+                );
+                report.imported = imported;
+                return Ok(report);
+            }
+            // A database outage is no reason to drop commits: try again later.
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => return Err(e),
+            Err(e) => e,
+        };
+        let label = format!(
+            "{}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+            &tip_hex[..tip_hex.len().min(12)]
+        );
+        let (head_c, tip_c) = (head.clone(), tip_hex.clone());
+        let reset = self
+            .with_repo(tenant, move |repo| {
+                let tip = git::parse_commit(repo, &tip_c)
+                    .ok_or_else(|| anyhow::anyhow!("the branch tip {tip_c} is not a commit"))?;
+                let target = match &head_c {
+                    None => None,
+                    Some(h) => match git::parse_commit(repo, h) {
+                        Some(c) => Some(c),
+                        None => return Ok(Err(h.clone())),
+                    },
+                };
+                let kept = git::keep_unimported(repo, tip, &label)?;
+                git::move_branch(
+                    repo,
+                    Some(tip),
+                    target,
+                    "maestro: reconcile; branch moved back to what the rows reflect",
+                )?;
+                Ok(Ok(kept))
+            })
+            .await?;
+        let kept = reset.map_err(|head| SyncError::CannotRepair { head })?;
+        tracing::warn!(tenant = %tenant, error = ?cause, kept_ref = %kept, "the branch could not be imported; moved it back to what the rows reflect");
+        report.status = "reset".into();
+        report.head = head.clone();
+        report.detail = format!(
+            "Importing the branch at {tip_hex} failed ({}), so the branch was moved back to {}, the commit the registry reflects; the other commits are kept under {kept}.",
+            cause.detail,
+            head.as_deref().unwrap_or("(no commit)")
+        );
+        report.kept_ref = Some(kept);
+        Ok(report)
     }
 }
 
@@ -380,34 +605,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remote_urls_are_checked() {
-        for ok in [
-            "https://github.com/acme/templates.git",
-            "ssh://git@example.com/acme/t.git",
-            "git@github.com:acme/templates.git",
-            "file:///srv/git/templates.git",
-            "/srv/git/templates.git",
-        ] {
-            assert!(validate_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "-uupload-pack=evil",
-            "ext::sh -c evil",
-            "ftp://x/y",
-            "relative/path",
-            "a b",
-        ] {
-            assert!(validate_url(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn branches_are_checked() {
         assert!(validate_branch("main").is_ok());
         assert!(validate_branch("release/2.0").is_ok());
         for bad in ["", "-x", "a..b", "a/", "x.lock", "a b", "a//b"] {
             assert!(validate_branch(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sync_problems_have_their_codes() {
+        use crate::platform::http::error::ProblemCode;
+        let err = SyncError::RemoteNotAllowed {
+            shown: "file:///x".into(),
+            why: RemoteError::LocalNotAllowed {
+                setting: "templates.git_allowed_local_dirs",
+            },
+        };
+        assert_eq!(err.code(), "templates.remote_not_allowed");
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err.to_string().contains("git_allowed_local_dirs"), "{err}");
+        assert_eq!(SyncError::CODES.len(), 8);
     }
 }

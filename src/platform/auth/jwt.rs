@@ -17,9 +17,15 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub iat: i64,
+    /// Not valid before (checked, with the same small leeway as `exp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub exp: i64,
     pub jti: String,
 }
+
+/// Clock skew tolerated on `exp` and `nbf` (seconds).
+pub const LEEWAY_SECS: u64 = 5;
 
 #[derive(Clone)]
 pub struct LocalTokens {
@@ -66,6 +72,7 @@ impl LocalTokens {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
+            nbf: Some(now),
             exp: now + self.ttl_secs as i64,
             jti: uuid::Uuid::new_v4().to_string(),
         };
@@ -77,13 +84,15 @@ impl LocalTokens {
     }
 
     /// Verifies signature, algorithm (HS256 only: `none` and every other algorithm are refused),
-    /// expiry, issuer and audience.
+    /// expiry, not-before (`nbf`, when present), issuer and audience, with [`LEEWAY_SECS`] of
+    /// clock skew.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejected> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| TokenRejected(format!("invalid access token: {e}")))
@@ -138,6 +147,7 @@ mod tests {
             iss: "maestro".into(),
             aud: "maestro-api".into(),
             iat: 1_000,
+            nbf: None,
             exp: 2_000,
             jti: "j".into(),
         };
@@ -155,6 +165,26 @@ mod tests {
         live.exp = Utc::now().timestamp() + 600;
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&live).unwrap());
         assert!(t.verify(&format!("{header}.{payload}.")).is_err());
+
+        // Not valid yet (nbf in the future, beyond the leeway); an nbf in the past is fine.
+        let secret = EncodingKey::from_secret(b"test-secret-0123456789abcdef0123");
+        let now = Utc::now().timestamp();
+        let mut early = live.clone();
+        early.iss = "maestro".into();
+        early.nbf = Some(now + 120);
+        let early = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &early, &secret).unwrap();
+        let err = t.verify(&early).unwrap_err();
+        assert!(err.0.contains("ImmatureSignature"), "{err}");
+        let mut settled = live.clone();
+        settled.nbf = Some(now - 60);
+        let settled =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &settled, &secret).unwrap();
+        assert!(t.verify(&settled).is_ok());
+        let mut skewed = live.clone();
+        skewed.nbf = Some(now + 2);
+        let skewed =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &skewed, &secret).unwrap();
+        assert!(t.verify(&skewed).is_ok(), "within the leeway");
 
         // Wrong audience.
         let wrong_aud =

@@ -153,8 +153,8 @@ impl<R: RoleRequirement> std::ops::Deref for Authorized<R> {
     }
 }
 
-/// Applies the role rules: admin endpoints always need a real admin; with RBAC off every other
-/// endpoint treats the caller as an editor.
+/// Applies the role rules: admin endpoints always need a real admin; with RBAC off every caller
+/// acts at least as an editor on every other endpoint, and an admin stays an admin.
 pub(crate) fn authorize(auth: &Authenticated, required: Role) -> Result<Principal, ApiError> {
     let mut principal = auth.principal.clone();
     if required == Role::Admin {
@@ -166,7 +166,7 @@ pub(crate) fn authorize(auth: &Authenticated, required: Role) -> Result<Principa
         return Ok(principal);
     }
     if !auth.rbac {
-        principal.role = Role::Editor;
+        principal.role = principal.role.max(Role::Editor);
         return Ok(principal);
     }
     if principal.role < required {
@@ -229,11 +229,15 @@ mod tests {
     }
 
     #[test]
-    fn without_rbac_everyone_acts_as_editor_but_admin_stays_admin_only() {
+    fn without_rbac_everyone_acts_at_least_as_editor_and_admins_stay_admins() {
         let p = authorize(&auth(Role::Viewer, false), Role::Editor).unwrap();
         assert_eq!(p.role, Role::Editor);
-        let p = authorize(&auth(Role::Admin, false), Role::Viewer).unwrap();
+        let p = authorize(&auth(Role::Editor, false), Role::Viewer).unwrap();
         assert_eq!(p.role, Role::Editor);
+        let p = authorize(&auth(Role::Admin, false), Role::Viewer).unwrap();
+        assert_eq!(p.role, Role::Admin, "admins stay admins");
+        let p = authorize(&auth(Role::Admin, false), Role::Editor).unwrap();
+        assert_eq!(p.role, Role::Admin);
         assert!(authorize(&auth(Role::Editor, false), Role::Admin).is_err());
         assert!(authorize(&auth(Role::Admin, false), Role::Admin).is_ok());
     }

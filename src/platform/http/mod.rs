@@ -4,4 +4,5 @@ pub mod body;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod nul;
 pub mod pagination;

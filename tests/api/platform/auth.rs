@@ -190,6 +190,43 @@ async fn forged_expired_alg_none_and_foreign_tokens_get_401() {
 }
 
 #[tokio::test]
+async fn tokens_are_not_accepted_before_their_nbf() {
+    let app = TestApp::spawn().await;
+    let secret = app.settings.auth.secret_key.clone();
+    let sign = |nbf: Option<i64>| {
+        let mut c = claims(&app, 600);
+        if let Some(nbf) = nbf {
+            c["nbf"] = json!(nbf);
+        }
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &c,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let (status, body) = app
+        .get("/api/v1/auth/me", Some(&sign(Some(now + 300))))
+        .await;
+    assert_eq!(status, 401, "not valid for another 5 minutes: {body}");
+    assert_eq!(body["code"], "auth.unauthorized");
+    for (label, nbf) in [
+        ("no nbf", None),
+        ("nbf now", Some(now)),
+        ("nbf in the past", Some(now - 300)),
+        ("nbf within the clock-skew leeway", Some(now + 2)),
+    ] {
+        let (status, body) = app.get("/api/v1/auth/me", Some(&sign(nbf))).await;
+        assert_eq!(status, 200, "{label}: {body}");
+    }
+    // Maestro's own tokens carry nbf.
+    let payload = app.admin.token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert!(claims["nbf"].as_i64().unwrap() <= chrono::Utc::now().timestamp());
+}
+
+#[tokio::test]
 async fn roles_gate_admin_endpoints() {
     let app = TestApp::spawn().await;
     for user in [&app.viewer, &app.editor] {
@@ -314,17 +351,40 @@ async fn admins_manage_users_and_role_changes_apply_to_live_tokens() {
 }
 
 #[tokio::test]
-async fn without_rbac_everyone_acts_as_editor_but_admin_stays_admin_only() {
+async fn without_rbac_everyone_acts_at_least_as_editor_and_admins_stay_admins() {
     let app = TestApp::builder()
         .with(|s| s.auth.rbac = false)
         .spawn()
         .await;
     let (_, me) = app.get("/api/v1/auth/me", Some(&app.viewer.token)).await;
     assert_eq!(me["role"], "editor");
+    let (_, me) = app.get("/api/v1/auth/me", Some(&app.admin.token)).await;
+    assert_eq!(me["role"], "admin", "admins stay admins: {me}");
     let (status, _) = app
         .get("/api/v1/admin/users", Some(&app.viewer.token))
         .await;
     assert_eq!(status, 403);
     let (status, _) = app.get("/api/v1/admin/users", Some(&app.admin.token)).await;
     assert_eq!(status, 200);
+
+    // A viewer writes as an editor; forcing a publication stays an admin's right, and works
+    // for one on an ordinary (editor) endpoint.
+    let mut body = crate::templates::sample("rbac-off");
+    let (status, created) = app
+        .post("/api/v1/templates", Some(&app.viewer.token), &body)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let etag = created["current_commit"].as_str().unwrap().to_string();
+    body["manifest"]["version"] = json!("1.1.0");
+    body["force"] = json!({"reason": "RBAC is off; admins still force"});
+    for user in [&app.viewer, &app.editor] {
+        let (status, problem) =
+            crate::templates::put_with_etag(&app, &user.token, &id, &etag, &body).await;
+        assert_eq!(status, 403, "{}: {problem}", user.email);
+    }
+    let (status, updated) =
+        crate::templates::put_with_etag(&app, &app.admin.token, &id, &etag, &body).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["version"], "1.1.0");
 }

@@ -121,6 +121,16 @@ async fn tokens_from_the_oidc_issuer_are_verified_through_its_jwks() {
             ),
         ),
         (
+            "not valid yet (nbf beyond the 30 s leeway)",
+            sign(
+                &claims(
+                    &issuer,
+                    json!({"nbf": chrono::Utc::now().timestamp() + 600}),
+                ),
+                "test-key-1",
+            ),
+        ),
+        (
             "unknown kid",
             sign(&claims(&issuer, json!({})), "rotated-away"),
         ),

@@ -336,21 +336,28 @@ async fn hostile_uploads_are_refused_and_leave_nothing_behind() {
         );
     }
 
-    // The same through JSON: traversal, absolute, NUL, over-long names, a too-large file.
+    // The same through JSON: traversal, absolute, NUL (refused at the edge, like every NUL in
+    // text input), over-long names, `.git`, a too-large file.
     let long = "a".repeat(300);
-    for (path, status) in [
-        ("../x", 422u16),
-        ("/abs", 422),
-        ("a\u{0}b", 422),
-        (long.as_str(), 422),
-        ("ok/../../x", 422),
+    for (path, status, code) in [
+        ("../x", 422u16, "templates.unsafe_path"),
+        ("/abs", 422, "templates.unsafe_path"),
+        ("a\u{0}b", 422, "request.nul_in_body"),
+        (long.as_str(), 422, "templates.unsafe_path"),
+        ("ok/../../x", 422, "templates.unsafe_path"),
+        (".git/config", 422, "templates.unsafe_path"),
+        (
+            "sub/GIT~1/hooks/post-checkout",
+            422,
+            "templates.unsafe_path",
+        ),
     ] {
         let body = json!({"manifest": {"name": "json-upload", "version": "1.0.0", "description": "d", "category": "qa_engineer", "author": "a"}, "files": {path: "x"}});
         let (got, problem) = app
             .post("/api/v1/templates", Some(&app.editor.token), &body)
             .await;
         assert_eq!(got.as_u16(), status, "{path:?}: {problem}");
-        assert_eq!(problem["code"], "templates.unsafe_path", "{problem}");
+        assert_eq!(problem["code"], code, "{problem}");
     }
     let body = json!({"manifest": {"name": "json-upload", "version": "1.0.0", "description": "d", "category": "qa_engineer", "author": "a"}, "files": {"big.txt": "x".repeat(2 * 1024 * 1024 + 10)}});
     let (got, problem) = app
@@ -400,5 +407,225 @@ async fn hostile_uploads_are_refused_and_leave_nothing_behind() {
         .get(&format!("/api/v1/templates/{id}"), Some(&app.viewer.token))
         .await;
     assert_eq!(now["current_commit"], etag);
+    app.shutdown().await;
+}
+
+/// Two zip entries with one name (the zip writer refuses that, so rename the second in both
+/// headers).
+fn zip_with_duplicate(name: &str) -> Vec<u8> {
+    let other = "z".repeat(name.len());
+    let mut bytes = zip_of(&[
+        ("manifest.yaml", MANIFEST.as_bytes(), 0o644),
+        (name, b"first", 0o644),
+        (other.as_str(), b"second", 0o644),
+    ]);
+    let mut replaced = 0;
+    for i in 0..bytes.len() - other.len() {
+        if bytes[i..i + other.len()] == *other.as_bytes() {
+            bytes[i..i + other.len()].copy_from_slice(name.as_bytes());
+            replaced += 1;
+        }
+    }
+    assert_eq!(replaced, 2, "local and central header");
+    bytes
+}
+
+#[tokio::test]
+async fn git_paths_and_duplicate_entries_are_refused_with_nothing_written() {
+    let app = TestApp::spawn().await;
+    let manifest = MANIFEST.as_bytes();
+    // A template exists, so the repository has objects and a branch to compare with.
+    let (status, created) = upload(
+        &app,
+        "application/zip",
+        zip_of(&[("manifest.yaml", manifest, 0o644), ("a.txt", b"a", 0o644)]),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let etag = created["current_commit"].as_str().unwrap().to_string();
+    let repo = repo_path(&app, &app.editor.tenant_id);
+    let objects_before = object_count(&repo);
+    assert!(objects_before > 0);
+
+    let git_names = [
+        ".git/config",
+        ".GIT/hooks/pre-commit",
+        "src/.Git/HEAD",
+        ".git./x",
+        ".git /x",
+        "git~1/config",
+        "Git~1/config",
+        ".git::$INDEX_ALLOCATION/x",
+        ".g\u{200c}it/x",
+        ".gitmodules",
+        "lib/.GITMODULES",
+        ".gitmodules ",
+        "gitmod~1",
+    ];
+    for name in git_names {
+        let zip = zip_of(&[("manifest.yaml", manifest, 0o644), (name, b"x", 0o644)]);
+        let tar = tar_gz(|b| {
+            add_file(b, "manifest.yaml", manifest, 0o644);
+            add_file(b, name, b"x", 0o644);
+        });
+        for (kind, content_type, body) in [
+            ("zip", "application/zip", zip),
+            ("tar", "application/gzip", tar),
+        ] {
+            let (status, problem) = upload(&app, content_type, body.clone()).await;
+            assert_eq!(status, 422, "{kind} {name:?}: {problem}");
+            assert_eq!(problem["code"], "templates.unsafe_path", "{kind} {name:?}");
+            // And as an update of the existing template.
+            let (status, problem) = send(
+                app.request(
+                    Method::PUT,
+                    &format!("/api/v1/templates/{id}"),
+                    Some(&app.editor.token),
+                )
+                .header("Content-Type", content_type)
+                .header("If-Match", format!("\"{etag}\""))
+                .body(body),
+            )
+            .await;
+            assert_eq!(status, 422, "update {kind} {name:?}: {problem}");
+            assert_eq!(problem["code"], "templates.unsafe_path");
+        }
+        let json_body = json!({"manifest": {"name": "git-json", "version": "1.0.0", "description": "d", "category": "qa_engineer", "author": "a"}, "files": {name: "x"}});
+        let (status, problem) = app
+            .post("/api/v1/templates", Some(&app.editor.token), &json_body)
+            .await;
+        assert_eq!(status, 422, "json {name:?}: {problem}");
+        assert_eq!(problem["code"], "templates.unsafe_path");
+    }
+    assert_eq!(object_count(&repo), objects_before, "no dangling objects");
+    assert_eq!(git_log(&app, &app.editor.tenant_id).len(), 1);
+
+    // Names that only look similar are ordinary files.
+    let (status, body) = upload(
+        &app,
+        "application/zip",
+        zip_of(&[
+            ("manifest.yaml", b"name: lookalikes\nversion: 0.1.0\ndescription: Uploaded as an archive\ncategory: devops_engineer\nauthor: Test Team\n", 0o644),
+            (".gitignore", b"target/\n", 0o644),
+            (".github/workflows/ci.yml", b"on: push\n", 0o644),
+            ("docs/git/notes.md", b"x", 0o644),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let objects_with_lookalikes = object_count(&repo);
+
+    // Duplicate entries: the same name twice, or names equal after normalisation.
+    let dup_tar = tar_gz(|b| {
+        add_file(b, "manifest.yaml", manifest, 0o644);
+        add_file(b, "dup.txt", b"first", 0o644);
+        add_file(b, "./dup.txt", b"second", 0o644);
+    });
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "zip, same name",
+            "application/zip",
+            zip_with_duplicate("dup.txt"),
+            "dup.txt",
+        ),
+        (
+            "zip, ./ prefix",
+            "application/zip",
+            zip_of(&[
+                ("manifest.yaml", manifest, 0o644),
+                ("d/dup.txt", b"first", 0o644),
+                ("./d/dup.txt", b"second", 0o644),
+            ]),
+            "d/dup.txt",
+        ),
+        ("tar", "application/gzip", dup_tar, "dup.txt"),
+    ];
+    for (label, content_type, body, path) in cases {
+        let (status, problem) = upload(&app, content_type, body).await;
+        assert_eq!(status, 422, "{label}: {problem}");
+        assert_eq!(problem["code"], "templates.duplicate_path", "{label}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(path),
+            "{label}: {problem}"
+        );
+    }
+    let json_body = json!({"manifest": {"name": "dup-json", "version": "1.0.0", "description": "d", "category": "qa_engineer", "author": "a"}, "files": {"x.txt": "1", "./x.txt": "2"}});
+    let (status, problem) = app
+        .post("/api/v1/templates", Some(&app.editor.token), &json_body)
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "templates.duplicate_path");
+
+    // NUL inside a manifest that arrives as a file is refused like any other NUL.
+    let (status, problem) = upload(
+        &app,
+        "application/zip",
+        zip_of(&[(
+            "manifest.yaml",
+            b"name: nul-in-file\nversion: 0.1.0\ndescription: \"nul\\0description\"\ncategory: devops_engineer\nauthor: a\n",
+            0o644,
+        )]),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "templates.invalid_template", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("NUL"),
+        "{problem}"
+    );
+    assert_eq!(
+        problem["errors"][0]["field"], "manifest.yaml:description",
+        "{problem}"
+    );
+
+    // Nothing behind: two templates, no other commit, no new object.
+    assert_eq!(total(&app, &app.viewer.token).await, 2);
+    assert_eq!(git_log(&app, &app.editor.tenant_id).len(), 2);
+    assert_eq!(object_count(&repo), objects_with_lookalikes);
+
+    // A rendered name cannot reach `.git` either: instantiation output is checked the same way.
+    let (status, rendered) = app
+        .post(
+            "/api/v1/templates",
+            Some(&app.editor.token),
+            &json!({
+                "manifest": {"name": "rendered-dirs", "version": "1.0.0", "description": "d", "category": "qa_engineer", "author": "a",
+                             "parameters": [{"name": "dir", "type": "string", "default": "src"}]},
+                "files": {"{{ dir }}/hook.sh": "echo hi\n"}
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{rendered}");
+    let rendered_id = rendered["id"].as_str().unwrap();
+    let url = format!("/api/v1/templates/{rendered_id}/instantiate");
+    let instantiate = |dir: &str| {
+        let body = json!({"parameters": {"dir": dir}, "format": "json"});
+        send(
+            app.request(Method::POST, &url, Some(&app.editor.token))
+                .json(&body),
+        )
+    };
+    for dir in [".git/hooks", "GIT~1", ".Git."] {
+        let (status, problem) = instantiate(dir).await;
+        assert_eq!(status, 422, "{dir}: {problem}");
+        assert_eq!(problem["code"], "templates.unsafe_path", "{dir}: {problem}");
+    }
+    let (status, output) = instantiate("tools").await;
+    assert_eq!(status, 200, "{output}");
+    let (_, ledger) = app
+        .get(
+            &format!("/api/v1/templates/{rendered_id}/instantiations"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(
+        ledger["total"], 1,
+        "only the good one is recorded: {ledger}"
+    );
+    let (_, now) = app
+        .get(&format!("/api/v1/templates/{id}"), Some(&app.viewer.token))
+        .await;
+    assert_eq!(now["current_commit"], etag.as_str());
     app.shutdown().await;
 }

@@ -14,7 +14,6 @@ use crate::modules::templates::model::ImportReport;
 use crate::modules::templates::spec;
 use crate::modules::templates::store::{self, RowWrite, TemplateRow};
 use crate::platform::auth::{Principal, TenantId};
-use crate::platform::blocking::run_blocking;
 use crate::platform::http::error::ApiResult;
 use crate::render::{Inspected, SourceFile};
 
@@ -64,6 +63,15 @@ impl TemplatesService {
                 let mut skipped = Vec::new();
                 for import in imports {
                     let existing = store::find(conn, &t, &import.id)?;
+                    // Ids are unique across tenants: a folder whose id another tenant uses (two
+                    // tenants syncing with one repository) stays in git but is not imported.
+                    if existing.is_none() && store::id_taken_by_another_tenant(conn, &t, &import.id)? {
+                        skipped.push(format!(
+                            "templates/{}: another tenant has a template with this id (ids are unique across Maestro), so it is not imported here; to use it in your tenant, create a copy (it gets a new id)",
+                            import.id
+                        ));
+                        continue;
+                    }
                     if let Some(other) =
                         store::find_by_name(conn, &t, &import.inspected.manifest.name)?
                         && other.id != import.id
@@ -164,39 +172,17 @@ impl TemplatesService {
             .await?;
         if tip.is_some() && tip != head {
             tracing::warn!(tenant = %tenant, ?head, ?tip, "template rows lag the git branch; importing before the write");
-            self.import_from_git(tenant, head, &system_principal(tenant))
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// At start: for every tenant repository whose branch is not the commit the rows reflect
-    /// (a crash between the git commit and the database commit, or a manual push), import the
-    /// difference.
-    pub async fn reconcile_all(&self) -> ApiResult<()> {
-        let inner = self.inner.clone();
-        let tenants = run_blocking("git.tenants", move || inner.git.tenants_on_disk()).await?;
-        for tenant_id in tenants {
-            let tenant = TenantId(tenant_id);
-            let _guard = self.lock(&tenant).await;
-            let t = tenant.clone();
-            let repo_row = self
-                .inner
-                .db
-                .run(move |conn| -> ApiResult<_> { Ok(store::find_repo(conn, &t)?) })
-                .await?;
-            let head = repo_row.and_then(|r| r.head_commit);
-            let tip = self
-                .with_repo(&tenant, |repo| Ok(git::tip(repo)?.map(|c| c.to_string())))
-                .await?;
-            if tip == head {
-                continue;
-            }
-            tracing::warn!(tenant = %tenant, ?head, ?tip, "template rows lag the git branch; importing the difference");
-            let report = self
-                .import_from_git(&tenant, head, &system_principal(&tenant))
-                .await?;
-            tracing::info!(tenant = %tenant, created = report.created.len(), updated = report.updated.len(), deleted = report.deleted.len(), skipped = ?report.skipped, "reconciled templates with git");
+            self.import_from_git(tenant, head.clone(), &system_principal(tenant))
+                .await
+                .map_err(|e| match e.status {
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE => e,
+                    _ => super::super::sync::SyncError::OutOfSync {
+                        head: head.unwrap_or_else(|| "(none)".into()),
+                        tip: tip.unwrap_or_default(),
+                        cause: e.detail,
+                    }
+                    .into(),
+                })?;
         }
         Ok(())
     }
