@@ -53,6 +53,13 @@ pub enum TemplatesError {
     #[error("The template is invalid: {0}")]
     InvalidTemplate(RenderError),
 
+    /// Registry text read from a file (manifest.yaml, cookiecutter.json) holds a NUL, which no
+    /// text input may.
+    #[error(
+        "The template is invalid: {MANIFEST_FILE} field `{field}` contains a NUL character; remove it."
+    )]
+    NulInManifest { field: String },
+
     #[error("A template file has a syntax error: {0}")]
     TemplateSyntax(RenderError),
 
@@ -130,6 +137,7 @@ crate::problem_codes! {
         Self::IfMatchRequired => (PRECONDITION_REQUIRED, "templates.if_match_required"),
         Self::ManifestRequired => (UNPROCESSABLE_ENTITY, "templates.manifest_required"),
         Self::InvalidTemplate(_) => (UNPROCESSABLE_ENTITY, "templates.invalid_template"),
+        Self::NulInManifest { .. } => (UNPROCESSABLE_ENTITY, "templates.invalid_template"),
         Self::TemplateSyntax(_) => (UNPROCESSABLE_ENTITY, "templates.template_syntax"),
         Self::RenderFailed(_) => (UNPROCESSABLE_ENTITY, "templates.render_failed"),
         Self::UnsafeRenderedPath(_) => (UNPROCESSABLE_ENTITY, "templates.unsafe_path"),
@@ -149,6 +157,10 @@ crate::problem_codes! {
             return vec![FieldError::new(field, err.message.clone())];
         }
         match self {
+            TemplatesError::NulInManifest { field } => vec![FieldError::new(
+                format!("{MANIFEST_FILE}:{field}"),
+                "contains a NUL character",
+            )],
             TemplatesError::ManifestRequired => vec![FieldError::new(
                 "manifest",
                 "send `manifest` in the JSON body or include manifest.yaml in the files",

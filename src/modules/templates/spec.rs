@@ -17,12 +17,7 @@ pub fn inspect(files: &[SourceFile]) -> Result<Inspected, TemplatesError> {
         .ok()
         .and_then(|v| crate::platform::http::nul::find_nul(&v))
     {
-        return Err(TemplatesError::InvalidTemplate(render::RenderError::new(
-            render::RenderErrorKind::InvalidSpec,
-            Some(render::MANIFEST_FILE),
-            None,
-            format!("field `{field}` contains a NUL character; remove it"),
-        )));
+        return Err(TemplatesError::NulInManifest { field });
     }
     Ok(inspected)
 }
