@@ -4,5 +4,6 @@ mod health;
 mod http;
 mod oidc;
 mod openapi;
+mod pg_freeze;
 mod resilience;
 mod streams;

@@ -5,100 +5,14 @@
 //!
 //! Run with `cargo test --test api -- --ignored crash` (and `two_processes`); `.ci/run` does.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use maestro::config::Settings;
 use maestro::platform::Platform;
 use maestro::platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    PgSchema, base_settings, free_port, maestro_bin, repo_root, send, test_database_url,
-};
-
-struct Proc {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(dir: &Path, name: &str, database_url: &str, extra: &[(&str, &str)]) -> Proc {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(maestro_bin());
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MAESTRO_ENV", "test")
-            .env("MAESTRO_CONFIG_DIR", repo_root().join("config"))
-            .env("MAESTRO__SERVER__PORT", port.to_string())
-            .env("MAESTRO__DATA_DIR", dir.join("data"))
-            .env("MAESTRO__DATABASE__URL", database_url)
-            .env("MAESTRO__DATABASE__POOL_SIZE", "8")
-            .env("MAESTRO__REDIS__URL", "")
-            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out));
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start maestro");
-        Proc {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        for _ in 0..300 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "maestro exited with {status}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "maestro did not become ready: {}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-
-    /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Settings for the in-test platform that shares the processes' database (users, checks).
-async fn platform_for(database_url: &str, dir: &Path) -> Platform {
-    let mut settings: Settings = base_settings();
-    settings.database.url = database_url.to_string();
-    settings.data_dir = dir.join("data");
-    settings.redis.url = String::new();
-    let platform = Platform::new(settings).unwrap();
-    platform.migrate(Duration::from_secs(10)).await.unwrap();
-    platform
-}
+use crate::helpers::{PgSchema, Proc, platform_for, send, test_database_url};
 
 async fn token(platform: &Platform) -> String {
     let email = "durable@acme.test";
