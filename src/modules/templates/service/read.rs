@@ -18,15 +18,14 @@ use crate::modules::templates::model::{
     CategoryCount, DiffView, ListQuery, SearchBody, TemplateDetail, TemplateSummary,
     VersionContent, VersionView,
 };
-use crate::modules::templates::store::{self, Filter, SortKey, TemplateRow};
+use crate::modules::templates::search;
+use crate::modules::templates::store::{self, Filter, Order, SortKey, TemplateRow};
 use crate::platform::auth::TenantId;
 use crate::platform::cache::{CachedBody, Tier};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, MANIFEST_FILE, SourceFile};
 
-/// Search ranks at most this many matching templates per query.
-const SEARCH_CANDIDATES: i64 = 5000;
 /// Versions listed per template at most.
 const MAX_HISTORY: usize = 10_000;
 /// The templates' namespace in the platform cache (generations are per tenant in it).
@@ -343,10 +342,19 @@ impl TemplatesService {
             limit: query.limit,
             offset: query.offset,
         };
-        self.search_response(tenant, &body).await
+        // The list's parameter for the text is `text`.
+        self.search_response(tenant, &body).await.map_err(|mut e| {
+            for field in &mut e.errors {
+                if field.field == "query" {
+                    field.field = "text".into();
+                }
+            }
+            e
+        })
     }
 
-    /// Search by text, category, tags, author and quality; ranked in Rust; cached.
+    /// Search by text, category, tags, author and quality; text through the full-text index,
+    /// ranked by relevance unless sorted otherwise; cached.
     pub async fn search(
         &self,
         tenant: &TenantId,
@@ -386,49 +394,27 @@ impl TemplatesService {
     ) -> ApiResult<Page<TemplateSummary>> {
         let SearchPlan {
             filter,
-            sort,
-            descending,
+            order,
             page,
-            terms,
             ..
         } = plan;
         let t = tenant.clone();
-        match sort {
-            Some(sort) => {
-                let (limit, offset) = (page.limit(), page.offset());
-                let (rows, total) = self
-                    .inner
-                    .db
-                    .run(move |conn| -> ApiResult<_> {
-                        Ok(store::list(
-                            conn, &t, &filter, sort, descending, limit, offset,
-                        )?)
-                    })
-                    .await?;
-                Ok(Page::new(
-                    rows.into_iter().map(TemplateSummary::from).collect(),
-                    total,
-                    &page,
-                ))
-            }
-            None => {
-                let rows = self
-                    .inner
-                    .db
-                    .run(move |conn| -> ApiResult<_> {
-                        Ok(store::candidates(conn, &t, &filter, SEARCH_CANDIDATES)?)
-                    })
-                    .await?;
-                let ranked = crate::modules::templates::search::rank(rows, &terms);
-                let total = ranked.len() as i64;
-                let items = ranked
-                    .into_iter()
-                    .skip(page.offset() as usize)
-                    .take(page.limit() as usize)
-                    .collect();
-                Ok(Page::new(items, total, &page))
-            }
-        }
+        let (limit, offset) = (page.limit(), page.offset());
+        let (hits, total) = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::search(conn, &t, &filter, order, limit, offset)?)
+            })
+            .await?;
+        let items = hits
+            .into_iter()
+            .map(|hit| TemplateSummary {
+                relevance: hit.relevance,
+                ..TemplateSummary::from(hit.summary)
+            })
+            .collect();
+        Ok(Page::new(items, total, &page))
     }
 
     /// Templates per category in the tenant.
@@ -642,15 +628,13 @@ fn manifest_of(files: &[SourceFile]) -> Option<Value> {
         .and_then(|m| serde_json::to_value(m).ok())
 }
 
-/// A validated search: SQL filter, order (`None` = rank by relevance), page, cache key.
+/// A validated search: SQL filter, order, page, cache key.
 #[derive(Debug, Clone)]
 struct SearchPlan {
     key: String,
     filter: Filter,
-    sort: Option<SortKey>,
-    descending: bool,
+    order: Order,
     page: PageQuery,
-    terms: Vec<String>,
 }
 
 impl SearchPlan {
@@ -664,9 +648,12 @@ impl SearchPlan {
                 vec![FieldError::new("min_quality", "must be between 0 and 100")],
             ));
         }
-        let terms = query_terms(body.query.as_deref());
-        let (sort, descending) = parse_sort(body.sort.as_deref(), !terms.is_empty())?;
-        let key_material = serde_json::to_string(&(body, &terms)).unwrap_or_default();
+        let text = search::parse(body.query.as_deref().unwrap_or_default())?;
+        let order = match parse_sort(body.sort.as_deref(), text.is_some())? {
+            (Some(sort), descending) => Order::By(sort, descending),
+            (None, _) => Order::Relevance,
+        };
+        let key_material = serde_json::to_string(body).unwrap_or_default();
         Ok(SearchPlan {
             key: format!(
                 "search:{}",
@@ -680,17 +667,15 @@ impl SearchPlan {
                     .map(|t| t.trim().to_lowercase())
                     .filter(|t| !t.is_empty())
                     .collect(),
-                terms: terms.clone(),
+                text,
                 min_quality: body.min_quality,
                 author: body.author.clone().filter(|a| !a.trim().is_empty()),
             },
-            sort,
-            descending,
+            order,
             page: PageQuery {
                 limit: body.limit,
                 offset: body.offset,
             },
-            terms,
         })
     }
 }
@@ -746,16 +731,6 @@ fn check_category(category: &Option<String>) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Lowercase words of a free-text query.
-fn query_terms(raw: Option<&str>) -> Vec<String> {
-    raw.unwrap_or_default()
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|t| t.trim().to_lowercase())
-        .filter(|t| !t.is_empty())
-        .take(16)
-        .collect()
 }
 
 #[cfg(test)]
