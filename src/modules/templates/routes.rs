@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, get, post, put, web};
 use base64::Engine as _;
 use serde_json::json;
 
@@ -19,6 +19,7 @@ use super::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
 };
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
+use crate::platform::cache::CachedBody;
 use crate::platform::http::body::{BodyLimit, read_body};
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
@@ -79,6 +80,13 @@ pub fn configure(
 
 fn etag(commit: &str) -> String {
     format!("\"{commit}\"")
+}
+
+/// A 200 (or other) answer with already serialised JSON.
+fn json_bytes(mut response: HttpResponseBuilder, cached: &CachedBody) -> HttpResponse {
+    response
+        .content_type("application/json")
+        .body(cached.body.clone())
 }
 
 fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
@@ -168,8 +176,9 @@ async fn list_templates(
     caller: Authorized<Viewer>,
     service: web::Data<TemplatesService>,
     query: web::Query<ListQuery>,
-) -> ApiResult<web::Json<Page<TemplateSummary>>> {
-    Ok(web::Json(service.list(caller.tenant(), &query).await?))
+) -> ApiResult<HttpResponse> {
+    let cached = service.list_response(caller.tenant(), &query).await?;
+    Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
 /// Create a template from JSON `{manifest, files}` or an uploaded `.zip` / `.tar.gz` (with
@@ -232,8 +241,9 @@ async fn search_templates(
     caller: Authorized<Viewer>,
     service: web::Data<TemplatesService>,
     body: web::Json<SearchBody>,
-) -> ApiResult<web::Json<Page<TemplateSummary>>> {
-    Ok(web::Json(service.search(caller.tenant(), &body).await?))
+) -> ApiResult<HttpResponse> {
+    let cached = service.search_response(caller.tenant(), &body).await?;
+    Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
 /// The 15 categories with how many templates each holds in your tenant.
@@ -286,17 +296,19 @@ async fn get_template(
             ));
         }
     };
-    let detail = service
-        .detail(caller.tenant(), &path, include_content)
+    // The cached bytes as they are: no deserialising and serialising again per request.
+    let cached = service
+        .detail_response(caller.tenant(), &path, include_content)
         .await?;
+    let commit = cached.tag.as_deref().unwrap_or_default();
     service.usage_event(
         "view",
         caller.tenant(),
-        &detail.template.id,
+        &path,
         &caller.principal,
-        json!({"commit": detail.template.current_commit}),
+        json!({"commit": commit}),
     );
-    let tag = etag(&detail.template.current_commit);
+    let tag = etag(commit);
     if header_str(&req, header::IF_NONE_MATCH)
         .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
     {
@@ -304,9 +316,9 @@ async fn get_template(
             .insert_header((header::ETAG, tag))
             .finish());
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, tag))
-        .json(detail))
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::ETAG, tag));
+    Ok(json_bytes(response, &cached))
 }
 
 /// Replace a template's content (JSON or archive); one new commit. Send `If-Match` with the

@@ -501,11 +501,7 @@ impl Machine {
         if ctx.def.steps[i].templated {
             ctx.ensure_all(conn)?;
         }
-        if ctx.status() == RunStatus::Pending {
-            ctx.run.started_at = Some(self.now);
-            self.started_runs += 1;
-            self.set_run_status(ctx, RunStatus::Running, "run.started", json!({}));
-        }
+        self.mark_started(ctx);
         let step = &ctx.def.steps[i];
         let row = &mut ctx.steps[i];
         row.attempts += 1;
@@ -531,6 +527,15 @@ impl Machine {
         })
     }
 
+    /// A pending run starts when its first step does (an attempt, or a wait that arms).
+    fn mark_started(&mut self, ctx: &mut RunCtx) {
+        if ctx.status() == RunStatus::Pending {
+            ctx.run.started_at = Some(self.now);
+            self.started_runs += 1;
+            self.set_run_status(ctx, RunStatus::Running, "run.started", json!({}));
+        }
+    }
+
     fn arm_wait(
         &mut self,
         conn: &mut DbConnection,
@@ -551,6 +556,7 @@ impl Machine {
             Ok(d) => d,
             Err(e) => return self.fail_step(conn, ctx, i, Failure::Permanent(e), with.ok()),
         };
+        self.mark_started(ctx);
         let id = ctx.steps[i].step_id.clone();
         let wake_at = self.now + from_std(duration);
         let row = &mut ctx.steps[i];
@@ -589,6 +595,7 @@ impl Machine {
             }
             None => definition::DEFAULT_EVENT_TIMEOUT,
         };
+        self.mark_started(ctx);
         let id = ctx.steps[i].step_id.clone();
         let deadline = self.now + from_std(timeout);
         let row = &mut ctx.steps[i];

@@ -962,3 +962,77 @@ async fn runs_are_listed_with_filters_and_metrics_are_exported() {
     assert!(stats.to_string().contains("runs_by_status"), "{stats}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_run_whose_first_step_waits_is_running_with_started_at_and_listed_as_running() {
+    let app = spawn().await;
+    let timer = create(
+        &app,
+        &json!({"name": "timer-first", "steps": [
+            {"id": "pause", "uses": "wait", "with": {"duration": "1h"}},
+            {"id": "after", "uses": "noop", "needs": "pause"}
+        ]}),
+    )
+    .await;
+    let event = create(
+        &app,
+        &json!({"name": "event-first", "steps": [
+            {"id": "approval", "uses": "wait_for_event", "with": {"event": "go", "timeout": "1h"}}
+        ]}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (wf, waiting) in [(&timer, "pause"), (&event, "approval")] {
+        let run = execute(&app, wf["id"].as_str().unwrap(), json!({})).await;
+        // The wait arms in the transaction that creates the run, so the answer already shows it.
+        assert_eq!(run["status"], "running", "{run:#}");
+        assert!(run["started_at"].is_string(), "{run:#}");
+        assert_eq!(step(&run, waiting)["status"], "waiting", "{run:#}");
+        let id = run["id"].as_str().unwrap().to_string();
+        let run = get_run(&app, &id).await;
+        assert_eq!(run["status"], "running", "{run:#}");
+        ids.push(id);
+    }
+    let (status, running) = app
+        .get(
+            "/api/v1/workflows/runs?status=running",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{running}");
+    let listed: Vec<&str> = running["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    for id in &ids {
+        assert!(listed.contains(&id.as_str()), "{id} missing in {running:#}");
+    }
+    let (_, pending) = app
+        .get(
+            "/api/v1/workflows/runs?status=pending",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(pending["total"], 0, "{pending:#}");
+    // The audit trail says when it started.
+    let (_, audit) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{}/audit", ids[0]),
+            Some(&app.viewer.token),
+        )
+        .await;
+    let events: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(
+        &events[..3],
+        ["run.created", "run.started", "step.waiting"],
+        "{audit:#}"
+    );
+    app.shutdown().await;
+}
