@@ -17,7 +17,7 @@ use maestro::platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Proc, free_port, platform_for};
+use crate::helpers::{MaestroProcess, free_port, platform_for};
 
 /// The bound the issue sets for an answer while the database is frozen.
 const BOUND: Duration = Duration::from_secs(1);
@@ -244,7 +244,7 @@ async fn frozen_postgres_gives_fast_503s_and_recovers_on_sigcont_without_restart
     let token = platform.auth.token_for_email(email).await.unwrap();
     drop(platform);
 
-    let mut maestro = Proc::start(dir.path(), "maestro", &pg.url(), &[]);
+    let mut maestro = MaestroProcess::start(dir.path(), "maestro", &pg.url(), &[]);
     let log = maestro.log.clone();
     let base = maestro.url.clone();
     // Generous client timeout: a hang shows as a slow answer in the assertions, not a stuck test.
