@@ -92,6 +92,10 @@ pub struct RedisSettings {
     pub key_prefix: String,
     pub pool_size: usize,
     pub command_timeout_ms: u64,
+    /// Consecutive failed calls after which Maestro stops calling Redis for `breaker_open`.
+    pub breaker_failures: u32,
+    /// How long the circuit stays open before one call probes Redis again.
+    pub breaker_open: HumanDuration,
 }
 
 impl RedisSettings {
@@ -105,6 +109,9 @@ impl RedisSettings {
 pub struct CacheSettings {
     pub default_ttl_secs: u64,
     pub max_entries: u64,
+    /// With Redis: how long a replica serves an entry from its in-process tier without hearing
+    /// about writes (the bound on staleness while invalidations cannot be delivered).
+    pub local_ttl: HumanDuration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,8 +5,7 @@
 //!
 //! Run with `cargo test --test api -- --ignored crash` (and `two_processes`); `.ci/run` does.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use maestro::config::Settings;
@@ -16,81 +15,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PgSchema, base_settings, eventually, free_port, maestro_bin, repo_root, send, test_database_url,
+    MaestroProcess, PgSchema, base_settings, eventually, send, test_database_url,
 };
-
-struct Proc {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(dir: &Path, name: &str, database_url: &str, extra: &[(&str, &str)]) -> Proc {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(maestro_bin());
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MAESTRO_ENV", "test")
-            .env("MAESTRO_CONFIG_DIR", repo_root().join("config"))
-            .env("MAESTRO__SERVER__PORT", port.to_string())
-            .env("MAESTRO__DATA_DIR", dir.join("data"))
-            .env("MAESTRO__DATABASE__URL", database_url)
-            .env("MAESTRO__DATABASE__POOL_SIZE", "8")
-            .env("MAESTRO__REDIS__URL", "")
-            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out));
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start maestro");
-        Proc {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let (child, url, log) = (&mut self.child, &self.url, &self.log);
-        eventually(
-            &format!("maestro at {url} to become ready (log: {})", log.display()),
-            Duration::from_secs(30),
-            &mut || {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "maestro exited with {status}: {}",
-                        std::fs::read_to_string(log).unwrap_or_default()
-                    );
-                }
-                let req = client.get(format!("{url}/readyz")).send();
-                async move {
-                    req.await
-                        .ok()
-                        .filter(|r| r.status().is_success())
-                        .map(|_| ())
-                }
-            },
-        )
-        .await;
-    }
-
-    /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Settings for the in-test platform that shares the processes' database (users, checks).
 async fn platform_for(database_url: &str, dir: &Path) -> Platform {
@@ -213,7 +139,7 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
     // A short lease so the killed process's claims are taken over quickly after the restart.
     let extra = [("MAESTRO__WORKFLOWS__LEASE", "3s")];
 
-    let mut first = Proc::start(dir.path(), "first", &database_url, &extra);
+    let mut first = MaestroProcess::start(dir.path(), "first", &database_url, &extra);
     first.wait_ready(&client).await;
     let (status, wf) = post(
         &client,
@@ -260,7 +186,7 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
     );
 
     // Retrying the same requests after the crash does not create runs.
-    let mut second = Proc::start(dir.path(), "second", &database_url, &extra);
+    let mut second = MaestroProcess::start(dir.path(), "second", &database_url, &extra);
     second.wait_ready(&client).await;
     let (status, again) = send(
         client
@@ -372,8 +298,8 @@ async fn two_processes_share_a_workload_and_never_run_a_step_twice() {
         ("MAESTRO__WORKFLOWS__MAX_IN_FLIGHT", "4"),
         ("MAESTRO__WORKFLOWS__CLAIM_BATCH_SIZE", "4"),
     ];
-    let mut a = Proc::start(dir.path(), "a", &schema.url, &extra);
-    let mut b = Proc::start(dir.path(), "b", &schema.url, &extra);
+    let mut a = MaestroProcess::start(dir.path(), "a", &schema.url, &extra);
+    let mut b = MaestroProcess::start(dir.path(), "b", &schema.url, &extra);
     a.wait_ready(&client).await;
     b.wait_ready(&client).await;
     let (status, wf) = post(
@@ -443,13 +369,13 @@ async fn two_processes_an_api_node_wakes_the_engine_node_through_listen_notify()
         .build()
         .unwrap();
     // The API node runs no engine; the engine node would otherwise look for work only hourly.
-    let mut api = Proc::start(
+    let mut api = MaestroProcess::start(
         dir.path(),
         "api",
         &schema.url,
         &[("MAESTRO__WORKFLOWS__ENGINE", "false")],
     );
-    let mut worker = Proc::start(
+    let mut worker = MaestroProcess::start(
         dir.path(),
         "worker",
         &schema.url,
