@@ -367,16 +367,16 @@ mod tests {
         })
         .unwrap();
         for _ in 0..2 {
+            // Failed by the timeout (connecting or the command; a loose bound on time: the
+            // machine may be busy), not by the circuit yet.
             let started = Instant::now();
-            assert!(handle.ping().await.is_err());
-            let took = started.elapsed();
-            assert!(took < Duration::from_millis(400), "{took:?}");
+            let err = handle.ping().await.unwrap_err();
+            assert!(err.downcast_ref::<CircuitOpen>().is_none(), "{err:#}");
+            assert!(started.elapsed() < Duration::from_secs(3));
         }
         assert!(handle.circuit_open());
-        let started = Instant::now();
         let err = handle.ping().await.unwrap_err();
         assert!(err.downcast_ref::<CircuitOpen>().is_some(), "{err:#}");
-        assert!(started.elapsed() < Duration::from_millis(20));
         held.abort();
     }
 }
