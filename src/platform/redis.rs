@@ -367,14 +367,14 @@ mod tests {
         })
         .unwrap();
         for _ in 0..2 {
+            // Failed by the timeout (connecting or the command; a loose bound on time: the
+            // machine may be busy), not by the circuit yet.
             let started = Instant::now();
-            assert!(handle.ping().await.is_err());
-            // Bounded by the command timeout, not by the server: slack for a loaded machine.
-            let took = started.elapsed();
-            assert!(took < Duration::from_secs(3), "{took:?}");
+            let err = handle.ping().await.unwrap_err();
+            assert!(err.downcast_ref::<CircuitOpen>().is_none(), "{err:#}");
+            assert!(started.elapsed() < Duration::from_secs(3));
         }
         assert!(handle.circuit_open());
-        // While open, calls fail at once without touching the socket.
         let err = handle.ping().await.unwrap_err();
         assert!(err.downcast_ref::<CircuitOpen>().is_some(), "{err:#}");
         held.abort();
