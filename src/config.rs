@@ -83,6 +83,23 @@ pub struct DatabaseSettings {
     pub busy_timeout_ms: u64,
     pub statement_timeout_ms: u64,
     pub migrate_on_start: bool,
+    /// A checkout (waiting for a pooled connection, then its `SELECT 1` health check on
+    /// PostgreSQL) taking longer than this makes the circuit breaker probe the database.
+    pub checkout_probe_after: HumanDuration,
+    /// Client-side deadline for one unit of database work (all statements of one `Db::run`),
+    /// enforced even when the server does not answer at all; `0s` = none.
+    pub query_timeout: HumanDuration,
+    /// How long one breaker probe (a fresh connection and `SELECT 1`) may take before it counts
+    /// as failed.
+    pub probe_timeout: HumanDuration,
+    /// How often the open breaker probes the database again.
+    pub probe_interval: HumanDuration,
+    /// PostgreSQL: idle time before TCP keepalive probes start (libpq `keepalives_idle`);
+    /// `0s` = the OS default.
+    pub tcp_keepalive_idle: HumanDuration,
+    /// PostgreSQL: how long sent data may stay unacknowledged before the connection is dropped
+    /// (libpq `tcp_user_timeout`, Linux); `0s` = the OS default.
+    pub tcp_user_timeout: HumanDuration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -433,6 +450,18 @@ impl Settings {
                 "database.acquire_timeout_ms",
                 "must be at least 1",
             ));
+        }
+        for (key, value) in [
+            ("checkout_probe_after", self.database.checkout_probe_after),
+            ("probe_timeout", self.database.probe_timeout),
+            ("probe_interval", self.database.probe_interval),
+        ] {
+            if value.get().is_zero() {
+                return Err(ConfigError::new(
+                    format!("database.{key}"),
+                    "must be more than 0 (e.g. 500ms)",
+                ));
+            }
         }
         if self.redis.enabled() {
             let url = self.redis.url.trim();

@@ -34,7 +34,7 @@ crate::problem_responses! {
     struct OutOfSync = [409 => "The git branch has commits the registry could not import (`templates.git_out_of_sync`; an admin repairs it with POST /api/v1/admin/git/reconcile)"];
     struct StaleIfMatch = [412 => "`If-Match` is not the current ETag"];
     struct IfMatchRequired = [428 => "`If-Match` is missing"];
-    struct BadListFilter = [422 => "Unknown category or sort order"];
+    struct BadListFilter = [422 => "Unknown category or sort order, or a text query with nothing to search for (`errors` names the field)"];
     struct BadInclude = [422 => "Unknown `include` (only `content`)"];
     struct BadCommit = [422 => "Bad commit id, or the template did not exist at that commit"];
     struct UnsafePath = [422 => "Unsafe path"];
@@ -531,7 +531,8 @@ async fn restore_template(
         FileQuery,
     ),
     responses(
-        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 200, description = "The file's bytes: `text/plain; charset=utf-8` for UTF-8 text, `application/octet-stream` otherwise",
+    content((String = "text/plain"), (Vec<u8> = "application/octet-stream"))),
         ApiErrors, FileNotFound, UnsafePath,
     ),
     security(("bearer" = ["viewer"]))
@@ -571,7 +572,8 @@ async fn get_file(
     params(("id" = String, Path, description = "Template id")),
     request_body = InstantiateBody,
     responses(
-        (status = 200, description = "The generated project: an archive (zip/tar.gz; headers X-Maestro-Instantiation-Id, X-Maestro-Checksum, X-Maestro-Template-Commit, X-Maestro-Warning) or JSON", body = InstantiationResult),
+        (status = 200, description = "The generated project: an archive (`format` zip, the default, or tar.gz; headers X-Maestro-Instantiation-Id, X-Maestro-Checksum, X-Maestro-Template-Commit, X-Maestro-Warning) or JSON (`format: json` or `dry_run`)",
+    content((InstantiationResult = "application/json"), (Vec<u8> = "application/zip"), (Vec<u8> = "application/gzip"))),
         ApiErrors, JsonBodyErrors, TemplateNotFound, InstantiateRejected,
     ),
     security(("bearer" = ["viewer"]))

@@ -241,9 +241,9 @@ pub struct StepRunView {
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
     /// The resolved `with` of the latest attempt.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub inputs: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub outputs: Value,
     pub error: Option<String>,
     /// For `wait` and `wait_for_event`: when the wait ends.
@@ -286,9 +286,9 @@ pub struct RunView {
     pub status: RunStatus,
     /// Why a paused run is paused: `user`, `workflow` or `retries_exhausted`.
     pub pause_reason: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub inputs: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub outputs: Value,
     pub error: Option<String>,
     pub failed_step: Option<String>,
@@ -402,7 +402,7 @@ pub struct DlqEntry {
     /// Attempts the failed step made.
     pub attempts: i64,
     /// The failed step's resolved inputs (`with`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub step_inputs: Value,
     /// The run's inputs.
     #[schema(value_type = Object)]
@@ -455,7 +455,7 @@ pub struct AuditEntry {
     pub to_status: Option<String>,
     pub step_id: Option<String>,
     pub actor: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub detail: Value,
     pub prev_hash: String,
     pub hash: String,

@@ -5,29 +5,14 @@
 //!
 //! Run with `cargo test --test api -- --ignored crash` (and `two_processes`); `.ci/run` does.
 
-use std::path::Path;
 use std::time::Duration;
 
-use maestro::config::Settings;
 use maestro::platform::Platform;
 use maestro::platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    MaestroProcess, PgSchema, base_settings, eventually, send, test_database_url,
-};
-
-/// Settings for the in-test platform that shares the processes' database (users, checks).
-async fn platform_for(database_url: &str, dir: &Path) -> Platform {
-    let mut settings: Settings = base_settings();
-    settings.database.url = database_url.to_string();
-    settings.data_dir = dir.join("data");
-    settings.redis.url = String::new();
-    let platform = Platform::new(settings).unwrap();
-    platform.migrate(Duration::from_secs(10)).await.unwrap();
-    platform
-}
+use crate::helpers::{MaestroProcess, PgSchema, eventually, platform_for, send, test_database_url};
 
 async fn token(platform: &Platform) -> String {
     let email = "durable@acme.test";
