@@ -166,25 +166,22 @@ impl Machine {
         } else {
             "failed"
         };
+        let log = |retry: Option<(u64, chrono::NaiveDateTime)>| AttemptRecord {
+            attempt,
+            started_at: started.map(utc),
+            finished_at: utc(finished),
+            outcome: outcome.into(),
+            error: Some(message.clone()),
+            retry_delay_ms: retry.map(|(ms, _)| ms),
+            next_attempt_at: retry.map(|(_, next)| utc(next)),
+        };
         if retryable && budget_used < step.retry.max_attempts && from == StepStatus::Running {
             let delay = step.retry.delay(budget_used.max(1), (self.sample)());
             let next = self.now + from_std(delay);
             ctx.steps[i].wake_at = Some(next);
             ctx.steps[i].finished_at = Some(finished);
             ctx.set_step_status(i, StepStatus::Retrying);
-            self.push_log(
-                ctx,
-                i,
-                AttemptRecord {
-                    attempt,
-                    started_at: started.map(utc),
-                    finished_at: utc(finished),
-                    outcome: outcome.into(),
-                    error: Some(message.clone()),
-                    retry_delay_ms: Some(delay.as_millis() as u64),
-                    next_attempt_at: Some(utc(next)),
-                },
-            );
+            self.push_log(ctx, i, log(Some((delay.as_millis() as u64, next))));
             self.enqueue(ctx, &id, KIND_STEP, next, false);
             self.retries += 1;
             self.record(
@@ -200,19 +197,7 @@ impl Machine {
         ctx.steps[i].finished_at = Some(finished);
         ctx.steps[i].wake_at = None;
         ctx.set_step_status(i, StepStatus::Failed);
-        self.push_log(
-            ctx,
-            i,
-            AttemptRecord {
-                attempt,
-                started_at: started.map(utc),
-                finished_at: utc(finished),
-                outcome: outcome.into(),
-                error: Some(message.clone()),
-                retry_delay_ms: None,
-                next_attempt_at: None,
-            },
-        );
+        self.push_log(ctx, i, log(None));
         let why = if retryable {
             "retries exhausted"
         } else {

@@ -196,25 +196,45 @@ impl Machine {
                 return self.fail_step(store, ctx, i, Failure::Permanent(e), inputs);
             }
         };
+        let wake_at = self.now + from_std(duration);
+        let id = self.arm(
+            ctx,
+            i,
+            wake_at,
+            inputs,
+            json!({"until": model_time(wake_at)}),
+        );
+        self.enqueue(ctx, &id, KIND_STEP, wake_at, false);
+        Ok(())
+    }
+
+    /// A wait starts: the run starts (if it had not), the step counts an attempt and waits
+    /// until `until`. Returns the step's id.
+    fn arm(
+        &mut self,
+        ctx: &mut RunCtx,
+        i: usize,
+        until: NaiveDateTime,
+        inputs: Value,
+        detail: Value,
+    ) -> String {
         self.mark_started(ctx);
         let id = ctx.steps[i].step_id.clone();
-        let wake_at = self.now + from_std(duration);
         let row = &mut ctx.steps[i];
         row.attempts += 1;
         row.started_at = Some(self.now);
-        row.wake_at = Some(wake_at);
+        row.wake_at = Some(until);
         row.inputs = Some(inputs.to_string());
         ctx.set_step_status(i, StepStatus::Waiting);
-        self.enqueue(ctx, &id, KIND_STEP, wake_at, false);
         self.record(
             ctx,
             "step.waiting",
             Some("pending"),
             Some("waiting"),
             Some(&id),
-            json!({"until": model_time(wake_at)}),
+            detail,
         );
-        Ok(())
+        id
     }
 
     pub(super) fn arm_event(
@@ -227,24 +247,14 @@ impl Machine {
             Some(Wait::Event { event, timeout }) => (event.clone(), *timeout),
             _ => (String::new(), definition::DEFAULT_EVENT_TIMEOUT),
         };
-        self.mark_started(ctx);
-        let id = ctx.steps[i].step_id.clone();
         let deadline = self.now + from_std(timeout);
-        let row = &mut ctx.steps[i];
-        row.attempts += 1;
-        row.started_at = Some(self.now);
-        row.wake_at = Some(deadline);
-        row.inputs = Some(
-            json!({"event": event, "timeout": humantime::format_duration(timeout).to_string()})
-                .to_string(),
-        );
-        ctx.set_step_status(i, StepStatus::Waiting);
-        self.record(
+        let inputs =
+            json!({"event": event, "timeout": humantime::format_duration(timeout).to_string()});
+        let id = self.arm(
             ctx,
-            "step.waiting",
-            Some("pending"),
-            Some("waiting"),
-            Some(&id),
+            i,
+            deadline,
+            inputs,
             json!({"event": event, "until": model_time(deadline)}),
         );
         // An event that arrived before the step got here is delivered now.
