@@ -310,6 +310,8 @@ struct Deadlines {
 /// Where the blocking side of [`Db::run`] is, so the async side applies the right deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Waiting for a blocking thread: no hard limit (a loaded machine is not an outage).
+    Queued,
     Checkout,
     Check,
     Work,
@@ -318,6 +320,7 @@ enum Phase {
 impl Phase {
     fn describe(self) -> &'static str {
         match self {
+            Phase::Queued => "no thread was free for the database work",
             Phase::Checkout => "no database connection was free",
             Phase::Check => "the database did not answer the connection check",
             Phase::Work => "the database work did not finish",
@@ -433,13 +436,14 @@ impl Db {
     {
         self.breaker.admit().map_err(|r| E::from(breaker_open(r)))?;
         let mut breaker_open_rx = self.breaker.subscribe();
-        let (phase_tx, mut phase_rx) = tokio::sync::watch::channel(Phase::Checkout);
+        let (phase_tx, mut phase_rx) = tokio::sync::watch::channel(Phase::Queued);
         let abandoned = Arc::new(AtomicBool::new(false));
         let job = {
             let pool = self.pool.clone();
             let check = self.deadlines.check;
             let abandoned = abandoned.clone();
             crate::platform::blocking::run_blocking("db", move || {
+                phase_tx.send_replace(Phase::Checkout);
                 let mut conn = match pool.get() {
                     Ok(conn) => conn,
                     Err(e) => return Attempt::NoConnection(e.to_string()),
@@ -467,13 +471,14 @@ impl Db {
         let started = tokio::time::Instant::now();
         let slow_at = started + self.deadlines.probe_after;
         let mut slow_reported = false;
-        let mut phase = Phase::Checkout;
+        let mut phase = Phase::Queued;
         let mut phase_started = started;
         let mut watching_phases = true;
         loop {
             // Hard limits: a checkout (r2d2 stops waiting at `acquire` itself; this guards it),
             // the health check, the work.
             let limit = match phase {
+                Phase::Queued => None,
                 Phase::Checkout => Some(self.deadlines.acquire + Duration::from_millis(250)),
                 Phase::Check => Some(self.deadlines.acquire),
                 Phase::Work => work_deadline,
