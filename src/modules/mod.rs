@@ -18,6 +18,7 @@ pub fn problem_codes() -> Vec<CodeDoc> {
     let mut codes: Vec<CodeDoc> = Vec::new();
     codes.extend_from_slice(crate::platform::http::nul::NulError::CODES);
     codes.extend_from_slice(templates::sync::SyncError::CODES);
+    codes.extend_from_slice(workflows::WorkflowsError::CODES);
     codes
 }
 

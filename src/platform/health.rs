@@ -48,6 +48,14 @@ pub struct Readiness {
 }
 
 async fn check_database(platform: &Platform) -> DependencyCheck {
+    if let Some(reason) = platform.db.breaker_open() {
+        return DependencyCheck {
+            status: "down".into(),
+            detail: Some(format!(
+                "circuit breaker open: {reason}; requests needing the database get 503 until a probe answers"
+            )),
+        };
+    }
     let db = platform.db.clone();
     let probe = async move {
         db.run(|conn| -> Result<usize, ProbeError> {
@@ -230,6 +238,11 @@ async fn metrics_endpoint(
         .set(open.saturating_sub(idle) as f64);
     metrics::gauge!("maestro_db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("maestro_db_pool_max_connections").set(max as f64);
+    metrics::gauge!("maestro_db_breaker_open").set(if platform.db.breaker_open().is_some() {
+        1.0
+    } else {
+        0.0
+    });
     if let Some(redis) = &platform.redis {
         metrics::gauge!("maestro_redis_up").set(if redis.is_up() { 1.0 } else { 0.0 });
     }

@@ -103,7 +103,7 @@ impl Platform {
         loop {
             let result = self
                 .db
-                .run(|conn| -> Result<Vec<String>, MigrateError> {
+                .run_unbounded(|conn| -> Result<Vec<String>, MigrateError> {
                     db::migrate::run_pending(conn).map_err(MigrateError::Migration)
                 })
                 .await;

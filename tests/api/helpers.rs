@@ -474,24 +474,27 @@ impl MaestroProcess {
     }
 
     pub async fn wait_ready(&mut self, client: &reqwest::Client) {
-        for _ in 0..300 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "maestro exited with {status}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "maestro did not become ready: {}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
+        let (child, url, log) = (&mut self.child, &self.url, &self.log);
+        eventually(
+            &format!("maestro at {url} to become ready (log: {})", log.display()),
+            Duration::from_secs(30),
+            &mut || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "maestro exited with {status}: {}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    );
+                }
+                let req = client.get(format!("{url}/readyz")).send();
+                async move {
+                    req.await
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                        .map(|_| ())
+                }
+            },
+        )
+        .await;
     }
 
     /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.
@@ -616,3 +619,14 @@ impl Drop for PrivateRedis {
 
 /// Shared pointer alias used by test modules.
 pub type Shared<T> = Arc<std::sync::Mutex<T>>;
+
+/// Settings for the in-test platform that shares the processes' database (users, checks).
+pub async fn platform_for(database_url: &str, dir: &Path) -> Platform {
+    let mut settings: Settings = base_settings();
+    settings.database.url = database_url.to_string();
+    settings.data_dir = dir.join("data");
+    settings.redis.url = String::new();
+    let platform = Platform::new(settings).unwrap();
+    platform.migrate(Duration::from_secs(10)).await.unwrap();
+    platform
+}

@@ -34,7 +34,7 @@ crate::problem_responses! {
     struct OutOfSync = [409 => "The git branch has commits the registry could not import (`templates.git_out_of_sync`; an admin repairs it with POST /api/v1/admin/git/reconcile)"];
     struct StaleIfMatch = [412 => "`If-Match` is not the current ETag"];
     struct IfMatchRequired = [428 => "`If-Match` is missing"];
-    struct BadListFilter = [422 => "Unknown category or sort order"];
+    struct BadListFilter = [422 => "Unknown category or sort order, or a text query with nothing to search for (`errors` names the field)"];
     struct BadInclude = [422 => "Unknown `include` (only `content`)"];
     struct BadCommit = [422 => "Bad commit id, or the template did not exist at that commit"];
     struct UnsafePath = [422 => "Unsafe path"];

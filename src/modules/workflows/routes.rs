@@ -9,6 +9,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 
 use super::definition::DefinitionDoc;
+use super::error::WorkflowsError;
 use super::model::*;
 use super::service::WorkflowsService;
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
@@ -192,11 +193,8 @@ async fn execute(
         None => None,
         Some(v) => Some(
             v.to_str()
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "workflows.invalid_idempotency_key",
-                        "`Idempotency-Key` must be printable ASCII.",
-                    )
+                .map_err(|_| WorkflowsError::InvalidIdempotencyKey {
+                    max: super::service::MAX_IDEMPOTENCY_KEY,
                 })?
                 .to_string(),
         ),

@@ -5,5 +5,6 @@ mod health;
 mod http;
 mod oidc;
 mod openapi;
+mod pg_freeze;
 mod resilience;
 mod streams;

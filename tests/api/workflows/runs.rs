@@ -8,7 +8,7 @@ use chrono::DateTime;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{MockHttp, create, execute, get_run, spawn, step, wait_status};
+use super::{MockHttp, create, drain_workflows, execute, get_run, spawn, step, wait_status};
 use crate::helpers::{TestApp, send};
 
 fn time(v: &Value) -> DateTime<chrono::Utc> {
@@ -491,7 +491,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
         (step(&get_run(&app, &id).await, "one")["status"] == "succeeded").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain_workflows(&app).await;
     let run = get_run(&app, &id).await;
     assert_eq!(run["status"], "paused");
     assert_eq!(step(&run, "two")["status"], "queued", "{run:#}");
@@ -530,7 +530,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
     )
     .await;
     assert_eq!(cancelled["status"], "cancelled");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    drain_workflows(&app).await;
     let run = get_run(&app, &id).await;
     assert_eq!(run["status"], "cancelled");
     for s in ["one", "two", "three"] {
