@@ -59,13 +59,14 @@ if #requests == 1 and not requests[1].query then
   end
 else
   local formatted = {}
-  for i, r in ipairs(requests) do
-    if not r.query then formatted[i] = format(r) end
-  end
 
+  -- After wrk.init has set the Host header: a request formatted earlier has none.
   function init(args)
     local address = tonumber(tostring({}):match("0x(%x+)") or "0", 16) or 0
     math.randomseed((os.time() + address) % 2147483647)
+    for i, r in ipairs(requests) do
+      if not r.query then formatted[i] = format(r) end
+    end
   end
 
   function request()
