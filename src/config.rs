@@ -56,7 +56,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub templates: crate::modules::templates::settings::TemplatesSettings,
     pub quality: crate::modules::quality::settings::QualitySettings,
-    pub workflows: WorkflowsSettings,
+    pub workflows: crate::modules::workflows::settings::WorkflowsSettings,
 }
 
 fn default_environment() -> Environment {
@@ -83,6 +83,23 @@ pub struct DatabaseSettings {
     pub busy_timeout_ms: u64,
     pub statement_timeout_ms: u64,
     pub migrate_on_start: bool,
+    /// A checkout (waiting for a pooled connection, then its `SELECT 1` health check on
+    /// PostgreSQL) taking longer than this makes the circuit breaker probe the database.
+    pub checkout_probe_after: HumanDuration,
+    /// Client-side deadline for one unit of database work (all statements of one `Db::run`),
+    /// enforced even when the server does not answer at all; `0s` = none.
+    pub query_timeout: HumanDuration,
+    /// How long one breaker probe (a fresh connection and `SELECT 1`) may take before it counts
+    /// as failed.
+    pub probe_timeout: HumanDuration,
+    /// How often the open breaker probes the database again.
+    pub probe_interval: HumanDuration,
+    /// PostgreSQL: idle time before TCP keepalive probes start (libpq `keepalives_idle`);
+    /// `0s` = the OS default.
+    pub tcp_keepalive_idle: HumanDuration,
+    /// PostgreSQL: how long sent data may stay unacknowledged before the connection is dropped
+    /// (libpq `tcp_user_timeout`, Linux); `0s` = the OS default.
+    pub tcp_user_timeout: HumanDuration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +109,10 @@ pub struct RedisSettings {
     pub key_prefix: String,
     pub pool_size: usize,
     pub command_timeout_ms: u64,
+    /// Consecutive failed calls after which Maestro stops calling Redis for `breaker_open`.
+    pub breaker_failures: u32,
+    /// How long the circuit stays open before one call probes Redis again.
+    pub breaker_open: HumanDuration,
 }
 
 impl RedisSettings {
@@ -105,6 +126,9 @@ impl RedisSettings {
 pub struct CacheSettings {
     pub default_ttl_secs: u64,
     pub max_entries: u64,
+    /// With Redis: how long a replica serves an entry from its in-process tier without hearing
+    /// about writes (the bound on staleness while invalidations cannot be delivered).
+    pub local_ttl: HumanDuration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,113 +222,6 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     pub service_name: String,
     pub performance_monitoring: bool,
-}
-
-/// The durable workflow engine (`[workflows]`). Durations are strings like `250ms`, `2s`, `5m`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkflowsSettings {
-    /// Run the engine (claim and execute steps) in this process; false serves the API only.
-    pub engine: bool,
-    /// Steps executing at once in this process.
-    pub max_in_flight: usize,
-    /// Queue rows claimed per transaction.
-    pub claim_batch_size: usize,
-    /// Step results committed per transaction (at most).
-    pub completion_batch_size: usize,
-    /// Concurrent completion transactions.
-    pub completers: usize,
-    /// How long a claim is valid without a heartbeat; a crashed replica's steps are taken over
-    /// after this.
-    pub lease: String,
-    /// Fallback wake-up for timers and expired leases when no notification arrives.
-    pub poll_interval: String,
-    /// Listen for cross-replica wake-ups with PostgreSQL LISTEN/NOTIFY.
-    pub listen_notify: bool,
-    /// Steps per definition (bounds definition size and validation cost).
-    pub max_steps: usize,
-    /// Default for steps without `on_failure`: pause the run instead of dead-lettering it when
-    /// retries run out.
-    pub pause_on_exhaustion: bool,
-    /// Default step timeout (per attempt).
-    pub default_step_timeout: String,
-    pub default_retry: RetryDefaults,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryDefaults {
-    pub max_attempts: u32,
-    pub initial_interval: String,
-    pub multiplier: f64,
-    pub max_interval: String,
-    pub jitter: f64,
-}
-
-impl WorkflowsSettings {
-    fn validate(&self) -> Result<(), ConfigError> {
-        let duration = |key: &str, raw: &str| -> Result<std::time::Duration, ConfigError> {
-            humantime::parse_duration(raw.trim()).map_err(|e| {
-                ConfigError::new(
-                    format!("workflows.{key}"),
-                    format!("`{raw}` is not a duration ({e}); use e.g. 250ms, 2s or 5m"),
-                )
-            })
-        };
-        let lease = duration("lease", &self.lease)?;
-        if lease < std::time::Duration::from_secs(2) {
-            return Err(ConfigError::new("workflows.lease", "must be at least 2s"));
-        }
-        let poll = duration("poll_interval", &self.poll_interval)?;
-        if poll < std::time::Duration::from_millis(50) {
-            return Err(ConfigError::new(
-                "workflows.poll_interval",
-                "must be at least 50ms",
-            ));
-        }
-        duration("default_step_timeout", &self.default_step_timeout)?;
-        duration(
-            "default_retry.initial_interval",
-            &self.default_retry.initial_interval,
-        )?;
-        duration(
-            "default_retry.max_interval",
-            &self.default_retry.max_interval,
-        )?;
-        for (key, value) in [
-            ("max_in_flight", self.max_in_flight),
-            ("claim_batch_size", self.claim_batch_size),
-            ("completion_batch_size", self.completion_batch_size),
-            ("completers", self.completers),
-            ("max_steps", self.max_steps),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(
-                    format!("workflows.{key}"),
-                    "must be at least 1",
-                ));
-            }
-        }
-        if self.default_retry.max_attempts == 0 {
-            return Err(ConfigError::new(
-                "workflows.default_retry.max_attempts",
-                "must be at least 1",
-            ));
-        }
-        if !(1.0..=100.0).contains(&self.default_retry.multiplier) {
-            return Err(ConfigError::new(
-                "workflows.default_retry.multiplier",
-                "must be between 1 and 100",
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.default_retry.jitter) {
-            return Err(ConfigError::new(
-                "workflows.default_retry.jitter",
-                "must be between 0 and 1",
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// A duration written with its unit in configuration (`250ms`, `2s`, `5m`, `1h 30m`): parsed
@@ -513,6 +430,18 @@ impl Settings {
                 "database.acquire_timeout_ms",
                 "must be at least 1",
             ));
+        }
+        for (key, value) in [
+            ("checkout_probe_after", self.database.checkout_probe_after),
+            ("probe_timeout", self.database.probe_timeout),
+            ("probe_interval", self.database.probe_interval),
+        ] {
+            if value.get().is_zero() {
+                return Err(ConfigError::new(
+                    format!("database.{key}"),
+                    "must be more than 0 (e.g. 500ms)",
+                ));
+            }
         }
         if self.redis.enabled() {
             let url = self.redis.url.trim();

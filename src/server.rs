@@ -243,7 +243,7 @@ impl Application {
         let server = server.run();
 
         let cancel = CancellationToken::new();
-        let mut pending_tasks = Vec::new();
+        let mut pending_tasks = platform.background_tasks();
         for module in modules.0.iter() {
             pending_tasks.extend(module.tasks());
         }

@@ -9,7 +9,12 @@ use crate::platform::Platform;
 use crate::platform::auth::{Admin, Authorized};
 use crate::platform::cache::CacheStats;
 use crate::platform::health::Modules;
-use crate::platform::http::error::{ApiError, ApiResult, Problem};
+use crate::platform::http::error::{ApiError, ApiResult};
+use crate::platform::http::openapi::AdminErrors;
+
+crate::problem_responses! {
+    struct CacheUnavailable = [503 => "Redis (or the database) is unreachable; retry after `Retry-After` seconds"];
+}
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(stats).service(clear_cache);
@@ -42,8 +47,7 @@ pub struct CacheCleared {
     tag = "admin",
     responses(
         (status = 200, description = "Statistics", body = Stats),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        AdminErrors,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -82,9 +86,7 @@ async fn stats(
     tag = "admin",
     responses(
         (status = 200, description = "Cleared", body = CacheCleared),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Redis unreachable", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, CacheUnavailable,
     ),
     security(("bearer" = ["admin"]))
 )]

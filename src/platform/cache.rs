@@ -1,17 +1,103 @@
-//! One cache interface: Redis when configured (shared by replicas, keys under
-//! `<prefix>:cache:`), otherwise in-process (moka). Values are JSON. A Redis failure is a miss,
-//! so callers fall through to the database and keep serving.
+//! The platform cache, in two tiers.
+//!
+//! - **Responses** ([`Cache::response`]): serialised response bytes plus their ETag, keyed by a
+//!   namespace (e.g. `templates`), a tenant and the tenant's *generation* in that namespace. The
+//!   in-process tier (L1, moka) answers without any network round trip; with Redis configured,
+//!   Redis is the shared tier (L2) behind it. A write calls [`Cache::bump`]: the tenant's
+//!   generation changes, so every cached read of the tenant is stale from then on (old entries are
+//!   never read again and expire with their TTL; no keyspace scan per write).
+//! - **Keyed JSON** ([`Cache::get_json`], …): one tier, Redis when configured (keys under
+//!   `<prefix>:cache:`), otherwise in-process.
+//!
+//! Cross-replica invalidation (with Redis): generations live in Redis (`INCR`), and every bump,
+//! every [`Cache::evict`] (e.g. a user's role changed) and every *epoch* change is published on
+//! the channel `<prefix>:cache:events`, which each replica's [`Cache::sync_task`] subscribes to.
+//! A replica uses Redis as L2 only while it is subscribed and has seen an epoch announcement on
+//! the channel. Whenever it (re)subscribes — at start, after Redis came back, restarted from a
+//! stale dump or failed over — it announces a new random epoch, and every replica that hears an
+//! epoch drops its L1, its known generations and everything registered with
+//! [`Cache::on_evict`] (cached identities). The epoch is part of every L2 key, so entries written
+//! before the announcement (including stale ones restored from a dump) are never read again.
+//! A write whose bump or eviction could not be published (Redis unreachable or hung) marks the
+//! replica for a new epoch as soon as Redis answers again.
+//!
+//! **Bound**: while the channel works, another replica stops serving a changed entry as soon as
+//! the pub/sub message arrives (milliseconds). While it does not (Redis down, hung, or the
+//! subscription lost), a replica serves an in-process entry at most `cache.local_ttl` (default
+//! 2 s) after it was cached, and after the channel is back every replica drops its in-process
+//! state before using the cache again. Without Redis there is one process and writes invalidate
+//! at once. A Redis failure is always a miss, so callers fall through to the database.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use actix_web::web::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
 use moka::Expiry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::CacheSettings;
 use crate::platform::redis::RedisHandle;
+
+/// How often the subscription is checked with a PING (a hung Redis does not close connections).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Longest wait between attempts to subscribe again.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A cached response: the serialised body and its entity tag (without quotes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedBody {
+    pub body: Bytes,
+    pub tag: Option<String>,
+}
+
+impl CachedBody {
+    /// The JSON serialisation of `value`.
+    pub fn json<T: Serialize>(value: &T, tag: Option<String>) -> anyhow::Result<CachedBody> {
+        Ok(CachedBody {
+            body: Bytes::from(serde_json::to_vec(value)?),
+            tag,
+        })
+    }
+
+    /// L2 framing: the tag, a newline, the body.
+    fn encode(&self) -> Vec<u8> {
+        let tag = self.tag.as_deref().unwrap_or("");
+        let mut out = Vec::with_capacity(tag.len() + 1 + self.body.len());
+        out.extend_from_slice(tag.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(raw: Vec<u8>) -> Option<CachedBody> {
+        let split = raw.iter().position(|b| *b == b'\n')?;
+        let tag = std::str::from_utf8(&raw[..split]).ok()?.to_string();
+        let body = Bytes::from(raw).slice(split + 1..);
+        Some(CachedBody {
+            body,
+            tag: (!tag.is_empty()).then_some(tag),
+        })
+    }
+}
+
+/// Where a [`Cache::response`] answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// In-process.
+    Local,
+    /// Redis.
+    Shared,
+    /// Computed (a miss in both tiers).
+    Computed,
+}
+
+type Evictor = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Cache {
@@ -19,15 +105,45 @@ pub struct Cache {
 }
 
 struct Inner {
-    backend: Backend,
+    redis: Option<RedisHandle>,
+    /// The keyed-JSON tier without Redis.
+    memory: moka::future::Cache<String, Entry>,
+    /// L1 of responses.
+    local: moka::sync::Cache<String, Arc<CachedBody>>,
+    /// Known generations per `<namespace>:<tenant>`.
+    generations: RwLock<HashMap<String, Generation>>,
+    /// The epoch last announced on the channel (part of every key).
+    epoch: AtomicU64,
+    /// Subscribed and an epoch was heard since: L2 may be used.
+    synced: AtomicBool,
+    /// An invalidation could not be published: announce a new epoch once Redis answers.
+    resync: AtomicBool,
+    evictors: RwLock<Vec<(&'static str, Evictor)>>,
     default_ttl: Duration,
+    local_ttl: Duration,
     hits: AtomicU64,
     misses: AtomicU64,
+    local_hits: AtomicU64,
+    shared_hits: AtomicU64,
 }
 
-enum Backend {
-    Memory(moka::future::Cache<String, Entry>),
-    Redis(RedisHandle),
+/// A tenant's generation in a namespace as this replica knows it: the shared counter (from
+/// Redis), or a local token that makes this replica's keys private (after a local write the
+/// channel has not confirmed yet, or without Redis).
+#[derive(Debug, Clone, Copy)]
+struct Generation {
+    shared: u64,
+    local: Option<u64>,
+    checked: Instant,
+}
+
+impl Generation {
+    fn token(&self) -> (String, bool) {
+        match self.local {
+            Some(l) => (format!("l{l:x}"), false),
+            None => (format!("s{}", self.shared), true),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -46,58 +162,469 @@ impl Expiry<String, Entry> for PerEntryTtl {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CacheStats {
-    /// `redis` or `memory`.
+    /// `redis` (in-process tier in front of Redis) or `memory` (in-process only).
     pub backend: &'static str,
     pub hits: u64,
     pub misses: u64,
     /// hits / (hits + misses), 0 when unused.
     pub hit_ratio: f64,
+    /// Response hits answered in-process.
+    pub local_hits: u64,
+    /// Response hits answered by Redis.
+    pub shared_hits: u64,
+    /// Entries in the in-process response tier.
+    pub local_entries: u64,
+    /// With Redis: whether this replica hears invalidations (and so uses Redis as a tier).
+    pub synced: bool,
+}
+
+fn random_nonzero() -> u64 {
+    rand::random::<u64>() | 1
 }
 
 impl Cache {
+    /// In-process only.
     pub fn in_memory(settings: &CacheSettings) -> Cache {
-        let store = moka::future::Cache::builder()
+        Self::build(None, settings)
+    }
+
+    /// In-process tier in front of Redis.
+    pub fn redis(handle: RedisHandle, settings: &CacheSettings) -> Cache {
+        Self::build(Some(handle), settings)
+    }
+
+    fn build(redis: Option<RedisHandle>, settings: &CacheSettings) -> Cache {
+        let default_ttl = Duration::from_secs(settings.default_ttl_secs.max(1));
+        let local_ttl = match redis {
+            Some(_) => settings
+                .local_ttl
+                .get()
+                .clamp(Duration::from_millis(1), default_ttl),
+            None => default_ttl,
+        };
+        let memory = moka::future::Cache::builder()
             .max_capacity(settings.max_entries)
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
             .build();
-        Self::with_backend(Backend::Memory(store), settings)
-    }
-
-    pub fn redis(handle: RedisHandle, settings: &CacheSettings) -> Cache {
-        Self::with_backend(Backend::Redis(handle), settings)
-    }
-
-    fn with_backend(backend: Backend, settings: &CacheSettings) -> Cache {
+        let local = moka::sync::Cache::builder()
+            .max_capacity(settings.max_entries)
+            .time_to_live(local_ttl)
+            .build();
         Cache {
             inner: Arc::new(Inner {
-                backend,
-                default_ttl: Duration::from_secs(settings.default_ttl_secs.max(1)),
+                redis,
+                memory,
+                local,
+                generations: RwLock::new(HashMap::new()),
+                epoch: AtomicU64::new(random_nonzero()),
+                synced: AtomicBool::new(false),
+                resync: AtomicBool::new(false),
+                evictors: RwLock::new(Vec::new()),
+                default_ttl,
+                local_ttl,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
+                local_hits: AtomicU64::new(0),
+                shared_hits: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// How long in-process state (responses, identities) may be served without hearing about a
+    /// change: `cache.local_ttl` with Redis, `cache.default_ttl_secs` without.
+    pub fn local_ttl(&self) -> Duration {
+        self.inner.local_ttl
     }
 
     fn redis_key(handle: &RedisHandle, key: &str) -> String {
         handle.key(&format!("cache:{key}"))
     }
 
-    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let raw: Option<String> = match &self.inner.backend {
-            Backend::Memory(store) => store.get(key).await.map(|e| e.json.to_string()),
-            Backend::Redis(handle) => {
-                let k = Self::redis_key(handle, key);
+    fn channel(handle: &RedisHandle) -> String {
+        Self::redis_key(handle, "events")
+    }
+
+    /// Redis as the shared tier: configured, and this replica hears invalidations.
+    fn shared_tier(&self) -> Option<&RedisHandle> {
+        self.inner
+            .redis
+            .as_ref()
+            .filter(|_| self.inner.synced.load(Ordering::Acquire))
+    }
+
+    // ----- responses -----
+
+    /// The cached response for `key` in `tenant`'s `namespace`, or `compute`'s answer (then
+    /// cached; errors are not). Keys carry the tenant's generation: see [`Cache::bump`].
+    pub async fn response<E, F, Fut>(
+        &self,
+        namespace: &'static str,
+        tenant: &str,
+        key: &str,
+        compute: F,
+    ) -> Result<(Arc<CachedBody>, Tier), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedBody, E>>,
+    {
+        let (generation, shareable) = self.generation(namespace, tenant).await;
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
+        let full = format!("{namespace}:{tenant}:{epoch:x}:{generation}:{key}");
+        if let Some(hit) = self.inner.local.get(&full) {
+            self.count(Tier::Local);
+            return Ok((hit, Tier::Local));
+        }
+        let shared = self.shared_tier().filter(|_| shareable).cloned();
+        if let Some(handle) = &shared {
+            let raw = redis_get::<Vec<u8>>(handle, Self::redis_key(handle, &format!("r:{full}")));
+            if let Some(hit) = raw.await.and_then(CachedBody::decode) {
+                let hit = Arc::new(hit);
+                self.inner.local.insert(full, hit.clone());
+                self.count(Tier::Shared);
+                return Ok((hit, Tier::Shared));
+            }
+        }
+        self.count(Tier::Computed);
+        let value = Arc::new(compute().await?);
+        self.inner.local.insert(full.clone(), value.clone());
+        if let Some(handle) = shared {
+            let k = Self::redis_key(&handle, &format!("r:{full}"));
+            let (raw, ttl) = (value.encode(), self.inner.default_ttl.as_millis() as u64);
+            // Off the request: the answer is ready, storing it for the other replicas can lag.
+            tokio::spawn(async move {
+                let _ = handle
+                    .run(|mut conn| async move {
+                        redis::cmd("SET")
+                            .arg(&k)
+                            .arg(raw)
+                            .arg("PX")
+                            .arg(ttl)
+                            .query_async::<()>(&mut conn)
+                            .await
+                    })
+                    .await;
+            });
+        }
+        Ok((value, Tier::Computed))
+    }
+
+    fn count(&self, tier: Tier) {
+        let (counter, label) = match tier {
+            Tier::Local => {
+                self.inner.local_hits.fetch_add(1, Ordering::Relaxed);
+                (&self.inner.hits, "local")
+            }
+            Tier::Shared => {
+                self.inner.shared_hits.fetch_add(1, Ordering::Relaxed);
+                (&self.inner.hits, "shared")
+            }
+            Tier::Computed => (&self.inner.misses, "miss"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("maestro_cache_responses_total", "tier" => label).increment(1);
+    }
+
+    /// The tenant's generation token in `namespace`, and whether entries under it may be shared
+    /// through Redis.
+    async fn generation(&self, namespace: &str, tenant: &str) -> (String, bool) {
+        let name = format!("{namespace}:{tenant}");
+        let known = self.read_generations().get(&name).copied();
+        let fresh = known
+            .filter(|g| self.inner.redis.is_none() || g.checked.elapsed() < self.inner.local_ttl);
+        if let Some(g) = fresh {
+            return g.token();
+        }
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
+        let from_redis = match self.shared_tier() {
+            // A missing counter is generation 0; a failed call leaves the generation unknown.
+            Some(handle) => {
+                let key = Self::redis_key(handle, &format!("gen:{name}"));
                 handle
                     .run(|mut conn| async move {
                         redis::cmd("GET")
-                            .arg(&k)
-                            .query_async::<Option<String>>(&mut conn)
+                            .arg(&key)
+                            .query_async::<Option<u64>>(&mut conn)
                             .await
                     })
                     .await
-                    .unwrap_or(None)
+                    .ok()
+                    .map(Option::unwrap_or_default)
             }
+            None => None,
+        };
+        let mut map = self.write_generations();
+        // An epoch announced meanwhile cleared the map; what was read belongs to the old one.
+        if self.inner.epoch.load(Ordering::Acquire) != epoch {
+            let g = map.entry(name).or_insert_with(Self::private_generation);
+            return g.token();
+        }
+        let g = map.entry(name).or_insert_with(|| match from_redis {
+            Some(_) => Generation {
+                shared: 0,
+                local: None,
+                checked: Instant::now(),
+            },
+            None => Self::private_generation(),
+        });
+        if let Some(n) = from_redis {
+            g.shared = g.shared.max(n);
+        }
+        g.checked = Instant::now();
+        g.token()
+    }
+
+    fn private_generation() -> Generation {
+        Generation {
+            shared: 0,
+            local: Some(random_nonzero()),
+            checked: Instant::now(),
+        }
+    }
+
+    fn read_generations(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Generation>> {
+        self.inner
+            .generations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_generations(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Generation>> {
+        self.inner
+            .generations
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A write in `tenant`'s `namespace`: every cached response of the tenant there is stale from
+    /// now on, on this replica at once and on the others when the pub/sub message arrives.
+    pub async fn bump(&self, namespace: &'static str, tenant: &str) {
+        let name = format!("{namespace}:{tenant}");
+        {
+            let mut map = self.write_generations();
+            let g = map
+                .entry(name.clone())
+                .or_insert_with(Self::private_generation);
+            g.local = Some(random_nonzero());
+            g.checked = Instant::now();
+        }
+        let Some(handle) = &self.inner.redis else {
+            return;
+        };
+        let key = Self::redis_key(handle, &format!("gen:{name}"));
+        let channel = Self::channel(handle);
+        let message = format!("gen {name} ");
+        // One round trip: the counter and its announcement, atomically.
+        let published = handle
+            .run(|mut conn| async move {
+                redis::cmd("EVAL")
+                    .arg(
+                        "local n = redis.call('INCR', KEYS[1]) \
+                         redis.call('PUBLISH', ARGV[1], ARGV[2] .. n) return n",
+                    )
+                    .arg(1)
+                    .arg(&key)
+                    .arg(&channel)
+                    .arg(&message)
+                    .query_async::<u64>(&mut conn)
+                    .await
+            })
+            .await;
+        if let Err(error) = published {
+            self.undelivered(&format!("{error:#}"));
+        }
+    }
+
+    /// Drops `id` from what is registered under `topic` (e.g. a cached identity) on this replica
+    /// at once and on the others through the channel.
+    pub async fn evict(&self, topic: &'static str, id: &str) {
+        self.run_evictors(topic, Some(id));
+        let Some(handle) = &self.inner.redis else {
+            return;
+        };
+        let message = format!("evict {topic} {id}");
+        if let Err(error) = redis_publish(handle, Self::channel(handle), message).await {
+            self.undelivered(&format!("{error:#}"));
+        }
+    }
+
+    /// Registers in-process state that [`Cache::evict`] messages for `topic` drop one id of, and
+    /// that every epoch change drops entirely (`None`).
+    pub fn on_evict(&self, topic: &'static str, f: impl Fn(Option<&str>) + Send + Sync + 'static) {
+        self.inner
+            .evictors
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((topic, Arc::new(f)));
+    }
+
+    fn run_evictors(&self, topic: &str, id: Option<&str>) {
+        let evictors: Vec<Evictor> = self
+            .inner
+            .evictors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(t, _)| id.is_none() || *t == topic)
+            .map(|(_, f)| f.clone())
+            .collect();
+        for f in evictors {
+            f(id);
+        }
+    }
+
+    fn undelivered(&self, error: &str) {
+        if !self.inner.resync.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                error,
+                "a cache invalidation could not be published; every replica drops its in-process cache when Redis answers again"
+            );
+        }
+        metrics::counter!("maestro_cache_undelivered_invalidations_total").increment(1);
+    }
+
+    /// Drops every in-process response, generation and registered identity, and moves to
+    /// `epoch`.
+    fn adopt_epoch(&self, epoch: u64) {
+        self.inner.epoch.store(epoch, Ordering::Release);
+        self.write_generations().clear();
+        self.inner.local.invalidate_all();
+        self.run_evictors("", None);
+        metrics::counter!("maestro_cache_epochs_total").increment(1);
+    }
+
+    fn on_message(&self, payload: &str) {
+        let mut parts = payload.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("epoch"), Some(raw), None) => {
+                if let Ok(epoch) = u64::from_str_radix(raw, 16) {
+                    self.adopt_epoch(epoch);
+                    if !self.inner.synced.swap(true, Ordering::AcqRel) {
+                        tracing::info!("cache invalidation channel in sync; Redis tier in use");
+                    }
+                }
+            }
+            (Some("gen"), Some(name), Some(raw)) => {
+                // `gen <namespace>:<tenant> <counter>`
+                let Ok(n) = raw.parse::<u64>() else {
+                    return;
+                };
+                let name = name.to_string();
+                let mut map = self.write_generations();
+                match map.get_mut(&name) {
+                    Some(g) if n > g.shared => {
+                        g.shared = n;
+                        g.local = None;
+                        g.checked = Instant::now();
+                    }
+                    // Not newer than what is known (a counter restored from an older dump):
+                    // private keys until the next check, never a possibly used generation.
+                    Some(g) => g.local = Some(random_nonzero()),
+                    // Recorded even when unknown here, so a lookup racing this message cannot
+                    // settle on an older counter.
+                    None => {
+                        map.insert(
+                            name,
+                            Generation {
+                                shared: n,
+                                local: None,
+                                checked: Instant::now(),
+                            },
+                        );
+                    }
+                }
+            }
+            (Some("evict"), Some(topic), Some(id)) => self.run_evictors(topic, Some(id)),
+            _ => tracing::debug!(payload, "unknown cache event ignored"),
+        }
+    }
+
+    async fn announce_epoch(&self, handle: &RedisHandle) -> anyhow::Result<()> {
+        let message = format!("epoch {:x}", random_nonzero());
+        redis_publish(handle, Self::channel(handle), message).await
+    }
+
+    /// With Redis: keeps this replica subscribed to the invalidation channel (see the module
+    /// docs); returns when `cancel` fires. Without Redis: returns at once.
+    pub fn sync_task(&self, cancel: CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> {
+        let cache = self.clone();
+        Box::pin(async move {
+            let Some(handle) = cache.inner.redis.clone() else {
+                return Ok(());
+            };
+            let mut backoff = Duration::from_millis(100);
+            while !cancel.is_cancelled() {
+                let outcome = cache.subscribed(&handle, &cancel, &mut backoff).await;
+                if cache.inner.synced.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(error = ?outcome.as_ref().err(), "cache invalidation channel lost; in-process entries live at most cache.local_ttl until it is back");
+                }
+                if outcome.is_ok() {
+                    break;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Ok(())
+        })
+    }
+
+    /// One subscription: Ok when cancelled, Err when the connection failed.
+    async fn subscribed(
+        &self,
+        handle: &RedisHandle,
+        cancel: &CancellationToken,
+        backoff: &mut Duration,
+    ) -> anyhow::Result<()> {
+        let limit = handle.command_timeout();
+        let client = redis::Client::open(handle.url())?;
+        let pubsub = tokio::time::timeout(limit, client.get_async_pubsub()).await??;
+        let (mut sink, mut stream) = pubsub.split();
+        tokio::time::timeout(limit, sink.subscribe(Self::channel(handle))).await??;
+        // Whatever happened while this replica was not listening is unknown: a new epoch for
+        // everybody (which also brings this replica in sync when its announcement comes back).
+        self.inner.resync.store(false, Ordering::Release);
+        if let Err(e) = self.announce_epoch(handle).await {
+            self.inner.resync.store(true, Ordering::Release);
+            return Err(e);
+        }
+        *backoff = Duration::from_millis(100);
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                message = stream.next() => {
+                    let Some(message) = message else {
+                        anyhow::bail!("the subscription connection closed");
+                    };
+                    if let Ok(payload) = message.get_payload::<String>() {
+                        self.on_message(&payload);
+                    }
+                }
+                _ = beat.tick() => {
+                    tokio::time::timeout(limit, sink.ping::<redis::Value>())
+                        .await
+                        .map_err(|_| anyhow::anyhow!("Redis did not answer the subscription's PING"))??;
+                    if self.inner.resync.swap(false, Ordering::AcqRel)
+                        && let Err(e) = self.announce_epoch(handle).await
+                    {
+                        self.inner.resync.store(true, Ordering::Release);
+                        tracing::debug!(error = %e, "new cache epoch not announced yet");
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- keyed JSON -----
+
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let raw: Option<String> = match &self.inner.redis {
+            None => self.inner.memory.get(key).await.map(|e| e.json.to_string()),
+            Some(handle) => redis_get::<String>(handle, Self::redis_key(handle, key)).await,
         };
         let value = raw.and_then(|json| serde_json::from_str(&json).ok());
         if value.is_some() {
@@ -115,9 +642,10 @@ impl Cache {
             return;
         };
         let ttl = ttl.unwrap_or(self.inner.default_ttl);
-        match &self.inner.backend {
-            Backend::Memory(store) => {
-                store
+        match &self.inner.redis {
+            None => {
+                self.inner
+                    .memory
                     .insert(
                         key.to_string(),
                         Entry {
@@ -127,7 +655,7 @@ impl Cache {
                     )
                     .await
             }
-            Backend::Redis(handle) => {
+            Some(handle) => {
                 let k = Self::redis_key(handle, key);
                 let _ = handle
                     .run(|mut conn| async move {
@@ -145,9 +673,9 @@ impl Cache {
     }
 
     pub async fn delete(&self, key: &str) {
-        match &self.inner.backend {
-            Backend::Memory(store) => store.invalidate(key).await,
-            Backend::Redis(handle) => {
+        match &self.inner.redis {
+            None => self.inner.memory.invalidate(key).await,
+            Some(handle) => {
                 let k = Self::redis_key(handle, key);
                 let _ = handle
                     .run(|mut conn| async move {
@@ -158,33 +686,43 @@ impl Cache {
         }
     }
 
-    /// Removes every entry whose key starts with `prefix` (e.g. all list pages of a tenant).
+    /// Removes every keyed-JSON entry whose key starts with `prefix`.
     pub async fn delete_prefix(&self, prefix: &str) {
-        match &self.inner.backend {
-            Backend::Memory(store) => {
+        match &self.inner.redis {
+            None => {
                 let prefix = prefix.to_string();
-                let _ = store.invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+                let _ = self
+                    .inner
+                    .memory
+                    .invalidate_entries_if(move |k, _| k.starts_with(&prefix));
             }
-            Backend::Redis(handle) => {
+            Some(handle) => {
                 let pattern = format!("{}*", escape_glob(&Self::redis_key(handle, prefix)));
                 let _ = delete_matching(handle, &pattern).await;
             }
         }
     }
 
-    /// Clears Maestro's cache entries only (other keys in the same Redis database survive).
-    /// Returns how many entries were removed.
+    /// Clears Maestro's cache entries only (other keys in the same Redis database survive), and
+    /// every replica's in-process tier. Returns how many entries were removed.
     pub async fn clear(&self) -> anyhow::Result<u64> {
-        match &self.inner.backend {
-            Backend::Memory(store) => {
-                let count = store.entry_count();
-                store.invalidate_all();
-                store.run_pending_tasks().await;
+        let local = self.inner.local.entry_count();
+        self.adopt_epoch(random_nonzero());
+        match &self.inner.redis {
+            None => {
+                let count = self.inner.memory.entry_count() + local;
+                self.inner.memory.invalidate_all();
+                self.inner.memory.run_pending_tasks().await;
                 Ok(count)
             }
-            Backend::Redis(handle) => {
+            Some(handle) => {
                 let pattern = format!("{}*", escape_glob(&Self::redis_key(handle, "")));
-                delete_matching(handle, &pattern).await
+                let removed = delete_matching(handle, &pattern).await?;
+                // The generation counters went with the keys: a new epoch for every replica.
+                if self.announce_epoch(handle).await.is_err() {
+                    self.inner.resync.store(true, Ordering::Release);
+                }
+                Ok(removed)
             }
         }
     }
@@ -194,9 +732,9 @@ impl Cache {
         let misses = self.inner.misses.load(Ordering::Relaxed);
         let total = hits + misses;
         CacheStats {
-            backend: match self.inner.backend {
-                Backend::Memory(_) => "memory",
-                Backend::Redis(_) => "redis",
+            backend: match self.inner.redis {
+                None => "memory",
+                Some(_) => "redis",
             },
             hits,
             misses,
@@ -205,8 +743,47 @@ impl Cache {
             } else {
                 hits as f64 / total as f64
             },
+            local_hits: self.inner.local_hits.load(Ordering::Relaxed),
+            shared_hits: self.inner.shared_hits.load(Ordering::Relaxed),
+            local_entries: self.inner.local.entry_count(),
+            synced: self.inner.synced.load(Ordering::Acquire),
         }
     }
+}
+
+/// GET under the command timeout and the breaker; any failure is `None` (a miss).
+async fn redis_get<T: redis::FromRedisValue + Send + 'static>(
+    handle: &RedisHandle,
+    key: String,
+) -> Option<T> {
+    handle
+        .run(|mut conn| async move {
+            redis::cmd("GET")
+                .arg(&key)
+                .query_async::<Option<T>>(&mut conn)
+                .await
+        })
+        .await
+        .ok()
+        .flatten()
+}
+
+/// PUBLISH under the command timeout and the breaker.
+async fn redis_publish(
+    handle: &RedisHandle,
+    channel: String,
+    message: String,
+) -> anyhow::Result<()> {
+    handle
+        .run(|mut conn| async move {
+            redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(&message)
+                .query_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
 }
 
 /// SCAN + UNLINK in batches (never KEYS, which blocks Redis).
@@ -257,11 +834,13 @@ fn escape_glob(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::HumanDuration;
 
     fn settings() -> CacheSettings {
         CacheSettings {
             default_ttl_secs: 60,
             max_entries: 100,
+            local_ttl: HumanDuration(Duration::from_secs(2)),
         }
     }
 
@@ -295,5 +874,99 @@ mod tests {
     #[test]
     fn glob_metacharacters_are_escaped() {
         assert_eq!(escape_glob("a*b?[c]"), "a\\*b\\?\\[c\\]");
+    }
+
+    async fn read(cache: &Cache, tenant: &str, value: &str) -> (Bytes, Tier) {
+        let value = value.to_string();
+        let (body, tier) = cache
+            .response::<std::convert::Infallible, _, _>("ns", tenant, "k", || async move {
+                Ok(CachedBody {
+                    body: Bytes::from(value),
+                    tag: Some("t".into()),
+                })
+            })
+            .await
+            .unwrap();
+        (body.body.clone(), tier)
+    }
+
+    #[tokio::test]
+    async fn responses_are_served_in_process_until_the_tenant_is_bumped() {
+        let cache = Cache::in_memory(&settings());
+        assert_eq!(
+            read(&cache, "t1", "v1").await,
+            ("v1".into(), Tier::Computed)
+        );
+        assert_eq!(read(&cache, "t1", "v2").await, ("v1".into(), Tier::Local));
+        assert_eq!(
+            read(&cache, "t2", "w1").await,
+            ("w1".into(), Tier::Computed)
+        );
+        cache.bump("ns", "t1").await;
+        assert_eq!(
+            read(&cache, "t1", "v2").await,
+            ("v2".into(), Tier::Computed)
+        );
+        assert_eq!(read(&cache, "t2", "w2").await, ("w1".into(), Tier::Local));
+        let stats = cache.stats();
+        assert_eq!((stats.local_hits, stats.misses), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn an_epoch_drops_responses_and_registered_state() {
+        let cache = Cache::in_memory(&settings());
+        let dropped = Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
+        let seen = dropped.clone();
+        cache.on_evict("users", move |id| {
+            seen.lock().unwrap().push(id.map(str::to_string))
+        });
+        read(&cache, "t1", "v1").await;
+        cache.evict("users", "u1").await;
+        cache.on_message("evict users u2");
+        cache.on_message("epoch abc");
+        assert_eq!(
+            read(&cache, "t1", "v2").await,
+            ("v2".into(), Tier::Computed)
+        );
+        assert_eq!(
+            *dropped.lock().unwrap(),
+            vec![Some("u1".into()), Some("u2".into()), None]
+        );
+    }
+
+    #[tokio::test]
+    async fn generation_messages_only_move_forward() {
+        let cache = Cache::in_memory(&settings());
+        cache.write_generations().insert(
+            "ns:t1".into(),
+            Generation {
+                shared: 5,
+                local: None,
+                checked: Instant::now(),
+            },
+        );
+        read(&cache, "t1", "v1").await;
+        cache.on_message("gen ns:t1 6");
+        assert_eq!(read(&cache, "t1", "v2").await.1, Tier::Computed);
+        assert_eq!(read(&cache, "t1", "v3").await.1, Tier::Local);
+        // An older counter (a Redis restored from a dump) never brings back a used generation.
+        cache.on_message("gen ns:t1 5");
+        let (token, shareable) = cache.read_generations()["ns:t1"].token();
+        assert!(!shareable && token.starts_with('l'), "{token}");
+        assert_eq!(read(&cache, "t1", "v4").await.1, Tier::Computed);
+    }
+
+    #[test]
+    fn cached_bodies_round_trip_through_the_redis_framing() {
+        let body = CachedBody {
+            body: Bytes::from_static(b"{\"a\":\"x\ny\"}"),
+            tag: Some("abc".into()),
+        };
+        assert_eq!(CachedBody::decode(body.encode()), Some(body));
+        let untagged = CachedBody {
+            body: Bytes::from_static(b"[]"),
+            tag: None,
+        };
+        assert_eq!(CachedBody::decode(untagged.encode()), Some(untagged));
     }
 }

@@ -49,21 +49,134 @@ pub struct StreamHandler {
     pub handler: StreamHandlerFn,
 }
 
+/// Events [`Edge::publish_buffered`] holds at most before dropping (and counting) new ones.
+pub const EVENT_BUFFER: usize = 10_000;
+/// Events written per pipelined round trip.
+const EVENT_BATCH: usize = 256;
+
+/// An outbound event waiting in the buffer.
+struct Outgoing {
+    stream: &'static str,
+    fields: Vec<(&'static str, String)>,
+}
+
+struct EventBuffer {
+    tx: tokio::sync::mpsc::Sender<Outgoing>,
+    /// Taken by the one [`Edge::flush_task`].
+    rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Outgoing>>>,
+}
+
 #[derive(Clone)]
 pub struct Edge {
     redis: RedisHandle,
     settings: StreamSettings,
     consumer: String,
+    buffer: Arc<EventBuffer>,
 }
 
 impl Edge {
     pub fn new(redis: RedisHandle, settings: StreamSettings) -> Edge {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "maestro".to_string());
         let short = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, rx) = tokio::sync::mpsc::channel(EVENT_BUFFER);
         Edge {
             redis,
             settings,
             consumer: format!("{host}-{}-{}", std::process::id(), &short[..8]),
+            buffer: Arc::new(EventBuffer {
+                tx,
+                rx: std::sync::Mutex::new(Some(rx)),
+            }),
+        }
+    }
+
+    /// Queues an outbound event for [`Edge::flush_task`], which writes queued events in
+    /// pipelined batches: the caller never waits for Redis. When the buffer is full (Redis slow
+    /// or away) the event is dropped and counted in `maestro_stream_events_dropped_total`.
+    pub fn publish_buffered(&self, stream: &'static str, fields: Vec<(&'static str, String)>) {
+        if self
+            .buffer
+            .tx
+            .try_send(Outgoing { stream, fields })
+            .is_err()
+        {
+            metrics::counter!("maestro_stream_events_dropped_total", "stream" => stream)
+                .increment(1);
+        }
+    }
+
+    /// Writes buffered events until `cancel` fires, then what is still queued.
+    pub fn flush_task(&self, cancel: CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> {
+        let edge = self.clone();
+        Box::pin(async move {
+            let rx = edge
+                .buffer
+                .rx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            let Some(mut rx) = rx else {
+                return Ok(());
+            };
+            let mut batch = Vec::with_capacity(EVENT_BATCH);
+            loop {
+                let received = tokio::select! {
+                    _ = cancel.cancelled() => 0,
+                    n = rx.recv_many(&mut batch, EVENT_BATCH) => n,
+                };
+                if received == 0 {
+                    break;
+                }
+                edge.write_batch(&mut batch).await;
+            }
+            rx.close();
+            while let Ok(event) = rx.try_recv() {
+                batch.push(event);
+                if batch.len() == EVENT_BATCH {
+                    edge.write_batch(&mut batch).await;
+                }
+            }
+            edge.write_batch(&mut batch).await;
+            Ok(())
+        })
+    }
+
+    /// One pipelined round trip of XADDs (each stream capped at about `streams.max_len`).
+    async fn write_batch(&self, batch: &mut Vec<Outgoing>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        let mut per_stream: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for event in batch.drain(..) {
+            *per_stream.entry(event.stream).or_default() += 1;
+            let cmd = pipe
+                .cmd("XADD")
+                .arg(self.stream_name(event.stream))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.settings.max_len)
+                .arg("*");
+            for (k, v) in event.fields {
+                cmd.arg(k).arg(v);
+            }
+            cmd.ignore();
+        }
+        let result = self
+            .redis
+            .run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await;
+        let outcome = if result.is_ok() {
+            "published"
+        } else {
+            "failed"
+        };
+        for (stream, n) in per_stream {
+            metrics::counter!("maestro_stream_published_total", "stream" => stream, "outcome" => outcome)
+                .increment(n);
+        }
+        if let Err(error) = result {
+            tracing::warn!(error = %format!("{error:#}"), "buffered stream events not written");
         }
     }
 

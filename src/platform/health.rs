@@ -30,8 +30,9 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(metrics_endpoint);
 }
 
+/// One dependency's state in `/readyz`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CheckResult {
+pub struct DependencyCheck {
     /// `up`, `down`, `degraded` or `disabled`.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,11 +43,19 @@ pub struct CheckResult {
 pub struct Readiness {
     /// `ready`, `degraded` (serving without Redis) or `unavailable`.
     pub status: String,
-    pub database: CheckResult,
-    pub redis: CheckResult,
+    pub database: DependencyCheck,
+    pub redis: DependencyCheck,
 }
 
-async fn check_database(platform: &Platform) -> CheckResult {
+async fn check_database(platform: &Platform) -> DependencyCheck {
+    if let Some(reason) = platform.db.breaker_open() {
+        return DependencyCheck {
+            status: "down".into(),
+            detail: Some(format!(
+                "circuit breaker open: {reason}; requests needing the database get 503 until a probe answers"
+            )),
+        };
+    }
     let db = platform.db.clone();
     let probe = async move {
         db.run(|conn| -> Result<usize, ProbeError> {
@@ -62,40 +71,40 @@ async fn check_database(platform: &Platform) -> CheckResult {
     match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
         Ok(Ok(0)) => {
             MIGRATED.store(true, Ordering::Relaxed);
-            CheckResult {
+            DependencyCheck {
                 status: "up".into(),
                 detail: None,
             }
         }
-        Ok(Ok(pending)) => CheckResult {
+        Ok(Ok(pending)) => DependencyCheck {
             status: "down".into(),
             detail: Some(format!(
                 "{pending} migrations pending; run `maestro migrate`"
             )),
         },
-        Ok(Err(e)) => CheckResult {
+        Ok(Err(e)) => DependencyCheck {
             status: "down".into(),
             detail: Some(e.0),
         },
-        Err(_) => CheckResult {
+        Err(_) => DependencyCheck {
             status: "down".into(),
             detail: Some("no answer within 2 s".into()),
         },
     }
 }
 
-async fn check_redis(platform: &Platform) -> CheckResult {
+async fn check_redis(platform: &Platform) -> DependencyCheck {
     match &platform.redis {
-        None => CheckResult {
+        None => DependencyCheck {
             status: "disabled".into(),
             detail: None,
         },
         Some(redis) => match redis.ping().await {
-            Ok(()) => CheckResult {
+            Ok(()) => DependencyCheck {
                 status: "up".into(),
                 detail: None,
             },
-            Err(e) => CheckResult {
+            Err(e) => DependencyCheck {
                 status: "degraded".into(),
                 detail: Some(format!(
                     "unreachable ({e:#}); serving from the database, stream edge paused"
@@ -229,6 +238,11 @@ async fn metrics_endpoint(
         .set(open.saturating_sub(idle) as f64);
     metrics::gauge!("maestro_db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("maestro_db_pool_max_connections").set(max as f64);
+    metrics::gauge!("maestro_db_breaker_open").set(if platform.db.breaker_open().is_some() {
+        1.0
+    } else {
+        0.0
+    });
     if let Some(redis) = &platform.redis {
         metrics::gauge!("maestro_redis_up").set(if redis.is_up() { 1.0 } else { 0.0 });
     }

@@ -69,6 +69,26 @@ impl Platform {
         })
     }
 
+    /// The platform's own background work: the cache's invalidation channel and the writer of
+    /// buffered stream events (both only with Redis).
+    pub fn background_tasks(&self) -> Vec<module::BackgroundTask> {
+        let mut tasks = Vec::new();
+        if self.redis.is_some() {
+            let cache = self.cache.clone();
+            tasks.push(module::BackgroundTask::new("cache-sync", move |cancel| {
+                cache.sync_task(cancel)
+            }));
+        }
+        if let Some(edge) = &self.edge {
+            let edge = edge.clone();
+            tasks.push(module::BackgroundTask::new(
+                "stream-events",
+                move |cancel| edge.flush_task(cancel),
+            ));
+        }
+        tasks
+    }
+
     /// Releases what modules registered (services and step types refer to each other, so they
     /// are only freed this way). Called when the application has stopped.
     pub fn release(&self) {
@@ -83,7 +103,7 @@ impl Platform {
         loop {
             let result = self
                 .db
-                .run(|conn| -> Result<Vec<String>, MigrateError> {
+                .run_unbounded(|conn| -> Result<Vec<String>, MigrateError> {
                     db::migrate::run_pending(conn).map_err(MigrateError::Migration)
                 })
                 .await;

@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use futures::future::BoxFuture;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::platform::auth::{Principal, TenantId};
+use crate::platform::http::error::ApiError;
 
 /// What a step knows about the run it belongs to.
 #[derive(Debug, Clone)]
@@ -32,6 +35,76 @@ pub enum StepFailure {
     /// Retrying cannot help (bad input, 4xx, gate failed): the step fails at once.
     #[error("{0}")]
     Permanent(String),
+}
+
+/// A service error met by a step: a 5xx (the database restarting, a timeout) may pass, so the
+/// step is retried; a 4xx (bad input, a refusal) cannot get better by retrying. The message keeps
+/// the problem's code, detail and field errors.
+impl From<ApiError> for StepFailure {
+    fn from(e: ApiError) -> Self {
+        let mut message = format!("{}: {}", e.code, e.detail);
+        for field in &e.errors {
+            message.push_str(&format!(" {}: {}.", field.field, field.message));
+        }
+        if e.status.is_server_error() {
+            StepFailure::Retryable(message)
+        } else {
+            StepFailure::Permanent(message)
+        }
+    }
+}
+
+/// A `with:` parameter given as a value, or as a `${{ … }}` expression resolved at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrExpr<T> {
+    Value(T),
+    Expr(String),
+}
+
+impl<T> OrExpr<T> {
+    /// The value once expressions are resolved (an unresolved expression is an error naming
+    /// the parameter).
+    pub fn resolved(&self, name: &str) -> Result<&T, String> {
+        match self {
+            OrExpr::Value(v) => Ok(v),
+            OrExpr::Expr(e) => Err(format!("`{name}` did not resolve to a value: `{e}`")),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for OrExpr<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if let Value::String(s) = &value
+            && s.contains("${{")
+        {
+            return Ok(OrExpr::Expr(s.clone()));
+        }
+        T::deserialize(value)
+            .map(OrExpr::Value)
+            .map_err(D::Error::custom)
+    }
+}
+
+/// Reads a step's `with:` into its parameter struct (declared `#[serde(deny_unknown_fields)]`,
+/// so a misspelt parameter is refused); the message names the parameter.
+pub fn parse_with<T: DeserializeOwned>(with: &Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(with).map_err(|e| {
+        let message = e.inner().to_string();
+        let mut path = e.path().to_string();
+        // An unknown field's path ends with the field, which the message names already.
+        if message.starts_with("unknown field") {
+            path = path
+                .rsplit_once('.')
+                .map_or(".", |(parent, _)| parent)
+                .to_string();
+        }
+        if path == "." || path.is_empty() {
+            message
+        } else {
+            format!("`{path}`: {message}")
+        }
+    })
 }
 
 pub trait StepType: Send + Sync + 'static {

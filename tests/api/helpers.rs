@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -325,6 +326,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Use this test's own redis-server (instead of the environment's Redis, if any).
+    pub fn private_redis(self, redis: &PrivateRedis) -> Self {
+        let url = redis.url();
+        self.with(move |s| {
+            s.redis.url = url;
+            s.redis.key_prefix = "private".into();
+        })
+    }
+
     /// Use this database URL instead of the per-test SQLite/PostgreSQL default.
     pub fn database_url(mut self, url: String) -> Self {
         self.database_url = Some(url);
@@ -438,5 +448,203 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A `maestro serve` child process (process-level tests): its own port and log file, test
+/// configuration, no Redis unless `extra` sets `MAESTRO__REDIS__URL`. Killed (SIGKILL) on drop.
+pub struct MaestroProcess {
+    pub child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl MaestroProcess {
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        database_url: &str,
+        extra: &[(&str, &str)],
+    ) -> MaestroProcess {
+        let port = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(maestro_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MAESTRO_ENV", "test")
+            .env("MAESTRO_CONFIG_DIR", repo_root().join("config"))
+            .env("MAESTRO__SERVER__PORT", port.to_string())
+            .env("MAESTRO__DATA_DIR", dir.join("data"))
+            .env("MAESTRO__DATABASE__URL", database_url)
+            .env("MAESTRO__DATABASE__POOL_SIZE", "8")
+            .env("MAESTRO__REDIS__URL", "")
+            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out));
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start maestro");
+        MaestroProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    pub async fn wait_ready(&mut self, client: &reqwest::Client) {
+        let (child, url, log) = (&mut self.child, &self.url, &self.log);
+        eventually(
+            &format!("maestro at {url} to become ready (log: {})", log.display()),
+            Duration::from_secs(30),
+            &mut || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "maestro exited with {status}: {}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    );
+                }
+                let req = client.get(format!("{url}/readyz")).send();
+                async move {
+                    req.await
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                        .map(|_| ())
+                }
+            },
+        )
+        .await;
+    }
+
+    /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MaestroProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A redis-server owned by one test (never the shared one): its own port and data directory
+/// (`SAVE` writes `dump.rdb` there, and a restart loads it). Killed on drop.
+pub struct PrivateRedis {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    /// None when redis-server is not installed.
+    pub async fn start(dir: &Path) -> Option<PrivateRedis> {
+        let mut redis = PrivateRedis {
+            port: free_port(),
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        redis.spawn().then_some(())?;
+        redis.wait_listening().await;
+        Some(redis)
+    }
+
+    fn spawn(&mut self) -> bool {
+        std::fs::create_dir_all(&self.dir).expect("redis dir");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args([
+                "--dbfilename",
+                "dump.rdb",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        self.child = child.ok();
+        self.child.is_some()
+    }
+
+    async fn wait_listening(&self) {
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server does not listen on {}", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connect to the private redis-server")
+    }
+
+    /// SIGKILL: no shutdown save; what the data directory holds is what a restart loads.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port and directory (loading `dump.rdb` when there is one).
+    pub async fn restart(&mut self) {
+        self.kill();
+        assert!(self.spawn(), "redis-server starts again");
+        self.wait_listening().await;
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {signal}");
+        }
+    }
+
+    /// SIGSTOP: connections stay open and nothing answers (a hung host).
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.thaw();
+        self.kill();
+    }
+}
+
 /// Shared pointer alias used by test modules.
 pub type Shared<T> = Arc<std::sync::Mutex<T>>;
+
+/// Settings for the in-test platform that shares the processes' database (users, checks).
+pub async fn platform_for(database_url: &str, dir: &Path) -> Platform {
+    let mut settings: Settings = base_settings();
+    settings.database.url = database_url.to_string();
+    settings.data_dir = dir.join("data");
+    settings.redis.url = String::new();
+    let platform = Platform::new(settings).unwrap();
+    platform.migrate(Duration::from_secs(10)).await.unwrap();
+    platform
+}

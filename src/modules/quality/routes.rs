@@ -8,8 +8,14 @@ use super::model::{HistoryEntry, OverrideView, ScoreRequest, ScoreResponse, Vali
 use super::report::Report;
 use super::service::QualityService;
 use crate::platform::auth::{Authorized, Editor, Viewer};
-use crate::platform::http::error::{ApiResult, Problem};
+use crate::platform::http::error::ApiResult;
+use crate::platform::http::openapi::{ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
+
+crate::problem_responses! {
+    struct TemplateNotFound = [404 => "No such template in your tenant"];
+    struct ValidateRejected = [422 => "Neither or both of `template_id` and `template`, or an invalid inline template"];
+}
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
@@ -29,9 +35,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     request_body = ValidateRequest,
     responses(
         (status = 200, description = "The evaluation", body = ScoreResponse),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Neither or both of template_id and template", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, JsonBodyErrors, TemplateNotFound, ValidateRejected,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -52,9 +56,7 @@ async fn validate(
     request_body = ScoreRequest,
     responses(
         (status = 200, description = "The stored score, in the seed's shape with per-check evidence", body = ScoreResponse),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Viewers cannot store scores", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, JsonBodyErrors, TemplateNotFound,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -73,7 +75,7 @@ async fn score(
     tag = "quality",
     responses(
         (status = 200, description = "The report", body = Report),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        ApiErrors,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -91,8 +93,7 @@ async fn report(
     params(("id" = String, Path, description = "Template id"), PageQuery),
     responses(
         (status = 200, description = "One entry per scored version", body = Page<HistoryEntry>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, TemplateNotFound,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -121,7 +122,7 @@ struct OverrideFilter {
     params(OverrideFilter, PageQuery),
     responses(
         (status = 200, description = "Forced publishes, newest first", body = Page<OverrideView>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        ApiErrors,
     ),
     security(("bearer" = ["viewer"]))
 )]

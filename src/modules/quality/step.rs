@@ -6,7 +6,6 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::service::QualityService;
-use crate::platform::http::error::ApiError;
 use crate::platform::steps::{StepContext, StepFailure, StepType};
 
 pub struct ScoreStep(pub QualityService);
@@ -30,19 +29,10 @@ async fn template_id(
             .find_by_name(&ctx.tenant, name)
             .await
             .map(|t| t.id)
-            .map_err(failure),
+            .map_err(StepFailure::from),
         (None, None) => Err(StepFailure::Permanent(
             "`with.template_id` or `with.name` is required".into(),
         )),
-    }
-}
-
-/// 4xx from the service cannot get better by retrying; 5xx (e.g. the database restarting) can.
-fn failure(err: ApiError) -> StepFailure {
-    if err.status.is_server_error() {
-        StepFailure::Retryable(err.detail)
-    } else {
-        StepFailure::Permanent(format!("{}: {}", err.code, err.detail))
     }
 }
 
@@ -80,7 +70,10 @@ impl StepType for ScoreStep {
         let service = self.0.clone();
         Box::pin(async move {
             let id = template_id(&service, &ctx, &with).await?;
-            let scored = service.score(&ctx.actor, &id).await.map_err(failure)?;
+            let scored = service
+                .score(&ctx.actor, &id)
+                .await
+                .map_err(StepFailure::from)?;
             serde_json::to_value(scored).map_err(|e| StepFailure::Permanent(e.to_string()))
         })
     }
@@ -104,7 +97,10 @@ impl StepType for GateStep {
                 .and_then(Value::as_u64)
                 .map(|n| n as u32)
                 .unwrap_or(service.settings().min_score);
-            let scored = service.score(&ctx.actor, &id).await.map_err(failure)?;
+            let scored = service
+                .score(&ctx.actor, &id)
+                .await
+                .map_err(StepFailure::from)?;
             if !scored.passed || scored.quality_score < min {
                 return Err(StepFailure::Permanent(format!(
                     "quality gate failed: {} scores {} (needs {min}{}); {}",

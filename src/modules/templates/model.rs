@@ -93,7 +93,8 @@ pub struct InstantiateBody {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
-    /// Words that must all occur in the name, description, tags or author (case-insensitive).
+    /// Free text, web-search style: words that must all occur in the name, tags, description or
+    /// author (3+ letters also match as prefixes), `"a phrase"`, `a or b`, `-excluded`.
     pub query: Option<String>,
     pub category: Option<String>,
     /// Tags the template must all carry.
@@ -115,7 +116,7 @@ pub struct ListQuery {
     pub category: Option<String>,
     /// Comma-separated tags the template must all carry.
     pub tags: Option<String>,
-    /// Words that must all occur in the name, description, tags or author.
+    /// Free text, as `query` in search: words, `"a phrase"`, `a or b`, `-excluded`.
     pub text: Option<String>,
     pub min_quality: Option<f64>,
     /// As in search: `relevance`, `name`, `-name`, `updated`, `-updated`, `created`, `-created`,

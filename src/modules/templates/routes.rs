@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, get, post, put, web};
 use base64::Engine as _;
 use serde_json::json;
 
@@ -19,9 +19,39 @@ use super::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
 };
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
+use crate::platform::cache::CachedBody;
 use crate::platform::http::body::{BodyLimit, read_body};
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
+use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
+
+crate::problem_responses! {
+    struct TemplateNotFound = [404 => "No such template in your tenant"];
+    struct CommitNotFound = [404 => "No such template, or no such commit of it, in your tenant"];
+    struct FileNotFound = [404 => "No such template, version or file in your tenant"];
+    struct ForceNeedsAdmin = [403 => "Your role is below editor, or you asked to force and are not an admin"];
+    struct WriteConflict = [409 => "The name is taken by another template (`templates.name_taken`), or the git branch has commits the registry could not import (`templates.git_out_of_sync`; an admin repairs it with POST /api/v1/admin/git/reconcile)"];
+    struct OutOfSync = [409 => "The git branch has commits the registry could not import (`templates.git_out_of_sync`; an admin repairs it with POST /api/v1/admin/git/reconcile)"];
+    struct StaleIfMatch = [412 => "`If-Match` is not the current ETag"];
+    struct IfMatchRequired = [428 => "`If-Match` is missing"];
+    struct BadListFilter = [422 => "Unknown category or sort order, or a text query with nothing to search for (`errors` names the field)"];
+    struct BadInclude = [422 => "Unknown `include` (only `content`)"];
+    struct BadCommit = [422 => "Bad commit id, or the template did not exist at that commit"];
+    struct UnsafePath = [422 => "Unsafe path"];
+    struct TemplateRejected = [422 => "Invalid manifest or files (unsafe path, symlink, duplicate entry, …) or refused by the publish gate; `errors` names each problem"];
+    struct RestoreRejected = [422 => "Bad commit, or refused by the publish gate"];
+    struct InstantiateRejected = [
+        413 => "The body or the generated output exceeds a limit named in the detail",
+        422 => "Invalid parameters (each named with the reason) or a template error",
+    ];
+    struct RemoteRejected = [422 => "Unusable URL or branch (`https://` and `ssh://` remotes; local paths only when allow-listed)"];
+    struct SyncErrors = [
+        422 => "The stored remote is no longer allowed (`templates.remote_not_allowed`)",
+        502 => "The remote could not be reached",
+        504 => "The remote took too long",
+    ];
+    struct CannotRepair = [409 => "The branch cannot be moved back (`templates.git_cannot_repair`)"];
+}
 
 pub fn configure(
     cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
@@ -50,6 +80,13 @@ pub fn configure(
 
 fn etag(commit: &str) -> String {
     format!("\"{commit}\"")
+}
+
+/// A 200 (or other) answer with already serialised JSON.
+fn json_bytes(mut response: HttpResponseBuilder, cached: &CachedBody) -> HttpResponse {
+    response
+        .content_type("application/json")
+        .body(cached.body.clone())
 }
 
 fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
@@ -130,8 +167,7 @@ async fn read_upload(
     params(ListQuery),
     responses(
         (status = 200, description = "One page of templates", body = Page<TemplateSummary>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown category or sort order", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, BadListFilter,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -140,8 +176,9 @@ async fn list_templates(
     caller: Authorized<Viewer>,
     service: web::Data<TemplatesService>,
     query: web::Query<ListQuery>,
-) -> ApiResult<web::Json<Page<TemplateSummary>>> {
-    Ok(web::Json(service.list(caller.tenant(), &query).await?))
+) -> ApiResult<HttpResponse> {
+    let cached = service.list_response(caller.tenant(), &query).await?;
+    Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
 /// Create a template from JSON `{manifest, files}` or an uploaded `.zip` / `.tar.gz` (with
@@ -158,13 +195,7 @@ async fn list_templates(
     ),
     responses(
         (status = 201, description = "Created; `ETag` is the commit", body = TemplateDetail),
-        (status = 400, description = "Malformed JSON or archive", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Viewers cannot write", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "A size, count or expansion limit was exceeded (named in the detail)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid manifest, unsafe path, symlink, or refused by the publish gate", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, JsonBodyErrors, WriteConflict, TemplateRejected,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -201,8 +232,7 @@ async fn create_template(
     request_body = SearchBody,
     responses(
         (status = 200, description = "Matching templates, best first for text queries", body = Page<TemplateSummary>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown category or sort order", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, JsonBodyErrors, BadListFilter,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -211,8 +241,9 @@ async fn search_templates(
     caller: Authorized<Viewer>,
     service: web::Data<TemplatesService>,
     body: web::Json<SearchBody>,
-) -> ApiResult<web::Json<Page<TemplateSummary>>> {
-    Ok(web::Json(service.search(caller.tenant(), &body).await?))
+) -> ApiResult<HttpResponse> {
+    let cached = service.search_response(caller.tenant(), &body).await?;
+    Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
 /// The 15 categories with how many templates each holds in your tenant.
@@ -220,7 +251,7 @@ async fn search_templates(
     tag = "templates",
     responses(
         (status = 200, description = "Categories", body = Vec<CategoryCount>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        ApiErrors,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -240,8 +271,7 @@ async fn list_categories(
     responses(
         (status = 200, description = "The template", body = TemplateDetail),
         (status = 304, description = "Not modified since the given ETag"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, TemplateNotFound, BadInclude,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -266,17 +296,19 @@ async fn get_template(
             ));
         }
     };
-    let detail = service
-        .detail(caller.tenant(), &path, include_content)
+    // The cached bytes as they are: no deserialising and serialising again per request.
+    let cached = service
+        .detail_response(caller.tenant(), &path, include_content)
         .await?;
+    let commit = cached.tag.as_deref().unwrap_or_default();
     service.usage_event(
         "view",
         caller.tenant(),
-        &detail.template.id,
+        &path,
         &caller.principal,
-        json!({"commit": detail.template.current_commit}),
+        json!({"commit": commit}),
     );
-    let tag = etag(&detail.template.current_commit);
+    let tag = etag(commit);
     if header_str(&req, header::IF_NONE_MATCH)
         .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
     {
@@ -284,9 +316,9 @@ async fn get_template(
             .insert_header((header::ETAG, tag))
             .finish());
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, tag))
-        .json(detail))
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::ETAG, tag));
+    Ok(json_bytes(response, &cached))
 }
 
 /// Replace a template's content (JSON or archive); one new commit. Send `If-Match` with the
@@ -309,15 +341,7 @@ async fn get_template(
     ),
     responses(
         (status = 200, description = "Updated (or unchanged: `changed: false`); `ETag` is the new commit", body = TemplateDetail),
-        (status = 400, description = "Malformed JSON or archive", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Viewers cannot write; only admins may force", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The new name is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "A limit was exceeded", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid content or refused by the publish gate", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, JsonBodyErrors, ForceNeedsAdmin, TemplateNotFound, WriteConflict, StaleIfMatch, TemplateRejected, IfMatchRequired,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -369,10 +393,7 @@ async fn update_template(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Viewers cannot write", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, TemplateNotFound, OutOfSync, StaleIfMatch,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -395,8 +416,7 @@ async fn delete_template(
     params(("id" = String, Path, description = "Template id"), PageQuery),
     responses(
         (status = 200, description = "Versions", body = Page<VersionView>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, TemplateNotFound,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -421,9 +441,7 @@ async fn list_versions(
     ),
     responses(
         (status = 200, description = "Manifest and files at that commit", body = VersionContent),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template or commit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad commit id, or the template did not exist then", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, CommitNotFound, BadCommit,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -447,10 +465,7 @@ async fn get_version(
     params(("id" = String, Path, description = "Template id"), DiffQuery),
     responses(
         (status = 200, description = "Per-file and whole unified diffs", body = DiffView),
-        (status = 400, description = "`from` missing", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template or commit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad commit id", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, CommitNotFound, BadCommit,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -479,12 +494,7 @@ async fn diff_template(
     request_body = RestoreBody,
     responses(
         (status = 200, description = "Restored (or unchanged: `changed: false`)", body = TemplateDetail),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Viewers cannot write; only admins may force", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template or commit", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The restored name is taken by another template", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad commit, or refused by the publish gate", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, JsonBodyErrors, ForceNeedsAdmin, CommitNotFound, WriteConflict, StaleIfMatch, RestoreRejected,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -521,10 +531,9 @@ async fn restore_template(
         FileQuery,
     ),
     responses(
-        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template or file", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unsafe path", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The file's bytes: `text/plain; charset=utf-8` for UTF-8 text, `application/octet-stream` otherwise",
+    content((String = "text/plain"), (Vec<u8> = "application/octet-stream"))),
+        ApiErrors, FileNotFound, UnsafePath,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -563,11 +572,9 @@ async fn get_file(
     params(("id" = String, Path, description = "Template id")),
     request_body = InstantiateBody,
     responses(
-        (status = 200, description = "The generated project: an archive (zip/tar.gz; headers X-Maestro-Instantiation-Id, X-Maestro-Checksum, X-Maestro-Template-Commit, X-Maestro-Warning) or JSON", body = InstantiationResult),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The output exceeds a limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters (each named with the reason) or a template error", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The generated project: an archive (`format` zip, the default, or tar.gz; headers X-Maestro-Instantiation-Id, X-Maestro-Checksum, X-Maestro-Template-Commit, X-Maestro-Warning) or JSON (`format: json` or `dry_run`)",
+    content((InstantiationResult = "application/json"), (Vec<u8> = "application/zip"), (Vec<u8> = "application/gzip"))),
+        ApiErrors, JsonBodyErrors, TemplateNotFound, InstantiateRejected,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -692,8 +699,7 @@ async fn instantiate_template(
     params(("id" = String, Path, description = "Template id"), PageQuery),
     responses(
         (status = 200, description = "Ledger entries, newest first", body = Page<InstantiationView>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such template in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, TemplateNotFound,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -716,8 +722,7 @@ async fn list_instantiations(
     tag = "admin",
     responses(
         (status = 200, description = "The remote", body = RemoteView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        AdminErrors,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -735,9 +740,7 @@ async fn get_remote(
     request_body = RemoteBody,
     responses(
         (status = 200, description = "Stored", body = RemoteView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unusable URL or branch", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, JsonBodyErrors, RemoteRejected,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -762,14 +765,9 @@ async fn set_remote(
     tag = "admin",
     responses(
         (status = 200, description = "up_to_date, pushed or fast_forwarded", body = SyncReport),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, SyncErrors,
         (status = 409, description = "diverged or rejected (a SyncReport; nothing changed), or a problem: no remote configured (`templates.no_remote`), the import failed and was rolled back (`templates.sync_import_failed`)",
-            content((SyncReport = "application/json"), (Problem = "application/problem+json"))),
-        (status = 422, description = "The stored remote is no longer allowed (`templates.remote_not_allowed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The remote could not be reached", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "The remote took too long", body = Problem, content_type = "application/problem+json"),
+        content((SyncReport = "application/json"), (Problem = "application/problem+json"))),
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -791,10 +789,7 @@ async fn sync_remote(
     tag = "admin",
     responses(
         (status = 200, description = "in_sync, imported or reset", body = GitReconcileReport),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The branch cannot be moved back (`templates.git_cannot_repair`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, CannotRepair,
     ),
     security(("bearer" = ["admin"]))
 )]

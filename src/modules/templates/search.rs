@@ -1,118 +1,356 @@
-//! Ranking for text search. SQL narrows the candidates (tenant, category, tags, quality, every
-//! word somewhere in the search text); this ranks them: a word in the name counts most, then a
-//! tag, then the description and author. Ties go to the better-scored, then the name.
+//! Text search: the query language users type and what the index is asked.
+//!
+//! Both backends index the same four fields with the same weights (name > tags > description >
+//! author): PostgreSQL a generated, weighted `tsvector` column with a GIN index, ranked by
+//! `ts_rank`; SQLite an FTS5 table kept in sync by triggers, ranked by `bm25`
+//! (`migrations/*/2026-12-06-000100_template_search`). Text is split into words at every
+//! character that is not a letter or a digit, lowercased, never stemmed and without stop words,
+//! so both backends match the same templates.
+//!
+//! The query language is web-search-like and never fails on odd input:
+//! - `fastapi worker` — every word must occur (in any field);
+//! - `"admin dashboard"` — the words next to each other, in this order;
+//! - `react or vue` — either;
+//! - `-legacy` — must not occur;
+//! - a word of three or more characters also matches longer words it starts (`migration`
+//!   finds `migrations`); `go*` asks for that with a shorter word, `"api"` for the exact word;
+//! - anything else that is not a letter or digit separates words (`fastapi-service` is the
+//!   phrase `"fastapi service"`), so operators of either engine are plain text here.
+//!
+//! The parsed query is rendered as a `to_tsquery` expression or an FTS5 `MATCH` string made only
+//! of quoted words, so no input can produce a syntax error in the database.
 
-use super::model::TemplateSummary;
-use super::store::SummaryRow;
+use crate::platform::http::error::{ApiError, FieldError};
 
-/// Relevance of one template for the query words (all lowercase).
-pub fn score(row: &SummaryRow, tags: &[String], terms: &[String]) -> f64 {
-    let name = row.name.to_lowercase();
-    let description = row.description.to_lowercase();
-    let author = row.author.to_lowercase();
-    let name_words: Vec<&str> = name
-        .split(['-', '_', ' '])
-        .filter(|w| !w.is_empty())
-        .collect();
-    let mut total = 0.0;
-    for term in terms {
-        let mut best: f64 = 0.0;
-        if name == *term {
-            best = best.max(10.0);
-        } else if name_words.iter().any(|w| w == term) {
-            best = best.max(7.0);
-        } else if name.starts_with(term.as_str()) {
-            best = best.max(6.0);
-        } else if name.contains(term.as_str()) {
-            best = best.max(4.0);
-        }
-        if tags.iter().any(|t| t == term) {
-            best = best.max(5.0);
-        } else if tags.iter().any(|t| t.contains(term.as_str())) {
-            best = best.max(2.5);
-        }
-        if description
-            .split(|c: char| !c.is_alphanumeric())
-            .any(|w| w == term)
-        {
-            best = best.max(2.0);
-        } else if description.contains(term.as_str()) {
-            best = best.max(1.0);
-        }
-        if author.contains(term.as_str()) {
-            best = best.max(1.0);
-        }
-        total += best;
-    }
-    // A small nudge towards better templates; never enough to beat a better text match.
-    total + row.quality_score.unwrap_or(0.0) / 1000.0
+/// Bare words this long or longer match as prefixes.
+const PREFIX_MIN_CHARS: usize = 3;
+/// Words in a query at most.
+pub const MAX_WORDS: usize = 32;
+/// Characters in one word at most.
+pub const MAX_WORD_CHARS: usize = 100;
+
+/// Words next to each other in this order (one word is a phrase of one); `prefix` makes the
+/// last word also match longer words that start with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phrase {
+    pub words: Vec<String>,
+    pub prefix: bool,
 }
 
-/// Ranks candidates, best first.
-pub fn rank(rows: Vec<SummaryRow>, terms: &[String]) -> Vec<TemplateSummary> {
-    let mut scored: Vec<(f64, TemplateSummary)> = rows
-        .into_iter()
-        .map(|row| {
-            let tags = super::model::parse_tags(&row.tags);
-            let s = score(&row, &tags, terms);
-            let mut summary = TemplateSummary::from(row);
-            summary.relevance = Some((s * 1000.0).round() / 1000.0);
-            (s, summary)
+/// A parsed text query: every group must match (a group matches when one of its phrases does),
+/// and none of `excluded` may.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextQuery {
+    pub groups: Vec<Vec<Phrase>>,
+    pub excluded: Vec<Phrase>,
+}
+
+/// Lowercase words of `text`: runs of letters and digits.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+enum Lexeme {
+    Or,
+    Phrase { phrase: Phrase, negated: bool },
+}
+
+fn invalid(message: &str, detail: String) -> ApiError {
+    ApiError::validation(message, vec![FieldError::new("query", detail)])
+}
+
+/// Parses a free-text query. `Ok(None)`: nothing to search for (empty or only spaces).
+pub fn parse(raw: &str) -> Result<Option<TextQuery>, ApiError> {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut lexemes = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let negated = chars[i] == '-'
+            && chars
+                .get(i + 1)
+                .is_some_and(|c| !c.is_whitespace() && *c != '-');
+        if negated {
+            i += 1;
+        }
+        let (text, quoted) = if chars[i] == '"' {
+            let start = i + 1;
+            let end = chars[start..]
+                .iter()
+                .position(|c| *c == '"')
+                .map_or(chars.len(), |p| start + p);
+            i = (end + 1).min(chars.len());
+            (chars[start..end].iter().collect::<String>(), true)
+        } else {
+            let start = i;
+            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '"' {
+                i += 1;
+            }
+            (chars[start..i].iter().collect::<String>(), false)
+        };
+        // A `*` right after a word or a closing quote asks for a prefix match.
+        let starred = if quoted {
+            let star = chars.get(i) == Some(&'*');
+            if star {
+                i += 1;
+            }
+            star
+        } else {
+            text.ends_with('*')
+        };
+        if !quoted && !negated && text.eq_ignore_ascii_case("or") {
+            lexemes.push(Lexeme::Or);
+            continue;
+        }
+        let words = words(&text);
+        let Some(last) = words.last() else { continue };
+        if let Some(long) = words.iter().find(|w| w.chars().count() > MAX_WORD_CHARS) {
+            return Err(invalid(
+                "A search word is too long.",
+                format!(
+                    "`{}…` is longer than {MAX_WORD_CHARS} characters; no template has such a word",
+                    long.chars().take(20).collect::<String>()
+                ),
+            ));
+        }
+        let prefix = starred || (!quoted && last.chars().count() >= PREFIX_MIN_CHARS);
+        lexemes.push(Lexeme::Phrase {
+            phrase: Phrase { words, prefix },
+            negated,
+        });
+    }
+
+    let count: usize = lexemes
+        .iter()
+        .map(|l| match l {
+            Lexeme::Phrase { phrase, .. } => phrase.words.len(),
+            Lexeme::Or => 0,
         })
-        .collect();
-    scored.sort_by(|a, b| {
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| a.1.name.cmp(&b.1.name))
-    });
-    scored.into_iter().map(|(_, s)| s).collect()
+        .sum();
+    if count > MAX_WORDS {
+        return Err(invalid(
+            "The search query has too many words.",
+            format!("has {count} words; use at most {MAX_WORDS}"),
+        ));
+    }
+
+    let mut query = TextQuery {
+        groups: Vec::new(),
+        excluded: Vec::new(),
+    };
+    // `or` joins the phrases on either side into one group; elsewhere (leading, trailing,
+    // repeated, next to an exclusion) it is ignored.
+    let mut join_next = false;
+    for lexeme in lexemes {
+        match lexeme {
+            Lexeme::Or => join_next = !query.groups.is_empty(),
+            Lexeme::Phrase {
+                phrase,
+                negated: true,
+            } => {
+                query.excluded.push(phrase);
+                join_next = false;
+            }
+            Lexeme::Phrase {
+                phrase,
+                negated: false,
+            } => {
+                match query.groups.last_mut() {
+                    Some(group) if join_next => group.push(phrase),
+                    _ => query.groups.push(vec![phrase]),
+                }
+                join_next = false;
+            }
+        }
+    }
+
+    if query.groups.is_empty() {
+        if !query.excluded.is_empty() {
+            return Err(invalid(
+                "The search query only excludes words.",
+                "every word is excluded with `-`; add a word to look for".into(),
+            ));
+        }
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        return Err(invalid(
+            "The search query has no words.",
+            "has no letters or digits to search for; words are runs of letters and digits".into(),
+        ));
+    }
+    Ok(Some(query))
+}
+
+impl TextQuery {
+    /// The query as a PostgreSQL `to_tsquery('simple', …)` expression.
+    pub fn to_tsquery(&self) -> String {
+        fn phrase(p: &Phrase) -> String {
+            let last = p.words.len() - 1;
+            let parts: Vec<String> = p
+                .words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let star = if p.prefix && i == last { ":*" } else { "" };
+                    format!("'{}'{star}", w.replace('\'', "''"))
+                })
+                .collect();
+            format!("({})", parts.join(" <-> "))
+        }
+        let mut clauses: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| format!("({})", g.iter().map(phrase).collect::<Vec<_>>().join(" | ")))
+            .collect();
+        clauses.extend(self.excluded.iter().map(|p| format!("!{}", phrase(p))));
+        clauses.join(" & ")
+    }
+
+    /// The query as an SQLite FTS5 `MATCH` expression.
+    pub fn to_fts5(&self) -> String {
+        fn phrase(p: &Phrase) -> String {
+            let star = if p.prefix { "*" } else { "" };
+            format!("\"{}\"{star}", p.words.join(" ").replace('"', "\"\""))
+        }
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "({})",
+                    g.iter().map(phrase).collect::<Vec<_>>().join(" OR ")
+                )
+            })
+            .collect();
+        let mut out = groups.join(" AND ");
+        if !self.excluded.is_empty() {
+            let excluded: Vec<String> = self.excluded.iter().map(phrase).collect();
+            out = format!("({out}) NOT ({})", excluded.join(" OR "));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    pub(crate) fn row(name: &str, description: &str, tags: &[&str]) -> SummaryRow {
-        let now = chrono::Utc::now().naive_utc();
-        SummaryRow {
-            id: name.into(),
-            name: name.into(),
-            category: "backend_developer".into(),
-            version: "1.0.0".into(),
-            description: description.into(),
-            author: "Platform Team".into(),
-            tags: serde_json::to_string(tags).unwrap(),
-            format: "native".into(),
-            search_text: String::new(),
-            file_count: 1,
-            size_bytes: 1,
-            has_hooks: false,
-            quality_score: None,
-            current_commit: "0".repeat(40),
-            created_by: "a".into(),
-            updated_by: "a".into(),
-            created_at: now,
-            updated_at: now,
+    fn q(raw: &str) -> TextQuery {
+        parse(raw).unwrap().unwrap()
+    }
+
+    fn p(words: &[&str], prefix: bool) -> Phrase {
+        Phrase {
+            words: words.iter().map(|w| w.to_string()).collect(),
+            prefix,
         }
     }
 
     #[test]
-    fn name_matches_beat_tag_and_description_matches() {
-        let rows = vec![
-            row(
-                "react-dashboard",
-                "Admin UI that talks to a fastapi backend",
-                &["react"],
-            ),
-            row("python-worker", "Queue worker", &["fastapi", "python"]),
-            row("fastapi-service", "HTTP API", &["python"]),
-        ];
-        let ranked = rank(rows, &["fastapi".to_string()]);
-        let names: Vec<&str> = ranked.iter().map(|r| r.name.as_str()).collect();
+    fn words_are_runs_of_letters_and_digits() {
         assert_eq!(
-            names,
-            vec!["fastapi-service", "python-worker", "react-dashboard"]
+            words("FastAPI-service my_worker Node.js café v1.2 C++"),
+            vec![
+                "fastapi", "service", "my", "worker", "node", "js", "café", "v1", "2", "c"
+            ]
         );
-        assert!(ranked[0].relevance > ranked[1].relevance);
+    }
+
+    #[test]
+    fn parses_words_phrases_or_and_exclusions() {
+        let query = q(r#"FastAPI "admin dashboard" react OR vue -legacy go ui* "api""#);
+        assert_eq!(
+            query.groups,
+            vec![
+                vec![p(&["fastapi"], true)],
+                vec![p(&["admin", "dashboard"], false)],
+                vec![p(&["react"], true), p(&["vue"], true)],
+                vec![p(&["go"], false)],
+                vec![p(&["ui"], true)],
+                vec![p(&["api"], false)],
+            ]
+        );
+        assert_eq!(query.excluded, vec![p(&["legacy"], true)]);
+        assert_eq!(
+            query.to_tsquery(),
+            "(('fastapi':*)) & (('admin' <-> 'dashboard')) & (('react':*) | ('vue':*)) & (('go')) & (('ui':*)) & (('api')) & !('legacy':*)"
+        );
+        assert_eq!(
+            query.to_fts5(),
+            r#"(("fastapi"*) AND ("admin dashboard") AND ("react"* OR "vue"*) AND ("go") AND ("ui"*) AND ("api")) NOT ("legacy"*)"#
+        );
+    }
+
+    #[test]
+    fn punctuation_inside_a_word_makes_a_phrase() {
+        assert_eq!(
+            q("fastapi-service").groups,
+            vec![vec![p(&["fastapi", "service"], true)]]
+        );
+        assert_eq!(
+            q("\"node.js\"*").groups,
+            vec![vec![p(&["node", "js"], true)]]
+        );
+    }
+
+    #[test]
+    fn operators_of_either_engine_are_plain_text() {
+        for raw in [
+            "a & b | !c",
+            "'x' <-> y:*",
+            "NEAR(a b) AND c NOT d",
+            "name:api",
+            "\"unclosed phrase",
+            "a--b",
+            "100%_",
+            "or OR or fastapi or",
+        ] {
+            let parsed = parse(raw).unwrap_or_else(|e| panic!("{raw}: {}", e.detail));
+            if let Some(query) = parsed {
+                assert!(!query.to_tsquery().is_empty(), "{raw}");
+                assert!(!query.to_fts5().is_empty(), "{raw}");
+            }
+        }
+        // Words of the operators only become words.
+        assert_eq!(
+            q("NEAR(a b) AND c").groups,
+            vec![
+                vec![p(&["near", "a"], false)],
+                vec![p(&["b"], false)],
+                vec![p(&["and"], true)],
+                vec![p(&["c"], false)],
+            ],
+            "near, a, b, and, c are all words"
+        );
+    }
+
+    #[test]
+    fn refuses_queries_with_nothing_to_find() {
+        assert!(parse("").unwrap().is_none());
+        assert!(parse("   ").unwrap().is_none());
+        for raw in [
+            "!!!",
+            "&|",
+            "\"\"",
+            "(((",
+            "-- -",
+            "-legacy",
+            "-legacy -old",
+            "*",
+        ] {
+            let err = parse(raw).unwrap_err();
+            assert_eq!(err.status.as_u16(), 422, "{raw}");
+        }
+        let long = "a".repeat(MAX_WORD_CHARS + 1);
+        assert_eq!(parse(&long).unwrap_err().status.as_u16(), 422);
+        let many = "word ".repeat(MAX_WORDS + 1);
+        assert_eq!(parse(&many).unwrap_err().status.as_u16(), 422);
     }
 }

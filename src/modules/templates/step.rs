@@ -6,7 +6,6 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::service::{InstantiateRequest, InstantiationSource, TemplatesService};
-use crate::platform::http::error::ApiError;
 use crate::platform::steps::{StepContext, StepFailure, StepType};
 
 pub struct InstantiateStep {
@@ -22,18 +21,6 @@ impl InstantiateStep {
 /// Whether a value is (or contains) a `${{ … }}` run-time expression.
 fn is_expression(v: &Value) -> bool {
     v.as_str().is_some_and(|s| s.contains("${{"))
-}
-
-fn failure(e: ApiError) -> StepFailure {
-    let mut message = format!("{}: {}", e.code, e.detail);
-    for field in &e.errors {
-        message.push_str(&format!(" {}: {}.", field.field, field.message));
-    }
-    if e.status.is_server_error() {
-        StepFailure::Retryable(message)
-    } else {
-        StepFailure::Permanent(message)
-    }
 }
 
 impl StepType for InstantiateStep {
@@ -108,7 +95,7 @@ impl StepType for InstantiateStep {
             let template = service
                 .get_by_id_or_name(&ctx.tenant, &key)
                 .await
-                .map_err(failure)?;
+                .map_err(StepFailure::from)?;
             let request = InstantiateRequest {
                 parameters,
                 version: with
@@ -123,7 +110,7 @@ impl StepType for InstantiateStep {
             let done = service
                 .instantiate(&actor, &template.id, request, InstantiationSource::Workflow)
                 .await
-                .map_err(failure)?;
+                .map_err(StepFailure::from)?;
             Ok(json!({
                 "instantiation_id": done.instantiation_id,
                 "template_id": done.template.id,

@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{template_instantiations, template_repos, template_tags, templates};
+use super::search::TextQuery;
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
 
@@ -38,7 +39,7 @@ pub struct TemplateRow {
 }
 
 /// The columns lists and search need (no manifest or parameter schema).
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = templates)]
 pub struct SummaryRow {
     pub id: String,
@@ -104,13 +105,19 @@ pub enum SortKey {
     Quality,
 }
 
-/// Filters every list and search shares; `terms` are lowercase words that must all occur in the
-/// template's search text.
+/// How a search is ordered: by relevance (text searches), or by a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Relevance,
+    By(SortKey, bool),
+}
+
+/// Filters every list and search shares; `text` is matched through the full-text index.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub category: Option<String>,
     pub tags: Vec<String>,
-    pub terms: Vec<String>,
+    pub text: Option<TextQuery>,
     pub min_quality: Option<f64>,
     pub author: Option<String>,
 }
@@ -274,107 +281,226 @@ fn insert_tags(
     Ok(())
 }
 
-/// `%`, `_` and the escape character itself match literally.
-fn like_pattern(term: &str) -> String {
-    let mut out = String::with_capacity(term.len() + 2);
-    out.push('%');
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
+/// One template of a search page: its summary, its relevance in a ranked text search, and the
+/// number of templates the whole search matched.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Hit {
+    #[diesel(embed)]
+    pub summary: SummaryRow,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    pub relevance: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total: i64,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The [`SummaryRow`] columns of `templates t`.
+const SUMMARY_COLUMNS: &str = "t.id, t.name, t.category, t.version, t.description, t.author, \
+     t.tags, t.format, t.search_text, t.file_count, t.size_bytes, t.has_hooks, t.quality_score, \
+     t.current_commit, t.created_by, t.updated_by, t.created_at, t.updated_at";
+
+/// Weights of name, tags, description and author: PostgreSQL's `ts_rank` takes them as
+/// {D, C, B, A}; SQLite's `bm25` per FTS5 column, in the same proportions.
+const TS_RANK_WEIGHTS: &str = "'{0.1,0.2,0.4,1.0}'";
+const BM25_WEIGHTS: &str = "10.0, 4.0, 2.0, 1.0";
+
+enum Bind {
+    Text(String),
+    Double(f64),
+    BigInt(i64),
+}
+
+/// SQL text with its bind values; placeholders as the backend spells them.
+struct Sql {
+    postgres: bool,
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn new(conn: &DbConnection) -> Sql {
+        Sql {
+            postgres: matches!(conn, DbConnection::Postgres(_)),
+            text: String::with_capacity(1024),
+            binds: Vec::new(),
         }
-        out.push(c);
     }
-    out.push('%');
-    out
+
+    fn push(&mut self, sql: &str) -> &mut Sql {
+        self.text.push_str(sql);
+        self
+    }
+
+    fn bind(&mut self, value: Bind) -> &mut Sql {
+        self.binds.push(value);
+        if self.postgres {
+            self.text.push_str(&format!("${}", self.binds.len()));
+        } else {
+            self.text.push('?');
+        }
+        self
+    }
+
+    fn text(&mut self, value: &str) -> &mut Sql {
+        self.bind(Bind::Text(value.to_string()))
+    }
+
+    fn load<T>(self, conn: &mut DbConnection) -> QueryResult<Vec<T>>
+    where
+        T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
+    {
+        macro_rules! run {
+            ($conn:expr) => {{
+                let mut query = diesel::sql_query(self.text).into_boxed();
+                for bind in self.binds {
+                    query = match bind {
+                        Bind::Text(v) => query.bind::<diesel::sql_types::Text, _>(v),
+                        Bind::Double(v) => query.bind::<diesel::sql_types::Double, _>(v),
+                        Bind::BigInt(v) => query.bind::<diesel::sql_types::BigInt, _>(v),
+                    };
+                }
+                query.load::<T>($conn)
+            }};
+        }
+        match conn {
+            DbConnection::Postgres(c) => run!(c),
+            DbConnection::Sqlite(c) => run!(c),
+        }
+    }
+
+    /// ` WHERE …` with the tenant and every filter except the text, for `templates t`.
+    fn filters(&mut self, tenant: &TenantId, filter: &Filter) -> &mut Sql {
+        self.push(" WHERE t.tenant_id = ").text(tenant.as_str());
+        if let Some(category) = &filter.category {
+            self.push(" AND t.category = ").text(category);
+        }
+        if let Some(min) = filter.min_quality {
+            self.push(" AND t.quality_score >= ")
+                .bind(Bind::Double(min));
+        }
+        if let Some(author) = &filter.author {
+            self.push(" AND t.author = ").text(author);
+        }
+        for tag in &filter.tags {
+            self.push(" AND t.id IN (SELECT template_id FROM template_tags WHERE tenant_id = ")
+                .text(tenant.as_str())
+                .push(" AND tag = ")
+                .text(tag)
+                .push(")");
+        }
+        self
+    }
+
+    /// ` AND <t matches the text>`.
+    fn matches(&mut self, text: &TextQuery) -> &mut Sql {
+        if self.postgres {
+            self.push(" AND t.search_vector @@ to_tsquery('simple', ")
+                .text(&text.to_tsquery())
+                .push(")")
+        } else {
+            self.push(
+                " AND t.id IN (SELECT s.template_id FROM templates_fts \
+                 JOIN template_search s ON s.id = templates_fts.rowid WHERE templates_fts MATCH ",
+            )
+            .text(&text.to_fts5())
+            .push(")")
+        }
+    }
+
+    fn page(&mut self, limit: i64, offset: i64) -> &mut Sql {
+        self.push(" LIMIT ")
+            .bind(Bind::BigInt(limit))
+            .push(" OFFSET ")
+            .bind(Bind::BigInt(offset))
+    }
 }
 
-type Backend = <DbConnection as diesel::Connection>::Backend;
-type BoxedSummaries<'a> = templates::BoxedQuery<'a, Backend>;
-
-fn filtered<'a>(tenant: &'a TenantId, filter: &'a Filter) -> BoxedSummaries<'a> {
-    let mut query = templates::table
-        .filter(templates::tenant_id.eq(tenant.as_str()))
-        .into_boxed();
-    if let Some(category) = &filter.category {
-        query = query.filter(templates::category.eq(category));
+/// How many templates match `filter`.
+fn count(conn: &mut DbConnection, tenant: &TenantId, filter: &Filter) -> QueryResult<i64> {
+    let mut sql = Sql::new(conn);
+    sql.push("SELECT count(*) AS n FROM templates t")
+        .filters(tenant, filter);
+    if let Some(text) = &filter.text {
+        sql.matches(text);
     }
-    if let Some(min) = filter.min_quality {
-        query = query.filter(templates::quality_score.ge(min));
-    }
-    if let Some(author) = &filter.author {
-        query = query.filter(templates::author.eq(author));
-    }
-    for term in &filter.terms {
-        query = query.filter(templates::search_text.like(like_pattern(term)).escape('\\'));
-    }
-    for tag in &filter.tags {
-        query = query.filter(
-            templates::id.eq_any(
-                template_tags::table
-                    .filter(template_tags::tenant_id.eq(tenant.as_str()))
-                    .filter(template_tags::tag.eq(tag))
-                    .select(template_tags::template_id),
-            ),
-        );
-    }
-    query
+    Ok(sql.load::<Count>(conn)?.first().map_or(0, |c| c.n))
 }
 
-/// One page of the tenant's templates matching `filter`, ordered in SQL, plus the total.
-pub fn list(
+/// One page of the tenant's templates matching `filter`, in `order`, plus how many match in
+/// all. Text is matched through the full-text index of the backend; a ranked search orders by
+/// relevance, then quality, then name.
+pub fn search(
     conn: &mut DbConnection,
     tenant: &TenantId,
     filter: &Filter,
-    sort: SortKey,
-    descending: bool,
+    order: Order,
     limit: i64,
     offset: i64,
-) -> QueryResult<(Vec<SummaryRow>, i64)> {
-    let total: i64 = filtered(tenant, filter).count().get_result(conn)?;
-    let query = filtered(tenant, filter).select(SummaryRow::as_select());
-    let query = match (sort, descending) {
-        (SortKey::Name, false) => query.order((templates::name.asc(), templates::id.asc())),
-        (SortKey::Name, true) => query.order((templates::name.desc(), templates::id.asc())),
-        (SortKey::Updated, false) => {
-            query.order((templates::updated_at.asc(), templates::id.asc()))
+) -> QueryResult<(Vec<Hit>, i64)> {
+    let mut sql = Sql::new(conn);
+    let (sort, descending) = match (order, &filter.text) {
+        (Order::Relevance, Some(text)) => {
+            if sql.postgres {
+                sql.push(&format!("SELECT {SUMMARY_COLUMNS}, CAST(ts_rank({TS_RANK_WEIGHTS}, t.search_vector, to_tsquery('simple', "))
+                    .text(&text.to_tsquery())
+                    .push("), 1) AS DOUBLE PRECISION) AS relevance, count(*) OVER () AS total FROM templates t")
+                    .filters(tenant, filter)
+                    .matches(text);
+            } else {
+                // bm25 only exists in a scan of the FTS table: rank there, then join (in this
+                // order: CROSS JOIN keeps SQLite from nesting the FTS scan inside).
+                sql.push(&format!(
+                    "SELECT {SUMMARY_COLUMNS}, m.relevance AS relevance, count(*) OVER () AS total \
+                     FROM (SELECT rowid AS rid, -bm25(templates_fts, {BM25_WEIGHTS}) AS relevance \
+                     FROM templates_fts WHERE templates_fts MATCH "
+                ))
+                .text(&text.to_fts5())
+                .push(
+                    ") m CROSS JOIN template_search s ON s.id = m.rid \
+                     CROSS JOIN templates t ON t.id = s.template_id",
+                )
+                .filters(tenant, filter);
+            }
+            sql.push(" ORDER BY relevance DESC, t.quality_score DESC NULLS LAST, t.name, t.id")
+                .page(limit, offset);
+            let hits = sql.load::<Hit>(conn)?;
+            let total = match hits.first() {
+                Some(hit) => hit.total,
+                None if offset > 0 => count(conn, tenant, filter)?,
+                None => 0,
+            };
+            return Ok((hits, total));
         }
-        (SortKey::Updated, true) => {
-            query.order((templates::updated_at.desc(), templates::id.asc()))
-        }
-        (SortKey::Created, false) => {
-            query.order((templates::created_at.asc(), templates::id.asc()))
-        }
-        (SortKey::Created, true) => {
-            query.order((templates::created_at.desc(), templates::id.asc()))
-        }
-        // Unscored templates last either way.
-        (SortKey::Quality, false) => query.order((
-            templates::quality_score.is_null().asc(),
-            templates::quality_score.asc(),
-            templates::name.asc(),
-        )),
-        (SortKey::Quality, true) => query.order((
-            templates::quality_score.is_null().asc(),
-            templates::quality_score.desc(),
-            templates::name.asc(),
-        )),
+        // Relevance without text: the tie-breakers alone.
+        (Order::Relevance, None) => (SortKey::Quality, true),
+        (Order::By(sort, descending), _) => (sort, descending),
     };
-    let rows = query.limit(limit).offset(offset).load(conn)?;
-    Ok((rows, total))
-}
-
-/// Every template matching `filter` (at most `cap`), for ranking in Rust.
-pub fn candidates(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    filter: &Filter,
-    cap: i64,
-) -> QueryResult<Vec<SummaryRow>> {
-    filtered(tenant, filter)
-        .select(SummaryRow::as_select())
-        .order(templates::name.asc())
-        .limit(cap)
-        .load(conn)
+    let total = count(conn, tenant, filter)?;
+    sql.push(&format!(
+        "SELECT {SUMMARY_COLUMNS}, CAST(NULL AS DOUBLE PRECISION) AS relevance, \
+         CAST(0 AS BIGINT) AS total FROM templates t"
+    ))
+    .filters(tenant, filter);
+    if let Some(text) = &filter.text {
+        sql.matches(text);
+    }
+    let direction = if descending { "DESC" } else { "ASC" };
+    sql.push(&match sort {
+        SortKey::Name => format!(" ORDER BY t.name {direction}, t.id"),
+        SortKey::Updated => format!(" ORDER BY t.updated_at {direction}, t.id"),
+        SortKey::Created => format!(" ORDER BY t.created_at {direction}, t.id"),
+        // Unscored templates last either way.
+        SortKey::Quality => {
+            format!(" ORDER BY t.quality_score IS NULL, t.quality_score {direction}, t.name, t.id")
+        }
+    })
+    .page(limit, offset);
+    Ok((sql.load::<Hit>(conn)?, total))
 }
 
 /// Stores a quality score if `commit` is still the template's current commit.
@@ -547,15 +673,4 @@ pub fn record_sync(
         ))
         .execute(conn)
         .map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
-        assert_eq!(like_pattern("api"), "%api%");
-    }
 }

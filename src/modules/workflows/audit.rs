@@ -7,7 +7,8 @@ use chrono::{NaiveDateTime, Timelike};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::model::{AuditRow, AuditVerification, RunRow};
+use super::model::AuditVerification;
+use super::store::{AuditRow, RunRow};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

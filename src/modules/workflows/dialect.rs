@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use diesel::result::QueryResult;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use super::model::{EffectRow, RunRow, StepRunRow};
 use super::schema::*;
+use super::store::{EffectRow, RunRow, StepRunRow};
 use crate::platform::db::DbConnection;
 
 /// Multi-row insert: one statement per 500 rows on PostgreSQL; row by row on SQLite (in-process
@@ -393,7 +393,7 @@ mod tests {
             ))
             .unwrap();
             diesel::insert_into(workflow_queue::table)
-                .values(&super::super::model::NewQueueRow {
+                .values(&super::super::store::NewQueueRow {
                     tenant_id: "t".into(),
                     run_id: run,
                     step_id: "a".into(),

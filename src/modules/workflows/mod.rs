@@ -10,6 +10,7 @@ mod audit;
 mod definition;
 mod dialect;
 mod engine;
+mod error;
 pub mod events;
 mod listener;
 mod machine;
@@ -17,6 +18,7 @@ pub mod model;
 mod routes;
 mod schema;
 mod service;
+pub mod settings;
 mod steps;
 mod store;
 
@@ -33,6 +35,7 @@ use crate::platform::module::{BackgroundTask, Module};
 
 pub use definition::DefinitionDoc;
 pub use engine::Engine;
+pub use error::WorkflowsError;
 pub use service::WorkflowsService;
 
 pub struct WorkflowsModule {

@@ -1,13 +1,13 @@
-//! Row structs (private to the module), statuses, and the request/response DTOs of the API.
+//! Run and step statuses, and the request/response DTOs of the API (the database rows are in
+//! `store.rs`).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::definition::DefinitionDoc;
-use super::schema::*;
+use super::store::{AuditRow, DefinitionRow, RunRow, StepRunRow, VersionRow};
 
 // ---------------------------------------------------------------------------------------------
 // Statuses
@@ -131,177 +131,6 @@ impl StepStatus {
     }
 }
 
-/// Queue row kinds.
-pub const KIND_STEP: &str = "step";
-pub const KIND_RUN_TIMEOUT: &str = "run_timeout";
-
-// ---------------------------------------------------------------------------------------------
-// Rows
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
-#[diesel(table_name = workflow_definitions)]
-pub struct DefinitionRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub name: String,
-    pub latest_version: i64,
-    pub paused: bool,
-    pub created_by: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = workflow_versions)]
-pub struct VersionRow {
-    pub workflow_id: String,
-    pub version: i64,
-    pub tenant_id: String,
-    pub definition: String,
-    pub checksum: String,
-    pub step_count: i64,
-    pub created_by: String,
-    pub created_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
-#[diesel(table_name = workflow_runs, treat_none_as_null = true)]
-pub struct RunRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub workflow_id: String,
-    pub version: i64,
-    pub status: String,
-    pub pause_reason: Option<String>,
-    pub inputs: String,
-    pub outputs: Option<String>,
-    pub error: Option<String>,
-    pub failed_step: Option<String>,
-    pub actor: String,
-    pub idempotency_key: Option<String>,
-    pub request_hash: String,
-    pub trace_parent: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub started_at: Option<NaiveDateTime>,
-    pub finished_at: Option<NaiveDateTime>,
-    pub deadline_at: Option<NaiveDateTime>,
-    pub updated_at: NaiveDateTime,
-    pub audit_seq: i64,
-    pub audit_hash: String,
-}
-
-impl RunRow {
-    pub fn run_status(&self) -> RunStatus {
-        RunStatus::parse(&self.status).unwrap_or(RunStatus::Failed)
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
-#[diesel(table_name = workflow_step_runs, primary_key(run_id, step_id), treat_none_as_null = true)]
-pub struct StepRunRow {
-    pub run_id: String,
-    pub step_id: String,
-    pub tenant_id: String,
-    pub position: i64,
-    pub uses: String,
-    pub status: String,
-    pub attempts: i64,
-    pub budget_start: i64,
-    pub inputs: Option<String>,
-    pub outputs: Option<String>,
-    pub error: Option<String>,
-    pub attempt_log: String,
-    pub wake_at: Option<NaiveDateTime>,
-    pub started_at: Option<NaiveDateTime>,
-    pub finished_at: Option<NaiveDateTime>,
-}
-
-impl StepRunRow {
-    pub fn step_status(&self) -> StepStatus {
-        StepStatus::parse(&self.status)
-    }
-
-    /// Attempts made in the current retry budget (a redrive or resume starts a new budget).
-    pub fn budget_attempts(&self) -> i64 {
-        self.attempts - self.budget_start
-    }
-
-    pub fn log(&self) -> Vec<AttemptRecord> {
-        serde_json::from_str(&self.attempt_log).unwrap_or_default()
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = workflow_queue)]
-pub struct QueueRow {
-    pub id: i64,
-    pub tenant_id: String,
-    pub run_id: String,
-    pub step_id: String,
-    pub kind: String,
-    pub ready_at: NaiveDateTime,
-    pub held: bool,
-    pub lease_owner: Option<String>,
-    pub lease_token: Option<String>,
-    pub lease_until: Option<NaiveDateTime>,
-    pub enqueued_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = workflow_queue)]
-pub struct NewQueueRow {
-    pub tenant_id: String,
-    pub run_id: String,
-    pub step_id: String,
-    pub kind: String,
-    pub ready_at: NaiveDateTime,
-    pub held: bool,
-    pub lease_owner: Option<String>,
-    pub lease_token: Option<String>,
-    pub lease_until: Option<NaiveDateTime>,
-    pub enqueued_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = workflow_events)]
-pub struct EventRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub run_id: String,
-    pub name: String,
-    pub payload: String,
-    pub source: String,
-    pub received_at: NaiveDateTime,
-    pub consumed_by: Option<String>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = workflow_audit)]
-pub struct AuditRow {
-    pub run_id: String,
-    pub seq: i64,
-    pub tenant_id: String,
-    pub at: NaiveDateTime,
-    pub event: String,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
-    pub step_id: Option<String>,
-    pub actor: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = workflow_effects)]
-pub struct EffectRow {
-    pub run_id: String,
-    pub step_id: String,
-    pub tenant_id: String,
-    pub executions: i64,
-    pub first_at: NaiveDateTime,
-}
-
 // ---------------------------------------------------------------------------------------------
 // DTOs
 
@@ -412,9 +241,9 @@ pub struct StepRunView {
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
     /// The resolved `with` of the latest attempt.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub inputs: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub outputs: Value,
     pub error: Option<String>,
     /// For `wait` and `wait_for_event`: when the wait ends.
@@ -457,9 +286,9 @@ pub struct RunView {
     pub status: RunStatus,
     /// Why a paused run is paused: `user`, `workflow` or `retries_exhausted`.
     pub pause_reason: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub inputs: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub outputs: Value,
     pub error: Option<String>,
     pub failed_step: Option<String>,
@@ -482,7 +311,7 @@ pub fn actor_name(actor_json: &str) -> String {
 }
 
 impl RunView {
-    pub fn new(run: &RunRow, workflow_name: String, mut steps: Vec<StepRunRow>) -> RunView {
+    pub(super) fn new(run: &RunRow, workflow_name: String, mut steps: Vec<StepRunRow>) -> RunView {
         steps.sort_by_key(|s| s.position);
         RunView {
             id: run.id.clone(),
@@ -573,7 +402,7 @@ pub struct DlqEntry {
     /// Attempts the failed step made.
     pub attempts: i64,
     /// The failed step's resolved inputs (`with`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub step_inputs: Value,
     /// The run's inputs.
     #[schema(value_type = Object)]
@@ -626,7 +455,7 @@ pub struct AuditEntry {
     pub to_status: Option<String>,
     pub step_id: Option<String>,
     pub actor: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub detail: Value,
     pub prev_hash: String,
     pub hash: String,

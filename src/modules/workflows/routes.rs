@@ -9,11 +9,15 @@ use serde_json::Value;
 use utoipa::IntoParams;
 
 use super::definition::DefinitionDoc;
+use super::error::WorkflowsError;
 use super::model::*;
 use super::service::WorkflowsService;
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
 use crate::platform::http::body::{BodyLimit, read_body};
-use crate::platform::http::error::{ApiError, ApiResult, Problem};
+use crate::platform::http::error::{ApiError, ApiResult};
+use crate::platform::http::openapi::{
+    AdminErrors, ApiErrors, BodyErrors, EditorErrors, JsonBodyErrors,
+};
 use crate::platform::http::pagination::{Page, PageQuery};
 
 pub fn configure(
@@ -42,6 +46,18 @@ pub fn configure(
     );
 }
 
+crate::problem_responses! {
+    struct WorkflowNotFound = [404 => "No such workflow (or version) in your tenant"];
+    struct RunNotFound = [404 => "No such run in your tenant"];
+    struct VersionConflict = [409 => "`version` is not the next version"];
+    struct RunFinished = [409 => "The run has already finished"];
+    struct RunNotActive = [409 => "The run is not pending or running"];
+    struct RunNotPaused = [409 => "The run is not paused"];
+    struct DefinitionRejected = [422 => "Invalid definition; `errors` name each step and field"];
+    struct InputsRejected = [422 => "Inputs do not match the schema, unknown version, or `Idempotency-Key` reused with other inputs"];
+    struct RedriveRejected = [422 => "No runs named, or too many"];
+}
+
 fn body_limit(req: &HttpRequest) -> BodyLimit {
     BodyLimit::json(
         req.app_data::<web::Data<crate::platform::Platform>>()
@@ -55,7 +71,7 @@ fn body_limit(req: &HttpRequest) -> BodyLimit {
     params(PageQuery),
     responses(
         (status = 200, description = "Workflows of your tenant", body = Page<WorkflowSummary>),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        ApiErrors,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -86,13 +102,7 @@ async fn list_workflows(
     responses(
         (status = 201, description = "Created (new workflow or new version)", body = WorkflowDetail),
         (status = 200, description = "Identical to the latest version; nothing added", body = WorkflowDetail),
-        (status = 400, description = "Not JSON/YAML", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`version` is not the next version", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported content type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid definition; `errors` name each step and field", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, JsonBodyErrors, VersionConflict, DefinitionRejected,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -135,8 +145,7 @@ struct VersionQuery {
     params(("id" = String, Path, description = "Workflow id"), VersionQuery),
     responses(
         (status = 200, description = "The workflow", body = WorkflowDetail),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such workflow (or version) in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, WorkflowNotFound,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -168,12 +177,7 @@ async fn get_workflow(
     responses(
         (status = 201, description = "Run started", body = RunView),
         (status = 200, description = "The run this Idempotency-Key already started", body = RunView),
-        (status = 400, description = "Bad body or key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Inputs too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Inputs do not match the schema, unknown version, or key reused with other inputs", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, BodyErrors, WorkflowNotFound, InputsRejected,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -189,11 +193,8 @@ async fn execute(
         None => None,
         Some(v) => Some(
             v.to_str()
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "workflows.invalid_idempotency_key",
-                        "`Idempotency-Key` must be printable ASCII.",
-                    )
+                .map_err(|_| WorkflowsError::InvalidIdempotencyKey {
+                    max: super::service::MAX_IDEMPOTENCY_KEY,
                 })?
                 .to_string(),
         ),
@@ -230,9 +231,7 @@ async fn execute(
     params(("id" = String, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "Paused", body = WorkflowSummary),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, WorkflowNotFound,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -254,9 +253,7 @@ async fn pause_workflow(
     params(("id" = String, Path, description = "Workflow id")),
     responses(
         (status = 200, description = "Resumed", body = WorkflowSummary),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, WorkflowNotFound,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -278,8 +275,7 @@ async fn resume_workflow(
     params(RunsQuery),
     responses(
         (status = 200, description = "Runs", body = Page<RunSummary>),
-        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        ApiErrors,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -299,8 +295,7 @@ async fn list_runs(
     params(("run_id" = String, Path, description = "Run id")),
     responses(
         (status = 200, description = "The run", body = RunView),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, RunNotFound,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -317,20 +312,17 @@ async fn get_run(
 }
 
 macro_rules! run_action {
-    ($name:ident, $path:literal, $method:ident, $summary:literal, $conflict:literal) => {
+    ($name:ident, $path:literal, $method:ident, $summary:literal, $conflict:ident) => {
         #[doc = $summary]
         #[utoipa::path(
-            tag = "workflows",
-            params(("run_id" = String, Path, description = "Run id")),
-            responses(
-                (status = 200, description = "The run after the change", body = RunView),
-                (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-                (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
-                (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
-                (status = 409, description = $conflict, body = Problem, content_type = "application/problem+json"),
-            ),
-            security(("bearer" = ["editor"]))
-        )]
+                    tag = "workflows",
+                    params(("run_id" = String, Path, description = "Run id")),
+                    responses(
+                        (status = 200, description = "The run after the change", body = RunView),
+                        EditorErrors, RunNotFound, $conflict,
+                    ),
+                    security(("bearer" = ["editor"]))
+                )]
         #[post($path)]
         async fn $name(
             auth: Authorized<Editor>,
@@ -348,21 +340,21 @@ run_action!(
     "/runs/{run_id}/cancel",
     cancel,
     "Cancel a run: unfinished steps are cancelled and running ones stopped.",
-    "The run has already finished"
+    RunFinished
 );
 run_action!(
     pause_run,
     "/runs/{run_id}/pause",
     pause,
     "Pause a run: no further step starts until it is resumed (running steps finish).",
-    "The run is not pending or running"
+    RunNotActive
 );
 run_action!(
     resume_run,
     "/runs/{run_id}/resume",
     resume,
     "Resume a paused run (a step that paused it by running out of retries gets a new budget).",
-    "The run is not paused"
+    RunNotPaused
 );
 
 /// Send an event to a run (for `wait_for_event`).
@@ -378,12 +370,7 @@ run_action!(
     request_body(content = Object, description = "Event payload (optional)"),
     responses(
         (status = 202, description = "Accepted: delivered to a waiting step or kept", body = EventDelivery),
-        (status = 400, description = "Bad event name or body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run has finished", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Payload too large", body = Problem, content_type = "application/problem+json"),
+        EditorErrors, BodyErrors, RunNotFound, RunFinished,
     ),
     security(("bearer" = ["editor"]))
 )]
@@ -435,7 +422,7 @@ async fn send_event(
     params(DlqQuery),
     responses(
         (status = 200, description = "Dead-lettered runs", body = Page<DlqEntry>),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        ApiErrors,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -455,10 +442,7 @@ async fn list_dlq(
     request_body = RedriveRequest,
     responses(
         (status = 200, description = "Which runs were redriven and which were skipped (with why)", body = RedriveResponse),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs the admin role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such workflow in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No runs named, or too many", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, JsonBodyErrors, WorkflowNotFound, RedriveRejected,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -478,8 +462,7 @@ async fn redrive(
     params(("run_id" = String, Path, description = "Run id"), PageQuery),
     responses(
         (status = 200, description = "Audit entries in order", body = Page<AuditEntry>),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, RunNotFound,
     ),
     security(("bearer" = ["viewer"]))
 )]
@@ -502,8 +485,7 @@ async fn run_audit(
     params(("run_id" = String, Path, description = "Run id")),
     responses(
         (status = 200, description = "Verification result (`valid` false names the first bad entry)", body = AuditVerification),
-        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such run in your tenant", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, RunNotFound,
     ),
     security(("bearer" = ["viewer"]))
 )]

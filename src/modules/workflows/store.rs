@@ -1,4 +1,4 @@
-//! Diesel queries of the workflows module. Tenant-facing functions take the `TenantId` and filter
+//! The workflows module's database rows and diesel queries. Tenant-facing functions take the `TenantId` and filter
 //! by it; the engine's internal functions work on ids the engine itself claimed (queue rows,
 //! locked runs), which carry their tenant. Backend-specific SQL lives in `dialect.rs`.
 
@@ -6,11 +6,187 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::QueryResult;
 
-use super::model::*;
+use super::model::{AttemptRecord, RunStatus, StepStatus};
 use super::schema::*;
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
 use crate::platform::http::pagination::PageQuery;
+
+/// Queue row kinds.
+pub const KIND_STEP: &str = "step";
+pub const KIND_RUN_TIMEOUT: &str = "run_timeout";
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = workflow_definitions)]
+pub struct DefinitionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub latest_version: i64,
+    pub paused: bool,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = workflow_versions)]
+pub struct VersionRow {
+    pub workflow_id: String,
+    pub version: i64,
+    pub tenant_id: String,
+    pub definition: String,
+    pub checksum: String,
+    pub step_count: i64,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = workflow_runs, treat_none_as_null = true)]
+pub struct RunRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub workflow_id: String,
+    pub version: i64,
+    pub status: String,
+    pub pause_reason: Option<String>,
+    pub inputs: String,
+    pub outputs: Option<String>,
+    pub error: Option<String>,
+    pub failed_step: Option<String>,
+    pub actor: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub trace_parent: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+    pub deadline_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+    pub audit_seq: i64,
+    pub audit_hash: String,
+}
+
+impl RunRow {
+    pub fn run_status(&self) -> RunStatus {
+        RunStatus::parse(&self.status).unwrap_or(RunStatus::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = workflow_step_runs, primary_key(run_id, step_id), treat_none_as_null = true)]
+pub struct StepRunRow {
+    pub run_id: String,
+    pub step_id: String,
+    pub tenant_id: String,
+    pub position: i64,
+    pub uses: String,
+    pub status: String,
+    pub attempts: i64,
+    pub budget_start: i64,
+    pub inputs: Option<String>,
+    pub outputs: Option<String>,
+    pub error: Option<String>,
+    pub attempt_log: String,
+    pub wake_at: Option<NaiveDateTime>,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+impl StepRunRow {
+    /// The row of a new run's step: pending, no attempts yet.
+    pub fn pending(run: &RunRow, position: usize, step_id: &str, uses: &str) -> StepRunRow {
+        StepRunRow {
+            run_id: run.id.clone(),
+            step_id: step_id.to_string(),
+            tenant_id: run.tenant_id.clone(),
+            position: position as i64,
+            uses: uses.to_string(),
+            status: StepStatus::Pending.as_str().into(),
+            attempts: 0,
+            budget_start: 0,
+            inputs: None,
+            outputs: None,
+            error: None,
+            attempt_log: "[]".into(),
+            wake_at: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    pub fn step_status(&self) -> StepStatus {
+        StepStatus::parse(&self.status)
+    }
+
+    /// Attempts made in the current retry budget (a redrive or resume starts a new budget).
+    pub fn budget_attempts(&self) -> i64 {
+        self.attempts - self.budget_start
+    }
+
+    pub fn log(&self) -> Vec<AttemptRecord> {
+        serde_json::from_str(&self.attempt_log).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = workflow_queue)]
+pub struct NewQueueRow {
+    pub tenant_id: String,
+    pub run_id: String,
+    pub step_id: String,
+    pub kind: String,
+    pub ready_at: NaiveDateTime,
+    pub held: bool,
+    pub lease_owner: Option<String>,
+    pub lease_token: Option<String>,
+    pub lease_until: Option<NaiveDateTime>,
+    pub enqueued_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = workflow_events)]
+pub struct EventRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub run_id: String,
+    pub name: String,
+    pub payload: String,
+    pub source: String,
+    pub received_at: NaiveDateTime,
+    pub consumed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = workflow_audit)]
+pub struct AuditRow {
+    pub run_id: String,
+    pub seq: i64,
+    pub tenant_id: String,
+    pub at: NaiveDateTime,
+    pub event: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub step_id: Option<String>,
+    pub actor: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = workflow_effects)]
+pub struct EffectRow {
+    pub run_id: String,
+    pub step_id: String,
+    pub tenant_id: String,
+    pub executions: i64,
+    pub first_at: NaiveDateTime,
+}
 
 // ---------------------------------------------------------------------------------------------
 // Definitions and versions

@@ -22,6 +22,10 @@ pub struct AccessClaims {
     pub nbf: Option<i64>,
     pub exp: i64,
     pub jti: String,
+    /// The sign-in (refresh-token family) this token belongs to; signing out or a detected
+    /// refresh-token reuse revokes it, and with it this token. Absent on tokens issued by the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Clock skew tolerated on `exp` and `nbf` (seconds).
@@ -62,6 +66,7 @@ impl LocalTokens {
         tenant_id: &str,
         email: &str,
         role: Role,
+        session: Option<&str>,
     ) -> anyhow::Result<String> {
         let now = Utc::now().timestamp();
         let claims = AccessClaims {
@@ -75,6 +80,7 @@ impl LocalTokens {
             nbf: Some(now),
             exp: now + self.ttl_secs as i64,
             jti: uuid::Uuid::new_v4().to_string(),
+            sid: session.map(str::to_string),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -117,7 +123,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let t = tokens();
-        let token = t.issue("u1", "t1", "a@b.c", Role::Editor).unwrap();
+        let token = t.issue("u1", "t1", "a@b.c", Role::Editor, None).unwrap();
         let claims = t.verify(&token).unwrap();
         assert_eq!(claims.sub, "u1");
         assert_eq!(claims.tid, "t1");
@@ -135,7 +141,7 @@ mod tests {
             "maestro-api",
             1800,
         );
-        let forged = other.issue("u1", "t1", "a@b.c", Role::Admin).unwrap();
+        let forged = other.issue("u1", "t1", "a@b.c", Role::Admin, None).unwrap();
         assert!(t.verify(&forged).is_err());
 
         // Expired long ago.
@@ -150,6 +156,7 @@ mod tests {
             nbf: None,
             exp: 2_000,
             jti: "j".into(),
+            sid: None,
         };
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -189,7 +196,7 @@ mod tests {
         // Wrong audience.
         let wrong_aud =
             LocalTokens::new("test-secret-0123456789abcdef0123", "maestro", "other", 1800)
-                .issue("u1", "t1", "a@b.c", Role::Admin)
+                .issue("u1", "t1", "a@b.c", Role::Admin, None)
                 .unwrap();
         assert!(t.verify(&wrong_aud).is_err());
     }

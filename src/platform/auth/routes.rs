@@ -6,7 +6,8 @@ use utoipa::ToSchema;
 
 use super::service::{TokenPair, UserView};
 use super::{Admin, AuthService, AuthSource, Authorized, Role, Viewer};
-use crate::platform::http::error::{ApiResult, Problem};
+use crate::platform::http::error::ApiResult;
+use crate::platform::http::openapi::{AdminErrors, ApiErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,6 +45,14 @@ pub struct SetRoleRequest {
     pub role: Role,
 }
 
+crate::problem_responses! {
+    struct UserNotFound = [404 => "No such user in your tenant"];
+    struct EmailTaken = [409 => "The email is already used"];
+    struct LastAdmin = [409 => "Would leave the tenant without an admin"];
+    struct CannotDelete = [409 => "You cannot delete yourself or the last admin"];
+    struct UserRejected = [422 => "Invalid email or weak password"];
+}
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(issue_token)
         .service(refresh)
@@ -62,8 +71,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Access and refresh tokens", body = TokenPair),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, JsonBodyErrors,
     ),
     security(())
 )]
@@ -82,7 +90,7 @@ async fn issue_token(
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New access and refresh tokens", body = TokenPair),
-        (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, JsonBodyErrors,
     ),
     security(())
 )]
@@ -101,7 +109,7 @@ async fn refresh(
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Signed out"),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        ApiErrors, JsonBodyErrors,
     ),
     security(())
 )]
@@ -119,7 +127,7 @@ async fn logout(
     tag = "auth",
     responses(
         (status = 200, description = "The caller", body = MeResponse),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        ApiErrors,
     ),
     security(("bearer" = []))
 )]
@@ -145,8 +153,7 @@ async fn me(
     params(PageQuery),
     responses(
         (status = 200, description = "Users of the caller's tenant", body = Page<UserView>),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        AdminErrors,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -165,10 +172,7 @@ async fn list_users(
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Email already used", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid email or weak password", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, JsonBodyErrors, EmailTaken, UserRejected,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -190,9 +194,7 @@ async fn create_user(
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user in your tenant", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, UserNotFound,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -212,10 +214,7 @@ async fn get_user(
     request_body = SetRoleRequest,
     responses(
         (status = 200, description = "Updated user", body = UserView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Would leave the tenant without an admin", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, JsonBodyErrors, UserNotFound, LastAdmin,
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -237,10 +236,7 @@ async fn set_role(
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user in your tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Yourself, or the last admin", body = Problem, content_type = "application/problem+json"),
+        AdminErrors, UserNotFound, CannotDelete,
     ),
     security(("bearer" = ["admin"]))
 )]

@@ -2,6 +2,7 @@
 //! resolving a bearer token into a [`Principal`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -19,9 +20,14 @@ use crate::platform::db::Db;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
 
-/// How long a resolved user (role, tenant) is cached for token checks; role changes and deletes
-/// invalidate it at once.
-const USER_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Longest time a resolved user (role, tenant) or sign-in state is kept in-process for token
+/// checks. Role changes, deletions and sign-outs drop it at once on every replica (through the
+/// platform cache's channel); this and `cache.local_ttl` bound staleness when that channel is
+/// down (see `Identities`).
+const IDENTITY_TTL: Duration = Duration::from_secs(60);
+/// Cache topics of identity evictions.
+const USER_TOPIC: &str = "auth.user";
+const SESSION_TOPIC: &str = "auth.session";
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenPair {
@@ -64,6 +70,63 @@ struct CachedUser {
     role: Role,
 }
 
+/// Who a token's subject is, and whether a sign-in was revoked, kept in-process so an
+/// authenticated request needs no database or Redis call. Entries live
+/// `min(60 s, cache.local_ttl)` — 2 s by default with Redis, 60 s without (one process, where
+/// every change evicts at once) — and are dropped on role change, deletion, sign-out and
+/// refresh-token reuse (on every replica through the platform cache's channel), and entirely
+/// whenever the cache moves to a new epoch (Redis back after an outage).
+#[derive(Clone)]
+struct Identities {
+    users: moka::sync::Cache<String, CachedUser>,
+    /// Sign-in (refresh-token family) id → revoked.
+    sessions: moka::sync::Cache<String, bool>,
+    /// Counts evictions: a lookup that raced one does not cache what it read.
+    evictions: Arc<AtomicU64>,
+}
+
+impl Identities {
+    fn new(cache: &Cache) -> Identities {
+        let ttl = IDENTITY_TTL.min(cache.local_ttl());
+        let identities = Identities {
+            users: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            sessions: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            evictions: Arc::new(AtomicU64::new(0)),
+        };
+        let (users, evictions) = (identities.users.clone(), identities.evictions.clone());
+        cache.on_evict(USER_TOPIC, move |id| {
+            evictions.fetch_add(1, Ordering::AcqRel);
+            match id {
+                Some(id) => users.invalidate(id),
+                None => users.invalidate_all(),
+            }
+        });
+        let (sessions, evictions) = (identities.sessions.clone(), identities.evictions.clone());
+        cache.on_evict(SESSION_TOPIC, move |id| {
+            evictions.fetch_add(1, Ordering::AcqRel);
+            match id {
+                Some(id) => sessions.invalidate(id),
+                None => sessions.invalidate_all(),
+            }
+        });
+        identities
+    }
+
+    fn mark(&self) -> u64 {
+        self.evictions.load(Ordering::Acquire)
+    }
+
+    fn unchanged_since(&self, mark: u64) -> bool {
+        self.evictions.load(Ordering::Acquire) == mark
+    }
+}
+
 #[derive(Clone)]
 pub struct AuthService {
     inner: Arc<Inner>,
@@ -72,6 +135,7 @@ pub struct AuthService {
 struct Inner {
     db: Db,
     cache: Cache,
+    identities: Identities,
     tokens: LocalTokens,
     oidc: Option<OidcVerifier>,
     rbac: bool,
@@ -139,6 +203,7 @@ impl AuthService {
         Ok(AuthService {
             inner: Arc::new(Inner {
                 db,
+                identities: Identities::new(&cache),
                 cache,
                 tokens: LocalTokens::new(
                     &settings.secret_key,
@@ -192,7 +257,13 @@ impl AuthService {
         let access = self
             .inner
             .tokens
-            .issue(&user.id, &user.tenant_id, &user.email, role)
+            .issue(
+                &user.id,
+                &user.tenant_id,
+                &user.email,
+                role,
+                Some(family_id.as_str()),
+            )
             .map_err(ApiError::internal)?;
         let refresh = new_refresh_token();
         let issued = now();
@@ -226,33 +297,37 @@ impl AuthService {
         let outcome = self
             .inner
             .db
-            .transaction(move |conn| -> ApiResult<Result<(UserRow, String), &'static str>> {
+            .transaction(move |conn| -> ApiResult<Result<(UserRow, String), Refused>> {
                 let Some(token) = store::find_refresh_token(conn, &hash)? else {
-                    return Ok(Err("Unknown refresh token; sign in again."));
+                    return Ok(Err(Refused::plain("Unknown refresh token; sign in again.")));
                 };
                 if token.revoked_at.is_some() {
-                    return Ok(Err("This refresh token was revoked; sign in again."));
+                    return Ok(Err(Refused::plain("This refresh token was revoked; sign in again.")));
                 }
                 let now = now();
                 if token.rotated_at.is_some() || store::mark_rotated(conn, &token.id, now)? == 0 {
                     store::revoke_family(conn, &token.family_id, now)?;
-                    return Ok(Err(
-                        "This refresh token was already used; every token of this sign-in is now revoked. Sign in again.",
-                    ));
+                    return Ok(Err(Refused {
+                        reason: "This refresh token was already used; every token of this sign-in is now revoked. Sign in again.",
+                        revoked: Some(token.family_id),
+                    }));
                 }
                 if token.expires_at < now {
-                    return Ok(Err("This refresh token has expired; sign in again."));
+                    return Ok(Err(Refused::plain("This refresh token has expired; sign in again.")));
                 }
                 let tenant = TenantId(token.tenant_id.clone());
                 let Some(user) = store::find_user(conn, &tenant, &token.user_id)? else {
-                    return Ok(Err("The user no longer exists."));
+                    return Ok(Err(Refused::plain("The user no longer exists.")));
                 };
                 Ok(Ok((user, token.family_id)))
             })
             .await?;
         match outcome {
             Ok((user, family)) => self.issue_pair(&user, family).await,
-            Err(reason) => {
+            Err(Refused { reason, revoked }) => {
+                if let Some(family) = revoked {
+                    self.inner.cache.evict(SESSION_TOPIC, &family).await;
+                }
                 tracing::info!(reason, "refresh token refused");
                 Err(ApiError::unauthorized(reason))
             }
@@ -263,15 +338,22 @@ impl AuthService {
     /// logging out twice is harmless.
     pub async fn logout(&self, refresh_token: &str) -> ApiResult<()> {
         let hash = hash_refresh_token(refresh_token.trim());
-        self.inner
+        let family = self
+            .inner
             .db
-            .run(move |conn| -> ApiResult<()> {
-                if let Some(token) = store::find_refresh_token(conn, &hash)? {
-                    store::revoke_family(conn, &token.family_id, now())?;
-                }
-                Ok(())
+            .run(move |conn| -> ApiResult<Option<String>> {
+                let Some(token) = store::find_refresh_token(conn, &hash)? else {
+                    return Ok(None);
+                };
+                store::revoke_family(conn, &token.family_id, now())?;
+                Ok(Some(token.family_id))
             })
-            .await
+            .await?;
+        if let Some(family) = family {
+            // The sign-in's access tokens stop working too, on every replica.
+            self.inner.cache.evict(SESSION_TOPIC, &family).await;
+        }
+        Ok(())
     }
 
     /// Resolves a bearer token: Maestro tokens (HS256) against the local secret, asymmetric
@@ -309,8 +391,16 @@ impl AuthService {
             tracing::info!(error = %e, "access token refused");
             ApiError::unauthorized("The access token is invalid or expired.")
         })?;
-        // The role and the user's existence come from storage, so demotions and deletions
-        // take effect without waiting for the token to expire.
+        // The role, the user's existence and the sign-in's state come from storage (through the
+        // in-process identities), so demotions, deletions and sign-outs take effect without
+        // waiting for the token to expire.
+        if let Some(session) = &claims.sid
+            && self.session_revoked(session).await?
+        {
+            return Err(ApiError::unauthorized(
+                "This sign-in has ended (signed out or revoked); sign in again.",
+            ));
+        }
         let user = self.cached_user(&claims.sub).await?;
         match user {
             Some(user) if user.tenant_id == claims.tid => Ok(Principal {
@@ -326,15 +416,11 @@ impl AuthService {
         }
     }
 
-    fn user_cache_key(user_id: &str) -> String {
-        format!("auth:user:{user_id}")
-    }
-
     async fn cached_user(&self, user_id: &str) -> ApiResult<Option<CachedUser>> {
-        let key = Self::user_cache_key(user_id);
-        if let Some(hit) = self.inner.cache.get_json::<CachedUser>(&key).await {
+        if let Some(hit) = self.inner.identities.users.get(user_id) {
             return Ok(Some(hit));
         }
+        let mark = self.inner.identities.mark();
         let id = user_id.to_string();
         let row = self
             .inner
@@ -354,13 +440,35 @@ impl AuthService {
             tenant_id: r.tenant_id,
             email: r.email,
         });
-        if let Some(u) = &user {
+        if let Some(u) = &user
+            && self.inner.identities.unchanged_since(mark)
+        {
             self.inner
-                .cache
-                .set_json(&key, u, Some(USER_CACHE_TTL))
-                .await;
+                .identities
+                .users
+                .insert(user_id.to_string(), u.clone());
         }
         Ok(user)
+    }
+
+    async fn session_revoked(&self, session: &str) -> ApiResult<bool> {
+        if let Some(revoked) = self.inner.identities.sessions.get(session) {
+            return Ok(revoked);
+        }
+        let mark = self.inner.identities.mark();
+        let id = session.to_string();
+        let revoked = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<bool> { Ok(store::family_revoked(conn, &id)?) })
+            .await?;
+        if self.inner.identities.unchanged_since(mark) {
+            self.inner
+                .identities
+                .sessions
+                .insert(session.to_string(), revoked);
+        }
+        Ok(revoked)
     }
 
     async fn tenant_id_for_name(&self, name: &str) -> ApiResult<TenantId> {
@@ -512,7 +620,7 @@ impl AuthService {
                 Ok(updated.into())
             })
             .await?;
-        self.inner.cache.delete(&Self::user_cache_key(id)).await;
+        self.inner.cache.evict(USER_TOPIC, id).await;
         Ok(view)
     }
 
@@ -540,7 +648,7 @@ impl AuthService {
                 Ok(())
             })
             .await?;
-        self.inner.cache.delete(&Self::user_cache_key(id)).await;
+        self.inner.cache.evict(USER_TOPIC, id).await;
         Ok(())
     }
 
@@ -569,7 +677,7 @@ impl AuthService {
         let role = Role::parse(&user.role).unwrap_or(Role::Viewer);
         self.inner
             .tokens
-            .issue(&user.id, &user.tenant_id, &user.email, role)
+            .issue(&user.id, &user.tenant_id, &user.email, role, None)
             .map_err(ApiError::internal)
     }
 
@@ -621,6 +729,21 @@ impl AuthService {
             .run(move |conn| -> ApiResult<_> { Ok(store::find_tenant(conn, &id)?) })
             .await?
             .map(|t| t.name))
+    }
+}
+
+/// Why a refresh was refused, and the sign-in it revoked (reuse detected).
+struct Refused {
+    reason: &'static str,
+    revoked: Option<String>,
+}
+
+impl Refused {
+    fn plain(reason: &'static str) -> Refused {
+        Refused {
+            reason,
+            revoked: None,
+        }
     }
 }
 

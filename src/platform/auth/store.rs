@@ -233,3 +233,14 @@ pub fn revoke_family(
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)
 }
+
+/// Whether the sign-in (refresh-token family) was revoked (signed out, or a reused token).
+pub fn family_revoked(conn: &mut DbConnection, family_id: &str) -> QueryResult<bool> {
+    use diesel::dsl::exists;
+    diesel::select(exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_not_null()),
+    ))
+    .get_result(conn)
+}

@@ -1,13 +1,25 @@
 //! Storage: one diesel schema over SQLite (embedded default) and PostgreSQL (production), picked by
 //! URL scheme. Diesel is synchronous, so every query runs on the blocking pool through [`Db::run`].
-//! An exhausted pool or an unreachable database becomes [`DbError::Unavailable`] (a 503) after
-//! `acquire_timeout_ms`, never a hang; r2d2 replaces broken connections, so Maestro recovers by
-//! itself when the database comes back.
+//!
+//! A database that is down, or that stops answering without closing connections (a frozen host,
+//! a network partition), becomes [`DbError::Unavailable`] (a 503 with `Retry-After`), never a
+//! hang. [`Db::run`] watches its blocking work from the async side, phase by phase, with deadlines
+//! that hold even while the blocking thread stays stuck in libpq: the checkout (waiting for a
+//! pooled connection, then a `SELECT 1` health check on PostgreSQL) within `acquire_timeout_ms`,
+//! the work within `query_timeout`. Work given up on before it started never starts. A slow
+//! checkout or any failure makes the [`breaker`] probe the database on a fresh connection; when
+//! the probe gets no answer either, the breaker opens and work is refused at once (waiting work
+//! too) until a probe answers. PostgreSQL connections carry TCP keepalive and `TCP_USER_TIMEOUT`,
+//! so a partition breaks stuck connections instead of keeping them (and their threads) forever;
+//! r2d2 replaces broken connections, so Maestro recovers by itself when the database comes back.
 
+pub mod breaker;
 pub mod migrate;
 pub mod schema;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -114,7 +126,11 @@ impl ConnectionManager {
     pub fn new(settings: &DatabaseSettings) -> Result<Self, String> {
         let backend = Backend::from_url(&settings.url)?;
         let url = match backend {
-            Backend::Postgres => with_connect_timeout(&settings.url),
+            Backend::Postgres => with_tcp_settings(
+                &with_connect_timeout(&settings.url),
+                settings.tcp_keepalive_idle.get(),
+                settings.tcp_user_timeout.get(),
+            ),
             Backend::Sqlite => sqlite_path(&settings.url),
         };
         Ok(ConnectionManager {
@@ -173,6 +189,44 @@ pub fn with_connect_timeout(url: &str) -> String {
     } else {
         format!("{url}?connect_timeout=3")
     }
+}
+
+/// Adds TCP keepalive (`keepalives_idle`, a third of it as `keepalives_interval`, 3 probes) and
+/// `tcp_user_timeout` to a libpq URL, so a connection to a host that vanished (partition, frozen
+/// machine) breaks instead of blocking forever. A zero duration leaves the OS default; a key
+/// already in the URL wins.
+pub fn with_tcp_settings(url: &str, keepalive_idle: Duration, user_timeout: Duration) -> String {
+    let mut params: Vec<(&str, String)> = Vec::new();
+    if !keepalive_idle.is_zero() {
+        let idle = keepalive_idle.as_secs().max(1);
+        params.push(("keepalives", "1".into()));
+        params.push(("keepalives_idle", idle.to_string()));
+        params.push(("keepalives_interval", (idle / 3).max(1).to_string()));
+        params.push(("keepalives_count", "3".into()));
+    }
+    if !user_timeout.is_zero() {
+        params.push(("tcp_user_timeout", user_timeout.as_millis().to_string()));
+    }
+    let present: Vec<&str> = url
+        .split_once('?')
+        .map(|(_, query)| {
+            query
+                .split('&')
+                .map(|pair| pair.split('=').next().unwrap_or(pair))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = url.to_string();
+    for (key, value) in params {
+        if present.contains(&key) {
+            continue;
+        }
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(key);
+        out.push('=');
+        out.push_str(&value);
+    }
+    out
 }
 
 impl diesel::r2d2::ManageConnection for ConnectionManager {
@@ -237,6 +291,50 @@ pub struct Db {
     pool: DbPool,
     backend: Backend,
     max_size: u32,
+    deadlines: Deadlines,
+    breaker: Arc<breaker::Breaker>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    /// A checkout: waiting for a pooled connection, then its health check.
+    acquire: Duration,
+    /// A checkout slower than this makes the breaker probe the database.
+    probe_after: Duration,
+    /// Whether checked-out connections are health-checked (PostgreSQL; not a local SQLite file).
+    check: bool,
+    /// One unit of work; `None`: no limit.
+    work: Option<Duration>,
+}
+
+/// Where the blocking side of [`Db::run`] is, so the async side applies the right deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Checkout,
+    Check,
+    Work,
+}
+
+impl Phase {
+    fn describe(self) -> &'static str {
+        match self {
+            Phase::Checkout => "no database connection was free",
+            Phase::Check => "the database did not answer the connection check",
+            Phase::Work => "the database work did not finish",
+        }
+    }
+}
+
+/// How the blocking side of [`Db::run`] ended.
+enum Attempt<R> {
+    Done {
+        result: R,
+        broken: bool,
+    },
+    NoConnection(String),
+    CheckFailed(String),
+    /// The async side gave up first; nothing ran.
+    Abandoned,
 }
 
 impl Db {
@@ -250,17 +348,38 @@ impl Db {
             Backend::Sqlite if manager.url == ":memory:" => 1,
             _ => settings.pool_size,
         };
+        let acquire = Duration::from_millis(settings.acquire_timeout_ms);
+        let probe_manager = manager.clone();
+        let probe: breaker::Probe = Arc::new(move || {
+            let mut conn = probe_manager.establish().map_err(|e| e.to_string())?;
+            conn.ping().map_err(|e| e.to_string())
+        });
+        let breaker = breaker::Breaker::new(
+            probe,
+            settings.probe_timeout.get(),
+            settings.probe_interval.get(),
+        );
+        // The checkout health check runs in `Db::run`, under a deadline: r2d2's own
+        // `test_on_check_out` would block `get()` without one.
         let pool = Pool::builder()
             .max_size(max_size)
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .test_on_check_out(true)
+            .connection_timeout(acquire)
+            .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
             .build_unchecked(manager);
+        let work = settings.query_timeout.get();
         Ok(Db {
             pool,
             backend,
             max_size,
+            deadlines: Deadlines {
+                acquire,
+                probe_after: settings.checkout_probe_after.get(),
+                check: backend == Backend::Postgres,
+                work: (!work.is_zero()).then_some(work),
+            },
+            breaker,
         })
     }
 
@@ -268,29 +387,151 @@ impl Db {
         self.backend
     }
 
-    /// A connection for synchronous callers (CLI, blocking tasks).
+    /// A connection for synchronous callers (CLI, blocking tasks), health-checked like
+    /// [`Db::run`]'s but without its deadlines.
     pub fn get(&self) -> Result<PooledDb, DbError> {
-        self.pool
+        self.breaker.admit().map_err(breaker_open)?;
+        let mut conn = self
+            .pool
             .get()
-            .map_err(|e| DbError::Unavailable(e.to_string()))
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        if self.deadlines.check {
+            conn.ping()
+                .map_err(|e| DbError::Unavailable(format!("connection check failed: {e}")))?;
+        }
+        Ok(conn)
     }
 
-    /// Runs `f` with a pooled connection on the blocking pool.
+    /// Runs `f` with a pooled connection on the blocking pool, within the deadlines (see the
+    /// module documentation). Past a deadline, or while the breaker is open, the answer is
+    /// [`DbError::Unavailable`] at once; if `f` had not started yet, it never does.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        crate::platform::blocking::run_blocking("db", move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| E::from(DbError::from(e)))?
+        self.run_within(self.deadlines.work, f).await
+    }
+
+    /// Like [`Db::run`], but the work itself has no deadline (migrations, which may wait for
+    /// another replica's lock and build indexes); getting and checking the connection still do.
+    pub async fn run_unbounded<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.run_within(None, f).await
+    }
+
+    async fn run_within<T, E, F>(&self, work_deadline: Option<Duration>, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.breaker.admit().map_err(|r| E::from(breaker_open(r)))?;
+        let mut breaker_open_rx = self.breaker.subscribe();
+        let (phase_tx, mut phase_rx) = tokio::sync::watch::channel(Phase::Checkout);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let job = {
+            let pool = self.pool.clone();
+            let check = self.deadlines.check;
+            let abandoned = abandoned.clone();
+            crate::platform::blocking::run_blocking("db", move || {
+                let mut conn = match pool.get() {
+                    Ok(conn) => conn,
+                    Err(e) => return Attempt::NoConnection(e.to_string()),
+                };
+                if check {
+                    if abandoned.load(Ordering::SeqCst) {
+                        return Attempt::Abandoned;
+                    }
+                    phase_tx.send_replace(Phase::Check);
+                    // A failed ping leaves the connection broken; the pool drops it.
+                    if let Err(e) = conn.ping() {
+                        return Attempt::CheckFailed(e.to_string());
+                    }
+                }
+                if abandoned.load(Ordering::SeqCst) {
+                    return Attempt::Abandoned;
+                }
+                phase_tx.send_replace(Phase::Work);
+                let result = f(&mut conn);
+                let broken = conn.is_broken();
+                Attempt::Done { result, broken }
+            })
+        };
+        tokio::pin!(job);
+        let started = tokio::time::Instant::now();
+        let slow_at = started + self.deadlines.probe_after;
+        let mut slow_reported = false;
+        let mut phase = Phase::Checkout;
+        let mut phase_started = started;
+        let mut watching_phases = true;
+        loop {
+            // Hard limits: a checkout (r2d2 stops waiting at `acquire` itself; this guards it),
+            // the health check, the work.
+            let limit = match phase {
+                Phase::Checkout => Some(self.deadlines.acquire + Duration::from_millis(250)),
+                Phase::Check => Some(self.deadlines.acquire),
+                Phase::Work => work_deadline,
+            };
+            let hard = limit.map(|limit| phase_started + limit);
+            let soft = (phase != Phase::Work && !slow_reported).then_some(slow_at);
+            tokio::select! {
+                attempt = &mut job => {
+                    let attempt = attempt.map_err(|e| E::from(DbError::from(e)))?;
+                    return match attempt {
+                        Attempt::Done { result, broken } => {
+                            if broken {
+                                self.breaker.record_failure("a connection broke during database work");
+                            }
+                            result
+                        }
+                        Attempt::NoConnection(msg) | Attempt::CheckFailed(msg) => {
+                            self.breaker.record_failure(&msg);
+                            Err(E::from(DbError::Unavailable(msg)))
+                        }
+                        Attempt::Abandoned => Err(E::from(DbError::Unavailable(
+                            "the database work was given up".into(),
+                        ))),
+                    };
+                }
+                changed = phase_rx.changed(), if watching_phases => {
+                    match changed {
+                        Ok(()) => {
+                            phase = *phase_rx.borrow_and_update();
+                            phase_started = tokio::time::Instant::now();
+                        }
+                        // The blocking side finished; its result is next.
+                        Err(_) => watching_phases = false,
+                    }
+                }
+                () = sleep_until(soft) => {
+                    // Slow: maybe a busy pool, maybe a silent database. Keep waiting; the probe
+                    // decides, and an open breaker releases this request below.
+                    slow_reported = true;
+                    self.breaker.record_slow();
+                }
+                () = sleep_until(hard) => {
+                    abandoned.store(true, Ordering::SeqCst);
+                    let msg = format!(
+                        "{} within {}",
+                        phase.describe(),
+                        humantime::format_duration(limit.unwrap_or_default())
+                    );
+                    self.breaker.record_failure(&msg);
+                    return Err(E::from(DbError::Unavailable(msg)));
+                }
+                () = opened(&mut breaker_open_rx) => {
+                    abandoned.store(true, Ordering::SeqCst);
+                    let reason = self.breaker.admit().err().unwrap_or_default();
+                    return Err(E::from(breaker_open(reason)));
+                }
+            }
+        }
     }
 
     /// Like [`Db::run`] inside one write transaction (see [`write_transaction`]).
@@ -308,11 +549,37 @@ impl Db {
         self.run(|conn| conn.ping().map_err(DbError::Query)).await
     }
 
+    /// `Some(reason)` while the circuit breaker is open (the database did not answer a probe).
+    pub fn breaker_open(&self) -> Option<String> {
+        self.breaker.admit().err()
+    }
+
     /// (connections open, idle, max) for metrics.
     pub fn pool_state(&self) -> (u32, u32, u32) {
         let state = self.pool.state();
         (state.connections, state.idle_connections, self.max_size)
     }
+}
+
+/// Returns when the breaker is open.
+async fn opened(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|open| *open).await.is_err() {
+        std::future::pending::<()>().await
+    }
+}
+
+/// Sleeps until `at`; forever without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn breaker_open(reason: String) -> DbError {
+    DbError::Unavailable(format!(
+        "circuit breaker open, the database did not answer ({reason}); probing"
+    ))
 }
 
 #[derive(Debug)]
@@ -327,6 +594,20 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogPoolErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default database settings (config/default.toml).
+    fn test_settings() -> DatabaseSettings {
+        crate::config::Settings::load_with_env(
+            &crate::config::LoadOptions {
+                environment: Some(crate::config::Environment::Test),
+                read_process_env: false,
+                ..Default::default()
+            },
+            Vec::new(),
+        )
+        .expect("the default configuration loads")
+        .database
+    }
 
     #[test]
     fn backend_is_chosen_by_scheme_and_unknown_schemes_are_refused() {
@@ -369,6 +650,7 @@ mod tests {
             busy_timeout_ms: 5000,
             statement_timeout_ms: 0,
             migrate_on_start: false,
+            ..test_settings()
         };
         let db = Db::new(&settings).unwrap();
         db.get()
@@ -414,6 +696,156 @@ mod tests {
             .get_result(&mut conn)
             .unwrap();
         assert_eq!(n.n, 40);
+    }
+
+    fn sqlite_db(dir: &std::path::Path, tune: impl FnOnce(&mut DatabaseSettings)) -> Db {
+        let mut settings = DatabaseSettings {
+            url: format!("sqlite://{}", dir.join("t.db").display()),
+            pool_size: 1,
+            ..test_settings()
+        };
+        tune(&mut settings);
+        Db::new(&settings).unwrap()
+    }
+
+    #[tokio::test]
+    async fn work_past_its_deadline_answers_unavailable_without_waiting_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(dir.path(), |s| {
+            s.query_timeout = crate::config::HumanDuration(Duration::from_millis(100))
+        });
+        let started = std::time::Instant::now();
+        let err = db
+            .run(|_| -> Result<(), DbError> {
+                std::thread::sleep(Duration::from_millis(1500));
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&err, DbError::Unavailable(m) if m.contains("did not finish")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_pool_answers_unavailable_and_is_not_an_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(dir.path(), |s| s.acquire_timeout_ms = 200);
+        let held = db.get().unwrap();
+        let err = db.ping().await.unwrap_err();
+        assert!(matches!(err, DbError::Unavailable(_)), "{err}");
+        drop(held);
+        // The failure started a probe; it answers and the breaker stays closed.
+        db.ping().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(db.breaker_open(), None);
+        db.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn work_released_by_the_opening_breaker_never_runs_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(dir.path(), |s| s.acquire_timeout_ms = 5000);
+        let held = db.get().unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let waiting = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.run(move |_| -> Result<(), DbError> {
+                    flag.store(true, Ordering::SeqCst);
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        db.breaker.force_probe_result(Err("test: silent".into()));
+        let err = waiting.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, DbError::Unavailable(m) if m.contains("test: silent")),
+            "{err}"
+        );
+        // The connection frees up; the released work must not run on it.
+        drop(held);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while db.pool_state().1 < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the connection came back"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        db.breaker.force_probe_result(Ok(()));
+        db.ping().await.unwrap();
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "work given up on never starts later"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_opens_the_breaker_and_then_answers_at_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let settings = DatabaseSettings {
+            url: format!("postgres://nobody@127.0.0.1:{port}/none"),
+            acquire_timeout_ms: 3000,
+            ..test_settings()
+        };
+        let db = Db::new(&settings).unwrap();
+        // Nothing listens: r2d2 alone would wait the whole acquire timeout; the slow checkout
+        // starts a probe, the probe is refused, the breaker opens and releases the request.
+        let started = std::time::Instant::now();
+        let err = db.ping().await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&err, DbError::Unavailable(m) if m.contains("circuit breaker open")),
+            "{err}"
+        );
+        assert!(db.breaker_open().is_some());
+        let started = std::time::Instant::now();
+        let err = db.ping().await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "refused at once: {:?}",
+            started.elapsed()
+        );
+        assert!(matches!(err, DbError::Unavailable(_)), "{err}");
+    }
+
+    #[test]
+    fn tcp_settings_are_added_unless_the_url_has_them() {
+        let d = Duration::from_secs;
+        assert_eq!(
+            with_tcp_settings("postgres://h/db?connect_timeout=3", d(9), d(15)),
+            "postgres://h/db?connect_timeout=3&keepalives=1&keepalives_idle=9&keepalives_interval=3&keepalives_count=3&tcp_user_timeout=15000"
+        );
+        assert_eq!(
+            with_tcp_settings(
+                "postgres://h/db?keepalives_idle=60&tcp_user_timeout=0",
+                d(9),
+                d(15)
+            ),
+            "postgres://h/db?keepalives_idle=60&tcp_user_timeout=0&keepalives=1&keepalives_interval=3&keepalives_count=3"
+        );
+        assert_eq!(
+            with_tcp_settings("postgres://h/db", Duration::ZERO, Duration::ZERO),
+            "postgres://h/db"
+        );
     }
 
     #[test]

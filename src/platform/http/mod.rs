@@ -5,4 +5,5 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod nul;
+pub mod openapi;
 pub mod pagination;

@@ -73,6 +73,13 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .post("/api/v1/auth/refresh", None, &json!({"refresh_token": r2}))
         .await;
     assert_eq!(status, 401);
+    let (status, _) = app
+        .get("/api/v1/auth/me", second["access_token"].as_str())
+        .await;
+    assert_eq!(
+        status, 401,
+        "the revoked sign-in's access token stops working"
+    );
 
     // Another sign-in is a separate family and still works.
     let (_, other) = login(&app, "viewer@acme.test", TEST_PASSWORD).await;
@@ -87,10 +94,15 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 }
 
 #[tokio::test]
-async fn logout_revokes_the_refresh_token() {
+async fn logout_revokes_the_refresh_token_and_the_sign_ins_access_tokens() {
     let app = TestApp::spawn().await;
     let (_, pair) = login(&app, "viewer@acme.test", TEST_PASSWORD).await;
+    let (_, other) = login(&app, "viewer@acme.test", TEST_PASSWORD).await;
     let refresh = pair["refresh_token"].clone();
+    let access = pair["access_token"].as_str().unwrap();
+    let other_access = other["access_token"].as_str().unwrap();
+    // Checked (and the sign-in's state cached) before the logout.
+    assert_eq!(app.get("/api/v1/auth/me", Some(access)).await.0, 200);
     let (status, _) = app
         .post(
             "/api/v1/auth/logout",
@@ -107,6 +119,13 @@ async fn logout_revokes_the_refresh_token() {
         )
         .await;
     assert_eq!(status, 401);
+    let (status, body) = app.get("/api/v1/auth/me", Some(access)).await;
+    assert_eq!(status, 401, "the signed-out sign-in's access token: {body}");
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(other_access)).await.0,
+        200,
+        "another sign-in of the same user keeps working"
+    );
 }
 
 fn claims(app: &TestApp, exp_offset: i64) -> Value {

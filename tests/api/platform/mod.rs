@@ -1,8 +1,10 @@
 mod auth;
+mod cache;
 mod cli;
 mod health;
 mod http;
 mod oidc;
 mod openapi;
+mod pg_freeze;
 mod resilience;
 mod streams;

@@ -1,7 +1,6 @@
 //! Outages while serving: Redis stopped (a private redis-server), PostgreSQL restarted (a TCP
 //! proxy that severs every connection and refuses new ones, as a restart does), pool exhausted.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -9,51 +8,16 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::helpers::{PgSchema, TestApp, free_port, test_database_url};
-
-fn start_redis(port: u16) -> Option<Child> {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
-}
+use crate::helpers::{PgSchema, PrivateRedis, TestApp, test_database_url};
 
 #[tokio::test]
 async fn requests_keep_succeeding_when_redis_goes_away() {
-    let port = free_port();
-    let Some(mut redis) = start_redis(port) else {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut redis) = PrivateRedis::start(dir.path()).await else {
         eprintln!("skipped: redis-server is not installed");
         return;
     };
-    wait_for_port(port).await;
-    let app = TestApp::builder()
-        .with(move |s| {
-            s.redis.url = format!("redis://127.0.0.1:{port}/0");
-            s.redis.key_prefix = "resilience".into();
-        })
-        .spawn()
-        .await;
+    let app = TestApp::builder().private_redis(&redis).spawn().await;
     let (status, ready) = app.get("/readyz", None).await;
     assert_eq!(status, 200);
     assert_eq!(ready["status"], "ready", "{ready}");
@@ -62,8 +26,7 @@ async fn requests_keep_succeeding_when_redis_goes_away() {
         200
     );
 
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.kill();
 
     // Cache misses fall through to the database; nothing fails.
     for user in [&app.viewer, &app.editor, &app.admin] {
@@ -80,8 +43,7 @@ async fn requests_keep_succeeding_when_redis_goes_away() {
     assert_eq!(health["redis"], "disconnected");
 
     // Redis back: Maestro notices without a restart.
-    let mut redis = start_redis(port).unwrap();
-    wait_for_port(port).await;
+    redis.restart().await;
     app.eventually(
         "Redis to be reported up again",
         Duration::from_secs(10),
@@ -94,8 +56,6 @@ async fn requests_keep_succeeding_when_redis_goes_away() {
         },
     )
     .await;
-    let _ = redis.kill();
-    let _ = redis.wait();
 }
 
 /// Forwards TCP to a target; `cut()` severs every connection and refuses new ones until

@@ -33,7 +33,11 @@ fn names(page: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn search_finds_by_text_category_and_tags() {
-    let app = TestApp::spawn().await;
+    // The scores below are set by hand: no quality module scoring the creates behind our back.
+    let app = TestApp::builder()
+        .with(|s| s.modules.quality = false)
+        .spawn()
+        .await;
     make(
         &app,
         "fastapi-service",
@@ -204,5 +208,358 @@ async fn search_finds_by_text_category_and_tags() {
             .unwrap()["count"],
         2
     );
+    app.shutdown().await;
+}
+
+async fn search(app: &TestApp, token: &str, body: Value) -> (reqwest::StatusCode, Value) {
+    app.post("/api/v1/templates/search", Some(token), &body)
+        .await
+}
+
+async fn found(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let (status, page) = search(app, token, json!({"query": query, "limit": 100})).await;
+    assert_eq!(status, 200, "{query}: {page}");
+    assert_eq!(
+        page["total"].as_u64().unwrap() as usize,
+        page["items"].as_array().unwrap().len(),
+        "{query}: {page}"
+    );
+    names(&page)
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}
+
+/// Phrases, prefixes, several words, `or` and `-`, through the full-text index of either
+/// backend; the index follows updates and deletes.
+#[tokio::test]
+async fn search_understands_phrases_prefixes_and_several_words() {
+    let app = TestApp::spawn().await;
+    make(
+        &app,
+        "postgres-migrations",
+        "backend_developer",
+        &["postgresql", "sql"],
+        "Schema migrations for PostgreSQL with rollback",
+    )
+    .await;
+    make(
+        &app,
+        "admin-dashboard",
+        "frontend_developer",
+        &["react", "admin"],
+        "An admin dashboard with charts",
+    )
+    .await;
+    make(
+        &app,
+        "ops-console",
+        "devops_engineer",
+        &["ops"],
+        "Dashboard for the admin team",
+    )
+    .await;
+    let go = make(
+        &app,
+        "go-service",
+        "backend_developer",
+        &["go", "grpc"],
+        "A gRPC service in Go",
+    )
+    .await;
+    make(
+        &app,
+        "google-cloud-function",
+        "devops_engineer",
+        &["gcp", "serverless"],
+        "Serverless function on Google Cloud",
+    )
+    .await;
+    make(
+        &app,
+        "legacy-monolith",
+        "backend_developer",
+        &["java"],
+        "Legacy Java service with migrations",
+    )
+    .await;
+    let token = app.viewer.token.clone();
+
+    // A word of three or more letters also finds longer words; the name outranks the description.
+    assert_eq!(
+        found(&app, &token, "migration").await,
+        vec!["postgres-migrations", "legacy-monolith"]
+    );
+    assert_eq!(
+        found(&app, &token, "POSTGRES migr").await,
+        vec!["postgres-migrations"]
+    );
+    // Quoted: the exact word only.
+    assert!(found(&app, &token, "\"migration\"").await.is_empty());
+    // A phrase needs its words next to each other, in order; bare words anywhere.
+    assert_eq!(
+        found(&app, &token, "\"admin dashboard\"").await,
+        vec!["admin-dashboard"]
+    );
+    assert_eq!(
+        found(&app, &token, "admin dashboard").await,
+        vec!["admin-dashboard", "ops-console"]
+    );
+    assert_eq!(
+        found(&app, &token, "postgres-migrations").await,
+        vec!["postgres-migrations"]
+    );
+    // Short words are exact unless starred.
+    assert_eq!(found(&app, &token, "go").await, vec!["go-service"]);
+    assert_eq!(
+        sorted(found(&app, &token, "go*").await),
+        vec!["go-service", "google-cloud-function"]
+    );
+    // Exclusion and alternatives.
+    assert_eq!(
+        found(&app, &token, "migrations -legacy").await,
+        vec!["postgres-migrations"]
+    );
+    assert_eq!(
+        sorted(found(&app, &token, "react OR grpc").await),
+        vec!["admin-dashboard", "go-service"]
+    );
+    assert_eq!(
+        sorted(found(&app, &token, "service -\"grpc service\"").await),
+        vec!["legacy-monolith"]
+    );
+    // Text with another order, a page, and GET.
+    let (_, page) = app
+        .get(
+            "/api/v1/templates?text=%22admin%20dashboard%22%20OR%20serverless&sort=name",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        names(&page),
+        vec!["admin-dashboard", "google-cloud-function"]
+    );
+    assert!(page["items"][0].get("relevance").is_none(), "{page}");
+    let (_, page) = search(
+        &app,
+        &token,
+        json!({"query": "service", "limit": 1, "offset": 1}),
+    )
+    .await;
+    assert_eq!(page["total"], 2, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, page) = search(
+        &app,
+        &token,
+        json!({"query": "service", "limit": 1, "offset": 5}),
+    )
+    .await;
+    assert_eq!(page["total"], 2, "a page past the end still counts: {page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+
+    // The index follows an update and a delete.
+    let (_, current) = app
+        .get(&format!("/api/v1/templates/{go}"), Some(&token))
+        .await;
+    let etag = current["current_commit"].as_str().unwrap().to_string();
+    let body = json!({
+        "manifest": {"name": "go-service", "version": "1.1.0", "description": "A Connect RPC service in Go", "category": "backend_developer", "author": "Search Team", "tags": ["go", "connect"]},
+        "files": {"README.md": "# go-service\n", "out.txt": "x"}
+    });
+    let (status, updated) = super::put_with_etag(&app, &app.editor.token, &go, &etag, &body).await;
+    assert_eq!(status, 200, "{updated}");
+    assert!(found(&app, &token, "grpc").await.is_empty());
+    assert_eq!(found(&app, &token, "connect").await, vec!["go-service"]);
+    let (status, _) = app
+        .delete(&format!("/api/v1/templates/{go}"), Some(&app.editor.token))
+        .await;
+    assert_eq!(status, 204);
+    assert!(found(&app, &token, "connect").await.is_empty());
+    app.shutdown().await;
+}
+
+/// Search only ever sees the caller's tenant, however the query is written.
+#[tokio::test]
+async fn search_never_crosses_tenants() {
+    let app = TestApp::spawn().await;
+    make(
+        &app,
+        "shared-words",
+        "backend_developer",
+        &["kafka"],
+        "Kafka consumer in Rust",
+    )
+    .await;
+    let body = json!({
+        "manifest": {"name": "shared-words", "version": "1.0.0", "description": "Kafka producer in Rust", "category": "backend_developer", "author": "Other Team", "tags": ["kafka"]},
+        "files": {"README.md": "# x\n"}
+    });
+    let (status, other) = app
+        .post("/api/v1/templates", Some(&app.other_admin.token), &body)
+        .await;
+    assert_eq!(status, 201, "{other}");
+    for query in [
+        "kafka",
+        "rust",
+        "\"kafka consumer\"",
+        "kaf*",
+        "kafka -producer",
+        "producer OR consumer",
+    ] {
+        let (status, page) = search(&app, &app.viewer.token, json!({"query": query})).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["author"] == "Search Team"),
+            "{query}: {page}"
+        );
+        let (_, page) = search(&app, &app.other_admin.token, json!({"query": query})).await;
+        assert!(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["id"] == other["id"]),
+            "{query}: {page}"
+        );
+    }
+    assert_eq!(found(&app, &app.viewer.token, "producer").await.len(), 0);
+    assert_eq!(
+        found(&app, &app.other_admin.token, "producer").await.len(),
+        1
+    );
+    assert_eq!(
+        found(&app, &app.other_admin.token, "consumer").await.len(),
+        0
+    );
+    let (_, page) = app
+        .get(
+            "/api/v1/templates?text=kafka&sort=name",
+            Some(&app.other_admin.token),
+        )
+        .await;
+    assert_eq!(page["total"], 1, "{page}");
+    app.shutdown().await;
+}
+
+/// Operators of either engine, unbalanced quotes and punctuation are text: a result or a 422
+/// that names the field, never a 500.
+#[tokio::test]
+async fn odd_queries_give_results_or_a_clear_422() {
+    let app = TestApp::spawn().await;
+    make(
+        &app,
+        "fastapi-service",
+        "backend_developer",
+        &["python"],
+        "HTTP API on FastAPI (async)",
+    )
+    .await;
+    let token = app.viewer.token.clone();
+    let long_word = "x".repeat(101);
+    let many_words = "word ".repeat(40);
+    let queries: Vec<&str> = vec![
+        "fastapi & python | !java",
+        "'fastapi' <-> python:*",
+        "fastapi:*",
+        "NEAR(fastapi python)",
+        "name:fastapi",
+        "fastapi AND NOT java",
+        "\"fastapi",
+        "fastapi\"",
+        "\"\"fastapi\"\"",
+        "(fastapi)",
+        "fastapi*python",
+        "fast*",
+        "\\fastapi\\",
+        "'",
+        "''",
+        "\"",
+        "%",
+        "_",
+        "*",
+        "**",
+        ":*",
+        "<->",
+        "!",
+        "&&",
+        "(((",
+        "-",
+        "--fastapi",
+        "-fastapi",
+        "-fastapi -python",
+        "or",
+        "OR OR fastapi OR",
+        "fastapi -",
+        "日本語",
+        "🚀 fastapi",
+        "NOT fastapi",
+        "a\u{301}",
+        "1e5 0x1F 3.14",
+        "$1 ?1 ?",
+        "fastapi; DROP TABLE templates; --",
+        &long_word,
+        &many_words,
+    ];
+    for query in &queries {
+        for (status, body) in [
+            search(&app, &token, json!({"query": query})).await,
+            app.get(
+                &format!(
+                    "/api/v1/templates?text={}",
+                    url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+                ),
+                Some(&token),
+            )
+            .await,
+        ] {
+            match status.as_u16() {
+                200 => assert!(body["items"].is_array(), "{query}: {body}"),
+                422 => {
+                    assert!(
+                        ["query", "text"].contains(&body["errors"][0]["field"].as_str().unwrap()),
+                        "{query}: {body}"
+                    );
+                    assert!(!body["detail"].as_str().unwrap().is_empty());
+                }
+                other => panic!("{query}: {other} {body}"),
+            }
+        }
+    }
+    // Operators are plain text: these find the template (`not` is a word, and so is `java` in
+    // `!java`, which no template has).
+    assert!(
+        found(&app, &token, "fastapi & python | !java")
+            .await
+            .is_empty()
+    );
+    for query in [
+        "fastapi & python",
+        "'fastapi' <-> python:*",
+        "(fastapi)",
+        "\"fastapi",
+        "--fastapi",
+        "🚀 fastapi",
+    ] {
+        assert_eq!(
+            found(&app, &token, query).await,
+            vec!["fastapi-service"],
+            "{query}"
+        );
+    }
+    // Nothing to look for: 422 with what to fix.
+    for query in ["!!!", "-fastapi", "(((", &long_word, &many_words] {
+        let (status, problem) = search(&app, &token, json!({"query": query})).await;
+        assert_eq!(status, 422, "{query}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "query", "{problem}");
+    }
+    let (status, problem) = app.get("/api/v1/templates?text=!!!", Some(&token)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "text", "{problem}");
     app.shutdown().await;
 }

@@ -128,8 +128,8 @@ async fn invalid_definitions_are_refused_naming_the_step() {
             "cycle",
         ),
         (
-            json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "with": {"x": "${{ inputs. }}"}}]}),
-            "steps[0].with.x",
+            json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "with": {"outputs": {"x": "${{ inputs. }}"}}}]}),
+            "steps[0].with.outputs.x",
             "step `a`: bad expression",
         ),
         (
@@ -157,6 +157,22 @@ async fn invalid_definitions_are_refused_naming_the_step() {
             "steps[0].retry.max_attempts",
             "",
         ),
+        // A misspelt step parameter is refused when the definition is sent, not when it runs.
+        (
+            json!({"name": "w", "steps": [{"id": "nap", "uses": "noop", "with": {"sleeep": "1s"}}]}),
+            "steps[0].with",
+            "step `nap`: unknown field `sleeep`, expected one of `sleep`, `outputs`, `effect`",
+        ),
+        (
+            json!({"name": "w", "steps": [{"id": "call", "uses": "http.request", "with": {"url": "https://example.com", "header": {}}}]}),
+            "steps[0].with",
+            "step `call`: unknown field `header`",
+        ),
+        (
+            json!({"name": "w", "steps": [{"id": "boom", "uses": "fail", "with": {"retriable": false}}]}),
+            "steps[0].with",
+            "step `boom`: unknown field `retriable`",
+        ),
     ];
     for (definition, field, message) in cases {
         let (status, body) = app
@@ -167,6 +183,7 @@ async fn invalid_definitions_are_refused_naming_the_step() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "{definition} -> {body}"
         );
+        assert_eq!(body["code"], "workflows.invalid_definition", "{body}");
         let text = errors_text(&body);
         assert!(
             text.contains(field) && text.contains(message),

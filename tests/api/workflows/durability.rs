@@ -5,100 +5,14 @@
 //!
 //! Run with `cargo test --test api -- --ignored crash` (and `two_processes`); `.ci/run` does.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use maestro::config::Settings;
 use maestro::platform::Platform;
 use maestro::platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    PgSchema, base_settings, free_port, maestro_bin, repo_root, send, test_database_url,
-};
-
-struct Proc {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(dir: &Path, name: &str, database_url: &str, extra: &[(&str, &str)]) -> Proc {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(maestro_bin());
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MAESTRO_ENV", "test")
-            .env("MAESTRO_CONFIG_DIR", repo_root().join("config"))
-            .env("MAESTRO__SERVER__PORT", port.to_string())
-            .env("MAESTRO__DATA_DIR", dir.join("data"))
-            .env("MAESTRO__DATABASE__URL", database_url)
-            .env("MAESTRO__DATABASE__POOL_SIZE", "8")
-            .env("MAESTRO__REDIS__URL", "")
-            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out));
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start maestro");
-        Proc {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        for _ in 0..300 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "maestro exited with {status}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = client.get(format!("{}/readyz", self.url)).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "maestro did not become ready: {}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-
-    /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Settings for the in-test platform that shares the processes' database (users, checks).
-async fn platform_for(database_url: &str, dir: &Path) -> Platform {
-    let mut settings: Settings = base_settings();
-    settings.database.url = database_url.to_string();
-    settings.data_dir = dir.join("data");
-    settings.redis.url = String::new();
-    let platform = Platform::new(settings).unwrap();
-    platform.migrate(Duration::from_secs(10)).await.unwrap();
-    platform
-}
+use crate::helpers::{MaestroProcess, PgSchema, eventually, platform_for, send, test_database_url};
 
 async fn token(platform: &Platform) -> String {
     let email = "durable@acme.test";
@@ -162,7 +76,13 @@ async fn effects(platform: &Platform) -> (i64, i64, i64) {
         .unwrap()
 }
 
-async fn all_succeeded(client: &reqwest::Client, base: &str, token: &str, runs: &[String]) -> bool {
+/// `Some(())` once every run has succeeded.
+async fn all_succeeded(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    runs: &[String],
+) -> Option<()> {
     for id in runs {
         let (status, run) = send(
             client
@@ -171,10 +91,19 @@ async fn all_succeeded(client: &reqwest::Client, base: &str, token: &str, runs: 
         )
         .await;
         if status != StatusCode::OK || run["status"] != "succeeded" {
-            return false;
+            return None;
         }
     }
-    true
+    Some(())
+}
+
+/// A counter's value in Prometheus text (0 when absent).
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
 }
 
 #[tokio::test]
@@ -195,7 +124,7 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
     // A short lease so the killed process's claims are taken over quickly after the restart.
     let extra = [("MAESTRO__WORKFLOWS__LEASE", "3s")];
 
-    let mut first = Proc::start(dir.path(), "first", &database_url, &extra);
+    let mut first = MaestroProcess::start(dir.path(), "first", &database_url, &extra);
     first.wait_ready(&client).await;
     let (status, wf) = post(
         &client,
@@ -242,7 +171,7 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
     );
 
     // Retrying the same requests after the crash does not create runs.
-    let mut second = Proc::start(dir.path(), "second", &database_url, &extra);
+    let mut second = MaestroProcess::start(dir.path(), "second", &database_url, &extra);
     second.wait_ready(&client).await;
     let (status, again) = send(
         client
@@ -255,19 +184,15 @@ async fn crash_sigkill_mid_workload_loses_and_duplicates_nothing() {
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["id"], runs[0].as_str());
 
-    let mut finished = false;
-    for _ in 0..600 {
-        if all_succeeded(&client, &second.url, &token, &runs).await {
-            finished = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        finished,
-        "not every run completed after the restart: {}",
-        std::fs::read_to_string(&second.log).unwrap_or_default()
-    );
+    eventually(
+        &format!(
+            "every run to complete after the restart (log: {})",
+            second.log.display()
+        ),
+        Duration::from_secs(60),
+        &mut || all_succeeded(&client, &second.url, &token, &runs),
+    )
+    .await;
     let (rows, total, most) = effects(&platform).await;
     assert_eq!(rows, expected, "lost effects");
     assert_eq!(total, expected, "duplicated effects");
@@ -358,8 +283,8 @@ async fn two_processes_share_a_workload_and_never_run_a_step_twice() {
         ("MAESTRO__WORKFLOWS__MAX_IN_FLIGHT", "4"),
         ("MAESTRO__WORKFLOWS__CLAIM_BATCH_SIZE", "4"),
     ];
-    let mut a = Proc::start(dir.path(), "a", &schema.url, &extra);
-    let mut b = Proc::start(dir.path(), "b", &schema.url, &extra);
+    let mut a = MaestroProcess::start(dir.path(), "a", &schema.url, &extra);
+    let mut b = MaestroProcess::start(dir.path(), "b", &schema.url, &extra);
     a.wait_ready(&client).await;
     b.wait_ready(&client).await;
     let (status, wf) = post(
@@ -384,15 +309,10 @@ async fn two_processes_share_a_workload_and_never_run_a_step_twice() {
         assert_eq!(status, StatusCode::CREATED, "{run}");
         runs.push(run["id"].as_str().unwrap().to_string());
     }
-    let mut finished = false;
-    for _ in 0..900 {
-        if all_succeeded(&client, &b.url, &token, &runs).await {
-            finished = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(finished, "runs did not finish");
+    eventually("the runs to finish", Duration::from_secs(90), &mut || {
+        all_succeeded(&client, &b.url, &token, &runs)
+    })
+    .await;
     let expected = (runs_n * 10) as u64;
     let (rows, total, most) = effects(&platform).await;
     assert_eq!((rows as u64, total as u64, most), (expected, expected, 1));
@@ -434,13 +354,13 @@ async fn two_processes_an_api_node_wakes_the_engine_node_through_listen_notify()
         .build()
         .unwrap();
     // The API node runs no engine; the engine node would otherwise look for work only hourly.
-    let mut api = Proc::start(
+    let mut api = MaestroProcess::start(
         dir.path(),
         "api",
         &schema.url,
         &[("MAESTRO__WORKFLOWS__ENGINE", "false")],
     );
-    let mut worker = Proc::start(
+    let mut worker = MaestroProcess::start(
         dir.path(),
         "worker",
         &schema.url,
@@ -457,8 +377,20 @@ async fn two_processes_an_api_node_wakes_the_engine_node_through_listen_notify()
     .await;
     assert_eq!(status, StatusCode::CREATED, "{wf}");
     let wf = wf["id"].as_str().unwrap().to_string();
-    // Let the worker's first (startup) claim pass, so only a notification can wake it.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Wait until the worker's startup claim and the claim its listener asks for once connected
+    // have passed: from then on only a notification can wake it.
+    eventually(
+        "the worker to claim twice (at start and when its listener connected)",
+        Duration::from_secs(30),
+        &mut || {
+            let req = client.get(format!("{}/metrics", worker.url)).send();
+            async move {
+                let text = req.await.ok()?.text().await.ok()?;
+                (metric(&text, "maestro_workflow_claim_transactions_total") >= 2).then_some(())
+            }
+        },
+    )
+    .await;
     let mut runs = Vec::new();
     for _ in 0..3 {
         let (status, run) = post(
@@ -471,19 +403,15 @@ async fn two_processes_an_api_node_wakes_the_engine_node_through_listen_notify()
         assert_eq!(status, StatusCode::CREATED, "{run}");
         runs.push(run["id"].as_str().unwrap().to_string());
     }
-    let mut finished = false;
-    for _ in 0..200 {
-        if all_succeeded(&client, &api.url, &token, &runs).await {
-            finished = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        finished,
-        "the engine node was not woken by the API node's NOTIFY: {}",
-        std::fs::read_to_string(&worker.log).unwrap_or_default()
-    );
+    eventually(
+        &format!(
+            "the engine node to be woken by the API node's NOTIFY and finish the runs (log: {})",
+            worker.log.display()
+        ),
+        Duration::from_secs(10),
+        &mut || all_succeeded(&client, &api.url, &token, &runs),
+    )
+    .await;
     api.kill();
     worker.kill();
 }

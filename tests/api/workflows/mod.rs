@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use maestro::modules::workflows::WorkflowsService;
 use maestro::platform::Platform;
 use maestro::platform::module::Module;
 use maestro::platform::steps::{StepContext, StepFailure, StepType};
@@ -128,16 +129,59 @@ pub async fn get_run(app: &TestApp, run_id: &str) -> Value {
 
 /// Waits until the run reaches `status` (panics with the last view after `secs`).
 pub async fn wait_status(app: &TestApp, run_id: &str, status: &str, secs: u64) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let run = get_run(app, run_id).await;
-        if run["status"] == status {
-            return run;
+    let last = LastSeen::default();
+    app.eventually(
+        &format!("run {run_id} to reach {status}"),
+        Duration::from_secs(secs),
+        || async {
+            let run = get_run(app, run_id).await;
+            last.set(&run);
+            (run["status"] == status).then_some(run)
+        },
+    )
+    .await
+}
+
+/// Waits until the workflow engine has nothing left to do now: no transaction under way, no
+/// step executing or waiting to be committed, no queue row due. Use it before asserting that
+/// something did *not* happen (a paused run's next step did not start, nothing ran after a
+/// cancel), instead of sleeping.
+pub async fn drain_workflows(app: &TestApp) {
+    let service = app
+        .platform
+        .services
+        .get::<WorkflowsService>()
+        .expect("the workflows module is enabled");
+    app.eventually(
+        "the workflow engine to drain",
+        Duration::from_secs(30),
+        || {
+            let engine = service.engine().clone();
+            async move { engine.is_idle().await.then_some(()) }
+        },
+    )
+    .await;
+}
+
+/// The last value a wait saw, printed if the wait panics (it timed out).
+#[derive(Default)]
+struct LastSeen(std::sync::Mutex<Value>);
+
+impl LastSeen {
+    fn set(&self, value: &Value) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = value.clone();
         }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("run {run_id} did not reach {status} within {secs}s; last: {run:#}");
+    }
+}
+
+impl Drop for LastSeen {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(last) = self.0.lock()
+        {
+            eprintln!("last seen: {last:#}");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

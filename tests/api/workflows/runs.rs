@@ -8,7 +8,7 @@ use chrono::DateTime;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{MockHttp, create, execute, get_run, spawn, step, wait_status};
+use super::{MockHttp, create, drain_workflows, execute, get_run, spawn, step, wait_status};
 use crate::helpers::{TestApp, send};
 
 fn time(v: &Value) -> DateTime<chrono::Utc> {
@@ -491,7 +491,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
         (step(&get_run(&app, &id).await, "one")["status"] == "succeeded").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    drain_workflows(&app).await;
     let run = get_run(&app, &id).await;
     assert_eq!(run["status"], "paused");
     assert_eq!(step(&run, "two")["status"], "queued", "{run:#}");
@@ -530,7 +530,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
     )
     .await;
     assert_eq!(cancelled["status"], "cancelled");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    drain_workflows(&app).await;
     let run = get_run(&app, &id).await;
     assert_eq!(run["status"], "cancelled");
     for s in ["one", "two", "three"] {
@@ -960,5 +960,79 @@ async fn runs_are_listed_with_filters_and_metrics_are_exported() {
     }
     let (_, stats) = app.get("/api/v1/admin/stats", Some(&app.admin.token)).await;
     assert!(stats.to_string().contains("runs_by_status"), "{stats}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_run_whose_first_step_waits_is_running_with_started_at_and_listed_as_running() {
+    let app = spawn().await;
+    let timer = create(
+        &app,
+        &json!({"name": "timer-first", "steps": [
+            {"id": "pause", "uses": "wait", "with": {"duration": "1h"}},
+            {"id": "after", "uses": "noop", "needs": "pause"}
+        ]}),
+    )
+    .await;
+    let event = create(
+        &app,
+        &json!({"name": "event-first", "steps": [
+            {"id": "approval", "uses": "wait_for_event", "with": {"event": "go", "timeout": "1h"}}
+        ]}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (wf, waiting) in [(&timer, "pause"), (&event, "approval")] {
+        let run = execute(&app, wf["id"].as_str().unwrap(), json!({})).await;
+        // The wait arms in the transaction that creates the run, so the answer already shows it.
+        assert_eq!(run["status"], "running", "{run:#}");
+        assert!(run["started_at"].is_string(), "{run:#}");
+        assert_eq!(step(&run, waiting)["status"], "waiting", "{run:#}");
+        let id = run["id"].as_str().unwrap().to_string();
+        let run = get_run(&app, &id).await;
+        assert_eq!(run["status"], "running", "{run:#}");
+        ids.push(id);
+    }
+    let (status, running) = app
+        .get(
+            "/api/v1/workflows/runs?status=running",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{running}");
+    let listed: Vec<&str> = running["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    for id in &ids {
+        assert!(listed.contains(&id.as_str()), "{id} missing in {running:#}");
+    }
+    let (_, pending) = app
+        .get(
+            "/api/v1/workflows/runs?status=pending",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(pending["total"], 0, "{pending:#}");
+    // The audit trail says when it started.
+    let (_, audit) = app
+        .get(
+            &format!("/api/v1/workflows/runs/{}/audit", ids[0]),
+            Some(&app.viewer.token),
+        )
+        .await;
+    let events: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(
+        &events[..3],
+        ["run.created", "run.started", "step.waiting"],
+        "{audit:#}"
+    );
     app.shutdown().await;
 }

@@ -242,7 +242,8 @@ impl TemplatesService {
         ))
     }
 
-    /// Publishes a usage event (`templates:usage`) without making the caller wait.
+    /// Queues a usage event (`templates:usage`): buffered in-process and written in pipelined
+    /// batches, so the caller never waits for Redis (see `Edge::publish_buffered`).
     pub fn usage_event(
         &self,
         event: &str,
@@ -251,22 +252,20 @@ impl TemplatesService {
         actor: &Principal,
         detail: Value,
     ) {
-        let Some(edge) = self.inner.edge.clone() else {
+        let Some(edge) = &self.inner.edge else {
             return;
         };
-        let fields = [
-            ("event", event.to_string()),
-            ("template_id", template_id.to_string()),
-            ("tenant_id", tenant.0.clone()),
-            ("user_id", actor.user_id.clone()),
-            ("detail", detail.to_string()),
-            ("timestamp", Utc::now().to_rfc3339()),
-        ];
-        tokio::spawn(async move {
-            let borrowed: Vec<(&str, String)> =
-                fields.iter().map(|(k, v)| (*k, v.clone())).collect();
-            edge.publish_or_log("templates:usage", &borrowed).await;
-        });
+        edge.publish_buffered(
+            crate::modules::templates::stream::USAGE,
+            vec![
+                ("event", event.to_string()),
+                ("template_id", template_id.to_string()),
+                ("tenant_id", tenant.0.clone()),
+                ("user_id", actor.user_id.clone()),
+                ("detail", detail.to_string()),
+                ("timestamp", Utc::now().to_rfc3339()),
+            ],
+        );
     }
 }
 

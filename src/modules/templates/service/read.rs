@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -17,16 +18,18 @@ use crate::modules::templates::model::{
     CategoryCount, DiffView, ListQuery, SearchBody, TemplateDetail, TemplateSummary,
     VersionContent, VersionView,
 };
-use crate::modules::templates::store::{self, Filter, SortKey, TemplateRow};
+use crate::modules::templates::search;
+use crate::modules::templates::store::{self, Filter, Order, SortKey, TemplateRow};
 use crate::platform::auth::TenantId;
+use crate::platform::cache::{CachedBody, Tier};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, MANIFEST_FILE, SourceFile};
 
-/// Search ranks at most this many matching templates per query.
-const SEARCH_CANDIDATES: i64 = 5000;
 /// Versions listed per template at most.
 const MAX_HISTORY: usize = 10_000;
+/// The templates' namespace in the platform cache (generations are per tenant in it).
+const CACHE_NAMESPACE: &str = "templates";
 
 /// A template's content at one commit (what the quality module scores).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,60 +51,38 @@ pub(super) struct CacheCounters {
 impl TemplatesService {
     // ----- cache -----
 
-    /// Cache keys of a tenant carry a generation token that every write replaces, so a reader
-    /// racing a writer can never leave a stale entry under the new generation.
-    async fn generation(&self, tenant: &TenantId) -> String {
-        let key = format!("templates:{}:generation", tenant.as_str());
-        if let Some(token) = self.inner.cache.get_json::<String>(&key).await {
-            return token;
-        }
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        self.inner
-            .cache
-            .set_json(&key, &token, Some(std::time::Duration::from_secs(86_400)))
-            .await;
-        token
-    }
-
-    /// A new generation: every cached read of the tenant is stale from now on. Old entries are
-    /// never read again and expire with their TTL (no keyspace scan per write).
+    /// A write: every cached read of the tenant is stale from now on (on every replica; see
+    /// `platform::cache` for the bound).
     pub(super) async fn invalidate(&self, tenant: &TenantId) {
-        let token = uuid::Uuid::new_v4().simple().to_string();
         self.inner
             .cache
-            .set_json(
-                &format!("templates:{}:generation", tenant.as_str()),
-                &token,
-                Some(std::time::Duration::from_secs(86_400)),
-            )
+            .bump(CACHE_NAMESPACE, tenant.as_str())
             .await;
     }
 
-    async fn cached<T, F, Fut>(&self, tenant: &TenantId, key: &str, compute: F) -> ApiResult<T>
+    /// The serialised answer for `key`, from the cache or `compute` (then cached).
+    async fn cached<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        compute: F,
+    ) -> ApiResult<Arc<CachedBody>>
     where
-        T: Serialize + serde::de::DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = ApiResult<T>>,
+        Fut: Future<Output = ApiResult<CachedBody>>,
     {
-        let generation = self.generation(tenant).await;
-        let full = format!("templates:{}:v{generation}:{key}", tenant.as_str());
-        if let Some(hit) = self.inner.cache.get_json::<T>(&full).await {
-            self.inner
-                .cache_figures
-                .hits
-                .fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("maestro_templates_cache_lookups_total", "result" => "hit")
-                .increment(1);
-            return Ok(hit);
-        }
-        self.inner
-            .cache_figures
-            .misses
-            .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("maestro_templates_cache_lookups_total", "result" => "miss").increment(1);
-        let value = compute().await?;
-        self.inner.cache.set_json(&full, &value, None).await;
-        Ok(value)
+        let (body, tier) = self
+            .inner
+            .cache
+            .response(CACHE_NAMESPACE, tenant.as_str(), key, compute)
+            .await?;
+        let (counter, result) = match tier {
+            Tier::Computed => (&self.inner.cache_figures.misses, "miss"),
+            Tier::Local | Tier::Shared => (&self.inner.cache_figures.hits, "hit"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("maestro_templates_cache_lookups_total", "result" => result).increment(1);
+        Ok(body)
     }
 
     /// Hit ratio of the templates' cached reads since start.
@@ -164,19 +145,32 @@ impl TemplatesService {
         }
     }
 
-    /// Metadata, parameter schema and file list (with contents when asked); served from the cache.
+    /// Metadata, parameter schema and file list (with contents when asked).
     pub async fn detail(
         &self,
         tenant: &TenantId,
         id: &str,
         include_content: bool,
     ) -> ApiResult<TemplateDetail> {
+        decode(&*self.detail_response(tenant, id, include_content).await?)
+    }
+
+    /// [`TemplatesService::detail`] serialised, with the current commit as its tag; served from
+    /// the cache.
+    pub async fn detail_response(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        include_content: bool,
+    ) -> ApiResult<Arc<CachedBody>> {
         let key = format!(
             "detail:{id}:{}",
             if include_content { "content" } else { "list" }
         );
-        self.cached(tenant, &key, || {
-            self.detail_uncached(tenant, id, include_content)
+        self.cached(tenant, &key, || async {
+            let detail = self.detail_uncached(tenant, id, include_content).await?;
+            let commit = detail.template.current_commit.clone();
+            CachedBody::json(&detail, Some(commit)).map_err(ApiError::internal)
         })
         .await
     }
@@ -322,6 +316,15 @@ impl TemplatesService {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> ApiResult<Page<TemplateSummary>> {
+        decode(&*self.list_response(tenant, query).await?)
+    }
+
+    /// [`TemplatesService::list`] serialised; served from the cache.
+    pub async fn list_response(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> ApiResult<Arc<CachedBody>> {
         let body = SearchBody {
             query: query.text.clone(),
             category: query.category.clone(),
@@ -339,19 +342,40 @@ impl TemplatesService {
             limit: query.limit,
             offset: query.offset,
         };
-        self.search(tenant, &body).await
+        // The list's parameter for the text is `text`.
+        self.search_response(tenant, &body).await.map_err(|mut e| {
+            for field in &mut e.errors {
+                if field.field == "query" {
+                    field.field = "text".into();
+                }
+            }
+            e
+        })
     }
 
-    /// Search by text, category, tags, author and quality; ranked in Rust; cached.
+    /// Search by text, category, tags, author and quality; text through the full-text index,
+    /// ranked by relevance unless sorted otherwise; cached.
     pub async fn search(
         &self,
         tenant: &TenantId,
         body: &SearchBody,
     ) -> ApiResult<Page<TemplateSummary>> {
+        decode(&*self.search_response(tenant, body).await?)
+    }
+
+    /// [`TemplatesService::search`] serialised; served from the cache.
+    pub async fn search_response(
+        &self,
+        tenant: &TenantId,
+        body: &SearchBody,
+    ) -> ApiResult<Arc<CachedBody>> {
         let plan = SearchPlan::new(body)?;
         let key = plan.key.clone();
-        self.cached(tenant, &key, || self.run_search(tenant, plan))
-            .await
+        self.cached(tenant, &key, || async {
+            let page = self.run_search(tenant, plan).await?;
+            CachedBody::json(&page, None).map_err(ApiError::internal)
+        })
+        .await
     }
 
     /// Like [`TemplatesService::search`], always from the database (benchmarks, diagnostics).
@@ -370,49 +394,27 @@ impl TemplatesService {
     ) -> ApiResult<Page<TemplateSummary>> {
         let SearchPlan {
             filter,
-            sort,
-            descending,
+            order,
             page,
-            terms,
             ..
         } = plan;
         let t = tenant.clone();
-        match sort {
-            Some(sort) => {
-                let (limit, offset) = (page.limit(), page.offset());
-                let (rows, total) = self
-                    .inner
-                    .db
-                    .run(move |conn| -> ApiResult<_> {
-                        Ok(store::list(
-                            conn, &t, &filter, sort, descending, limit, offset,
-                        )?)
-                    })
-                    .await?;
-                Ok(Page::new(
-                    rows.into_iter().map(TemplateSummary::from).collect(),
-                    total,
-                    &page,
-                ))
-            }
-            None => {
-                let rows = self
-                    .inner
-                    .db
-                    .run(move |conn| -> ApiResult<_> {
-                        Ok(store::candidates(conn, &t, &filter, SEARCH_CANDIDATES)?)
-                    })
-                    .await?;
-                let ranked = crate::modules::templates::search::rank(rows, &terms);
-                let total = ranked.len() as i64;
-                let items = ranked
-                    .into_iter()
-                    .skip(page.offset() as usize)
-                    .take(page.limit() as usize)
-                    .collect();
-                Ok(Page::new(items, total, &page))
-            }
-        }
+        let (limit, offset) = (page.limit(), page.offset());
+        let (hits, total) = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::search(conn, &t, &filter, order, limit, offset)?)
+            })
+            .await?;
+        let items = hits
+            .into_iter()
+            .map(|hit| TemplateSummary {
+                relevance: hit.relevance,
+                ..TemplateSummary::from(hit.summary)
+            })
+            .collect();
+        Ok(Page::new(items, total, &page))
     }
 
     /// Templates per category in the tenant.
@@ -612,6 +614,11 @@ impl TemplatesService {
     }
 }
 
+/// A cached answer read back as a value (for in-process callers).
+fn decode<T: serde::de::DeserializeOwned>(cached: &CachedBody) -> ApiResult<T> {
+    serde_json::from_slice(&cached.body).map_err(ApiError::internal)
+}
+
 /// The parsed `manifest.yaml` of a file set, as JSON.
 fn manifest_of(files: &[SourceFile]) -> Option<Value> {
     files
@@ -621,15 +628,13 @@ fn manifest_of(files: &[SourceFile]) -> Option<Value> {
         .and_then(|m| serde_json::to_value(m).ok())
 }
 
-/// A validated search: SQL filter, order (`None` = rank by relevance), page, cache key.
+/// A validated search: SQL filter, order, page, cache key.
 #[derive(Debug, Clone)]
 struct SearchPlan {
     key: String,
     filter: Filter,
-    sort: Option<SortKey>,
-    descending: bool,
+    order: Order,
     page: PageQuery,
-    terms: Vec<String>,
 }
 
 impl SearchPlan {
@@ -643,9 +648,12 @@ impl SearchPlan {
                 vec![FieldError::new("min_quality", "must be between 0 and 100")],
             ));
         }
-        let terms = query_terms(body.query.as_deref());
-        let (sort, descending) = parse_sort(body.sort.as_deref(), !terms.is_empty())?;
-        let key_material = serde_json::to_string(&(body, &terms)).unwrap_or_default();
+        let text = search::parse(body.query.as_deref().unwrap_or_default())?;
+        let order = match parse_sort(body.sort.as_deref(), text.is_some())? {
+            (Some(sort), descending) => Order::By(sort, descending),
+            (None, _) => Order::Relevance,
+        };
+        let key_material = serde_json::to_string(body).unwrap_or_default();
         Ok(SearchPlan {
             key: format!(
                 "search:{}",
@@ -659,17 +667,15 @@ impl SearchPlan {
                     .map(|t| t.trim().to_lowercase())
                     .filter(|t| !t.is_empty())
                     .collect(),
-                terms: terms.clone(),
+                text,
                 min_quality: body.min_quality,
                 author: body.author.clone().filter(|a| !a.trim().is_empty()),
             },
-            sort,
-            descending,
+            order,
             page: PageQuery {
                 limit: body.limit,
                 offset: body.offset,
             },
-            terms,
         })
     }
 }
@@ -725,16 +731,6 @@ fn check_category(category: &Option<String>) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Lowercase words of a free-text query.
-fn query_terms(raw: Option<&str>) -> Vec<String> {
-    raw.unwrap_or_default()
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|t| t.trim().to_lowercase())
-        .filter(|t| !t.is_empty())
-        .take(16)
-        .collect()
 }
 
 #[cfg(test)]

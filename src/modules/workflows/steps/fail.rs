@@ -1,7 +1,20 @@
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::platform::steps::{StepContext, StepFailure, StepType};
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with};
+
+/// `fail`'s `with:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailWith {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    retryable: Option<bool>,
+    #[serde(default)]
+    attempts: Option<OrExpr<u64>>,
+}
 
 /// Fails, for tests and demos: `message` (default "step failed on purpose"), `retryable`
 /// (default true) and `attempts` (fail only the first N attempts, then succeed; default: always).
@@ -13,40 +26,24 @@ impl StepType for Fail {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        match with.get("message") {
-            None | Some(Value::String(_)) => {}
-            Some(_) => return Err("`message` must be a string".into()),
-        }
-        match with.get("retryable") {
-            None | Some(Value::Bool(_)) => {}
-            Some(_) => return Err("`retryable` must be true or false".into()),
-        }
-        match with.get("attempts") {
-            None => Ok(()),
-            Some(v) if v.as_u64().is_some() => Ok(()),
-            Some(Value::String(s)) if s.contains("${{") => Ok(()),
-            Some(_) => Err("`attempts` must be a non-negative integer".into()),
-        }
+        parse_with::<FailWith>(with).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         Box::pin(async move {
-            let message = with
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("step failed on purpose")
-                .to_string();
-            if let Some(n) = with.get("attempts").and_then(Value::as_u64)
-                && u64::from(ctx.attempt) > n
-            {
-                return Ok(json!({"succeeded_on_attempt": ctx.attempt}));
+            let with: FailWith = parse_with(&with).map_err(StepFailure::Permanent)?;
+            if let Some(n) = &with.attempts {
+                let n = *n.resolved("attempts").map_err(StepFailure::Permanent)?;
+                if u64::from(ctx.attempt) > n {
+                    return Ok(json!({"succeeded_on_attempt": ctx.attempt}));
+                }
             }
-            let retryable = with
-                .get("retryable")
-                .and_then(Value::as_bool)
-                .unwrap_or(true);
-            let message = format!("{message} (attempt {})", ctx.attempt);
-            Err(if retryable {
+            let message = format!(
+                "{} (attempt {})",
+                with.message.as_deref().unwrap_or("step failed on purpose"),
+                ctx.attempt
+            );
+            Err(if with.retryable.unwrap_or(true) {
                 StepFailure::Retryable(message)
             } else {
                 StepFailure::Permanent(message)

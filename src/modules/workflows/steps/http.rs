@@ -1,9 +1,11 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::platform::steps::{StepContext, StepFailure, StepType};
+use crate::config::HumanDuration;
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with};
 
 const MAX_BODY: usize = 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,8 +33,25 @@ impl HttpRequest {
     }
 }
 
-fn is_expr(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.contains("${{"))
+fn is_expr(v: &str) -> bool {
+    v.contains("${{")
+}
+
+/// `http.request`'s `with:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpWith {
+    url: String,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    headers: Option<OrExpr<Map<String, Value>>>,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    expected_status: Option<Value>,
+    #[serde(default)]
+    timeout: Option<OrExpr<HumanDuration>>,
 }
 
 /// The accepted statuses from `expected_status`.
@@ -75,101 +94,81 @@ impl StepType for HttpRequest {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        match with.get("url") {
-            Some(v) if is_expr(v) => {}
-            Some(Value::String(u)) => {
-                let parsed = url::Url::parse(u).map_err(|e| format!("`url` is not a URL: {e}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err("`url` must be http:// or https://".into());
+        if with.get("url").is_none() {
+            return Err("`url` is required".into());
+        }
+        let with: HttpWith = parse_with(with)?;
+        if !is_expr(&with.url) {
+            let parsed =
+                url::Url::parse(&with.url).map_err(|e| format!("`url` is not a URL: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err("`url` must be http:// or https://".into());
+            }
+        }
+        if let Some(m) = &with.method
+            && !is_expr(m)
+            && !METHODS.contains(&m.to_ascii_uppercase().as_str())
+        {
+            return Err(format!("`method` must be one of {}", METHODS.join(", ")));
+        }
+        if let Some(OrExpr::Value(headers)) = &with.headers {
+            for (k, v) in headers {
+                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                    return Err(format!("`headers`: `{k}` is not a header name"));
+                }
+                if !v.is_string() {
+                    return Err(format!("`headers.{k}` must be a string"));
                 }
             }
-            _ => return Err("`url` is required".into()),
         }
-        match with.get("method") {
-            None => {}
-            Some(v) if is_expr(v) => {}
-            Some(Value::String(m)) if METHODS.contains(&m.to_ascii_uppercase().as_str()) => {}
-            Some(_) => return Err(format!("`method` must be one of {}", METHODS.join(", "))),
-        }
-        match with.get("headers") {
-            None => {}
-            Some(v) if is_expr(v) => {}
-            Some(Value::Object(map)) => {
-                for (k, v) in map {
-                    if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                        return Err(format!("`headers`: `{k}` is not a header name"));
-                    }
-                    if !v.is_string() {
-                        return Err(format!("`headers.{k}` must be a string"));
-                    }
-                }
-            }
-            Some(_) => return Err("`headers` must be an object of strings".into()),
-        }
-        if let Some(v) = with.get("expected_status")
-            && !is_expr(v)
+        if let Some(v) = &with.expected_status
+            && !v.as_str().is_some_and(is_expr)
         {
             status_matcher(Some(v))?;
         }
-        super::check_duration(with, "timeout", MAX_TIMEOUT)?;
-        for key in with.as_object().map(|m| m.keys()).into_iter().flatten() {
-            if !matches!(
-                key.as_str(),
-                "url" | "method" | "headers" | "body" | "expected_status" | "timeout"
-            ) {
-                return Err(format!(
-                    "unknown parameter `{key}`; http.request takes url, method, headers, body, expected_status, timeout"
-                ));
-            }
-        }
-        Ok(())
+        super::check_max("timeout", with.timeout.as_ref(), MAX_TIMEOUT)
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let client = self.client.clone();
         Box::pin(async move {
             let permanent = StepFailure::Permanent;
-            let url = with
-                .get("url")
-                .and_then(Value::as_str)
-                .ok_or_else(|| permanent("`url` must resolve to a string".into()))?;
-            let url = url::Url::parse(url)
-                .map_err(|e| permanent(format!("`url` `{url}` is not a URL: {e}")))?;
+            let with: HttpWith = parse_with(&with).map_err(permanent)?;
+            let url = url::Url::parse(&with.url)
+                .map_err(|e| permanent(format!("`url` `{}` is not a URL: {e}", with.url)))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(permanent("`url` must be http:// or https://".into()));
             }
-            let method = with
-                .get("method")
-                .and_then(Value::as_str)
-                .unwrap_or("GET")
-                .to_ascii_uppercase();
+            let method = with.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
             let method = reqwest::Method::from_bytes(method.as_bytes())
                 .map_err(|_| permanent(format!("`{method}` is not an HTTP method")))?;
-            let expected = status_matcher(with.get("expected_status")).map_err(permanent)?;
-            let timeout = super::duration_of(&with, "timeout")
-                .map_err(permanent)?
-                .unwrap_or(DEFAULT_TIMEOUT)
-                .min(MAX_TIMEOUT);
+            let expected = status_matcher(with.expected_status.as_ref()).map_err(permanent)?;
+            let timeout = match &with.timeout {
+                Some(t) => t.resolved("timeout").map_err(permanent)?.get(),
+                None => DEFAULT_TIMEOUT,
+            }
+            .min(MAX_TIMEOUT);
+            let headers = match &with.headers {
+                Some(h) => h.resolved("headers").map_err(permanent)?.clone(),
+                None => Map::new(),
+            };
             let mut req = client.request(method, url.clone()).timeout(timeout);
             // The same key on every attempt (retries, takeovers after a crash), so the receiver
             // can drop duplicates; a key given in `headers` wins.
-            let has_key = with
-                .get("headers")
-                .and_then(Value::as_object)
-                .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("idempotency-key")));
+            let has_key = headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("idempotency-key"));
             if !has_key {
                 req = req.header("Idempotency-Key", format!("{}:{}", ctx.run_id, ctx.step_id));
             }
-            if let Some(Value::Object(headers)) = with.get("headers") {
-                for (k, v) in headers {
-                    let v = v
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string());
-                    req = req.header(k.as_str(), v);
-                }
+            for (k, v) in &headers {
+                let v = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                req = req.header(k.as_str(), v);
             }
-            match with.get("body") {
+            match &with.body {
                 None | Some(Value::Null) => {}
                 Some(Value::String(s)) => req = req.body(s.clone()),
                 Some(v) => req = req.json(v),

@@ -9,9 +9,8 @@ mod noop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::platform::steps::StepRegistry;
+use crate::config::HumanDuration;
+use crate::platform::steps::{OrExpr, StepRegistry};
 
 pub use noop::NOOP;
 
@@ -22,29 +21,18 @@ pub fn register(registry: &StepRegistry) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A `with` value that must be a duration (or an expression resolved at run time).
-fn check_duration(with: &Value, key: &str, max: Duration) -> Result<(), String> {
-    match with.get(key) {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if s.contains("${{") => Ok(()),
-        Some(Value::String(s)) => match humantime::parse_duration(s.trim()) {
-            Ok(d) if d <= max => Ok(()),
-            Ok(_) => Err(format!(
-                "`{key}` must be at most {}",
-                humantime::format_duration(max)
-            )),
-            Err(e) => Err(format!("`{key}`: `{s}` is not a duration ({e})")),
-        },
-        Some(_) => Err(format!("`{key}` must be a duration like `2s`")),
-    }
-}
-
-fn duration_of(with: &Value, key: &str) -> Result<Option<Duration>, String> {
-    match with.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => humantime::parse_duration(s.trim())
-            .map(Some)
-            .map_err(|e| format!("`{key}`: `{s}` is not a duration ({e})")),
-        Some(_) => Err(format!("`{key}` must be a duration like `2s`")),
+/// A duration parameter given as a value must be at most `max` (an expression is checked when
+/// it resolves).
+fn check_max(
+    key: &str,
+    value: Option<&OrExpr<HumanDuration>>,
+    max: Duration,
+) -> Result<(), String> {
+    match value {
+        Some(OrExpr::Value(d)) if d.get() > max => Err(format!(
+            "`{key}` must be at most {}",
+            humantime::format_duration(max)
+        )),
+        _ => Ok(()),
     }
 }

@@ -1,12 +1,29 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
-use crate::platform::steps::{StepContext, StepFailure, StepType};
+use crate::config::HumanDuration;
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with};
 
 pub const NOOP: &str = "noop";
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// `noop`'s `with:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoopWith {
+    /// Do nothing for this long first (at most an hour).
+    #[serde(default)]
+    sleep: Option<OrExpr<HumanDuration>>,
+    /// Returned as the step's outputs.
+    #[serde(default)]
+    outputs: Option<OrExpr<Map<String, Value>>>,
+    /// Record the step's effect, keyed by (run, step).
+    #[serde(default)]
+    effect: Option<OrExpr<bool>>,
+}
 
 /// Does nothing, optionally for a while (`sleep: 200ms`), and returns `outputs` as given. With
 /// `effect: true` the engine records the step's effect, keyed by (run, step), in the same
@@ -19,17 +36,8 @@ impl StepType for Noop {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        super::check_duration(with, "sleep", MAX_SLEEP)?;
-        match with.get("outputs") {
-            None | Some(Value::Object(_)) => {}
-            Some(Value::String(s)) if s.contains("${{") => {}
-            Some(_) => return Err("`outputs` must be an object".into()),
-        }
-        match with.get("effect") {
-            None | Some(Value::Bool(_)) => Ok(()),
-            Some(Value::String(s)) if s.contains("${{") => Ok(()),
-            Some(_) => Err("`effect` must be true or false".into()),
-        }
+        let with: NoopWith = parse_with(with)?;
+        super::check_max("sleep", with.sleep.as_ref(), MAX_SLEEP)
     }
 
     fn run(
@@ -38,18 +46,50 @@ impl StepType for Noop {
         with: Value,
     ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         Box::pin(async move {
-            let sleep = super::duration_of(&with, "sleep").map_err(StepFailure::Permanent)?;
-            if let Some(d) = sleep {
-                tokio::time::sleep(d.min(MAX_SLEEP)).await;
+            let with: NoopWith = parse_with(&with).map_err(StepFailure::Permanent)?;
+            if let Some(sleep) = &with.sleep {
+                let d = sleep.resolved("sleep").map_err(StepFailure::Permanent)?;
+                tokio::time::sleep(d.get().min(MAX_SLEEP)).await;
             }
-            let mut out = match with.get("outputs") {
-                Some(Value::Object(map)) => map.clone(),
-                _ => serde_json::Map::new(),
+            let mut out = match &with.outputs {
+                Some(outputs) => outputs
+                    .resolved("outputs")
+                    .map_err(StepFailure::Permanent)?
+                    .clone(),
+                None => Map::new(),
             };
-            if with.get("effect").and_then(Value::as_bool) == Some(true) {
+            if let Some(effect) = &with.effect
+                && *effect.resolved("effect").map_err(StepFailure::Permanent)?
+            {
                 out.insert("effect".into(), json!(true));
             }
             Ok(Value::Object(out))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_is_typed_and_a_misspelt_parameter_is_refused() {
+        assert!(Noop.validate(&json!({})).is_ok());
+        assert!(
+            Noop.validate(&json!({"sleep": "200ms", "outputs": {"a": 1}, "effect": true}))
+                .is_ok()
+        );
+        assert!(Noop.validate(&json!({"effect": "${{ inputs.e }}"})).is_ok());
+        let e = Noop.validate(&json!({"sleeep": "1s"})).unwrap_err();
+        assert!(
+            e.contains("unknown field `sleeep`") && e.contains("`sleep`"),
+            "{e}"
+        );
+        let e = Noop.validate(&json!({"sleep": "soon"})).unwrap_err();
+        assert!(e.contains("`sleep`") && e.contains("not a duration"), "{e}");
+        let e = Noop.validate(&json!({"sleep": "2h"})).unwrap_err();
+        assert!(e.contains("at most"), "{e}");
+        assert!(Noop.validate(&json!({"outputs": [1]})).is_err());
+        assert!(Noop.validate(&json!({"effect": "yes"})).is_err());
     }
 }

@@ -1,0 +1,1022 @@
+//! Read-path load run, measured from outside like a client would, with the floor in the same run.
+//!
+//! For each configuration — SQLite, PostgreSQL with the in-process cache, PostgreSQL + Redis —
+//! it starts the release `maestro` binary as a child process, seeds `--templates` varied,
+//! realistic templates into one tenant through `POST /api/v1/templates` (once per database: the
+//! two PostgreSQL configurations share the data), restarts the server, reads its idle RSS, then
+//! runs `wrk` (`--connections` connections, `--threads` threads, `--warmup` s not counted, then
+//! `--seconds` s measured) with `benches/load_reads.lua` on:
+//!
+//! - `get hot`: `GET /api/v1/templates/{id}`, one id;
+//! - `get cold`: the same over every seeded id, one picked at random per request;
+//! - `search`: `POST /api/v1/templates/search` with one of a few hundred realistic queries per
+//!   request, its letters in random case, so almost no request is answered by the cache (the
+//!   measured hit ratio is printed);
+//! - `list`: `GET /api/v1/templates?category=…&limit=20&offset=20` over the 15 categories.
+//!
+//! The floor (`examples/floor.rs`, a copy of `../shared/bench/floor`: actix-web + HS256 JWT +
+//! a fixed JSON, no storage) answers `get hot` and `get cold` right before Maestro does; every
+//! read is printed with requests/s, p50, p99 and its ratio to the floor (search and list to the
+//! floor's hot GET). RSS idle and after the reads close each configuration.
+//!
+//! Only the templates module is on (quality, workflows, healing and k8s off: nothing scores or
+//! schedules in the background while measuring); everything else is the default configuration.
+//!
+//! ```text
+//! cargo build --release --bin maestro --example load_reads --example floor
+//! target/release/examples/load_reads \
+//!     --database-url postgres://postgres@127.0.0.1:5432/maestro_test \
+//!     --redis-url redis://127.0.0.1:6379/0
+//! ```
+//!
+//! Flags: `--templates N` (10000), `--configs sqlite,postgres,postgres+redis` (those whose
+//! URLs are given), `--reads get-hot,get-cold,search,list`, `--seconds N` (20), `--warmup N`
+//! (5), `--connections N` (64), `--threads N` (2), `--seed-concurrency N` (8), `--maestro-bin`,
+//! `--floor-bin` (default: beside this binary), `--lua PATH`. The URLs default to
+//! `MAESTRO_TEST_DATABASE_URL` / `MAESTRO_TEST_REDIS_URL`. A PostgreSQL run works in a scratch
+//! schema and a Redis run under a scratch key prefix, both removed at the end.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use maestro::render::CATEGORIES;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const USAGE: &str = "flags: --templates N --configs sqlite,postgres,postgres+redis \
+    --reads get-hot,get-cold,search,list --seconds N --warmup N --connections N --threads N \
+    --seed-concurrency N --database-url URL --redis-url URL --maestro-bin PATH --floor-bin PATH \
+    --lua PATH";
+
+type Error = Box<dyn std::error::Error>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Config {
+    Sqlite,
+    Postgres,
+    PostgresRedis,
+}
+
+impl Config {
+    fn label(self) -> &'static str {
+        match self {
+            Config::Sqlite => "SQLite, in-process cache",
+            Config::Postgres => "PostgreSQL, in-process cache",
+            Config::PostgresRedis => "PostgreSQL + Redis",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    GetHot,
+    GetCold,
+    Search,
+    List,
+}
+
+impl Read {
+    fn label(self) -> &'static str {
+        match self {
+            Read::GetHot => "GET /templates/{id}, one id",
+            Read::GetCold => "GET /templates/{id}, all ids",
+            Read::Search => "POST /templates/search, varied",
+            Read::List => "GET /templates?category=…&offset=20",
+        }
+    }
+}
+
+struct Args {
+    templates: usize,
+    configs: Vec<Config>,
+    reads: Vec<Read>,
+    seconds: u64,
+    warmup: u64,
+    connections: usize,
+    threads: usize,
+    seed_concurrency: usize,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    maestro_bin: PathBuf,
+    floor_bin: PathBuf,
+    lua: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let examples = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut args = Args {
+        templates: 10_000,
+        configs: Vec::new(),
+        reads: vec![Read::GetHot, Read::GetCold, Read::Search, Read::List],
+        seconds: 20,
+        warmup: 5,
+        connections: 64,
+        threads: 2,
+        seed_concurrency: 8,
+        database_url: env("MAESTRO_TEST_DATABASE_URL"),
+        redis_url: env("MAESTRO_TEST_REDIS_URL"),
+        maestro_bin: examples.parent().unwrap_or(&examples).join("maestro"),
+        floor_bin: examples.join("floor"),
+        lua: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/load_reads.lua"),
+    };
+    let mut configs = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: String, name: &str| -> Result<usize, String> {
+            v.parse().map_err(|e| format!("{name}: {e}"))
+        };
+        match flag.as_str() {
+            "--templates" => args.templates = number(value()?, "--templates")?,
+            "--seconds" => args.seconds = number(value()?, "--seconds")? as u64,
+            "--warmup" => args.warmup = number(value()?, "--warmup")? as u64,
+            "--connections" => args.connections = number(value()?, "--connections")?,
+            "--threads" => args.threads = number(value()?, "--threads")?,
+            "--seed-concurrency" => args.seed_concurrency = number(value()?, "--seed-concurrency")?,
+            "--database-url" => args.database_url = Some(value()?),
+            "--redis-url" => args.redis_url = Some(value()?),
+            "--maestro-bin" => args.maestro_bin = PathBuf::from(value()?),
+            "--floor-bin" => args.floor_bin = PathBuf::from(value()?),
+            "--lua" => args.lua = PathBuf::from(value()?),
+            "--configs" => {
+                let mut list = Vec::new();
+                for name in value()?.split(',').map(str::trim) {
+                    list.push(match name {
+                        "sqlite" => Config::Sqlite,
+                        "postgres" => Config::Postgres,
+                        "postgres+redis" => Config::PostgresRedis,
+                        other => return Err(format!("--configs: unknown `{other}`; {USAGE}")),
+                    });
+                }
+                configs = Some(list);
+            }
+            "--reads" => {
+                args.reads.clear();
+                for name in value()?.split(',').map(str::trim) {
+                    args.reads.push(match name {
+                        "get-hot" => Read::GetHot,
+                        "get-cold" => Read::GetCold,
+                        "search" => Read::Search,
+                        "list" => Read::List,
+                        other => return Err(format!("--reads: unknown `{other}`; {USAGE}")),
+                    });
+                }
+            }
+            other => return Err(format!("unknown argument {other}; {USAGE}")),
+        }
+    }
+    args.configs = configs.unwrap_or_else(|| {
+        let mut all = vec![Config::Sqlite];
+        if args.database_url.is_some() {
+            all.push(Config::Postgres);
+            if args.redis_url.is_some() {
+                all.push(Config::PostgresRedis);
+            }
+        }
+        all
+    });
+    let postgres =
+        args.configs.contains(&Config::Postgres) || args.configs.contains(&Config::PostgresRedis);
+    if postgres && args.database_url.is_none() {
+        return Err("PostgreSQL runs need --database-url (or MAESTRO_TEST_DATABASE_URL)".into());
+    }
+    if args.configs.contains(&Config::PostgresRedis) && args.redis_url.is_none() {
+        return Err("the Redis run needs --redis-url (or MAESTRO_TEST_REDIS_URL)".into());
+    }
+    if args.templates == 0 || args.seconds == 0 || args.connections == 0 || args.threads == 0 {
+        return Err(
+            "--templates, --seconds, --connections and --threads must be at least 1".into(),
+        );
+    }
+    for (path, what) in [
+        (
+            &args.maestro_bin,
+            "the maestro binary (cargo build --release)",
+        ),
+        (
+            &args.floor_bin,
+            "the floor (cargo build --release --example floor)",
+        ),
+        (&args.lua, "the wrk script"),
+    ] {
+        if !path.exists() {
+            return Err(format!("{} not found: {what}", path.display()));
+        }
+    }
+    Ok(args)
+}
+
+// ----- the data set -----
+
+/// SplitMix64: the same data set and queries on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+const STACKS: [(&str, &str); 30] = [
+    ("python", "fastapi"),
+    ("python", "django"),
+    ("python", "flask"),
+    ("go", "gin"),
+    ("go", "echo"),
+    ("rust", "axum"),
+    ("rust", "actix"),
+    ("java", "spring"),
+    ("kotlin", "ktor"),
+    ("typescript", "nestjs"),
+    ("javascript", "express"),
+    ("typescript", "nextjs"),
+    ("typescript", "react"),
+    ("typescript", "vue"),
+    ("typescript", "angular"),
+    ("typescript", "svelte"),
+    ("ruby", "rails"),
+    ("php", "laravel"),
+    ("csharp", "dotnet"),
+    ("elixir", "phoenix"),
+    ("scala", "akka"),
+    ("python", "pytorch"),
+    ("python", "airflow"),
+    ("hcl", "terraform"),
+    ("yaml", "helm"),
+    ("python", "pytest"),
+    ("javascript", "playwright"),
+    ("java", "junit"),
+    ("markdown", "mkdocs"),
+    ("python", "langchain"),
+];
+const KINDS: [&str; 20] = [
+    "service",
+    "api",
+    "worker",
+    "cli",
+    "library",
+    "dashboard",
+    "operator",
+    "function",
+    "pipeline",
+    "gateway",
+    "bot",
+    "sdk",
+    "starter",
+    "microservice",
+    "scheduler",
+    "exporter",
+    "proxy",
+    "portal",
+    "module",
+    "chart",
+];
+const INFRA: [&str; 30] = [
+    "postgresql",
+    "mysql",
+    "mongodb",
+    "redis",
+    "kafka",
+    "rabbitmq",
+    "elasticsearch",
+    "s3",
+    "grpc",
+    "graphql",
+    "websocket",
+    "docker",
+    "kubernetes",
+    "aws",
+    "gcp",
+    "azure",
+    "prometheus",
+    "grafana",
+    "opentelemetry",
+    "oauth2",
+    "keycloak",
+    "vault",
+    "nginx",
+    "sqlite",
+    "dynamodb",
+    "snowflake",
+    "spark",
+    "celery",
+    "nats",
+    "minio",
+];
+const FEATURES: [&str; 30] = [
+    "authentication",
+    "rate limiting",
+    "migrations",
+    "caching",
+    "structured logging",
+    "tracing",
+    "metrics",
+    "retries",
+    "pagination",
+    "input validation",
+    "i18n",
+    "dark mode",
+    "feature flags",
+    "health checks",
+    "background jobs",
+    "file uploads",
+    "webhooks",
+    "full-text search",
+    "multi-tenancy",
+    "role-based access",
+    "audit log",
+    "ci pipeline",
+    "load testing",
+    "contract tests",
+    "snapshot tests",
+    "accessibility checks",
+    "single sign-on",
+    "encryption at rest",
+    "backups",
+    "blue-green deploys",
+];
+const ADJECTIVES: [&str; 15] = [
+    "Minimal",
+    "Production-ready",
+    "Async",
+    "Secure",
+    "Event-driven",
+    "Serverless",
+    "Multi-tenant",
+    "Lightweight",
+    "Batteries-included",
+    "Opinionated",
+    "Cloud-native",
+    "Scalable",
+    "Resilient",
+    "Typed",
+    "Modular",
+];
+const AUTHORS: [&str; 16] = [
+    "Platform Team",
+    "Data Team",
+    "Web Team",
+    "SRE Guild",
+    "Security Office",
+    "Payments Squad",
+    "Mobile Team",
+    "ML Platform",
+    "Developer Experience",
+    "QA Chapter",
+    "Architecture Board",
+    "Docs Team",
+    "Growth Team",
+    "Identity Team",
+    "Infra Team",
+    "Search Team",
+];
+
+/// The create body of template `i`.
+fn template(rng: &mut Rng, i: usize) -> Value {
+    let (lang, framework) = STACKS[(rng.next() % STACKS.len() as u64) as usize];
+    let kind = rng.pick(&KINDS);
+    let infra = rng.pick(&INFRA);
+    let mut other = rng.pick(&INFRA);
+    if other == infra {
+        other = INFRA[(INFRA.iter().position(|x| *x == infra).unwrap_or(0) + 1) % INFRA.len()];
+    }
+    let features = [
+        rng.pick(&FEATURES),
+        rng.pick(&FEATURES),
+        rng.pick(&FEATURES),
+    ];
+    let adjective = rng.pick(&ADJECTIVES);
+    let name = format!("{framework}-{kind}-{infra}-{i:05}");
+    let description = format!(
+        "{adjective} {framework} {kind} with {infra} and {other}: {}, {} and {}.",
+        features[0], features[1], features[2]
+    );
+    let tags: BTreeSet<&str> = [lang, framework, kind, infra, other].into_iter().collect();
+    json!({
+        "manifest": {
+            "name": name,
+            "version": format!("1.{}.{}", i % 7, i % 13),
+            "description": description,
+            "category": CATEGORIES[i % CATEGORIES.len()],
+            "author": rng.pick(&AUTHORS),
+            "tags": tags,
+            "parameters": [{"name": "project_name", "type": "string", "default": "app"}],
+        },
+        "files": {
+            "README.md": format!("# {name}\n\n{description}\n\n## Use\n\nInstantiate with `project_name`.\n"),
+            "{{ project_name }}/main.txt": format!("{{{{ project_name }}}}: {framework} {kind} on {infra}\n"),
+            "{{ project_name }}/config.yaml": format!("service: {{{{ project_name }}}}\nbackend: {infra}\ncache: {other}\n"),
+        }
+    })
+}
+
+/// A few hundred realistic queries: words, pairs, triples, phrases, prefixes, `or`, `-`.
+fn queries() -> Vec<String> {
+    let mut rng = Rng(0x5EA4C4);
+    let frameworks: Vec<&str> = STACKS.iter().map(|(_, f)| *f).collect();
+    let languages: Vec<&str> = STACKS.iter().map(|(l, _)| *l).collect();
+    let mut out = BTreeSet::new();
+    let prefixes = [
+        "postgres", "kube", "terra", "auth", "migr", "observ", "micro", "graph", "elastic", "dash",
+        "sched", "pipe", "front", "serverl", "rabbit", "type",
+    ];
+    for p in prefixes {
+        out.insert(p.to_string());
+    }
+    while out.len() < 60 {
+        let word = match rng.next() % 3 {
+            0 => rng.pick(&frameworks),
+            1 => rng.pick(&INFRA),
+            _ => rng.pick(&KINDS),
+        };
+        out.insert(word.to_string());
+    }
+    while out.len() < 180 {
+        let query = match rng.next() % 3 {
+            0 => format!("{} {}", rng.pick(&frameworks), rng.pick(&INFRA)),
+            1 => format!("{} {}", rng.pick(&frameworks), rng.pick(&KINDS)),
+            _ => format!("{} {}", rng.pick(&KINDS), rng.pick(&INFRA)),
+        };
+        out.insert(query);
+    }
+    while out.len() < 220 {
+        out.insert(format!(
+            "{} {} {}",
+            rng.pick(&languages),
+            rng.pick(&KINDS),
+            rng.pick(&INFRA)
+        ));
+    }
+    while out.len() < 250 {
+        let feature = rng.pick(&FEATURES);
+        out.insert(if rng.next().is_multiple_of(2) {
+            format!("\"{feature}\"")
+        } else {
+            format!("\"{feature}\" {}", rng.pick(&frameworks))
+        });
+    }
+    while out.len() < 275 {
+        out.insert(format!(
+            "{} or {}",
+            rng.pick(&frameworks),
+            rng.pick(&frameworks)
+        ));
+    }
+    // Exclusions narrow a broad word: a language but not one of its frameworks, a kind of
+    // template but not on some infrastructure.
+    while out.len() < 300 {
+        let (lang, framework) = STACKS[(rng.next() % STACKS.len() as u64) as usize];
+        let same_language = STACKS.iter().filter(|(l, _)| *l == lang).count() > 1;
+        out.insert(if same_language && rng.next().is_multiple_of(2) {
+            format!("{lang} -{framework}")
+        } else {
+            format!("{} -{}", rng.pick(&KINDS), rng.pick(&INFRA))
+        });
+    }
+    out.into_iter().collect()
+}
+
+// ----- processes -----
+
+fn free_port() -> Result<u16, Error> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Resident memory of a process, MiB.
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+async fn wait_ready(url: &str, child: &mut Child) -> Result<(), Error> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(res) = client.get(url).send().await
+            && res.status().is_success()
+        {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("{url}: the process exited with {status}").into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{url} not ready after 120 s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn stop(mut child: Child) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(Duration::from_secs(40), child.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    let _ = child.kill().await;
+}
+
+/// Where one configuration keeps its state, and how the server is configured.
+struct Storage {
+    data_dir: PathBuf,
+    database_url: String,
+    redis_url: String,
+    key_prefix: String,
+    secret: String,
+}
+
+impl Storage {
+    fn command(&self, bin: &Path) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("MAESTRO_ENV", "development")
+            .env("MAESTRO__DATA_DIR", &self.data_dir)
+            .env("MAESTRO__DATABASE__URL", &self.database_url)
+            .env("MAESTRO__REDIS__URL", &self.redis_url)
+            .env("MAESTRO__REDIS__KEY_PREFIX", &self.key_prefix)
+            .env("MAESTRO__AUTH__SECRET_KEY", &self.secret)
+            .env("MAESTRO__SERVER__HOST", "127.0.0.1")
+            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
+            .env("MAESTRO__TELEMETRY__LOG_FORMAT", "json")
+            .env("MAESTRO__TEMPLATES__SEED_ON_START", "false")
+            .env("MAESTRO__MODULES__QUALITY", "false")
+            .env("MAESTRO__MODULES__WORKFLOWS", "false")
+            .env("MAESTRO__MODULES__HEALING", "false")
+            .env("MAESTRO__MODULES__K8S", "false")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn serve(&self, bin: &Path) -> Result<(Child, String), Error> {
+        let port = free_port()?;
+        let mut child = self
+            .command(bin)
+            .env("MAESTRO__SERVER__PORT", port.to_string())
+            .arg("serve")
+            .spawn()?;
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&format!("{base}/readyz"), &mut child).await?;
+        Ok((child, base))
+    }
+}
+
+async fn login(base: &str, email: &str, password: &str) -> Result<String, Error> {
+    let pair: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(pair["access_token"]
+        .as_str()
+        .ok_or("no access_token")?
+        .to_string())
+}
+
+/// Creates the templates through the API with `concurrency` clients; returns their ids.
+async fn seed(
+    base: &str,
+    token: &str,
+    count: usize,
+    concurrency: usize,
+) -> Result<Vec<String>, Error> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let mut rng = Rng(0x7E4A_1A7E);
+    let bodies: Arc<Vec<Value>> = Arc::new((0..count).map(|i| template(&mut rng, i)).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, bodies, next, done) =
+            (client.clone(), bodies.clone(), next.clone(), done.clone());
+        let (url, token) = (format!("{base}/api/v1/templates"), token.to_string());
+        workers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= bodies.len() {
+                    return Ok::<_, String>(ids);
+                }
+                let res = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&bodies[i])
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = res.status();
+                let body: Value = res.json().await.map_err(|e| e.to_string())?;
+                if !status.is_success() {
+                    return Err(format!("create {i}: {status} {body}"));
+                }
+                ids.push(body["id"].as_str().unwrap_or_default().to_string());
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 1000 == 0 {
+                    println!(
+                        "  seeded {n} templates, {:.0} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }));
+    }
+    let mut ids = Vec::with_capacity(count);
+    for worker in workers {
+        ids.extend(worker.await??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  seeded {} templates in {secs:.0} s ({:.0}/s)",
+        ids.len(),
+        ids.len() as f64 / secs
+    );
+    Ok(ids)
+}
+
+// ----- measuring -----
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    status_errors: u64,
+    socket_errors: u64,
+}
+
+struct Wrk<'a> {
+    args: &'a Args,
+    dir: &'a Path,
+}
+
+impl Wrk<'_> {
+    /// Writes the request file of a read.
+    fn requests(&self, name: &str, lines: &[String]) -> Result<PathBuf, Error> {
+        let path = self.dir.join(format!("{name}.requests"));
+        std::fs::write(&path, lines.join("\n") + "\n")?;
+        Ok(path)
+    }
+
+    async fn once(
+        &self,
+        base: &str,
+        file: &Path,
+        token: &str,
+        seconds: u64,
+    ) -> Result<Figures, Error> {
+        let out = Command::new("wrk")
+            .arg(format!("-t{}", self.args.threads))
+            .arg(format!("-c{}", self.args.connections))
+            .arg(format!("-d{seconds}s"))
+            .arg("--timeout")
+            .arg("10s")
+            .arg("-s")
+            .arg(&self.args.lua)
+            .arg(base)
+            .env("LOAD_READS_FILE", file)
+            .env("LOAD_READS_TOKEN", token)
+            .stdin(Stdio::null())
+            .output()
+            .await?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("LOAD_READS "))
+            .ok_or_else(|| {
+                format!(
+                    "wrk gave no figures: {stdout}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+        let field = |name: &str| -> f64 {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(Figures {
+            rps: field("requests") / (field("duration_us") / 1e6).max(1e-9),
+            p50_ms: field("p50_us") / 1000.0,
+            p99_ms: field("p99_us") / 1000.0,
+            status_errors: field("status_errors") as u64,
+            socket_errors: field("socket_errors") as u64,
+        })
+    }
+
+    /// Warm-up (not counted), then the measured run.
+    async fn run(&self, base: &str, file: &Path, token: &str) -> Result<Figures, Error> {
+        if self.args.warmup > 0 {
+            self.once(base, file, token, self.args.warmup).await?;
+        }
+        self.once(base, file, token, self.args.seconds).await
+    }
+}
+
+/// The templates' cache hits and misses so far (`/api/v1/admin/stats`).
+async fn cache_counts(base: &str, token: &str) -> Option<(f64, f64)> {
+    let stats: Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/admin/stats"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let cache = &stats["module_stats"]["templates"]["cache"];
+    Some((cache["hits"].as_f64()?, cache["misses"].as_f64()?))
+}
+
+struct Row {
+    config: Config,
+    read: Read,
+    figures: Figures,
+    floor: Option<Figures>,
+    hit_ratio: Option<f64>,
+}
+
+fn print_row(row: &Row) {
+    let ratio = row
+        .floor
+        .map(|f| format!("{:.0} %", 100.0 * row.figures.rps / f.rps.max(1e-9)))
+        .unwrap_or_else(|| "—".into());
+    let floor = row
+        .floor
+        .map(|f| format!("{:.0}", f.rps))
+        .unwrap_or_else(|| "—".into());
+    let hits = row
+        .hit_ratio
+        .map(|h| format!("{:.0} %", 100.0 * h))
+        .unwrap_or_else(|| "?".into());
+    let errors = row.figures.status_errors + row.figures.socket_errors;
+    println!(
+        "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} |{}",
+        row.config.label(),
+        row.read.label(),
+        row.figures.rps,
+        row.figures.p50_ms,
+        row.figures.p99_ms,
+        floor,
+        ratio,
+        hits,
+        if errors > 0 {
+            format!(
+                " {} non-2xx, {} socket errors",
+                row.figures.status_errors, row.figures.socket_errors
+            )
+        } else {
+            String::new()
+        }
+    );
+}
+
+fn header() {
+    println!(
+        "| configuration | read | req/s | p50 ms | p99 ms | floor req/s | of floor | cache hits |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args = parse_args()?;
+    let dir = tempfile::tempdir()?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let secret = format!("load-reads-{}", uuid::Uuid::new_v4().simple());
+    let wrk = Wrk {
+        args: &args,
+        dir: dir.path(),
+    };
+    println!(
+        "load_reads: {} templates, wrk {} connections / {} threads, {} s warm-up + {} s measured per read; {} cores",
+        args.templates,
+        args.connections,
+        args.threads,
+        args.warmup,
+        args.seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // The floor, up for the whole run.
+    let floor_port = free_port()?;
+    let mut floor = Command::new(&args.floor_bin)
+        .env("FLOOR_JWT_SECRET", &secret)
+        .env("FLOOR_BIND", format!("127.0.0.1:{floor_port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let floor_base = format!("http://127.0.0.1:{floor_port}");
+    wait_ready(&format!("{floor_base}/healthz"), &mut floor).await?;
+
+    let schema = format!("load_{run_id}");
+    let queries = queries();
+    let email = "load-reads@bench.test";
+    let password = "correct-horse-battery-staple";
+    let mut rows = Vec::new();
+    let mut memory = Vec::new();
+    let mut seeded: Option<(bool, Storage, Vec<String>)> = None;
+    let result: Result<(), Error> = async {
+        for &config in &args.configs {
+            let postgres = config != Config::Sqlite;
+            // One data set per database: seed it on first use.
+            if seeded.as_ref().is_none_or(|(pg, _, _)| *pg != postgres) {
+                let storage = Storage {
+                    data_dir: dir.path().join(if postgres { "pg" } else { "sqlite" }),
+                    database_url: if postgres {
+                        let url = args.database_url.clone().unwrap_or_default();
+                        use diesel::Connection;
+                        use diesel::connection::SimpleConnection;
+                        diesel::PgConnection::establish(&url)?
+                            .batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+                        let sep = if url.contains('?') { '&' } else { '?' };
+                        format!("{url}{sep}options=-c%20search_path%3D{schema}")
+                    } else {
+                        format!("sqlite://{}", dir.path().join("sqlite/maestro.db").display())
+                    },
+                    redis_url: String::new(),
+                    key_prefix: format!("mload-{run_id}"),
+                    secret: secret.clone(),
+                };
+                println!("seeding {} ({})", if postgres { "PostgreSQL" } else { "SQLite" }, storage.database_url.split('?').next().unwrap_or_default());
+                let status = storage
+                    .command(&args.maestro_bin)
+                    .args(["user", "create", "--tenant", "loadtest", "--email", email, "--role", "admin"])
+                    .env("MAESTRO_USER_PASSWORD", password)
+                    .status()
+                    .await?;
+                if !status.success() {
+                    return Err(format!("maestro user create: {status}").into());
+                }
+                let (child, base) = storage.serve(&args.maestro_bin).await?;
+                let token = login(&base, email, password).await?;
+                let ids = seed(&base, &token, args.templates, args.seed_concurrency).await?;
+                stop(child).await;
+                seeded = Some((postgres, storage, ids));
+            }
+            let Some((_, storage, ids)) = seeded.as_mut() else {
+                unreachable!("seeded above")
+            };
+            storage.redis_url = if config == Config::PostgresRedis {
+                args.redis_url.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
+
+            println!("measuring {}", config.label());
+            let (child, base) = storage.serve(&args.maestro_bin).await?;
+            let pid = child.id().unwrap_or(0);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let idle = rss_mib(pid);
+            let token = login(&base, email, password).await?;
+            let hot = format!("GET\t/api/v1/templates/{}", ids[ids.len() / 2]);
+            let cold: Vec<String> = ids.iter().map(|id| format!("GET\t/api/v1/templates/{id}")).collect();
+            let mut floor_hot = None;
+            for &read in &args.reads {
+                let (file, floor_file) = match read {
+                    Read::GetHot => {
+                        let file = wrk.requests("get-hot", std::slice::from_ref(&hot))?;
+                        (file.clone(), Some(file))
+                    }
+                    Read::GetCold => {
+                        let file = wrk.requests("get-cold", &cold)?;
+                        (file.clone(), Some(file))
+                    }
+                    Read::Search => {
+                        let lines: Vec<String> = queries
+                            .iter()
+                            .map(|q| {
+                                let quoted = serde_json::to_string(q).unwrap_or_default();
+                                format!(
+                                    "POST\t/api/v1/templates/search\t{{\"query\":\"{{{{q}}}}\",\"limit\":20}}\t{}",
+                                    &quoted[1..quoted.len() - 1]
+                                )
+                            })
+                            .collect();
+                        (wrk.requests("search", &lines)?, None)
+                    }
+                    Read::List => {
+                        let lines: Vec<String> = CATEGORIES
+                            .iter()
+                            .map(|c| format!("GET\t/api/v1/templates?category={c}&limit=20&offset=20"))
+                            .collect();
+                        (wrk.requests("list", &lines)?, None)
+                    }
+                };
+                let floor_figures = match floor_file {
+                    Some(f) => {
+                        let figures = wrk.run(&floor_base, &f, &token).await?;
+                        if read == Read::GetHot {
+                            floor_hot = Some(figures);
+                        }
+                        Some(figures)
+                    }
+                    None => floor_hot,
+                };
+                let before = cache_counts(&base, &token).await;
+                let figures = wrk.run(&base, &file, &token).await?;
+                let after = cache_counts(&base, &token).await;
+                let hit_ratio = match (before, after) {
+                    (Some((h0, m0)), Some((h1, m1))) if h1 + m1 > h0 + m0 => {
+                        Some((h1 - h0) / ((h1 - h0) + (m1 - m0)))
+                    }
+                    _ => None,
+                };
+                let row = Row {
+                    config,
+                    read,
+                    figures,
+                    floor: floor_figures,
+                    hit_ratio,
+                };
+                print_row(&row);
+                rows.push(row);
+            }
+            let after = rss_mib(pid);
+            memory.push((config, idle, after));
+            stop(child).await;
+        }
+        Ok(())
+    }
+    .await;
+
+    stop(floor).await;
+    if args.configs.iter().any(|c| *c != Config::Sqlite)
+        && let Some(url) = &args.database_url
+    {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut conn) = diesel::PgConnection::establish(url) {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+    if args.configs.contains(&Config::PostgresRedis)
+        && let Some(url) = &args.redis_url
+        && let Ok(mut conn) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection())
+    {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("mload-{run_id}:*"))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+    result?;
+
+    println!();
+    println!(
+        "{} templates; wrk -t{} -c{}, {} s per read after {} s warm-up; floor = examples/floor.rs",
+        args.templates, args.threads, args.connections, args.seconds, args.warmup
+    );
+    header();
+    for row in &rows {
+        print_row(row);
+    }
+    println!();
+    println!("| configuration | RSS idle | RSS after the reads |");
+    println!("|---|---|---|");
+    for (config, idle, after) in memory {
+        let mib = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v:.0} MiB"));
+        println!("| {} | {} | {} |", config.label(), mib(idle), mib(after));
+    }
+    Ok(())
+}

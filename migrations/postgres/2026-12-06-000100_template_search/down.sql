@@ -1,0 +1,2 @@
+DROP INDEX templates_search_idx;
+ALTER TABLE templates DROP COLUMN search_vector;

@@ -1,0 +1,271 @@
+//! Unit tests of parsing, validation, expressions and retry policies.
+
+use super::expr::eval_expression;
+use super::*;
+use crate::modules::workflows::settings::WorkflowsSettings;
+use serde_json::json;
+
+struct Catalog;
+impl StepCatalog for Catalog {
+    fn check(&self, uses: &str, with: &Value) -> Option<Result<(), String>> {
+        match uses {
+            "noop" => Some(Ok(())),
+            "http.request" => Some(if with.get("url").is_some() {
+                Ok(())
+            } else {
+                Err("`url` is required".into())
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn settings() -> WorkflowsSettings {
+    crate::config::Settings::load(&crate::config::LoadOptions {
+        config_dir: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
+        environment: Some(crate::config::Environment::Test),
+        read_process_env: false,
+    })
+    .unwrap()
+    .workflows
+}
+
+fn check(doc: Value) -> Result<Definition, Vec<FieldError>> {
+    let doc = parse(doc.to_string().as_bytes(), Format::Json).map_err(|e| match e {
+        DefinitionError::Invalid(f) => f,
+        DefinitionError::Syntax(s) => vec![FieldError::new("body", s)],
+    })?;
+    validate(doc, &Catalog, &settings())
+}
+
+fn messages(errs: &[FieldError]) -> String {
+    errs.iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_valid_dag_is_compiled_with_dependents() {
+    let def = check(json!({
+        "name": "deploy",
+        "inputs": {"x": {"type": "integer", "default": 2}},
+        "steps": [
+            {"id": "a", "uses": "noop"},
+            {"id": "b", "uses": "noop", "needs": "a", "with": {"v": "${{ steps.a.outputs.n + inputs.x }}"}},
+            {"id": "c", "uses": "noop", "needs": ["a", "b"], "if": "${{ inputs.x > 1 }}"}
+        ],
+        "outputs": {"n": "${{ steps.b.outputs.v }}"}
+    }))
+    .unwrap();
+    assert_eq!(def.steps[0].dependents, vec![1, 2]);
+    assert_eq!(def.steps[2].condition.as_deref(), Some("inputs.x > 1"));
+    assert_eq!(def.roots().count(), 1);
+}
+
+#[test]
+fn unknown_types_unknown_needs_and_cycles_name_the_step() {
+    let errs = check(json!({"name": "w", "steps": [{"id": "a", "uses": "templates.instantiate"}]}))
+        .unwrap_err();
+    let m = messages(&errs);
+    assert!(
+        m.contains("steps[0].uses") && m.contains("step `a`") && m.contains("unknown step type"),
+        "{m}"
+    );
+
+    let errs = check(json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "needs": ["zz"]}]}))
+        .unwrap_err();
+    assert!(
+        messages(&errs).contains("step `a` needs `zz`"),
+        "{}",
+        messages(&errs)
+    );
+
+    let errs = check(json!({"name": "w", "steps": [
+        {"id": "a", "uses": "noop", "needs": ["c"]},
+        {"id": "b", "uses": "noop", "needs": ["a"]},
+        {"id": "c", "uses": "noop", "needs": ["b"]},
+        {"id": "d", "uses": "noop"}
+    ]}))
+    .unwrap_err();
+    let m = messages(&errs);
+    assert!(
+        m.contains("cycle") && m.contains('a') && m.contains('b') && m.contains('c'),
+        "{m}"
+    );
+    assert!(!m.contains("`d`"), "{m}");
+}
+
+#[test]
+fn bad_expressions_are_refused_with_the_step_named() {
+    let errs = check(json!({"name": "w", "steps": [
+        {"id": "a", "uses": "noop", "with": {"v": "${{ inputs.x + }}"}}
+    ]}))
+    .unwrap_err();
+    assert!(
+        messages(&errs).contains("steps[0].with.v: step `a`: bad expression"),
+        "{}",
+        messages(&errs)
+    );
+
+    // A step may only read steps that finish before it.
+    let errs = check(json!({"name": "w", "steps": [
+        {"id": "a", "uses": "noop", "with": {"v": "${{ steps.b.outputs.x }}"}},
+        {"id": "b", "uses": "noop"}
+    ]}))
+    .unwrap_err();
+    assert!(
+        messages(&errs).contains("not in this step's `needs`"),
+        "{}",
+        messages(&errs)
+    );
+
+    let errs = check(json!({"name": "w", "steps": [
+        {"id": "a", "uses": "noop", "with": {"v": "${{ secrets.token }}"}}
+    ]}))
+    .unwrap_err();
+    assert!(messages(&errs).contains("`secrets`"), "{}", messages(&errs));
+
+    let errs = check(json!({"name": "w", "steps": [
+        {"id": "a", "uses": "noop", "with": {"v": "${{ inputs.x "}}
+    ]}))
+    .unwrap_err();
+    assert!(
+        messages(&errs).contains("no closing"),
+        "{}",
+        messages(&errs)
+    );
+}
+
+#[test]
+fn retry_durations_and_limits_are_checked() {
+    let errs = check(json!({"name": "w", "steps": [
+        {"id": "a", "uses": "noop", "retry": {"max_attempts": 0, "initial_interval": "soon", "jitter": 2.0}, "timeout": "0s"}
+    ]}))
+    .unwrap_err();
+    let m = messages(&errs);
+    for needle in [
+        "retry.max_attempts",
+        "retry.initial_interval",
+        "retry.jitter",
+        "steps[0].timeout",
+    ] {
+        assert!(m.contains(needle), "{needle} missing in {m}");
+    }
+    let steps: Vec<Value> = (0..1001)
+        .map(|i| json!({"id": format!("s{i}"), "uses": "noop"}))
+        .collect();
+    let errs = check(json!({"name": "w", "steps": steps})).unwrap_err();
+    assert!(
+        messages(&errs).contains("at most 1000"),
+        "{}",
+        messages(&errs)
+    );
+}
+
+#[test]
+fn yaml_and_json_read_the_same_and_shape_errors_carry_a_path() {
+    let yaml = "name: w\nsteps:\n  - id: a\n    uses: noop\n    retry: {max_attempts: 4, initial_interval: 250ms}\n";
+    let doc = parse(yaml.as_bytes(), Format::Yaml).unwrap();
+    assert_eq!(doc.steps[0].retry.as_ref().unwrap().max_attempts, Some(4));
+    match parse(
+        b"name: w\nsteps: [{id: a, uses: noop, retry: {max_attempts: lots}}]",
+        Format::Yaml,
+    ) {
+        Err(DefinitionError::Invalid(f)) => {
+            assert_eq!(f[0].field, "steps[0].retry.max_attempts")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        parse(b"{{{", Format::Yaml),
+        Err(DefinitionError::Syntax(_))
+    ));
+    assert!(matches!(
+        parse(b"[1,2]", Format::Json),
+        Err(DefinitionError::Syntax(_))
+    ));
+    assert!(matches!(
+        parse(b"\xff", Format::Json),
+        Err(DefinitionError::Syntax(_))
+    ));
+}
+
+#[test]
+fn rendering_keeps_types_and_splices_strings() {
+    let ctx =
+        json!({"inputs": {"n": 3, "name": "api"}, "steps": {"a": {"outputs": {"files": [1, 2]}}}});
+    let out = render(&json!({"n": "${{ inputs.n * 2 }}", "s": "svc-${{ inputs.name }}-${{ inputs.n }}", "f": "${{ steps.a.outputs.files }}"}), &ctx).unwrap();
+    assert_eq!(out, json!({"n": 6, "s": "svc-api-3", "f": [1, 2]}));
+    assert!(render(&json!("${{ inputs.missing }}"), &ctx).is_err());
+    assert!(eval_condition("inputs.n > 2", &ctx).unwrap());
+    // Fuel bounds runaway expressions.
+    assert!(eval_expression("range(100000) | map('string') | join(',') | length", &ctx).is_err());
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    struct All;
+    impl StepCatalog for All {
+        fn check(&self, _uses: &str, _with: &Value) -> Option<Result<(), String>> {
+            Some(Ok(()))
+        }
+    }
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/workflows.md")).unwrap();
+    let yaml = docs
+        .split("```yaml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let doc = match parse(yaml.as_bytes(), Format::Yaml) {
+        Ok(d) => d,
+        Err(e) => panic!("{e:?}"),
+    };
+    let def = validate(doc, &All, &settings()).unwrap_or_else(|e| panic!("{}", messages(&e)));
+    assert_eq!(def.steps.len(), 3);
+    assert_eq!(def.steps[2].retry.max_attempts, 5);
+    assert_eq!(def.steps[2].on_failure, OnFailure::Pause);
+}
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    let p = RetryPolicy {
+        max_attempts: 5,
+        initial_interval: Duration::from_millis(100),
+        multiplier: 2.0,
+        max_interval: Duration::from_millis(300),
+        jitter: 0.0,
+        non_retryable: vec!["denied".into()],
+    };
+    assert_eq!(p.delay(1, 0.7), Duration::from_millis(100));
+    assert_eq!(p.delay(2, 0.7), Duration::from_millis(200));
+    assert_eq!(p.delay(3, 0.7), Duration::from_millis(300));
+    let j = RetryPolicy {
+        jitter: 0.5,
+        ..p.clone()
+    };
+    assert_eq!(j.delay(1, 0.0), Duration::from_millis(50));
+    assert_eq!(j.delay(1, 1.0), Duration::from_millis(150));
+    assert!(p.is_non_retryable("access denied"));
+}
+
+#[test]
+fn inputs_get_defaults_and_types_are_enforced() {
+    let def = check(json!({"name": "w", "inputs": {"n": {"type": "integer", "required": true}, "tag": {"type": "string", "default": "x"}}, "steps": [{"id": "a", "uses": "noop"}]})).unwrap();
+    let ok = def
+        .resolve_inputs(json!({"n": 2}).as_object().unwrap())
+        .unwrap();
+    assert_eq!(Value::Object(ok), json!({"n": 2, "tag": "x"}));
+    let errs = def
+        .resolve_inputs(json!({"n": "two", "zz": 1}).as_object().unwrap())
+        .unwrap_err();
+    let m = messages(&errs);
+    assert!(
+        m.contains("inputs.n: must be of type integer") && m.contains("inputs.zz"),
+        "{m}"
+    );
+    assert!(def.resolve_inputs(&serde_json::Map::new()).is_err());
+}
