@@ -12,13 +12,14 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
 
+use maestro::config::{Environment, LoadOptions, Settings};
 use maestro::modules::quality::checks::CATEGORIES;
-use maestro::modules::quality::report;
 use maestro::modules::quality::service::QualityService;
-use maestro::modules::quality::store::{self, LatestRow, ScoreRow};
+use maestro::modules::templates::TemplatesService;
 use maestro::modules::templates::seed::read_folder;
+use maestro::platform::Platform;
 use maestro::platform::auth::TenantId;
-use maestro::platform::db::{Db, migrate};
+use maestro::platform::db::Db;
 use maestro::render::SourceFile;
 
 const TEMPLATES: usize = 10_000;
@@ -47,83 +48,73 @@ fn bench_scoring(c: &mut Criterion) {
     group.finish();
 }
 
-/// 10,000 current scores and three evaluations each within the last 30 days.
+/// 10,000 current scores and three evaluations each within the last 30 days, written straight
+/// into the module's tables (the rows scoring would store; scoring 10,000 templates through the
+/// service would take minutes).
 fn fill(db: &Db, tenant: &TenantId) {
     let mut conn = db.get().expect("connection");
     let now = Utc::now().naive_utc();
-    conn.transaction(|conn| -> diesel::QueryResult<()> {
-        for i in 0..TEMPLATES {
+    let ts = |t: chrono::NaiveDateTime| format!("'{}'", t.format("%Y-%m-%d %H:%M:%S"));
+    let flag = |b: bool| if b { "TRUE" } else { "FALSE" };
+    let t = tenant.as_str();
+    let all: Vec<usize> = (0..TEMPLATES).collect();
+    for chunk in all.chunks(500) {
+        let mut latest = Vec::new();
+        let mut scores = Vec::new();
+        for &i in chunk {
             let id = format!("00000000-0000-0000-0000-{i:012}");
             let category = CATEGORIES[i % CATEGORIES.len()];
             let score = (40 + (i * 37) % 61) as i64;
-            store::put_latest(
-                conn,
-                &LatestRow {
-                    tenant_id: tenant.0.clone(),
-                    template_id: id.clone(),
-                    commit_id: format!("{i:040x}"),
-                    category: category.to_string(),
-                    score,
-                    passed: score >= 70,
-                    failing_checks: if score < 60 {
-                        "documentation".into()
-                    } else {
-                        String::new()
-                    },
-                    warning_checks: if score < 80 {
-                        "examples".into()
-                    } else {
-                        String::new()
-                    },
-                    updated_at: now,
-                },
-            )?;
+            let failing = if score < 60 { "documentation" } else { "" };
+            let warning = if score < 80 { "examples" } else { "" };
+            latest.push(format!(
+                "('{t}', '{id}', '{i:040x}', '{category}', {score}, {}, '{failing}', '{warning}', {})",
+                flag(score >= 70),
+                ts(now)
+            ));
             for v in 0..3i64 {
-                store::insert_score(
-                    conn,
-                    &ScoreRow {
-                        id: uuid::Uuid::new_v4().to_string(),
-                        tenant_id: tenant.0.clone(),
-                        template_id: id.clone(),
-                        commit_id: format!("{i:036x}{v:04x}"),
-                        template_name: format!("template-{i}"),
-                        version: format!("1.{v}.0"),
-                        category: category.to_string(),
-                        score: score - v,
-                        passed: score - v >= 70,
-                        evaluation: "{}".into(),
-                        forced_by: None,
-                        forced_reason: None,
-                        created_at: now - chrono::Duration::hours((i % 700) as i64 + v),
-                    },
-                )?;
+                scores.push(format!(
+                    "('{}', '{t}', '{id}', '{i:036x}{v:04x}', 'template-{i}', '1.{v}.0', '{category}', {}, {}, '{{}}', NULL, NULL, {})",
+                    uuid::Uuid::new_v4(),
+                    score - v,
+                    flag(score - v >= 70),
+                    ts(now - chrono::Duration::hours((i % 700) as i64 + v))
+                ));
             }
         }
-        Ok(())
-    })
-    .expect("fill");
+        conn.batch_execute(&format!(
+            "INSERT INTO quality_latest (tenant_id, template_id, commit_id, category, score, passed, failing_checks, warning_checks, updated_at) VALUES {};
+             INSERT INTO quality_scores (id, tenant_id, template_id, commit_id, template_name, version, category, score, passed, evaluation, forced_by, forced_reason, created_at) VALUES {};",
+            latest.join(", "),
+            scores.join(", ")
+        ))
+        .expect("fill");
+    }
 }
 
-fn report_once(db: &Db, tenant: &TenantId) -> usize {
-    let mut conn = db.get().expect("connection");
-    let since = (Utc::now() - chrono::Duration::days(report::TREND_DAYS)).naive_utc();
-    let latest = store::all_latest(&mut conn, tenant).expect("latest");
-    let recent = store::scores_since(&mut conn, tenant, since).expect("recent");
-    report::build(&latest, &recent, 70, Utc::now()).templates_scored
-}
-
-fn database(url: &str) -> Db {
-    let mut settings = maestro::config::Settings::load(&maestro::config::LoadOptions {
-        config_dir: root().join("config"),
-        environment: Some(maestro::config::Environment::Test),
-        read_process_env: false,
+/// A quality service on its own database (`url`), migrated.
+fn service(runtime: &tokio::runtime::Runtime, url: &str, data: &Path) -> (QualityService, Db) {
+    runtime.block_on(async {
+        let mut settings = Settings::load(&LoadOptions {
+            config_dir: root().join("config"),
+            environment: Some(Environment::Test),
+            read_process_env: false,
+        })
+        .expect("settings");
+        settings.data_dir = data.to_path_buf();
+        settings.database.url = url.to_string();
+        settings.redis.url = String::new();
+        let platform = Platform::new(settings).expect("platform");
+        platform
+            .migrate(Duration::from_secs(30))
+            .await
+            .expect("migrations");
+        let templates = TemplatesService::new(&platform);
+        (
+            QualityService::new(&platform, templates),
+            platform.db.clone(),
+        )
     })
-    .expect("settings")
-    .database;
-    settings.url = url.to_string();
-    let db = Db::new(&settings).expect("pool");
-    migrate::run_pending(&mut db.get().expect("connection")).expect("migrations");
-    db
 }
 
 fn bench_report(c: &mut Criterion) {
@@ -132,15 +123,23 @@ fn bench_report(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(10));
     let tenant = TenantId("bench-tenant".into());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let report = |service: &QualityService| {
+        runtime
+            .block_on(service.report_uncached(&tenant))
+            .expect("report")
+            .templates_scored
+    };
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = database(&format!(
-        "sqlite://{}",
-        dir.path().join("bench.db").display()
-    ));
-    fill(&sqlite, &tenant);
-    assert_eq!(report_once(&sqlite, &tenant), TEMPLATES);
-    group.bench_function("sqlite", |b| b.iter(|| report_once(&sqlite, &tenant)));
+    let sqlite_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (sqlite, db) = service(&runtime, &sqlite_url, &dir.path().join("data"));
+    fill(&db, &tenant);
+    assert_eq!(report(&sqlite), TEMPLATES);
+    group.bench_function("sqlite", |b| b.iter(|| report(&sqlite)));
 
     if let Ok(admin) = std::env::var("MAESTRO_BENCH_DATABASE_URL") {
         let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
@@ -149,11 +148,12 @@ fn bench_report(c: &mut Criterion) {
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .expect("schema");
         let sep = if admin.contains('?') { '&' } else { '?' };
-        let pg = database(&format!("{admin}{sep}options=-c%20search_path%3D{schema}"));
-        fill(&pg, &tenant);
-        assert_eq!(report_once(&pg, &tenant), TEMPLATES);
-        group.bench_function("postgres", |b| b.iter(|| report_once(&pg, &tenant)));
-        drop(pg);
+        let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+        let (pg, db) = service(&runtime, &url, &dir.path().join("data-pg"));
+        fill(&db, &tenant);
+        assert_eq!(report(&pg), TEMPLATES);
+        group.bench_function("postgres", |b| b.iter(|| report(&pg)));
+        drop((pg, db));
         let _ = diesel::sql_query(format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin_conn);
     }
     group.finish();

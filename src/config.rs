@@ -54,7 +54,7 @@ pub struct Settings {
     pub modules: ModuleFlags,
     pub streams: StreamSettings,
     pub telemetry: TelemetrySettings,
-    pub templates: TemplatesSettings,
+    pub templates: crate::modules::templates::settings::TemplatesSettings,
     pub quality: crate::modules::quality::settings::QualitySettings,
     pub workflows: crate::modules::workflows::settings::WorkflowsSettings,
 }
@@ -222,26 +222,6 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     pub service_name: String,
     pub performance_monitoring: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemplatesSettings {
-    pub storage_path: PathBuf,
-    pub seed_on_start: bool,
-    pub max_files: usize,
-    pub max_file_bytes: u64,
-    pub max_total_bytes: u64,
-    pub max_upload_bytes: usize,
-    pub max_expansion_ratio: u64,
-    pub max_output_files: usize,
-    pub max_output_bytes: u64,
-    pub git_binary: String,
-    pub git_timeout_secs: u64,
-    /// Directories under which tenants may use local git remotes (`file://` or a path); empty:
-    /// only https:// and ssh:// remotes. Never honoured inside `data_dir`.
-    #[serde(default)]
-    pub git_allowed_local_dirs: Vec<PathBuf>,
 }
 
 /// A duration written with its unit in configuration (`250ms`, `2s`, `5m`, `1h 30m`): parsed
@@ -571,39 +551,7 @@ impl Settings {
                 "must be a URL such as http://otel-collector:4318",
             ));
         }
-        let t = &self.templates;
-        for (key, value) in [
-            ("templates.max_files", t.max_files as u64),
-            ("templates.max_file_bytes", t.max_file_bytes),
-            ("templates.max_total_bytes", t.max_total_bytes),
-            ("templates.max_upload_bytes", t.max_upload_bytes as u64),
-            ("templates.max_expansion_ratio", t.max_expansion_ratio),
-            ("templates.max_output_files", t.max_output_files as u64),
-            ("templates.max_output_bytes", t.max_output_bytes),
-            ("templates.git_timeout_secs", t.git_timeout_secs),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(key, "must be at least 1"));
-            }
-        }
-        if t.max_file_bytes > t.max_total_bytes {
-            return Err(ConfigError::new(
-                "templates.max_file_bytes",
-                "must not exceed templates.max_total_bytes",
-            ));
-        }
-        if t.git_binary.trim().is_empty() {
-            return Err(ConfigError::new(
-                "templates.git_binary",
-                "must name the git executable (e.g. git or /usr/bin/git)",
-            ));
-        }
-        if let Some(dir) = t.git_allowed_local_dirs.iter().find(|d| !d.is_absolute()) {
-            return Err(ConfigError::new(
-                "templates.git_allowed_local_dirs",
-                format!("`{}` is not an absolute path", dir.display()),
-            ));
-        }
+        self.templates.validate()?;
         self.workflows.validate()?;
         self.quality.validate()?;
         Ok(())

@@ -12,14 +12,24 @@ use crate::platform::Platform;
 use crate::platform::http::error::CodeDoc;
 use crate::platform::module::Module;
 
-/// Every problem code a module can answer with (each module's error enum `CODES`), for the test
-/// that codes are unique and documented in docs/errors.md. A module adds its enum here.
+/// Every module's problem codes, one table per error enum (its `CODES`), for the test that codes
+/// are unique and documented in docs/errors.md. A module adds its enum here.
+pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
+    vec![
+        ("NulError", crate::platform::http::nul::NulError::CODES),
+        ("TemplatesError", templates::error::TemplatesError::CODES),
+        ("SyncError", templates::sync::SyncError::CODES),
+        ("QualityError", quality::error::QualityError::CODES),
+        ("WorkflowsError", workflows::WorkflowsError::CODES),
+    ]
+}
+
+/// Every problem code a module can answer with.
 pub fn problem_codes() -> Vec<CodeDoc> {
-    let mut codes: Vec<CodeDoc> = Vec::new();
-    codes.extend_from_slice(crate::platform::http::nul::NulError::CODES);
-    codes.extend_from_slice(templates::sync::SyncError::CODES);
-    codes.extend_from_slice(workflows::WorkflowsError::CODES);
-    codes
+    problem_code_tables()
+        .into_iter()
+        .flat_map(|(_, codes)| codes.iter().copied())
+        .collect()
 }
 
 pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> {
@@ -39,4 +49,39 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
     // The healing and k8s modules are planned (their flags exist so configurations stay valid)
     // but are not part of this build.
     Ok(modules)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A (code, status) pair belongs to one error enum (two enums never answer the same way),
+    /// and each pair has a row in docs/errors.md (`` | `code` | status | ``).
+    #[test]
+    fn problem_codes_are_unique_and_documented() {
+        let docs = include_str!("../../docs/errors.md");
+        let mut owner: HashMap<(&str, u16), &str> = HashMap::new();
+        for (enum_name, codes) in problem_code_tables() {
+            for doc in codes {
+                let pair = (doc.code, doc.status.as_u16());
+                if let Some(other) = owner.insert(pair, enum_name) {
+                    assert_eq!(
+                        other, enum_name,
+                        "{} {} is answered by {other} and {enum_name}",
+                        pair.0, pair.1
+                    );
+                }
+                let (module, reason) = doc.code.split_once('.').expect("<module>.<reason>");
+                assert!(!module.is_empty() && !reason.is_empty(), "{}", doc.code);
+                let row = format!("| `{}` | {} |", pair.0, pair.1);
+                assert!(
+                    docs.lines().any(|l| l.starts_with(&row)),
+                    "docs/errors.md has no row starting `{row}`"
+                );
+            }
+        }
+        assert!(owner.len() > 40, "the modules' enums are registered");
+    }
 }

@@ -243,6 +243,24 @@ impl TestApp {
             .ok()
     }
 
+    /// Stops the server and starts a new one on the same data directory, database and Redis
+    /// prefix, as a process restart would (default modules); users and tokens stay valid.
+    pub async fn restart(&mut self) {
+        self.handle.shutdown().await;
+        if let Some(join) = self.join.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), join).await;
+        }
+        self.platform.release();
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("application builds again");
+        self.port = app.port();
+        self.address = format!("http://127.0.0.1:{}", self.port);
+        self.platform = app.platform().clone();
+        self.handle = app.shutdown_handle();
+        self.join = Some(tokio::spawn(app.run_until_stopped()));
+    }
+
     pub async fn shutdown(mut self) {
         self.handle.shutdown().await;
         if let Some(join) = self.join.take() {

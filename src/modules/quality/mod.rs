@@ -1,10 +1,12 @@
 //! The quality module: explainable template scores, the publish and regression gates, reports.
 //!
 //! It plugs into the templates module only through its public contracts: it registers the
-//! publish gate (`templates::gate::PublishGate`), scores new versions when the templates module
-//! announces them on the bus, and reads content through `TemplatesService`.
+//! publish gate (`templates::PublishGate`), scores new versions when the templates module
+//! announces them on the bus (reusing the gate's evaluation of the same content digest), and
+//! reads content through `TemplatesService`.
 
 pub mod checks;
+pub mod error;
 pub mod model;
 pub mod report;
 mod routes;
@@ -12,22 +14,22 @@ mod schema;
 pub mod service;
 pub mod settings;
 mod step;
-pub mod store;
+mod store;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use crate::modules::templates::TemplatesService;
 use crate::modules::templates::events::{
     TemplateCreated, TemplateDeleted, TemplateRestored, TemplateUpdated,
 };
-use crate::modules::templates::gate::{GateVerdict, PublishCandidate, PublishGate};
+use crate::modules::templates::{GateVerdict, PublishCandidate, PublishGate, TemplatesService};
 use crate::platform::Platform;
 use crate::platform::auth::TenantId;
 use crate::platform::http::error::ApiResult;
 use crate::platform::module::{BackgroundTask, Module};
+use crate::render::SourceFile;
 
 pub use service::QualityService;
 
@@ -39,6 +41,12 @@ pub struct QualityModule {
 struct Gate(QualityService);
 
 impl PublishGate for Gate {
+    /// Scores the content (kept per digest for `check` and the write's event).
+    fn prepare(&self, digest: &str, files: &[SourceFile]) -> BoxFuture<'_, ApiResult<()>> {
+        let (digest, files) = (digest.to_string(), files.to_vec());
+        Box::pin(async move { self.0.evaluation_of(&digest, files).await.map(|_| ()) })
+    }
+
     fn check(&self, candidate: &PublishCandidate) -> BoxFuture<'_, ApiResult<GateVerdict>> {
         let candidate = candidate.clone();
         Box::pin(async move { self.0.gate(&candidate).await })
@@ -76,10 +84,6 @@ macro_rules! score_on {
             bus.handler_loop::<$event, _>($name, cancel, move |e| {
                 let service = service.clone();
                 Box::pin(async move {
-                    let content = service
-                        .templates()
-                        .get_content(&e.tenant, &e.template_id, Some(&e.commit))
-                        .await?;
                     let subject = service::Subject {
                         template_id: &e.template_id,
                         commit: &e.commit,
@@ -87,7 +91,9 @@ macro_rules! score_on {
                         version: &e.version,
                         category: &e.category,
                     };
-                    service.record(&e.tenant, &subject, content.files).await?;
+                    service
+                        .record_announced(&e.tenant, &subject, e.digest.as_deref())
+                        .await?;
                     Ok(())
                 })
             })

@@ -1,5 +1,10 @@
 //! `QualityService`: evaluates templates, stores a score per version, answers the publish and
 //! regression gates, and builds reports. It reads templates only through `TemplatesService`.
+//!
+//! An evaluation is a pure function of the files, so it is kept in process per content digest
+//! (`templates::content_digest`): the publish gate evaluates a new version once, and the handler
+//! of the write's event (which carries the digest) stores that evaluation instead of reading the
+//! version back from git and scoring it again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +13,17 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use super::checks::{self, Evaluation, InputFile, Status};
+use super::error::QualityError;
 use super::model::{HistoryEntry, OverrideView, ScoreResponse, ValidateRequest};
 use super::report::{self, Report};
 use super::settings::QualitySettings;
 use super::store::{self, LatestRow, OverrideRow, ScoreRow};
-use crate::modules::templates::TemplatesService;
+use crate::modules::templates::{
+    GateVerdict, PublishCandidate, TemplatesService, content_digest, files_from_json,
+};
 use crate::platform::Platform;
 use crate::platform::auth::{Principal, Role, TenantId};
+use crate::platform::blocking::run_blocking;
 use crate::platform::cache::Cache;
 use crate::platform::db::Db;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
@@ -22,6 +31,9 @@ use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, SourceFile};
 
 const REPORT_TTL: Duration = Duration::from_secs(60);
+/// Evaluations kept per content digest (the gate's, until the event handler stores them).
+const EVALUATIONS_KEPT: u64 = 4096;
+const EVALUATION_TTL: Duration = Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct QualityService {
@@ -33,6 +45,8 @@ struct Inner {
     cache: Cache,
     settings: QualitySettings,
     templates: TemplatesService,
+    /// Content digest → its evaluation (see the module documentation).
+    evaluations: moka::future::Cache<String, Arc<Evaluation>>,
 }
 
 /// What is known about the version being scored.
@@ -52,6 +66,10 @@ impl QualityService {
                 cache: platform.cache.clone(),
                 settings: platform.settings.quality.clone(),
                 templates,
+                evaluations: moka::future::Cache::builder()
+                    .max_capacity(EVALUATIONS_KEPT)
+                    .time_to_live(EVALUATION_TTL)
+                    .build(),
             }),
         }
     }
@@ -109,9 +127,62 @@ impl QualityService {
 
     async fn evaluate(&self, files: Vec<SourceFile>) -> ApiResult<Evaluation> {
         let min = self.inner.settings.min_score;
-        tokio::task::spawn_blocking(move || Self::evaluate_files(&files, min))
-            .await
-            .map_err(ApiError::internal)
+        Ok(run_blocking("quality.evaluate", move || {
+            Self::evaluate_files(&files, min)
+        })
+        .await?)
+    }
+
+    /// The evaluation of content with this digest: the one kept from an earlier call (the gate's),
+    /// or computed from `files` and kept.
+    pub async fn evaluation_of(
+        &self,
+        digest: &str,
+        files: Vec<SourceFile>,
+    ) -> ApiResult<Arc<Evaluation>> {
+        if let Some(kept) = self.inner.evaluations.get(digest).await {
+            metrics::counter!("maestro_quality_evaluations_total", "source" => "kept").increment(1);
+            return Ok(kept);
+        }
+        let eval = Arc::new(self.evaluate(files).await?);
+        metrics::counter!("maestro_quality_evaluations_total", "source" => "computed").increment(1);
+        self.inner
+            .evaluations
+            .insert(digest.to_string(), eval.clone())
+            .await;
+        Ok(eval)
+    }
+
+    /// Scores a version a templates write event announced: with the gate's evaluation of that
+    /// content when it is kept (`digest` from the event), else read from git and evaluated.
+    pub async fn record_announced(
+        &self,
+        tenant: &TenantId,
+        subject: &Subject<'_>,
+        digest: Option<&str>,
+    ) -> ApiResult<()> {
+        let kept = match digest {
+            Some(d) => self.inner.evaluations.get(d).await,
+            None => None,
+        };
+        let eval = match kept {
+            Some(eval) => {
+                metrics::counter!("maestro_quality_evaluations_total", "source" => "kept")
+                    .increment(1);
+                eval
+            }
+            None => {
+                let content = self
+                    .inner
+                    .templates
+                    .get_content(tenant, subject.template_id, Some(subject.commit))
+                    .await?;
+                let digest = content_digest(&content.files);
+                self.evaluation_of(&digest, content.files).await?
+            }
+        };
+        self.store(tenant, subject, &eval).await?;
+        Ok(())
     }
 
     /// `POST /quality/validate`: scores a stored template or an inline one; stores nothing.
@@ -140,7 +211,7 @@ impl QualityService {
             }
             (None, Some(inline)) => {
                 let mut files = match &inline.files {
-                    Some(map) => crate::modules::templates::service::files_from_json(map)?,
+                    Some(map) => files_from_json(map)?,
                     None => Vec::new(),
                 };
                 if let Some(manifest) = inline.manifest {
@@ -204,28 +275,28 @@ impl QualityService {
             version: &summary.version,
             category: &summary.category,
         };
-        let (eval, forced) = self
-            .record(&caller.tenant_id, &subject, content.files)
-            .await?;
+        let digest = content_digest(&content.files);
+        let eval = self.evaluation_of(&digest, content.files).await?;
+        let forced = self.store(&caller.tenant_id, &subject, &eval).await?;
         Ok(ScoreResponse::new(
             Some(summary.id.clone()),
             Some(content.commit),
             Some(summary.version),
-            eval,
+            (*eval).clone(),
             self.inner.settings.min_score,
             forced,
         ))
     }
 
-    /// Scores one version and stores it: the history row (once per commit), the template's current
-    /// score, and the score on the template itself.
-    pub async fn record(
+    /// Stores one version's evaluation: the history row (once per commit), the template's
+    /// current score, and the score on the template itself. Returns the admin override that let
+    /// this version past the regression gate, if any.
+    async fn store(
         &self,
         tenant: &TenantId,
         subject: &Subject<'_>,
-        files: Vec<SourceFile>,
-    ) -> ApiResult<(Evaluation, Option<OverrideView>)> {
-        let eval = self.evaluate(files).await?;
+        eval: &Evaluation,
+    ) -> ApiResult<Option<OverrideView>> {
         let now = Utc::now().naive_utc();
         let names = |status: Status| {
             eval.checks
@@ -246,7 +317,7 @@ impl QualityService {
             category: subject.category.to_string(),
             score: i64::from(eval.score),
             passed: eval.passed,
-            evaluation: serde_json::to_string(&eval).map_err(ApiError::internal)?,
+            evaluation: serde_json::to_string(eval).map_err(ApiError::internal)?,
             forced_by: None,
             forced_reason: None,
             created_at: now,
@@ -301,39 +372,7 @@ impl QualityService {
             )
             .await?;
         self.inner.cache.delete(&report_key(tenant)).await;
-        Ok((eval, forced.map(OverrideView::from)))
-    }
-
-    /// Scores a version announced on the bus. Transient failures (the database busy or
-    /// restarting) are retried with backoff; a version that vanished (deleted meanwhile) is not.
-    pub async fn record_with_retries(
-        &self,
-        tenant: &TenantId,
-        subject: &Subject<'_>,
-    ) -> ApiResult<()> {
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 1;
-        loop {
-            let outcome = async {
-                let content = self
-                    .inner
-                    .templates
-                    .get_content(tenant, subject.template_id, Some(subject.commit))
-                    .await?;
-                self.record(tenant, subject, content.files).await
-            }
-            .await;
-            match outcome {
-                Ok(_) => return Ok(()),
-                Err(e) if e.status.is_server_error() && attempt < 5 => {
-                    tracing::debug!(attempt, error = %e, "scoring failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 3;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        Ok(forced.map(OverrideView::from))
     }
 
     /// A deleted template leaves the report (its history stays).
@@ -347,13 +386,12 @@ impl QualityService {
         Ok(())
     }
 
-    /// The publish and regression gates for one candidate version.
-    pub async fn gate(
-        &self,
-        candidate: &crate::modules::templates::gate::PublishCandidate,
-    ) -> ApiResult<crate::modules::templates::gate::GateVerdict> {
-        use crate::modules::templates::gate::GateVerdict;
-        let eval = self.evaluate(candidate.files.clone()).await?;
+    /// The publish and regression gates for one candidate version. Its evaluation is kept for
+    /// the write's event (see the module documentation).
+    pub async fn gate(&self, candidate: &PublishCandidate) -> ApiResult<GateVerdict> {
+        let eval = self
+            .evaluation_of(&candidate.digest, candidate.files.clone())
+            .await?;
         let note = serde_json::json!({"quality_score": eval.score, "passed": eval.passed});
         if !self.inner.settings.gates {
             return Ok(GateVerdict::Allow { note: Some(note) });
@@ -419,26 +457,38 @@ impl QualityService {
                     ));
                 }
                 None => {
-                    let mut err = ApiError::unprocessable(
-                        "quality.regression",
-                        format!(
-                            "This version scores {} where the current one scores {}: a drop of {drop} points, more than the {max_drop} allowed. Fix the regressions below, or have an admin publish it with `\"force\": {{\"reason\": \"…\"}}`.",
-                            eval.score, prev.score
-                        ),
-                    );
-                    err.errors = check_errors(&eval);
-                    return Ok(GateVerdict::Refuse(err));
+                    return Ok(GateVerdict::Refuse(
+                        QualityError::Regression {
+                            score: eval.score,
+                            previous: prev.score,
+                            drop,
+                            max_drop,
+                            checks: check_errors(&eval),
+                        }
+                        .into(),
+                    ));
                 }
             }
         }
         Ok(GateVerdict::Allow { note: Some(note) })
     }
 
+    /// The tenant's report; cached for a minute (a new score drops it).
     pub async fn report(&self, tenant: &TenantId) -> ApiResult<Report> {
         let key = report_key(tenant);
         if let Some(cached) = self.inner.cache.get_json::<Report>(&key).await {
             return Ok(cached);
         }
+        let built = self.report_uncached(tenant).await?;
+        self.inner
+            .cache
+            .set_json(&key, &built, Some(REPORT_TTL))
+            .await;
+        Ok(built)
+    }
+
+    /// Like [`QualityService::report`], always from the database (benchmarks, diagnostics).
+    pub async fn report_uncached(&self, tenant: &TenantId) -> ApiResult<Report> {
         let t = tenant.clone();
         let since = (Utc::now() - chrono::Duration::days(report::TREND_DAYS)).naive_utc();
         let (latest, recent) = self
@@ -451,12 +501,12 @@ impl QualityService {
                 ))
             })
             .await?;
-        let built = report::build(&latest, &recent, self.inner.settings.min_score, Utc::now());
-        self.inner
-            .cache
-            .set_json(&key, &built, Some(REPORT_TTL))
-            .await;
-        Ok(built)
+        Ok(report::build(
+            &latest,
+            &recent,
+            self.inner.settings.min_score,
+            Utc::now(),
+        ))
     }
 
     pub async fn history(
@@ -596,14 +646,11 @@ fn check_errors(eval: &Evaluation) -> Vec<FieldError> {
 }
 
 fn refusal(eval: &Evaluation, min: u32) -> ApiError {
-    let mut err = ApiError::unprocessable(
-        "quality.gate_failed",
-        format!(
-            "This template scores {} (pass mark {min}) and cannot be published: {}. Each entry in `errors` says what to fix.",
-            eval.score,
-            eval.blocking.join("; ")
-        ),
-    );
-    err.errors = check_errors(eval);
-    err
+    QualityError::GateFailed {
+        score: eval.score,
+        min,
+        blocking: eval.blocking.clone(),
+        checks: check_errors(eval),
+    }
+    .into()
 }

@@ -58,21 +58,6 @@ pub struct OverrideRow {
     pub created_at: NaiveDateTime,
 }
 
-pub fn score_for_commit(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
-    template_id: &str,
-    commit: &str,
-) -> QueryResult<Option<ScoreRow>> {
-    quality_scores::table
-        .filter(quality_scores::tenant_id.eq(tenant.as_str()))
-        .filter(quality_scores::template_id.eq(template_id))
-        .filter(quality_scores::commit_id.eq(commit))
-        .select(ScoreRow::as_select())
-        .first(conn)
-        .optional()
-}
-
 /// Stores a version's score once; a second score of the same commit is ignored (scores are a
 /// pure function of the content). Returns whether a row was written. An upsert, not
 /// insert-and-catch: on PostgreSQL a unique violation aborts the surrounding transaction.

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
-use crate::config::TemplatesSettings;
+use crate::modules::templates::settings::TemplatesSettings;
 use crate::platform::http::error::ApiError;
 use crate::render::{SourceFile, safe_relative_path};
 

@@ -17,6 +17,9 @@ macro_rules! template_event {
             pub version: String,
             /// The commit that made the change.
             pub commit: String,
+            /// The new content's digest ([`crate::modules::templates::gate::content_digest`]), the
+            /// one the publish gate saw; `None` for a delete and for imports from git.
+            pub digest: Option<String>,
             pub actor: Principal,
             pub at: DateTime<Utc>,
         }

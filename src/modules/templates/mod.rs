@@ -10,13 +10,14 @@ pub mod gate;
 pub mod git;
 pub mod model;
 mod routes;
-pub mod schema;
+mod schema;
 pub mod search;
 pub mod seed;
 pub mod service;
+pub mod settings;
 pub mod spec;
 pub mod step;
-pub(crate) mod store;
+mod store;
 pub mod stream;
 pub mod sync;
 
@@ -31,8 +32,8 @@ use crate::platform::edge::StreamHandler;
 use crate::platform::http::error::ApiResult;
 use crate::platform::module::{BackgroundTask, Module};
 
-pub use gate::{ForcedPublish, GateVerdict, PublishCandidate, PublishGate};
-pub use service::{TemplateContent, TemplatesService};
+pub use gate::{ForcedPublish, GateVerdict, PublishCandidate, PublishGate, content_digest};
+pub use service::{TemplateContent, TemplatesService, files_from_json};
 
 pub struct TemplatesModule {
     service: TemplatesService,

@@ -495,7 +495,17 @@ impl TemplatesService {
                     tracing::warn!(tenant = %tenant, status = %report.status, created = report.imported.created.len(), updated = report.imported.updated.len(), deleted = report.imported.deleted.len(), skipped = ?report.imported.skipped, kept_ref = ?report.kept_ref, "{}", report.detail)
                 }
                 Err(e) => {
-                    tracing::error!(tenant = %tenant, error = ?e, "reconciling template rows with git failed; POST /api/v1/admin/git/reconcile retries it")
+                    tracing::error!(tenant = %tenant, error = ?e, "reconciling template rows with git failed; POST /api/v1/admin/git/reconcile retries it");
+                    continue;
+                }
+            }
+            match self.migrate_layout(&tenant).await {
+                Ok(None) => {}
+                Ok(Some(commit)) => {
+                    tracing::info!(tenant = %tenant, %commit, "moved the templates of a repository written before the fan-out layout into templates/<xx>/<id>/")
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, error = ?e, "moving templates into the fan-out layout failed; writes still work and the next start retries it")
                 }
             }
         }

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use super::{create_sample, git_files, git_log, put_with_etag, sample, total};
+use super::{create_sample, git_files, git_log, put_with_etag, sample, template_dir, total};
 use crate::helpers::{TestApp, send};
 use maestro::modules::templates::events::{
     TemplateCreated, TemplateDeleted, TemplateRestored, TemplateUpdated,
@@ -46,7 +46,7 @@ async fn lifecycle_is_one_commit_per_step_with_history_diff_and_restore() {
     assert_eq!(log[0].0, etag1);
     assert_eq!(log[0].1, app.editor.email);
     assert_eq!(log[0].2, "Create hello-service 1.0.0 (6 files)");
-    assert!(git_files(&app, &tenant).contains(&format!("templates/{id}/manifest.yaml")));
+    assert!(git_files(&app, &tenant).contains(&format!("{}/manifest.yaml", template_dir(&id))));
     let event = created_events.recv().await.unwrap();
     assert_eq!(
         (event.template_id.as_str(), event.commit.as_str()),

@@ -5,13 +5,14 @@ mod cookiecutter;
 mod crud;
 mod gate;
 mod instantiate;
+mod layout;
 mod openapi;
 mod search;
 mod stream;
 mod sync;
 mod uploads;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reqwest::{Method, StatusCode};
@@ -97,6 +98,36 @@ pub fn git_log(app: &TestApp, tenant_id: &str) -> Vec<(String, String, String)> 
             )
         })
         .collect()
+}
+
+/// Runs the git CLI in `dir` as "Remote Dev" and returns its trimmed output; fails the test when
+/// git does.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Remote Dev",
+            "-c",
+            "user.email=remote@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Where Maestro keeps a template in the tenant's repository: `templates/<first two characters of
+/// the id>/<id>` (the fan-out layout; ids are lowercase UUIDs).
+pub fn template_dir(id: &str) -> String {
+    format!("templates/{}/{id}", &id[..2])
 }
 
 /// Files tracked in the tenant repository at `main` (`git ls-tree -r`).

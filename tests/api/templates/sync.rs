@@ -3,34 +3,11 @@
 //! tenants sharing one repository; which remotes are allowed; reconciling branch and rows.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::{create_sample, git_log, put_with_etag, sample, total};
+use super::{create_sample, git, git_log, put_with_etag, sample, template_dir, total};
 use crate::helpers::TestApp;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Remote Dev",
-            "-c",
-            "user.email=remote@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// An app whose tenants may use local remotes under `dir` (and nowhere else).
 async fn app_allowing(dir: &Path) -> TestApp {
@@ -110,7 +87,7 @@ async fn sync_pushes_fast_forwards_and_reports_divergence() {
         remote_dir.path(),
         &["clone", "-q", bare.to_str().unwrap(), "work"],
     );
-    let manifest_path = work.join("templates").join(&id).join("manifest.yaml");
+    let manifest_path = work.join(template_dir(&id)).join("manifest.yaml");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
     std::fs::write(
         &manifest_path,
@@ -118,6 +95,7 @@ async fn sync_pushes_fast_forwards_and_reports_divergence() {
     )
     .unwrap();
     let new_id = "0f0e0d0c-0000-4000-8000-000000000001";
+    // Added by hand in the layout before the fan-out (templates/<id>/): still imported.
     let new_dir = work.join("templates").join(new_id);
     std::fs::create_dir_all(&new_dir).unwrap();
     std::fs::write(
@@ -208,7 +186,7 @@ async fn a_crash_between_git_and_the_database_is_repaired_from_git() {
         &["clone", "-q", repo.to_str().unwrap(), "w"],
     );
     let w = scratch.path().join("w");
-    let manifest = w.join("templates").join(&id).join("manifest.yaml");
+    let manifest = w.join(template_dir(&id)).join("manifest.yaml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("version: 1.0.0", "version: 1.0.9")).unwrap();
     git(&w, &["commit", "-q", "-am", "Written before a crash"]);
@@ -324,8 +302,8 @@ async fn cure_inserts(app: &TestApp) {
     .await;
 }
 
-/// Adds `templates/<id>/manifest.yaml` for a template called `name` in a clone of `origin` and
-/// pushes it; returns the new head.
+/// Adds `templates/<xx>/<id>/manifest.yaml` for a template called `name` in a clone of `origin`
+/// and pushes it; returns the new head.
 fn push_template(work_root: &Path, origin: &Path, id: &str, name: &str) -> String {
     let work = work_root.join(format!("w-{}", uuid::Uuid::new_v4().simple()));
     git(
@@ -337,7 +315,7 @@ fn push_template(work_root: &Path, origin: &Path, id: &str, name: &str) -> Strin
             work.to_str().unwrap(),
         ],
     );
-    let dir = work.join("templates").join(id);
+    let dir = work.join(template_dir(id));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("manifest.yaml"),

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::write::Recorded;
 use super::{Authorship, TemplatesService, WriteKind, build_row, now_naive, system_principal};
 use crate::modules::templates::archive::{self, Limits};
 use crate::modules::templates::error::TemplatesError;
@@ -139,18 +140,43 @@ impl TemplatesService {
             } else {
                 report.updated.push(row.id.clone());
             }
-            self.after_write(tenant, row, &row.current_commit, actor, kind)
+            self.after_write(tenant, row, &row.current_commit, actor, kind, None)
                 .await;
         }
         for row in &removed {
             report.deleted.push(row.id.clone());
-            self.after_write(tenant, row, &tip, actor, WriteKind::Deleted)
+            self.after_write(tenant, row, &tip, actor, WriteKind::Deleted, None)
                 .await;
         }
         if written.is_empty() && removed.is_empty() {
             self.invalidate(tenant).await;
         }
         Ok(report)
+    }
+
+    /// Moves a repository written before the fan-out layout into it (see
+    /// [`git::migrate_layout`]): one commit by Maestro, and the rows' `head_commit` follows. No
+    /// template's content, row or cached read changes. Returns the commit, if one was needed.
+    pub(in crate::modules::templates) async fn migrate_layout(
+        &self,
+        tenant: &TenantId,
+    ) -> ApiResult<Option<String>> {
+        let _guard = self.write_lock(tenant).await?;
+        let at = Utc::now();
+        let recorded = self
+            .git_commit_then_record(
+                tenant,
+                move |repo| {
+                    Ok(git::migrate_layout(repo, at)?
+                        .unwrap_or(git::WriteOutcome::Unchanged { tip: None }))
+                },
+                |_conn, _commit| Ok(()),
+            )
+            .await?;
+        Ok(match recorded {
+            Recorded::Committed { commit, .. } => Some(commit),
+            Recorded::Unchanged => None,
+        })
     }
 
     /// Before writing: if the branch is ahead of the rows (a crash between a git commit and its

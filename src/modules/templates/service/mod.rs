@@ -31,7 +31,7 @@ use super::git::{Author, GitStore};
 use super::model::FileEntry;
 use super::spec;
 use super::store::TemplateRow;
-use crate::config::TemplatesSettings;
+use crate::modules::templates::settings::TemplatesSettings;
 use crate::platform::Platform;
 use crate::platform::auth::{AuthService, AuthSource, Principal, Role, TenantId};
 use crate::platform::blocking::run_blocking;

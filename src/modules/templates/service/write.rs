@@ -17,7 +17,9 @@ use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::events::{
     TemplateCreated, TemplateDeleted, TemplateRestored, TemplateUpdated,
 };
-use crate::modules::templates::gate::{ForcedPublish, GateVerdict, PublishCandidate, PublishGate};
+use crate::modules::templates::gate::{
+    ForcedPublish, GateVerdict, PublishCandidate, PublishGate, content_digest,
+};
 use crate::modules::templates::git::{self, Author, WriteOutcome};
 use crate::modules::templates::model::{TemplateDetail, TemplateSummary};
 use crate::modules::templates::spec;
@@ -35,24 +37,39 @@ pub struct TemplateInput {
     pub files: Option<Vec<SourceFile>>,
 }
 
+/// A new version's files, checked and read before any state is looked at: the limits and the
+/// format ([`archive::check_files`], [`spec::inspect`]) and the content digest. This part needs
+/// no lock; the publish gate prepares its evaluation of the content here too.
+struct Prepared {
+    files: Vec<SourceFile>,
+    inspected: Inspected,
+    digest: String,
+}
+
 /// A new version that passed every check: its files (normalised and sorted), their reading,
 /// and the publish gate's note for the response.
 struct NewVersion {
     files: Vec<SourceFile>,
     inspected: Inspected,
     note: Option<Value>,
+    /// [`content_digest`] of `files`, which the publish gate saw and the event carries.
+    digest: String,
 }
 
 /// What [`TemplatesService::commit_then_record`] did: nothing (the content was already there),
 /// or one commit and the value the database transaction returned.
-enum Recorded<T> {
+pub(super) enum Recorded<T> {
     Unchanged,
     Committed { commit: String, value: T },
 }
 
 impl TemplatesService {
+    fn publish_gate(&self) -> Option<Arc<dyn PublishGate>> {
+        self.inner.services.get::<Arc<dyn PublishGate>>()
+    }
+
     async fn gate(&self, candidate: PublishCandidate) -> ApiResult<Option<Value>> {
-        let Some(gate) = self.inner.services.get::<Arc<dyn PublishGate>>() else {
+        let Some(gate) = self.publish_gate() else {
             return Ok(None);
         };
         match gate.check(&candidate).await? {
@@ -61,19 +78,38 @@ impl TemplatesService {
         }
     }
 
-    /// Everything a new version must pass before it is written (create, update and restore):
-    /// the limits, the format, a free name, and the publish gate. `current` is the template's
-    /// row (`None` when creating). The caller holds the tenant's write lock.
+    /// The first half of the checks every new version passes (create, update and restore): the
+    /// limits and the format, and the gate's preparation. Needs no lock: create runs it before
+    /// taking the tenant's write lock, so that scoring runs beside other writes.
+    async fn prepare_version(&self, files: Vec<SourceFile>) -> ApiResult<Prepared> {
+        let files = archive::check_files(files, &self.limits())?;
+        let inspected = spec::inspect(&files)?;
+        let digest = content_digest(&files);
+        if let Some(gate) = self.publish_gate() {
+            gate.prepare(&digest, &files).await?;
+        }
+        Ok(Prepared {
+            files,
+            inspected,
+            digest,
+        })
+    }
+
+    /// The second half, with the tenant's write lock held: a free name and the publish gate.
+    /// `current` is the template's row (`None` when creating).
     async fn check_new_version(
         &self,
         actor: &Principal,
         template_id: &str,
         current: Option<&TemplateRow>,
-        files: Vec<SourceFile>,
+        prepared: Prepared,
         force: &Option<ForcedPublish>,
     ) -> ApiResult<NewVersion> {
-        let files = archive::check_files(files, &self.limits())?;
-        let inspected = spec::inspect(&files)?;
+        let Prepared {
+            files,
+            inspected,
+            digest,
+        } = prepared;
         let name = &inspected.manifest.name;
         if current.is_none_or(|c| &c.name != name) {
             self.name_free(&actor.tenant_id, name, current.map(|c| c.id.as_str()))
@@ -89,6 +125,7 @@ impl TemplatesService {
                 category: inspected.manifest.category.clone(),
                 manifest: inspected.manifest_json(),
                 files: files.clone(),
+                digest: digest.clone(),
                 force: force.clone(),
             })
             .await?;
@@ -96,6 +133,7 @@ impl TemplatesService {
             files,
             inspected,
             note,
+            digest,
         })
     }
 
@@ -140,11 +178,29 @@ impl TemplatesService {
     {
         let id = template_id.to_string();
         let at = Utc::now();
-        let outcome = self
-            .with_repo(tenant, move |repo| {
-                git::write_template(repo, &id, files.as_deref(), &author, at, message)
-            })
-            .await?;
+        self.git_commit_then_record(
+            tenant,
+            move |repo| git::write_template(repo, &id, files.as_deref(), &author, at, message),
+            record,
+        )
+        .await
+    }
+
+    /// Makes one commit with `write` (which may decide there is nothing to commit), then runs
+    /// `record` in a database transaction that also stores the new branch head; when the
+    /// database write fails, the branch is moved back.
+    pub(super) async fn git_commit_then_record<T, G, F>(
+        &self,
+        tenant: &TenantId,
+        write: G,
+        record: F,
+    ) -> ApiResult<Recorded<T>>
+    where
+        T: Send + 'static,
+        G: FnOnce(&gix::Repository) -> anyhow::Result<WriteOutcome> + Send + 'static,
+        F: FnOnce(&mut DbConnection, &str) -> ApiResult<T> + Send + 'static,
+    {
+        let outcome = self.with_repo(tenant, write).await?;
         let WriteOutcome::Committed {
             commit,
             previous_tip,
@@ -233,9 +289,10 @@ impl TemplatesService {
             false,
         )?;
         let id = uuid::Uuid::new_v4().to_string();
+        let prepared = self.prepare_version(files).await?;
         let guard = self.write_lock(&tenant).await?;
         let version = self
-            .check_new_version(actor, &id, None, files, &None)
+            .check_new_version(actor, &id, None, prepared, &None)
             .await?;
         let m = &version.inspected.manifest;
         let message_head = format!("Create {} {}", m.name, m.version);
@@ -284,8 +341,15 @@ impl TemplatesService {
                 "creating template {id} made no commit"
             )));
         };
-        self.after_write(&tenant, &row, &commit, actor, WriteKind::Created)
-            .await;
+        self.after_write(
+            &tenant,
+            &row,
+            &commit,
+            actor,
+            WriteKind::Created,
+            Some(version.digest.clone()),
+        )
+        .await;
         Ok(written(row, &version.files, version.note, true))
     }
 
@@ -318,8 +382,9 @@ impl TemplatesService {
             }
         };
         let files = with_manifest(base, input.manifest.as_ref(), false)?;
+        let prepared = self.prepare_version(files).await?;
         let version = self
-            .check_new_version(actor, &current.id, Some(&current), files, &force)
+            .check_new_version(actor, &current.id, Some(&current), prepared, &force)
             .await?;
         let m = &version.inspected.manifest;
         let head = if m.version != current.version {
@@ -362,8 +427,9 @@ impl TemplatesService {
         check_expected(&current, expected_commit)?;
         let source = self.resolve_commit(&tenant, &current, commit).await?;
         let files = self.files_at(&tenant, &current.id, &source).await?;
+        let prepared = self.prepare_version(files).await?;
         let version = self
-            .check_new_version(actor, &current.id, Some(&current), files, &force)
+            .check_new_version(actor, &current.id, Some(&current), prepared, &force)
             .await?;
         let head = format!(
             "Restore {} to {} ({})",
@@ -431,7 +497,8 @@ impl TemplatesService {
         match recorded {
             Recorded::Unchanged => Ok(written(current, &version.files, version.note, false)),
             Recorded::Committed { commit, value: row } => {
-                self.after_write(&tenant, &row, &commit, actor, kind).await;
+                self.after_write(&tenant, &row, &commit, actor, kind, Some(version.digest))
+                    .await;
                 Ok(written(row, &version.files, version.note, true))
             }
         }
@@ -475,12 +542,13 @@ impl TemplatesService {
                 current.current_commit.clone()
             }
         };
-        self.after_write(&tenant, &current, &commit, actor, WriteKind::Deleted)
+        self.after_write(&tenant, &current, &commit, actor, WriteKind::Deleted, None)
             .await;
         Ok(())
     }
 
-    /// Cache invalidation, events and metrics after a committed write.
+    /// Cache invalidation, events and metrics after a committed write. `digest` is the new
+    /// content's (see [`content_digest`]) when the caller has it.
     pub(super) async fn after_write(
         &self,
         tenant: &TenantId,
@@ -488,6 +556,7 @@ impl TemplatesService {
         commit: &str,
         actor: &Principal,
         kind: WriteKind,
+        digest: Option<String>,
     ) {
         self.invalidate(tenant).await;
         let (template_id, name, category, version) = (
@@ -511,6 +580,7 @@ impl TemplatesService {
                 category,
                 version,
                 commit,
+                digest,
                 actor,
                 at,
             }),
@@ -521,6 +591,7 @@ impl TemplatesService {
                 category,
                 version,
                 commit,
+                digest,
                 actor,
                 at,
             }),
@@ -531,6 +602,7 @@ impl TemplatesService {
                 category,
                 version,
                 commit,
+                digest,
                 actor,
                 at,
             }),
@@ -541,6 +613,7 @@ impl TemplatesService {
                 category,
                 version,
                 commit,
+                digest,
                 actor,
                 at,
             }),

@@ -1,5 +1,12 @@
 //! Template content in git, through gix: one bare repository per tenant under
-//! `<data_dir>/git/<tenant_id>`, one branch (`main`), each template under `templates/<id>/`.
+//! `<data_dir>/git/<tenant_id>`, one branch (`main`), each template under
+//! `templates/<bucket>/<id>/` where the bucket is the id's first two characters, lowercase (the
+//! fan-out git uses for its own objects). A commit rewrites only the trees on the written path, so
+//! with the fan-out a write costs the same at 100 templates as at 100,000; a flat `templates/`
+//! folder would be one tree listing every template, rewritten (hashed, compressed, stored) by
+//! every commit. Repositories written before the fan-out hold templates directly under
+//! `templates/<id>/` (the legacy layout): they read the same, a write moves its template into its
+//! bucket, and [`migrate_layout`] moves all of them in one commit at start.
 //! Every write is exactly one commit; a template's history is a path-filtered walk of the branch.
 //! gix cannot push (see crate-stack.md), so [`push`] runs the `git` CLI; everything else is gix.
 //!
@@ -21,9 +28,14 @@ use gix::refs::transaction::PreviousValue;
 
 use crate::render::SourceFile;
 
+mod layout;
+
+pub use layout::{bucket_of, migrate_layout, template_path, templates_at};
+use layout::{is_bucket, legacy_path, locate};
+
 /// The branch holding every template of a tenant.
 pub const BRANCH: &str = "refs/heads/main";
-/// Folder (in the repository) holding one folder per template id.
+/// Folder (in the repository) holding the buckets, each holding one folder per template id.
 pub const TEMPLATES_DIR: &str = "templates";
 /// Where a fetched remote branch is kept.
 const REMOTE_TRACKING: &str = "refs/remotes/sync/main";
@@ -166,21 +178,14 @@ fn reference_target(repo: &gix::Repository, name: &str) -> anyhow::Result<Option
     }
 }
 
-fn template_prefix(template_id: &str) -> String {
-    format!("{TEMPLATES_DIR}/{template_id}")
-}
-
-/// The id of `templates/<template_id>` in `commit`'s tree (`None` when absent).
+/// The id of the template's folder in `commit`'s tree (`None` when absent), in either layout.
 pub fn template_tree(
     repo: &gix::Repository,
     commit: ObjectId,
     template_id: &str,
 ) -> anyhow::Result<Option<ObjectId>> {
     let tree = repo.find_commit(commit)?.tree()?;
-    Ok(tree
-        .lookup_entry_by_path(template_prefix(template_id))?
-        .filter(|e| e.mode().is_tree())
-        .map(|e| e.object_id()))
+    Ok(locate(repo, &tree, template_id)?.map(|(_, id)| id))
 }
 
 /// One file of a stored template, without its content.
@@ -261,10 +266,10 @@ pub fn template_file(
     template_id: &str,
     path: &str,
 ) -> anyhow::Result<Option<SourceFile>> {
-    let tree = repo.find_commit(commit)?.tree()?;
-    let Some(entry) =
-        tree.lookup_entry_by_path(format!("{}/{path}", template_prefix(template_id)))?
-    else {
+    let Some(tree) = template_tree(repo, commit, template_id)? else {
+        return Ok(None);
+    };
+    let Some(entry) = repo.find_tree(tree)?.lookup_entry_by_path(path)? else {
         return Ok(None);
     };
     let executable = match entry.mode().kind() {
@@ -278,32 +283,6 @@ pub fn template_file(
         content: blob.data.clone(),
         executable,
     }))
-}
-
-/// Template ids (folder names under `templates/`) and their tree ids at `commit`.
-pub fn templates_at(
-    repo: &gix::Repository,
-    commit: Option<ObjectId>,
-) -> anyhow::Result<BTreeMap<String, ObjectId>> {
-    let mut out = BTreeMap::new();
-    let Some(commit) = commit else {
-        return Ok(out);
-    };
-    let tree = repo.find_commit(commit)?.tree()?;
-    let Some(dir) = tree.lookup_entry_by_path(TEMPLATES_DIR)? else {
-        return Ok(out);
-    };
-    if !dir.mode().is_tree() {
-        return Ok(out);
-    }
-    let dir = repo.find_tree(dir.object_id())?;
-    for entry in dir.iter() {
-        let entry = entry?;
-        if entry.mode().is_tree() {
-            out.insert(entry.filename().to_string(), entry.object_id());
-        }
-    }
-    Ok(out)
 }
 
 /// What a write changed inside the template's folder.
@@ -374,13 +353,39 @@ pub fn write_template(
         Some(commit) => repo.find_commit(commit)?.tree_id()?.detach(),
         None => ObjectId::empty_tree(repo.object_hash()),
     };
-    let old_files = match previous_tip {
-        Some(commit) => template_listing(repo, commit, template_id)?.unwrap_or_default(),
+    let old = match previous_tip {
+        Some(commit) => locate(repo, &repo.find_commit(commit)?.tree()?, template_id)?,
+        None => None,
+    };
+    let old_files = match &old {
+        Some((_, tree)) => tree_files(repo, *tree)?,
         None => Vec::new(),
     };
-    let prefix = template_prefix(template_id);
+    let prefix = template_path(template_id);
     let mut editor = repo.edit_tree(base_tree)?;
+    // A legacy template whose id is this bucket's name sits where the bucket goes: it moves
+    // into the bucket too (its content unchanged). First, before another edit loads that path.
+    let bucket = bucket_of(template_id);
+    if bucket != template_id
+        && let Some(commit) = previous_tip
+        && let Some(squatter) = repo
+            .find_commit(commit)?
+            .tree()?
+            .lookup_entry_by_path(legacy_path(&bucket))?
+        && squatter.mode().is_tree()
+        && !is_bucket(repo, &bucket, squatter.object_id())?
+    {
+        editor.remove(legacy_path(&bucket).as_str())?;
+        editor.upsert(
+            template_path(&bucket).as_str(),
+            EntryKind::Tree,
+            squatter.object_id(),
+        )?;
+    }
     editor.remove(prefix.as_str())?;
+    if let Some((legacy, _)) = old.as_ref().filter(|(path, _)| *path != prefix) {
+        editor.remove(legacy.as_str())?;
+    }
     let mut written = Vec::new();
     for file in files.unwrap_or_default() {
         let blob = repo.write_blob(&file.content)?.detach();
@@ -394,7 +399,10 @@ pub fn write_template(
     }
     let new_tree = editor.write()?.detach();
     let changes = ChangeSummary::between(&old_files, &written);
-    if new_tree == base_tree && previous_tip.is_some() {
+    // The same files again (wherever the template is) make no commit; a template in the legacy
+    // layout moves into its bucket with its next change.
+    let same_files = old.is_some() && files.is_some() && changes.files_changed() == 0;
+    if previous_tip.is_some() && (new_tree == base_tree || same_files) {
         return Ok(WriteOutcome::Unchanged { tip: previous_tip });
     }
     let message = message(&changes);
@@ -733,131 +741,4 @@ pub fn redact_credentials(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(path: &str, content: &str) -> SourceFile {
-        SourceFile {
-            path: path.into(),
-            content: content.as_bytes().to_vec(),
-            executable: false,
-        }
-    }
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + secs, 0).single().unwrap()
-    }
-
-    #[test]
-    fn writes_are_single_commits_with_history_per_template() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = GitStore::new(dir.path().to_path_buf());
-        let repo = store.open("tenant-1").unwrap();
-        let alice = Author::new("alice@example.com", "alice@example.com");
-        let files = vec![
-            file("manifest.yaml", "name: a\n"),
-            file("src/x.txt", "one\n"),
-        ];
-        let first = write_template(&repo, "a", Some(&files), &alice, at(0), |c| {
-            format!("Create a ({} files)", c.added.len())
-        })
-        .unwrap();
-        let WriteOutcome::Committed {
-            commit: c1,
-            changes,
-            ..
-        } = first
-        else {
-            panic!("expected a commit")
-        };
-        assert_eq!(changes.added, vec!["manifest.yaml", "src/x.txt"]);
-
-        // Another template: not part of a's history.
-        write_template(
-            &repo,
-            "b",
-            Some(&[file("manifest.yaml", "name: b\n")]),
-            &alice,
-            at(1),
-            |_| "Create b".into(),
-        )
-        .unwrap();
-
-        // Same content: no commit.
-        let same =
-            write_template(&repo, "a", Some(&files), &alice, at(2), |_| "noop".into()).unwrap();
-        assert!(matches!(same, WriteOutcome::Unchanged { .. }));
-
-        let mut changed = files.clone();
-        changed[1] = file("src/x.txt", "two\n");
-        changed.push(file("run.sh", "#!/bin/sh\n").executable(true));
-        let WriteOutcome::Committed {
-            commit: c3,
-            changes,
-            ..
-        } = write_template(&repo, "a", Some(&changed), &alice, at(3), |_| {
-            "Update a".into()
-        })
-        .unwrap()
-        else {
-            panic!("expected a commit")
-        };
-        assert_eq!(changes.added, vec!["run.sh"]);
-        assert_eq!(changes.modified, vec!["src/x.txt"]);
-
-        let hist = history(&repo, tip(&repo).unwrap(), "a", 100).unwrap();
-        let ids: Vec<ObjectId> = hist.iter().map(|v| v.commit).collect();
-        assert_eq!(ids, vec![c3, c1]);
-        assert_eq!(hist[0].change, Change::Modified);
-        assert_eq!(hist[1].change, Change::Added);
-        assert_eq!(hist[0].author_email, "alice@example.com");
-
-        let listing = template_listing(&repo, c3, "a").unwrap().unwrap();
-        assert!(listing.iter().any(|f| f.path == "run.sh" && f.executable));
-        let old = template_files(&repo, c1, "a").unwrap().unwrap();
-        assert_eq!(old, files);
-
-        let WriteOutcome::Committed {
-            commit: c4,
-            previous_tip,
-            ..
-        } = write_template(&repo, "a", None, &alice, at(4), |_| "Delete a".into()).unwrap()
-        else {
-            panic!("expected a commit")
-        };
-        assert!(template_tree(&repo, c4, "a").unwrap().is_none());
-        assert_eq!(
-            history(&repo, Some(c4), "a", 100).unwrap()[0].change,
-            Change::Removed
-        );
-
-        // Rolling back restores the previous tip only from the expected state.
-        assert!(move_branch(&repo, Some(c1), previous_tip, "rollback").is_err());
-        move_branch(&repo, Some(c4), previous_tip, "rollback").unwrap();
-        assert_eq!(tip(&repo).unwrap(), previous_tip);
-        assert_eq!(templates_at(&repo, previous_tip).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn identities_and_urls_are_cleaned() {
-        let a = Author::new("Eve <evil>\n", "");
-        assert_eq!(a.name, "Eve evil");
-        assert_eq!(a.email, "maestro@localhost");
-        assert_eq!(
-            redact_credentials("fatal: https://bob:s3cret@example.com/repo.git failed"),
-            "fatal: https://[redacted]@example.com/repo.git failed"
-        );
-    }
-
-    #[test]
-    fn tenant_ids_cannot_escape_the_root() {
-        let store = GitStore::new(PathBuf::from("/tmp/x"));
-        assert!(store.repo_path("../etc").is_err());
-        assert!(store.repo_path("a/b").is_err());
-        assert!(
-            store
-                .repo_path("0b6f1f5e-1f5e-4f5e-9f5e-1f5e1f5e1f5e")
-                .is_ok()
-        );
-    }
-}
+mod tests;
