@@ -353,9 +353,15 @@ impl Db {
         };
         let acquire = Duration::from_millis(settings.acquire_timeout_ms);
         let probe_manager = manager.clone();
-        let probe: breaker::Probe = Arc::new(move || {
-            let mut conn = probe_manager.establish().map_err(|e| e.to_string())?;
-            conn.ping().map_err(|e| e.to_string())
+        // An embedded SQLite file has no server that can go silent: a slow checkout there is a
+        // busy pool or a busy machine, never an outage, so its probe always answers and the
+        // breaker stays closed (a probe on a fresh connection could wait on the file's locks).
+        let probe: breaker::Probe = Arc::new(move || match probe_manager.backend {
+            Backend::Sqlite => Ok(()),
+            _ => {
+                let mut conn = probe_manager.establish().map_err(|e| e.to_string())?;
+                conn.ping().map_err(|e| e.to_string())
+            }
         });
         let breaker = breaker::Breaker::new(
             probe,
