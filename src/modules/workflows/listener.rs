@@ -13,6 +13,7 @@ use tokio::io::unix::AsyncFd;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::Engine;
+use crate::platform::blocking::run_blocking;
 
 /// An owned libpq connection.
 struct PgListener {
@@ -119,8 +120,10 @@ pub async fn run(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()
             }
         };
         let url = crate::platform::db::with_connect_timeout(engine.database_url());
-        let connected =
-            tokio::task::spawn_blocking(move || PgListener::connect(&url, &channel)).await?;
+        let connected = run_blocking("workflows.listen", move || {
+            PgListener::connect(&url, &channel)
+        })
+        .await?;
         let listener = match connected {
             Ok(l) => l,
             Err(e) => {

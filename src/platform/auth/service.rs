@@ -15,6 +15,7 @@ use super::oidc::OidcVerifier;
 use super::store::{self, RefreshTokenRow, TenantRow, UserRow};
 use super::{AuthSource, Principal, Role, TenantId, passwords};
 use crate::config::AuthSettings;
+use crate::platform::blocking::run_blocking;
 use crate::platform::cache::Cache;
 use crate::platform::db::Db;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
@@ -237,7 +238,7 @@ impl AuthService {
             .await?;
         // Hashing runs on the blocking pool without holding a database connection.
         let password = password.to_string();
-        let user = tokio::task::spawn_blocking(move || match user {
+        let user = run_blocking("password.verify", move || match user {
             Some(u) if passwords::verify(&password, &u.password_hash) => Some(u),
             Some(_) => None,
             None => {
@@ -245,8 +246,7 @@ impl AuthService {
                 None
             }
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         let user = user.ok_or_else(invalid)?;
         self.issue_pair(&user, uuid::Uuid::new_v4().to_string())
             .await
@@ -516,9 +516,8 @@ impl AuthService {
             return Err(ApiError::validation("The user cannot be created.", errors));
         };
         let password = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-            .await
-            .map_err(ApiError::internal)?
+        let hash = run_blocking("password.hash", move || passwords::hash(&password))
+            .await?
             .map_err(ApiError::internal)?;
         let tenant = tenant.clone();
         self.inner
