@@ -35,6 +35,19 @@ pub enum HealingError {
     )]
     TooManyCases { max: usize },
 
+    /// An uploaded `.zip`/`.tar.gz` cannot be read.
+    #[error("The archive cannot be read: {reason}. Send a .zip or .tar.gz of the reports folder.")]
+    InvalidArchive { reason: String },
+
+    /// An archive expands past `healing.max_archive_expanded_bytes` or holds more report files
+    /// than `healing.max_archive_files`.
+    #[error(
+        "The archive expands to more than {max_bytes} bytes (limit \
+         healing.max_archive_expanded_bytes) or holds more than {max_files} XML files (limit \
+         healing.max_archive_files)."
+    )]
+    ArchiveTooLarge { max_bytes: u64, max_files: usize },
+
     #[error("No failure {id} in your tenant.")]
     FailureNotFound { id: String },
 
@@ -48,6 +61,8 @@ crate::problem_codes! {
         Self::NotJunit { .. } => (UNPROCESSABLE_ENTITY, "healing.not_junit"),
         Self::EmptyUpload => (UNPROCESSABLE_ENTITY, "healing.empty_upload"),
         Self::TooManyCases { .. } => (PAYLOAD_TOO_LARGE, "healing.too_many_cases"),
+        Self::InvalidArchive { .. } => (UNPROCESSABLE_ENTITY, "healing.invalid_archive"),
+        Self::ArchiveTooLarge { .. } => (PAYLOAD_TOO_LARGE, "healing.archive_too_large"),
         Self::FailureNotFound { .. } => (NOT_FOUND, "healing.failure_not_found"),
         Self::TestNotFound { .. } => (NOT_FOUND, "healing.test_not_found"),
     }

@@ -3,6 +3,7 @@
 //! evidence. Other modules reach ingest in-process through the platform's
 //! [`TestResults`](crate::platform::test_results::TestResults) seam, registered here.
 
+mod archive;
 pub mod error;
 pub mod junit;
 pub mod model;

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::archive::{self, ArchiveKind, Budget};
 use super::junit::Outcome;
 use super::model::{
     FailureDetail, FailureSummary, HistoryEntry, IngestResponse, ReportBody, ReportMeta,
@@ -12,14 +13,15 @@ use super::model::{
 use super::service::{HealingService, Upload};
 use super::store::FailureFilter;
 use crate::platform::auth::{Authorized, Editor, Viewer};
+use crate::platform::blocking::run_blocking;
 use crate::platform::http::body::{BodyLimit, read_body};
 use crate::platform::http::error::{ApiError, ApiResult};
 use crate::platform::http::openapi::{ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
 
 crate::problem_responses! {
-    struct ReportRejected = [422 => "Malformed XML (`healing.malformed_report`, naming file and line), not a JUnit report (`healing.not_junit`), an empty upload or invalid metadata; nothing was stored"];
-    struct TooLarge = [413 => "The upload is larger than healing.max_upload_bytes or holds more than healing.max_cases test cases"];
+    struct ReportRejected = [422 => "Malformed XML (`healing.malformed_report`, naming file and line), not a JUnit report (`healing.not_junit`), an unreadable archive, an empty upload or invalid metadata; nothing was stored"];
+    struct TooLarge = [413 => "The upload is larger than healing.max_upload_bytes holds more than healing.max_cases test cases, or an archive expands past its limits"];
     struct FailureNotFound = [404 => "No such failure in your tenant"];
     struct TestNotFound = [404 => "No such test in your tenant"];
 }
@@ -34,6 +36,17 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     );
 }
 
+fn query_meta(req: &HttpRequest) -> ApiResult<ReportMeta> {
+    Ok(web::Query::<ReportMeta>::from_query(req.query_string())
+        .map_err(|e| {
+            ApiError::bad_request(
+                "request.invalid_query",
+                format!("The query string is invalid: {e}"),
+            )
+        })?
+        .into_inner())
+}
+
 fn essence(req: &HttpRequest) -> String {
     req.headers()
         .get(header::CONTENT_TYPE)
@@ -46,15 +59,21 @@ fn essence(req: &HttpRequest) -> String {
         .to_ascii_lowercase()
 }
 
-/// Upload JUnit XML: one file as the body (`application/xml`, metadata in the query string), or
-/// JSON with several `files` and/or `cases`. Counts are recomputed from the test cases, retries
+/// Upload JUnit XML: one file as the body (`application/xml`), or a `.zip`/`.tar.gz` of a
+/// reports folder (every `*.xml` inside), with the metadata in the query string; or JSON with
+/// several `files` and/or `cases`. Counts are recomputed from the test cases, retries
 /// folded in; a malformed file is a 422 naming file and line and nothing is stored.
 #[utoipa::path(
     tag = "healing",
     params(ReportMeta),
     request_body(
         description = "One JUnit XML file, or the JSON form",
-        content((ReportBody = "application/json"), (String = "application/xml"))
+        content(
+            (ReportBody = "application/json"),
+            (String = "application/xml"),
+            (Vec<u8> = "application/zip"),
+            (Vec<u8> = "application/gzip")
+        )
     ),
     responses(
         (status = 201, description = "Stored", body = IngestResponse),
@@ -102,15 +121,29 @@ async fn upload_report(
                 .collect(),
             cases: parsed.cases,
         }
+    } else if let Some(archive) = ArchiveKind::from_essence(&kind) {
+        let meta = query_meta(&req)?;
+        let budget = Budget {
+            max_expanded_bytes: service.settings().max_archive_expanded_bytes,
+            max_files: service.settings().max_archive_files,
+        };
+        let files = run_blocking("healing.archive", move || {
+            archive::report_files(archive, &body, &budget)
+        })
+        .await??;
+        Upload {
+            project: meta.project.unwrap_or_default(),
+            commit_sha: meta.commit_sha,
+            branch: meta.branch,
+            ci_run_id: meta.ci_run_id,
+            attempt: meta.attempt,
+            framework: meta.framework,
+            source: "api".into(),
+            files,
+            cases: Vec::new(),
+        }
     } else if kind == "application/xml" || kind == "text/xml" || kind.ends_with("+xml") {
-        let meta = web::Query::<ReportMeta>::from_query(req.query_string())
-            .map_err(|e| {
-                ApiError::bad_request(
-                    "request.invalid_query",
-                    format!("The query string is invalid: {e}"),
-                )
-            })?
-            .into_inner();
+        let meta = query_meta(&req)?;
         Upload {
             project: meta.project.unwrap_or_default(),
             commit_sha: meta.commit_sha,
@@ -130,7 +163,7 @@ async fn upload_report(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "request.unsupported_media_type",
             format!(
-                "`{kind}` is not accepted here; send application/xml (one JUnit file, metadata in the query string) or application/json."
+                "`{kind}` is not accepted here; send application/xml (one JUnit file) or application/zip / application/gzip (a reports folder), with the metadata in the query string, or application/json."
             ),
         ));
     };

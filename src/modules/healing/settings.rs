@@ -15,6 +15,10 @@ pub struct HealingSettings {
     pub max_upload_bytes: usize,
     /// Most test cases one upload may hold.
     pub max_cases: usize,
+    /// Most bytes a `.zip`/`.tar.gz` upload may expand to.
+    pub max_archive_expanded_bytes: u64,
+    /// Most `*.xml` files an archive upload may hold.
+    pub max_archive_files: usize,
     /// Stored bytes of each failure body and captured output (head + tail).
     pub max_output_bytes: usize,
     /// Stored bytes of each failure `message`/`type` (head + tail).
@@ -26,6 +30,8 @@ impl Default for HealingSettings {
         HealingSettings {
             max_upload_bytes: 52_428_800,
             max_cases: 200_000,
+            max_archive_expanded_bytes: 536_870_912,
+            max_archive_files: 20_000,
             max_output_bytes: 16_384,
             max_message_bytes: 2_048,
         }
@@ -43,6 +49,18 @@ impl HealingSettings {
         }
         if self.max_cases == 0 {
             return Err(ConfigError::new("healing.max_cases", "must be at least 1"));
+        }
+        if self.max_archive_files == 0 {
+            return Err(ConfigError::new(
+                "healing.max_archive_files",
+                "must be at least 1",
+            ));
+        }
+        if self.max_archive_expanded_bytes < 1024 {
+            return Err(ConfigError::new(
+                "healing.max_archive_expanded_bytes",
+                "must be at least 1024 bytes",
+            ));
         }
         if self.max_output_bytes < 256 {
             return Err(ConfigError::new(

@@ -356,3 +356,75 @@ async fn with_the_module_off_its_paths_and_seam_are_gone() {
     }
     on.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reports_folder_uploads_as_tar_gz_or_zip() {
+    use std::io::Write;
+
+    let app = TestApp::spawn().await;
+    let entries = [
+        (
+            "reports/TEST-com.example.CartTest.xml",
+            fixture("surefire/handmade-TEST-com.example.CartTest.xml"),
+        ),
+        (
+            "reports/TEST-com.example.OrderTest.xml",
+            fixture("gradle/handmade-TEST-com.example.OrderTest.xml"),
+        ),
+        ("reports/build.log", "not a report".to_string()),
+    ];
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (name, data) in &entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data.as_bytes()).unwrap();
+    }
+    let tgz = tar.into_inner().unwrap().finish().unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in &entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(data.as_bytes()).unwrap();
+    }
+    let zipped = zip.finish().unwrap().into_inner();
+
+    for (content_type, body) in [("application/gzip", tgz), ("application/zip", zipped)] {
+        let (status, stored) = send(
+            app.request(
+                Method::POST,
+                "/api/v1/healing/reports?project=jvm&commit_sha=fff666",
+                Some(&app.editor.token),
+            )
+            .header("content-type", content_type)
+            .body(body),
+        )
+        .await;
+        assert_eq!(status, 201, "{content_type}: {stored}");
+        assert_eq!(
+            stored["files"], 2,
+            "{content_type}: the log is not a report"
+        );
+        assert_eq!(
+            stored["counts"],
+            json!({"tests": 9, "passed": 2, "failed": 3, "errors": 0, "skipped": 1, "flaky": 3}),
+            "{content_type}"
+        );
+    }
+
+    let (status, problem) = send(
+        app.request(
+            Method::POST,
+            "/api/v1/healing/reports?project=jvm",
+            Some(&app.editor.token),
+        )
+        .header("content-type", "application/zip")
+        .body("not a zip"),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["code"], "healing.invalid_archive");
+    app.shutdown().await;
+}
