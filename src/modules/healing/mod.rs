@@ -4,6 +4,7 @@
 //! [`TestResults`](crate::platform::test_results::TestResults) seam, registered here.
 
 mod archive;
+pub mod classify;
 pub mod error;
 pub mod junit;
 pub mod model;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::classify::Classification;
 use super::junit::{Counts, Evidence, Framework, Outcome};
 
 /// Where a report came from; in the query string of an XML upload, or in the JSON body.
@@ -117,6 +118,12 @@ pub struct FailureSummary {
     pub attempts: i64,
     pub commit_sha: Option<String>,
     pub branch: Option<String>,
+    /// `timeout`, `locator`, `assertion`, `snapshot`, `unknown_symbol`, `connection`,
+    /// `environment` or `other`.
+    pub category: String,
+    /// The category with the evidence that decided it (expected/actual, limit, selector,
+    /// suggestion); absent when the runner kept no failure text.
+    pub classification: Option<Classification>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::archive::{self, ArchiveKind, Budget};
+use super::classify::Category;
 use super::junit::Outcome;
 use super::model::{
     FailureDetail, FailureSummary, HistoryEntry, IngestResponse, ReportBody, ReportMeta,
@@ -184,6 +185,8 @@ struct FailureQuery {
     branch: Option<String>,
     /// Only the failures of this upload.
     report_id: Option<String>,
+    /// Only this classification.
+    category: Option<Category>,
 }
 
 /// Failures of your tenant, newest first: failed, errored and flaky results with their first
@@ -212,6 +215,7 @@ async fn list_failures(
         commit_sha: q.commit_sha,
         branch: q.branch,
         report_id: q.report_id,
+        category: q.category.map(|c| c.as_str().to_string()),
     };
     Ok(web::Json(
         service.failures(caller.tenant(), filter, &page).await?,

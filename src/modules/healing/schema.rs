@@ -71,6 +71,8 @@ diesel::table! {
         system_err -> Nullable<Text>,
         attempts_json -> Text,
         created_at -> Timestamp,
+        category -> Text,
+        classification -> Nullable<Text>,
     }
 }
 

@@ -11,7 +11,7 @@ use super::schema::{healing_failures, healing_reports, healing_results, healing_
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
 
-/// Rows per multi-row INSERT: the widest row (a failure, 15 columns) × 400 stays below
+/// Rows per multi-row INSERT: the widest row (a failure, 17 columns) × 400 stays below
 /// SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
 const CHUNK: usize = 400;
 
@@ -88,6 +88,10 @@ pub struct FailureRow {
     /// Every failing attempt (`Vec<junit::Evidence>`) as JSON.
     pub attempts_json: String,
     pub created_at: NaiveDateTime,
+    /// `classify::Category` as text.
+    pub category: String,
+    /// The `classify::Classification` as JSON (none when the runner kept no evidence).
+    pub classification: Option<String>,
 }
 
 /// Inserts rows of one table in chunks, per backend.
@@ -170,6 +174,7 @@ pub struct FailureFilter {
     pub commit_sha: Option<String>,
     pub branch: Option<String>,
     pub report_id: Option<String>,
+    pub category: Option<String>,
 }
 
 /// A failure with its test and result (commit, branch, attempts).
@@ -199,6 +204,9 @@ pub fn failures(
             }
             if let Some(v) = &filter.report_id {
                 q = q.filter(healing_failures::report_id.eq(v.clone()));
+            }
+            if let Some(v) = &filter.category {
+                q = q.filter(healing_failures::category.eq(v.clone()));
             }
             if let Some(v) = &filter.commit_sha {
                 q = q.filter(healing_results::commit_sha.eq(v.clone()));

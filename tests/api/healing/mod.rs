@@ -86,6 +86,28 @@ async fn a_nextest_report_is_stored_with_recomputed_counts_failures_and_history(
     assert!(detail["body"].as_str().unwrap().contains("right: 5"));
     assert_eq!(detail["evidence"].as_array().unwrap().len(), 3);
     assert_eq!(detail["evidence"][1]["kind"], "rerunFailure");
+    // Classified with evidence: Rust's assert_eq! left/right.
+    assert_eq!(detail["category"], "assertion");
+    assert_eq!(detail["classification"]["expected"], "5");
+    assert_eq!(detail["classification"]["actual"], "4");
+    let (_, timeouts) = app
+        .get(
+            "/api/v1/healing/failures?project=shop&category=timeout",
+            Some(viewer),
+        )
+        .await;
+    assert_eq!(timeouts["total"], 1, "{timeouts}");
+    assert_eq!(
+        timeouts["items"][0]["test"]["name"],
+        "tests::sleeps_past_the_timeout"
+    );
+    let (_, refused) = app
+        .get(
+            "/api/v1/healing/failures?project=shop&category=connection",
+            Some(viewer),
+        )
+        .await;
+    assert_eq!(refused["total"], 1, "{refused}");
 
     // The same test in a later run joins the same history.
     let test_id = detail["test"]["id"].as_str().unwrap().to_string();

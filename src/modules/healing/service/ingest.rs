@@ -5,6 +5,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::HealingService;
+use crate::modules::healing::classify::{self, Category};
 use crate::modules::healing::error::HealingError;
 use crate::modules::healing::junit::{
     self, Case, Counts, Evidence, Framework, JunitError, Outcome, TextLimits, text::bounded,
@@ -338,6 +339,7 @@ fn store_report(
             continue;
         }
         let first = case.evidence.first();
+        let classification = classify::classify(&case.evidence);
         failures.push(FailureRow {
             id: Uuid::new_v4().to_string(),
             tenant_id: tenant.as_str().to_string(),
@@ -360,6 +362,15 @@ fn store_report(
                 .or_else(|| first.and_then(|e| e.system_err.clone())),
             attempts_json: serde_json::to_string(&case.evidence).map_err(ApiError::internal)?,
             created_at: now,
+            category: classification
+                .as_ref()
+                .map_or(Category::Other, |c| c.category)
+                .as_str()
+                .to_string(),
+            classification: classification
+                .map(|c| serde_json::to_string(&c))
+                .transpose()
+                .map_err(ApiError::internal)?,
         });
     }
     store::insert_results(conn, &results)?;

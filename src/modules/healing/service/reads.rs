@@ -53,6 +53,11 @@ fn summary(
             attempts: r.attempts,
             commit_sha: r.commit_sha,
             branch: r.branch,
+            category: f.category,
+            classification: f
+                .classification
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok()),
             created_at: utc(f.created_at),
         },
         f.body,
