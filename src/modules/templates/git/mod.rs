@@ -702,7 +702,10 @@ pub fn push(
         if std::time::Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("git push did not finish within {} s", timeout.as_secs());
+            bail!(
+                "git push did not finish within {}",
+                humantime::format_duration(timeout)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
