@@ -404,6 +404,12 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Deprecated keys that are set, each with what to write instead; `maestro` warns about
+    /// each once at start.
+    pub fn deprecations(&self) -> Vec<String> {
+        self.templates.deprecations()
+    }
+
     /// Checks what serde cannot: URL schemes, ranges, production secrets.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.json_body_limit < 1024 {

@@ -144,9 +144,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    let deprecations = settings.deprecations();
+    if !matches!(command, Command::Serve) {
+        for warning in &deprecations {
+            eprintln!("warning: {warning}");
+        }
+    }
     match command {
         Command::Serve => {
             let _telemetry = maestro::platform::telemetry::init(&settings)?;
+            for warning in &deprecations {
+                tracing::warn!(deprecated = true, "{warning}");
+            }
             let started = std::time::Instant::now();
             let app = Application::build(settings).await?;
             tracing::info!(

@@ -78,6 +78,19 @@ fn writes_are_single_commits_with_history_per_template() {
     assert_eq!(hist[1].change, Change::Added);
     assert_eq!(hist[0].author_email, "alice@example.com");
 
+    // The walk stops where its caller says: one entry costs one entry.
+    let mut visited = Vec::new();
+    walk_changes(&repo, tip(&repo).unwrap(), "a", |change| {
+        visited.push(change.commit);
+        false
+    })
+    .unwrap();
+    assert_eq!(visited, vec![c3]);
+    let newest = history(&repo, tip(&repo).unwrap(), "a", 1).unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].commit, c3);
+    assert_eq!(newest[0].summary, "Update a");
+
     let listing = template_listing(&repo, c3, "a").unwrap().unwrap();
     assert!(listing.iter().any(|f| f.path == "run.sh" && f.executable));
     let old = template_files(&repo, c1, "a").unwrap().unwrap();

@@ -289,12 +289,17 @@ impl TemplatesService {
                         .map(|c| vec![c.to_string()])
                         .unwrap_or_default());
                 }
-                let tip = git::tip(repo)?;
-                Ok(git::history(repo, tip, &id, MAX_HISTORY)?
-                    .into_iter()
-                    .map(|v| v.commit.to_string())
-                    .filter(|c| c.starts_with(&raw))
-                    .collect::<Vec<_>>())
+                // Two matches already make the prefix ambiguous: the walk stops there.
+                let (mut matches, mut walked) = (Vec::new(), 0);
+                git::walk_changes(repo, git::tip(repo)?, &id, |change| {
+                    walked += 1;
+                    let commit = change.commit.to_string();
+                    if commit.starts_with(&raw) {
+                        matches.push(commit);
+                    }
+                    matches.len() < 2 && walked < MAX_HISTORY
+                })?;
+                Ok(matches)
             })
             .await?;
         match found.as_slice() {
@@ -455,11 +460,17 @@ impl TemplatesService {
         let template_id = row.id.clone();
         let (views, total) = self
             .with_repo(tenant, move |repo| {
-                let tip = git::tip(repo)?;
-                let history = git::history(repo, tip, &template_id, MAX_HISTORY)?;
-                let total = history.len();
+                // The walk reads trees only (it must count every version for `total`); the
+                // commits' messages and manifests are read for the page alone.
+                let mut changes = Vec::new();
+                git::walk_changes(repo, git::tip(repo)?, &template_id, |change| {
+                    changes.push(change);
+                    changes.len() < MAX_HISTORY
+                })?;
+                let total = changes.len();
                 let mut views = Vec::new();
-                for record in history.into_iter().skip(offset).take(limit) {
+                for change in changes.into_iter().skip(offset).take(limit) {
+                    let record = git::describe(repo, change)?;
                     let version =
                         git::template_file(repo, record.commit, &template_id, MANIFEST_FILE)?
                             .and_then(|f| render::Manifest::parse(&f.content).ok())
