@@ -57,6 +57,7 @@ pub struct Settings {
     pub templates: crate::modules::templates::settings::TemplatesSettings,
     pub quality: crate::modules::quality::settings::QualitySettings,
     pub workflows: crate::modules::workflows::settings::WorkflowsSettings,
+    pub k8s: crate::modules::k8s::settings::K8sSettings,
 }
 
 fn default_environment() -> Environment {
@@ -560,6 +561,7 @@ impl Settings {
         self.templates.validate()?;
         self.workflows.validate()?;
         self.quality.validate()?;
+        self.k8s.validate()?;
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! The feature modules. This is the one place that decides which modules exist in a process:
 //! each is built only when its `[modules]` flag is on, in dependency order (templates, quality,
-//! workflows), and registers its service and workflow step types for the modules after it.
+//! workflows, k8s), and registers its service and workflow step types for the modules after it.
 
+pub mod k8s;
 pub mod quality;
 pub mod templates;
 pub mod workflows;
@@ -21,6 +22,7 @@ pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
         ("SyncError", templates::sync::SyncError::CODES),
         ("QualityError", quality::error::QualityError::CODES),
         ("WorkflowsError", workflows::WorkflowsError::CODES),
+        ("K8sError", k8s::K8sError::CODES),
     ]
 }
 
@@ -46,8 +48,11 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
     if flags.workflows {
         modules.push(workflows::build(platform)?);
     }
-    // The healing and k8s modules are planned (their flags exist so configurations stay valid)
-    // but are not part of this build.
+    if flags.k8s {
+        modules.push(k8s::build(platform)?);
+    }
+    // The healing module is planned (its flag exists so configurations stay valid) but is not
+    // part of this build.
     Ok(modules)
 }
 

@@ -2,6 +2,7 @@
 //! per area.
 
 mod helpers;
+mod k8s;
 mod k8s_fake;
 mod platform;
 mod quality;
