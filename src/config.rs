@@ -58,6 +58,7 @@ pub struct Settings {
     pub quality: crate::modules::quality::settings::QualitySettings,
     pub workflows: crate::modules::workflows::settings::WorkflowsSettings,
     pub k8s: crate::modules::k8s::settings::K8sSettings,
+    pub healing: crate::modules::healing::settings::HealingSettings,
 }
 
 fn default_environment() -> Environment {
@@ -562,6 +563,7 @@ impl Settings {
         self.workflows.validate()?;
         self.quality.validate()?;
         self.k8s.validate()?;
+        self.healing.validate()?;
         Ok(())
     }
 

@@ -1,7 +1,9 @@
 //! The feature modules. This is the one place that decides which modules exist in a process:
 //! each is built only when its `[modules]` flag is on, in dependency order (templates, quality,
-//! workflows, k8s), and registers its service and workflow step types for the modules after it.
+//! workflows, healing, k8s), and registers its service and workflow step types for the modules
+//! after it (healing before k8s: the k8s module hands test results to healing when it is on).
 
+pub mod healing;
 pub mod k8s;
 pub mod quality;
 pub mod templates;
@@ -22,6 +24,7 @@ pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
         ("SyncError", templates::sync::SyncError::CODES),
         ("QualityError", quality::error::QualityError::CODES),
         ("WorkflowsError", workflows::WorkflowsError::CODES),
+        ("HealingError", healing::error::HealingError::CODES),
         ("K8sError", k8s::K8sError::CODES),
     ]
 }
@@ -48,11 +51,12 @@ pub async fn build(platform: &Platform) -> anyhow::Result<Vec<Arc<dyn Module>>> 
     if flags.workflows {
         modules.push(workflows::build(platform)?);
     }
+    if flags.healing {
+        modules.push(healing::build(platform)?);
+    }
     if flags.k8s {
         modules.push(k8s::build(platform)?);
     }
-    // The healing module is planned (its flag exists so configurations stay valid) but is not
-    // part of this build.
     Ok(modules)
 }
 

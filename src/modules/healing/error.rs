@@ -1,0 +1,69 @@
+//! `HealingError`: what the healing module refuses with, one variant per failure and one code
+//! per variant (`healing.<reason>`, listed in docs/errors.md). `Display` is the problem's
+//! `detail`. Generic input problems (422 `request.validation_failed`, 415
+//! `request.unsupported_media_type`) and role checks stay the platform's.
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealingError {
+    /// Not well-formed XML (or not UTF-8); nothing of the upload was stored.
+    #[error(
+        "{file}, line {line} (byte {byte}): {reason}. The report is not well-formed XML; nothing \
+         of this upload was stored."
+    )]
+    MalformedReport {
+        file: String,
+        line: u64,
+        byte: u64,
+        reason: String,
+    },
+
+    /// Well-formed XML that is not a JUnit report.
+    #[error(
+        "{file} is XML but not a JUnit report: its root element is <{root}>, expected \
+         <testsuites> or <testsuite>. Nothing of this upload was stored."
+    )]
+    NotJunit { file: String, root: String },
+
+    /// The upload holds no report file and no cases.
+    #[error("The upload holds no report: send JUnit XML, or JSON with `files` or `cases`.")]
+    EmptyUpload,
+
+    /// More test cases than `healing.max_cases`.
+    #[error(
+        "The upload holds more than {max} test cases (limit healing.max_cases); split it into \
+         several uploads."
+    )]
+    TooManyCases { max: usize },
+
+    /// An uploaded `.zip`/`.tar.gz` cannot be read.
+    #[error("The archive cannot be read: {reason}. Send a .zip or .tar.gz of the reports folder.")]
+    InvalidArchive { reason: String },
+
+    /// An archive expands past `healing.max_archive_expanded_bytes` or holds more report files
+    /// than `healing.max_archive_files`.
+    #[error(
+        "The archive expands to more than {max_bytes} bytes (limit \
+         healing.max_archive_expanded_bytes) or holds more than {max_files} XML files (limit \
+         healing.max_archive_files)."
+    )]
+    ArchiveTooLarge { max_bytes: u64, max_files: usize },
+
+    #[error("No failure {id} in your tenant.")]
+    FailureNotFound { id: String },
+
+    #[error("No test {id} in your tenant.")]
+    TestNotFound { id: String },
+}
+
+crate::problem_codes! {
+    HealingError {
+        Self::MalformedReport { .. } => (UNPROCESSABLE_ENTITY, "healing.malformed_report"),
+        Self::NotJunit { .. } => (UNPROCESSABLE_ENTITY, "healing.not_junit"),
+        Self::EmptyUpload => (UNPROCESSABLE_ENTITY, "healing.empty_upload"),
+        Self::TooManyCases { .. } => (PAYLOAD_TOO_LARGE, "healing.too_many_cases"),
+        Self::InvalidArchive { .. } => (UNPROCESSABLE_ENTITY, "healing.invalid_archive"),
+        Self::ArchiveTooLarge { .. } => (PAYLOAD_TOO_LARGE, "healing.archive_too_large"),
+        Self::FailureNotFound { .. } => (NOT_FOUND, "healing.failure_not_found"),
+        Self::TestNotFound { .. } => (NOT_FOUND, "healing.test_not_found"),
+    }
+}

@@ -1,0 +1,93 @@
+//! The healing module (CARS): ingest test results (JUnit XML in every common dialect, or JSON),
+//! keep each test's history under a normalised identity, and serve failures with their
+//! evidence. Other modules reach ingest in-process through the platform's
+//! [`TestResults`](crate::platform::test_results::TestResults) seam, registered here.
+
+mod archive;
+pub mod error;
+pub mod junit;
+pub mod model;
+mod routes;
+mod schema;
+pub mod service;
+pub mod settings;
+mod store;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use crate::platform::Platform;
+use crate::platform::http::error::ApiResult;
+use crate::platform::module::Module;
+use crate::platform::test_results::{JunitIngested, JunitUpload, TestResults, TestResultsSink};
+
+pub use service::HealingService;
+
+pub struct HealingModule {
+    service: HealingService,
+}
+
+/// In-process producers (the k8s module's test Jobs) hand their reports to ingest here.
+struct Sink(HealingService);
+
+impl TestResultsSink for Sink {
+    fn ingest(&self, upload: JunitUpload) -> BoxFuture<'static, ApiResult<JunitIngested>> {
+        let service = self.0.clone();
+        Box::pin(async move {
+            let tenant = upload.tenant.clone();
+            let stored = service
+                .ingest(
+                    &tenant,
+                    service::Upload {
+                        project: upload.project,
+                        commit_sha: upload.commit_sha,
+                        branch: upload.branch,
+                        ci_run_id: upload.ci_run_id,
+                        attempt: Some(upload.attempt.max(1)),
+                        framework: None,
+                        source: upload.source.to_string(),
+                        files: upload.files,
+                        cases: Vec::new(),
+                    },
+                )
+                .await?;
+            Ok(JunitIngested {
+                report_id: stored.report_id,
+                tests: stored.counts.tests as u64,
+                failures: (stored.counts.failed + stored.counts.errors) as u64,
+            })
+        })
+    }
+}
+
+pub fn build(platform: &Platform) -> anyhow::Result<Arc<dyn Module>> {
+    let service = HealingService::new(platform);
+    platform.services.insert(service.clone());
+    platform
+        .services
+        .insert(TestResults(Arc::new(Sink(service.clone()))));
+    Ok(Arc::new(HealingModule { service }))
+}
+
+impl Module for HealingModule {
+    fn name(&self) -> &'static str {
+        "healing"
+    }
+
+    fn configure(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+        cfg.app_data(actix_web::web::Data::new(self.service.clone()));
+        routes::configure(cfg);
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        utoipa::openapi::OpenApiBuilder::new()
+            .tags(Some([utoipa::openapi::tag::TagBuilder::new()
+                .name("healing")
+                .description(Some(
+                    "Test results (JUnit XML in every common dialect, or JSON), failures with their evidence, test history",
+                ))
+                .build()]))
+            .build()
+    }
+}

@@ -1,0 +1,149 @@
+//! Request and response types of `/api/v1/healing/*`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::junit::{Counts, Evidence, Framework, Outcome};
+
+/// Where a report came from; in the query string of an XML upload, or in the JSON body.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct ReportMeta {
+    /// The project the tests belong to (history and quarantine are per project); required
+    /// with an XML body.
+    pub project: Option<String>,
+    pub commit_sha: Option<String>,
+    pub branch: Option<String>,
+    /// The CI run the reports came from.
+    pub ci_run_id: Option<String>,
+    /// The attempt of that CI run (1 = first; default 1).
+    pub attempt: Option<u32>,
+    /// The runner that wrote the report, when detection should not decide.
+    pub framework: Option<Framework>,
+    /// The uploaded file's name (XML body only), used in error messages.
+    pub file: Option<String>,
+}
+
+/// One report file inside the JSON form.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ReportFile {
+    /// File name, used in error messages.
+    pub name: String,
+    /// The JUnit XML.
+    pub xml: String,
+}
+
+/// One test result given directly as JSON (for producers that do not write JUnit XML).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct JsonCase {
+    /// Suite (the jest `describe`, the nextest binary, …); scopes the identity.
+    #[serde(default)]
+    pub suite: String,
+    #[serde(default)]
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+    pub outcome: Outcome,
+    pub duration_ms: Option<i64>,
+    /// Runs of the test (1 + retries; default 1).
+    pub attempts: Option<u32>,
+    pub message: Option<String>,
+    #[serde(rename = "type")]
+    pub failure_type: Option<String>,
+    /// Stack trace or failure text.
+    pub body: Option<String>,
+    pub system_out: Option<String>,
+    pub system_err: Option<String>,
+}
+
+/// The JSON form of an upload: JUnit XML files and/or cases, with where they came from.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    pub project: String,
+    pub commit_sha: Option<String>,
+    pub branch: Option<String>,
+    pub ci_run_id: Option<String>,
+    pub attempt: Option<u32>,
+    pub framework: Option<Framework>,
+    #[serde(default)]
+    pub files: Vec<ReportFile>,
+    #[serde(default)]
+    pub cases: Vec<JsonCase>,
+}
+
+/// What an upload stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IngestResponse {
+    pub report_id: String,
+    pub project: String,
+    /// The dialect of the first file (`junit` when the runner could not be told).
+    pub framework: Framework,
+    pub files: i64,
+    /// Recomputed from the test cases, retries folded in.
+    pub counts: Counts,
+    /// Failures stored (failed, errored and flaky results).
+    pub failures: i64,
+}
+
+/// A test, by its normalised identity.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestView {
+    pub id: String,
+    pub project: String,
+    pub framework: String,
+    /// What tells same-named tests apart in that dialect (jest suite, nextest binary; empty
+    /// for pytest, Surefire, Gradle).
+    pub scope: String,
+    pub classname: String,
+    pub name: String,
+    pub file: Option<String>,
+}
+
+/// One failure in a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FailureSummary {
+    pub id: String,
+    pub report_id: String,
+    pub test: TestView,
+    /// `failed`, `error` or `flaky`.
+    pub outcome: Outcome,
+    /// The first failing attempt's element (`failure`, `error`, `flakyFailure`, …).
+    pub kind: String,
+    pub message: Option<String>,
+    #[serde(rename = "type")]
+    pub failure_type: Option<String>,
+    pub attempts: i64,
+    pub commit_sha: Option<String>,
+    pub branch: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A failure with all its evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FailureDetail {
+    #[serde(flatten)]
+    pub summary: FailureSummary,
+    /// The first failing attempt's text (head + tail when long).
+    pub body: String,
+    pub system_out: Option<String>,
+    pub system_err: Option<String>,
+    /// Every failing attempt, in order.
+    pub evidence: Vec<Evidence>,
+}
+
+/// One result in a test's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntry {
+    pub result_id: String,
+    pub report_id: String,
+    pub outcome: Outcome,
+    pub attempts: i64,
+    pub duration_ms: Option<i64>,
+    pub commit_sha: Option<String>,
+    pub branch: Option<String>,
+    /// The failure recorded for this result, if it failed or was flaky.
+    pub failure_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,85 @@
+//! The healing module's tables.
+
+diesel::table! {
+    healing_reports (id) {
+        id -> Text,
+        tenant_id -> Text,
+        project -> Text,
+        commit_sha -> Nullable<Text>,
+        branch -> Nullable<Text>,
+        ci_run_id -> Nullable<Text>,
+        attempt -> BigInt,
+        source -> Text,
+        framework -> Text,
+        files -> BigInt,
+        tests -> BigInt,
+        passed -> BigInt,
+        failed -> BigInt,
+        errors -> BigInt,
+        skipped -> BigInt,
+        flaky -> BigInt,
+        duration_ms -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    healing_tests (id) {
+        id -> Text,
+        tenant_id -> Text,
+        project -> Text,
+        identity_hash -> Text,
+        framework -> Text,
+        scope -> Text,
+        classname -> Text,
+        name -> Text,
+        file -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    healing_results (id) {
+        id -> Text,
+        tenant_id -> Text,
+        project -> Text,
+        report_id -> Text,
+        test_id -> Text,
+        commit_sha -> Nullable<Text>,
+        branch -> Nullable<Text>,
+        outcome -> Text,
+        attempts -> BigInt,
+        duration_ms -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    healing_failures (id) {
+        id -> Text,
+        tenant_id -> Text,
+        project -> Text,
+        report_id -> Text,
+        result_id -> Text,
+        test_id -> Text,
+        outcome -> Text,
+        kind -> Text,
+        message -> Nullable<Text>,
+        failure_type -> Nullable<Text>,
+        body -> Text,
+        system_out -> Nullable<Text>,
+        system_err -> Nullable<Text>,
+        attempts_json -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(healing_failures -> healing_tests (test_id));
+diesel::joinable!(healing_failures -> healing_results (result_id));
+diesel::joinable!(healing_results -> healing_tests (test_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    healing_reports,
+    healing_tests,
+    healing_results,
+    healing_failures
+);

@@ -1,0 +1,79 @@
+//! The `[healing]` section: limits on report uploads and on the evidence kept per failure.
+//! Owned by this module; `crate::config` only composes it into [`crate::config::Settings`] and
+//! calls [`validate`]. Whether the module runs at all is `[modules] healing`.
+//!
+//! [`validate`]: HealingSettings::validate
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealingSettings {
+    /// Largest report upload (bytes): one XML file, or a JSON body with several.
+    pub max_upload_bytes: usize,
+    /// Most test cases one upload may hold.
+    pub max_cases: usize,
+    /// Most bytes a `.zip`/`.tar.gz` upload may expand to.
+    pub max_archive_expanded_bytes: u64,
+    /// Most `*.xml` files an archive upload may hold.
+    pub max_archive_files: usize,
+    /// Stored bytes of each failure body and captured output (head + tail).
+    pub max_output_bytes: usize,
+    /// Stored bytes of each failure `message`/`type` (head + tail).
+    pub max_message_bytes: usize,
+}
+
+impl Default for HealingSettings {
+    fn default() -> Self {
+        HealingSettings {
+            max_upload_bytes: 52_428_800,
+            max_cases: 200_000,
+            max_archive_expanded_bytes: 536_870_912,
+            max_archive_files: 20_000,
+            max_output_bytes: 16_384,
+            max_message_bytes: 2_048,
+        }
+    }
+}
+
+impl HealingSettings {
+    /// Checks what serde cannot; errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_upload_bytes < 1024 {
+            return Err(ConfigError::new(
+                "healing.max_upload_bytes",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if self.max_cases == 0 {
+            return Err(ConfigError::new("healing.max_cases", "must be at least 1"));
+        }
+        if self.max_archive_files == 0 {
+            return Err(ConfigError::new(
+                "healing.max_archive_files",
+                "must be at least 1",
+            ));
+        }
+        if self.max_archive_expanded_bytes < 1024 {
+            return Err(ConfigError::new(
+                "healing.max_archive_expanded_bytes",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if self.max_output_bytes < 256 {
+            return Err(ConfigError::new(
+                "healing.max_output_bytes",
+                "must be at least 256 bytes",
+            ));
+        }
+        if self.max_message_bytes < 64 {
+            return Err(ConfigError::new(
+                "healing.max_message_bytes",
+                "must be at least 64 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
