@@ -34,6 +34,13 @@ pub enum K8sError {
     #[error("Environment {0} is deleted.")]
     Deleted(String),
 
+    #[error("No job with this id in this environment.")]
+    JobNotFound,
+
+    /// The job's pod has not started (or has no log yet); the detail says why.
+    #[error("The job has no log yet: {0}")]
+    JobNotStarted(String),
+
     #[error("`{0}` is not a phase; use provisioning, ready, failed, terminating or deleted.")]
     InvalidPhase(String),
 }
@@ -48,6 +55,8 @@ crate::problem_codes! {
         Self::NamespaceTaken(_) => (CONFLICT, "k8s.namespace_taken"),
         Self::Deleted(_) => (CONFLICT, "k8s.environment_deleted"),
         Self::InvalidPhase(_) => (BAD_REQUEST, "k8s.invalid_phase"),
+        Self::JobNotFound => (NOT_FOUND, "k8s.job_not_found"),
+        Self::JobNotStarted(_) => (CONFLICT, "k8s.job_not_started"),
     }
     field_errors(self) {
         match self {

@@ -603,6 +603,117 @@ pub fn is_quantity(s: &str) -> bool {
         )
 }
 
+/// Marker lines around the base64 JUnit XML a job with `results_path` prints at the end of its
+/// log (the log is the one channel that needs neither `exec` nor a volume).
+pub const JUNIT_BEGIN: &str = "=====MAESTRO-JUNIT-BEGIN=====";
+pub const JUNIT_END: &str = "=====MAESTRO-JUNIT-END=====";
+pub const JOB_CONTAINER: &str = "test";
+pub const JOB_ID: &str = "maestro.io/job-id";
+
+/// Runs the command, then prints the results file base64-encoded between the markers, and exits
+/// with the command's status.
+const RESULTS_WRAPPER: &str = concat!(
+    "\"$@\"; rc=$?; echo '=====MAESTRO-JUNIT-BEGIN====='; ",
+    "if [ -f \"$MAESTRO_RESULTS_PATH\" ]; then base64 \"$MAESTRO_RESULTS_PATH\"; fi; ",
+    "echo '=====MAESTRO-JUNIT-END====='; exit $rc"
+);
+
+/// A test Job in the environment of `plan`: runs once (`backoffLimit` 0-1), bounded by
+/// `activeDeadlineSeconds`, never cleaned up by a TTL (that would delete its pods and logs).
+pub fn job(
+    plan: &Plan<'_>,
+    job_id: &str,
+    name: &str,
+    req: &super::model::JobRequest,
+    deadline_secs: i64,
+) -> k8s_openapi::api::batch::v1::Job {
+    use k8s_openapi::api::batch::v1::{Job, JobSpec};
+    let mut env: Vec<EnvVar> = req.env.iter().map(|(k, v)| plain_env(k, v)).collect();
+    for db in &plan.spec.databases {
+        let var = url_variable(*db);
+        if !req.env.contains_key(&var) {
+            env.push(secret_env(&var, &credential_keys(*db).2));
+        }
+    }
+    let command = match (&req.results_path, &req.command) {
+        (Some(path), Some(command)) => {
+            env.push(plain_env("MAESTRO_RESULTS_PATH", path));
+            let mut wrapped = vec![
+                "/bin/sh".to_string(),
+                "-c".to_string(),
+                RESULTS_WRAPPER.to_string(),
+                "maestro-job".to_string(),
+            ];
+            wrapped.extend(command.iter().cloned());
+            Some(wrapped)
+        }
+        (_, command) => command.clone(),
+    };
+    let mut labels = labels(plan, Some("test-job"));
+    labels.insert(JOB_ID.to_string(), job_id.to_string());
+    Job {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(plan.namespace.to_string()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(req.backoff_limit.unwrap_or(0)),
+            active_deadline_seconds: Some(deadline_secs),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    automount_service_account_token: Some(false),
+                    containers: vec![Container {
+                        name: JOB_CONTAINER.to_string(),
+                        image: Some(req.image.clone()),
+                        command,
+                        env: (!env.is_empty()).then_some(env),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Splits a job's log into the log without the results block and the decoded JUnit XML.
+pub fn split_results(log: &str) -> (String, Option<Vec<u8>>) {
+    use base64::Engine;
+    let Some(begin) = log.rfind(JUNIT_BEGIN) else {
+        return (log.to_string(), None);
+    };
+    let after = &log[begin + JUNIT_BEGIN.len()..];
+    let Some(end) = after.find(JUNIT_END) else {
+        return (log.to_string(), None);
+    };
+    let encoded: String = after[..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let rest = &after[end + JUNIT_END.len()..];
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_bytes())
+        .ok()
+        .filter(|x| !x.is_empty());
+    let note = match &xml {
+        Some(x) => format!("[maestro: {} bytes of JUnit results collected]", x.len()),
+        None => "[maestro: no JUnit results file was written]".to_string(),
+    };
+    let mut kept = log[..begin].to_string();
+    kept.push_str(&note);
+    kept.push_str(rest);
+    (kept, xml)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,14 +45,21 @@ pub fn build(platform: &Platform) -> anyhow::Result<Arc<dyn Module>> {
 /// The module over a given cluster handle (tests pass an in-process fake).
 pub fn build_with(platform: &Platform, cluster: Cluster) -> Arc<dyn Module> {
     let settings = Arc::new(platform.settings.k8s.clone());
-    let reaper = reaper::Reaper {
+    let mut reaper = reaper::Reaper {
         db: platform.db.clone(),
         cluster: cluster.clone(),
         settings: settings.clone(),
         holder: uuid::Uuid::new_v4().to_string(),
+        service: None,
     };
-    let service = K8sService::new(platform.db.clone(), cluster, settings);
+    let service = K8sService::new(
+        platform.db.clone(),
+        cluster,
+        settings,
+        platform.services.clone(),
+    );
     platform.services.insert(service.clone());
+    reaper.service = Some(service.clone());
     Arc::new(K8sModule { service, reaper })
 }
 
@@ -115,9 +122,25 @@ impl Module for K8sModule {
 
     fn tasks(&self) -> Vec<BackgroundTask> {
         let reaper = self.reaper.clone();
-        vec![BackgroundTask::new("k8s-reaper", move |cancel| {
-            Box::pin(reaper.run(cancel))
-        })]
+        let service = self.service.clone();
+        vec![
+            BackgroundTask::new("k8s-reaper", move |cancel| Box::pin(reaper.run(cancel))),
+            BackgroundTask::new("k8s-jobs", move |cancel| {
+                Box::pin(async move {
+                    // Unfinished jobs are followed again (their watch re-lists).
+                    match service.resume_jobs().await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(jobs = n, "following unfinished k8s jobs again")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = ?e, "could not resume k8s jobs"),
+                    }
+                    cancel.cancelled().await;
+                    service.stop();
+                    Ok(())
+                })
+            }),
+        ]
     }
 
     fn readiness(&self) -> BoxFuture<'_, Option<DependencyCheck>> {

@@ -31,6 +31,8 @@ pub struct Reaper {
     pub settings: std::sync::Arc<K8sSettings>,
     /// This process, as the lease holder.
     pub holder: String,
+    /// Stores the logs of an environment's jobs before its namespace is deleted.
+    pub service: Option<super::service::K8sService>,
 }
 
 /// What one round did.
@@ -104,6 +106,21 @@ impl Reaper {
             if ns.metadata.deletion_timestamp.is_some() || expires + grace > now {
                 round.kept += 1;
                 continue;
+            }
+            // Logs of its jobs are stored before the namespace (and the pods) go.
+            if let Some(service) = &self.service {
+                let ns_name = name.clone();
+                let env: ApiResult<Option<store::EnvironmentRow>> = self
+                    .db
+                    .run(move |conn| Ok(store::environment_by_namespace(conn, &ns_name)?))
+                    .await;
+                if let Ok(Some(env)) = env
+                    && let Err(e) = service.keep_logs(&env).await
+                {
+                    tracing::warn!(namespace = %name, error = ?e, "could not store job logs; the namespace is kept until the next round");
+                    round.kept += 1;
+                    continue;
+                }
             }
             match api_call(
                 timeout,

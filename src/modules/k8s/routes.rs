@@ -6,9 +6,11 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::model::{EnvironmentRequest, EnvironmentView, ExtendRequest};
+use futures::StreamExt;
+
+use super::model::{EnvironmentRequest, EnvironmentView, ExtendRequest, JobRequest, JobView};
 use super::service::K8sService;
-use super::service::ListFilter;
+use super::service::{JobLog, ListFilter};
 use crate::platform::auth::{Authorized, Editor, Viewer};
 use crate::platform::http::error::ApiResult;
 use crate::platform::http::openapi::{ApiErrors, EditorErrors, JsonBodyErrors};
@@ -23,7 +25,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig, serv
             .service(render_environment)
             .service(get_environment)
             .service(delete_environment)
-            .service(extend_environment),
+            .service(extend_environment)
+            .service(create_job)
+            .service(get_job)
+            .service(job_logs),
     );
 }
 
@@ -36,6 +41,10 @@ crate::problem_responses! {
     struct CreateConflict = [409 => "The id names an environment with a different spec, or its namespace is taken"];
     struct Deleted = [409 => "The environment is deleted"];
     struct SpecRejected = [422 => "Invalid environment; `errors` name each field"];
+    struct JobNotFound = [404 => "No such environment or job in your tenant"];
+    struct JobConflict = [409 => "The id names a job with a different spec, or the environment is deleted"];
+    struct JobRejected = [422 => "Invalid job; `errors` name each field"];
+    struct JobNotStarted = [409 => "The job's pod has not started yet (`k8s.job_not_started`); retry"];
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -206,4 +215,105 @@ async fn extend_environment(
         .extend(auth.tenant(), &path.into_inner(), body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(env))
+}
+
+/// Run a test Job in the environment: created once (idempotent on `id`), followed to its end;
+/// `blocked` with the reason while quota, Pod Security, scheduling or the image keep it from
+/// starting. Its log and JUnit results are kept after the environment is gone.
+#[utoipa::path(
+    tag = "k8s",
+    params(("id" = String, Path, description = "Environment id")),
+    request_body = JobRequest,
+    responses(
+        (status = 201, description = "Created", body = JobView),
+        (status = 200, description = "This id already names this job", body = JobView),
+        EditorErrors, JsonBodyErrors, EnvironmentNotFound, JobConflict, JobRejected, ClusterUnavailable,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/{id}/jobs")]
+async fn create_job(
+    auth: Authorized<Editor>,
+    service: web::Data<K8sService>,
+    path: web::Path<String>,
+    body: web::Json<JobRequest>,
+) -> ApiResult<HttpResponse> {
+    let env = path.into_inner();
+    let (job, created) = service
+        .create_job(&auth.principal, &env, body.into_inner())
+        .await?;
+    Ok(if created {
+        HttpResponse::Created()
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/environments/{env}/jobs/{}", job.id),
+            ))
+            .json(job)
+    } else {
+        HttpResponse::Ok().json(job)
+    })
+}
+
+/// A job: status (and why it is blocked or failed), exit code, results.
+#[utoipa::path(
+    tag = "k8s",
+    params(
+        ("id" = String, Path, description = "Environment id"),
+        ("job" = String, Path, description = "Job id"),
+    ),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        ApiErrors, JobNotFound,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/{id}/jobs/{job}")]
+async fn get_job(
+    auth: Authorized<Viewer>,
+    service: web::Data<K8sService>,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (env, job) = path.into_inner();
+    Ok(HttpResponse::Ok().json(service.get_job(auth.tenant(), &env, &job).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct LogQuery {
+    /// Stream the log (chunked) until the job's container exits.
+    follow: Option<bool>,
+}
+
+/// A job's log: the stored log once it has ended (kept after the environment is deleted),
+/// else its pod's log now, or followed live with `follow=true`.
+#[utoipa::path(
+    tag = "k8s",
+    params(
+        ("id" = String, Path, description = "Environment id"),
+        ("job" = String, Path, description = "Job id"),
+        LogQuery,
+    ),
+    responses(
+        (status = 200, description = "The log", body = String, content_type = "text/plain"),
+        ApiErrors, JobNotFound, JobNotStarted, ClusterUnavailable,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/{id}/jobs/{job}/logs")]
+async fn job_logs(
+    auth: Authorized<Viewer>,
+    service: web::Data<K8sService>,
+    path: web::Path<(String, String)>,
+    query: web::Query<LogQuery>,
+) -> ApiResult<HttpResponse> {
+    let (env, job) = path.into_inner();
+    let log = service
+        .job_log(auth.tenant(), &env, &job, query.follow.unwrap_or(false))
+        .await?;
+    let mut response = HttpResponse::Ok();
+    response.content_type("text/plain; charset=utf-8");
+    Ok(match log {
+        JobLog::Stored(text) => response.body(text),
+        JobLog::Live(lines) => response.streaming(lines.map(|line| line.map(web::Bytes::from))),
+    })
 }

@@ -23,3 +23,22 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    k8s_jobs (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        environment_id -> Text,
+        name -> Text,
+        spec -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        exit_code -> Nullable<BigInt>,
+        results -> Nullable<Text>,
+        log -> Nullable<Text>,
+        log_truncated -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}

@@ -31,6 +31,14 @@ pub struct K8sSettings {
     pub reaper_interval: HumanDuration,
     /// How long past its expiry a namespace is kept (clock skew between replicas and cluster).
     pub reaper_grace: HumanDuration,
+    /// Deadline of a job created without `timeout`, and the longest one may ask for.
+    pub job_default_timeout: HumanDuration,
+    pub job_max_timeout: HumanDuration,
+    /// How often a running job's pods and Events are checked for what blocks it (its end is
+    /// seen by watch at once).
+    pub job_poll_interval: HumanDuration,
+    /// Most bytes of a job's log kept after it ends (its end is kept).
+    pub max_log_bytes: usize,
     pub limits: ContainerDefaults,
     pub quota: QuotaDefaults,
 }
@@ -67,6 +75,18 @@ impl K8sSettings {
         self.api_timeout.get()
     }
 
+    pub fn job_default_timeout(&self) -> Duration {
+        self.job_default_timeout.get()
+    }
+
+    pub fn job_max_timeout(&self) -> Duration {
+        self.job_max_timeout.get()
+    }
+
+    pub fn job_poll_interval(&self) -> Duration {
+        self.job_poll_interval.get()
+    }
+
     pub fn reaper_interval(&self) -> Duration {
         self.reaper_interval.get()
     }
@@ -90,6 +110,26 @@ impl K8sSettings {
             return Err(ConfigError::new(
                 "k8s.api_timeout",
                 "must be at least 100ms",
+            ));
+        }
+        if self.job_max_timeout() < self.job_default_timeout()
+            || self.job_default_timeout() < Duration::from_secs(1)
+        {
+            return Err(ConfigError::new(
+                "k8s.job_max_timeout",
+                "must be at least k8s.job_default_timeout (itself at least 1s)",
+            ));
+        }
+        if self.job_poll_interval() < Duration::from_millis(100) {
+            return Err(ConfigError::new(
+                "k8s.job_poll_interval",
+                "must be at least 100ms",
+            ));
+        }
+        if self.max_log_bytes < 1024 {
+            return Err(ConfigError::new(
+                "k8s.max_log_bytes",
+                "must be at least 1024",
             ));
         }
         if self.reaper_interval() < Duration::from_secs(1) {

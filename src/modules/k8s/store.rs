@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{k8s_environments, k8s_leases};
+use super::schema::{k8s_environments, k8s_jobs, k8s_leases};
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
 use crate::platform::http::pagination::PageQuery;
@@ -208,6 +208,18 @@ pub fn acquire_lease(
     Ok(updated > 0)
 }
 
+/// The environment in `namespace`, whatever its tenant (for the reaper).
+pub fn environment_by_namespace(
+    conn: &mut DbConnection,
+    namespace: &str,
+) -> QueryResult<Option<EnvironmentRow>> {
+    k8s_environments::table
+        .filter(k8s_environments::namespace.eq(namespace))
+        .select(EnvironmentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Records that the reaper deleted the environment in `namespace` (whatever its tenant: the
 /// reaper works for all of them); returns whether a live record was updated.
 pub fn mark_reaped(
@@ -229,4 +241,147 @@ pub fn mark_reaped(
     ))
     .execute(conn)?;
     Ok(n > 0)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = k8s_jobs)]
+pub struct JobRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub environment_id: String,
+    pub name: String,
+    /// The request as JSON (`JobRequest`, with its id).
+    pub spec: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub exit_code: Option<i64>,
+    /// `JobResults` as JSON.
+    pub results: Option<String>,
+    pub log: Option<String>,
+    pub log_truncated: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// Inserts the job unless its id exists; returns whether it was written.
+pub fn insert_job(conn: &mut DbConnection, row: &JobRow) -> QueryResult<bool> {
+    let written = match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(k8s_jobs::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(k8s_jobs::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(written > 0)
+}
+
+pub fn get_job(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    environment_id: &str,
+    id: &str,
+) -> QueryResult<Option<JobRow>> {
+    k8s_jobs::table
+        .filter(k8s_jobs::tenant_id.eq(tenant.as_str()))
+        .filter(k8s_jobs::environment_id.eq(environment_id))
+        .filter(k8s_jobs::id.eq(id))
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Jobs not finished yet (any tenant): the runners to resume after a restart.
+pub fn open_jobs(conn: &mut DbConnection) -> QueryResult<Vec<JobRow>> {
+    k8s_jobs::table
+        .filter(k8s_jobs::status.ne_all(["succeeded", "failed"]))
+        .select(JobRow::as_select())
+        .load(conn)
+}
+
+/// Jobs of an environment whose log is not stored yet.
+pub fn jobs_without_log(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    environment_id: &str,
+) -> QueryResult<Vec<JobRow>> {
+    k8s_jobs::table
+        .filter(k8s_jobs::tenant_id.eq(tenant.as_str()))
+        .filter(k8s_jobs::environment_id.eq(environment_id))
+        .filter(k8s_jobs::log.is_null())
+        .select(JobRow::as_select())
+        .load(conn)
+}
+
+/// Records a non-terminal status (never overwrites a finished job).
+pub fn set_job_status(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        k8s_jobs::table
+            .filter(k8s_jobs::tenant_id.eq(tenant))
+            .filter(k8s_jobs::id.eq(id))
+            .filter(k8s_jobs::finished_at.is_null()),
+    )
+    .set((
+        k8s_jobs::status.eq(status),
+        k8s_jobs::reason.eq(reason),
+        k8s_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
+/// Stores the log (once: a stored log is kept).
+pub fn store_log(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    log: &str,
+    truncated: bool,
+) -> QueryResult<usize> {
+    diesel::update(
+        k8s_jobs::table
+            .filter(k8s_jobs::tenant_id.eq(tenant))
+            .filter(k8s_jobs::id.eq(id))
+            .filter(k8s_jobs::log.is_null()),
+    )
+    .set((k8s_jobs::log.eq(log), k8s_jobs::log_truncated.eq(truncated)))
+    .execute(conn)
+}
+
+/// Records the end of a job (once).
+#[allow(clippy::too_many_arguments)]
+pub fn finish_job(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+    exit_code: Option<i64>,
+    results: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        k8s_jobs::table
+            .filter(k8s_jobs::tenant_id.eq(tenant))
+            .filter(k8s_jobs::id.eq(id))
+            .filter(k8s_jobs::finished_at.is_null()),
+    )
+    .set((
+        k8s_jobs::status.eq(status),
+        k8s_jobs::reason.eq(reason),
+        k8s_jobs::exit_code.eq(exit_code),
+        k8s_jobs::results.eq(results),
+        k8s_jobs::updated_at.eq(now),
+        k8s_jobs::finished_at.eq(Some(now)),
+    ))
+    .execute(conn)
 }

@@ -4,6 +4,7 @@
 
 mod access;
 mod environments;
+mod jobs;
 mod reaper;
 mod render;
 

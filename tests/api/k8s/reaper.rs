@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::TestApp;
-use crate::support::k8s_fake::FakeCluster;
+use crate::support::k8s_fake::{FakeCluster, Script};
 
 fn namespace(name: &str, labels: serde_json::Value, expires_in: Option<i64>) -> serde_json::Value {
     let mut ns = json!({"apiVersion": "v1", "kind": "Namespace",
@@ -105,6 +105,28 @@ async fn simulated_an_expired_environment_is_reaped_and_its_record_says_so() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let ns = created["namespace"].as_str().unwrap().to_string();
+    // A job still running when the environment expires: its log is stored before the reaping.
+    cluster.script_image(
+        "ghcr.io/acme/slow-tests:1",
+        Script::new().log("still testing").wait_for("never"),
+    );
+    let (status, job) = app
+        .post(
+            &format!("/api/v1/environments/{id}/jobs"),
+            Some(&token),
+            &json!({"image": "ghcr.io/acme/slow-tests:1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let job_path = format!(
+        "/api/v1/environments/{id}/jobs/{}",
+        job["id"].as_str().unwrap()
+    );
+    app.eventually("the job runs", Duration::from_secs(20), || async {
+        let (_, j) = app.get(&job_path, Some(&token)).await;
+        (j["status"] == "running").then_some(())
+    })
+    .await;
     // Make it expired on the cluster, where the reaper reads it.
     let past =
         (Utc::now() - chrono::Duration::seconds(5)).to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -130,4 +152,15 @@ async fn simulated_an_expired_environment_is_reaped_and_its_record_says_so() {
         )
         .await;
     assert!(env["deleted_at"].is_string(), "{env}");
+    let res = app
+        .request(
+            reqwest::Method::GET,
+            &format!("{job_path}/logs"),
+            Some(&token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("still testing"));
 }

@@ -258,6 +258,10 @@ impl K8sService {
     pub async fn delete(&self, tenant: &TenantId, id: &str) -> ApiResult<EnvironmentView> {
         let row = self.load(tenant, id).await?;
         let client = self.cluster.client().await?;
+        // Logs are stored before anything that holds them is deleted.
+        if row.deleted_at.is_none() {
+            self.keep_logs(&row).await?;
+        }
         let timeout = self.settings.api_timeout();
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let observed = match api_call(
@@ -348,7 +352,7 @@ impl K8sService {
         view(&self.load(tenant, id).await?)
     }
 
-    async fn load(&self, tenant: &TenantId, id: &str) -> ApiResult<EnvironmentRow> {
+    pub(super) async fn load(&self, tenant: &TenantId, id: &str) -> ApiResult<EnvironmentRow> {
         let (tenant, id) = (tenant.clone(), id.to_string());
         self.db
             .run(move |conn| -> ApiResult<_> {

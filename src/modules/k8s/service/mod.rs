@@ -1,12 +1,15 @@
 //! `K8sService`: the k8s module's API for handlers (and, later, workflow steps). It owns the
 //! rules; the cluster holds what runs, the database the tenant's record of it.
 //!
-//! Files: `environments.rs` (create, get, list, delete, extend, render), `status.rs` (phases
-//! from the cluster), `validate.rs` (request checks).
+//! Files: `environments.rs` (create, get, list, delete, extend, render), `jobs.rs` (test Jobs,
+//! their logs and results), `status.rs` (phases from the cluster), `validate.rs` (request
+//! checks).
 
 mod environments;
+mod jobs;
 
 pub use environments::{ListFilter, render};
+pub use jobs::JobLog;
 pub mod status;
 pub mod validate;
 
@@ -28,21 +31,39 @@ use super::error::K8sError;
 use super::manifests::{MANAGER, Manifest};
 use super::settings::K8sSettings;
 use crate::platform::db::Db;
+use crate::platform::module::ServiceRegistry;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct K8sService {
     db: Db,
     cluster: Cluster,
     settings: Arc<K8sSettings>,
+    /// Where the healing module's `TestResults` is registered (looked up when a job ends).
+    services: ServiceRegistry,
+    /// Stops the job runners at shutdown.
+    cancel: CancellationToken,
 }
 
 impl K8sService {
-    pub fn new(db: Db, cluster: Cluster, settings: Arc<K8sSettings>) -> Self {
+    pub fn new(
+        db: Db,
+        cluster: Cluster,
+        settings: Arc<K8sSettings>,
+        services: ServiceRegistry,
+    ) -> Self {
         K8sService {
             db,
             cluster,
             settings,
+            services,
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// Stops following jobs (at shutdown; they resume at the next start).
+    pub fn stop(&self) {
+        self.cancel.cancel();
     }
 
     pub fn cluster(&self) -> &Cluster {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::super::manifests::is_quantity;
-use super::super::model::{EnvironmentRequest, ExtendRequest};
+use super::super::model::{EnvironmentRequest, ExtendRequest, JobRequest};
 use super::super::settings::K8sSettings;
 use crate::platform::http::error::FieldError;
 
@@ -165,4 +165,88 @@ fn is_env_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Checks a job request; returns its deadline in seconds.
+pub fn check_job(req: &JobRequest, settings: &K8sSettings) -> Result<i64, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if req.image.trim().is_empty()
+        || req.image.len() > 512
+        || req
+            .image
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        errors.push(FieldError::new(
+            "image",
+            "must be an image reference (1-512 characters, no spaces)",
+        ));
+    }
+    if let Some(command) = &req.command
+        && (command.is_empty()
+            || command.len() > MAX_COMMAND_ARGS
+            || command.iter().any(|a| a.len() > MAX_TEXT))
+    {
+        errors.push(FieldError::new(
+            "command",
+            format!("must have 1-{MAX_COMMAND_ARGS} arguments of at most {MAX_TEXT} bytes"),
+        ));
+    }
+    for (name, value) in &req.env {
+        if !is_env_name(name) || value.len() > MAX_TEXT {
+            errors.push(FieldError::new(
+                format!("env.{name}"),
+                "must be a variable name with a value of at most 4096 bytes",
+            ));
+        }
+    }
+    if req.env.len() > MAX_ENV_VARS {
+        errors.push(FieldError::new(
+            "env",
+            format!("has more than {MAX_ENV_VARS} variables"),
+        ));
+    }
+    if !matches!(req.backoff_limit, None | Some(0) | Some(1)) {
+        errors.push(FieldError::new("backoff_limit", "must be 0 or 1"));
+    }
+    if let Some(path) = &req.results_path {
+        if !path.starts_with('/') || path.len() > 1024 || path.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                "results_path",
+                "must be an absolute path in the container, e.g. /results/junit.xml",
+            ));
+        }
+        if req.command.is_none() {
+            errors.push(FieldError::new(
+                "command",
+                "is needed with results_path (the command is wrapped to print the results file)",
+            ));
+        }
+    }
+    if let Some(p) = &req.project
+        && (p.trim().is_empty() || p.len() > 200)
+    {
+        errors.push(FieldError::new("project", "must be 1-200 characters"));
+    }
+    let timeout = match &req.timeout {
+        None => settings.job_default_timeout(),
+        Some(raw) => match humantime::parse_duration(raw.trim()) {
+            Ok(t) if t >= Duration::from_secs(1) && t <= settings.job_max_timeout() => t,
+            _ => {
+                errors.push(FieldError::new(
+                    "timeout",
+                    format!(
+                        "must be a duration from 1s to {} (k8s.job_max_timeout), e.g. 20m",
+                        humantime::format_duration(settings.job_max_timeout())
+                    ),
+                ));
+                Duration::ZERO
+            }
+        },
+    };
+    if errors.is_empty() {
+        Ok(timeout.as_secs().max(1) as i64)
+    } else {
+        Err(errors)
+    }
 }
