@@ -16,8 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -83,10 +83,22 @@ fn committer() -> Author {
     Author::new("Maestro", "maestro@localhost")
 }
 
-/// Opens (creating on first use) the tenants' repositories.
+/// Versions listed at the most for one template (a longer history shows its newest ones).
+pub const MAX_HISTORY: usize = 10_000;
+
+/// Template histories remembered at once; when full, the memory starts again.
+const REMEMBERED_HISTORIES: usize = 4096;
+
+/// A template's changes at one branch tip, newest first.
+type Changes = Arc<Vec<TemplateChange>>;
+
+/// Opens (creating on first use) the tenants' repositories, and remembers the template
+/// histories walked at each tenant's current tip.
 pub struct GitStore {
     root: PathBuf,
     repos: Mutex<HashMap<String, gix::ThreadSafeRepository>>,
+    /// (tenant, template) → the tip walked from and what the walk found.
+    histories: Mutex<HashMap<(String, String), (ObjectId, Changes)>>,
 }
 
 impl GitStore {
@@ -94,7 +106,48 @@ impl GitStore {
         GitStore {
             root,
             repos: Mutex::new(HashMap::new()),
+            histories: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The template's changes from the branch tip, newest first (at most [`MAX_HISTORY`]). The
+    /// history at one tip never changes, so it is walked once per tip: the pages of a version
+    /// list, commit-prefix lookups and diffs at that tip cost what they show, not the history.
+    pub fn changes(
+        &self,
+        tenant_id: &str,
+        repo: &gix::Repository,
+        template_id: &str,
+    ) -> anyhow::Result<Changes> {
+        let Some(tip) = tip(repo)? else {
+            return Ok(Changes::default());
+        };
+        let key = (tenant_id.to_string(), template_id.to_string());
+        let remembered = self
+            .histories
+            .lock()
+            .map_err(|_| anyhow!("history cache poisoned"))?
+            .get(&key)
+            .filter(|(at, _)| *at == tip)
+            .map(|(_, changes)| changes.clone());
+        if let Some(changes) = remembered {
+            return Ok(changes);
+        }
+        let mut found = Vec::new();
+        walk_changes(repo, Some(tip), template_id, |change| {
+            found.push(change);
+            found.len() < MAX_HISTORY
+        })?;
+        let changes = Changes::new(found);
+        let mut histories = self
+            .histories
+            .lock()
+            .map_err(|_| anyhow!("history cache poisoned"))?;
+        if histories.len() >= REMEMBERED_HISTORIES {
+            histories.clear();
+        }
+        histories.insert(key, (tip, changes.clone()));
+        Ok(changes)
     }
 
     pub fn root(&self) -> &Path {
