@@ -57,6 +57,7 @@ pub struct Settings {
     pub templates: crate::modules::templates::settings::TemplatesSettings,
     pub quality: crate::modules::quality::settings::QualitySettings,
     pub workflows: crate::modules::workflows::settings::WorkflowsSettings,
+    pub k8s: crate::modules::k8s::settings::K8sSettings,
     pub healing: crate::modules::healing::settings::HealingSettings,
 }
 
@@ -405,6 +406,12 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Deprecated keys that are set, each with what to write instead; `maestro` warns about
+    /// each once at start.
+    pub fn deprecations(&self) -> Vec<String> {
+        self.templates.deprecations()
+    }
+
     /// Checks what serde cannot: URL schemes, ranges, production secrets.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.json_body_limit < 1024 {
@@ -555,6 +562,7 @@ impl Settings {
         self.templates.validate()?;
         self.workflows.validate()?;
         self.quality.validate()?;
+        self.k8s.validate()?;
         self.healing.validate()?;
         Ok(())
     }

@@ -52,12 +52,30 @@ enum Command {
     },
     /// Print the OpenAPI document for the current configuration.
     Openapi,
+    /// Kubernetes environments (the k8s module) without a server.
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Import the starter catalog (templates.storage_path) into tenant `default`; re-running
     /// changes nothing.
     Seed {
         /// Catalog folder (default: templates.storage_path).
         #[arg(long)]
         path: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnvCommand {
+    /// Print the manifests an environment request (JSON or YAML file, `-` for stdin) would
+    /// apply, as YAML; no cluster or database is needed.
+    Render {
+        file: PathBuf,
+        /// The tenant the manifests are labelled with.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// The owner the manifests are labelled with.
+        #[arg(long, default_value = "cli")]
+        owner: String,
     },
 }
 
@@ -144,9 +162,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    let deprecations = settings.deprecations();
+    if !matches!(command, Command::Serve) {
+        for warning in &deprecations {
+            eprintln!("warning: {warning}");
+        }
+    }
     match command {
         Command::Serve => {
             let _telemetry = maestro::platform::telemetry::init(&settings)?;
+            for warning in &deprecations {
+                tracing::warn!(deprecated = true, "{warning}");
+            }
             let started = std::time::Instant::now();
             let app = Application::build(settings).await?;
             tracing::info!(
@@ -290,6 +317,27 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Env(EnvCommand::Render {
+            file,
+            tenant,
+            owner,
+        }) => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+            };
+            // YAML is a superset of JSON: one parser reads both.
+            let request: maestro::modules::k8s::model::EnvironmentRequest =
+                yaml_serde::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!("{} is not an environment request: {e}", file.display())
+                })?;
+            let yaml = maestro::modules::k8s::render(&settings.k8s, &tenant, &owner, &request)
+                .map_err(api_error)?;
+            print!("{yaml}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
             let platform = Platform::new(settings)?;

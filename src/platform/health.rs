@@ -45,6 +45,9 @@ pub struct Readiness {
     pub status: String,
     pub database: DependencyCheck,
     pub redis: DependencyCheck,
+    /// Dependencies of modules (e.g. `k8s`: its cluster); reported, never fatal to readiness.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub modules: std::collections::BTreeMap<String, DependencyCheck>,
 }
 
 async fn check_database(platform: &Platform) -> DependencyCheck {
@@ -141,8 +144,14 @@ async fn healthz() -> HttpResponse {
     security(())
 )]
 #[get("/readyz")]
-async fn readyz(platform: web::Data<Platform>) -> HttpResponse {
+async fn readyz(platform: web::Data<Platform>, modules: web::Data<Modules>) -> HttpResponse {
     let (database, redis) = tokio::join!(check_database(&platform), check_redis(&platform));
+    let mut module_checks = std::collections::BTreeMap::new();
+    for module in modules.0.iter() {
+        if let Ok(Some(check)) = tokio::time::timeout(CHECK_TIMEOUT, module.readiness()).await {
+            module_checks.insert(module.name().to_string(), check);
+        }
+    }
     let status = if database.status != "up" {
         "unavailable"
     } else if redis.status == "degraded" {
@@ -154,6 +163,7 @@ async fn readyz(platform: web::Data<Platform>) -> HttpResponse {
         status: status.into(),
         database,
         redis,
+        modules: module_checks,
     };
     if status == "unavailable" {
         HttpResponse::ServiceUnavailable().json(body)

@@ -59,6 +59,12 @@ pub trait Module: Send + Sync + 'static {
         Box::pin(async { Map::new() })
     }
 
+    /// A dependency of the module for `/readyz` (e.g. the k8s module's cluster). It is reported
+    /// under `modules.<name>` and never makes Maestro unready: the module answers 503 itself.
+    fn readiness(&self) -> BoxFuture<'_, Option<crate::platform::health::DependencyCheck>> {
+        Box::pin(async { None })
+    }
+
     /// The module's section of `/api/v1/admin/stats` for one tenant.
     fn stats(&self, _tenant: TenantId) -> BoxFuture<'_, ApiResult<Value>> {
         Box::pin(async { Ok(Value::Null) })

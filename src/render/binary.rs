@@ -1,7 +1,7 @@
 //! Binary-file detection, replicating binaryornot 0.6.0 (what cookiecutter 2.7.1 uses to
 //! decide whether a file is copied raw or rendered).
 
-use super::binary_tree::{BINARY_EXTENSIONS, BINARY_SIGNATURES, tree_is_binary};
+use super::binary_tree::{BINARY_EXTENSIONS, BINARY_SIGNATURES, TREE};
 use super::cjk_table;
 
 /// binaryornot reads this many leading bytes.
@@ -45,6 +45,32 @@ pub(super) fn is_binary_chunk(chunk: &[u8]) -> bool {
         return true;
     }
     tree_is_binary(&features(chunk))
+}
+
+/// One node of binaryornot's decision tree (the table `binary_tree::TREE`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Node {
+    /// `Split(feature, threshold, if_le, if_gt)`: the next node is `if_le` when
+    /// `features[feature] <= threshold`, else `if_gt`.
+    Split(usize, f64, usize, usize),
+    Leaf(bool),
+}
+
+/// binaryornot's trained tree (`tree.py`) over the features of [`features`].
+fn tree_is_binary(features: &[f64; 24]) -> bool {
+    let mut node = 0;
+    loop {
+        match TREE[node] {
+            Node::Split(feature, threshold, if_le, if_gt) => {
+                node = if features[feature] <= threshold {
+                    if_le
+                } else {
+                    if_gt
+                };
+            }
+            Node::Leaf(binary) => return binary,
+        }
+    }
 }
 
 fn is_control(b: u8) -> bool {
@@ -242,6 +268,19 @@ mod tests {
     use super::*;
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01";
+
+    /// The generated table is a tree in preorder: every split names a feature and two nodes
+    /// after it inside the table, so every walk ends at a leaf.
+    #[test]
+    fn the_tree_table_is_well_formed() {
+        for (i, node) in TREE.iter().enumerate() {
+            if let Node::Split(feature, _, if_le, if_gt) = *node {
+                assert!(feature < 24, "node {i}");
+                assert!(i < if_le && if_le < TREE.len(), "node {i}");
+                assert!(i < if_gt && if_gt < TREE.len(), "node {i}");
+            }
+        }
+    }
 
     #[test]
     fn text_is_text() {

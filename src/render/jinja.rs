@@ -426,24 +426,46 @@ fn now_call(args: &str) -> String {
     }
 }
 
+/// A quoted string literal (`'…'` or `"…"`, with backslash escapes) met while scanning an
+/// expression one character at a time.
+#[derive(Default)]
+struct StringLiteral {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl StringLiteral {
+    /// `quote` opens a string.
+    fn open(&mut self, quote: char) {
+        self.quote = Some(quote);
+    }
+
+    /// `None` outside a string; inside one, `Some(true)` when `c` is its closing quote and
+    /// `Some(false)` for any other character of it.
+    fn inside(&mut self, c: char) -> Option<bool> {
+        let quote = self.quote?;
+        if self.escaped {
+            self.escaped = false;
+        } else if c == '\\' {
+            self.escaped = true;
+        } else if c == quote {
+            self.quote = None;
+            return Some(true);
+        }
+        Some(false)
+    }
+}
+
 /// Index of the first top-level character matching `pred` (outside strings and brackets).
 fn split_top_level(s: &str, pred: impl Fn(char) -> bool) -> Option<usize> {
     let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut string = StringLiteral::default();
     for (i, c) in s.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
+        if string.inside(c).is_some() {
             continue;
         }
         match c {
-            '\'' | '"' => quote = Some(c),
+            '\'' | '"' => string.open(c),
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => depth -= 1,
             c if depth == 0 && pred(c) => return Some(i),
@@ -457,8 +479,7 @@ fn split_top_level(s: &str, pred: impl Fn(char) -> bool) -> Option<usize> {
 /// addition/subtraction at its root (no lower-precedence operator at the top level).
 fn top_level_additive(s: &str) -> Option<(usize, char)> {
     let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut string = StringLiteral::default();
     let mut last: Option<(usize, char)> = None;
     let mut prev_operand = false;
     let mut word = String::new();
@@ -473,13 +494,9 @@ fn top_level_additive(s: &str) -> Option<(usize, char)> {
         word.clear();
     };
     for (i, c) in s.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
+        if let Some(closed) = string.inside(c) {
+            // A string that just closed is an operand.
+            if closed {
                 prev_operand = true;
             }
             continue;
@@ -493,7 +510,7 @@ fn top_level_additive(s: &str) -> Option<(usize, char)> {
             flush(&mut word, &mut lower_precedence);
         }
         match c {
-            '\'' | '"' => quote = Some(c),
+            '\'' | '"' => string.open(c),
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => {
                 depth -= 1;

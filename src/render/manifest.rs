@@ -65,35 +65,6 @@ pub struct Dependency {
     pub constraint: String,
 }
 
-/// A parameter as declared in `manifest.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ManifestParameter {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub param_type: ParamType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default: Option<Json>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub choices: Option<Vec<Json>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<String>,
-    #[serde(default)]
-    pub required: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub help: Option<String>,
-}
-
-impl ManifestParameter {
-    /// The pattern anchored at both ends (a full match, as the format requires).
-    pub(super) fn compiled_pattern(&self) -> Option<Regex> {
-        let p = self.pattern.as_ref()?;
-        regex::RegexBuilder::new(&format!("^(?:{p})$"))
-            .size_limit(1 << 20)
-            .build()
-            .ok()
-    }
-}
-
 /// A parsed, validated `manifest.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -111,7 +82,8 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<String>>,
     #[serde(default)]
-    pub parameters: Vec<ManifestParameter>,
+    /// The parameters as declared (the same shape as a cookiecutter template's).
+    pub parameters: Vec<ParameterSpec>,
     #[serde(default)]
     pub copy_without_render: Vec<String>,
     /// Set by [`super::detect`] from the file set: the template has a `hooks/` folder.
@@ -295,18 +267,7 @@ impl Manifest {
     }
 
     pub(super) fn parameter_specs(&self) -> Vec<ParameterSpec> {
-        self.parameters
-            .iter()
-            .map(|p| ParameterSpec {
-                name: p.name.clone(),
-                param_type: p.param_type,
-                default: p.default.clone(),
-                choices: p.choices.clone(),
-                pattern: p.pattern.clone(),
-                required: p.required,
-                help: p.help.clone(),
-            })
-            .collect()
+        self.parameters.clone()
     }
 
     /// The source files the output is made of, sorted by path.
@@ -430,7 +391,7 @@ fn parse_dependencies(v: Option<&Json>, errs: &mut Errors) -> Vec<Dependency> {
     out
 }
 
-fn parse_parameters(v: Option<&Json>, errs: &mut Errors) -> Vec<ManifestParameter> {
+fn parse_parameters(v: Option<&Json>, errs: &mut Errors) -> Vec<ParameterSpec> {
     const FIELDS: [&str; 7] = [
         "name", "type", "default", "choices", "pattern", "required", "help",
     ];
@@ -445,7 +406,7 @@ fn parse_parameters(v: Option<&Json>, errs: &mut Errors) -> Vec<ManifestParamete
             return Vec::new();
         }
     };
-    let mut out: Vec<ManifestParameter> = Vec::new();
+    let mut out: Vec<ParameterSpec> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Json::Object(obj) = item else {
             errs.push(
@@ -600,7 +561,7 @@ fn parse_parameters(v: Option<&Json>, errs: &mut Errors) -> Vec<ManifestParamete
             }
         }
         if errs.0.len() == err_count {
-            out.push(ManifestParameter {
+            out.push(ParameterSpec {
                 name,
                 param_type,
                 default,

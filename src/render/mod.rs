@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use binary::is_binary;
 pub use cookiecutter::{CookiecutterSpec, SUPPORTED_EXTENSIONS};
 pub use inspect::{Inspected, inspect};
-pub use manifest::{CATEGORIES, Dependency, Manifest, ManifestParameter};
+pub use manifest::{CATEGORIES, Dependency, Manifest};
 pub use params::{FieldError, ParamType, ParameterSpec};
 pub use paths::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, PathError, safe_relative_path};
 pub use slugify::{SlugifyOptions, slugify};

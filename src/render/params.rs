@@ -86,6 +86,17 @@ pub struct ParameterSpec {
     pub help: Option<String>,
 }
 
+impl ParameterSpec {
+    /// The pattern anchored at both ends (a full match, as the format requires).
+    pub(super) fn compiled_pattern(&self) -> Option<regex::Regex> {
+        let p = self.pattern.as_ref()?;
+        regex::RegexBuilder::new(&format!("^(?:{p})$"))
+            .size_limit(1 << 20)
+            .build()
+            .ok()
+    }
+}
+
 /// A rejected input field: which one and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -321,7 +332,7 @@ pub(super) fn resolve_native(
 }
 
 /// What a parameter expects, for messages.
-pub(super) fn expectation(p: &super::ManifestParameter) -> String {
+pub(super) fn expectation(p: &ParameterSpec) -> String {
     match p.param_type {
         ParamType::Choice => format!(
             "one of: {}",
@@ -357,7 +368,7 @@ fn coerce_native(t: ParamType, v: &Json) -> Result<Json, String> {
 }
 
 /// `required` (non-empty), `pattern` (full match) and `choices` checks.
-fn check_constraints(p: &super::ManifestParameter, value: &Json) -> Result<(), String> {
+fn check_constraints(p: &ParameterSpec, value: &Json) -> Result<(), String> {
     if let Json::String(s) = value {
         if p.required && s.is_empty() {
             return Err("is required and must not be empty".into());

@@ -3,6 +3,7 @@
 
 mod healing;
 mod helpers;
+mod k8s;
 mod k8s_fake;
 mod platform;
 mod quality;

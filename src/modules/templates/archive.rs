@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 use crate::modules::templates::settings::TemplatesSettings;
+use crate::platform::http::body::media_type;
 use crate::platform::http::error::ApiError;
 use crate::render::{SourceFile, safe_relative_path};
 
@@ -45,12 +46,7 @@ pub enum ArchiveKind {
 impl ArchiveKind {
     /// The upload format named by a `Content-Type`.
     pub fn from_content_type(content_type: &str) -> Option<ArchiveKind> {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let essence = media_type(content_type);
         match essence.as_str() {
             "application/zip" | "application/x-zip-compressed" => Some(ArchiveKind::Zip),
             "application/gzip"
@@ -323,7 +319,17 @@ struct Budget<'a> {
     count: usize,
 }
 
-impl Budget<'_> {
+impl<'a> Budget<'a> {
+    /// The budget of one upload of `compressed` bytes.
+    fn new(limits: &'a Limits, compressed: &[u8]) -> Budget<'a> {
+        Budget {
+            limits,
+            compressed: compressed.len() as u64,
+            total: 0,
+            count: 0,
+        }
+    }
+
     fn add_file(&mut self) -> Result<(), ApiError> {
         self.count += 1;
         if self.count > self.limits.max_files {
@@ -350,30 +356,47 @@ impl Budget<'_> {
     }
 }
 
-/// Reads at most `max_file_bytes + 1` bytes, in chunks, charging each chunk to the budget.
-fn read_limited(
+/// Reads one regular file of an archive: its path checked, counted against the file budget,
+/// its declared and its actual size bounded (read in chunks, each charged to the byte budget).
+fn read_file(
     reader: &mut impl Read,
-    path: &str,
+    name: &str,
+    declared_size: u64,
+    executable: bool,
+    kind: ArchiveKind,
     budget: &mut Budget<'_>,
-) -> Result<Vec<u8>, ReadError> {
-    let mut out = Vec::new();
+) -> Result<SourceFile, ApiError> {
+    let path = check_path(name)?;
+    budget.add_file()?;
+    let max = budget.limits.max_file_bytes;
+    if declared_size > max {
+        return Err(file_too_large(&path, budget.limits));
+    }
+    let mut content = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     loop {
-        let n = reader.read(&mut chunk).map_err(ReadError::Io)?;
+        let n = reader
+            .read(&mut chunk)
+            .map_err(|e| invalid_archive(kind, format!("{path}: {e}")))?;
         if n == 0 {
-            return Ok(out);
+            break;
         }
-        if out.len() as u64 + n as u64 > budget.limits.max_file_bytes {
-            return Err(ReadError::Api(file_too_large(path, budget.limits)));
+        if content.len() as u64 + n as u64 > max {
+            return Err(file_too_large(&path, budget.limits));
         }
-        budget.add_bytes(n as u64).map_err(ReadError::Api)?;
-        out.extend_from_slice(&chunk[..n]);
+        budget.add_bytes(n as u64)?;
+        content.extend_from_slice(&chunk[..n]);
     }
+    Ok(SourceFile {
+        path,
+        content,
+        executable,
+    })
 }
 
-enum ReadError {
-    Api(ApiError),
-    Io(std::io::Error),
+/// A 422 for an archive entry that is not a plain file (`why` completes "<name> …").
+fn entry_refused(code: &'static str, name: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::unprocessable(code, format!("{:?} {why}", truncate(name, 200)))
 }
 
 const S_IFMT: u32 = 0o170000;
@@ -393,12 +416,7 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> 
     if archive.has_duplicate_names() {
         return Err(duplicate_path(&zip_duplicate_name(bytes)));
     }
-    let mut budget = Budget {
-        limits,
-        compressed: bytes.len() as u64,
-        total: 0,
-        count: 0,
-    };
+    let mut budget = Budget::new(limits, bytes);
     let mut files = Vec::new();
     for index in 0..archive.len() {
         let mut entry = archive
@@ -413,12 +431,10 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> 
         let mode = entry.unix_mode();
         let file_type = mode.map(|m| m & S_IFMT).filter(|t| *t != 0);
         if entry.is_symlink() || file_type == Some(S_IFLNK) {
-            return Err(ApiError::unprocessable(
+            return Err(entry_refused(
                 "templates.symlink_refused",
-                format!(
-                    "{:?} is a symbolic link; templates may only hold regular files.",
-                    truncate(&name, 200)
-                ),
+                &name,
+                "is a symbolic link; templates may only hold regular files.",
             ));
         }
         if entry.is_dir() || file_type == Some(S_IFDIR) {
@@ -434,39 +450,28 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> 
         if let Some(t) = file_type
             && t != S_IFREG
         {
-            return Err(ApiError::unprocessable(
+            return Err(entry_refused(
                 "templates.unsupported_entry",
-                format!(
-                    "{:?} is not a regular file (mode {t:o}).",
-                    truncate(&name, 200)
-                ),
+                &name,
+                format!("is not a regular file (mode {t:o})."),
             ));
         }
         if entry.encrypted() {
-            return Err(ApiError::unprocessable(
+            return Err(entry_refused(
                 "templates.unsupported_entry",
-                format!(
-                    "{:?} is encrypted; upload an unencrypted archive.",
-                    truncate(&name, 200)
-                ),
+                &name,
+                "is encrypted; upload an unencrypted archive.",
             ));
         }
-        let path = check_path(&name)?;
-        budget.add_file()?;
-        if entry.size() > limits.max_file_bytes {
-            return Err(file_too_large(&path, limits));
-        }
-        let content = match read_limited(&mut entry, &path, &mut budget) {
-            Ok(content) => content,
-            Err(ReadError::Api(e)) => return Err(e),
-            Err(ReadError::Io(e)) => return Err(invalid_archive(kind, format!("{path}: {e}"))),
-        };
-        let executable = mode.is_some_and(|m| m & 0o111 != 0);
-        files.push(SourceFile {
-            path,
-            content,
+        let (size, executable) = (entry.size(), mode.is_some_and(|m| m & 0o111 != 0));
+        files.push(read_file(
+            &mut entry,
+            &name,
+            size,
             executable,
-        });
+            kind,
+            &mut budget,
+        )?);
     }
     Ok(files)
 }
@@ -507,12 +512,7 @@ fn read_tar_gz(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiErro
         exceeded: false,
     };
     let mut archive = tar::Archive::new(metered);
-    let mut budget = Budget {
-        limits,
-        compressed: bytes.len() as u64,
-        total: 0,
-        count: 0,
-    };
+    let mut budget = Budget::new(limits, bytes);
     let mut files = Vec::new();
     let result: Result<(), ApiError> = (|| {
         let entries = archive.entries().map_err(|e| invalid_archive(kind, e))?;
@@ -532,52 +532,39 @@ fn read_tar_gz(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiErro
                     continue;
                 }
                 EntryType::Symlink => {
-                    return Err(ApiError::unprocessable(
+                    return Err(entry_refused(
                         "templates.symlink_refused",
-                        format!(
-                            "{:?} is a symbolic link; templates may only hold regular files.",
-                            truncate(&name, 200)
-                        ),
+                        &name,
+                        "is a symbolic link; templates may only hold regular files.",
                     ));
                 }
                 EntryType::Link => {
-                    return Err(ApiError::unprocessable(
+                    return Err(entry_refused(
                         "templates.symlink_refused",
-                        format!(
-                            "{:?} is a hard link; templates may only hold regular files.",
-                            truncate(&name, 200)
-                        ),
+                        &name,
+                        "is a hard link; templates may only hold regular files.",
                     ));
                 }
                 EntryType::Regular | EntryType::Continuous => {}
                 EntryType::XGlobalHeader | EntryType::XHeader => continue,
                 other => {
-                    return Err(ApiError::unprocessable(
+                    return Err(entry_refused(
                         "templates.unsupported_entry",
-                        format!(
-                            "{:?} is not a regular file ({other:?}).",
-                            truncate(&name, 200)
-                        ),
+                        &name,
+                        format!("is not a regular file ({other:?})."),
                     ));
                 }
             }
-            let path = check_path(&name)?;
-            budget.add_file()?;
             let declared = entry.header().size().unwrap_or(0);
-            if declared > limits.max_file_bytes {
-                return Err(file_too_large(&path, limits));
-            }
             let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
-            let content = match read_limited(&mut entry, &path, &mut budget) {
-                Ok(content) => content,
-                Err(ReadError::Api(e)) => return Err(e),
-                Err(ReadError::Io(e)) => return Err(invalid_archive(kind, format!("{path}: {e}"))),
-            };
-            files.push(SourceFile {
-                path,
-                content,
+            files.push(read_file(
+                &mut entry,
+                &name,
+                declared,
                 executable,
-            });
+                kind,
+                &mut budget,
+            )?);
         }
         Ok(())
     })();

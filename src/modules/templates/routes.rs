@@ -20,7 +20,7 @@ use super::service::{
 };
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
 use crate::platform::cache::CachedBody;
-use crate::platform::http::body::{BodyLimit, read_body};
+use crate::platform::http::body::{BodyLimit, media_type, read_body};
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
@@ -89,6 +89,13 @@ fn json_bytes(mut response: HttpResponseBuilder, cached: &CachedBody) -> HttpRes
         .body(cached.body.clone())
 }
 
+/// A template in the answer, with its ETag: the commit a later `If-Match` names.
+fn with_etag(mut response: HttpResponseBuilder, detail: &TemplateDetail) -> HttpResponse {
+    response
+        .insert_header((header::ETAG, etag(&detail.template.current_commit)))
+        .json(detail)
+}
+
 fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -127,12 +134,7 @@ async fn read_upload(
             force: None,
         });
     }
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let essence = media_type(&content_type);
     if essence != "application/json" && !essence.ends_with("+json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -217,13 +219,12 @@ async fn create_template(
         ));
     }
     let detail = service.create(&caller.principal, upload.input).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::ETAG, etag(&detail.template.current_commit)))
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/templates/{}", detail.template.id),
-        ))
-        .json(detail))
+    let mut created = HttpResponse::Created();
+    created.insert_header((
+        header::LOCATION,
+        format!("/api/v1/templates/{}", detail.template.id),
+    ));
+    Ok(with_etag(created, &detail))
 }
 
 /// Search templates by text, category, tags, author and quality.
@@ -378,9 +379,7 @@ async fn update_template(
             force,
         )
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(&detail.template.current_commit)))
-        .json(detail))
+    Ok(with_etag(HttpResponse::Ok(), &detail))
 }
 
 /// Delete a template: one commit removing its folder (history and ledger stay). `If-Match` is
@@ -517,9 +516,7 @@ async fn restore_template(
             force,
         )
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(&detail.template.current_commit)))
-        .json(detail))
+    Ok(with_etag(HttpResponse::Ok(), &detail))
 }
 
 /// One file of the template, raw (`?version=<commit>` for an older one).

@@ -622,6 +622,33 @@ fn ensure_repo(conn: &mut DbConnection, tenant: &TenantId, now: NaiveDateTime) -
     Ok(())
 }
 
+/// A change to the tenant's repository row; a `None` field leaves its column as it is.
+#[derive(Default, AsChangeset)]
+#[diesel(table_name = template_repos)]
+struct RepoChange<'a> {
+    head_commit: Option<Option<&'a str>>,
+    remote_url: Option<&'a str>,
+    remote_branch: Option<&'a str>,
+    last_sync_at: Option<NaiveDateTime>,
+    last_sync_status: Option<&'a str>,
+    last_sync_detail: Option<&'a str>,
+    updated_at: Option<NaiveDateTime>,
+}
+
+/// Applies `change` to the tenant's repository row, creating the row first.
+fn update_repo(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: NaiveDateTime,
+    change: RepoChange<'_>,
+) -> QueryResult<()> {
+    ensure_repo(conn, tenant, now)?;
+    diesel::update(template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str())))
+        .set(change)
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// Records the branch commit the tenant's rows now reflect.
 pub fn set_head(
     conn: &mut DbConnection,
@@ -629,14 +656,12 @@ pub fn set_head(
     head: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    ensure_repo(conn, tenant, now)?;
-    diesel::update(template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str())))
-        .set((
-            template_repos::head_commit.eq(head),
-            template_repos::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let change = RepoChange {
+        head_commit: Some(head),
+        updated_at: Some(now),
+        ..RepoChange::default()
+    };
+    update_repo(conn, tenant, now, change)
 }
 
 pub fn set_remote(
@@ -646,15 +671,13 @@ pub fn set_remote(
     branch: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    ensure_repo(conn, tenant, now)?;
-    diesel::update(template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str())))
-        .set((
-            template_repos::remote_url.eq(Some(url)),
-            template_repos::remote_branch.eq(Some(branch)),
-            template_repos::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let change = RepoChange {
+        remote_url: Some(url),
+        remote_branch: Some(branch),
+        updated_at: Some(now),
+        ..RepoChange::default()
+    };
+    update_repo(conn, tenant, now, change)
 }
 
 pub fn record_sync(
@@ -664,13 +687,11 @@ pub fn record_sync(
     detail: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    ensure_repo(conn, tenant, now)?;
-    diesel::update(template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str())))
-        .set((
-            template_repos::last_sync_at.eq(Some(now)),
-            template_repos::last_sync_status.eq(Some(status)),
-            template_repos::last_sync_detail.eq(Some(detail)),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let change = RepoChange {
+        last_sync_at: Some(now),
+        last_sync_status: Some(status),
+        last_sync_detail: Some(detail),
+        ..RepoChange::default()
+    };
+    update_repo(conn, tenant, now, change)
 }

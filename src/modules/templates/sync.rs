@@ -48,8 +48,8 @@ pub enum SyncError {
         "The configured remote {shown} cannot be used: it {why}. Set another with PUT /api/v1/admin/git/remote."
     )]
     RemoteNotAllowed { shown: String, why: RemoteError },
-    #[error("Fetching from {shown} took longer than {secs} s (templates.git_timeout_secs).")]
-    FetchTimeout { shown: String, secs: u64 },
+    #[error("Fetching from {shown} took longer than {} (templates.git_timeout).", humantime::format_duration(*.after))]
+    FetchTimeout { shown: String, after: Duration },
     #[error("Fetching {branch} from {shown} failed: {detail}")]
     FetchFailed {
         branch: String,
@@ -228,7 +228,7 @@ impl TemplatesService {
                 return Err(self.sync_failed(&tenant, err.into()).await);
             }
         };
-        let timeout = Duration::from_secs(self.inner.settings.git_timeout_secs);
+        let timeout = self.inner.settings.git_timeout();
 
         // Fetch (gix), abortable on timeout.
         let interrupt = Arc::new(AtomicBool::new(false));
@@ -250,7 +250,7 @@ impl TemplatesService {
                 interrupt.store(true, Ordering::Relaxed);
                 let err = SyncError::FetchTimeout {
                     shown,
-                    secs: timeout.as_secs(),
+                    after: timeout,
                 };
                 return Err(self.sync_failed(&tenant, err.into()).await);
             }

@@ -152,30 +152,7 @@ mod tests {
     use super::*;
 
     fn run() -> RunRow {
-        let now = chrono::Utc::now().naive_utc();
-        RunRow {
-            id: "r1".into(),
-            tenant_id: "t".into(),
-            workflow_id: "w".into(),
-            version: 1,
-            status: "pending".into(),
-            pause_reason: None,
-            inputs: "{}".into(),
-            outputs: None,
-            error: None,
-            failed_step: None,
-            actor: "{}".into(),
-            idempotency_key: None,
-            request_hash: String::new(),
-            trace_parent: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            deadline_at: None,
-            updated_at: now,
-            audit_seq: 0,
-            audit_hash: GENESIS.into(),
-        }
+        RunRow::sample("r1", "w", chrono::Utc::now().naive_utc())
     }
 
     fn entry<'a>(event: &'a str) -> Transition<'a> {

@@ -119,7 +119,9 @@ pub async fn run(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()
                 continue;
             }
         };
-        let url = crate::platform::db::with_connect_timeout(engine.database_url());
+        let Some(url) = engine.listen_url().map(str::to_string) else {
+            return Ok(());
+        };
         let connected = run_blocking("workflows.listen", move || {
             PgListener::connect(&url, &channel)
         })

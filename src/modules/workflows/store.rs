@@ -77,6 +77,37 @@ impl RunRow {
     }
 }
 
+#[cfg(test)]
+impl RunRow {
+    /// A pending run of version 1, created at `now`, with empty inputs and a fresh audit chain:
+    /// the one sample the unit tests build on.
+    pub fn sample(id: &str, workflow_id: &str, now: NaiveDateTime) -> RunRow {
+        RunRow {
+            id: id.into(),
+            tenant_id: "t".into(),
+            workflow_id: workflow_id.into(),
+            version: 1,
+            status: RunStatus::Pending.as_str().into(),
+            pause_reason: None,
+            inputs: "{}".into(),
+            outputs: None,
+            error: None,
+            failed_step: None,
+            actor: "{}".into(),
+            idempotency_key: None,
+            request_hash: String::new(),
+            trace_parent: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            deadline_at: None,
+            updated_at: now,
+            audit_seq: 0,
+            audit_hash: super::audit::GENESIS.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = workflow_step_runs, primary_key(run_id, step_id), treat_none_as_null = true)]
 pub struct StepRunRow {

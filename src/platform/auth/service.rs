@@ -478,14 +478,7 @@ impl AuthService {
         if let Some(id) = self.inner.cache.get_json::<String>(&key).await {
             return Ok(TenantId(id));
         }
-        let name = name.to_string();
-        let row = self
-            .inner
-            .db
-            .run(move |conn| -> ApiResult<TenantRow> {
-                Ok(store::ensure_tenant(conn, &name, now())?)
-            })
-            .await?;
+        let row = self.stored_tenant(name).await?;
         self.inner
             .cache
             .set_json(&key, &row.id, Some(Duration::from_secs(3600)))
@@ -703,19 +696,23 @@ impl AuthService {
             .await
     }
 
+    /// The tenant's row, created on first use; `name` is already validated.
+    async fn stored_tenant(&self, name: &str) -> ApiResult<TenantRow> {
+        let name = name.to_string();
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<TenantRow> {
+                Ok(store::ensure_tenant(conn, &name, now())?)
+            })
+            .await
+    }
+
     /// Finds or creates a tenant by name (seeding, CLI).
     pub async fn ensure_tenant(&self, name: &str) -> ApiResult<TenantId> {
         validate_tenant_name(name).map_err(|m| {
             ApiError::validation("Bad tenant name.", vec![FieldError::new("tenant", m)])
         })?;
-        let name = name.to_string();
-        let row = self
-            .inner
-            .db
-            .run(move |conn| -> ApiResult<TenantRow> {
-                Ok(store::ensure_tenant(conn, &name, now())?)
-            })
-            .await?;
+        let row = self.stored_tenant(name).await?;
         Ok(TenantId(row.id))
     }
 

@@ -436,6 +436,32 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
+    /// An embedded SQLite file has no server that can go silent, so its probe always answers:
+    /// a failure, even on a file that cannot be opened at all, never opens the breaker.
+    #[tokio::test]
+    async fn the_database_breaker_never_opens_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("a-file");
+        std::fs::write(&not_a_dir, b"").unwrap();
+        let mut settings = super::super::test_settings();
+        settings.url = format!("sqlite://{}/maestro.db", not_a_dir.display());
+        let db = super::super::Db::new(&settings).unwrap();
+        let b = db.breaker.clone();
+        b.record_failure("test");
+        wait_until("the probe to answer", || {
+            matches!(
+                *b.lock(),
+                State::Closed {
+                    probing: false,
+                    last_ok: Some(_)
+                }
+            )
+        })
+        .await;
+        assert!(!b.is_open());
+        assert_eq!(db.breaker_open(), None);
+    }
+
     #[tokio::test]
     async fn a_good_probe_after_a_failure_keeps_the_breaker_closed() {
         let (up, calls, hang) = (

@@ -126,11 +126,7 @@ impl ConnectionManager {
     pub fn new(settings: &DatabaseSettings) -> Result<Self, String> {
         let backend = Backend::from_url(&settings.url)?;
         let url = match backend {
-            Backend::Postgres => with_tcp_settings(
-                &with_connect_timeout(&settings.url),
-                settings.tcp_keepalive_idle.get(),
-                settings.tcp_user_timeout.get(),
-            ),
+            Backend::Postgres => postgres_url(settings),
             Backend::Sqlite => sqlite_path(&settings.url),
         };
         Ok(ConnectionManager {
@@ -178,6 +174,17 @@ impl ConnectionManager {
             }
         }
     }
+}
+
+/// The libpq URL of every PostgreSQL connection this process opens, pooled or not (the workflows
+/// LISTEN connection): the configured URL with a connect timeout, TCP keepalive and
+/// `tcp_user_timeout`, so no connection waits forever on a host that vanished.
+pub fn postgres_url(settings: &DatabaseSettings) -> String {
+    with_tcp_settings(
+        &with_connect_timeout(&settings.url),
+        settings.tcp_keepalive_idle.get(),
+        settings.tcp_user_timeout.get(),
+    )
 }
 
 /// libpq waits for the OS TCP timeout by default; bound it so an unreachable host fails fast.
@@ -602,23 +609,24 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for LogPoolErrors {
     }
 }
 
+/// The default database settings (config/default.toml), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_settings() -> DatabaseSettings {
+    crate::config::Settings::load_with_env(
+        &crate::config::LoadOptions {
+            environment: Some(crate::config::Environment::Test),
+            read_process_env: false,
+            ..Default::default()
+        },
+        Vec::new(),
+    )
+    .expect("the default configuration loads")
+    .database
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The default database settings (config/default.toml).
-    fn test_settings() -> DatabaseSettings {
-        crate::config::Settings::load_with_env(
-            &crate::config::LoadOptions {
-                environment: Some(crate::config::Environment::Test),
-                read_process_env: false,
-                ..Default::default()
-            },
-            Vec::new(),
-        )
-        .expect("the default configuration loads")
-        .database
-    }
 
     #[test]
     fn backend_is_chosen_by_scheme_and_unknown_schemes_are_refused() {
@@ -856,6 +864,19 @@ mod tests {
         assert_eq!(
             with_tcp_settings("postgres://h/db", Duration::ZERO, Duration::ZERO),
             "postgres://h/db"
+        );
+    }
+
+    /// The pool and the workflows LISTEN connection share this URL, so both get the same timeouts.
+    #[test]
+    fn postgres_urls_carry_the_configured_timeouts() {
+        let mut settings = test_settings();
+        settings.url = "postgres://h/db".into();
+        settings.tcp_keepalive_idle = crate::config::HumanDuration(Duration::from_secs(30));
+        settings.tcp_user_timeout = crate::config::HumanDuration(Duration::from_secs(20));
+        assert_eq!(
+            postgres_url(&settings),
+            "postgres://h/db?connect_timeout=3&keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3&tcp_user_timeout=20000"
         );
     }
 

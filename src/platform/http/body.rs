@@ -7,6 +7,17 @@ use futures::StreamExt;
 
 use super::error::{ApiError, ApiResult};
 
+/// The media type of a `Content-Type` value, without its parameters and lowercased
+/// (`Application/JSON; charset=utf-8` → `application/json`), for choosing how to read a body.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// How large a body may be, and what a client is told when it is larger.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit {

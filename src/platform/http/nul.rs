@@ -185,14 +185,7 @@ fn body_kind(req: &ServiceRequest) -> BodyKind {
     let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
         return BodyKind::Json;
     };
-    let essence = value
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let essence = super::body::media_type(value.to_str().unwrap_or_default());
     match essence.as_str() {
         "" | "application/json" | "text/json" | "text/plain" => BodyKind::Json,
         e if e.ends_with("+json") => BodyKind::Json,

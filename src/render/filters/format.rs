@@ -225,6 +225,14 @@ fn rewrite_format_fields(
     Ok((out, pos, kwargs))
 }
 
+/// Copies the characters from `chars[*i]` on that `keep` accepts into `out`.
+fn copy_while(chars: &[char], i: &mut usize, out: &mut String, keep: impl Fn(char) -> bool) {
+    while let Some(&c) = chars.get(*i).filter(|c| keep(**c)) {
+        out.push(c);
+        *i += 1;
+    }
+}
+
 /// Jinja2's `format` filter (`"%s-%d"|format(a, b)`): printf style, with `%r`/`%a` and
 /// Python `str()` for `%s`.
 pub(super) fn format_filter(fmt: &str, args: Rest<ValueOrKwargs>) -> Result<Value, Error> {
@@ -262,6 +270,19 @@ pub(super) fn format_filter(fmt: &str, args: Rest<ValueOrKwargs>) -> Result<Valu
         *next += 1;
         Ok(v)
     };
+    // A `*` width or precision takes the next argument, bounded like a written one.
+    let star =
+        |next: &mut usize, out_fmt: &mut String, out_args: &mut Vec<Value>| -> Result<(), Error> {
+            let w = take(next)?;
+            if w.as_i64()
+                .is_some_and(|n| n.unsigned_abs() > MAX_FORMAT_WIDTH)
+            {
+                return Err(width_err());
+            }
+            out_args.push(w);
+            out_fmt.push('*');
+            Ok(())
+        };
     while i < chars.len() {
         let c = chars[i];
         out_fmt.push(c);
@@ -275,52 +296,24 @@ pub(super) fn format_filter(fmt: &str, args: Rest<ValueOrKwargs>) -> Result<Valu
             continue;
         }
         // flags, width, precision, length modifier
-        while let Some(&f) = chars.get(i) {
-            if "#0- +".contains(f) {
-                out_fmt.push(f);
-                i += 1;
-            } else {
-                break;
-            }
-        }
+        copy_while(&chars, &mut i, &mut out_fmt, |f| "#0- +".contains(f));
         if chars.get(i) == Some(&'*') {
-            let w = take(&mut next)?;
-            if w.as_i64()
-                .is_some_and(|n| n.unsigned_abs() > MAX_FORMAT_WIDTH)
-            {
-                return Err(width_err());
-            }
-            out_args.push(w);
-            out_fmt.push('*');
+            star(&mut next, &mut out_fmt, &mut out_args)?;
             i += 1;
         }
-        while let Some(&d) = chars.get(i).filter(|c| c.is_ascii_digit()) {
-            out_fmt.push(d);
-            i += 1;
-        }
+        copy_while(&chars, &mut i, &mut out_fmt, |d| d.is_ascii_digit());
         if chars.get(i) == Some(&'.') {
             out_fmt.push('.');
             i += 1;
             if chars.get(i) == Some(&'*') {
-                let w = take(&mut next)?;
-                if w.as_i64()
-                    .is_some_and(|n| n.unsigned_abs() > MAX_FORMAT_WIDTH)
-                {
-                    return Err(width_err());
-                }
-                out_args.push(w);
-                out_fmt.push('*');
+                star(&mut next, &mut out_fmt, &mut out_args)?;
                 i += 1;
             }
-            while let Some(&d) = chars.get(i).filter(|c| c.is_ascii_digit()) {
-                out_fmt.push(d);
-                i += 1;
-            }
+            copy_while(&chars, &mut i, &mut out_fmt, |d| d.is_ascii_digit());
         }
-        while let Some(&l) = chars.get(i).filter(|c| matches!(c, 'h' | 'l' | 'L')) {
-            out_fmt.push(l);
-            i += 1;
-        }
+        copy_while(&chars, &mut i, &mut out_fmt, |l| {
+            matches!(l, 'h' | 'l' | 'L')
+        });
         let Some(&conv) = chars.get(i) else {
             return Err(op_err("format: incomplete format"));
         };

@@ -287,6 +287,26 @@ async fn lifecycle_is_one_commit_per_step_with_history_diff_and_restore() {
         .await;
     assert_eq!(same["files_changed"], 0, "{same}");
 
+    // The version list follows the write (nothing stale is remembered), page by page.
+    let (status, page) = app
+        .get(
+            &format!("/api/v1/templates/{id}/versions?limit=2&offset=1"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 4, "{page}");
+    assert_eq!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["commit"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec![etag3.as_str(), etag2.as_str()]
+    );
+    assert_eq!(page["items"][0]["change"], "updated");
+
     // A single file, current and old.
     let res = app
         .request(

@@ -232,3 +232,51 @@ async fn stream_requests_get_results_through_the_service() {
     .await;
     app.shutdown().await;
 }
+
+/// Views are written coalesced: repeats of the same view within the window are one entry whose
+/// `count` says how many. Whatever the timing, the counts add up to exactly the views made.
+#[tokio::test]
+async fn view_events_carry_counts_that_add_up_to_the_views() {
+    if test_redis_url().is_none() {
+        eprintln!("MAESTRO_TEST_REDIS_URL is not set; usage events are tested in CI with Redis");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let (id, _) = create_sample(&app, "viewed").await;
+    let path = format!("/api/v1/templates/{id}");
+    let views = futures::future::join_all((0..12).map(|_| app.get(&path, Some(&app.viewer.token))));
+    for (status, _) in views.await {
+        assert_eq!(status, 200);
+    }
+    let (status, _) = app.get(&path, Some(&app.editor.token)).await;
+    assert_eq!(status, 200);
+
+    let usage = app.stream_name("templates:usage");
+    let counted = |events: &[Entry], user: &str| -> u64 {
+        events
+            .iter()
+            .filter(|e| {
+                e.get("event").map(String::as_str) == Some("view")
+                    && e.get("template_id") == Some(&id)
+                    && e.get("user_id").map(String::as_str) == Some(user)
+            })
+            .map(|e| e["count"].parse::<u64>().expect("a numeric count"))
+            .sum()
+    };
+    app.eventually("all views counted", Duration::from_secs(10), || {
+        let events = entries(&app, &usage);
+        let done = counted(&events, &app.viewer.id) >= 12 && counted(&events, &app.editor.id) >= 1;
+        async move { done.then_some(()) }
+    })
+    .await;
+    let events = entries(&app, &usage);
+    assert_eq!(counted(&events, &app.viewer.id), 12, "{events:?}");
+    assert_eq!(counted(&events, &app.editor.id), 1, "{events:?}");
+    for e in &events {
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&e["timestamp"]).is_ok(),
+            "every entry is stamped: {e:?}"
+        );
+    }
+    app.shutdown().await;
+}

@@ -28,17 +28,7 @@ async fn sync_pushes_fast_forwards_and_reports_divergence() {
     let admin = app.admin.token.clone();
 
     // Admin only; a bad URL is refused; credentials are redacted.
-    let (status, _) = app
-        .post(
-            "/api/v1/admin/git/sync",
-            Some(&app.editor.token),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, body) = app
-        .post("/api/v1/admin/git/sync", Some(&admin), &json!({}))
-        .await;
+    let (status, body) = admin_only(&app, "/api/v1/admin/git/sync").await;
     assert_eq!(status, 409, "no remote yet: {body}");
     let (status, body) = app
         .put(
@@ -229,6 +219,14 @@ async fn set_remote(app: &TestApp, token: &str, url: &str) -> (reqwest::StatusCo
         &json!({"url": url, "branch": "main"}),
     )
     .await
+}
+
+/// POSTs `{}` to an admin endpoint as an editor (refused with 403), then as the admin: the
+/// admin's answer.
+async fn admin_only(app: &TestApp, path: &str) -> (reqwest::StatusCode, Value) {
+    let (status, body) = app.post(path, Some(&app.editor.token), &json!({})).await;
+    assert_eq!(status, 403, "{path} is for admins only: {body}");
+    app.post(path, Some(&app.admin.token), &json!({})).await
 }
 
 async fn sync(app: &TestApp, token: &str) -> (reqwest::StatusCode, Value) {
@@ -643,17 +641,7 @@ async fn reconcile_imports_what_it_can_and_otherwise_moves_the_branch_back_keepi
     );
 
     // Admins only.
-    let (status, _) = app
-        .post(
-            "/api/v1/admin/git/reconcile",
-            Some(&app.editor.token),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, report) = app
-        .post("/api/v1/admin/git/reconcile", Some(&admin), &json!({}))
-        .await;
+    let (status, report) = admin_only(&app, "/api/v1/admin/git/reconcile").await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["status"], "reset", "{report}");
     assert_eq!(report["branch_head"], stray.as_str());

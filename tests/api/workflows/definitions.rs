@@ -89,6 +89,34 @@ async fn definitions_are_created_from_json_or_yaml_and_versioned() {
     assert_eq!(latest["version"], 2);
     assert_eq!(latest["steps"].as_array().unwrap().len(), 1);
 
+    // A version the workflow does not have: reading it is a 404, running it a 422 (the workflow
+    // exists, the request's `version` is wrong); one code per status, the detail gives the latest.
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/workflows/{id}?version=9"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "workflows.version_not_found", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("latest is 2"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/workflows/{id}/execute"),
+            Some(&app.editor.token),
+            &json!({"inputs": {"template": "api"}, "version": 9}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "workflows.unknown_run_version", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("latest is 2"),
+        "{body}"
+    );
+
     // Optimistic versioning: asking for a version that is not next is a conflict.
     let mut stale = v1.clone();
     stale["version"] = json!(2);
@@ -199,6 +227,7 @@ async fn invalid_definitions_are_refused_naming_the_step() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "workflows.unreadable_definition", "{body}");
     let (status, _) = send(
         app.request(Method::POST, "/api/v1/workflows", Some(&app.editor.token))
             .header("content-type", "text/plain")

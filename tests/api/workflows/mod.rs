@@ -142,6 +142,16 @@ pub async fn wait_status(app: &TestApp, run_id: &str, status: &str, secs: u64) -
     .await
 }
 
+/// Waits (up to 10 s) until step `step_id` of the run has `status`.
+pub async fn wait_step(app: &TestApp, run_id: &str, step_id: &str, status: &str) {
+    app.eventually(
+        &format!("step {step_id} of run {run_id} to be {status}"),
+        Duration::from_secs(10),
+        || async { (step(&get_run(app, run_id).await, step_id)["status"] == status).then_some(()) },
+    )
+    .await
+}
+
 /// Waits until the workflow engine has nothing left to do now: no transaction under way, no
 /// step executing or waiting to be committed, no queue row due. Use it before asserting that
 /// something did *not* happen (a paused run's next step did not start, nothing ran after a

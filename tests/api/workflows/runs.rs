@@ -2,13 +2,14 @@
 //! cancel, events, timeouts, audit, metrics.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use chrono::DateTime;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{MockHttp, create, drain_workflows, execute, get_run, spawn, step, wait_status};
+use super::{
+    MockHttp, create, drain_workflows, execute, get_run, spawn, step, wait_status, wait_step,
+};
 use crate::helpers::{TestApp, send};
 
 fn time(v: &Value) -> DateTime<chrono::Utc> {
@@ -476,10 +477,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
     // Pause while `one` runs: it finishes, but `two` does not start until resumed.
     let run = execute(&app, &wf, json!({})).await;
     let id = run["id"].as_str().unwrap().to_string();
-    app.eventually("step one running", Duration::from_secs(10), || async {
-        (step(&get_run(&app, &id).await, "one")["status"] == "running").then_some(())
-    })
-    .await;
+    wait_step(&app, &id, "one", "running").await;
     let paused = post_ok(
         &app,
         &format!("/api/v1/workflows/runs/{id}/pause"),
@@ -487,10 +485,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
     )
     .await;
     assert_eq!(paused["status"], "paused");
-    app.eventually("step one finished", Duration::from_secs(10), || async {
-        (step(&get_run(&app, &id).await, "one")["status"] == "succeeded").then_some(())
-    })
-    .await;
+    wait_step(&app, &id, "one", "succeeded").await;
     drain_workflows(&app).await;
     let run = get_run(&app, &id).await;
     assert_eq!(run["status"], "paused");
@@ -519,10 +514,7 @@ async fn pause_resume_and_cancel_work_mid_run() {
     // Cancel mid-run: the running step stops and nothing after it runs.
     let run = execute(&app, &wf, json!({})).await;
     let id = run["id"].as_str().unwrap().to_string();
-    app.eventually("step one running", Duration::from_secs(10), || async {
-        (step(&get_run(&app, &id).await, "one")["status"] == "running").then_some(())
-    })
-    .await;
+    wait_step(&app, &id, "one", "running").await;
     let cancelled = post_ok(
         &app,
         &format!("/api/v1/workflows/runs/{id}/cancel"),
@@ -610,10 +602,7 @@ async fn wait_for_event_resumes_on_the_api_and_times_out_when_nothing_comes() {
     // The API call resumes it, and the payload flows on.
     let run = execute(&app, &wf, json!({})).await;
     let id = run["id"].as_str().unwrap().to_string();
-    app.eventually("approval waiting", Duration::from_secs(10), || async {
-        (step(&get_run(&app, &id).await, "approval")["status"] == "waiting").then_some(())
-    })
-    .await;
+    wait_step(&app, &id, "approval", "waiting").await;
     let (status, delivery) = app
         .post(
             &format!("/api/v1/workflows/runs/{id}/events/approved"),

@@ -320,6 +320,33 @@ fn list(names: &[String]) -> String {
     }
 }
 
+/// One criterion over a list of `total` names: `points` for the share that is not `missing` (all
+/// of them when the list is empty). The missing names go into the evidence (after `seen`, when
+/// given) and into a recommendation (after `advice`).
+fn share(
+    s: &mut Scorer,
+    points: f64,
+    total: usize,
+    missing: &[String],
+    seen: Option<&str>,
+    advice: &str,
+) {
+    let fraction = if total == 0 {
+        1.0
+    } else {
+        1.0 - missing.len() as f64 / total as f64
+    };
+    s.criterion(points, fraction);
+    if missing.is_empty() {
+        return;
+    }
+    let names = list(missing);
+    if let Some(seen) = seen {
+        s.see(format!("{seen}: {names}"));
+    }
+    s.recommend(format!("{advice}: {names}."));
+}
+
 pub fn check(facts: &Facts<'_>) -> CheckResult {
     let mut s = Scorer::new(WEIGHT);
     let (used, sources) = from_files(facts);
@@ -343,79 +370,53 @@ pub fn check(facts: &Facts<'_>) -> CheckResult {
         .filter(|k| !declared.contains_key(*k))
         .cloned()
         .collect();
+    share(
+        &mut s,
+        6.0,
+        used.len(),
+        &undeclared,
+        Some("used but not in the manifest"),
+        "Declare these dependencies in manifest.yaml with version constraints",
+    );
     let unused: Vec<String> = declared
         .iter()
         .filter(|(k, _)| !used.contains_key(*k))
         .map(|(_, (name, _))| name.clone())
         .collect();
-    let coverage = if used.is_empty() {
-        1.0
-    } else {
-        1.0 - undeclared.len() as f64 / used.len() as f64
-    };
-    s.criterion(6.0, coverage);
-    if !undeclared.is_empty() {
-        s.see(format!(
-            "used but not in the manifest: {}",
-            list(&undeclared)
-        ));
-        s.recommend(format!(
-            "Declare these dependencies in manifest.yaml with version constraints: {}.",
-            list(&undeclared)
-        ));
-    }
-    let freshness = if declared.is_empty() {
-        1.0
-    } else {
-        1.0 - unused.len() as f64 / declared.len() as f64
-    };
-    s.criterion(4.0, freshness);
-    if !unused.is_empty() {
-        s.see(format!(
-            "in the manifest but used by no file: {}",
-            list(&unused)
-        ));
-        s.recommend(format!("Remove dependencies the generated files do not use, or add them where they belong: {}.", list(&unused)));
-    }
-
+    share(
+        &mut s,
+        4.0,
+        declared.len(),
+        &unused,
+        Some("in the manifest but used by no file"),
+        "Remove dependencies the generated files do not use, or add them where they belong",
+    );
     let unconstrained_manifest: Vec<String> = declared
         .values()
         .filter(|(_, c)| !c)
         .map(|(name, _)| name.clone())
         .collect();
-    let manifest_constrained = if declared.is_empty() {
-        1.0
-    } else {
-        1.0 - unconstrained_manifest.len() as f64 / declared.len() as f64
-    };
-    s.criterion(3.0, manifest_constrained);
-    if !unconstrained_manifest.is_empty() {
-        s.recommend(format!(
-            "Give these manifest dependencies a version constraint: {}.",
-            list(&unconstrained_manifest)
-        ));
-    }
+    share(
+        &mut s,
+        3.0,
+        declared.len(),
+        &unconstrained_manifest,
+        None,
+        "Give these manifest dependencies a version constraint",
+    );
     let unconstrained_files: Vec<String> = used
         .iter()
         .filter(|(_, (_, c))| !c)
         .map(|(k, _)| k.clone())
         .collect();
-    let files_constrained = if used.is_empty() {
-        1.0
-    } else {
-        1.0 - unconstrained_files.len() as f64 / used.len() as f64
-    };
-    s.criterion(2.0, files_constrained);
-    if !unconstrained_files.is_empty() {
-        s.see(format!(
-            "unpinned in the files: {}",
-            list(&unconstrained_files)
-        ));
-        s.recommend(format!(
-            "Pin versions in the generated dependency files for: {}.",
-            list(&unconstrained_files)
-        ));
-    }
+    share(
+        &mut s,
+        2.0,
+        used.len(),
+        &unconstrained_files,
+        Some("unpinned in the files"),
+        "Pin versions in the generated dependency files for",
+    );
     s.finish()
 }
 

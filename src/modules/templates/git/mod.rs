@@ -16,8 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -83,10 +83,22 @@ fn committer() -> Author {
     Author::new("Maestro", "maestro@localhost")
 }
 
-/// Opens (creating on first use) the tenants' repositories.
+/// Versions listed at the most for one template (a longer history shows its newest ones).
+pub const MAX_HISTORY: usize = 10_000;
+
+/// Template histories remembered at once; when full, the memory starts again.
+const REMEMBERED_HISTORIES: usize = 4096;
+
+/// A template's changes at one branch tip, newest first.
+type Changes = Arc<Vec<TemplateChange>>;
+
+/// Opens (creating on first use) the tenants' repositories, and remembers the template
+/// histories walked at each tenant's current tip.
 pub struct GitStore {
     root: PathBuf,
     repos: Mutex<HashMap<String, gix::ThreadSafeRepository>>,
+    /// (tenant, template) → the tip walked from and what the walk found.
+    histories: Mutex<HashMap<(String, String), (ObjectId, Changes)>>,
 }
 
 impl GitStore {
@@ -94,7 +106,48 @@ impl GitStore {
         GitStore {
             root,
             repos: Mutex::new(HashMap::new()),
+            histories: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The template's changes from the branch tip, newest first (at most [`MAX_HISTORY`]). The
+    /// history at one tip never changes, so it is walked once per tip: the pages of a version
+    /// list, commit-prefix lookups and diffs at that tip cost what they show, not the history.
+    pub fn changes(
+        &self,
+        tenant_id: &str,
+        repo: &gix::Repository,
+        template_id: &str,
+    ) -> anyhow::Result<Changes> {
+        let Some(tip) = tip(repo)? else {
+            return Ok(Changes::default());
+        };
+        let key = (tenant_id.to_string(), template_id.to_string());
+        let remembered = self
+            .histories
+            .lock()
+            .map_err(|_| anyhow!("history cache poisoned"))?
+            .get(&key)
+            .filter(|(at, _)| *at == tip)
+            .map(|(_, changes)| changes.clone());
+        if let Some(changes) = remembered {
+            return Ok(changes);
+        }
+        let mut found = Vec::new();
+        walk_changes(repo, Some(tip), template_id, |change| {
+            found.push(change);
+            found.len() < MAX_HISTORY
+        })?;
+        let changes = Changes::new(found);
+        let mut histories = self
+            .histories
+            .lock()
+            .map_err(|_| anyhow!("history cache poisoned"))?;
+        if histories.len() >= REMEMBERED_HISTORIES {
+            histories.clear();
+        }
+        histories.insert(key, (tip, changes.clone()));
+        Ok(changes)
     }
 
     pub fn root(&self) -> &Path {
@@ -497,18 +550,27 @@ pub struct VersionRecord {
     pub change: Change,
 }
 
-/// Commits (newest first) that changed `templates/<template_id>`, starting at `from`. A commit is
-/// listed when the template's tree differs from every parent's (git log's default history
-/// simplification). Stops after `max` entries.
-pub fn history(
+/// A commit that changed a template, as the history walk finds it (from trees alone; its
+/// message and author are read by [`describe`], only for the entries a caller shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateChange {
+    pub commit: ObjectId,
+    pub parent: Option<ObjectId>,
+    pub change: Change,
+}
+
+/// Walks the commits reachable from `from`, newest first, and hands `visit` each one that
+/// changed `templates/<template_id>`: listed when the template's tree differs from every
+/// parent's (git log's default history simplification). The walk stops as soon as `visit`
+/// returns `false`, so a caller that needs one entry (or one page) reads no further than that.
+pub fn walk_changes(
     repo: &gix::Repository,
     from: Option<ObjectId>,
     template_id: &str,
-    max: usize,
-) -> anyhow::Result<Vec<VersionRecord>> {
-    let mut out = Vec::new();
+    mut visit: impl FnMut(TemplateChange) -> bool,
+) -> anyhow::Result<()> {
     let Some(from) = from else {
-        return Ok(out);
+        return Ok(());
     };
     let walk = repo
         .rev_walk([from])
@@ -516,6 +578,7 @@ pub fn history(
             gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
         ))
         .all()?;
+    // Each commit is looked up once: as a child, then as the next commit walked.
     let mut cache: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
     let mut subtree = |repo: &gix::Repository, id: ObjectId| -> anyhow::Result<Option<ObjectId>> {
         if let Some(hit) = cache.get(&id) {
@@ -547,34 +610,61 @@ pub fn history(
             (Some(_), None) => Change::Removed,
             _ => Change::Modified,
         };
-        let commit = repo.find_commit(id)?;
-        let message = commit.message_raw_sloppy().to_string();
-        let summary = message
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let author = commit.author()?;
-        let seconds = author.time().map(|t| t.seconds).unwrap_or_default();
-        out.push(VersionRecord {
+        let found = TemplateChange {
             commit: id,
             parent: parents.first().copied(),
-            summary,
-            message: message.trim_end().to_string(),
-            author_name: author.name.to_string(),
-            author_email: author.email.to_string(),
-            time: Utc
-                .timestamp_opt(seconds, 0)
-                .single()
-                .unwrap_or_else(Utc::now),
             change,
-        });
-        if out.len() >= max {
+        };
+        if !visit(found) {
             break;
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// A change with its commit's message, author and time.
+pub fn describe(repo: &gix::Repository, found: TemplateChange) -> anyhow::Result<VersionRecord> {
+    let commit = repo.find_commit(found.commit)?;
+    let message = commit.message_raw_sloppy().to_string();
+    let summary = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let author = commit.author()?;
+    let seconds = author.time().map(|t| t.seconds).unwrap_or_default();
+    Ok(VersionRecord {
+        commit: found.commit,
+        parent: found.parent,
+        summary,
+        message: message.trim_end().to_string(),
+        author_name: author.name.to_string(),
+        author_email: author.email.to_string(),
+        time: Utc
+            .timestamp_opt(seconds, 0)
+            .single()
+            .unwrap_or_else(Utc::now),
+        change: found.change,
+    })
+}
+
+/// The newest `max` commits (newest first) that changed `templates/<template_id>`, starting at
+/// `from`, described ([`walk_changes`], [`describe`]); the walk stops once it has them.
+pub fn history(
+    repo: &gix::Repository,
+    from: Option<ObjectId>,
+    template_id: &str,
+    max: usize,
+) -> anyhow::Result<Vec<VersionRecord>> {
+    let mut found = Vec::new();
+    if max > 0 {
+        walk_changes(repo, from, template_id, |change| {
+            found.push(change);
+            found.len() < max
+        })?;
+    }
+    found.into_iter().map(|c| describe(repo, c)).collect()
 }
 
 /// The commit's author email and time.
@@ -702,7 +792,10 @@ pub fn push(
         if std::time::Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("git push did not finish within {} s", timeout.as_secs());
+            bail!(
+                "git push did not finish within {}",
+                humantime::format_duration(timeout)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }

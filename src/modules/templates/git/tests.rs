@@ -78,6 +78,31 @@ fn writes_are_single_commits_with_history_per_template() {
     assert_eq!(hist[1].change, Change::Added);
     assert_eq!(hist[0].author_email, "alice@example.com");
 
+    // The walk stops where its caller says: one entry costs one entry.
+    let mut visited = Vec::new();
+    walk_changes(&repo, tip(&repo).unwrap(), "a", |change| {
+        visited.push(change.commit);
+        false
+    })
+    .unwrap();
+    assert_eq!(visited, vec![c3]);
+    let newest = history(&repo, tip(&repo).unwrap(), "a", 1).unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].commit, c3);
+    assert_eq!(newest[0].summary, "Update a");
+
+    // The store walks a history once per tip: the same tip answers from memory, a new commit
+    // walks again (and sees it).
+    let remembered = store.changes("tenant-1", &repo, "a").unwrap();
+    assert_eq!(
+        remembered.iter().map(|c| c.commit).collect::<Vec<_>>(),
+        vec![c3, c1]
+    );
+    assert!(Arc::ptr_eq(
+        &remembered,
+        &store.changes("tenant-1", &repo, "a").unwrap()
+    ));
+
     let listing = template_listing(&repo, c3, "a").unwrap().unwrap();
     assert!(listing.iter().any(|f| f.path == "run.sh" && f.executable));
     let old = template_files(&repo, c1, "a").unwrap().unwrap();
@@ -92,6 +117,10 @@ fn writes_are_single_commits_with_history_per_template() {
         panic!("expected a commit")
     };
     assert!(template_tree(&repo, c4, "a").unwrap().is_none());
+    let after_delete = store.changes("tenant-1", &repo, "a").unwrap();
+    assert_eq!(after_delete[0].commit, c4);
+    assert_eq!(after_delete[0].change, Change::Removed);
+    assert_eq!(after_delete.len(), 3);
     assert_eq!(
         history(&repo, Some(c4), "a", 100).unwrap()[0].change,
         Change::Removed

@@ -6,14 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::write::Recorded;
+use super::write::{Recorded, store_row};
 use super::{Authorship, TemplatesService, WriteKind, build_row, now_naive, system_principal};
 use crate::modules::templates::archive::{self, Limits};
-use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::git;
 use crate::modules::templates::model::ImportReport;
 use crate::modules::templates::spec;
-use crate::modules::templates::store::{self, RowWrite, TemplateRow};
+use crate::modules::templates::store::{self, TemplateRow};
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::http::error::ApiResult;
 use crate::render::{Inspected, SourceFile};
@@ -98,22 +97,8 @@ impl TemplatesService {
                             updated_at: at,
                         },
                     };
-                    let row = TemplateRow {
-                        current_commit: import.commit.clone(),
-                        ..build_row(&t, &import.id, &import.inspected, &import.files, &who)
-                    };
-                    let written_row = if existing.is_some() {
-                        store::update(conn, &t, &row)?
-                    } else {
-                        store::insert(conn, &t, &row)?
-                    };
-                    if written_row != RowWrite::Written {
-                        return Err(TemplatesError::NameTaken {
-                            name: row.name.clone(),
-                            id: None,
-                        }
-                        .into());
-                    }
+                    let row = build_row(&t, &import.id, &import.inspected, &import.files, &who);
+                    let row = store_row(conn, &t, row, &import.commit, existing.is_none())?;
                     written.push((row, existing.is_none()));
                 }
                 let mut removed = Vec::new();

@@ -243,7 +243,9 @@ impl TemplatesService {
     }
 
     /// Queues a usage event (`templates:usage`): buffered in-process and written in pipelined
-    /// batches, so the caller never waits for Redis (see `Edge::publish_buffered`).
+    /// batches, so the caller never waits for Redis; repeats within the coalescing window (the
+    /// same user viewing the same commit) become one entry with a `count` (see
+    /// `Edge::publish_buffered`).
     pub fn usage_event(
         &self,
         event: &str,
@@ -263,7 +265,6 @@ impl TemplatesService {
                 ("tenant_id", tenant.0.clone()),
                 ("user_id", actor.user_id.clone()),
                 ("detail", detail.to_string()),
-                ("timestamp", Utc::now().to_rfc3339()),
             ],
         );
     }

@@ -27,7 +27,6 @@ use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, MANIFEST_FILE, SourceFile};
 
 /// Versions listed per template at most.
-const MAX_HISTORY: usize = 10_000;
 /// The templates' namespace in the platform cache (generations are per tenant in it).
 const CACHE_NAMESPACE: &str = "templates";
 
@@ -281,7 +280,7 @@ impl TemplatesService {
         if raw.len() < 7 || raw.len() > 40 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
-        let id = row.id.clone();
+        let (id, inner, tenant_id) = (row.id.clone(), self.inner.clone(), tenant.0.clone());
         let found = self
             .with_repo(tenant, move |repo| {
                 if raw.len() == 40 {
@@ -289,11 +288,14 @@ impl TemplatesService {
                         .map(|c| vec![c.to_string()])
                         .unwrap_or_default());
                 }
-                let tip = git::tip(repo)?;
-                Ok(git::history(repo, tip, &id, MAX_HISTORY)?
-                    .into_iter()
-                    .map(|v| v.commit.to_string())
-                    .filter(|c| c.starts_with(&raw))
+                // Two matches already make the prefix ambiguous.
+                Ok(inner
+                    .git
+                    .changes(&tenant_id, repo, &id)?
+                    .iter()
+                    .map(|change| change.commit.to_string())
+                    .filter(|commit| commit.starts_with(&raw))
+                    .take(2)
                     .collect::<Vec<_>>())
             })
             .await?;
@@ -452,14 +454,17 @@ impl TemplatesService {
     ) -> ApiResult<Page<VersionView>> {
         let row = self.row(tenant, id).await?;
         let (limit, offset) = (page.limit() as usize, page.offset() as usize);
-        let template_id = row.id.clone();
+        let (template_id, inner, tenant_id) =
+            (row.id.clone(), self.inner.clone(), tenant.0.clone());
         let (views, total) = self
             .with_repo(tenant, move |repo| {
-                let tip = git::tip(repo)?;
-                let history = git::history(repo, tip, &template_id, MAX_HISTORY)?;
-                let total = history.len();
+                // The changes are walked once per branch tip (trees only; `total` counts them
+                // all); commit messages and manifests are read for the page alone.
+                let changes = inner.git.changes(&tenant_id, repo, &template_id)?;
+                let total = changes.len();
                 let mut views = Vec::new();
-                for record in history.into_iter().skip(offset).take(limit) {
+                for change in changes.iter().skip(offset).take(limit) {
+                    let record = git::describe(repo, *change)?;
                     let version =
                         git::template_file(repo, record.commit, &template_id, MANIFEST_FILE)?
                             .and_then(|f| render::Manifest::parse(&f.content).ok())

@@ -186,6 +186,29 @@ impl TemplatesService {
         .await
     }
 
+    /// Commits `files` as template `row.id`, then stores `row` as of that commit: inserted when
+    /// `new`, else updated.
+    async fn commit_row(
+        &self,
+        tenant: &TenantId,
+        row: TemplateRow,
+        new: bool,
+        files: Vec<SourceFile>,
+        author: Author,
+        message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
+    ) -> ApiResult<Recorded<TemplateRow>> {
+        let (t, id) = (tenant.clone(), row.id.clone());
+        self.commit_then_record(
+            tenant,
+            &id,
+            Some(files),
+            author,
+            message,
+            move |conn, commit| store_row(conn, &t, row, commit, new),
+        )
+        .await
+    }
+
     /// Makes one commit with `write` (which may decide there is nothing to commit), then runs
     /// `record` in a database transaction that also stores the new branch head; when the
     /// database write fails, the branch is moved back.
@@ -311,28 +334,14 @@ impl TemplatesService {
                 updated_at: now,
             },
         );
-        let t = tenant.clone();
         let recorded = self
-            .commit_then_record(
+            .commit_row(
                 &tenant,
-                &id,
-                Some(version.files.clone()),
+                row,
+                true,
+                version.files.clone(),
                 author_of(actor),
                 move |c| format!("{message_head} ({}){trailer}", files_word(c.added.len())),
-                move |conn, commit| {
-                    let row = TemplateRow {
-                        current_commit: commit.to_string(),
-                        ..row
-                    };
-                    match store::insert(conn, &t, &row)? {
-                        RowWrite::Written => Ok(row),
-                        _ => Err(TemplatesError::NameTaken {
-                            name: row.name.clone(),
-                            id: None,
-                        }
-                        .into()),
-                    }
-                },
             )
             .await?;
         drop(guard);
@@ -469,29 +478,14 @@ impl TemplatesService {
                 updated_at: now_naive(),
             },
         );
-        let t = tenant.clone();
         let recorded = self
-            .commit_then_record(
+            .commit_row(
                 &tenant,
-                &current.id,
-                Some(version.files.clone()),
+                row,
+                false,
+                version.files.clone(),
                 author_of(actor),
                 message,
-                move |conn, commit| {
-                    let row = TemplateRow {
-                        current_commit: commit.to_string(),
-                        ..row
-                    };
-                    match store::update(conn, &t, &row)? {
-                        RowWrite::Written => Ok(row),
-                        RowWrite::NameTaken => Err(TemplatesError::NameTaken {
-                            name: row.name.clone(),
-                            id: None,
-                        }
-                        .into()),
-                        RowWrite::Missing => Err(TemplatesError::not_found().into()),
-                    }
-                },
             )
             .await?;
         match recorded {
@@ -666,5 +660,34 @@ fn written(
         files: files.iter().map(|f| file_entry(f, false)).collect(),
         gate: note,
         changed: Some(changed),
+    }
+}
+
+/// Stores a template's registry row as of `commit`: inserted when `new`, else updated. A name
+/// another writer took meanwhile is a 409, a template deleted meanwhile a 404.
+pub(super) fn store_row(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    row: TemplateRow,
+    commit: &str,
+    new: bool,
+) -> ApiResult<TemplateRow> {
+    let row = TemplateRow {
+        current_commit: commit.to_string(),
+        ..row
+    };
+    let outcome = if new {
+        store::insert(conn, tenant, &row)?
+    } else {
+        store::update(conn, tenant, &row)?
+    };
+    match outcome {
+        RowWrite::Written => Ok(row),
+        RowWrite::NameTaken => Err(TemplatesError::NameTaken {
+            name: row.name.clone(),
+            id: None,
+        }
+        .into()),
+        RowWrite::Missing => Err(TemplatesError::not_found().into()),
     }
 }

@@ -239,12 +239,7 @@ pub enum Format {
 impl Format {
     /// From a `Content-Type` value; `None` for types we do not read.
     pub fn from_content_type(raw: &str) -> Option<Format> {
-        let mime = raw
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mime = crate::platform::http::body::media_type(raw);
         match mime.as_str() {
             "application/json" => Some(Format::Json),
             "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => {

@@ -85,7 +85,8 @@ struct Inner {
     registry: StepRegistry,
     settings: WorkflowsSettings,
     bus: crate::platform::bus::Bus,
-    database_url: String,
+    /// PostgreSQL only: the URL of the LISTEN connection (the pool's timeouts and keepalive).
+    listen_url: Option<String>,
     owner: String,
     lease: Duration,
     poll: Duration,
@@ -125,7 +126,9 @@ impl Engine {
                 poll: ws.poll_interval(),
                 settings: ws,
                 bus,
-                database_url: settings.database.url.clone(),
+                listen_url: (crate::platform::db::Backend::from_url(&settings.database.url)
+                    == Ok(crate::platform::db::Backend::Postgres))
+                .then(|| crate::platform::db::postgres_url(&settings.database)),
                 owner,
                 wake: Notify::new(),
                 channel: Mutex::new(None),
@@ -319,8 +322,9 @@ impl Engine {
         }
     }
 
-    pub(super) fn database_url(&self) -> &str {
-        &self.inner.database_url
+    /// The LISTEN connection's URL; `None` on SQLite.
+    pub(super) fn listen_url(&self) -> Option<&str> {
+        self.inner.listen_url.as_deref()
     }
 
     /// Ready, unleased queue rows (for `/metrics`).

@@ -36,7 +36,7 @@ impl Engine {
         tasks.push(BackgroundTask::new("workflows-heartbeat", move |cancel| {
             Box::pin(async move { e.heartbeat(cancel).await })
         }));
-        if self.inner.settings.listen_notify && self.inner.database_url.starts_with("postgres") {
+        if self.inner.settings.listen_notify && self.inner.listen_url.is_some() {
             let e = self.clone();
             tasks.push(BackgroundTask::new("workflows-listener", move |cancel| {
                 Box::pin(async move { crate::modules::workflows::listener::run(e, cancel).await })

@@ -116,27 +116,8 @@ impl World {
             .unwrap()
             .naive_utc();
         let run = RunRow {
-            id: "run-1".into(),
-            tenant_id: "t".into(),
-            workflow_id: "wf".into(),
-            version: 1,
-            status: RunStatus::Pending.as_str().into(),
-            pause_reason: None,
-            inputs: "{}".into(),
-            outputs: None,
-            error: None,
-            failed_step: None,
-            actor: "{}".into(),
-            idempotency_key: None,
-            request_hash: String::new(),
-            trace_parent: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
             deadline_at: def.run_timeout.map(|d| now + from_std(d)),
-            updated_at: now,
-            audit_seq: 0,
-            audit_hash: crate::modules::workflows::audit::GENESIS.into(),
+            ..RunRow::sample("run-1", "wf", now)
         };
         let steps = def
             .steps

@@ -1,0 +1,1 @@
+DROP TABLE k8s_jobs;

@@ -1,0 +1,2 @@
+DROP TABLE k8s_leases;
+DROP TABLE k8s_environments;

@@ -1,0 +1,149 @@
+//! The k8s module: ephemeral Kubernetes environments for test runs. An environment is a
+//! namespace `maestro-<id>` with a LimitRange, a ResourceQuota, a NetworkPolicy and a Pod
+//! Security label, its databases (PostgreSQL, MySQL, MongoDB, Redis; random credentials in a
+//! Secret) and the app under test, applied by server-side apply (field manager `maestro`).
+//! Expiry lives on the namespace (`maestro.io/expires-at`). Without a cluster the module stays
+//! mounted and answers 503 naming the missing configuration; `render` works without one. The
+//! TTL reaper (`reaper.rs`) deletes expired namespaces, reading the expiry from the cluster.
+
+mod cluster;
+mod error;
+pub mod manifests;
+pub mod model;
+mod reaper;
+mod routes;
+mod schema;
+mod service;
+pub mod settings;
+mod store;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use crate::platform::Platform;
+use crate::platform::health::DependencyCheck;
+use crate::platform::module::{BackgroundTask, Module};
+
+pub use cluster::Cluster;
+pub use error::K8sError;
+pub use service::{K8sService, render};
+
+pub struct K8sModule {
+    service: K8sService,
+    reaper: reaper::Reaper,
+}
+
+/// Builds the module; the cluster is looked up on first use (so a start without one is fine).
+pub fn build(platform: &Platform) -> anyhow::Result<Arc<dyn Module>> {
+    let settings = Arc::new(platform.settings.k8s.clone());
+    let cluster = Cluster::new(settings.clone());
+    Ok(build_with(platform, cluster))
+}
+
+/// The module over a given cluster handle (tests pass an in-process fake).
+pub fn build_with(platform: &Platform, cluster: Cluster) -> Arc<dyn Module> {
+    let settings = Arc::new(platform.settings.k8s.clone());
+    let mut reaper = reaper::Reaper {
+        db: platform.db.clone(),
+        cluster: cluster.clone(),
+        settings: settings.clone(),
+        holder: uuid::Uuid::new_v4().to_string(),
+        service: None,
+    };
+    let service = K8sService::new(
+        platform.db.clone(),
+        cluster,
+        settings,
+        platform.services.clone(),
+    );
+    platform.services.insert(service.clone());
+    reaper.service = Some(service.clone());
+    Arc::new(K8sModule { service, reaper })
+}
+
+impl K8sModule {
+    async fn check(&self) -> DependencyCheck {
+        match self.service.cluster().unavailable_reason().await {
+            None => DependencyCheck {
+                status: "up".into(),
+                detail: None,
+            },
+            Some(reason) => DependencyCheck {
+                status: "down".into(),
+                detail: Some(reason),
+            },
+        }
+    }
+}
+
+impl Module for K8sModule {
+    fn name(&self) -> &'static str {
+        "k8s"
+    }
+
+    fn configure(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+        routes::configure(cfg, self.service.clone());
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        let mut tag = utoipa::openapi::tag::Tag::new("k8s");
+        tag.description = Some(
+            "Ephemeral Kubernetes environments: namespaces with quotas, limits, network isolation and Pod Security; databases with generated credentials; the app under test; expiry; manifests rendered without a cluster".into(),
+        );
+        utoipa::openapi::OpenApiBuilder::new()
+            .tags(Some(vec![tag]))
+            .build()
+    }
+
+    /// `k8s`: `connected`, or `unavailable` with `k8s_detail` saying what to configure (the
+    /// module does not make Maestro unhealthy).
+    fn health(&self) -> BoxFuture<'_, Map<String, Value>> {
+        Box::pin(async move {
+            let check = self.check().await;
+            let mut map = Map::new();
+            let connected = check.status == "up";
+            map.insert(
+                "k8s".into(),
+                if connected {
+                    "connected"
+                } else {
+                    "unavailable"
+                }
+                .into(),
+            );
+            if let Some(detail) = check.detail {
+                map.insert("k8s_detail".into(), detail.into());
+            }
+            map
+        })
+    }
+
+    fn tasks(&self) -> Vec<BackgroundTask> {
+        let reaper = self.reaper.clone();
+        let service = self.service.clone();
+        vec![
+            BackgroundTask::new("k8s-reaper", move |cancel| Box::pin(reaper.run(cancel))),
+            BackgroundTask::new("k8s-jobs", move |cancel| {
+                Box::pin(async move {
+                    // Unfinished jobs are followed again (their watch re-lists).
+                    match service.resume_jobs().await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(jobs = n, "following unfinished k8s jobs again")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = ?e, "could not resume k8s jobs"),
+                    }
+                    cancel.cancelled().await;
+                    service.stop();
+                    Ok(())
+                })
+            }),
+        ]
+    }
+
+    fn readiness(&self) -> BoxFuture<'_, Option<DependencyCheck>> {
+        Box::pin(async move { Some(self.check().await) })
+    }
+}
