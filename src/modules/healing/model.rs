@@ -154,3 +154,21 @@ pub struct HistoryEntry {
     pub failure_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+/// A test with flaky evidence in the project's window.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FlakyTest {
+    pub test: TestView,
+    /// `flaky`, or `broken` when every result of its newest commit failed (never quarantined).
+    pub status: String,
+    /// Results in the window (skips left out).
+    pub runs: i64,
+    pub failures: i64,
+    /// Results that failed, then passed on a retry of the same run.
+    pub flaky_results: i64,
+    /// Commits with both a passing and a failing result.
+    pub disagreeing_commits: i64,
+    /// Pass/fail changes between consecutive results ÷ (results − 1).
+    pub flip_rate: f64,
+    pub last_seen: DateTime<Utc>,
+}

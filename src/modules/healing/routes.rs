@@ -9,7 +9,7 @@ use super::archive::{self, ArchiveKind, Budget};
 use super::classify::Category;
 use super::junit::Outcome;
 use super::model::{
-    FailureDetail, FailureSummary, HistoryEntry, IngestResponse, ReportBody, ReportMeta,
+    FailureDetail, FailureSummary, FlakyTest, HistoryEntry, IngestResponse, ReportBody, ReportMeta,
 };
 use super::service::{HealingService, Upload};
 use super::store::FailureFilter;
@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .service(upload_report)
             .service(list_failures)
             .service(get_failure)
+            .service(flaky_tests)
             .service(test_history),
     );
 }
@@ -261,5 +262,38 @@ async fn test_history(
 ) -> ApiResult<web::Json<Page<HistoryEntry>>> {
     Ok(web::Json(
         service.history(caller.tenant(), &id, &page).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FlakyQuery {
+    /// The project (required).
+    project: String,
+}
+
+/// The project's tests with flaky evidence in the last `healing.flaky_window`: results that
+/// failed then passed on a retry, or commits with both passing and failing results. A test whose
+/// newest commit failed on every result is listed as `broken`, not `flaky`.
+#[utoipa::path(
+    tag = "healing",
+    params(FlakyQuery, PageQuery),
+    responses(
+        (status = 200, description = "Flaky (and broken) tests, most evidence first", body = Page<FlakyTest>),
+        ApiErrors,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/tests/flaky")]
+async fn flaky_tests(
+    caller: Authorized<Viewer>,
+    service: web::Data<HealingService>,
+    query: web::Query<FlakyQuery>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<FlakyTest>>> {
+    Ok(web::Json(
+        service
+            .flaky(caller.tenant(), &query.project, &page)
+            .await?,
     ))
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, HumanDuration};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +19,8 @@ pub struct HealingSettings {
     pub max_archive_expanded_bytes: u64,
     /// Most `*.xml` files an archive upload may hold.
     pub max_archive_files: usize,
+    /// How far back flaky detection looks.
+    pub flaky_window: HumanDuration,
     /// Stored bytes of each failure body and captured output (head + tail).
     pub max_output_bytes: usize,
     /// Stored bytes of each failure `message`/`type` (head + tail).
@@ -32,6 +34,7 @@ impl Default for HealingSettings {
             max_cases: 200_000,
             max_archive_expanded_bytes: 536_870_912,
             max_archive_files: 20_000,
+            flaky_window: HumanDuration(std::time::Duration::from_secs(14 * 24 * 3600)),
             max_output_bytes: 16_384,
             max_message_bytes: 2_048,
         }
@@ -60,6 +63,12 @@ impl HealingSettings {
             return Err(ConfigError::new(
                 "healing.max_archive_expanded_bytes",
                 "must be at least 1024 bytes",
+            ));
+        }
+        if self.flaky_window.get().is_zero() {
+            return Err(ConfigError::new(
+                "healing.flaky_window",
+                "must be longer than 0s, e.g. 14d",
             ));
         }
         if self.max_output_bytes < 256 {

@@ -238,7 +238,7 @@ pub fn failures(
     Ok((joined, total))
 }
 
-fn tests_by_id<'a>(
+pub fn tests_by_id<'a>(
     conn: &mut DbConnection,
     tenant: &TenantId,
     ids: impl Iterator<Item = &'a str>,
@@ -325,4 +325,28 @@ pub fn history(
         })
         .collect();
     Ok((rows, total))
+}
+
+/// (test id, commit, outcome, when) of a project's results since `since`, oldest first: what
+/// flaky detection reads (all from the covering index `healing_results_window_idx`).
+pub type WindowRow = (String, Option<String>, String, NaiveDateTime);
+
+pub fn window(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    project: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<WindowRow>> {
+    healing_results::table
+        .filter(healing_results::tenant_id.eq(tenant.as_str()))
+        .filter(healing_results::project.eq(project))
+        .filter(healing_results::created_at.ge(since))
+        .order(healing_results::created_at.asc())
+        .select((
+            healing_results::test_id,
+            healing_results::commit_sha,
+            healing_results::outcome,
+            healing_results::created_at,
+        ))
+        .load(conn)
 }

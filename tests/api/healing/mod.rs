@@ -373,6 +373,7 @@ async fn with_the_module_off_its_paths_and_seam_are_gone() {
         "/api/v1/healing/failures",
         "/api/v1/healing/failures/{id}",
         "/api/v1/healing/tests/{id}/history",
+        "/api/v1/healing/tests/flaky",
     ] {
         assert!(paths.iter().any(|p| *p == path), "{path} in {paths:?}");
     }
@@ -448,5 +449,94 @@ async fn a_reports_folder_uploads_as_tar_gz_or_zip() {
     .await;
     assert_eq!(status, 422);
     assert_eq!(problem["code"], "healing.invalid_archive");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn flaky_tests_are_listed_with_evidence_and_broken_ones_are_told_apart() {
+    let app = TestApp::spawn().await;
+    let upload = |sha: &str, attempt: u32, cases: Value| json!({"project": "web", "commit_sha": sha, "attempt": attempt, "cases": cases});
+    let runs = [
+        // Commit a: "checkout" fails on the first CI attempt and passes on the second.
+        upload(
+            "a",
+            1,
+            json!([
+                {"classname": "Shop", "name": "checkout", "outcome": "failed", "message": "503"},
+                {"classname": "Shop", "name": "search", "outcome": "flaky", "attempts": 2},
+                {"classname": "Shop", "name": "totals", "outcome": "passed"}
+            ]),
+        ),
+        upload(
+            "a",
+            2,
+            json!([
+                {"classname": "Shop", "name": "checkout", "outcome": "passed"},
+                {"classname": "Shop", "name": "totals", "outcome": "passed"}
+            ]),
+        ),
+        // Commit b: "search" fails every attempt (broken at head); "totals" regresses.
+        upload(
+            "b",
+            1,
+            json!([
+                {"classname": "Shop", "name": "checkout", "outcome": "passed"},
+                {"classname": "Shop", "name": "search", "outcome": "failed", "message": "gone"},
+                {"classname": "Shop", "name": "totals", "outcome": "failed", "message": "expected: <3> but was: <4>"}
+            ]),
+        ),
+        upload(
+            "b",
+            2,
+            json!([
+                {"classname": "Shop", "name": "search", "outcome": "error", "message": "gone"},
+                {"classname": "Shop", "name": "totals", "outcome": "failed", "message": "expected: <3> but was: <4>"}
+            ]),
+        ),
+    ];
+    for body in runs {
+        let (status, stored) = app
+            .post("/api/v1/healing/reports", Some(&app.editor.token), &body)
+            .await;
+        assert_eq!(status, 201, "{stored}");
+    }
+    let (status, page) = app
+        .get(
+            "/api/v1/healing/tests/flaky?project=web",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let by_name = |name: &str| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["test"]["name"] == name)
+            .cloned()
+    };
+    let checkout = by_name("checkout").expect("a commit that passed and failed is flaky");
+    assert_eq!(checkout["status"], "flaky");
+    assert_eq!(checkout["disagreeing_commits"], 1);
+    let search = by_name("search").expect("retried-then-passed results are flaky evidence");
+    assert_eq!(search["status"], "broken", "failing every attempt at head");
+    assert!(
+        by_name("totals").is_none(),
+        "a regression is not flaky: {page}"
+    );
+    assert_eq!(page["total"], 2);
+
+    // Another project, another tenant: nothing.
+    let (_, other) = app
+        .get(
+            "/api/v1/healing/tests/flaky?project=web",
+            Some(&app.other_admin.token),
+        )
+        .await;
+    assert_eq!(other["total"], 0);
+    let (status, _) = app
+        .get("/api/v1/healing/tests/flaky", Some(&app.viewer.token))
+        .await;
+    assert_eq!(status, 400, "project is required");
     app.shutdown().await;
 }

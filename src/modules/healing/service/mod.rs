@@ -3,6 +3,7 @@
 //!
 //! [`TestResults`]: crate::platform::test_results::TestResults
 
+mod flaky;
 mod ingest;
 mod reads;
 
