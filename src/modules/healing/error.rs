@@ -48,6 +48,27 @@ pub enum HealingError {
     )]
     ArchiveTooLarge { max_bytes: u64, max_files: usize },
 
+    /// Quarantine asked for a test with no flaky evidence in the window.
+    #[error(
+        "Test {id} shows no flaky evidence in the last healing.flaky_window (no retried-then-passed \
+         result, no commit with both passing and failing results); only flaky tests can be \
+         quarantined."
+    )]
+    NotFlaky { id: String },
+
+    /// Quarantine asked for a test failing every attempt at its newest commit.
+    #[error(
+        "Test {id} fails every attempt at its newest commit: it is broken, not flaky, and is never \
+         quarantined. Fix or revert the change that broke it."
+    )]
+    BrokenTest { id: String },
+
+    #[error("Test {id} is already quarantined; unquarantine it first to change the entry.")]
+    AlreadyQuarantined { id: String },
+
+    #[error("Test {id} is not quarantined.")]
+    NotQuarantined { id: String },
+
     #[error("No failure {id} in your tenant.")]
     FailureNotFound { id: String },
 
@@ -63,6 +84,10 @@ crate::problem_codes! {
         Self::TooManyCases { .. } => (PAYLOAD_TOO_LARGE, "healing.too_many_cases"),
         Self::InvalidArchive { .. } => (UNPROCESSABLE_ENTITY, "healing.invalid_archive"),
         Self::ArchiveTooLarge { .. } => (PAYLOAD_TOO_LARGE, "healing.archive_too_large"),
+        Self::NotFlaky { .. } => (UNPROCESSABLE_ENTITY, "healing.not_flaky"),
+        Self::BrokenTest { .. } => (CONFLICT, "healing.broken_test"),
+        Self::AlreadyQuarantined { .. } => (CONFLICT, "healing.already_quarantined"),
+        Self::NotQuarantined { .. } => (NOT_FOUND, "healing.not_quarantined"),
         Self::FailureNotFound { .. } => (NOT_FOUND, "healing.failure_not_found"),
         Self::TestNotFound { .. } => (NOT_FOUND, "healing.test_not_found"),
     }

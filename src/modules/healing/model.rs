@@ -172,3 +172,39 @@ pub struct FlakyTest {
     pub flip_rate: f64,
     pub last_seen: DateTime<Utc>,
 }
+
+/// `POST /api/v1/healing/tests/{id}/quarantine`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineRequest {
+    /// Who fixes it (default: the caller).
+    pub owner: Option<String>,
+    /// Why (required).
+    pub reason: String,
+    /// How long, e.g. `7d` (default `healing.quarantine_ttl`, at most
+    /// `healing.quarantine_max_ttl`).
+    pub expires_in: Option<String>,
+}
+
+/// An active quarantine.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineEntry {
+    pub id: String,
+    pub test: TestView,
+    pub owner: String,
+    pub reason: String,
+    /// The flaky evidence it was quarantined on (runs, failures, flaky_results,
+    /// disagreeing_commits, flip_rate).
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A project's quarantine list for CI.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineList {
+    pub project: String,
+    pub items: Vec<QuarantineEntry>,
+}

@@ -9,7 +9,8 @@ use super::archive::{self, ArchiveKind, Budget};
 use super::classify::Category;
 use super::junit::Outcome;
 use super::model::{
-    FailureDetail, FailureSummary, FlakyTest, HistoryEntry, IngestResponse, ReportBody, ReportMeta,
+    FailureDetail, FailureSummary, FlakyTest, HistoryEntry, IngestResponse, QuarantineEntry,
+    QuarantineList, QuarantineRequest, ReportBody, ReportMeta,
 };
 use super::service::{HealingService, Upload};
 use super::store::FailureFilter;
@@ -25,6 +26,8 @@ crate::problem_responses! {
     struct TooLarge = [413 => "The upload is larger than healing.max_upload_bytes holds more than healing.max_cases test cases, or an archive expands past its limits"];
     struct FailureNotFound = [404 => "No such failure in your tenant"];
     struct TestNotFound = [404 => "No such test in your tenant"];
+    struct QuarantineRejected = [404 => "No such test in your tenant", 409 => "The test is broken (fails every attempt at its newest commit: never quarantined) or already quarantined", 422 => "The test has no flaky evidence in the window, or the request is invalid"];
+    struct NotQuarantined = [404 => "No such test in your tenant, or it is not quarantined"];
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -34,6 +37,9 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .service(list_failures)
             .service(get_failure)
             .service(flaky_tests)
+            .service(quarantine_test)
+            .service(unquarantine_test)
+            .service(quarantine_list)
             .service(test_history),
     );
 }
@@ -296,4 +302,102 @@ async fn flaky_tests(
             .flaky(caller.tenant(), &query.project, &page)
             .await?,
     ))
+}
+
+/// Quarantine a flaky test: it keeps running but CI stops blocking on it (see
+/// `GET /api/v1/healing/quarantine`). Only a test with flaky evidence can be quarantined; one
+/// failing every attempt at its newest commit is broken and refused with 409.
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Test id")),
+    request_body = QuarantineRequest,
+    responses(
+        (status = 201, description = "Quarantined", body = QuarantineEntry),
+        EditorErrors, JsonBodyErrors, QuarantineRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/tests/{id}/quarantine")]
+async fn quarantine_test(
+    caller: Authorized<Editor>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+    body: web::Json<QuarantineRequest>,
+) -> ApiResult<HttpResponse> {
+    let entry = service
+        .quarantine(&caller.principal, &id, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(entry))
+}
+
+/// End a test's quarantine.
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Test id")),
+    responses(
+        (status = 204, description = "Released"),
+        EditorErrors, NotQuarantined,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/tests/{id}/unquarantine")]
+async fn unquarantine_test(
+    caller: Authorized<Editor>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    service.unquarantine(&caller.principal, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct QuarantineQuery {
+    /// The project (required).
+    project: String,
+    /// `json` (default) or `plain`: one test per line, `classname<TAB>name`.
+    format: Option<String>,
+}
+
+/// The project's active quarantine, for CI to skip or ignore those tests: JSON, or with
+/// `format=plain` one test per line (`classname<TAB>name`).
+#[utoipa::path(
+    tag = "healing",
+    params(QuarantineQuery),
+    responses(
+        (status = 200, description = "Active quarantine entries, oldest first", content(
+            (QuarantineList = "application/json"),
+            (String = "text/plain")
+        )),
+        ApiErrors,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/quarantine")]
+async fn quarantine_list(
+    caller: Authorized<Viewer>,
+    service: web::Data<HealingService>,
+    query: web::Query<QuarantineQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = query.into_inner();
+    let items = service.quarantined(caller.tenant(), &q.project).await?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(HttpResponse::Ok().json(QuarantineList {
+            project: q.project,
+            items,
+        })),
+        Some("plain") => {
+            let mut text = String::new();
+            for e in items {
+                text.push_str(&format!("{}\t{}\n", e.test.classname, e.test.name));
+            }
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(text))
+        }
+        Some(other) => Err(ApiError::bad_request(
+            "request.invalid_query",
+            format!("`format={other}` is not supported; use json or plain."),
+        )),
+    }
 }

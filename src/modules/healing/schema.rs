@@ -76,6 +76,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    healing_quarantine (id) {
+        id -> Text,
+        tenant_id -> Text,
+        project -> Text,
+        test_id -> Text,
+        owner -> Text,
+        reason -> Text,
+        evidence -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        released_at -> Nullable<Timestamp>,
+        released_by -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(healing_quarantine -> healing_tests (test_id));
 diesel::joinable!(healing_failures -> healing_tests (test_id));
 diesel::joinable!(healing_failures -> healing_results (result_id));
 diesel::joinable!(healing_results -> healing_tests (test_id));
@@ -83,5 +101,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     healing_reports,
     healing_tests,
     healing_results,
-    healing_failures
+    healing_failures,
+    healing_quarantine
 );

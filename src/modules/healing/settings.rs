@@ -21,6 +21,10 @@ pub struct HealingSettings {
     pub max_archive_files: usize,
     /// How far back flaky detection looks.
     pub flaky_window: HumanDuration,
+    /// How long a quarantine lasts unless the request says.
+    pub quarantine_ttl: HumanDuration,
+    /// The longest quarantine a request may ask for.
+    pub quarantine_max_ttl: HumanDuration,
     /// Stored bytes of each failure body and captured output (head + tail).
     pub max_output_bytes: usize,
     /// Stored bytes of each failure `message`/`type` (head + tail).
@@ -35,6 +39,8 @@ impl Default for HealingSettings {
             max_archive_expanded_bytes: 536_870_912,
             max_archive_files: 20_000,
             flaky_window: HumanDuration(std::time::Duration::from_secs(14 * 24 * 3600)),
+            quarantine_ttl: HumanDuration(std::time::Duration::from_secs(14 * 24 * 3600)),
+            quarantine_max_ttl: HumanDuration(std::time::Duration::from_secs(90 * 24 * 3600)),
             max_output_bytes: 16_384,
             max_message_bytes: 2_048,
         }
@@ -69,6 +75,12 @@ impl HealingSettings {
             return Err(ConfigError::new(
                 "healing.flaky_window",
                 "must be longer than 0s, e.g. 14d",
+            ));
+        }
+        if self.quarantine_ttl.get().is_zero() || self.quarantine_ttl > self.quarantine_max_ttl {
+            return Err(ConfigError::new(
+                "healing.quarantine_ttl",
+                "must be longer than 0s and at most healing.quarantine_max_ttl",
             ));
         }
         if self.max_output_bytes < 256 {

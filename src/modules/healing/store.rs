@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{healing_failures, healing_reports, healing_results, healing_tests};
+use super::schema::{
+    healing_failures, healing_quarantine, healing_reports, healing_results, healing_tests,
+};
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
 
@@ -348,5 +350,86 @@ pub fn window(
             healing_results::outcome,
             healing_results::created_at,
         ))
+        .load(conn)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = healing_quarantine, treat_none_as_null = true)]
+pub struct QuarantineRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub project: String,
+    pub test_id: String,
+    pub owner: String,
+    pub reason: String,
+    /// The flaky evidence at the time, as JSON.
+    pub evidence: String,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub released_at: Option<NaiveDateTime>,
+    pub released_by: Option<String>,
+}
+
+pub fn insert_quarantine(conn: &mut DbConnection, row: &QuarantineRow) -> QueryResult<()> {
+    diesel::insert_into(healing_quarantine::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The test's quarantine that is neither released nor expired at `now`.
+pub fn active_quarantine(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    test_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<QuarantineRow>> {
+    healing_quarantine::table
+        .filter(healing_quarantine::tenant_id.eq(tenant.as_str()))
+        .filter(healing_quarantine::test_id.eq(test_id))
+        .filter(healing_quarantine::released_at.is_null())
+        .filter(healing_quarantine::expires_at.gt(now))
+        .select(QuarantineRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Closes the test's unreleased entry (active or expired); returns how many were closed.
+pub fn release(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    test_id: &str,
+    now: NaiveDateTime,
+    by: &str,
+) -> QueryResult<usize> {
+    diesel::update(
+        healing_quarantine::table
+            .filter(healing_quarantine::tenant_id.eq(tenant.as_str()))
+            .filter(healing_quarantine::test_id.eq(test_id))
+            .filter(healing_quarantine::released_at.is_null()),
+    )
+    .set((
+        healing_quarantine::released_at.eq(now),
+        healing_quarantine::released_by.eq(by),
+    ))
+    .execute(conn)
+}
+
+/// A project's active quarantine with each test, oldest first.
+pub fn quarantined(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    project: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<(QuarantineRow, TestRow)>> {
+    healing_quarantine::table
+        .inner_join(healing_tests::table)
+        .filter(healing_quarantine::tenant_id.eq(tenant.as_str()))
+        .filter(healing_quarantine::project.eq(project))
+        .filter(healing_quarantine::released_at.is_null())
+        .filter(healing_quarantine::expires_at.gt(now))
+        .order(healing_quarantine::created_at.asc())
+        .select((QuarantineRow::as_select(), TestRow::as_select()))
         .load(conn)
 }

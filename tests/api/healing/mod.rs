@@ -374,6 +374,9 @@ async fn with_the_module_off_its_paths_and_seam_are_gone() {
         "/api/v1/healing/failures/{id}",
         "/api/v1/healing/tests/{id}/history",
         "/api/v1/healing/tests/flaky",
+        "/api/v1/healing/tests/{id}/quarantine",
+        "/api/v1/healing/tests/{id}/unquarantine",
+        "/api/v1/healing/quarantine",
     ] {
         assert!(paths.iter().any(|p| *p == path), "{path} in {paths:?}");
     }
@@ -538,5 +541,87 @@ async fn flaky_tests_are_listed_with_evidence_and_broken_ones_are_told_apart() {
         .get("/api/v1/healing/tests/flaky", Some(&app.viewer.token))
         .await;
     assert_eq!(status, 400, "project is required");
+
+    // Quarantine: flaky yes (with owner, evidence, expiry), broken never, steady never.
+    let id = |t: &Value| t["test"]["id"].as_str().unwrap().to_string();
+    let (checkout_id, search_id) = (id(&checkout), id(&search));
+    let quarantine = |test: &str| format!("/api/v1/healing/tests/{test}/quarantine");
+    let editor = Some(app.editor.token.as_str());
+    let ask = json!({"owner": "team-shop", "reason": "payment sandbox flakes", "expires_in": "7d"});
+    let (status, entry) = app.post(&quarantine(&checkout_id), editor, &ask).await;
+    assert_eq!(status, 201, "{entry}");
+    assert_eq!(entry["owner"], "team-shop");
+    assert_eq!(entry["evidence"]["disagreeing_commits"], 1);
+    let (status, problem) = app.post(&quarantine(&checkout_id), editor, &ask).await;
+    assert_eq!(
+        (status.as_u16(), &problem["code"]),
+        (409, &json!("healing.already_quarantined"))
+    );
+    let (status, problem) = app.post(&quarantine(&search_id), editor, &ask).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "healing.broken_test");
+    let (_, history) = app
+        .get(
+            "/api/v1/healing/failures?project=web&outcome=failed",
+            Some(&app.viewer.token),
+        )
+        .await;
+    let totals = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["test"]["name"] == "totals")
+        .unwrap()["test"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, problem) = app.post(&quarantine(&totals), editor, &ask).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "healing.not_flaky");
+    let (status, _) = app
+        .post(&quarantine(&checkout_id), Some(&app.viewer.token), &ask)
+        .await;
+    assert_eq!(status, 403);
+
+    // CI reads the list as JSON or as plain lines.
+    let (status, list) = app
+        .get(
+            "/api/v1/healing/quarantine?project=web",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["test"]["name"], "checkout");
+    let plain = app
+        .request(
+            Method::GET,
+            "/api/v1/healing/quarantine?project=web&format=plain",
+            Some(&app.viewer.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        plain.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(plain.text().await.unwrap(), "Shop\tcheckout\n");
+
+    let unquarantine = format!("/api/v1/healing/tests/{checkout_id}/unquarantine");
+    let (status, _) = app.post(&unquarantine, editor, &json!({})).await;
+    assert_eq!(status, 204);
+    let (_, list) = app
+        .get(
+            "/api/v1/healing/quarantine?project=web",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    let (status, problem) = app.post(&unquarantine, editor, &json!({})).await;
+    assert_eq!(status, 404);
+    assert_eq!(problem["code"], "healing.not_quarantined");
     app.shutdown().await;
 }

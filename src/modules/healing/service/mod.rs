@@ -5,6 +5,7 @@
 
 mod flaky;
 mod ingest;
+mod quarantine;
 mod reads;
 
 use crate::platform::Platform;

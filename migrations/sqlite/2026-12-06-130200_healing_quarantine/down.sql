@@ -1,0 +1,1 @@
+DROP TABLE healing_quarantine;
