@@ -113,7 +113,9 @@ async fn create_environment(
     service: web::Data<K8sService>,
     body: web::Json<EnvironmentRequest>,
 ) -> ApiResult<HttpResponse> {
-    let created = service.create(&auth.principal, body.into_inner()).await?;
+    let created = service
+        .create(&auth.principal, body.into_inner(), None)
+        .await?;
     let location = format!("/api/v1/environments/{}", created.view.id);
     Ok(if created.created {
         HttpResponse::Created()

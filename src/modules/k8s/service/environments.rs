@@ -47,7 +47,13 @@ impl K8sService {
         render(&self.settings, tenant, owner, req)
     }
 
-    pub async fn create(&self, caller: &Principal, req: EnvironmentRequest) -> ApiResult<Created> {
+    /// Creates an environment; `run_id` ties it to the workflow run that provisions it.
+    pub async fn create(
+        &self,
+        caller: &Principal,
+        req: EnvironmentRequest,
+        run_id: Option<&str>,
+    ) -> ApiResult<Created> {
         let (errors, ttl) = validate::check(&req, &self.settings);
         if !errors.is_empty() {
             return Err(K8sError::InvalidSpec(errors).into());
@@ -71,6 +77,7 @@ impl K8sService {
             expires_at: validate::expiry(now, ttl.unwrap_or(self.settings.default_ttl()))
                 .naive_utc(),
             deleted_at: None,
+            run_id: run_id.map(str::to_string),
         };
         let (row, created) = {
             let row = row.clone();
@@ -350,6 +357,19 @@ impl K8sService {
             })
             .await?;
         view(&self.load(tenant, id).await?)
+    }
+
+    /// Deletes the live environments a workflow run provisioned (when the run ends).
+    pub async fn teardown_run(&self, tenant: &TenantId, run_id: &str) -> ApiResult<usize> {
+        let (t, r) = (tenant.clone(), run_id.to_string());
+        let ids = self
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::environments_of_run(conn, &t, &r)?) })
+            .await?;
+        for id in &ids {
+            self.delete(tenant, id).await?;
+        }
+        Ok(ids.len())
     }
 
     pub(super) async fn load(&self, tenant: &TenantId, id: &str) -> ApiResult<EnvironmentRow> {
