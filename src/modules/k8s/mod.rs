@@ -17,6 +17,7 @@ mod service;
 pub mod settings;
 mod steps;
 mod store;
+mod stream;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use serde_json::{Map, Value};
 
 use crate::modules::workflows::events::WorkflowRunFinished;
 use crate::platform::Platform;
+use crate::platform::edge::StreamHandler;
 use crate::platform::health::DependencyCheck;
 use crate::platform::module::{BackgroundTask, Module};
 
@@ -36,6 +38,7 @@ pub struct K8sModule {
     service: K8sService,
     reaper: reaper::Reaper,
     bus: crate::platform::bus::Bus,
+    auth: crate::platform::auth::AuthService,
 }
 
 /// Builds the module; the cluster is looked up on first use (so a start without one is fine).
@@ -60,6 +63,7 @@ pub fn build_with(platform: &Platform, cluster: Cluster) -> Arc<dyn Module> {
         cluster,
         settings,
         platform.services.clone(),
+        platform.edge.clone(),
     );
     platform.services.insert(service.clone());
     reaper.service = Some(service.clone());
@@ -68,6 +72,7 @@ pub fn build_with(platform: &Platform, cluster: Cluster) -> Arc<dyn Module> {
         service,
         reaper,
         bus: platform.bus.clone(),
+        auth: platform.auth.clone(),
     })
 }
 
@@ -169,6 +174,10 @@ impl Module for K8sModule {
                 })
             }),
         ]
+    }
+
+    fn stream_handlers(&self) -> Vec<StreamHandler> {
+        vec![stream::handler(self.service.clone(), self.auth.clone())]
     }
 
     fn readiness(&self) -> BoxFuture<'_, Option<DependencyCheck>> {

@@ -7,6 +7,7 @@ mod environments;
 mod jobs;
 mod reaper;
 mod render;
+mod stream;
 mod workflow;
 
 use std::time::Duration;

@@ -131,6 +131,9 @@ impl K8sService {
         } else {
             row
         };
+        if created {
+            self.publish_phase(&row.tenant_id, &row.id, &row.namespace, &row.phase, None);
+        }
         Ok(Created {
             view: view(&row)?,
             created,
@@ -300,6 +303,15 @@ impl K8sService {
                 },
             },
         };
+        if row.phase != observed.phase.as_str() {
+            self.publish_phase(
+                &row.tenant_id,
+                &row.id,
+                &row.namespace,
+                observed.phase.as_str(),
+                observed.reason.as_deref(),
+            );
+        }
         let now = Utc::now().naive_utc();
         let deleted_at = row.deleted_at.unwrap_or(now);
         let (tenant_c, id_c) = (tenant.clone(), id.to_string());
@@ -408,6 +420,15 @@ impl K8sService {
         let phase = observed.phase.as_str();
         if row.phase == phase && row.reason == observed.reason {
             return Ok(row);
+        }
+        if row.phase != phase {
+            self.publish_phase(
+                &row.tenant_id,
+                &row.id,
+                &row.namespace,
+                phase,
+                observed.reason.as_deref(),
+            );
         }
         if row.deleted_at.is_some() || observed.phase == Phase::Deleted {
             let now = Utc::now().naive_utc();
