@@ -5,6 +5,7 @@
 mod access;
 mod environments;
 mod jobs;
+mod real_cluster;
 mod reaper;
 mod render;
 mod stream;
