@@ -137,6 +137,7 @@ impl Module for K8sModule {
         let reaper = self.reaper.clone();
         let service = self.service.clone();
         let teardown = self.service.clone();
+        let refresher = self.service.clone();
         let bus = self.bus.clone();
         vec![
             BackgroundTask::new("k8s-reaper", move |cancel| Box::pin(reaper.run(cancel))),
@@ -156,6 +157,21 @@ impl Module for K8sModule {
                         }
                         Ok(())
                     })
+                })
+            }),
+            BackgroundTask::new("k8s-status", move |cancel| {
+                Box::pin(async move {
+                    loop {
+                        tokio::select! {
+                            _ = cancel.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(refresher.settings().status_interval()) => {}
+                        }
+                        if refresher.cluster().unavailable_reason().await.is_none()
+                            && let Err(e) = refresher.refresh_round(100).await
+                        {
+                            tracing::debug!(error = ?e, "environment status refresh failed");
+                        }
+                    }
                 })
             }),
             BackgroundTask::new("k8s-jobs", move |cancel| {

@@ -210,6 +210,16 @@ pub fn acquire_lease(
     Ok(updated > 0)
 }
 
+/// Environments not known to be gone (any tenant), those updated longest ago first.
+pub fn live_environments(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<EnvironmentRow>> {
+    k8s_environments::table
+        .filter(k8s_environments::phase.ne("deleted"))
+        .order(k8s_environments::updated_at.asc())
+        .limit(limit)
+        .select(EnvironmentRow::as_select())
+        .load(conn)
+}
+
 /// Live environments a workflow run provisioned.
 pub fn environments_of_run(
     conn: &mut DbConnection,

@@ -212,8 +212,14 @@ impl K8sService {
     /// The environment with its phase read from the cluster now (and recorded).
     pub async fn get(&self, tenant: &TenantId, id: &str) -> ApiResult<EnvironmentView> {
         let row = self.load(tenant, id).await?;
+        view(&self.refresh(row).await?)
+    }
+
+    /// Reads the phase of an environment from the cluster and records it (a deleted one is
+    /// left as it is).
+    async fn refresh(&self, row: EnvironmentRow) -> ApiResult<EnvironmentRow> {
         if row.phase == Phase::Deleted.as_str() {
-            return view(&row);
+            return Ok(row);
         }
         let client = self.cluster.client().await?;
         let spec = spec_of(&row)?;
@@ -224,8 +230,26 @@ impl K8sService {
             &expected_deployments(&spec),
         )
         .await?;
-        let row = self.record_observed(tenant, row, observed).await?;
-        view(&row)
+        let tenant = TenantId(row.tenant_id.clone());
+        self.record_observed(&tenant, row, observed).await
+    }
+
+    /// One round of the status refresher: the phases of live environments (those seen longest
+    /// ago first), so lists filtered by phase and the `k8s:status` stream follow the cluster
+    /// without anyone reading each environment. Returns how many were read.
+    pub async fn refresh_round(&self, batch: i64) -> ApiResult<usize> {
+        let rows = self
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::live_environments(conn, batch)?) })
+            .await?;
+        let n = rows.len();
+        for row in rows {
+            let id = row.id.clone();
+            if let Err(e) = self.refresh(row).await {
+                tracing::debug!(environment = %id, error = ?e, "status refresh failed; next round");
+            }
+        }
+        Ok(n)
     }
 
     pub async fn list(
