@@ -483,7 +483,7 @@ impl K8sService {
     }
 }
 
-/// The manifests `create` would apply for `req` as multi-document YAML, with freshly generated
+/// The manifests `create` would apply for `req` as a YAML `List`, with freshly generated
 /// credentials; nothing is stored or applied and no cluster is needed
 /// (`POST /api/v1/environments/render`, `maestro env render`).
 pub fn render(
