@@ -142,6 +142,7 @@ pub struct FailureDetail {
 
 /// One result in a test's history.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = TestHistoryEntry)]
 pub struct HistoryEntry {
     pub result_id: String,
     pub report_id: String,

@@ -135,14 +135,17 @@ pub fn manifests(plan: &Plan<'_>) -> Vec<Manifest> {
     out
 }
 
-/// The manifests as one multi-document YAML stream (what `render` returns).
+/// The manifests as one YAML document, a `v1` `List` in apply order (what `render` returns;
+/// `kubectl apply -f` takes it as it is).
 pub fn to_yaml(manifests: &[Manifest]) -> Result<String, yaml_serde::Error> {
-    let mut out = String::new();
-    for m in manifests {
-        out.push_str("---\n");
-        out.push_str(&yaml_serde::to_string(m)?);
-    }
-    Ok(out)
+    yaml_serde::to_string(&super::model::RenderedManifests {
+        api_version: "v1".into(),
+        kind: "List".into(),
+        items: manifests
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap_or_default())
+            .collect(),
+    })
 }
 
 /// Fresh random credentials for `databases` (generated once per environment: reapplying keeps

@@ -15,14 +15,18 @@ mod routes;
 mod schema;
 mod service;
 pub mod settings;
+mod steps;
 mod store;
+mod stream;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
+use crate::modules::workflows::events::WorkflowRunFinished;
 use crate::platform::Platform;
+use crate::platform::edge::StreamHandler;
 use crate::platform::health::DependencyCheck;
 use crate::platform::module::{BackgroundTask, Module};
 
@@ -33,6 +37,8 @@ pub use service::{K8sService, render};
 pub struct K8sModule {
     service: K8sService,
     reaper: reaper::Reaper,
+    bus: crate::platform::bus::Bus,
+    auth: crate::platform::auth::AuthService,
 }
 
 /// Builds the module; the cluster is looked up on first use (so a start without one is fine).
@@ -57,10 +63,17 @@ pub fn build_with(platform: &Platform, cluster: Cluster) -> Arc<dyn Module> {
         cluster,
         settings,
         platform.services.clone(),
+        platform.edge.clone(),
     );
     platform.services.insert(service.clone());
     reaper.service = Some(service.clone());
-    Arc::new(K8sModule { service, reaper })
+    steps::register(&platform.steps, &service);
+    Arc::new(K8sModule {
+        service,
+        reaper,
+        bus: platform.bus.clone(),
+        auth: platform.auth.clone(),
+    })
 }
 
 impl K8sModule {
@@ -123,8 +136,44 @@ impl Module for K8sModule {
     fn tasks(&self) -> Vec<BackgroundTask> {
         let reaper = self.reaper.clone();
         let service = self.service.clone();
+        let teardown = self.service.clone();
+        let refresher = self.service.clone();
+        let bus = self.bus.clone();
         vec![
             BackgroundTask::new("k8s-reaper", move |cancel| Box::pin(reaper.run(cancel))),
+            // A run that provisioned environments tears them down when it ends, whatever the
+            // outcome (succeeded, failed, cancelled, dead-lettered).
+            BackgroundTask::new("k8s-run-teardown", move |cancel| {
+                bus.handler_loop::<WorkflowRunFinished, _>("k8s-run-teardown", cancel, move |event| {
+                    let service = teardown.clone();
+                    Box::pin(async move {
+                        let tenant = crate::platform::auth::TenantId(event.tenant_id.clone());
+                        let n = service
+                            .teardown_run(&tenant, &event.run_id)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                        if n > 0 {
+                            tracing::info!(run_id = %event.run_id, environments = n, status = %event.status, "tore down the run's environments");
+                        }
+                        Ok(())
+                    })
+                })
+            }),
+            BackgroundTask::new("k8s-status", move |cancel| {
+                Box::pin(async move {
+                    loop {
+                        tokio::select! {
+                            _ = cancel.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(refresher.settings().status_interval()) => {}
+                        }
+                        if refresher.cluster().unavailable_reason().await.is_none()
+                            && let Err(e) = refresher.refresh_round(100).await
+                        {
+                            tracing::debug!(error = ?e, "environment status refresh failed");
+                        }
+                    }
+                })
+            }),
             BackgroundTask::new("k8s-jobs", move |cancel| {
                 Box::pin(async move {
                     // Unfinished jobs are followed again (their watch re-lists).
@@ -141,6 +190,10 @@ impl Module for K8sModule {
                 })
             }),
         ]
+    }
+
+    fn stream_handlers(&self) -> Vec<StreamHandler> {
+        vec![stream::handler(self.service.clone(), self.auth.clone())]
     }
 
     fn readiness(&self) -> BoxFuture<'_, Option<DependencyCheck>> {

@@ -288,3 +288,17 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
 }
+
+/// What `render` returns (as YAML): the manifests in apply order, as a `v1` `List`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenderedManifests {
+    /// `v1`
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// `List`
+    pub kind: String,
+    /// Namespace, LimitRange, ResourceQuota, NetworkPolicy, Secret, then a Deployment and a
+    /// Service per database and for the app.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+}

@@ -8,7 +8,9 @@ use utoipa::IntoParams;
 
 use futures::StreamExt;
 
-use super::model::{EnvironmentRequest, EnvironmentView, ExtendRequest, JobRequest, JobView};
+use super::model::{
+    EnvironmentRequest, EnvironmentView, ExtendRequest, JobRequest, JobView, RenderedManifests,
+};
 use super::service::K8sService;
 use super::service::{JobLog, ListFilter};
 use crate::platform::auth::{Authorized, Editor, Viewer};
@@ -113,7 +115,9 @@ async fn create_environment(
     service: web::Data<K8sService>,
     body: web::Json<EnvironmentRequest>,
 ) -> ApiResult<HttpResponse> {
-    let created = service.create(&auth.principal, body.into_inner()).await?;
+    let created = service
+        .create(&auth.principal, body.into_inner(), None)
+        .await?;
     let location = format!("/api/v1/environments/{}", created.view.id);
     Ok(if created.created {
         HttpResponse::Created()
@@ -124,13 +128,13 @@ async fn create_environment(
     })
 }
 
-/// The manifests `create` would apply for this request, as multi-document YAML — nothing is
+/// The manifests `create` would apply for this request, as a YAML `List` — nothing is
 /// stored or applied, and no cluster is needed. Database passwords are freshly generated.
 #[utoipa::path(
     tag = "k8s",
     request_body = EnvironmentRequest,
     responses(
-        (status = 200, description = "The manifests, in apply order", body = String, content_type = "application/yaml"),
+        (status = 200, description = "The manifests, in apply order, as a `v1` `List` (YAML)", body = RenderedManifests, content_type = "application/yaml"),
         ApiErrors, JsonBodyErrors, SpecRejected,
     ),
     security(("bearer" = ["viewer"]))

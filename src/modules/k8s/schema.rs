@@ -13,6 +13,7 @@ diesel::table! {
         updated_at -> Timestamp,
         expires_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        run_id -> Nullable<Text>,
     }
 }
 

@@ -27,6 +27,9 @@ pub struct K8sSettings {
     pub pod_security: String,
     /// How long one call to the Kubernetes API may take.
     pub api_timeout: HumanDuration,
+    /// How often the phases of live environments are read from the cluster in the background
+    /// (lists and the `k8s:status` stream follow the cluster without anyone reading each one).
+    pub status_interval: HumanDuration,
     /// How often the TTL reaper looks for expired environments (it also runs at start).
     pub reaper_interval: HumanDuration,
     /// How long past its expiry a namespace is kept (clock skew between replicas and cluster).
@@ -87,6 +90,10 @@ impl K8sSettings {
         self.job_poll_interval.get()
     }
 
+    pub fn status_interval(&self) -> Duration {
+        self.status_interval.get()
+    }
+
     pub fn reaper_interval(&self) -> Duration {
         self.reaper_interval.get()
     }
@@ -130,6 +137,12 @@ impl K8sSettings {
             return Err(ConfigError::new(
                 "k8s.max_log_bytes",
                 "must be at least 1024",
+            ));
+        }
+        if self.status_interval() < Duration::from_millis(100) {
+            return Err(ConfigError::new(
+                "k8s.status_interval",
+                "must be at least 100ms",
             ));
         }
         if self.reaper_interval() < Duration::from_secs(1) {

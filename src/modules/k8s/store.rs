@@ -23,6 +23,8 @@ pub struct EnvironmentRow {
     pub updated_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
+    /// The workflow run that provisioned it (torn down when the run ends).
+    pub run_id: Option<String>,
 }
 
 /// Inserts the row unless the id (or the namespace) exists; returns whether it was written.
@@ -206,6 +208,30 @@ pub fn acquire_lease(
     ))
     .execute(conn)?;
     Ok(updated > 0)
+}
+
+/// Environments not known to be gone (any tenant), those updated longest ago first.
+pub fn live_environments(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<EnvironmentRow>> {
+    k8s_environments::table
+        .filter(k8s_environments::phase.ne("deleted"))
+        .order(k8s_environments::updated_at.asc())
+        .limit(limit)
+        .select(EnvironmentRow::as_select())
+        .load(conn)
+}
+
+/// Live environments a workflow run provisioned.
+pub fn environments_of_run(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    run_id: &str,
+) -> QueryResult<Vec<String>> {
+    k8s_environments::table
+        .filter(k8s_environments::tenant_id.eq(tenant.as_str()))
+        .filter(k8s_environments::run_id.eq(run_id))
+        .filter(k8s_environments::deleted_at.is_null())
+        .select(k8s_environments::id)
+        .load(conn)
 }
 
 /// The environment in `namespace`, whatever its tenant (for the reaper).

@@ -361,3 +361,39 @@ async fn simulated_environments_are_tenant_scoped_and_role_checked() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn simulated_lists_follow_the_cluster_without_anyone_reading_the_environment() {
+    let builder = crate::helpers::TestApp::builder().with(|s| {
+        s.k8s.status_interval =
+            maestro::config::HumanDuration(std::time::Duration::from_millis(200));
+    });
+    let env = super::with_cluster(crate::support::k8s_fake::FakeCluster::new(), builder).await;
+    let token = env.app.viewer.token.clone();
+    let (status, _) = env
+        .app
+        .post(
+            "/api/v1/environments",
+            Some(&env.app.editor.token),
+            &json!({"databases": ["redis"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Only lists are read: the background refresh moves the record to ready.
+    env.app
+        .eventually(
+            "the list shows it ready",
+            std::time::Duration::from_secs(20),
+            || {
+                let token = token.clone();
+                let app = &env.app;
+                async move {
+                    let (_, list) = app
+                        .get("/api/v1/environments?phase=ready", Some(&token))
+                        .await;
+                    (list["total"] == 1).then_some(())
+                }
+            },
+        )
+        .await;
+}

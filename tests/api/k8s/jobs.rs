@@ -13,7 +13,7 @@ use maestro::platform::test_results::{JunitIngested, JunitUpload, TestResults, T
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Env, with_fake_cluster};
+use super::{Env, with_cluster, with_fake_cluster};
 use crate::helpers::TestApp;
 use crate::support::k8s_fake::{FakeCluster, Script};
 
@@ -297,26 +297,15 @@ impl Module for Healing {
 
 #[tokio::test]
 async fn simulated_junit_results_reach_the_healing_module_when_it_is_on() {
-    let cluster = FakeCluster::new();
-    let server = cluster.serve().await;
-    let kubeconfig = server.kubeconfig_path().display().to_string();
     let sink = Sink::default();
     let registered = sink.clone();
-    let app = TestApp::builder()
-        .with(move |s| s.k8s.kubeconfig = kubeconfig)
-        .module(Box::new(move |platform| {
-            platform
-                .services
-                .insert(TestResults(Arc::new(registered) as Arc<dyn TestResultsSink>));
-            Ok(Arc::new(Healing) as Arc<dyn Module>)
-        }))
-        .spawn()
-        .await;
-    let env = Env {
-        app,
-        cluster,
-        _server: server,
-    };
+    let builder = TestApp::builder().module(Box::new(move |platform| {
+        platform
+            .services
+            .insert(TestResults(Arc::new(registered) as Arc<dyn TestResultsSink>));
+        Ok(Arc::new(Healing) as Arc<dyn Module>)
+    }));
+    let env = with_cluster(FakeCluster::new(), builder).await;
     let lines = results_lines();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     env.cluster

@@ -5,36 +5,43 @@
 mod access;
 mod environments;
 mod jobs;
+mod real_cluster;
 mod reaper;
 mod render;
+mod stream;
+mod workflow;
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestAppBuilder};
 use crate::support::k8s_fake::{FakeCluster, FakeServer};
 
 /// A server whose k8s module talks to `cluster` over loopback HTTP.
 pub struct Env {
     pub app: TestApp,
     pub cluster: FakeCluster,
-    _server: FakeServer,
+    pub server: FakeServer,
 }
 
 pub async fn with_fake_cluster() -> Env {
-    let cluster = FakeCluster::new();
+    with_cluster(FakeCluster::new(), TestApp::builder()).await
+}
+
+/// Serves `cluster` (seeded or configured already) and spawns `builder` pointed at it.
+pub async fn with_cluster(cluster: FakeCluster, builder: TestAppBuilder) -> Env {
     let server = cluster.serve().await;
     let kubeconfig = server.kubeconfig_path().display().to_string();
-    let app = TestApp::builder()
+    let app = builder
         .with(move |s| s.k8s.kubeconfig = kubeconfig)
         .spawn()
         .await;
     Env {
         app,
         cluster,
-        _server: server,
+        server,
     }
 }
 

@@ -11,6 +11,7 @@ use maestro::config::HumanDuration;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use super::{Env, with_cluster};
 use crate::helpers::TestApp;
 use crate::support::k8s_fake::{FakeCluster, Script};
 
@@ -39,13 +40,7 @@ async fn simulated_reaper_on_a_fresh_start_deletes_exactly_the_expired_maestro_n
         Some(-3600),
     ));
     cluster.create_json(namespace("plain", json!({}), Some(-3600)));
-    let server = cluster.serve().await;
-    let kubeconfig = server.kubeconfig_path().display().to_string();
-
-    let app = TestApp::builder()
-        .with(move |s| s.k8s.kubeconfig = kubeconfig)
-        .spawn()
-        .await;
+    let Env { app, cluster, .. } = &with_cluster(cluster, TestApp::builder()).await;
     cluster
         .wait_for_gone::<Namespace>("", "maestro-expired1")
         .await;
@@ -83,17 +78,12 @@ async fn simulated_reaper_on_a_fresh_start_deletes_exactly_the_expired_maestro_n
 
 #[tokio::test]
 async fn simulated_an_expired_environment_is_reaped_and_its_record_says_so() {
-    let cluster = FakeCluster::new();
-    let server = cluster.serve().await;
-    let kubeconfig = server.kubeconfig_path().display().to_string();
-    let app = TestApp::builder()
-        .with(move |s| {
-            s.k8s.kubeconfig = kubeconfig;
-            s.k8s.reaper_interval = HumanDuration(Duration::from_secs(1));
-            s.k8s.reaper_grace = HumanDuration(Duration::ZERO);
-        })
-        .spawn()
-        .await;
+    let builder = TestApp::builder().with(|s| {
+        s.k8s.reaper_interval = HumanDuration(Duration::from_secs(1));
+        s.k8s.reaper_grace = HumanDuration(Duration::ZERO);
+    });
+    let env = with_cluster(FakeCluster::new(), builder).await;
+    let (app, cluster) = (&env.app, &env.cluster);
     let token = app.editor.token.clone();
     let id = uuid::Uuid::new_v4().to_string();
     let (status, created) = app
@@ -130,7 +120,7 @@ async fn simulated_an_expired_environment_is_reaped_and_its_record_says_so() {
     // Make it expired on the cluster, where the reaper reads it.
     let past =
         (Utc::now() - chrono::Duration::seconds(5)).to_rfc3339_opts(SecondsFormat::Secs, true);
-    let namespaces: Api<Namespace> = Api::all(server.client().await);
+    let namespaces: Api<Namespace> = Api::all(env.server.client().await);
     namespaces
         .patch(
             &ns,

@@ -5,19 +5,25 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use reqwest::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, maestro_bin};
 
-/// Each YAML document as (kind, name, JSON).
+/// Each item of the rendered `List` as (kind, name, JSON).
 pub fn documents(yaml: &str) -> Vec<(String, String, Value)> {
-    yaml_serde::Deserializer::from_str(yaml)
-        .map(|doc| {
-            let v = Value::deserialize(doc).expect("each document is YAML");
+    let list: Value = yaml_serde::from_str(yaml).expect("one YAML document");
+    assert_eq!(
+        (list["apiVersion"].as_str(), list["kind"].as_str()),
+        (Some("v1"), Some("List"))
+    );
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|v| {
             let kind = v["kind"].as_str().expect("kind").to_string();
             let name = v["metadata"]["name"].as_str().expect("name").to_string();
-            (kind, name, v)
+            (kind, name, v.clone())
         })
         .collect()
 }

@@ -8,7 +8,7 @@ mod instantiate;
 mod layout;
 mod openapi;
 mod search;
-mod stream;
+pub mod stream;
 mod sync;
 mod uploads;
 

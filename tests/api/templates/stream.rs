@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, test_redis_url};
 
 /// XADD through the redis-cli binary (as an operator would), or the client library when the
 /// binary is not installed.
-fn xadd(url: &str, stream: &str, fields: &[(&str, String)]) {
+pub fn xadd(url: &str, stream: &str, fields: &[(&str, String)]) {
     let mut args: Vec<String> = vec![
         "-u".into(),
         url.into(),
@@ -44,9 +44,9 @@ fn xadd(url: &str, stream: &str, fields: &[(&str, String)]) {
     }
 }
 
-type Entry = HashMap<String, String>;
+pub type Entry = HashMap<String, String>;
 
-fn entries(app: &TestApp, stream: &str) -> Vec<Entry> {
+pub fn entries(app: &TestApp, stream: &str) -> Vec<Entry> {
     let mut conn = app.redis_conn().unwrap();
     let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(stream)

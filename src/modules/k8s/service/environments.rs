@@ -47,7 +47,13 @@ impl K8sService {
         render(&self.settings, tenant, owner, req)
     }
 
-    pub async fn create(&self, caller: &Principal, req: EnvironmentRequest) -> ApiResult<Created> {
+    /// Creates an environment; `run_id` ties it to the workflow run that provisions it.
+    pub async fn create(
+        &self,
+        caller: &Principal,
+        req: EnvironmentRequest,
+        run_id: Option<&str>,
+    ) -> ApiResult<Created> {
         let (errors, ttl) = validate::check(&req, &self.settings);
         if !errors.is_empty() {
             return Err(K8sError::InvalidSpec(errors).into());
@@ -71,6 +77,7 @@ impl K8sService {
             expires_at: validate::expiry(now, ttl.unwrap_or(self.settings.default_ttl()))
                 .naive_utc(),
             deleted_at: None,
+            run_id: run_id.map(str::to_string),
         };
         let (row, created) = {
             let row = row.clone();
@@ -124,6 +131,9 @@ impl K8sService {
         } else {
             row
         };
+        if created {
+            self.publish_phase(&row.tenant_id, &row.id, &row.namespace, &row.phase, None);
+        }
         Ok(Created {
             view: view(&row)?,
             created,
@@ -202,8 +212,14 @@ impl K8sService {
     /// The environment with its phase read from the cluster now (and recorded).
     pub async fn get(&self, tenant: &TenantId, id: &str) -> ApiResult<EnvironmentView> {
         let row = self.load(tenant, id).await?;
+        view(&self.refresh(row).await?)
+    }
+
+    /// Reads the phase of an environment from the cluster and records it (a deleted one is
+    /// left as it is).
+    async fn refresh(&self, row: EnvironmentRow) -> ApiResult<EnvironmentRow> {
         if row.phase == Phase::Deleted.as_str() {
-            return view(&row);
+            return Ok(row);
         }
         let client = self.cluster.client().await?;
         let spec = spec_of(&row)?;
@@ -214,8 +230,26 @@ impl K8sService {
             &expected_deployments(&spec),
         )
         .await?;
-        let row = self.record_observed(tenant, row, observed).await?;
-        view(&row)
+        let tenant = TenantId(row.tenant_id.clone());
+        self.record_observed(&tenant, row, observed).await
+    }
+
+    /// One round of the status refresher: the phases of live environments (those seen longest
+    /// ago first), so lists filtered by phase and the `k8s:status` stream follow the cluster
+    /// without anyone reading each environment. Returns how many were read.
+    pub async fn refresh_round(&self, batch: i64) -> ApiResult<usize> {
+        let rows = self
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::live_environments(conn, batch)?) })
+            .await?;
+        let n = rows.len();
+        for row in rows {
+            let id = row.id.clone();
+            if let Err(e) = self.refresh(row).await {
+                tracing::debug!(environment = %id, error = ?e, "status refresh failed; next round");
+            }
+        }
+        Ok(n)
     }
 
     pub async fn list(
@@ -293,6 +327,15 @@ impl K8sService {
                 },
             },
         };
+        if row.phase != observed.phase.as_str() {
+            self.publish_phase(
+                &row.tenant_id,
+                &row.id,
+                &row.namespace,
+                observed.phase.as_str(),
+                observed.reason.as_deref(),
+            );
+        }
         let now = Utc::now().naive_utc();
         let deleted_at = row.deleted_at.unwrap_or(now);
         let (tenant_c, id_c) = (tenant.clone(), id.to_string());
@@ -352,6 +395,19 @@ impl K8sService {
         view(&self.load(tenant, id).await?)
     }
 
+    /// Deletes the live environments a workflow run provisioned (when the run ends).
+    pub async fn teardown_run(&self, tenant: &TenantId, run_id: &str) -> ApiResult<usize> {
+        let (t, r) = (tenant.clone(), run_id.to_string());
+        let ids = self
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::environments_of_run(conn, &t, &r)?) })
+            .await?;
+        for id in &ids {
+            self.delete(tenant, id).await?;
+        }
+        Ok(ids.len())
+    }
+
     pub(super) async fn load(&self, tenant: &TenantId, id: &str) -> ApiResult<EnvironmentRow> {
         let (tenant, id) = (tenant.clone(), id.to_string());
         self.db
@@ -389,6 +445,15 @@ impl K8sService {
         if row.phase == phase && row.reason == observed.reason {
             return Ok(row);
         }
+        if row.phase != phase {
+            self.publish_phase(
+                &row.tenant_id,
+                &row.id,
+                &row.namespace,
+                phase,
+                observed.reason.as_deref(),
+            );
+        }
         if row.deleted_at.is_some() || observed.phase == Phase::Deleted {
             let now = Utc::now().naive_utc();
             let deleted_at = row.deleted_at.unwrap_or(now);
@@ -418,7 +483,7 @@ impl K8sService {
     }
 }
 
-/// The manifests `create` would apply for `req` as multi-document YAML, with freshly generated
+/// The manifests `create` would apply for `req` as a YAML `List`, with freshly generated
 /// credentials; nothing is stored or applied and no cluster is needed
 /// (`POST /api/v1/environments/render`, `maestro env render`).
 pub fn render(

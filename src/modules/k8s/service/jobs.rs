@@ -484,6 +484,25 @@ impl K8sService {
         let results_json = results
             .as_ref()
             .map(|r| serde_json::to_string(r).unwrap_or_default());
+        self.publish(
+            super::super::stream::RESULTS,
+            vec![
+                ("tenant_id", row.tenant_id.clone()),
+                ("environment_id", row.environment_id.clone()),
+                ("job_id", row.id.clone()),
+                ("status", status.as_str().to_string()),
+                (
+                    "exit_code",
+                    exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                ),
+                ("reason", reason.clone().unwrap_or_default()),
+                (
+                    "results",
+                    results_json.clone().unwrap_or_else(|| "null".into()),
+                ),
+                ("timestamp", Utc::now().to_rfc3339()),
+            ],
+        );
         let (tenant, id) = (row.tenant_id.clone(), row.id.clone());
         let now = Utc::now().naive_utc();
         self.db

@@ -31,6 +31,7 @@ use super::error::K8sError;
 use super::manifests::{MANAGER, Manifest};
 use super::settings::K8sSettings;
 use crate::platform::db::Db;
+use crate::platform::edge::Edge;
 use crate::platform::module::ServiceRegistry;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +44,8 @@ pub struct K8sService {
     services: ServiceRegistry,
     /// Stops the job runners at shutdown.
     cancel: CancellationToken,
+    /// The Redis Streams edge (status and results events), when Redis is configured.
+    edge: Option<Edge>,
 }
 
 impl K8sService {
@@ -51,6 +54,7 @@ impl K8sService {
         cluster: Cluster,
         settings: Arc<K8sSettings>,
         services: ServiceRegistry,
+        edge: Option<Edge>,
     ) -> Self {
         K8sService {
             db,
@@ -58,7 +62,37 @@ impl K8sService {
             settings,
             services,
             cancel: CancellationToken::new(),
+            edge,
         }
+    }
+
+    /// Queues an outbound stream event (never waits for Redis; a no-op without it).
+    pub fn publish(&self, stream: &'static str, fields: Vec<(&'static str, String)>) {
+        if let Some(edge) = &self.edge {
+            edge.publish_buffered(stream, fields);
+        }
+    }
+
+    /// `k8s:status`: an environment's phase changed.
+    fn publish_phase(
+        &self,
+        tenant: &str,
+        id: &str,
+        namespace: &str,
+        phase: &str,
+        reason: Option<&str>,
+    ) {
+        self.publish(
+            super::stream::STATUS,
+            vec![
+                ("tenant_id", tenant.to_string()),
+                ("environment_id", id.to_string()),
+                ("namespace", namespace.to_string()),
+                ("phase", phase.to_string()),
+                ("reason", reason.unwrap_or_default().to_string()),
+                ("timestamp", chrono::Utc::now().to_rfc3339()),
+            ],
+        );
     }
 
     /// Stops following jobs (at shutdown; they resume at the next start).

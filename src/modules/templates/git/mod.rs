@@ -89,6 +89,10 @@ pub const MAX_HISTORY: usize = 10_000;
 /// Template histories remembered at once; when full, the memory starts again.
 const REMEMBERED_HISTORIES: usize = 4096;
 
+/// How many new commits a remembered history is brought up to date with, before the whole
+/// history is walked again instead.
+const MAX_CATCH_UP: usize = 1000;
+
 /// A template's changes at one branch tip, newest first.
 type Changes = Arc<Vec<TemplateChange>>;
 
@@ -113,6 +117,7 @@ impl GitStore {
     /// The template's changes from the branch tip, newest first (at most [`MAX_HISTORY`]). The
     /// history at one tip never changes, so it is walked once per tip: the pages of a version
     /// list, commit-prefix lookups and diffs at that tip cost what they show, not the history.
+    /// After new commits on top of the remembered tip, only those are walked.
     pub fn changes(
         &self,
         tenant_id: &str,
@@ -128,16 +133,29 @@ impl GitStore {
             .lock()
             .map_err(|_| anyhow!("history cache poisoned"))?
             .get(&key)
-            .filter(|(at, _)| *at == tip)
-            .map(|(_, changes)| changes.clone());
-        if let Some(changes) = remembered {
-            return Ok(changes);
-        }
-        let mut found = Vec::new();
-        walk_changes(repo, Some(tip), template_id, |change| {
-            found.push(change);
-            found.len() < MAX_HISTORY
-        })?;
+            .cloned();
+        let caught_up = match remembered {
+            Some((at, changes)) if at == tip => return Ok(changes),
+            Some((at, changes)) => {
+                changes_since(repo, tip, at, template_id, MAX_CATCH_UP)?.map(|mut newer| {
+                    newer.extend(changes.iter().copied());
+                    newer.truncate(MAX_HISTORY);
+                    newer
+                })
+            }
+            None => None,
+        };
+        let found = match caught_up {
+            Some(found) => found,
+            None => {
+                let mut found = Vec::new();
+                walk_changes(repo, Some(tip), template_id, |change| {
+                    found.push(change);
+                    found.len() < MAX_HISTORY
+                })?;
+                found
+            }
+        };
         let changes = Changes::new(found);
         let mut histories = self
             .histories
@@ -605,11 +623,7 @@ pub fn walk_changes(
         if same_as_a_parent {
             continue;
         }
-        let change = match (parent_trees.first().copied().flatten(), mine) {
-            (None, Some(_)) => Change::Added,
-            (Some(_), None) => Change::Removed,
-            _ => Change::Modified,
-        };
+        let change = change_kind(parent_trees.first().copied().flatten(), mine);
         let found = TemplateChange {
             commit: id,
             parent: parents.first().copied(),
@@ -620,6 +634,54 @@ pub fn walk_changes(
         }
     }
     Ok(())
+}
+
+/// How a commit changed a template whose tree differs from its (first) parent's.
+fn change_kind(parent: Option<ObjectId>, mine: Option<ObjectId>) -> Change {
+    match (parent, mine) {
+        (None, Some(_)) => Change::Added,
+        (Some(_), None) => Change::Removed,
+        _ => Change::Modified,
+    }
+}
+
+/// The template's changes in the commits from `tip` down to `since` (excluded), newest first,
+/// when they are a chain of single-parent commits ending on `since` (Maestro's own writes, a
+/// fast-forward sync), which is exactly how a walk from `tip` starts before it goes on as a
+/// walk from `since`. `None` for anything else (a merge, a branch moved back, a chain longer
+/// than `max_chain`): the caller then walks the whole history.
+fn changes_since(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    since: ObjectId,
+    template_id: &str,
+    max_chain: usize,
+) -> anyhow::Result<Option<Vec<TemplateChange>>> {
+    let mut found = Vec::new();
+    let (mut commit, mut tree) = (tip, template_tree(repo, tip, template_id)?);
+    for _ in 0..max_chain {
+        let parents: Vec<ObjectId> = repo
+            .find_commit(commit)?
+            .parent_ids()
+            .map(|p| p.detach())
+            .collect();
+        let [parent] = parents[..] else {
+            return Ok(None);
+        };
+        let parent_tree = template_tree(repo, parent, template_id)?;
+        if parent_tree != tree {
+            found.push(TemplateChange {
+                commit,
+                parent: Some(parent),
+                change: change_kind(parent_tree, tree),
+            });
+        }
+        if parent == since {
+            return Ok(Some(found));
+        }
+        (commit, tree) = (parent, parent_tree);
+    }
+    Ok(None)
 }
 
 /// A change with its commit's message, author and time.

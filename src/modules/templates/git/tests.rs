@@ -337,3 +337,53 @@ fn tenant_ids_cannot_escape_the_root() {
             .is_ok()
     );
 }
+
+/// A remembered history brought up to date with the commits since is what a fresh walk finds,
+/// also when the branch was moved back under it.
+#[test]
+fn remembered_histories_catch_up_with_new_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = GitStore::new(dir.path().to_path_buf());
+    let repo = store.open("tenant-1").unwrap();
+    let alice = Author::new("alice@example.com", "alice@example.com");
+    let fresh = |repo: &gix::Repository| {
+        let mut all = Vec::new();
+        walk_changes(repo, tip(repo).unwrap(), "a", |change| {
+            all.push(change);
+            true
+        })
+        .unwrap();
+        all
+    };
+    let write = |id: &str, content: &str, secs: i64| {
+        let files = [file("manifest.yaml", content)];
+        write_template(&repo, id, Some(&files), &alice, at(secs), |_| "w".into()).unwrap();
+    };
+    write("a", "name: a\n", 0);
+    write("b", "name: b\n", 1);
+    assert_eq!(
+        *store.changes("tenant-1", &repo, "a").unwrap(),
+        fresh(&repo)
+    );
+    let before = tip(&repo).unwrap();
+
+    // Commits on top of the remembered tip: this template's and another's.
+    write("b", "name: b\nv: 2\n", 2);
+    write("a", "name: a\nv: 2\n", 3);
+    write("b", "name: b\nv: 3\n", 4);
+    let caught_up = store.changes("tenant-1", &repo, "a").unwrap();
+    assert_eq!(caught_up.len(), 2);
+    assert_eq!(*caught_up, fresh(&repo));
+
+    // The branch moved back below the remembered tip, then a new commit: walked afresh.
+    move_branch(&repo, tip(&repo).unwrap(), before, "reset").unwrap();
+    write("a", "name: a\nv: 3\n", 5);
+    let after_reset = store.changes("tenant-1", &repo, "a").unwrap();
+    assert_eq!(after_reset.len(), 2);
+    assert_eq!(*after_reset, fresh(&repo));
+
+    write_template(&repo, "a", None, &alice, at(6), |_| "Delete a".into()).unwrap();
+    let deleted = store.changes("tenant-1", &repo, "a").unwrap();
+    assert_eq!(deleted[0].change, Change::Removed);
+    assert_eq!(*deleted, fresh(&repo));
+}

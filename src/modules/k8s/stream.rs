@@ -1,0 +1,134 @@
+//! The Redis Streams edge of the k8s module (seed 002). Inbound `k8s:jobs` (group
+//! `maestro-k8s-workers`): `request_id`, `tenant_id`, `user_id` (an editor or admin of that
+//! tenant), `environment` (an environment request as JSON; its `id` makes a redelivery
+//! idempotent) and optionally `job` (a job request as JSON) — handled by the same service calls
+//! as HTTP, answered on `k8s:status`. Outbound: `k8s:status` on every phase change,
+//! `k8s:results` when a job ends.
+
+use std::sync::Arc;
+
+use super::model::{EnvironmentRequest, JobRequest};
+use super::service::K8sService;
+use crate::platform::auth::{AuthService, AuthSource, Principal, Role, TenantId};
+use crate::platform::edge::{StreamHandler, StreamMessage};
+use crate::platform::http::error::{ApiError, FieldError};
+
+pub const JOBS: &str = "k8s:jobs";
+pub const STATUS: &str = "k8s:status";
+pub const RESULTS: &str = "k8s:results";
+pub const GROUP: &str = "maestro-k8s-workers";
+
+pub fn handler(service: K8sService, auth: AuthService) -> StreamHandler {
+    StreamHandler {
+        stream: JOBS,
+        group: GROUP,
+        handler: Arc::new(move |message| {
+            let (service, auth) = (service.clone(), auth.clone());
+            Box::pin(async move { handle(service, auth, message).await })
+        }),
+    }
+}
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(
+        "The stream request is malformed.",
+        vec![FieldError::new(field, message)],
+    )
+}
+
+fn json_field<T: serde::de::DeserializeOwned>(
+    message: &StreamMessage,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    match message.field(name).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str(raw)
+            .map(Some)
+            .map_err(|e| bad(name, format!("is not a valid request: {e}"))),
+    }
+}
+
+async fn handle(
+    service: K8sService,
+    auth: AuthService,
+    message: StreamMessage,
+) -> anyhow::Result<()> {
+    let request_id = message
+        .field("request_id")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&message.id)
+        .to_string();
+    let outcome = process(&service, &auth, &message).await;
+    let fields = match outcome {
+        Ok((environment_id, job_id)) => vec![
+            ("request_id", request_id),
+            ("status", "accepted".to_string()),
+            ("environment_id", environment_id),
+            ("job_id", job_id.unwrap_or_default()),
+            ("error", String::new()),
+        ],
+        // Transient (database or cluster unavailable): the edge redelivers.
+        Err(e) if e.status.is_server_error() => return Err(anyhow::anyhow!("{e:?}")),
+        Err(e) => vec![
+            ("request_id", request_id),
+            ("status", "error".to_string()),
+            ("environment_id", String::new()),
+            ("job_id", String::new()),
+            (
+                "error",
+                serde_json::to_string(&e.to_problem()).unwrap_or_else(|_| e.detail.clone()),
+            ),
+        ],
+    };
+    service.publish(STATUS, fields);
+    Ok(())
+}
+
+async fn process(
+    service: &K8sService,
+    auth: &AuthService,
+    message: &StreamMessage,
+) -> Result<(String, Option<String>), ApiError> {
+    let tenant = TenantId(message.field("tenant_id").unwrap_or_default().to_string());
+    let user_id = message.field("user_id").unwrap_or_default();
+    let unknown = || {
+        ApiError::forbidden(
+            "tenant_id and user_id must name a tenant and one of its editors or admins (by id).",
+        )
+    };
+    if tenant.0.is_empty() || user_id.is_empty() {
+        return Err(unknown());
+    }
+    let user = auth.get_user(&tenant, user_id).await.map_err(|e| {
+        if e.status.is_server_error() {
+            e
+        } else {
+            unknown()
+        }
+    })?;
+    if user.role < Role::Editor {
+        return Err(unknown());
+    }
+    let principal = Principal {
+        user_id: user.id,
+        tenant_id: tenant,
+        email: Some(user.email),
+        role: user.role,
+        source: AuthSource::Local,
+    };
+    let environment: EnvironmentRequest =
+        json_field(message, "environment")?.ok_or_else(|| bad("environment", "is required"))?;
+    let job: Option<JobRequest> = json_field(message, "job")?;
+    let created = service.create(&principal, environment, None).await?;
+    let job_id = match job {
+        None => None,
+        Some(job) => Some(
+            service
+                .create_job(&principal, &created.view.id, job)
+                .await?
+                .0
+                .id,
+        ),
+    };
+    Ok((created.view.id, job_id))
+}
