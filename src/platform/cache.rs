@@ -24,7 +24,8 @@
 //! **Bound**: while the channel works, another replica stops serving a changed entry as soon as
 //! the pub/sub message arrives (milliseconds). While it does not (Redis down, hung, or the
 //! subscription lost), a replica serves an in-process entry at most `cache.local_ttl` (default
-//! 2 s) after it was cached, and after the channel is back every replica drops its in-process
+//! 2 s) after the channel was last proven live (a PING on the subscription answered every
+//! second, after the messages published before it), and after the channel is back every replica drops its in-process
 //! state before using the cache again. Without Redis there is one process and writes invalidate
 //! at once. A Redis failure is always a miss, so callers fall through to the database.
 
@@ -34,7 +35,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use futures::future::BoxFuture;
 use moka::Expiry;
 use serde::Serialize;
@@ -109,7 +110,7 @@ struct Inner {
     /// The keyed-JSON tier without Redis.
     memory: moka::future::Cache<String, Entry>,
     /// L1 of responses.
-    local: moka::sync::Cache<String, Arc<CachedBody>>,
+    local: moka::sync::Cache<String, LocalEntry>,
     /// Known generations per `<namespace>:<tenant>`.
     generations: RwLock<HashMap<String, Generation>>,
     /// The epoch last announced on the channel (part of every key).
@@ -121,10 +122,22 @@ struct Inner {
     evictors: RwLock<Vec<(&'static str, Evictor)>>,
     default_ttl: Duration,
     local_ttl: Duration,
+    /// Milliseconds after `started` at which the last answered PING on the invalidation channel
+    /// was sent (0: not proven since the last subscription): every invalidation published before
+    /// then has been applied here.
+    proven_at_ms: AtomicU64,
+    started: Instant,
     hits: AtomicU64,
     misses: AtomicU64,
     local_hits: AtomicU64,
     shared_hits: AtomicU64,
+}
+
+/// An L1 response and when it was cached here.
+#[derive(Clone)]
+struct LocalEntry {
+    at: Instant,
+    body: Arc<CachedBody>,
 }
 
 /// A tenant's generation in a namespace as this replica knows it: the shared counter (from
@@ -207,9 +220,11 @@ impl Cache {
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
             .build();
+        // With Redis an entry older than `local_ttl` is still served while the invalidation
+        // channel is proven live (see `trusted`), so L1 keeps entries as long as L2 does.
         let local = moka::sync::Cache::builder()
             .max_capacity(settings.max_entries)
-            .time_to_live(local_ttl)
+            .time_to_live(default_ttl)
             .build();
         Cache {
             inner: Arc::new(Inner {
@@ -223,6 +238,8 @@ impl Cache {
                 evictors: RwLock::new(Vec::new()),
                 default_ttl,
                 local_ttl,
+                proven_at_ms: AtomicU64::new(0),
+                started: Instant::now(),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 local_hits: AtomicU64::new(0),
@@ -271,23 +288,25 @@ impl Cache {
         let (generation, shareable) = self.generation(namespace, tenant).await;
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         let full = format!("{namespace}:{tenant}:{epoch:x}:{generation}:{key}");
-        if let Some(hit) = self.inner.local.get(&full) {
+        if let Some(hit) = self.inner.local.get(&full)
+            && self.trusted(hit.at)
+        {
             self.count(Tier::Local);
-            return Ok((hit, Tier::Local));
+            return Ok((hit.body, Tier::Local));
         }
         let shared = self.shared_tier().filter(|_| shareable).cloned();
         if let Some(handle) = &shared {
             let raw = redis_get::<Vec<u8>>(handle, Self::redis_key(handle, &format!("r:{full}")));
             if let Some(hit) = raw.await.and_then(CachedBody::decode) {
                 let hit = Arc::new(hit);
-                self.inner.local.insert(full, hit.clone());
+                self.remember(full, hit.clone());
                 self.count(Tier::Shared);
                 return Ok((hit, Tier::Shared));
             }
         }
         self.count(Tier::Computed);
         let value = Arc::new(compute().await?);
-        self.inner.local.insert(full.clone(), value.clone());
+        self.remember(full.clone(), value.clone());
         if let Some(handle) = shared {
             let k = Self::redis_key(&handle, &format!("r:{full}"));
             let (raw, ttl) = (value.encode(), self.inner.default_ttl.as_millis() as u64);
@@ -307,6 +326,32 @@ impl Cache {
             });
         }
         Ok((value, Tier::Computed))
+    }
+
+    fn remember(&self, key: String, body: Arc<CachedBody>) {
+        let at = Instant::now();
+        self.inner.local.insert(key, LocalEntry { at, body });
+    }
+
+    /// Whether an L1 entry cached at `at` may be served. Without Redis every write is seen here.
+    /// With Redis: if it is younger than `local_ttl`, or if the invalidation channel was proven
+    /// live less than `local_ttl` ago (a missed invalidation would then be older than that), so
+    /// a changed entry is never served more than `local_ttl` after the change was published.
+    fn trusted(&self, at: Instant) -> bool {
+        let ttl = self.inner.local_ttl;
+        if self.inner.redis.is_none() || at.elapsed() < ttl {
+            return true;
+        }
+        let proven = self.inner.proven_at_ms.load(Ordering::Acquire);
+        proven != 0
+            && (self.inner.started.elapsed().as_millis() as u64).saturating_sub(proven)
+                < ttl.as_millis() as u64
+    }
+
+    /// Everything published on the channel before `sent` has been applied here.
+    fn prove(&self, sent: Instant) {
+        let ms = sent.duration_since(self.inner.started).as_millis() as u64;
+        self.inner.proven_at_ms.store(ms.max(1), Ordering::Release);
     }
 
     fn count(&self, tier: Tier) {
@@ -555,6 +600,7 @@ impl Cache {
             let mut backoff = Duration::from_millis(100);
             while !cancel.is_cancelled() {
                 let outcome = cache.subscribed(&handle, &cancel, &mut backoff).await;
+                cache.inner.proven_at_ms.store(0, Ordering::Release);
                 if cache.inner.synced.swap(false, Ordering::AcqRel) {
                     tracing::warn!(error = ?outcome.as_ref().err(), "cache invalidation channel lost; in-process entries live at most cache.local_ttl until it is back");
                 }
@@ -605,9 +651,23 @@ impl Cache {
                     }
                 }
                 _ = beat.tick() => {
+                    let sent = Instant::now();
                     tokio::time::timeout(limit, sink.ping::<redis::Value>())
                         .await
                         .map_err(|_| anyhow::anyhow!("Redis did not answer the subscription's PING"))??;
+                    // Redis answers in order: what was published before the PING reached the
+                    // stream before its answer. Apply it, then the channel is proven up to `sent`.
+                    while let Some(message) = stream.next().now_or_never() {
+                        let Some(message) = message else {
+                            anyhow::bail!("the subscription connection closed");
+                        };
+                        if let Ok(payload) = message.get_payload::<String>() {
+                            self.on_message(&payload);
+                        }
+                    }
+                    if self.inner.synced.load(Ordering::Acquire) {
+                        self.prove(sent);
+                    }
                     if self.inner.resync.swap(false, Ordering::AcqRel)
                         && let Err(e) = self.announce_epoch(handle).await
                     {
