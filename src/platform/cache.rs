@@ -35,8 +35,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
-use futures::{FutureExt, StreamExt};
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use moka::Expiry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -289,7 +289,7 @@ impl Cache {
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         let full = format!("{namespace}:{tenant}:{epoch:x}:{generation}:{key}");
         if let Some(hit) = self.inner.local.get(&full)
-            && self.trusted(hit.at)
+            && self.trusts(hit.at)
         {
             self.count(Tier::Local);
             return Ok((hit.body, Tier::Local));
@@ -333,11 +333,11 @@ impl Cache {
         self.inner.local.insert(key, LocalEntry { at, body });
     }
 
-    /// Whether an L1 entry cached at `at` may be served. Without Redis every write is seen here.
+    /// Whether an in-process entry cached at `at` may be served (L1 responses, identities). Without Redis every write is seen here.
     /// With Redis: if it is younger than `local_ttl`, or if the invalidation channel was proven
     /// live less than `local_ttl` ago (a missed invalidation would then be older than that), so
     /// a changed entry is never served more than `local_ttl` after the change was published.
-    fn trusted(&self, at: Instant) -> bool {
+    pub fn trusts(&self, at: Instant) -> bool {
         let ttl = self.inner.local_ttl;
         if self.inner.redis.is_none() || at.elapsed() < ttl {
             return true;

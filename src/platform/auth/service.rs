@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -72,23 +72,25 @@ struct CachedUser {
 }
 
 /// Who a token's subject is, and whether a sign-in was revoked, kept in-process so an
-/// authenticated request needs no database or Redis call. Entries live
-/// `min(60 s, cache.local_ttl)` — 2 s by default with Redis, 60 s without (one process, where
-/// every change evicts at once) — and are dropped on role change, deletion, sign-out and
+/// authenticated request needs no database or Redis call. Entries live at most 60 s; with Redis
+/// one older than `cache.local_ttl` is used only while the invalidation channel is proven live
+/// (`Cache::trusts`), the same bound as cached responses. They are dropped on role change,
+/// deletion, sign-out and
 /// refresh-token reuse (on every replica through the platform cache's channel), and entirely
 /// whenever the cache moves to a new epoch (Redis back after an outage).
 #[derive(Clone)]
 struct Identities {
-    users: moka::sync::Cache<String, CachedUser>,
-    /// Sign-in (refresh-token family) id → revoked.
-    sessions: moka::sync::Cache<String, bool>,
+    /// User id → (when cached, who).
+    users: moka::sync::Cache<String, (Instant, CachedUser)>,
+    /// Sign-in (refresh-token family) id → (when cached, revoked).
+    sessions: moka::sync::Cache<String, (Instant, bool)>,
     /// Counts evictions: a lookup that raced one does not cache what it read.
     evictions: Arc<AtomicU64>,
 }
 
 impl Identities {
     fn new(cache: &Cache) -> Identities {
-        let ttl = IDENTITY_TTL.min(cache.local_ttl());
+        let ttl = IDENTITY_TTL;
         let identities = Identities {
             users: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -417,7 +419,9 @@ impl AuthService {
     }
 
     async fn cached_user(&self, user_id: &str) -> ApiResult<Option<CachedUser>> {
-        if let Some(hit) = self.inner.identities.users.get(user_id) {
+        if let Some((at, hit)) = self.inner.identities.users.get(user_id)
+            && self.inner.cache.trusts(at)
+        {
             return Ok(Some(hit));
         }
         let mark = self.inner.identities.mark();
@@ -446,13 +450,15 @@ impl AuthService {
             self.inner
                 .identities
                 .users
-                .insert(user_id.to_string(), u.clone());
+                .insert(user_id.to_string(), (Instant::now(), u.clone()));
         }
         Ok(user)
     }
 
     async fn session_revoked(&self, session: &str) -> ApiResult<bool> {
-        if let Some(revoked) = self.inner.identities.sessions.get(session) {
+        if let Some((at, revoked)) = self.inner.identities.sessions.get(session)
+            && self.inner.cache.trusts(at)
+        {
             return Ok(revoked);
         }
         let mark = self.inner.identities.mark();
@@ -466,7 +472,7 @@ impl AuthService {
             self.inner
                 .identities
                 .sessions
-                .insert(session.to_string(), revoked);
+                .insert(session.to_string(), (Instant::now(), revoked));
         }
         Ok(revoked)
     }
