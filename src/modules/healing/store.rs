@@ -55,6 +55,20 @@ pub struct TestRow {
     pub created_at: NaiveDateTime,
 }
 
+impl From<TestRow> for crate::modules::healing::model::TestView {
+    fn from(t: TestRow) -> Self {
+        Self {
+            id: t.id,
+            project: t.project,
+            framework: t.framework,
+            scope: t.scope,
+            classname: t.classname,
+            name: t.name,
+            file: t.file,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = healing_results, treat_none_as_null = true)]
 pub struct ResultRow {

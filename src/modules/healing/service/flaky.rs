@@ -129,15 +129,7 @@ impl HealingService {
                     .filter_map(|s| {
                         let t = tests.get(&s.test_id)?.clone();
                         Some(FlakyTest {
-                            test: TestView {
-                                id: t.id,
-                                project: t.project,
-                                framework: t.framework,
-                                scope: t.scope,
-                                classname: t.classname,
-                                name: t.name,
-                                file: t.file,
-                            },
+                            test: TestView::from(t),
                             status: if s.broken_at_head { "broken" } else { "flaky" }.into(),
                             runs: s.runs,
                             failures: s.failures,

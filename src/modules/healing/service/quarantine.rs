@@ -14,22 +14,10 @@ use crate::modules::healing::store::{self, QuarantineRow, TestRow};
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 
-fn view(t: TestRow) -> TestView {
-    TestView {
-        id: t.id,
-        project: t.project,
-        framework: t.framework,
-        scope: t.scope,
-        classname: t.classname,
-        name: t.name,
-        file: t.file,
-    }
-}
-
 fn entry(q: QuarantineRow, t: TestRow) -> QuarantineEntry {
     QuarantineEntry {
         id: q.id,
-        test: view(t),
+        test: TestView::from(t),
         owner: q.owner,
         reason: q.reason,
         evidence: serde_json::from_str(&q.evidence).unwrap_or_default(),

@@ -6,7 +6,7 @@ use super::HealingService;
 use crate::modules::healing::error::HealingError;
 use crate::modules::healing::junit::{Evidence, Outcome};
 use crate::modules::healing::model::{FailureDetail, FailureSummary, HistoryEntry, TestView};
-use crate::modules::healing::store::{self, FailureFilter, FailureJoined, TestRow};
+use crate::modules::healing::store::{self, FailureFilter, FailureJoined};
 use crate::platform::auth::TenantId;
 use crate::platform::http::error::ApiResult;
 use crate::platform::http::pagination::{Page, PageQuery};
@@ -18,18 +18,6 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 fn outcome(raw: &str) -> Outcome {
     // Only the ingest writes outcomes, always through `Outcome::as_str`.
     Outcome::parse(raw).unwrap_or(Outcome::Failed)
-}
-
-fn test_view(t: TestRow) -> TestView {
-    TestView {
-        id: t.id,
-        project: t.project,
-        framework: t.framework,
-        scope: t.scope,
-        classname: t.classname,
-        name: t.name,
-        file: t.file,
-    }
 }
 
 fn summary(
@@ -45,7 +33,7 @@ fn summary(
         FailureSummary {
             id: f.id,
             report_id: f.report_id,
-            test: test_view(t),
+            test: TestView::from(t),
             outcome: outcome(&f.outcome),
             kind: f.kind,
             message: f.message,
