@@ -584,6 +584,17 @@ impl Cache {
         }
     }
 
+    /// One item from the subscription stream; `None` means the connection closed.
+    fn on_delivery(&self, message: Option<redis::Msg>) -> anyhow::Result<()> {
+        let Some(message) = message else {
+            anyhow::bail!("the subscription connection closed");
+        };
+        if let Ok(payload) = message.get_payload::<String>() {
+            self.on_message(&payload);
+        }
+        Ok(())
+    }
+
     async fn announce_epoch(&self, handle: &RedisHandle) -> anyhow::Result<()> {
         let message = format!("epoch {:x}", random_nonzero());
         redis_publish(handle, Self::channel(handle), message).await
@@ -642,14 +653,7 @@ impl Cache {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                message = stream.next() => {
-                    let Some(message) = message else {
-                        anyhow::bail!("the subscription connection closed");
-                    };
-                    if let Ok(payload) = message.get_payload::<String>() {
-                        self.on_message(&payload);
-                    }
-                }
+                message = stream.next() => self.on_delivery(message)?,
                 _ = beat.tick() => {
                     let sent = Instant::now();
                     tokio::time::timeout(limit, sink.ping::<redis::Value>())
@@ -658,12 +662,7 @@ impl Cache {
                     // Redis answers in order: what was published before the PING reached the
                     // stream before its answer. Apply it, then the channel is proven up to `sent`.
                     while let Some(message) = stream.next().now_or_never() {
-                        let Some(message) = message else {
-                            anyhow::bail!("the subscription connection closed");
-                        };
-                        if let Ok(payload) = message.get_payload::<String>() {
-                            self.on_message(&payload);
-                        }
+                        self.on_delivery(message)?;
                     }
                     if self.inner.synced.load(Ordering::Acquire) {
                         self.prove(sent);
