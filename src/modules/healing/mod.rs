@@ -13,6 +13,7 @@ mod schema;
 pub mod service;
 pub mod settings;
 mod store;
+pub mod strategies;
 
 use std::sync::Arc;
 
