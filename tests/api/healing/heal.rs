@@ -654,3 +654,87 @@ async fn workflow_steps_analyze_a_report_and_apply_the_chosen_proposal() {
     assert_eq!(list["items"][0]["owner"], "team-cart", "{list}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn locator_inputs_in_the_request_heal_a_renamed_id_and_an_unreadable_repository_is_reported()
+{
+    let gone = tempfile::tempdir().unwrap();
+    let allowed = gone.path().to_path_buf();
+    let app = TestApp::builder()
+        .with(move |s| s.healing.git_allowed_local_dirs = vec![allowed])
+        .spawn()
+        .await;
+    let editor = &app.editor.token;
+    let stored = upload(
+        &app,
+        json!({"project": "web", "commit_sha": "c9", "cases": [{
+            "classname": "checkout", "name": "pays", "outcome": "failed",
+            "message": "NoSuchElementException: no such element: Unable to locate element: {\"method\":\"css selector\",\"selector\":\"#pay-now\"}"}]}),
+    )
+    .await;
+    let failure_id = only_failure(&app, stored["report_id"].as_str().unwrap()).await;
+    let heal = format!("/api/v1/healing/failures/{failure_id}/heal");
+    let before = r#"<html><body><form id="checkout"><label for="email">E-mail</label><input id="email" name="email">
+<div class="actions"><button id="pay-now" class="btn primary">Pay now</button>
+<button id="cancel" class="btn">Cancel</button></div></form></body></html>"#;
+    let after = before.replace("id=\"pay-now\"", "id=\"pay-button\"");
+    let locator = json!({
+        "selector": "#pay-now",
+        "last_pass_element_html": r#"<button id="pay-now" class="btn primary">Pay now</button>"#,
+        "last_pass_page_html": before,
+        "page_html": after,
+    });
+    let (status, invalid) = app
+        .post(&heal, Some(editor), &json!({"locator": {"selector": " ", "last_pass_element_html": "", "page_html": ""}, "files": ["../etc/passwd"]}))
+        .await;
+    assert_eq!(status, 422, "{invalid}");
+    let fields: Vec<&str> = invalid["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"locator.selector") && fields.contains(&"files[0]"),
+        "{invalid}"
+    );
+
+    // A registered repository that cannot be read is reported; the strategies still run.
+    let (status, _) = app
+        .post(
+            "/api/v1/healing/repositories",
+            Some(&app.admin.token),
+            &json!({"project": "web", "url": gone.path().to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, healed) = app
+        .post(&heal, Some(editor), &json!({"locator": locator}))
+        .await;
+    assert_eq!(status, 201, "{healed}");
+    assert!(healed["repository_error"].is_string(), "{healed}");
+    let chosen = &healed["chosen"];
+    assert_eq!(chosen["strategy"], "locator", "{healed}");
+    assert_eq!(chosen["action"], "config_change");
+    assert_eq!(
+        chosen["config"],
+        json!({"locator": {"from": "#pay-now", "to": "#pay-button"}})
+    );
+    let (status, applied) = app
+        .post(
+            &format!(
+                "/api/v1/healing/healings/{}/apply",
+                chosen["id"].as_str().unwrap()
+            ),
+            Some(editor),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["status"], "applied");
+    assert!(
+        applied["detail"].as_str().unwrap().contains("#pay-button"),
+        "{applied}"
+    );
+    app.shutdown().await;
+}
