@@ -27,7 +27,7 @@ use crate::platform::Platform;
 use crate::platform::auth::TenantId;
 use crate::platform::edge::StreamHandler;
 use crate::platform::http::error::ApiResult;
-use crate::platform::module::Module;
+use crate::platform::module::{BackgroundTask, Module};
 use crate::platform::test_results::{JunitIngested, JunitUpload, TestResults, TestResultsSink};
 
 pub use service::HealingService;
@@ -102,6 +102,28 @@ impl Module for HealingModule {
                 ))
                 .build()]))
             .build()
+    }
+
+    /// Every `healing.revert_check_interval`: applied patch heals whose commit is gone become
+    /// false heals.
+    fn tasks(&self) -> Vec<BackgroundTask> {
+        let service = self.service.clone();
+        vec![BackgroundTask::new("healing-revert-check", move |cancel| {
+            Box::pin(async move {
+                let every = service.settings().revert_check_interval.get();
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    match service.check_reverted().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(heals = n, "heal commits gone: marked false heals"),
+                        Err(e) => tracing::debug!(error = ?e, "revert check failed"),
+                    }
+                }
+            })
+        })]
     }
 
     /// `automation:errors` (group `maestro-automation-workers`): a failure in, proposals out.

@@ -318,3 +318,33 @@ pub fn push_branch(
         )),
     }
 }
+
+/// Whether a heal commit is still in place: on the default branch (merged), or on its heal
+/// branch. `Ok(None)` when it is; `Ok(Some(why))` when the branch was deleted without the
+/// commit reaching the default branch, or rewritten so that it no longer holds the commit.
+pub fn reverted(
+    repo: &gix::Repository,
+    remote: &Remote,
+    branch: &str,
+    commit: &str,
+) -> anyhow::Result<Option<String>> {
+    let commit = ObjectId::from_hex(commit.as_bytes()).context("the heal commit id")?;
+    let holds = |tip: ObjectId| -> anyhow::Result<bool> {
+        Ok(tip == commit || git::merge_base(repo, tip, commit)? == Some(commit))
+    };
+    let tip = fetch(repo, remote)?;
+    if holds(tip)? {
+        return Ok(None);
+    }
+    let interrupt = AtomicBool::new(false);
+    match git::fetch(repo, &remote.url, branch, &interrupt)? {
+        None => Ok(Some(format!(
+            "branch {branch} was deleted without its commit reaching {}",
+            remote.default_branch
+        ))),
+        Some(t) if !holds(t)? => Ok(Some(format!(
+            "branch {branch} no longer holds the heal commit {commit}"
+        ))),
+        Some(_) => Ok(None),
+    }
+}

@@ -420,12 +420,18 @@ async fn quarantine_list(
     }
 }
 
-/// A JSON body that may be empty (an empty body is the default request).
-fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+/// A JSON body that may be empty (an empty body is the default request), at most
+/// `server.json_body_limit` bytes.
+async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> ApiResult<T> {
+    let body = read_body(req, payload, BodyLimit::json(limit)).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
+    serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "request.invalid_json",
             format!("The JSON body does not match the expected shape: {e}"),
@@ -453,9 +459,10 @@ async fn heal_failure(
     caller: Authorized<Editor>,
     service: web::Data<HealingService>,
     id: web::Path<String>,
-    body: web::Bytes,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let req: HealRequest = optional_json(&body)?;
+    let req: HealRequest = optional_json(&req, payload, service.json_body_limit()).await?;
     let healed = service
         .heal(caller.tenant(), &caller.principal.display_name(), &id, req)
         .await?;
@@ -558,9 +565,10 @@ async fn apply_healing(
     caller: Authorized<Editor>,
     service: web::Data<HealingService>,
     id: web::Path<String>,
-    body: web::Bytes,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> ApiResult<web::Json<HealingView>> {
-    let req: ApplyRequest = optional_json(&body)?;
+    let req: ApplyRequest = optional_json(&req, payload, service.json_body_limit()).await?;
     Ok(web::Json(service.apply(&caller.principal, &id, req).await?))
 }
 

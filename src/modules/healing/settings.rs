@@ -41,6 +41,9 @@ pub struct HealingSettings {
     pub git_allowed_local_dirs: Vec<std::path::PathBuf>,
     /// Largest repository file handed to the strategies (bigger ones are left out).
     pub max_source_file_bytes: usize,
+    /// How often applied patch heals are checked against their repository (a heal branch
+    /// deleted without being merged, or rewritten, makes a false heal).
+    pub revert_check_interval: HumanDuration,
 }
 
 impl Default for HealingSettings {
@@ -60,6 +63,7 @@ impl Default for HealingSettings {
             git_timeout: HumanDuration(std::time::Duration::from_secs(120)),
             git_allowed_local_dirs: Vec::new(),
             max_source_file_bytes: 1_048_576,
+            revert_check_interval: HumanDuration(std::time::Duration::from_secs(3600)),
         }
     }
 }
@@ -132,6 +136,12 @@ impl HealingSettings {
             return Err(ConfigError::new(
                 "healing.git_allowed_local_dirs",
                 format!("{} is not an absolute path", dir.display()),
+            ));
+        }
+        if self.revert_check_interval.get() < std::time::Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "healing.revert_check_interval",
+                "must be at least 1s, e.g. 1h",
             ));
         }
         if self.max_source_file_bytes < 1024 {

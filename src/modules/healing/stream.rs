@@ -131,36 +131,48 @@ async fn process(
                 .ok_or_else(|| bad("duration_ms", "a whole number of milliseconds"))?,
         ),
     };
-    let upload = Upload {
-        project: text(message, "project").unwrap_or_default(),
-        commit_sha: text(message, "commit_sha"),
-        branch: text(message, "branch"),
-        ci_run_id: text(message, "ci_run_id"),
-        attempt: None,
-        framework,
-        source: "stream".into(),
-        files: Vec::new(),
-        cases: vec![JsonCase {
-            suite: text(message, "suite").unwrap_or_default(),
-            classname: text(message, "classname").unwrap_or_default(),
-            name,
-            file: text(message, "file"),
-            outcome,
-            duration_ms,
-            attempts: None,
-            message: text(message, "message"),
-            failure_type: text(message, "type"),
-            body: text(message, "stack_trace").or_else(|| text(message, "body")),
-            system_out: None,
-            system_err: None,
-        }],
+    // The message id goes into the report's source: a redelivered event (its first handling
+    // failed after storing) finds its report and only heals what is not healed yet.
+    let source = format!("stream:{}", message.id);
+    let report_id = match service.report_from_source(&tenant, &source).await? {
+        Some(id) => id,
+        None => {
+            let upload = Upload {
+                project: text(message, "project").unwrap_or_default(),
+                commit_sha: text(message, "commit_sha"),
+                branch: text(message, "branch"),
+                ci_run_id: text(message, "ci_run_id"),
+                attempt: None,
+                framework,
+                source,
+                files: Vec::new(),
+                cases: vec![JsonCase {
+                    suite: text(message, "suite").unwrap_or_default(),
+                    classname: text(message, "classname").unwrap_or_default(),
+                    name,
+                    file: text(message, "file"),
+                    outcome,
+                    duration_ms,
+                    attempts: None,
+                    message: text(message, "message"),
+                    failure_type: text(message, "type"),
+                    body: text(message, "stack_trace").or_else(|| text(message, "body")),
+                    system_out: None,
+                    system_err: None,
+                }],
+            };
+            service.ingest(&tenant, upload).await?.report_id
+        }
     };
-    let stored = service.ingest(&tenant, upload).await?;
     let actor = user.email.clone();
-    for failure_id in service
-        .failure_ids_of_report(&tenant, &stored.report_id)
-        .await?
-    {
+    for failure_id in service.failure_ids_of_report(&tenant, &report_id).await? {
+        if !service
+            .latest_proposals(&tenant, &failure_id)
+            .await?
+            .is_empty()
+        {
+            continue;
+        }
         service
             .heal(&tenant, &actor, &failure_id, HealRequest::default())
             .await?;

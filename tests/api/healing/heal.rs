@@ -738,3 +738,67 @@ async fn locator_inputs_in_the_request_heal_a_renamed_id_and_an_unreadable_repos
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_heal_branch_deleted_without_being_merged_becomes_a_false_heal() {
+    let (repo, head) = greeting_repo();
+    let allowed = repo.path().to_path_buf();
+    let app = TestApp::builder()
+        .with(move |s| {
+            s.healing.git_allowed_local_dirs = vec![allowed];
+            s.healing.revert_check_interval =
+                maestro::config::HumanDuration(Duration::from_secs(1));
+        })
+        .spawn()
+        .await;
+    let editor = &app.editor.token;
+    let (status, _) = app
+        .post(
+            "/api/v1/healing/repositories",
+            Some(&app.admin.token),
+            &json!({"project": "shop", "url": repo.path().to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let stored = upload(
+        &app,
+        json!({"project": "shop", "commit_sha": head, "framework": "pytest",
+               "cases": [greet_case("failed")]}),
+    )
+    .await;
+    let failure_id = only_failure(&app, stored["report_id"].as_str().unwrap()).await;
+    let (_, healed) = app
+        .post(
+            &format!("/api/v1/healing/failures/{failure_id}/heal"),
+            Some(editor),
+            &json!({}),
+        )
+        .await;
+    let id = healed["chosen"]["id"].as_str().unwrap().to_string();
+    let (status, applied) = app
+        .post(
+            &format!("/api/v1/healing/healings/{id}/apply"),
+            Some(editor),
+            &json!({"approve_risk": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    let branch = applied["branch"].as_str().unwrap().to_string();
+    // The branch is deleted without being merged into main: the heal commit is gone.
+    git(repo.path(), &["branch", "-D", &branch]);
+    let path = format!("/api/v1/healing/healings/{id}");
+    let gone = app
+        .eventually("the revert check", Duration::from_secs(20), || {
+            let (app, path) = (&app, path.clone());
+            async move {
+                let (_, h) = app.get(&path, Some(&app.viewer.token)).await;
+                (h["status"] == "false_heal").then_some(h)
+            }
+        })
+        .await;
+    assert!(
+        gone["detail"].as_str().unwrap().contains("deleted"),
+        "{gone}"
+    );
+    app.shutdown().await;
+}

@@ -349,6 +349,18 @@ impl HealingService {
             .await
     }
 
+    /// The report an upload from `source` stored, if any.
+    pub async fn report_from_source(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+    ) -> ApiResult<Option<String>> {
+        let (t, key) = (tenant.clone(), source.to_string());
+        self.db
+            .run(move |conn| -> ApiResult<_> { Ok(store::report_by_source(conn, &t, &key)?) })
+            .await
+    }
+
     /// The proposals of the failure's newest heal request (empty: never healed).
     pub async fn latest_proposals(
         &self,

@@ -39,6 +39,8 @@ pub struct HealingService {
     edge: Option<Edge>,
     /// One git operation on the mirrors at a time (fetches into one mirror must not overlap).
     git_lock: Arc<tokio::sync::Mutex<()>>,
+    /// `server.json_body_limit`: heal and apply read their optional JSON bodies by hand.
+    json_body_limit: usize,
 }
 
 impl HealingService {
@@ -50,11 +52,16 @@ impl HealingService {
             data_dir: platform.settings.data_dir.clone(),
             edge: platform.edge.clone(),
             git_lock: Arc::new(tokio::sync::Mutex::new(())),
+            json_body_limit: platform.settings.server.json_body_limit,
         }
     }
 
     pub fn settings(&self) -> &HealingSettings {
         &self.settings
+    }
+
+    pub fn json_body_limit(&self) -> usize {
+        self.json_body_limit
     }
 
     /// Publishes on an outbound stream when Redis is configured (a lost event never fails the

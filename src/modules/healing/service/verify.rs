@@ -5,7 +5,10 @@
 //!   `false_heal`;
 //! - "in place": for a patch, a result on the heal's branch or at its commit; for quarantine,
 //!   config changes and retries, any later result of the test;
-//! - a flaky result (failed, then passed on a retry) decides nothing.
+//! - a flaky result (failed, then passed on a retry) decides nothing;
+//! - a patch heal whose commit is gone — its branch deleted without the commit reaching the
+//!   default branch, or rewritten without it — is a `false_heal` too
+//!   (`check_reverted`, every `healing.revert_check_interval`).
 //!
 //! Also here: a quarantined test is released after `healing.unquarantine_after` consecutive
 //! passing results.
@@ -115,4 +118,79 @@ pub fn after_results(
         }
     }
     Ok((verdicts, released))
+}
+
+/// Heals looked at per revert check.
+const REVERT_BATCH: i64 = 500;
+
+impl super::HealingService {
+    /// Marks applied or verified patch heals whose commit is gone (branch deleted without being
+    /// merged, or rewritten) as false heals. Returns how many.
+    pub async fn check_reverted(&self) -> crate::platform::http::error::ApiResult<usize> {
+        use crate::modules::healing::repo;
+        use crate::platform::blocking::run_blocking;
+
+        let heals = self
+            .db
+            .run(|conn| -> crate::platform::http::error::ApiResult<_> {
+                Ok(store::live_patch_heals(conn, REVERT_BATCH)?)
+            })
+            .await?;
+        let mut found = 0;
+        for h in heals {
+            let tenant = TenantId(h.tenant_id.clone());
+            let (t, project) = (tenant.clone(), h.project.clone());
+            let row = self
+                .db
+                .run(move |conn| -> crate::platform::http::error::ApiResult<_> {
+                    Ok(store::repository(conn, &t, &project)?)
+                })
+                .await?;
+            // No repository any more: nothing to check against.
+            let Some(row) = row else { continue };
+            let Ok(remote) = self.remote_of(&row).await else {
+                continue;
+            };
+            let (root, tenant_id, repo_id) = (self.mirrors.clone(), h.tenant_id.clone(), row.id);
+            let (branch, commit) = (
+                h.branch.clone().unwrap_or_default(),
+                h.commit_sha.clone().unwrap_or_default(),
+            );
+            let guard = self.git_lock.lock().await;
+            let work = run_blocking("healing.revert_check", move || {
+                let mirror = repo::open_mirror(&root, &tenant_id, &repo_id)?;
+                repo::reverted(&mirror, &remote, &branch, &commit)
+            });
+            let checked = tokio::time::timeout(self.settings.git_timeout.get(), work).await;
+            drop(guard);
+            let why = match checked {
+                Ok(Ok(Ok(Some(why)))) => why,
+                Ok(Ok(Ok(None))) => continue,
+                Ok(Ok(Err(e))) => {
+                    tracing::debug!(healing = %h.id, error = %format!("{e:#}"), "revert check skipped");
+                    continue;
+                }
+                _ => continue,
+            };
+            let (id, detail) = (h.id.clone(), why.clone());
+            let now = chrono::Utc::now().naive_utc();
+            let marked = self
+                .db
+                .run(move |conn| -> crate::platform::http::error::ApiResult<_> {
+                    Ok(store::mark_false_heal(conn, &id, now, &detail)?)
+                })
+                .await?;
+            if marked == 1 {
+                found += 1;
+                let mut row = h;
+                row.status = "false_heal".into();
+                row.false_heal_at = Some(now);
+                row.detail = Some(why);
+                let view = super::heal::view(row);
+                super::stats::count_outcome(view.strategy, "false_heal");
+                self.publish_outcome(&tenant, &view, "false_heal").await;
+            }
+        }
+        Ok(found)
+    }
 }

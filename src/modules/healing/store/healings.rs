@@ -487,3 +487,33 @@ pub fn quarantined_among(
     }
     Ok(out)
 }
+
+/// The report an upload from `source` stored (stream events carry their message id there, so a
+/// redelivered event finds its report).
+pub fn report_by_source(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    source: &str,
+) -> QueryResult<Option<String>> {
+    use super::super::schema::healing_reports;
+    healing_reports::table
+        .filter(healing_reports::tenant_id.eq(tenant.as_str()))
+        .filter(healing_reports::source.eq(source))
+        .select(healing_reports::id)
+        .first(conn)
+        .optional()
+}
+
+/// Applied or verified patch heals (with their branch), all tenants, oldest first: what the
+/// revert check looks at.
+pub fn live_patch_heals(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<HealingRow>> {
+    healing_healings::table
+        .filter(healing_healings::status.eq_any(["applied", "verified"]))
+        .filter(healing_healings::action.eq("patch"))
+        .filter(healing_healings::branch.is_not_null())
+        .filter(healing_healings::commit_sha.is_not_null())
+        .order(healing_healings::decided_at.asc())
+        .limit(limit)
+        .select(HealingRow::as_select())
+        .load(conn)
+}
