@@ -471,6 +471,57 @@ mod tests {
         );
     }
 
+    fn result(outcome: ExpectedOutcome, acted: Option<Action>) -> CaseResult {
+        let own = match acted {
+            Some(action) => Proposal {
+                action,
+                confidence: 0.8,
+                abstain_reason: None,
+                ..Proposal::abstain(StrategyName::Locator, "", vec![])
+            },
+            None => Proposal::abstain(StrategyName::Locator, "unsure", vec![]),
+        };
+        CaseResult {
+            name: "c".into(),
+            description: String::new(),
+            expect: Expect {
+                outcome,
+                strategy: StrategyName::Locator,
+                action: Some(Action::Patch),
+            },
+            acted: strategies::best(std::slice::from_ref(&own)).cloned(),
+            proposals: vec![own],
+        }
+    }
+
+    #[test]
+    fn a_healed_regression_is_a_false_heal_and_fails_the_run() {
+        let report = EvalReport {
+            cases: vec![
+                result(ExpectedOutcome::MustNotHeal, Some(Action::Patch)),
+                result(ExpectedOutcome::Heal, Some(Action::Patch)),
+                result(ExpectedOutcome::Heal, Some(Action::ConfigChange)),
+                result(ExpectedOutcome::Abstain, None),
+            ],
+        };
+        let f = report.overall();
+        assert_eq!(
+            (
+                f.cases,
+                f.attempted,
+                f.correct_heals,
+                f.false_heals,
+                f.missed,
+                f.abstained
+            ),
+            (4, 3, 1, 1, 1, 1)
+        );
+        assert_eq!(report.regressions_healed(), 1);
+        let text = report.render();
+        assert!(text.contains("FALSE HEAL"), "{text}");
+        assert!(text.contains("MISSED"), "{text}");
+    }
+
     /// The shipped corpus: every strategy heals its positive cases and abstains on its
     /// negative ones; no planted regression is healed.
     #[test]
