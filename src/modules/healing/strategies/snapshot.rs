@@ -283,7 +283,10 @@ pub(super) fn propose(inputs: &Inputs, _tuning: &Tuning) -> Option<Proposal> {
             .filter(|p| {
                 let file = p.rsplit('/').next().unwrap_or(p);
                 let stem = file.split('.').next().unwrap_or(file);
-                !stem.is_empty() && super::diff::words(&test.text).contains(&stem)
+                // A crate or package root (`src/lib.rs`, `index.js`, `__init__.py`) has no
+                // name of its own to look for: a test importing the package uses it.
+                matches!(stem, "lib" | "main" | "mod" | "index" | "__init__")
+                    || !stem.is_empty() && super::diff::words(&test.text).contains(&stem)
             })
             .collect(),
         None => code.iter().collect(),
