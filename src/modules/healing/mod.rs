@@ -6,6 +6,7 @@
 mod archive;
 pub mod classify;
 pub mod error;
+pub mod eval;
 pub mod junit;
 pub mod model;
 mod routes;
@@ -13,6 +14,7 @@ mod schema;
 pub mod service;
 pub mod settings;
 mod store;
+pub mod strategies;
 
 use std::sync::Arc;
 
