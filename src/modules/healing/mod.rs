@@ -6,6 +6,7 @@
 mod archive;
 pub mod classify;
 pub mod error;
+pub mod eval;
 pub mod junit;
 pub mod model;
 mod repo;

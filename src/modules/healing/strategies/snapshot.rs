@@ -52,31 +52,46 @@ fn jest_ops(text: &str) -> Option<Vec<(char, String)>> {
     (!ops.is_empty()).then_some(ops)
 }
 
-/// syrupy: `E         - old` / `E         + new` / `E           same` after
-/// `[+ received] == [- snapshot]` (pytest prefixes every line with `E` and indents 2 more).
+/// syrupy: the lines after `[+ received] == [- snapshot]`, in the failure message
+/// (`  - old` / `  + new` / `    same`) or in pytest's body (the same behind `E      `).
 fn syrupy_ops(text: &str) -> Option<Vec<(char, String)>> {
-    let mut lines = text.lines();
-    lines.find(|l| l.contains("[+ received] == [- snapshot]"))?;
-    let mut ops = Vec::new();
-    for l in lines {
-        let Some(rest) = l.strip_prefix('E') else {
-            break;
-        };
-        let rest = rest.strip_prefix("         ").unwrap_or(rest.trim_start());
-        let (c, content) = match rest.chars().next() {
-            Some('-') => ('-', &rest[1..]),
-            Some('+') => ('+', &rest[1..]),
-            Some(' ') => (' ', &rest[1..]),
-            _ if rest.trim() == "..." => ('@', ""),
-            _ => break,
-        };
-        if content.trim() == "..." {
-            ops.push(('@', String::new()));
+    const MARK: &str = "[+ received] == [- snapshot]";
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, marker) in lines.iter().enumerate() {
+        if !marker.contains(MARK) {
             continue;
         }
-        ops.push((c, content.strip_prefix(' ').unwrap_or(content).to_string()));
+        let pytest_body = marker.trim_start().starts_with('E');
+        let mut ops = Vec::new();
+        for l in &lines[i + 1..] {
+            let rest = if pytest_body {
+                match l.strip_prefix('E') {
+                    Some(r) => r.strip_prefix("       ").unwrap_or(r),
+                    None => break,
+                }
+            } else {
+                l
+            };
+            let Some(rest) = rest.strip_prefix("  ") else {
+                break;
+            };
+            let (c, content) = match rest.chars().next() {
+                Some('-') => ('-', &rest[1..]),
+                Some('+') => ('+', &rest[1..]),
+                Some(' ') => (' ', &rest[1..]),
+                _ => break,
+            };
+            if content.trim() == "..." {
+                ops.push(('@', String::new()));
+                continue;
+            }
+            ops.push((c, content.strip_prefix(' ').unwrap_or(content).to_string()));
+        }
+        if !ops.is_empty() {
+            return Some(ops);
+        }
     }
-    (!ops.is_empty()).then_some(ops)
+    None
 }
 
 /// Applies diff hunks to `lines` (each hunk's old side must occur exactly once); `indent` is
@@ -268,7 +283,10 @@ pub(super) fn propose(inputs: &Inputs, _tuning: &Tuning) -> Option<Proposal> {
             .filter(|p| {
                 let file = p.rsplit('/').next().unwrap_or(p);
                 let stem = file.split('.').next().unwrap_or(file);
-                !stem.is_empty() && super::diff::words(&test.text).contains(&stem)
+                // A crate or package root (`src/lib.rs`, `index.js`, `__init__.py`) has no
+                // name of its own to look for: a test importing the package uses it.
+                matches!(stem, "lib" | "main" | "mod" | "index" | "__init__")
+                    || !stem.is_empty() && super::diff::words(&test.text).contains(&stem)
             })
             .collect(),
         None => code.iter().collect(),
@@ -381,6 +399,14 @@ mod tests {
         assert_eq!(patch.path, "tests/snapshots/render__render.snap");
         assert!(patch.diff.contains("-old\n+new\n"), "{}", patch.diff);
         assert!(!patch.diff.contains("assertion_line"));
+    }
+
+    #[test]
+    fn reads_syrupy_diffs_from_the_message_too() {
+        let ops = syrupy_ops("AssertionError: assert [+ received] == [- snapshot]\n    dict({\n  -   'currency': 'EUR',\n  +   'currency': 'USD',\n      'lines': 2,\n     ...\n    })\nE       more").unwrap();
+        assert_eq!(ops[0], (' ', "dict({".to_string()));
+        assert_eq!(ops[1], ('-', "  'currency': 'EUR',".to_string()));
+        assert_eq!(ops[4].0, '@');
     }
 
     #[test]
