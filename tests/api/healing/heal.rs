@@ -483,6 +483,22 @@ async fn a_flaky_failure_is_quarantined_on_apply_verified_and_released_after_k_p
             + again["proposals"].as_array().unwrap().len()
     );
 
+    // With Redis, every outcome went out on the results stream.
+    if app.redis_conn().is_some() {
+        let results = entries(&app, &app.stream_name("automation:results"));
+        let outcome = |healing: &str, outcome: &str| {
+            results.iter().any(|e| {
+                e.get("healing_id").map(String::as_str) == Some(healing)
+                    && e.get("outcome").map(String::as_str) == Some(outcome)
+            })
+        };
+        assert!(
+            outcome(&id, "applied") && outcome(&id, "verified"),
+            "{results:?}"
+        );
+        assert!(outcome(&second, "rejected"), "{results:?}");
+    }
+
     // Another tenant sees none of it.
     let other = &app.other_admin.token;
     let (status, _) = app
