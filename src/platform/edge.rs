@@ -36,6 +36,44 @@ impl StreamMessage {
     }
 }
 
+/// Who an inbound stream message acts as: its `tenant_id` and `user_id` must name a tenant and one
+/// of its editors or admins (by id). Anything else is a 403 that does not say which part is
+/// wrong; an unavailable user store stays a 5xx (the edge redelivers).
+pub async fn stream_actor(
+    auth: &crate::platform::auth::AuthService,
+    message: &StreamMessage,
+) -> Result<crate::platform::auth::Principal, crate::platform::http::error::ApiError> {
+    use crate::platform::auth::{AuthSource, Principal, Role, TenantId};
+    let field = |name: &str| message.field(name).map(str::trim).unwrap_or_default();
+    let tenant = TenantId(field("tenant_id").to_string());
+    let user_id = field("user_id");
+    let unknown = || {
+        crate::platform::http::error::ApiError::forbidden(
+            "tenant_id and user_id must name a tenant and one of its editors or admins (by id).",
+        )
+    };
+    if tenant.0.is_empty() || user_id.is_empty() {
+        return Err(unknown());
+    }
+    let user = auth.get_user(&tenant, user_id).await.map_err(|e| {
+        if e.status.is_server_error() {
+            e
+        } else {
+            unknown()
+        }
+    })?;
+    if user.role < Role::Editor {
+        return Err(unknown());
+    }
+    Ok(Principal {
+        user_id: user.id,
+        tenant_id: tenant,
+        email: Some(user.email),
+        role: user.role,
+        source: AuthSource::Local,
+    })
+}
+
 pub type StreamHandlerFn =
     Arc<dyn Fn(StreamMessage) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use super::junit::{Framework, Outcome};
 use super::model::{HealRequest, JsonCase};
 use super::service::{HealingService, RESULTS_STREAM, Upload};
-use crate::platform::auth::{AuthService, Role, TenantId};
-use crate::platform::edge::{StreamHandler, StreamMessage};
+use crate::platform::auth::AuthService;
+use crate::platform::edge::{StreamHandler, StreamMessage, stream_actor};
 use crate::platform::http::error::{ApiError, FieldError};
 
 pub const ERRORS: &str = "automation:errors";
@@ -84,26 +84,8 @@ async fn process(
     auth: &AuthService,
     message: &StreamMessage,
 ) -> Result<(), ApiError> {
-    let tenant = TenantId(text(message, "tenant_id").unwrap_or_default());
-    let user_id = text(message, "user_id").unwrap_or_default();
-    let unknown = || {
-        ApiError::forbidden(
-            "tenant_id and user_id must name a tenant and one of its editors or admins (by id).",
-        )
-    };
-    if tenant.0.is_empty() || user_id.is_empty() {
-        return Err(unknown());
-    }
-    let user = auth.get_user(&tenant, &user_id).await.map_err(|e| {
-        if e.status.is_server_error() {
-            e
-        } else {
-            unknown()
-        }
-    })?;
-    if user.role < Role::Editor {
-        return Err(unknown());
-    }
+    let actor = stream_actor(auth, message).await?;
+    let tenant = actor.tenant_id.clone();
     let name = text(message, "test_name").ok_or_else(|| bad("test_name", "is required"))?;
     let outcome = match text(message, "outcome").as_deref() {
         None | Some("failed") => Outcome::Failed,
@@ -164,7 +146,7 @@ async fn process(
             service.ingest(&tenant, upload).await?.report_id
         }
     };
-    let actor = user.email.clone();
+    let actor = actor.display_name();
     for failure_id in service.failure_ids_of_report(&tenant, &report_id).await? {
         if !service
             .latest_proposals(&tenant, &failure_id)

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::model::{EnvironmentRequest, JobRequest};
 use super::service::K8sService;
-use crate::platform::auth::{AuthService, AuthSource, Principal, Role, TenantId};
-use crate::platform::edge::{StreamHandler, StreamMessage};
+use crate::platform::auth::AuthService;
+use crate::platform::edge::{StreamHandler, StreamMessage, stream_actor};
 use crate::platform::http::error::{ApiError, FieldError};
 
 pub const JOBS: &str = "k8s:jobs";
@@ -89,33 +89,7 @@ async fn process(
     auth: &AuthService,
     message: &StreamMessage,
 ) -> Result<(String, Option<String>), ApiError> {
-    let tenant = TenantId(message.field("tenant_id").unwrap_or_default().to_string());
-    let user_id = message.field("user_id").unwrap_or_default();
-    let unknown = || {
-        ApiError::forbidden(
-            "tenant_id and user_id must name a tenant and one of its editors or admins (by id).",
-        )
-    };
-    if tenant.0.is_empty() || user_id.is_empty() {
-        return Err(unknown());
-    }
-    let user = auth.get_user(&tenant, user_id).await.map_err(|e| {
-        if e.status.is_server_error() {
-            e
-        } else {
-            unknown()
-        }
-    })?;
-    if user.role < Role::Editor {
-        return Err(unknown());
-    }
-    let principal = Principal {
-        user_id: user.id,
-        tenant_id: tenant,
-        email: Some(user.email),
-        role: user.role,
-        source: AuthSource::Local,
-    };
+    let principal = stream_actor(auth, message).await?;
     let environment: EnvironmentRequest =
         json_field(message, "environment")?.ok_or_else(|| bad("environment", "is required"))?;
     let job: Option<JobRequest> = json_field(message, "job")?;

@@ -3,29 +3,13 @@
 //! (a real git repository made in a tempdir), verification and false heals on later reports,
 //! auto-unquarantine, stats, and the errors stream producing proposals (with Redis).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, test_redis_url};
+use crate::templates::git;
 use crate::templates::stream::{entries, xadd};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A project repository: the greeting test, then a commit that changes the greeting on purpose.
 /// Returns the tempdir and the commit under test.

@@ -17,6 +17,19 @@ use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
 use crate::platform::http::error::{ApiError, ApiResult};
 
+/// The row, if it can still be decided.
+fn proposed(row: HealingRow) -> ApiResult<HealingRow> {
+    if row.status == "proposed" {
+        Ok(row)
+    } else {
+        Err(HealingError::NotProposed {
+            id: row.id,
+            status: row.status,
+        }
+        .into())
+    }
+}
+
 impl HealingService {
     pub async fn healings(
         &self,
@@ -88,14 +101,7 @@ impl HealingService {
     }
 
     pub async fn reject(&self, caller: &Principal, id: &str) -> ApiResult<HealingView> {
-        let row = self.healing_row(&caller.tenant_id, id).await?;
-        if row.status != "proposed" {
-            return Err(HealingError::NotProposed {
-                id: row.id,
-                status: row.status,
-            }
-            .into());
-        }
+        let row = proposed(self.healing_row(&caller.tenant_id, id).await?)?;
         self.decide(caller, &row, "rejected", Applied::default())
             .await
     }
@@ -106,14 +112,7 @@ impl HealingService {
         id: &str,
         req: ApplyRequest,
     ) -> ApiResult<HealingView> {
-        let row = self.healing_row(&caller.tenant_id, id).await?;
-        if row.status != "proposed" {
-            return Err(HealingError::NotProposed {
-                id: row.id,
-                status: row.status,
-            }
-            .into());
-        }
+        let row = proposed(self.healing_row(&caller.tenant_id, id).await?)?;
         let healing = view(row.clone());
         if healing.risk == Risk::MayMaskRegression && !req.approve_risk {
             return Err(HealingError::ApprovalRequired { id: row.id }.into());

@@ -50,20 +50,7 @@ pub struct HealingRow {
 }
 
 pub fn insert_healings(conn: &mut DbConnection, rows: &[HealingRow]) -> QueryResult<()> {
-    for chunk in rows.chunks(CHUNK / 2) {
-        match &mut *conn {
-            DbConnection::Postgres(c) => {
-                diesel::insert_into(healing_healings::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-            DbConnection::Sqlite(c) => {
-                diesel::insert_into(healing_healings::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
-    }
+    insert_chunks!(conn, healing_healings::table, rows);
     Ok(())
 }
 
