@@ -329,6 +329,10 @@ pub struct RepositoryView {
 /// Heal figures of one strategy (or all of them).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct StrategyStats {
+    /// Failures that got a proposal that does not abstain.
+    pub failures_proposed: i64,
+    /// failures_proposed ÷ all failures: how much of the failures the strategy could act on.
+    pub coverage: f64,
     /// Proposals made (abstentions included).
     pub proposals: i64,
     pub abstained: i64,

@@ -236,6 +236,8 @@ async fn an_assertion_patch_becomes_a_branch_with_one_commit_then_verified_then_
     assert_eq!(stats["coverage"], 1.0);
     assert_eq!(stats["strategies"]["assertion"]["verified"], 1, "{stats}");
     assert_eq!(stats["strategies"]["assertion"]["verified_rate"], 1.0);
+    assert_eq!(stats["strategies"]["assertion"]["coverage"], 1.0, "{stats}");
+    assert_eq!(stats["strategies"]["locator"]["coverage"], 0.0);
     assert!(stats["strategies"]["assertion"]["median_time_to_green_ms"].is_i64());
 
     upload(

@@ -59,11 +59,15 @@ fn median(mut v: Vec<i64>) -> Option<i64> {
     })
 }
 
-/// Adds up proposals (strategy, status, chosen, time to green).
-fn summarise<'a>(rows: impl Iterator<Item = &'a StatRow>) -> StrategyStats {
+/// Adds up proposals (strategy, status, chosen, time to green, failure) over `failures`.
+fn summarise<'a>(rows: impl Iterator<Item = &'a StatRow>, failures: i64) -> StrategyStats {
     let mut s = StrategyStats::default();
     let mut greens = Vec::new();
-    for (_, status, chosen, ttg) in rows {
+    let mut proposed: std::collections::HashSet<&str> = Default::default();
+    for (_, status, chosen, ttg, failure) in rows {
+        if status != "abstained" {
+            proposed.insert(failure.as_str());
+        }
         s.proposals += 1;
         s.chosen += i64::from(*chosen);
         match status.as_str() {
@@ -80,6 +84,8 @@ fn summarise<'a>(rows: impl Iterator<Item = &'a StatRow>) -> StrategyStats {
             greens.push(*t);
         }
     }
+    s.failures_proposed = proposed.len() as i64;
+    s.coverage = ratio(s.failures_proposed, failures);
     let in_place = s.applied + s.verified + s.false_heals;
     s.abstain_rate = ratio(s.abstained, s.proposals);
     s.verified_rate = ratio(s.verified, in_place);
@@ -107,7 +113,7 @@ impl HealingService {
         for name in StrategyName::ALL {
             strategies.insert(
                 name.as_str().to_string(),
-                summarise(rows.iter().filter(|r| r.0 == name.as_str())),
+                summarise(rows.iter().filter(|r| r.0 == name.as_str()), failures),
             );
         }
         Ok(HealingStats {
@@ -115,7 +121,7 @@ impl HealingService {
             failures,
             failures_attempted: attempted,
             coverage: ratio(attempted, failures),
-            overall: summarise(rows.iter()),
+            overall: summarise(rows.iter(), failures),
             strategies,
         })
     }
@@ -175,7 +181,8 @@ mod tests {
     use super::*;
 
     fn row(strategy: &str, status: &str, chosen: bool, ttg: Option<i64>) -> StatRow {
-        (strategy.into(), status.into(), chosen, ttg)
+        let failure = format!("f-{status}");
+        (strategy.into(), status.into(), chosen, ttg, failure)
     }
 
     #[test]
@@ -188,7 +195,7 @@ mod tests {
             row("timeout", "proposed", true, None),
             row("timeout", "rejected", true, None),
         ];
-        let s = summarise(rows.iter());
+        let s = summarise(rows.iter(), 10);
         assert_eq!(
             (s.proposals, s.abstained, s.verified, s.false_heals),
             (6, 1, 2, 1)
@@ -197,7 +204,10 @@ mod tests {
         assert_eq!(s.verified_rate, 0.6667);
         assert_eq!(s.false_heal_rate, 0.3333);
         assert_eq!(s.median_time_to_green_ms, Some(2000));
-        let empty = summarise([].iter());
+        // Failures with a proposal that does not abstain: proposed, verified, false_heal,
+        // rejected (the two verified ones share a failure here).
+        assert_eq!((s.failures_proposed, s.coverage), (4, 0.4));
+        let empty = summarise([].iter(), 0);
         assert_eq!(
             (empty.verified_rate, empty.median_time_to_green_ms),
             (0.0, None)

@@ -218,9 +218,9 @@ pub fn mark_false_heal(
     .execute(conn)
 }
 
-/// (strategy, status, chosen, time to green) of every proposal, optionally of one project: what
-/// the stats add up.
-pub type StatRow = (String, String, bool, Option<i64>);
+/// (strategy, status, chosen, time to green, failure id) of every proposal, optionally of one
+/// project: what the stats add up.
+pub type StatRow = (String, String, bool, Option<i64>, String);
 
 pub fn stat_rows(
     conn: &mut DbConnection,
@@ -238,6 +238,7 @@ pub fn stat_rows(
         healing_healings::status,
         healing_healings::chosen,
         healing_healings::time_to_green_ms,
+        healing_healings::failure_id,
     ))
     .load(conn)
 }
