@@ -804,3 +804,66 @@ async fn a_heal_branch_deleted_without_being_merged_becomes_a_false_heal() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_a_registered_repository_only_passes_on_its_default_branch_release_a_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().to_path_buf();
+    let app = TestApp::builder()
+        .with(move |s| {
+            s.healing.git_allowed_local_dirs = vec![allowed];
+            s.healing.unquarantine_after = 2;
+        })
+        .spawn()
+        .await;
+    let (status, _) = app
+        .post(
+            "/api/v1/healing/repositories",
+            Some(&app.admin.token),
+            &json!({"project": "shop", "url": dir.path().to_str().unwrap(), "default_branch": "main"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let case = |outcome: &str| json!({"classname": "CartTest", "name": "adds", "outcome": outcome});
+    let run = |sha: &str, branch: &str, outcome: &str| json!({"project": "shop", "commit_sha": sha, "branch": branch, "cases": [case(outcome)]});
+    upload(&app, run("c1", "main", "passed")).await;
+    let stored = upload(&app, run("c1", "main", "failed")).await;
+    let failure_id = only_failure(&app, stored["report_id"].as_str().unwrap()).await;
+    let (_, failure) = app
+        .get(
+            &format!("/api/v1/healing/failures/{failure_id}"),
+            Some(&app.viewer.token),
+        )
+        .await;
+    let test_id = failure["test"]["id"].as_str().unwrap();
+    let (status, q) = app
+        .post(
+            &format!("/api/v1/healing/tests/{test_id}/quarantine"),
+            Some(&app.editor.token),
+            &json!({"reason": "flaky on c1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{q}");
+    upload(&app, run("f1", "feature", "passed")).await;
+    upload(&app, run("f2", "feature", "passed")).await;
+    assert_eq!(
+        active_quarantine(&app).await,
+        1,
+        "passes on a feature branch do not count"
+    );
+    upload(&app, run("c2", "main", "passed")).await;
+    assert_eq!(active_quarantine(&app).await, 1);
+    upload(&app, run("c3", "main", "passed")).await;
+    assert_eq!(active_quarantine(&app).await, 0);
+    app.shutdown().await;
+}
+
+async fn active_quarantine(app: &TestApp) -> usize {
+    let (_, list) = app
+        .get(
+            "/api/v1/healing/quarantine?project=shop",
+            Some(&app.viewer.token),
+        )
+        .await;
+    list["items"].as_array().unwrap().len()
+}

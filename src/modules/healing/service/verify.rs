@@ -11,7 +11,7 @@
 //!   (`check_reverted`, every `healing.revert_check_interval`).
 //!
 //! Also here: a quarantined test is released after `healing.unquarantine_after` consecutive
-//! passing results.
+//! passing results (on the default branch when the project has a registered repository).
 
 use std::collections::HashMap;
 
@@ -96,16 +96,28 @@ pub fn after_results(
             _ => {}
         }
     }
-    // Auto-unquarantine: only tests that passed in this report can have reached K passes.
+    // Auto-unquarantine: only tests that passed in this report can have reached K passes. With
+    // a registered repository, only passes on its default branch count.
+    let default_branch = match results.first() {
+        Some(r) => store::repository(conn, tenant, &r.project)?.map(|repo| repo.default_branch),
+        None => None,
+    };
     let passed: Vec<String> = results
         .iter()
         .filter(|r| r.outcome == Outcome::Passed.as_str())
+        .filter(|r| default_branch.is_none() || r.branch == default_branch)
         .map(|r| r.test_id.clone())
         .collect();
     let mut released = Vec::new();
     for (test_id, since) in store::quarantined_among(conn, tenant, &passed, now)? {
         // Passes while quarantined count; results from before the quarantine do not.
-        let recent = store::recent_results(conn, tenant, &test_id, i64::from(unquarantine_after))?;
+        let recent = store::recent_results(
+            conn,
+            tenant,
+            &test_id,
+            default_branch.as_deref(),
+            i64::from(unquarantine_after),
+        )?;
         let enough = recent.len() >= unquarantine_after as usize
             && recent
                 .iter()

@@ -278,23 +278,28 @@ pub fn status_counts(conn: &mut DbConnection) -> QueryResult<Vec<(String, String
         .load(conn)
 }
 
-/// The newest `n` results of a test, newest first.
+/// The newest `n` results of a test (only those on `branch` when given), newest first.
 pub fn recent_results(
     conn: &mut DbConnection,
     tenant: &TenantId,
     test_id: &str,
+    branch: Option<&str>,
     n: i64,
 ) -> QueryResult<Vec<ResultRow>> {
-    healing_results::table
-        .filter(healing_results::tenant_id.eq(tenant.as_str()))
-        .filter(healing_results::test_id.eq(test_id))
-        .order((
-            healing_results::created_at.desc(),
-            healing_results::id.desc(),
-        ))
-        .limit(n)
-        .select(ResultRow::as_select())
-        .load(conn)
+    let mut q = healing_results::table
+        .filter(healing_results::tenant_id.eq(tenant.as_str().to_string()))
+        .filter(healing_results::test_id.eq(test_id.to_string()))
+        .into_boxed();
+    if let Some(b) = branch {
+        q = q.filter(healing_results::branch.eq(b.to_string()));
+    }
+    q.order((
+        healing_results::created_at.desc(),
+        healing_results::id.desc(),
+    ))
+    .limit(n)
+    .select(ResultRow::as_select())
+    .load(conn)
 }
 
 /// A test's results with the category of their failure (if any), oldest first, up to `n`
