@@ -3,6 +3,7 @@
 //! viewers see no write controls and get 403 when they post anyway; a POST without the CSRF
 //! token is refused; a disabled module's pages do not exist.
 
+mod browser;
 mod pages;
 mod session;
 
