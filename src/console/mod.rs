@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod bench;
+pub mod codes;
 pub mod markdown;
 mod pages;
 pub mod session;
