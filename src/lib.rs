@@ -4,6 +4,7 @@
 //! `render` is the template renderer (pure; the templates and quality modules use it).
 
 pub mod config;
+pub mod console;
 pub mod modules;
 pub mod platform;
 pub mod render;

@@ -81,8 +81,10 @@ pub fn build_app(
     >,
 > {
     let settings = platform.settings.clone();
+    let console_platform = platform.clone();
     let (app, api) = utoipa_app(platform, modules).split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+    app.configure(|cfg| crate::console::configure(cfg, &console_platform))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(extract::not_found))
         .wrap(from_fn(crate::platform::http::nul::reject_nul))

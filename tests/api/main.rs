@@ -1,6 +1,7 @@
 //! Black-box tests: a real server on a random port, spoken to over HTTP. One binary; one file
 //! per area.
 
+mod console;
 mod healing;
 mod helpers;
 mod k8s;

@@ -455,6 +455,75 @@ mod tests {
         assert!(best(&[]).is_none());
     }
 
+    /// Odd, truncated and multi-byte inputs never panic any strategy (a fixed pseudo-random mix
+    /// of fragments, so a failure reproduces).
+    #[test]
+    fn odd_inputs_never_panic() {
+        const BITS: [&str; 24] = [
+            "<",
+            ">",
+            "</",
+            "<a",
+            " id=",
+            "\"",
+            "'",
+            "&",
+            "&#x1F600;",
+            "é",
+            "😀",
+            "\n",
+            "-",
+            "+",
+            "@@ -1 +1 @@",
+            "--- a/",
+            "+++ b/",
+            "assert ",
+            " == ",
+            "Expected: ",
+            "\nReceived: ",
+            "[+ received] == [- snapshot]",
+            "`",
+            "exports[`",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize
+        };
+        for _ in 0..300 {
+            let mut text = String::new();
+            for _ in 0..(next() % 40) {
+                text.push_str(BITS[next() % BITS.len()]);
+            }
+            for message in [
+                "NoSuchElementException: no such element",
+                "Exceeded timeout of 100 ms",
+                "Snapshot name: `x 1`",
+                "AttributeError: 'X' object has no attribute 'a'. Did you mean: 'b'?",
+                "ECONNREFUSED failed on setup",
+                "expected: <1> but was: <2>",
+            ] {
+                let mut i = test_support::failing(&format!("{message}{text}"), &text);
+                i.commit_diff = text.clone();
+                i.test_file = Some("tests/t.py".into());
+                i.files = vec![
+                    test_support::file("tests/t.py", &text),
+                    test_support::file("a.snap", &text),
+                    test_support::file("a.snap.new", &text),
+                    test_support::file("t.ambr", &text),
+                ];
+                i.history = (0..25).map(|n| test_support::pass(n * 7)).collect();
+                i.locator = Some(LocatorInputs {
+                    selector: text.clone(),
+                    last_pass_element_html: text.clone(),
+                    last_pass_page_html: Some(text.clone()),
+                    page_html: text.clone(),
+                });
+                let _ = propose(&i, &Tuning::default());
+            }
+        }
+    }
+
     #[test]
     fn test_paths() {
         for yes in [

@@ -14,6 +14,14 @@ fn is_snapshot_path(p: &str) -> bool {
         || p.contains("__snapshots__/")
 }
 
+fn is_doc_path(p: &str) -> bool {
+    let lower = p.to_ascii_lowercase();
+    [".md", ".rst", ".txt", ".adoc"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+        || lower.starts_with("docs/")
+}
+
 /// Diff lines of a failure: (' ' | '-' | '+' | '@', content).
 fn jest_ops(text: &str) -> Option<Vec<(char, String)>> {
     let mut lines = text.lines();
@@ -271,7 +279,7 @@ pub(super) fn propose(inputs: &Inputs, _tuning: &Tuning) -> Option<Proposal> {
     let code: Vec<String> = changed_files(&inputs.commit_diff)
         .into_iter()
         .map(|f| f.path)
-        .filter(|p| !is_test_path(p) && !is_snapshot_path(p))
+        .filter(|p| !is_test_path(p) && !is_snapshot_path(p) && !is_doc_path(p))
         .collect();
     if code.is_empty() {
         return abstain("the commit changed no code under test".into(), evidence);

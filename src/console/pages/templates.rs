@@ -1,0 +1,896 @@
+//! Template pages: the catalog (search as you type, filters in the URL, server paging), a
+//! template's detail (README, parameters, files, versions, diff, quality breakdown, ledger,
+//! restore), the file viewer, and the "use template" form with its live dry-run preview.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{filter_base, page_query};
+use crate::console::Console;
+use crate::console::markdown;
+use crate::console::session::{CsrfForm, Session, UiError, UiResult};
+use crate::console::view::{self, Ctx};
+use crate::modules::quality::QualityService;
+use crate::modules::templates::TemplatesService;
+use crate::modules::templates::archive::{self, ArchiveKind, OutEntry};
+use crate::modules::templates::model::ListQuery;
+use crate::modules::templates::service::{InstantiateRequest, InstantiationSource};
+use crate::platform::auth::Role;
+use crate::platform::blocking::run_blocking;
+use crate::platform::http::error::ApiError;
+use crate::platform::http::pagination::PageQuery;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/templates", web::get().to(catalog))
+        .route("/templates/{id}", web::get().to(detail))
+        .route("/templates/{id}/diff", web::get().to(diff))
+        .route("/templates/{id}/files/{path:.*}", web::get().to(file))
+        .route("/templates/{id}/restore", web::post().to(restore))
+        .route("/templates/{id}/use", web::get().to(use_form))
+        .route("/templates/{id}/preview", web::post().to(preview))
+        .route("/templates/{id}/download", web::post().to(download));
+}
+
+fn service(console: &Console) -> Result<&TemplatesService, UiError> {
+    console.templates.as_ref().ok_or_else(|| {
+        ApiError::not_found("console.not_found", "The templates module is off.").into()
+    })
+}
+
+fn min_score(console: &Console) -> u32 {
+    console
+        .quality
+        .as_ref()
+        .map(|q| q.settings().min_score)
+        .unwrap_or(70)
+}
+
+fn lenient_i64(raw: &Option<String>) -> Option<i64> {
+    raw.as_deref().and_then(|s| s.trim().parse().ok())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CatalogQuery {
+    text: Option<String>,
+    category: Option<String>,
+    tags: Option<String>,
+    sort: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+/// `/ui/templates`: the catalog. An htmx request (search as you type) gets the results only.
+async fn catalog(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    query: web::Query<CatalogQuery>,
+) -> UiResult {
+    let service = service(&console)?;
+    let tenant = &session.principal.tenant_id;
+    let q = query.into_inner();
+    let clean = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let page = page_query(lenient_i64(&q.limit), lenient_i64(&q.offset));
+    let list = ListQuery {
+        text: clean(&q.text),
+        category: clean(&q.category),
+        tags: clean(&q.tags),
+        min_quality: None,
+        sort: clean(&q.sort),
+        limit: page.limit,
+        offset: page.offset,
+    };
+    let (results, problem) = match service.list(tenant, &list).await {
+        Ok(p) => (Some(p), None),
+        // A filter the search cannot use is shown above the (empty) results, not as an error
+        // page: it happens while typing.
+        Err(e) if e.status.is_client_error() => {
+            let fields: Vec<String> = e
+                .errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            (None, Some(format!("{} {}", e.detail, fields.join("; "))))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut ctx = catalog_ctx(
+        Ctx::new(&req, &console, &session),
+        results.as_ref(),
+        problem,
+        &list,
+        min_score(&console),
+        console.quality.is_some(),
+    );
+    if view::is_htmx(&req) {
+        return view::ok("catalog_results.html", ctx);
+    }
+    ctx = ctx.set("categories", service.categories(tenant).await?);
+    view::ok("catalog.html", ctx)
+}
+
+/// The catalog's view: results (or the problem with the filters), filters, pager and JSON link.
+pub(crate) fn catalog_ctx(
+    ctx: Ctx,
+    results: Option<
+        &crate::platform::http::pagination::Page<crate::modules::templates::model::TemplateSummary>,
+    >,
+    problem: Option<String>,
+    list: &ListQuery,
+    min_score: u32,
+    quality_on: bool,
+) -> Ctx {
+    let filters = [
+        ("text", list.text.clone()),
+        ("category", list.category.clone()),
+        ("tags", list.tags.clone()),
+        ("sort", list.sort.clone()),
+    ];
+    let json = filter_base("/api/v1/templates", &filters);
+    ctx.set("page", results)
+        .set("problem", problem)
+        .set(
+            "q",
+            json!({
+                "text": list.text, "category": list.category, "tags": list.tags, "sort": list.sort,
+            }),
+        )
+        .set("base", filter_base("/ui/templates", &filters))
+        .set("json_url", json.trim_end_matches(['?', '&']))
+        .set("min_score", min_score)
+        .set("quality_on", quality_on)
+}
+
+/// README first: `README.md`, then any top-level `readme*`.
+fn readme_of(files: &[crate::render::SourceFile]) -> Option<(String, String)> {
+    let top: Vec<&crate::render::SourceFile> =
+        files.iter().filter(|f| !f.path.contains('/')).collect();
+    let found = top.iter().find(|f| f.path == "README.md").or_else(|| {
+        top.iter()
+            .find(|f| f.path.to_ascii_lowercase().starts_with("readme"))
+    })?;
+    let text = String::from_utf8_lossy(&found.content).into_owned();
+    let lower = found.path.to_ascii_lowercase();
+    let html = if lower.ends_with(".md") || lower.ends_with(".markdown") {
+        markdown::render(&text)
+    } else {
+        // Not Markdown: escaped text in a <pre>.
+        format!("<pre>{}</pre>", html_escape(&text))
+    };
+    Some((found.path.clone(), html))
+}
+
+pub fn html_escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DetailQuery {
+    versions_offset: Option<String>,
+    ledger_offset: Option<String>,
+}
+
+/// `/ui/templates/{id}`.
+async fn detail(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    query: web::Query<DetailQuery>,
+) -> UiResult {
+    let service = service(&console)?;
+    let tenant = session.principal.tenant_id.clone();
+    let detail = service.detail(&tenant, &id, false).await?;
+    let id = detail.template.id.clone();
+    let content = service.get_content(&tenant, &id, None).await?;
+    let versions = service
+        .versions(
+            &tenant,
+            &id,
+            &page_query(Some(20), lenient_i64(&query.versions_offset)),
+        )
+        .await?;
+    let ledger = service
+        .instantiations(
+            &tenant,
+            &id,
+            &page_query(Some(10), lenient_i64(&query.ledger_offset)),
+        )
+        .await?;
+    let readme = readme_of(&content.files);
+    let (evaluation, history) = match &console.quality {
+        Some(_) => {
+            let files = content.files.clone();
+            let min = min_score(&console);
+            let eval = run_blocking("console.quality", move || {
+                QualityService::evaluate_files(&files, min)
+            })
+            .await
+            .map_err(ApiError::from)?;
+            let history = match &console.quality {
+                Some(q) => Some(q.history(&tenant, &id, &PageQuery::new(10, 0)).await?),
+                None => None,
+            };
+            (Some(eval), history)
+        }
+        None => (None, None),
+    };
+    let ctx = Ctx::new(&req, &console, &session)
+        .set("t", &detail.template)
+        .set("parameters", &detail.parameters)
+        .set("files", &detail.files)
+        .set("readme_path", readme.as_ref().map(|r| r.0.clone()))
+        // Rendered by `markdown::render` (raw HTML dropped, links cleaned): the only `|safe`.
+        .set("readme_html", readme.map(|r| r.1))
+        .set("versions", &versions)
+        .set("versions_base", format!("/ui/templates/{id}?"))
+        .set("ledger", &ledger)
+        .set("evaluation", &evaluation)
+        .set("history", &history)
+        .set("min_score", min_score(&console))
+        .set("json_url", format!("/api/v1/templates/{id}"));
+    view::ok("template.html", ctx)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FileQuery {
+    version: Option<String>,
+}
+
+/// `/ui/templates/{id}/files/{path}`: one file, escaped (binary files are not shown).
+async fn file(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    query: web::Query<FileQuery>,
+) -> UiResult {
+    let service = service(&console)?;
+    let (id, file_path) = path.into_inner();
+    let tenant = &session.principal.tenant_id;
+    let template = service.get(tenant, &id).await?;
+    let version = query.version.as_deref().filter(|v| !v.is_empty());
+    let (file, commit) = service
+        .file(tenant, &template.id, &file_path, version)
+        .await?;
+    let binary = std::str::from_utf8(&file.content).is_err() || file.content.contains(&0);
+    let text = (!binary).then(|| String::from_utf8_lossy(&file.content).into_owned());
+    let mut json_url = format!("/api/v1/templates/{}/files/{}", template.id, file.path);
+    if let Some(v) = version {
+        json_url.push_str(&format!(
+            "?version={}",
+            crate::console::session::urlencode(v)
+        ));
+    }
+    let ctx = Ctx::new(&req, &console, &session)
+        .set("t", &template)
+        .set("file_path", &file.path)
+        .set("size", file.content.len())
+        .set("executable", file.executable)
+        .set("text", text)
+        .set("commit", commit)
+        .set("json_url", json_url);
+    view::ok("file.html", ctx)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DiffQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct DiffLine {
+    kind: &'static str,
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+struct DiffFile {
+    path: String,
+    change: String,
+    binary: bool,
+    lines: Vec<DiffLine>,
+}
+
+/// `/ui/templates/{id}/diff?from=…&to=…` (to defaults to the current version).
+async fn diff(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    query: web::Query<DiffQuery>,
+) -> UiResult {
+    let service = service(&console)?;
+    let tenant = &session.principal.tenant_id;
+    let template = service.get(tenant, &id).await?;
+    let versions = service
+        .versions(tenant, &template.id, &PageQuery::new(100, 0))
+        .await?;
+    let from = query
+        .from
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| versions.items.get(1).map(|v| v.commit.clone()))
+        .unwrap_or_else(|| template.current_commit.clone());
+    let to = query.to.clone().filter(|s| !s.is_empty());
+    let d = service
+        .diff(tenant, &template.id, &from, to.as_deref())
+        .await?;
+    let files: Vec<DiffFile> = d
+        .files
+        .iter()
+        .map(|f| DiffFile {
+            path: f.path.clone(),
+            change: f.change.clone(),
+            binary: f.binary,
+            lines: f
+                .diff
+                .lines()
+                .map(|l| DiffLine {
+                    kind: if l.starts_with("@@") {
+                        "hunk"
+                    } else if l.starts_with("+++") || l.starts_with("---") {
+                        "meta"
+                    } else if l.starts_with('+') {
+                        "add"
+                    } else if l.starts_with('-') {
+                        "del"
+                    } else {
+                        "ctx"
+                    },
+                    text: l.to_string(),
+                })
+                .collect(),
+        })
+        .collect();
+    let json_url = format!(
+        "/api/v1/templates/{}/diff?from={}&to={}",
+        template.id, d.from, d.to
+    );
+    let ctx = Ctx::new(&req, &console, &session)
+        .set("t", &template)
+        .set(
+            "d",
+            json!({
+                "from": d.from, "to": d.to, "files_changed": d.files_changed,
+                "insertions": d.insertions, "deletions": d.deletions,
+            }),
+        )
+        .set("files", files)
+        .set("versions", &versions.items)
+        .set("json_url", json_url);
+    view::ok("diff.html", ctx)
+}
+
+/// `POST /ui/templates/{id}/restore` (editors): makes an earlier version current again.
+async fn restore(
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    form: CsrfForm,
+) -> UiResult {
+    let service = service(&console)?;
+    let principal = session.as_role(Role::Editor)?;
+    let commit = form.text("commit").ok_or_else(|| {
+        ApiError::validation(
+            "Choose the version to restore.",
+            vec![crate::platform::http::error::FieldError::new(
+                "commit", "required",
+            )],
+        )
+    })?;
+    let expected = form.text("expected");
+    let detail = service
+        .restore(&principal, &id, &commit, expected.as_deref(), None)
+        .await?;
+    Ok(view::see_other(format!(
+        "/ui/templates/{}?restored={}",
+        detail.template.id,
+        crate::console::session::urlencode(&detail.template.current_commit)
+    )))
+}
+
+/// One parameter as the form shows it.
+#[derive(Debug, Serialize)]
+struct Field {
+    index: usize,
+    name: String,
+    kind: String,
+    help: Option<String>,
+    required: bool,
+    pattern: Option<String>,
+    default: Option<String>,
+    choices: Vec<String>,
+    value: String,
+    error: Option<String>,
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn fields_of(
+    parameters: &Value,
+    values: &Map<String, Value>,
+    errors: &[(String, String)],
+) -> Vec<Field> {
+    parameters
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(index, p)| {
+            let name = p.get("name")?.as_str()?.to_string();
+            let kind = p
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("string")
+                .to_string();
+            let error = errors
+                .iter()
+                .filter(|(f, _)| f == &name || f.strip_prefix("parameters.") == Some(name.as_str()))
+                .map(|(_, m)| m.clone())
+                .collect::<Vec<_>>();
+            Some(Field {
+                index,
+                value: values.get(&name).map(display).unwrap_or_default(),
+                help: p.get("help").and_then(Value::as_str).map(str::to_string),
+                required: p.get("required").and_then(Value::as_bool).unwrap_or(false),
+                pattern: p.get("pattern").and_then(Value::as_str).map(str::to_string),
+                default: p.get("default").map(display),
+                choices: p
+                    .get("choices")
+                    .and_then(Value::as_array)
+                    .map(|c| c.iter().map(display).collect())
+                    .unwrap_or_default(),
+                error: (!error.is_empty()).then(|| error.join("; ")),
+                name,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// Form fields (`p.<name>`) to the parameters JSON, typed by the schema. An empty field is left
+/// out, so the template's default (which may reference earlier answers) applies.
+fn parameters_from(parameters: &Value, pairs: &[(String, String)]) -> Map<String, Value> {
+    let mut out = Map::new();
+    let specs = parameters
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default();
+    for spec in specs {
+        let Some(name) = spec.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let key = format!("p.{name}");
+        let Some(raw) = pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.trim()) else {
+            continue;
+        };
+        if raw.is_empty() {
+            continue;
+        }
+        let kind = spec.get("type").and_then(Value::as_str).unwrap_or("string");
+        let value = match kind {
+            "integer" => raw
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| raw.into()),
+            "number" => raw
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or_else(|| raw.into()),
+            "boolean" => match raw {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                other => other.into(),
+            },
+            "choice" => spec
+                .get("choices")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| display(c) == raw).cloned())
+                .unwrap_or_else(|| raw.into()),
+            "list" | "object" => serde_json::from_str(raw).unwrap_or_else(|_| raw.into()),
+            _ => raw.into(),
+        };
+        out.insert(name.to_string(), value);
+    }
+    out
+}
+
+/// A rendered file for the preview (text escaped by the template; binary summarised).
+#[derive(Debug, Serialize)]
+struct PreviewFile {
+    path: String,
+    size: usize,
+    executable: bool,
+    text: Option<String>,
+    truncated: bool,
+}
+
+const PREVIEW_FILE_BYTES: usize = 64 * 1024;
+const PREVIEW_TOTAL_BYTES: usize = 512 * 1024;
+
+fn preview_files(files: &[(String, Vec<u8>, bool)]) -> Vec<PreviewFile> {
+    let mut budget = PREVIEW_TOTAL_BYTES;
+    files
+        .iter()
+        .map(|(path, content, executable)| {
+            let binary = content.contains(&0) || std::str::from_utf8(content).is_err();
+            let take = content.len().min(PREVIEW_FILE_BYTES).min(budget);
+            let text = (!binary && take > 0).then(|| {
+                let mut end = take;
+                let s = String::from_utf8_lossy(&content[..end]).into_owned();
+                while !s.is_char_boundary(end.min(s.len())) {
+                    end -= 1;
+                }
+                s
+            });
+            budget = budget.saturating_sub(take);
+            PreviewFile {
+                path: path.clone(),
+                size: content.len(),
+                executable: *executable,
+                truncated: !binary && take < content.len(),
+                text,
+            }
+        })
+        .collect()
+}
+
+struct UseState {
+    values: Map<String, Value>,
+    errors: Vec<(String, String)>,
+    general: Vec<String>,
+    preview: Option<Value>,
+}
+
+async fn use_ctx(
+    req: &HttpRequest,
+    console: &Console,
+    session: &Session,
+    id: &str,
+    version: Option<String>,
+    state: UseState,
+) -> Result<Ctx, UiError> {
+    let service = service(console)?;
+    let tenant = &session.principal.tenant_id;
+    let detail = service.detail(tenant, id, false).await?;
+    let fields = fields_of(&detail.parameters, &state.values, &state.errors);
+    Ok(Ctx::new(req, console, session)
+        .set("t", &detail.template)
+        .set("fields", fields)
+        .set("version", version)
+        .set("general_errors", state.general)
+        .set("preview", state.preview)
+        .set(
+            "json_url",
+            format!("/api/v1/templates/{}/instantiate", detail.template.id),
+        ))
+}
+
+/// `/ui/templates/{id}/use`: the form, prefilled from the query string (`?name=value`, or
+/// `?from=<instantiation id>` to re-run with an earlier instantiation's answers).
+async fn use_form(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    query: web::Query<Vec<(String, String)>>,
+) -> UiResult {
+    let service = service(&console)?;
+    let tenant = &session.principal.tenant_id;
+    let detail = service.detail(tenant, &id, false).await?;
+    let mut values = Map::new();
+    let mut version = None;
+    for (k, v) in query.iter() {
+        match k.as_str() {
+            "version" => version = Some(v.clone()).filter(|v| !v.is_empty()),
+            "from" => {
+                // The ledger keeps the answers; find that instantiation among the recent ones.
+                let ledger = service
+                    .instantiations(tenant, &detail.template.id, &PageQuery::new(100, 0))
+                    .await?;
+                if let Some(entry) = ledger.items.iter().find(|e| &e.id == v)
+                    && let Some(map) = entry.parameters.as_object()
+                {
+                    values.extend(map.clone());
+                    version = Some(entry.commit.clone());
+                }
+            }
+            name => {
+                values.insert(name.to_string(), Value::String(v.clone()));
+            }
+        }
+    }
+    let ctx = use_ctx(
+        &req,
+        &console,
+        &session,
+        &detail.template.id,
+        version,
+        UseState {
+            values,
+            errors: Vec::new(),
+            general: Vec::new(),
+            preview: None,
+        },
+    )
+    .await?;
+    view::ok("use.html", ctx)
+}
+
+fn split_errors(e: &ApiError) -> (Vec<(String, String)>, Vec<String>) {
+    let mut fields = Vec::new();
+    let mut general = vec![e.detail.clone()];
+    for f in &e.errors {
+        if f.field.starts_with('(') || f.field.is_empty() {
+            general.push(f.message.clone());
+        } else {
+            fields.push((f.field.clone(), f.message.clone()));
+        }
+    }
+    (fields, general)
+}
+
+/// `POST /ui/templates/{id}/preview`: a dry run with the form's answers. htmx gets the preview
+/// fragment (with out-of-band updates of each field's error); without JS, the whole form page.
+async fn preview(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    form: CsrfForm,
+) -> UiResult {
+    let service = service(&console)?;
+    let tenant = &session.principal.tenant_id;
+    let detail = service.detail(tenant, &id, false).await?;
+    let values = parameters_from(&detail.parameters, &form.0);
+    let version = form.text("version");
+    let request = InstantiateRequest {
+        parameters: values.clone(),
+        version: version.clone(),
+        dry_run: true,
+        now: None,
+        seed: None,
+        output_format: "json".into(),
+    };
+    let (preview, errors, general, status) = match service
+        .instantiate(
+            &session.principal,
+            &detail.template.id,
+            request,
+            InstantiationSource::Http,
+        )
+        .await
+    {
+        Ok(done) => (
+            Some(json!({
+                "files": preview_files(&done.files),
+                "empty_dirs": done.empty_dirs,
+                "warnings": done.warnings,
+                "root_dir": done.output.root_dir,
+                "checksum": done.checksum,
+                "commit": done.commit,
+            })),
+            Vec::new(),
+            Vec::new(),
+            StatusCode::OK,
+        ),
+        Err(e) if e.status.is_client_error() => {
+            let (f, g) = split_errors(&e);
+            (None, f, g, StatusCode::OK)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if view::is_htmx(&req) {
+        let fields = fields_of(&detail.parameters, &values, &errors);
+        let ctx = Ctx::new(&req, &console, &session)
+            .set("t", &detail.template)
+            .set("fields", fields)
+            .set("general_errors", general)
+            .set("preview", preview)
+            .set("oob", true);
+        return view::page(status, "preview.html", ctx);
+    }
+    let ctx = use_ctx(
+        &req,
+        &console,
+        &session,
+        &detail.template.id,
+        version,
+        UseState {
+            values,
+            errors,
+            general,
+            preview,
+        },
+    )
+    .await?;
+    view::page(status, "use.html", ctx)
+}
+
+/// `POST /ui/templates/{id}/download`: instantiates for real (recorded in the ledger) and
+/// answers with the archive; invalid answers bring the form back with its errors.
+async fn download(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    form: CsrfForm,
+) -> UiResult {
+    let service = service(&console)?;
+    let tenant = &session.principal.tenant_id;
+    let detail = service.detail(tenant, &id, false).await?;
+    let values = parameters_from(&detail.parameters, &form.0);
+    let version = form.text("version");
+    let kind = match form.get("format") {
+        Some("tar.gz") => ArchiveKind::TarGz,
+        _ => ArchiveKind::Zip,
+    };
+    let request = InstantiateRequest {
+        parameters: values.clone(),
+        version: version.clone(),
+        dry_run: false,
+        now: None,
+        seed: None,
+        output_format: match kind {
+            ArchiveKind::TarGz => "tar.gz",
+            ArchiveKind::Zip => "zip",
+        }
+        .into(),
+    };
+    let done = match service
+        .instantiate(
+            &session.principal,
+            &detail.template.id,
+            request,
+            InstantiationSource::Http,
+        )
+        .await
+    {
+        Ok(done) => done,
+        Err(e) if e.status.is_client_error() => {
+            let (errors, general) = split_errors(&e);
+            let ctx = use_ctx(
+                &req,
+                &console,
+                &session,
+                &detail.template.id,
+                version,
+                UseState {
+                    values,
+                    errors,
+                    general,
+                    preview: None,
+                },
+            )
+            .await?;
+            return view::page(StatusCode::UNPROCESSABLE_ENTITY, "use.html", ctx);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let bytes = run_blocking("console.archive", move || {
+        let entries: Vec<OutEntry<'_>> = done
+            .files
+            .iter()
+            .map(|(p, c, x)| OutEntry {
+                path: p,
+                content: c,
+                executable: *x,
+            })
+            .collect();
+        let bytes = match kind {
+            ArchiveKind::Zip => archive::write_zip(&entries, &done.empty_dirs, done.now),
+            ArchiveKind::TarGz => archive::write_tar_gz(&entries, &done.empty_dirs, done.now),
+        };
+        let stem: String = done
+            .output
+            .root_dir
+            .clone()
+            .unwrap_or_else(|| done.template.name.clone())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        bytes.map(|b| (b, stem, done.instantiation_id.clone()))
+    })
+    .await
+    .map_err(ApiError::from)?
+    .map_err(ApiError::internal)?;
+    let (bytes, stem, instantiation) = bytes;
+    let mut response = HttpResponse::Ok();
+    response.content_type(kind.content_type()).insert_header((
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{stem}.{}\"", kind.extension()),
+    ));
+    if let Some(id) = instantiation {
+        response.insert_header(("X-Maestro-Instantiation-Id", id));
+    }
+    Ok(response.body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_answers_are_typed_by_the_schema_and_blanks_keep_defaults() {
+        let schema = json!([
+            {"name": "name", "type": "string"},
+            {"name": "port", "type": "integer"},
+            {"name": "ci", "type": "boolean"},
+            {"name": "db", "type": "choice", "choices": ["pg", "sqlite"]},
+            {"name": "tags", "type": "list"},
+            {"name": "empty", "type": "string", "default": "{{ cookiecutter.name }}"},
+        ]);
+        let pairs: Vec<(String, String)> = [
+            ("p.name", "svc"),
+            ("p.port", "8080"),
+            ("p.ci", "false"),
+            ("p.db", "sqlite"),
+            ("p.tags", "[\"a\"]"),
+            ("p.empty", " "),
+            ("csrf", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let got = parameters_from(&schema, &pairs);
+        assert_eq!(
+            Value::Object(got),
+            json!({"name": "svc", "port": 8080, "ci": false, "db": "sqlite", "tags": ["a"]})
+        );
+        // A non-number stays text, so the API's validation names the field.
+        let got = parameters_from(&schema, &[("p.port".into(), "eighty".into())]);
+        assert_eq!(got["port"], json!("eighty"));
+    }
+
+    #[test]
+    fn preview_truncates_and_skips_binary() {
+        let files = vec![
+            (
+                "a.txt".to_string(),
+                vec![b'x'; PREVIEW_FILE_BYTES + 5],
+                false,
+            ),
+            ("b.bin".to_string(), vec![0, 1, 2], false),
+        ];
+        let p = preview_files(&files);
+        assert!(p[0].truncated);
+        assert_eq!(p[0].text.as_ref().unwrap().len(), PREVIEW_FILE_BYTES);
+        assert!(p[1].text.is_none());
+    }
+}
