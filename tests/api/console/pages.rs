@@ -384,7 +384,10 @@ async fn workflow_pages_and_dead_letter_redrive_with_confirmation() {
     let page = admin.get(&format!("/ui/runs/{run_id}/steps/deploy")).await;
     page.assert_ok("step page");
     assert!(page.body.contains("deploy refused"), "{}", page.body);
-    assert!(page.body.contains("&lt;script&gt;alert"), "details shown as text");
+    assert!(
+        page.body.contains("&lt;script&gt;alert"),
+        "details shown as text"
+    );
     assert_no_raw(&page.body, "<script>alert");
     let page = admin.get(&format!("/ui/runs/{run_id}/steps/nope")).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
