@@ -55,6 +55,9 @@ enum Command {
     /// Kubernetes environments (the k8s module) without a server.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// Test healing (the healing module) without a server.
+    #[command(subcommand)]
+    Healing(HealingCommand),
     /// Import the starter catalog (templates.storage_path) into tenant `default`; re-running
     /// changes nothing.
     Seed {
@@ -77,6 +80,15 @@ enum EnvCommand {
         #[arg(long, default_value = "cli")]
         owner: String,
     },
+}
+
+#[derive(Subcommand)]
+enum HealingCommand {
+    /// Replay a corpus of failures with stated expected outcomes (folders holding a
+    /// `case.json`) through the healing strategies, with the default tunables, and print per
+    /// strategy: coverage, correct heals, abstentions, false heals. Exits 1 when a planted
+    /// regression ("must_not_heal") was healed; no configuration or database is needed.
+    Eval { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +153,9 @@ fn main() -> ExitCode {
             return fail(format!("{message} (see `maestro --help`)"));
         }
     };
+    if let Some(Command::Healing(HealingCommand::Eval { dir })) = &cli.command {
+        return healing_eval(dir);
+    }
     let settings = match Settings::load(&LoadOptions {
         config_dir: cli.config_dir.clone(),
         ..LoadOptions::default()
@@ -339,6 +354,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             print!("{yaml}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Healing(HealingCommand::Eval { dir }) => Ok(healing_eval(&dir)),
         Command::Openapi => {
             let platform = Platform::new(settings)?;
             let modules = maestro::platform::health::Modules(std::sync::Arc::new(
@@ -348,6 +364,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!("{}", doc.to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `maestro healing eval <dir>`: pure, so it runs before (and without) the configuration.
+fn healing_eval(dir: &std::path::Path) -> ExitCode {
+    use maestro::modules::healing::{eval, strategies::Tuning};
+    match eval::run(dir, &Tuning::default()) {
+        Ok(report) => {
+            print!("{}", report.render());
+            let healed = report.regressions_healed();
+            if healed > 0 {
+                eprintln!("maestro: {healed} planted regression(s) were healed");
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(e),
     }
 }
 

@@ -96,12 +96,12 @@ fn cap(s: &str) -> String {
 
 static TIMEOUT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)Exceeded timeout of \d+ ?ms|TestTimedOutException|execution timed out after|Failed: Timeout >|test timed out after|timed out after \d|TimeoutError|Timeout \d+ms exceeded",
+        r"(?i)Exceeded timeout of \d+ ?ms|TestTimedOutException|execution timed out after|Failed: Timeout \(?>|test timed out after|timed out after \d|TimeoutError|Timeout \d+ms exceeded",
     )
 });
 static TIMEOUT_LIMIT: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?:timeout of|timed out after|Timeout >|Timeout) ?(\d+(?:\.\d+)?) ?(ms|milliseconds|s|seconds)?",
+        r"(?i)(?:timeout of|timed out after|Timeout \(?>|Timeout) ?(\d+(?:\.\d+)?) ?(ms|milliseconds|s|seconds)?",
     )
 });
 static SNAPSHOT: LazyLock<Regex> = LazyLock::new(|| {
@@ -172,7 +172,12 @@ static ASSERTIONS: LazyLock<Vec<(Regex, usize, usize)>> = LazyLock::new(|| {
         // Rust assert_eq!: left / right (by convention left = actual, right = expected)
         (re(r"(?s)\bleft: (.+?)\n\s*right: (.+?)(?:\n|$)"), 2, 1),
         // pytest: assert X == Y (the actual value is on the left)
-        (re(r"(?m)^(?:E\s+)?assert (.+?) == (.+?)$"), 2, 1),
+        // (pytest writes `AssertionError: assert …` when the comparison was explained.)
+        (
+            re(r"(?m)^(?:E\s+)?(?:AssertionError: )?assert (.+?) == (.+?)$"),
+            2,
+            1,
+        ),
     ]
 });
 static ASSERTION_WORDS: LazyLock<Regex> = LazyLock::new(|| {
@@ -374,6 +379,25 @@ mod tests {
     }
 
     #[test]
+    fn pytest_timeout_limit_and_explained_string_comparison() {
+        let t = of(&ev(
+            Some("Failed: Timeout (>0.5s) from pytest-timeout."),
+            None,
+            "",
+        ));
+        assert_eq!((t.category, t.limit_ms), (Category::Timeout, Some(500)));
+        let a = of(&ev(
+            Some("AssertionError: assert 'Hi Bob' == 'Hello Bob'\n  \n  - Hello Bob\n  + Hi Bob"),
+            None,
+            "",
+        ));
+        assert_eq!(
+            (a.expected.as_deref(), a.actual.as_deref()),
+            (Some("'Hello Bob'"), Some("'Hi Bob'"))
+        );
+    }
+
+    #[test]
     fn java_assertion_dialects_give_expected_and_actual() {
         for (message, expected, actual) in [
             ("expected: <90> but was: <100>", "90", "100"),
@@ -400,6 +424,11 @@ mod tests {
                 Category::Timeout,
             ),
             ("Failed: Timeout >1.0s", Category::Timeout),
+            // pytest-timeout 2.4 as it really writes it.
+            (
+                "Failed: Timeout (>0.5s) from pytest-timeout.",
+                Category::Timeout,
+            ),
             (
                 "org.openqa.selenium.NoSuchElementException: no such element: Unable to locate element: {\"method\":\"css selector\",\"selector\":\"#submit\"}",
                 Category::Locator,

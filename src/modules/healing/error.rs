@@ -74,6 +74,55 @@ pub enum HealingError {
 
     #[error("No test {id} in your tenant.")]
     TestNotFound { id: String },
+
+    #[error("No healing {id} in your tenant.")]
+    HealingNotFound { id: String },
+
+    /// Apply or reject of a proposal that was already decided (or is an abstention).
+    #[error(
+        "Healing {id} is {status}, not proposed: only a proposal can be applied or rejected. \
+         Ask for a new one with POST /api/v1/healing/failures/{{id}}/heal."
+    )]
+    NotProposed { id: String, status: String },
+
+    /// Apply of a proposal that may hide a real regression, without `approve_risk`.
+    #[error(
+        "Healing {id} may mask a regression (it changes what the test expects); check that the \
+         new value is right and apply again with `\"approve_risk\": true`."
+    )]
+    ApprovalRequired { id: String },
+
+    #[error(
+        "Project {project} has no registered repository to apply the patch to; register one \
+         with POST /api/v1/healing/repositories."
+    )]
+    NoRepository { project: String },
+
+    #[error("Project {project} already has a registered repository ({id}); delete it first.")]
+    RepositoryExists { project: String, id: String },
+
+    #[error("No repository {id} in your tenant.")]
+    RepositoryNotFound { id: String },
+
+    /// The file changed on the default branch since the patch was made.
+    #[error(
+        "{path} on {branch} is blob {found}, but the patch was made against {expected}: the file \
+         changed since. Heal the failure again to get a patch against the current file."
+    )]
+    PatchStale {
+        path: String,
+        branch: String,
+        expected: String,
+        found: String,
+    },
+
+    /// The diff does not apply to the file it names.
+    #[error("The patch does not apply to {path}: {reason}")]
+    PatchDoesNotApply { path: String, reason: String },
+
+    /// Fetching from or pushing to the registered repository failed.
+    #[error("The repository {shown} could not be used: {detail}")]
+    GitFailed { shown: String, detail: String },
 }
 
 crate::problem_codes! {
@@ -90,5 +139,14 @@ crate::problem_codes! {
         Self::NotQuarantined { .. } => (NOT_FOUND, "healing.not_quarantined"),
         Self::FailureNotFound { .. } => (NOT_FOUND, "healing.failure_not_found"),
         Self::TestNotFound { .. } => (NOT_FOUND, "healing.test_not_found"),
+        Self::HealingNotFound { .. } => (NOT_FOUND, "healing.healing_not_found"),
+        Self::NotProposed { .. } => (CONFLICT, "healing.not_proposed"),
+        Self::ApprovalRequired { .. } => (UNPROCESSABLE_ENTITY, "healing.approval_required"),
+        Self::NoRepository { .. } => (CONFLICT, "healing.no_repository"),
+        Self::RepositoryExists { .. } => (CONFLICT, "healing.repository_exists"),
+        Self::RepositoryNotFound { .. } => (NOT_FOUND, "healing.repository_not_found"),
+        Self::PatchStale { .. } => (CONFLICT, "healing.patch_stale"),
+        Self::PatchDoesNotApply { .. } => (CONFLICT, "healing.patch_does_not_apply"),
+        Self::GitFailed { .. } => (BAD_GATEWAY, "healing.git_failed"),
     }
 }

@@ -6,19 +6,27 @@
 mod archive;
 pub mod classify;
 pub mod error;
+pub mod eval;
 pub mod junit;
 pub mod model;
+mod repo;
 mod routes;
 mod schema;
 pub mod service;
 pub mod settings;
+mod steps;
 mod store;
+pub mod strategies;
+mod stream;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use serde_json::Value;
 
 use crate::platform::Platform;
+use crate::platform::auth::TenantId;
+use crate::platform::edge::StreamHandler;
 use crate::platform::http::error::ApiResult;
 use crate::platform::module::Module;
 use crate::platform::test_results::{JunitIngested, JunitUpload, TestResults, TestResultsSink};
@@ -27,6 +35,7 @@ pub use service::HealingService;
 
 pub struct HealingModule {
     service: HealingService,
+    auth: crate::platform::auth::AuthService,
 }
 
 /// In-process producers (the k8s module's test Jobs) hand their reports to ingest here.
@@ -68,7 +77,11 @@ pub fn build(platform: &Platform) -> anyhow::Result<Arc<dyn Module>> {
     platform
         .services
         .insert(TestResults(Arc::new(Sink(service.clone()))));
-    Ok(Arc::new(HealingModule { service }))
+    steps::register(&platform.steps, &service);
+    Ok(Arc::new(HealingModule {
+        service,
+        auth: platform.auth.clone(),
+    }))
 }
 
 impl Module for HealingModule {
@@ -86,9 +99,22 @@ impl Module for HealingModule {
             .tags(Some([utoipa::openapi::tag::TagBuilder::new()
                 .name("healing")
                 .description(Some(
-                    "Test results (JUnit XML in every common dialect, or JSON), failures with their evidence, test history",
+                    "Test results (JUnit XML in every common dialect, or JSON), failures with their evidence, test history, flaky tests and quarantine, seven deterministic healing strategies with their proposals (abstentions included), registered repositories for patches, verified heal figures",
                 ))
                 .build()]))
             .build()
+    }
+
+    /// `automation:errors` (group `maestro-automation-workers`): a failure in, proposals out.
+    fn stream_handlers(&self) -> Vec<StreamHandler> {
+        vec![stream::handler(self.service.clone(), self.auth.clone())]
+    }
+
+    fn stats(&self, tenant: TenantId) -> BoxFuture<'_, ApiResult<Value>> {
+        Box::pin(async move { self.service.admin_stats(&tenant).await })
+    }
+
+    fn collect_metrics(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.service.collect_metrics())
     }
 }

@@ -209,3 +209,155 @@ pub struct QuarantineList {
     pub project: String,
     pub items: Vec<QuarantineEntry>,
 }
+
+/// `POST /api/v1/healing/failures/{id}/heal`: optional inputs the stored failure lacks.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealRequest {
+    /// Locator healing: the failing selector, the element and page at the last pass, and the
+    /// failing page.
+    pub locator: Option<super::strategies::LocatorInputs>,
+    /// More repository files the strategies may read or patch (snapshot files, config), read
+    /// from the registered repository at the failing commit (or the default branch tip).
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+/// One strategy's proposal for a failure, and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealingView {
+    pub id: String,
+    pub project: String,
+    pub failure_id: String,
+    pub test_id: String,
+    /// Shared by the proposals of one heal request.
+    pub request_id: String,
+    /// The proposal the request picked to act on (highest confidence, not abstaining).
+    pub chosen: bool,
+    pub strategy: super::strategies::StrategyName,
+    pub action: super::strategies::Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<super::strategies::FilePatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
+    pub confidence: f64,
+    pub evidence: Vec<String>,
+    pub risk: super::strategies::Risk,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abstain_reason: Option<String>,
+    /// `proposed`, `applied`, `rejected`, `verified`, `false_heal` or `abstained`.
+    pub status: String,
+    /// The commit the failure was seen at.
+    pub failure_commit: Option<String>,
+    /// Patch heals: the branch (`maestro/heal/<short id>`) and its one commit.
+    pub branch: Option<String>,
+    pub commit_sha: Option<String>,
+    /// Quarantine heals: the quarantine entry.
+    pub quarantine_id: Option<String>,
+    /// What applying recorded, or why it became a false heal.
+    pub detail: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub verified_at: Option<DateTime<Utc>>,
+    /// From the failure to the first passing result with the heal in place.
+    pub time_to_green_ms: Option<i64>,
+    pub false_heal_at: Option<DateTime<Utc>>,
+}
+
+/// What a heal request stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealResponse {
+    pub request_id: String,
+    pub failure_id: String,
+    /// Every strategy that applies, in strategy order; abstentions included.
+    pub proposals: Vec<HealingView>,
+    /// The proposal to act on; absent when every strategy abstained.
+    pub chosen: Option<HealingView>,
+    /// Why the registered repository could not be read (the strategies then ran without its
+    /// files and diff); absent when it was read or none is registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_error: Option<String>,
+}
+
+/// `POST /api/v1/healing/healings/{id}/apply`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// Required for a proposal with risk `may_mask_regression` (an assertion's expected value
+    /// replaced by the observed one): the caller checked it is not a regression.
+    #[serde(default)]
+    pub approve_risk: bool,
+    /// Quarantine proposals: who fixes the test (default: the caller).
+    pub owner: Option<String>,
+    /// Quarantine proposals: how long, e.g. `7d` (default `healing.quarantine_ttl`).
+    pub expires_in: Option<String>,
+}
+
+/// `POST /api/v1/healing/repositories`: a project's git repository.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryRequest {
+    pub project: String,
+    /// `https://…`, `ssh://…`, `user@host:path`, or a local path inside a directory allow-listed
+    /// in `healing.git_allowed_local_dirs`.
+    pub url: String,
+    /// Default `main`. Patches are read against its tip and never committed to it.
+    pub default_branch: Option<String>,
+    /// For https remotes: user name and password or token. Kept server-side, never returned.
+    pub username: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// A registered repository (credentials are never shown).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RepositoryView {
+    pub id: String,
+    pub project: String,
+    /// The URL with any password removed.
+    pub url: String,
+    pub default_branch: String,
+    pub username: Option<String>,
+    /// Whether a password or token is stored.
+    pub has_secret: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Heal figures of one strategy (or all of them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct StrategyStats {
+    /// Proposals made (abstentions included).
+    pub proposals: i64,
+    pub abstained: i64,
+    /// Proposals picked to act on.
+    pub chosen: i64,
+    pub applied: i64,
+    pub rejected: i64,
+    pub verified: i64,
+    pub false_heals: i64,
+    /// abstained ÷ proposals.
+    pub abstain_rate: f64,
+    /// verified ÷ heals put in place (applied + verified + false heals).
+    pub verified_rate: f64,
+    /// false heals ÷ heals put in place.
+    pub false_heal_rate: f64,
+    /// Median time from the failure to the first passing result with the heal in place.
+    pub median_time_to_green_ms: Option<i64>,
+}
+
+/// `GET /api/v1/healing/stats`: what healing really achieved, per strategy and overall.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealingStats {
+    pub project: Option<String>,
+    pub failures: i64,
+    /// Failures with at least one heal request.
+    pub failures_attempted: i64,
+    /// failures_attempted ÷ failures.
+    pub coverage: f64,
+    pub overall: StrategyStats,
+    /// Keyed by strategy name (every strategy listed, zeros included).
+    pub strategies: std::collections::BTreeMap<String, StrategyStats>,
+}

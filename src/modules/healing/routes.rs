@@ -1,7 +1,8 @@
-//! `/api/v1/healing/*`: report ingest, failures, test history.
+//! `/api/v1/healing/*`: report ingest, failures, test history, flaky tests and quarantine, heal
+//! requests and their proposals, registered repositories, heal stats.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -9,16 +10,18 @@ use super::archive::{self, ArchiveKind, Budget};
 use super::classify::Category;
 use super::junit::Outcome;
 use super::model::{
-    FailureDetail, FailureSummary, FlakyTest, HistoryEntry, IngestResponse, QuarantineEntry,
-    QuarantineList, QuarantineRequest, ReportBody, ReportMeta,
+    ApplyRequest, FailureDetail, FailureSummary, FlakyTest, HealRequest, HealResponse,
+    HealingStats, HealingView, HistoryEntry, IngestResponse, QuarantineEntry, QuarantineList,
+    QuarantineRequest, ReportBody, ReportMeta, RepositoryRequest, RepositoryView,
 };
 use super::service::{HealingService, Upload};
-use super::store::FailureFilter;
-use crate::platform::auth::{Authorized, Editor, Viewer};
+use super::store::{FailureFilter, HealingFilter};
+use super::strategies::StrategyName;
+use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
 use crate::platform::blocking::run_blocking;
 use crate::platform::http::body::{BodyLimit, read_body};
 use crate::platform::http::error::{ApiError, ApiResult};
-use crate::platform::http::openapi::{ApiErrors, EditorErrors, JsonBodyErrors};
+use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
 
 crate::problem_responses! {
@@ -28,6 +31,11 @@ crate::problem_responses! {
     struct TestNotFound = [404 => "No such test in your tenant"];
     struct QuarantineRejected = [404 => "No such test in your tenant", 409 => "The test is broken (fails every attempt at its newest commit: never quarantined) or already quarantined", 422 => "The test has no flaky evidence in the window, or the request is invalid"];
     struct NotQuarantined = [404 => "No such test in your tenant, or it is not quarantined"];
+    struct HealingNotFound = [404 => "No such healing in your tenant"];
+    struct DecideRejected = [404 => "No such healing in your tenant", 409 => "The healing is not `proposed` (already applied, rejected, verified, or an abstention): `healing.not_proposed`"];
+    struct ApplyRejected = [404 => "No such healing in your tenant", 409 => "Not `proposed` (`healing.not_proposed`), no registered repository (`healing.no_repository`), the file changed since the patch was made (`healing.patch_stale`), the diff does not apply (`healing.patch_does_not_apply`), or the test is broken (`healing.broken_test`, quarantine proposals)", 422 => "The proposal may mask a regression and `approve_risk` is not true (`healing.approval_required`), or the test has no flaky evidence (`healing.not_flaky`)", 502 => "The registered repository could not be fetched or pushed to (`healing.git_failed`)"];
+    struct RepositoryRejected = [409 => "The project already has a registered repository (`healing.repository_exists`)"];
+    struct RepositoryNotFound = [404 => "No such repository in your tenant"];
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -40,7 +48,17 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .service(quarantine_test)
             .service(unquarantine_test)
             .service(quarantine_list)
-            .service(test_history),
+            .service(test_history)
+            .service(heal_failure)
+            .service(list_healings)
+            .service(get_healing)
+            .service(apply_healing)
+            .service(reject_healing)
+            .service(register_repository)
+            .service(list_repositories)
+            .service(get_repository)
+            .service(delete_repository)
+            .service(heal_stats),
     );
 }
 
@@ -400,4 +418,283 @@ async fn quarantine_list(
             format!("`format={other}` is not supported; use json or plain."),
         )),
     }
+}
+
+/// A JSON body that may be empty (an empty body is the default request).
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "request.invalid_json",
+            format!("The JSON body does not match the expected shape: {e}"),
+        )
+    })
+}
+
+/// Run every healing strategy on a stored failure. Every proposal is stored — abstentions
+/// too, with their reason — and published on `automation:healings`; `chosen` is the one to act
+/// on (highest confidence, not abstaining). When the project has a registered repository, the
+/// strategies also see the test file, the files the failing commit changed, the `files` asked
+/// for, and that commit's diff.
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Failure id")),
+    request_body(content = HealRequest, description = "Optional inputs (an empty body is fine)"),
+    responses(
+        (status = 201, description = "Proposals stored", body = HealResponse),
+        EditorErrors, JsonBodyErrors, FailureNotFound,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/failures/{id}/heal")]
+async fn heal_failure(
+    caller: Authorized<Editor>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let req: HealRequest = optional_json(&body)?;
+    let healed = service
+        .heal(caller.tenant(), &caller.principal.display_name(), &id, req)
+        .await?;
+    Ok(HttpResponse::Created().json(healed))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HealingQuery {
+    project: Option<String>,
+    strategy: Option<StrategyName>,
+    /// `proposed`, `applied`, `rejected`, `verified`, `false_heal` or `abstained`.
+    status: Option<String>,
+    test_id: Option<String>,
+    failure_id: Option<String>,
+}
+
+const STATUSES: [&str; 6] = [
+    "proposed",
+    "applied",
+    "rejected",
+    "verified",
+    "false_heal",
+    "abstained",
+];
+
+/// Healing proposals of your tenant, newest request first.
+#[utoipa::path(
+    tag = "healing",
+    params(HealingQuery, PageQuery),
+    responses(
+        (status = 200, description = "One page of proposals", body = Page<HealingView>),
+        ApiErrors,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/healings")]
+async fn list_healings(
+    caller: Authorized<Viewer>,
+    service: web::Data<HealingService>,
+    query: web::Query<HealingQuery>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<HealingView>>> {
+    let q = query.into_inner();
+    if let Some(status) = q.status.as_deref()
+        && !STATUSES.contains(&status)
+    {
+        return Err(ApiError::bad_request(
+            "request.invalid_query",
+            format!("`status={status}` is not one of {}.", STATUSES.join(", ")),
+        ));
+    }
+    let filter = HealingFilter {
+        project: q.project,
+        strategy: q.strategy.map(|s| s.as_str().to_string()),
+        status: q.status,
+        test_id: q.test_id,
+        failure_id: q.failure_id,
+    };
+    Ok(web::Json(
+        service.healings(caller.tenant(), filter, &page).await?,
+    ))
+}
+
+/// One healing proposal with its patch or config change, evidence and outcome.
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Healing id")),
+    responses(
+        (status = 200, description = "The proposal", body = HealingView),
+        ApiErrors, HealingNotFound,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/healings/{id}")]
+async fn get_healing(
+    caller: Authorized<Viewer>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<HealingView>> {
+    Ok(web::Json(service.healing(caller.tenant(), &id).await?))
+}
+
+/// Apply a proposal: a quarantine proposal quarantines the test; a config change or retry is
+/// recorded for CI; a patch becomes a branch `maestro/heal/<short id>` with exactly one commit
+/// in the project's registered repository (never its default branch), pushed there. A proposal
+/// that may mask a regression needs `approve_risk: true`. Published on `automation:results`.
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Healing id")),
+    request_body(content = ApplyRequest, description = "Optional (an empty body is fine)"),
+    responses(
+        (status = 200, description = "Applied", body = HealingView),
+        EditorErrors, JsonBodyErrors, ApplyRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/healings/{id}/apply")]
+async fn apply_healing(
+    caller: Authorized<Editor>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult<web::Json<HealingView>> {
+    let req: ApplyRequest = optional_json(&body)?;
+    Ok(web::Json(service.apply(&caller.principal, &id, req).await?))
+}
+
+/// Reject a proposal (it is kept, with who rejected it). Published on `automation:results`.
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Healing id")),
+    responses(
+        (status = 200, description = "Rejected", body = HealingView),
+        EditorErrors, DecideRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/healings/{id}/reject")]
+async fn reject_healing(
+    caller: Authorized<Editor>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<HealingView>> {
+    Ok(web::Json(service.reject(&caller.principal, &id).await?))
+}
+
+/// Register a project's git repository (one per project): where patches are applied. https://
+/// and ssh:// remotes, or a local path inside `healing.git_allowed_local_dirs`. A user name and
+/// secret (password or token) for https are kept server-side and never returned.
+#[utoipa::path(
+    tag = "healing",
+    request_body = RepositoryRequest,
+    responses(
+        (status = 201, description = "Registered", body = RepositoryView),
+        AdminErrors, JsonBodyErrors, RepositoryRejected,
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[post("/repositories")]
+async fn register_repository(
+    caller: Authorized<Admin>,
+    service: web::Data<HealingService>,
+    body: web::Json<RepositoryRequest>,
+) -> ApiResult<HttpResponse> {
+    let view = service
+        .register_repository(&caller.principal, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Registered repositories of your tenant, by project.
+#[utoipa::path(
+    tag = "healing",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of repositories", body = Page<RepositoryView>),
+        ApiErrors,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/repositories")]
+async fn list_repositories(
+    caller: Authorized<Viewer>,
+    service: web::Data<HealingService>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<RepositoryView>>> {
+    Ok(web::Json(
+        service.repositories(caller.tenant(), &page).await?,
+    ))
+}
+
+/// One registered repository (without its credentials).
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Repository id")),
+    responses(
+        (status = 200, description = "The repository", body = RepositoryView),
+        ApiErrors, RepositoryNotFound,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/repositories/{id}")]
+async fn get_repository(
+    caller: Authorized<Viewer>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<RepositoryView>> {
+    Ok(web::Json(service.repository(caller.tenant(), &id).await?))
+}
+
+/// Forget a registered repository (and Maestro's mirror of it; the remote is not touched).
+#[utoipa::path(
+    tag = "healing",
+    params(("id" = String, Path, description = "Repository id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        AdminErrors, RepositoryNotFound,
+    ),
+    security(("bearer" = ["admin"]))
+)]
+#[delete("/repositories/{id}")]
+async fn delete_repository(
+    caller: Authorized<Admin>,
+    service: web::Data<HealingService>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    service.delete_repository(caller.tenant(), &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct StatsQuery {
+    /// Only this project (default: the whole tenant).
+    project: Option<String>,
+}
+
+/// What healing really achieved, per strategy and overall: coverage (failures with a heal
+/// request ÷ all failures), abstain rate, verified and false-heal rates over the heals put in
+/// place, median time to green.
+#[utoipa::path(
+    tag = "healing",
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "Heal figures", body = HealingStats),
+        ApiErrors,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/stats")]
+async fn heal_stats(
+    caller: Authorized<Viewer>,
+    service: web::Data<HealingService>,
+    query: web::Query<StatsQuery>,
+) -> ApiResult<web::Json<HealingStats>> {
+    Ok(web::Json(
+        service
+            .stats(caller.tenant(), query.into_inner().project)
+            .await?,
+    ))
 }

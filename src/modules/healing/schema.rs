@@ -93,6 +93,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    healing_healings (id) {
+        id -> Text,
+        tenant_id -> Text,
+        project -> Text,
+        failure_id -> Text,
+        test_id -> Text,
+        request_id -> Text,
+        chosen -> Bool,
+        strategy -> Text,
+        action -> Text,
+        patch -> Nullable<Text>,
+        config -> Nullable<Text>,
+        confidence -> Double,
+        evidence -> Text,
+        risk -> Text,
+        abstain_reason -> Nullable<Text>,
+        status -> Text,
+        failure_commit -> Nullable<Text>,
+        branch -> Nullable<Text>,
+        commit_sha -> Nullable<Text>,
+        quarantine_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        verified_at -> Nullable<Timestamp>,
+        time_to_green_ms -> Nullable<BigInt>,
+        false_heal_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    healing_repositories (id) {
+        id -> Text,
+        tenant_id -> Text,
+        project -> Text,
+        url -> Text,
+        default_branch -> Text,
+        username -> Nullable<Text>,
+        secret -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(healing_healings -> healing_tests (test_id));
 diesel::joinable!(healing_quarantine -> healing_tests (test_id));
 diesel::joinable!(healing_failures -> healing_tests (test_id));
 diesel::joinable!(healing_failures -> healing_results (result_id));
@@ -102,5 +150,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     healing_tests,
     healing_results,
     healing_failures,
-    healing_quarantine
+    healing_quarantine,
+    healing_healings,
+    healing_repositories
 );

@@ -29,6 +29,18 @@ pub struct HealingSettings {
     pub max_output_bytes: usize,
     /// Stored bytes of each failure `message`/`type` (head + tail).
     pub max_message_bytes: usize,
+    /// A quarantined test is released after this many consecutive passing results.
+    pub unquarantine_after: u32,
+    /// The `git` program (pushing heal branches; gix cannot push).
+    pub git_binary: String,
+    /// Upper bound for one fetch or push of a registered repository.
+    pub git_timeout: HumanDuration,
+    /// Directories under which registered repositories may be local paths (`file://` or an
+    /// absolute path); empty: only https:// and ssh:// remotes. Never inside `data_dir`.
+    #[serde(default)]
+    pub git_allowed_local_dirs: Vec<std::path::PathBuf>,
+    /// Largest repository file handed to the strategies (bigger ones are left out).
+    pub max_source_file_bytes: usize,
 }
 
 impl Default for HealingSettings {
@@ -43,6 +55,11 @@ impl Default for HealingSettings {
             quarantine_max_ttl: HumanDuration(std::time::Duration::from_secs(90 * 24 * 3600)),
             max_output_bytes: 16_384,
             max_message_bytes: 2_048,
+            unquarantine_after: 5,
+            git_binary: "git".into(),
+            git_timeout: HumanDuration(std::time::Duration::from_secs(120)),
+            git_allowed_local_dirs: Vec::new(),
+            max_source_file_bytes: 1_048_576,
         }
     }
 }
@@ -93,6 +110,34 @@ impl HealingSettings {
             return Err(ConfigError::new(
                 "healing.max_message_bytes",
                 "must be at least 64 bytes",
+            ));
+        }
+        if self.unquarantine_after == 0 {
+            return Err(ConfigError::new(
+                "healing.unquarantine_after",
+                "must be at least 1 passing result",
+            ));
+        }
+        if self.git_timeout.get() < std::time::Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "healing.git_timeout",
+                "must be at least 1s, e.g. 2m",
+            ));
+        }
+        if let Some(dir) = self
+            .git_allowed_local_dirs
+            .iter()
+            .find(|d| !d.is_absolute())
+        {
+            return Err(ConfigError::new(
+                "healing.git_allowed_local_dirs",
+                format!("{} is not an absolute path", dir.display()),
+            ));
+        }
+        if self.max_source_file_bytes < 1024 {
+            return Err(ConfigError::new(
+                "healing.max_source_file_bytes",
+                "must be at least 1024 bytes",
             ));
         }
         Ok(())

@@ -9,7 +9,9 @@ use std::io::{Read, Write};
 
 use crate::modules::templates::settings::TemplatesSettings;
 use crate::platform::http::body::media_type;
-use crate::platform::http::error::ApiError;
+use actix_web::http::StatusCode;
+
+use crate::platform::http::error::{ApiError, CodeDoc};
 use crate::render::{SourceFile, safe_relative_path};
 
 /// Below this many expanded bytes the expansion ratio is not checked (tiny archives of repetitive
@@ -72,6 +74,33 @@ impl ArchiveKind {
         }
     }
 }
+
+/// The problem codes of reading an upload (archives and JSON files maps), for the uniqueness and
+/// documentation test beside the module enums (`crate::modules::problem_code_tables`).
+pub const ARCHIVE_CODES: &[CodeDoc] = &[
+    CodeDoc::new("templates.too_many_files", StatusCode::PAYLOAD_TOO_LARGE),
+    CodeDoc::new("templates.file_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+    CodeDoc::new(
+        "templates.template_too_large",
+        StatusCode::PAYLOAD_TOO_LARGE,
+    ),
+    CodeDoc::new(
+        "templates.archive_expansion_exceeded",
+        StatusCode::PAYLOAD_TOO_LARGE,
+    ),
+    CodeDoc::new("templates.duplicate_path", StatusCode::UNPROCESSABLE_ENTITY),
+    CodeDoc::new("templates.path_conflict", StatusCode::UNPROCESSABLE_ENTITY),
+    CodeDoc::new("templates.empty_archive", StatusCode::UNPROCESSABLE_ENTITY),
+    CodeDoc::new(
+        "templates.symlink_refused",
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ),
+    CodeDoc::new(
+        "templates.unsupported_entry",
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ),
+    CodeDoc::new("templates.invalid_archive", StatusCode::BAD_REQUEST),
+];
 
 fn too_many_files(limits: &Limits) -> ApiError {
     ApiError::payload_too_large(

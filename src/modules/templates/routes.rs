@@ -20,7 +20,9 @@ use super::service::{
 };
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
 use crate::platform::cache::CachedBody;
-use crate::platform::http::body::{BodyLimit, media_type, read_body};
+use crate::platform::http::body::{
+    BodyLimit, media_type, parse_json, read_body, unsupported_media_type,
+};
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
@@ -136,20 +138,12 @@ async fn read_upload(
     }
     let essence = media_type(&content_type);
     if essence != "application/json" && !essence.ends_with("+json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "request.unsupported_media_type",
-            format!(
-                "`{essence}` is not accepted here; send application/json, application/zip or application/gzip (.tar.gz)."
-            ),
+        return Err(unsupported_media_type(
+            &essence,
+            "application/json, application/zip or application/gzip (.tar.gz)",
         ));
     }
-    let parsed: TemplateBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "request.invalid_json",
-            format!("The JSON body does not match the expected shape: {e}"),
-        )
-    })?;
+    let parsed: TemplateBody = parse_json(&body, "JSON with `manifest` and `files`")?;
     let files = match &parsed.files {
         Some(map) => Some(files_from_json(map)?),
         None => None,

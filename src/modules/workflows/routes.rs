@@ -13,8 +13,8 @@ use super::error::WorkflowsError;
 use super::model::*;
 use super::service::WorkflowsService;
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
-use crate::platform::http::body::{BodyLimit, read_body};
-use crate::platform::http::error::{ApiError, ApiResult};
+use crate::platform::http::body::{BodyLimit, parse_json, read_body};
+use crate::platform::http::error::ApiResult;
 use crate::platform::http::openapi::{
     AdminErrors, ApiErrors, BodyErrors, EditorErrors, JsonBodyErrors,
 };
@@ -203,12 +203,7 @@ async fn execute(
     let request: ExecuteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ExecuteRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "request.invalid_json",
-                format!("The body must be JSON like {{\"inputs\": {{…}}}}: {e}"),
-            )
-        })?
+        parse_json(&body, r#"JSON like {"inputs": {…}}"#)?
     };
     let (run, created) = service
         .execute(&auth.principal, path.into_inner(), request, key)
@@ -396,12 +391,7 @@ async fn send_event(
     let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "request.invalid_json",
-                format!("The event payload must be JSON: {e}"),
-            )
-        })?
+        parse_json(&body, "a JSON event payload")?
     };
     let delivery = service
         .send_event(

@@ -1,9 +1,10 @@
 //! The one way to read a raw request body (archives, YAML definitions, JUnit reports): bounded by
 //! a limit that the 413 names, checked against `Content-Length` before anything is read.
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, web};
 use futures::StreamExt;
+use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ApiResult};
 
@@ -82,4 +83,25 @@ pub async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// Parses a JSON body read with [`read_body`]; a body that is not `T` is a 400
+/// `request.invalid_json` that says what was expected (`shape`) and what the parser found.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8], shape: &str) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "request.invalid_json",
+            format!("The body must be {shape}: {e}"),
+        )
+    })
+}
+
+/// The 415 for a body whose media type (`essence`, see [`media_type`]) the endpoint does not
+/// read; `accepted` lists what it does.
+pub fn unsupported_media_type(essence: &str, accepted: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "request.unsupported_media_type",
+        format!("`{essence}` is not accepted here; send {accepted}."),
+    )
 }

@@ -117,6 +117,44 @@ macro_rules! problem_codes {
     };
 }
 
+/// The platform's own problem codes (input at the edge, sign-in and roles, users, the database
+/// and cache, unknown routes), listed beside the modules' enums for the uniqueness and
+/// documentation test (`crate::modules::tests`). `internal` is the one code without a module.
+pub const PLATFORM_CODES: &[CodeDoc] = &[
+    CodeDoc::new(
+        "request.validation_failed",
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ),
+    CodeDoc::new("request.invalid_json", StatusCode::BAD_REQUEST),
+    CodeDoc::new("request.invalid_body", StatusCode::BAD_REQUEST),
+    CodeDoc::new("request.invalid_query", StatusCode::BAD_REQUEST),
+    CodeDoc::new("request.invalid_path", StatusCode::BAD_REQUEST),
+    CodeDoc::new("request.body_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+    CodeDoc::new(
+        "request.unsupported_media_type",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    ),
+    CodeDoc::new("route.not_found", StatusCode::NOT_FOUND),
+    CodeDoc::new("auth.unauthorized", StatusCode::UNAUTHORIZED),
+    CodeDoc::new("auth.forbidden", StatusCode::FORBIDDEN),
+    CodeDoc::new("auth.user_not_found", StatusCode::NOT_FOUND),
+    CodeDoc::new("auth.email_taken", StatusCode::CONFLICT),
+    CodeDoc::new("auth.last_admin", StatusCode::CONFLICT),
+    CodeDoc::new("auth.cannot_delete_self", StatusCode::CONFLICT),
+    CodeDoc::new("db.not_found", StatusCode::NOT_FOUND),
+    CodeDoc::new("db.conflict", StatusCode::CONFLICT),
+    CodeDoc::new("db.unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    CodeDoc::new("db.contention", StatusCode::SERVICE_UNAVAILABLE),
+    CodeDoc::new("cache.unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    CodeDoc::new("internal", StatusCode::INTERNAL_SERVER_ERROR),
+];
+
+impl CodeDoc {
+    pub const fn new(code: &'static str, status: StatusCode) -> CodeDoc {
+        CodeDoc { code, status }
+    }
+}
+
 pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
@@ -314,9 +352,9 @@ impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match &err {
-            Error::NotFound => ApiError::not_found("not_found", "The object does not exist."),
+            Error::NotFound => ApiError::not_found("db.not_found", "The object does not exist."),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::conflict(
-                "conflict",
+                "db.conflict",
                 "An object with the same unique key already exists.",
             ),
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {

@@ -3,6 +3,8 @@
 //! failures and test history, tenant isolation and roles, the in-process `TestResults` seam, and
 //! the module switched off.
 
+mod heal;
+
 use maestro::platform::auth::TenantId;
 use maestro::platform::test_results::{JunitUpload, TestResults};
 use reqwest::{Method, StatusCode};
@@ -363,6 +365,17 @@ async fn with_the_module_off_its_paths_and_seam_are_gone() {
         "{paths:?}"
     );
     assert!(app.platform.services.get::<TestResults>().is_none());
+    for step in ["healing.analyze", "healing.apply"] {
+        assert!(app.platform.steps.get(step).is_none(), "{step}");
+    }
+    // No consumer group on the errors stream (the edge creates one per enabled handler).
+    if let Some(mut conn) = app.redis_conn() {
+        let groups: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(app.stream_name("automation:errors"))
+            .query(&mut conn);
+        assert!(groups.is_err(), "{groups:?}");
+    }
     app.shutdown().await;
 
     let on = TestApp::spawn().await;
@@ -377,8 +390,35 @@ async fn with_the_module_off_its_paths_and_seam_are_gone() {
         "/api/v1/healing/tests/{id}/quarantine",
         "/api/v1/healing/tests/{id}/unquarantine",
         "/api/v1/healing/quarantine",
+        "/api/v1/healing/failures/{id}/heal",
+        "/api/v1/healing/healings",
+        "/api/v1/healing/healings/{id}",
+        "/api/v1/healing/healings/{id}/apply",
+        "/api/v1/healing/healings/{id}/reject",
+        "/api/v1/healing/repositories",
+        "/api/v1/healing/repositories/{id}",
+        "/api/v1/healing/stats",
     ] {
         assert!(paths.iter().any(|p| *p == path), "{path} in {paths:?}");
+    }
+    for step in ["healing.analyze", "healing.apply"] {
+        assert!(on.platform.steps.get(step).is_some(), "{step}");
+    }
+    if let Some(mut conn) = on.redis_conn() {
+        let stream = on.stream_name("automation:errors");
+        on.eventually(
+            "the errors stream's group",
+            std::time::Duration::from_secs(10),
+            || {
+                let groups: redis::RedisResult<Vec<redis::Value>> = redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&stream)
+                    .query(&mut conn);
+                let found = groups.is_ok_and(|g| !g.is_empty());
+                async move { found.then_some(()) }
+            },
+        )
+        .await;
     }
     on.shutdown().await;
 }

@@ -234,15 +234,29 @@ impl HealingService {
             attempt: upload.attempt.unwrap_or(1),
             source: upload.source.clone(),
             files: upload.files.len() as i64,
+            unquarantine_after: self.settings.unquarantine_after,
         };
         let parsed = run_blocking("healing.parse", move || {
             parse_all(upload, limits, max_cases)
         })
         .await??;
-        let tenant = tenant.clone();
-        self.db
-            .transaction(move |conn| store_report(conn, &tenant, &meta, parsed))
-            .await
+        let t = tenant.clone();
+        let (stored, verdicts, released) = self
+            .db
+            .transaction(move |conn| store_report(conn, &t, &meta, parsed))
+            .await?;
+        for v in verdicts {
+            let view = super::heal::view(v.row);
+            super::stats::count_outcome(view.strategy, v.outcome);
+            self.publish_outcome(tenant, &view, v.outcome).await;
+        }
+        if !released.is_empty() {
+            tracing::info!(
+                tests = released.len(),
+                "released from quarantine after consecutive passes"
+            );
+        }
+        Ok(stored)
     }
 }
 
@@ -254,6 +268,7 @@ struct Meta {
     attempt: u32,
     source: String,
     files: i64,
+    unquarantine_after: u32,
 }
 
 fn store_report(
@@ -261,7 +276,7 @@ fn store_report(
     tenant: &TenantId,
     meta: &Meta,
     parsed: Parsed,
-) -> ApiResult<IngestResponse> {
+) -> ApiResult<(IngestResponse, Vec<super::verify::Verdict>, Vec<String>)> {
     let now = Utc::now().naive_utc();
     let counts = Counts::of(&parsed.cases);
     let report_id = Uuid::new_v4().to_string();
@@ -375,12 +390,18 @@ fn store_report(
     }
     store::insert_results(conn, &results)?;
     store::insert_failures(conn, &failures)?;
-    Ok(IngestResponse {
-        report_id,
-        project: meta.project.clone(),
-        framework: parsed.framework,
-        files: meta.files,
-        counts,
-        failures: failures.len() as i64,
-    })
+    let (verdicts, released) =
+        super::verify::after_results(conn, tenant, &results, meta.unquarantine_after, now)?;
+    Ok((
+        IngestResponse {
+            report_id,
+            project: meta.project.clone(),
+            framework: parsed.framework,
+            files: meta.files,
+            counts,
+            failures: failures.len() as i64,
+        },
+        verdicts,
+        released,
+    ))
 }

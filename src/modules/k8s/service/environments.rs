@@ -230,6 +230,9 @@ impl K8sService {
             &expected_deployments(&spec),
         )
         .await?;
+        if still_applying(&row, &observed, Utc::now(), self.settings.api_timeout()) {
+            return Ok(row);
+        }
         let tenant = TenantId(row.tenant_id.clone());
         self.record_observed(&tenant, row, observed).await
     }
@@ -483,6 +486,23 @@ impl K8sService {
     }
 }
 
+/// True while a just-created environment's namespace may not exist *yet*: `create` stores the
+/// record before it applies the namespace (three cluster calls at most, each bounded by
+/// `api_timeout`), and a refresh in between must not take the missing namespace for a deleted
+/// one — that would mark the environment deleted for good while its create goes on.
+fn still_applying(
+    row: &EnvironmentRow,
+    observed: &Observed,
+    now: DateTime<Utc>,
+    api_timeout: std::time::Duration,
+) -> bool {
+    let apply_budget = chrono::Duration::from_std(api_timeout * 3).unwrap_or(chrono::Duration::MAX);
+    observed.phase == Phase::Deleted
+        && row.phase == Phase::Provisioning.as_str()
+        && row.deleted_at.is_none()
+        && now.naive_utc() - row.updated_at < apply_budget
+}
+
 /// The manifests `create` would apply for `req` as a YAML `List`, with freshly generated
 /// credentials; nothing is stored or applied and no cluster is needed
 /// (`POST /api/v1/environments/render`, `maestro env render`).
@@ -605,4 +625,77 @@ fn view(row: &EnvironmentRow) -> ApiResult<EnvironmentView> {
         expires_at: row.expires_at.and_utc(),
         deleted_at: row.deleted_at.map(|t| t.and_utc()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(phase: Phase, updated_secs_ago: i64, deleted: bool) -> EnvironmentRow {
+        let now = Utc::now().naive_utc();
+        let updated_at = now - chrono::Duration::seconds(updated_secs_ago);
+        EnvironmentRow {
+            tenant_id: "t".into(),
+            id: "e".into(),
+            namespace: "maestro-t-e".into(),
+            owner_id: "u".into(),
+            spec: "{}".into(),
+            phase: phase.as_str().into(),
+            reason: None,
+            created_at: updated_at,
+            updated_at,
+            expires_at: now + chrono::Duration::hours(1),
+            deleted_at: deleted.then_some(now),
+            run_id: None,
+        }
+    }
+
+    fn gone() -> Observed {
+        Observed {
+            phase: Phase::Deleted,
+            reason: Some("the namespace maestro-t-e is gone".into()),
+        }
+    }
+
+    #[test]
+    fn a_missing_namespace_of_a_create_still_applying_is_not_a_deletion() {
+        let timeout = std::time::Duration::from_secs(10);
+        let now = Utc::now();
+        assert!(still_applying(
+            &row(Phase::Provisioning, 1, false),
+            &gone(),
+            now,
+            timeout
+        ));
+        // Past the create's budget the namespace really is gone.
+        assert!(!still_applying(
+            &row(Phase::Provisioning, 31, false),
+            &gone(),
+            now,
+            timeout
+        ));
+        // Only provisioning records that nobody deleted get the benefit of the doubt.
+        assert!(!still_applying(
+            &row(Phase::Ready, 1, false),
+            &gone(),
+            now,
+            timeout
+        ));
+        assert!(!still_applying(
+            &row(Phase::Provisioning, 1, true),
+            &gone(),
+            now,
+            timeout
+        ));
+        let ready = Observed {
+            phase: Phase::Ready,
+            reason: None,
+        };
+        assert!(!still_applying(
+            &row(Phase::Provisioning, 1, false),
+            &ready,
+            now,
+            timeout
+        ));
+    }
 }

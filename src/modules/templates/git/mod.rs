@@ -55,7 +55,7 @@ impl Author {
         }
     }
 
-    fn signature(&self, at: DateTime<Utc>) -> gix::actor::Signature {
+    pub fn signature(&self, at: DateTime<Utc>) -> gix::actor::Signature {
         gix::actor::Signature {
             name: self.name.as_str().into(),
             email: self.email.as_str().into(),
@@ -822,11 +822,24 @@ pub fn push(
     branch: &str,
     timeout: Duration,
 ) -> anyhow::Result<PushResult> {
+    push_ref(git_binary, repo_path, url, BRANCH, branch, timeout)
+}
+
+/// Pushes the local ref `local` to `url` as `refs/heads/<branch>` (see [`push`]; the healing
+/// module pushes its heal branches with it).
+pub fn push_ref(
+    git_binary: &str,
+    repo_path: &Path,
+    url: &str,
+    local: &str,
+    branch: &str,
+    timeout: Duration,
+) -> anyhow::Result<PushResult> {
     use std::process::{Command, Stdio};
-    if url.starts_with('-') {
+    if url.starts_with('-') || local.starts_with('-') {
         bail!("the remote URL must not start with '-'");
     }
-    let refspec = format!("{BRANCH}:refs/heads/{branch}");
+    let refspec = format!("{local}:refs/heads/{branch}");
     let mut child = Command::new(git_binary)
         .arg("-c")
         .arg("protocol.ext.allow=never")
@@ -844,7 +857,7 @@ pub fn push(
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| {
-            format!("cannot run `{git_binary}`; install git or set templates.git_binary")
+            format!("cannot run `{git_binary}`; install git or set templates.git_binary / healing.git_binary")
         })?;
     let deadline = std::time::Instant::now() + timeout;
     loop {

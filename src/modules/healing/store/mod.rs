@@ -447,3 +447,6 @@ pub fn quarantined(
         .select((QuarantineRow::as_select(), TestRow::as_select()))
         .load(conn)
 }
+
+mod healings;
+pub use healings::*;

@@ -1,0 +1,1 @@
+ALTER INDEX templates_search_idx RESET (fastupdate);

@@ -1,0 +1,2 @@
+DROP TABLE healing_repositories;
+DROP TABLE healing_healings;

@@ -1,0 +1,2 @@
+-- Nothing to undo: `optimize` only merged index segments.
+SELECT 1;
