@@ -23,6 +23,21 @@ use crate::modules::templates::TemplatesService;
 use crate::modules::workflows::WorkflowsService;
 use crate::platform::Platform;
 
+/// The console's problem codes (shown on its HTML error pages), registered beside the modules'
+/// enums so they are unique and documented in docs/errors.md.
+pub const CONSOLE_CODES: &[crate::platform::http::error::CodeDoc] = {
+    use crate::platform::http::error::CodeDoc;
+    use actix_web::http::StatusCode;
+    &[
+        CodeDoc::new("console.csrf", StatusCode::FORBIDDEN),
+        CodeDoc::new("console.not_found", StatusCode::NOT_FOUND),
+        CodeDoc::new("console.step_not_found", StatusCode::NOT_FOUND),
+        CodeDoc::new("console.redrive_skipped", StatusCode::CONFLICT),
+        CodeDoc::new("console.form_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+        CodeDoc::new("console.form_expected", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ]
+};
+
 /// The services the console found registered: a `None` is a disabled module, whose pages and
 /// nav entries do not exist.
 #[derive(Clone)]

@@ -42,6 +42,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "runs.html",
     "run.html",
     "run_body.html",
+    "run_step.html",
+    "step_details.html",
     "dlq.html",
     "dlq_confirm.html",
     "audit.html",
@@ -117,6 +119,20 @@ pub fn env() -> &'static Environment<'static> {
         env.add_filter("pretty", |v: Value| -> String {
             let json: serde_json::Value = serde_json::to_value(&v).unwrap_or_default();
             serde_json::to_string_pretty(&json).unwrap_or_default()
+        });
+        // For text inside elements: only & < > need escaping (quotes are harmless there), which
+        // keeps JSON in <pre> blocks short. Never use it inside an attribute.
+        env.add_filter("text", |s: String| -> Value {
+            let mut out = String::with_capacity(s.len());
+            for c in s.chars() {
+                match c {
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '&' => out.push_str("&amp;"),
+                    c => out.push(c),
+                }
+            }
+            Value::from_safe_string(out)
         });
         env.add_filter("clip", |s: String, n: usize| -> String {
             if s.chars().count() <= n {

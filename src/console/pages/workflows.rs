@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/runs", web::get().to(runs))
         .route("/runs/{id}", web::get().to(run))
         .route("/runs/{id}/audit", web::get().to(audit))
+        .route("/runs/{id}/steps/{step}", web::get().to(step_page))
         .route("/runs/{id}/events", web::post().to(send_event))
         .route("/runs/{id}/{action}", web::post().to(run_action))
         .route("/dlq", web::get().to(dlq))
@@ -279,8 +280,8 @@ struct StepRow {
     /// Failed attempts' errors: first line (message), then the rest (details).
     errors: Vec<ErrorView>,
     next_retry: Option<DateTime<Utc>>,
-    inputs: Value,
-    outputs: Value,
+    /// Inputs and outputs as compact JSON lines (empty when the step has neither).
+    io: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -304,7 +305,7 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
     let end = run.finished_at.unwrap_or(now).max(start);
     let span = (end - start).num_milliseconds().max(1) as f64;
     let pos = |t: DateTime<Utc>| {
-        ((t - start).num_milliseconds() as f64 / span * 1000.0).clamp(0.0, 1000.0)
+        tenth(((t - start).num_milliseconds() as f64 / span * 1000.0).clamp(0.0, 1000.0))
     };
     let rows = run
         .steps
@@ -319,7 +320,7 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
                     let ok = a.outcome == "succeeded";
                     segments.push(Segment {
                         x,
-                        width: (x2 - x).max(2.0),
+                        width: tenth((x2 - x).max(2.0)),
                         class: if ok { "ok" } else { "bad" },
                         label: format!("attempt {} {}", a.attempt, a.outcome),
                     });
@@ -345,7 +346,7 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
                 let (x, x2) = (pos(s), pos(fin));
                 segments.push(Segment {
                     x,
-                    width: (x2 - x).max(2.0),
+                    width: tenth((x2 - x).max(2.0)),
                     class: match step.status {
                         StepStatus::Running => "live",
                         StepStatus::Succeeded | StepStatus::Skipped => "ok",
@@ -364,7 +365,7 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
                 let (x, x2) = (pos(s), pos(f));
                 segments.push(Segment {
                     x,
-                    width: (x2 - x).max(2.0),
+                    width: tenth((x2 - x).max(2.0)),
                     class: "ok",
                     label: format!("attempt {} succeeded", step.attempts.max(1)),
                 });
@@ -393,12 +394,40 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
                 segments,
                 errors,
                 next_retry,
-                inputs: step.inputs.clone(),
-                outputs: step.outputs.clone(),
+                io: io_text(&step.inputs, &step.outputs),
             }
         })
         .collect();
     (rows, span as i64)
+}
+
+fn is_empty_json(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+fn io_text(inputs: &Value, outputs: &Value) -> String {
+    let mut out = String::new();
+    if !is_empty_json(inputs) {
+        out.push_str("inputs  ");
+        out.push_str(&inputs.to_string());
+    }
+    if !is_empty_json(outputs) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("outputs ");
+        out.push_str(&outputs.to_string());
+    }
+    out
+}
+
+/// Per-mille positions with one decimal: enough for a bar, short in the page.
+fn tenth(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 fn status_str(s: StepStatus) -> &'static str {
@@ -415,6 +444,38 @@ fn status_str(s: StepStatus) -> &'static str {
     }
 }
 
+/// Above this many steps the run page keeps each step to one row (first error message, a link
+/// to the step's page for details, inputs and outputs), so a 400-step run stays small.
+const INLINE_STEPS: usize = 50;
+
+/// `/ui/runs/{id}/steps/{step}`: one step of a run in full (every attempt's error with its
+/// details, inputs, outputs).
+async fn step_page(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> UiResult {
+    let service = service(&console)?;
+    let (run_id, step_id) = path.into_inner();
+    let run = service
+        .run_view(session.principal.tenant_id.clone(), run_id)
+        .await?;
+    let (steps, span_ms) = waterfall(&run, Utc::now());
+    let step = steps.into_iter().find(|s| s.id == step_id).ok_or_else(|| {
+        ApiError::not_found(
+            "console.step_not_found",
+            format!("The run has no step `{step_id}`."),
+        )
+    })?;
+    let ctx = Ctx::new(&req, &console, &session)
+        .set("r", &run)
+        .set("s", step)
+        .set("span_ms", span_ms)
+        .set("json_url", format!("/api/v1/workflows/runs/{}", run.id));
+    view::ok("run_step.html", ctx)
+}
+
 /// A run's view: status, error (message, then details), the waterfall, actions.
 pub(crate) fn run_ctx(
     ctx: Ctx,
@@ -424,6 +485,7 @@ pub(crate) fn run_ctx(
     can_redrive: bool,
 ) -> Ctx {
     let (steps, span_ms) = waterfall(run, now);
+    let compact = steps.len() > INLINE_STEPS;
     let live = run.status.is_active();
     let retrying = steps.iter().any(|s| s.status == "retrying");
     let (error_message, error_details) = match &run.error {
@@ -434,6 +496,7 @@ pub(crate) fn run_ctx(
         None => (None, None),
     };
     ctx.set("r", run)
+        .set("compact", compact)
         .set("status", run.status.as_str())
         .set("live", live)
         .set("retrying", retrying)

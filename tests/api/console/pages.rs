@@ -381,6 +381,16 @@ async fn workflow_pages_and_dead_letter_redrive_with_confirmation() {
             .starts_with("<div id=\"run\"")
     );
 
+    let page = admin.get(&format!("/ui/runs/{run_id}/steps/deploy")).await;
+    page.assert_ok("step page");
+    assert!(page.body.contains("deploy refused"), "{}", page.body);
+    assert!(
+        page.body.contains("&lt;script&gt;alert"),
+        "details shown as text"
+    );
+    assert_no_raw(&page.body, "<script>alert");
+    let page = admin.get(&format!("/ui/runs/{run_id}/steps/nope")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
     let page = admin.get(&format!("/ui/runs/{run_id}/audit")).await;
     page.assert_ok("audit");
     assert!(page.body.contains("verified"), "{}", page.body);
