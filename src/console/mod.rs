@@ -9,7 +9,6 @@
 
 pub mod assets;
 pub mod bench;
-pub mod codes;
 pub mod markdown;
 mod pages;
 pub mod session;

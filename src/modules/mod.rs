@@ -24,7 +24,6 @@ pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
         ("TemplatesError", templates::error::TemplatesError::CODES),
         ("SyncError", templates::sync::SyncError::CODES),
         ("archive", templates::archive::ARCHIVE_CODES),
-        ("console", crate::console::codes::CONSOLE_CODES),
         ("QualityError", quality::error::QualityError::CODES),
         ("WorkflowsError", workflows::WorkflowsError::CODES),
         ("HealingError", healing::error::HealingError::CODES),
