@@ -1,7 +1,9 @@
 //! The evaluation harness behind `maestro healing eval <dir>`: replays a corpus of failures
 //! whose expected outcome is stated per case, runs [`strategies::propose`] on each, and reports
-//! per strategy: cases, coverage (attempted ÷ cases), correct heals, abstentions, false heals
-//! (a heal where the case says abstain or must-not-heal) and missed heals.
+//! per strategy: cases, coverage (attempted ÷ cases), verified heals (the heal the case states;
+//! every patch case was checked by re-running its test with the patch, see the corpus README) and
+//! the verified rate (÷ attempted), abstentions and the abstain rate, false heals (a heal where the
+//! case says abstain or must-not-heal) and the false-heal rate (÷ attempted), and missed heals.
 //!
 //! A case is a folder with a `case.json`; every path in it is relative to that folder:
 //! ```json
@@ -246,29 +248,33 @@ impl EvalReport {
         }
         out.push('\n');
         out.push_str(&format!(
-            "{:<10} {:>5} {:>9} {:>8} {:>7} {:>9} {:>7} {:>11} {:>6} {:>11}\n",
+            "{:<10} {:>5} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>11} {:>6} {:>6} {:>11}\n",
             "strategy",
             "cases",
             "attempted",
             "coverage",
-            "correct",
+            "verified",
+            "verified%",
             "abstained",
             "abstain%",
             "false_heals",
+            "false%",
             "missed",
             "regressions"
         ));
         let line = |name: &str, f: &Figures| {
             format!(
-                "{:<10} {:>5} {:>9} {:>8} {:>7} {:>9} {:>7} {:>11} {:>6} {:>11}\n",
+                "{:<10} {:>5} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>11} {:>6} {:>6} {:>11}\n",
                 name,
                 f.cases,
                 f.attempted,
                 pct(f.attempted, f.cases),
                 f.correct_heals,
+                pct(f.correct_heals, f.attempted),
                 f.abstained,
                 pct(f.abstained, f.cases),
                 f.false_heals,
+                pct(f.false_heals, f.attempted),
                 f.missed,
                 format!("{}/{} healed", f.regressions_healed, f.regressions)
             )
@@ -520,6 +526,23 @@ mod tests {
         let text = report.render();
         assert!(text.contains("FALSE HEAL"), "{text}");
         assert!(text.contains("MISSED"), "{text}");
+        // The rates: 3 of 4 attempted (coverage 75%), 1 verified and 1 false heal of those 3
+        // (33% each), 1 of 4 abstained (25%).
+        let header = text.lines().find(|l| l.starts_with("strategy")).unwrap();
+        for column in ["coverage", "verified%", "abstain%", "false%"] {
+            assert!(header.contains(column), "{header}");
+        }
+        let overall: Vec<&str> = text
+            .lines()
+            .find(|l| l.starts_with("overall"))
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            overall[1..11],
+            ["4", "3", "75%", "1", "33%", "1", "25%", "1", "33%", "1"],
+            "{text}"
+        );
     }
 
     /// The shipped corpus: every strategy heals its positive cases and abstains on its
