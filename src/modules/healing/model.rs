@@ -365,3 +365,28 @@ pub struct HealingStats {
     /// Keyed by strategy name (every strategy listed, zeros included).
     pub strategies: std::collections::BTreeMap<String, StrategyStats>,
 }
+
+/// Where a healing proposal stands (`GET /api/v1/healing/healings?status=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealingStatus {
+    Proposed,
+    Applied,
+    Rejected,
+    Verified,
+    FalseHeal,
+    Abstained,
+}
+
+impl HealingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealingStatus::Proposed => "proposed",
+            HealingStatus::Applied => "applied",
+            HealingStatus::Rejected => "rejected",
+            HealingStatus::Verified => "verified",
+            HealingStatus::FalseHeal => "false_heal",
+            HealingStatus::Abstained => "abstained",
+        }
+    }
+}

@@ -11,8 +11,8 @@ use super::classify::Category;
 use super::junit::Outcome;
 use super::model::{
     ApplyRequest, FailureDetail, FailureSummary, FlakyTest, HealRequest, HealResponse,
-    HealingStats, HealingView, HistoryEntry, IngestResponse, QuarantineEntry, QuarantineList,
-    QuarantineRequest, ReportBody, ReportMeta, RepositoryRequest, RepositoryView,
+    HealingStats, HealingStatus, HealingView, HistoryEntry, IngestResponse, QuarantineEntry,
+    QuarantineList, QuarantineRequest, ReportBody, ReportMeta, RepositoryRequest, RepositoryView,
 };
 use super::service::{HealingService, Upload};
 use super::store::{FailureFilter, HealingFilter};
@@ -474,20 +474,10 @@ async fn heal_failure(
 struct HealingQuery {
     project: Option<String>,
     strategy: Option<StrategyName>,
-    /// `proposed`, `applied`, `rejected`, `verified`, `false_heal` or `abstained`.
-    status: Option<String>,
+    status: Option<HealingStatus>,
     test_id: Option<String>,
     failure_id: Option<String>,
 }
-
-const STATUSES: [&str; 6] = [
-    "proposed",
-    "applied",
-    "rejected",
-    "verified",
-    "false_heal",
-    "abstained",
-];
 
 /// Healing proposals of your tenant, newest request first.
 #[utoipa::path(
@@ -507,18 +497,10 @@ async fn list_healings(
     page: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<Page<HealingView>>> {
     let q = query.into_inner();
-    if let Some(status) = q.status.as_deref()
-        && !STATUSES.contains(&status)
-    {
-        return Err(ApiError::bad_request(
-            "request.invalid_query",
-            format!("`status={status}` is not one of {}.", STATUSES.join(", ")),
-        ));
-    }
     let filter = HealingFilter {
         project: q.project,
         strategy: q.strategy.map(|s| s.as_str().to_string()),
-        status: q.status,
+        status: q.status.map(|s| s.as_str().to_string()),
         test_id: q.test_id,
         failure_id: q.failure_id,
     };
