@@ -47,6 +47,19 @@ pub struct Console {
     pub workflows: Option<WorkflowsService>,
 }
 
+/// A module's service for a page, or the 404 a page of a disabled module answers.
+pub(crate) fn enabled<'a, T>(
+    service: &'a Option<T>,
+    module: &str,
+) -> Result<&'a T, crate::platform::http::error::ApiError> {
+    service.as_ref().ok_or_else(|| {
+        crate::platform::http::error::ApiError::not_found(
+            "console.not_found",
+            format!("The {module} module is off."),
+        )
+    })
+}
+
 /// One entry of the navigation bar.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NavItem {

@@ -9,7 +9,6 @@ use super::page_query;
 use crate::console::Console;
 use crate::console::session::{Session, UiResult};
 use crate::console::view::{self, Ctx};
-use crate::platform::http::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/quality", web::get().to(report));
@@ -67,10 +66,7 @@ fn trend_points(values: &[f64]) -> String {
 }
 
 async fn report(req: HttpRequest, console: web::Data<Console>, session: Session) -> UiResult {
-    let quality = console
-        .quality
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("console.not_found", "The quality module is off."))?;
+    let quality = crate::console::enabled(&console.quality, "quality")?;
     let tenant = &session.principal.tenant_id;
     let report = quality.report(tenant).await?;
     let overrides = quality

@@ -35,9 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn service(console: &Console) -> Result<&TemplatesService, UiError> {
-    console.templates.as_ref().ok_or_else(|| {
-        ApiError::not_found("console.not_found", "The templates module is off.").into()
-    })
+    Ok(crate::console::enabled(&console.templates, "templates")?)
 }
 
 fn min_score(console: &Console) -> u32 {

@@ -38,9 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn service(console: &Console) -> Result<&WorkflowsService, UiError> {
-    console.workflows.as_ref().ok_or_else(|| {
-        ApiError::not_found("console.not_found", "The workflows module is off.").into()
-    })
+    Ok(crate::console::enabled(&console.workflows, "workflows")?)
 }
 
 fn lenient_i64(raw: &Option<String>) -> Option<i64> {
