@@ -1,7 +1,7 @@
 //! `/api/v1/healing/*`: report ingest, failures, test history, flaky tests and quarantine, heal
 //! requests and their proposals, registered repositories, heal stats.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -19,7 +19,7 @@ use super::store::{FailureFilter, HealingFilter};
 use super::strategies::StrategyName;
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
 use crate::platform::blocking::run_blocking;
-use crate::platform::http::body::{BodyLimit, read_body};
+use crate::platform::http::body::{BodyLimit, parse_json, read_body, unsupported_media_type};
 use crate::platform::http::error::{ApiError, ApiResult};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
@@ -126,12 +126,7 @@ async fn upload_report(
     )
     .await?;
     let upload = if kind == "application/json" || kind.ends_with("+json") {
-        let parsed: ReportBody = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "request.invalid_json",
-                format!("The JSON body does not match the expected shape: {e}"),
-            )
-        })?;
+        let parsed: ReportBody = parse_json(&body, "a JSON report with `files` and/or `cases`")?;
         Upload {
             project: parsed.project,
             commit_sha: parsed.commit_sha,
@@ -185,12 +180,9 @@ async fn upload_report(
             cases: Vec::new(),
         }
     } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "request.unsupported_media_type",
-            format!(
-                "`{kind}` is not accepted here; send application/xml (one JUnit file) or application/zip / application/gzip (a reports folder), with the metadata in the query string, or application/json."
-            ),
+        return Err(unsupported_media_type(
+            &kind,
+            "application/xml (one JUnit file) or application/zip / application/gzip (a reports folder), with the metadata in the query string, or application/json",
         ));
     };
     let stored = service.ingest(caller.tenant(), upload).await?;
@@ -431,12 +423,7 @@ async fn optional_json<T: serde::de::DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "request.invalid_json",
-            format!("The JSON body does not match the expected shape: {e}"),
-        )
-    })
+    parse_json(&body, "JSON of the documented request shape")
 }
 
 /// Run every healing strategy on a stored failure. Every proposal is stored — abstentions
@@ -474,6 +461,8 @@ async fn heal_failure(
 struct HealingQuery {
     project: Option<String>,
     strategy: Option<StrategyName>,
+    /// Where the proposal stands.
+    #[param(inline)]
     status: Option<HealingStatus>,
     test_id: Option<String>,
     failure_id: Option<String>,
