@@ -244,8 +244,16 @@ fn compare_case(case: &str, case_out: &Path) -> Result<(), String> {
         };
     }
     let out = rendered.map_err(|e| format!("render: {e}"))?;
-    let root = out.root_dir.clone().ok_or("no root dir")?;
+    compare_output(&out, case_out, exact_paths)
+}
 
+/// Compares a render with cookiecutter's output in `case_out` (`expected/` + `expected.json`).
+fn compare_output(
+    out: &maestro::render::RenderOutput,
+    case_out: &Path,
+    exact_paths: bool,
+) -> Result<(), String> {
+    let root = out.root_dir.clone().ok_or("no root dir")?;
     let expected = load_expected(case_out);
     let mut problems = Vec::new();
     let ours: BTreeMap<String, (Vec<u8>, bool)> = out
@@ -413,5 +421,76 @@ fn live_cookiecutter_comparison() {
         }
     }
     assert!(compared >= 10, "only {compared} cases were produced");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The calibration set of the quality gate (`tests/fixtures/calibration/`, real public
+/// templates) rendered with their defaults, compared with cookiecutter 2.7.1 `--no-input`
+/// (hooks off) run live on the same folders.
+#[test]
+fn live_real_templates_render_like_cookiecutter() {
+    let Ok(python) = std::env::var("MAESTRO_TEST_COOKIECUTTER_PYTHON") else {
+        println!("note: skipped; set MAESTRO_TEST_COOKIECUTTER_PYTHON to run it");
+        return;
+    };
+    // Templates that need a Python package besides cookiecutter's dependencies.
+    const NEEDS_MORE: &[(&str, &str)] = &[("cookiecutter-pylibrary", "jinja2_time")];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/calibration");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("calibration fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let out = tmp.path().join(&name);
+        let status = std::process::Command::new(&python)
+            .arg(fixtures().join("generate_goldens.py"))
+            .arg("--template")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .expect("run generate_goldens.py");
+        if !status.success() {
+            match NEEDS_MORE.iter().find(|(n, _)| *n == name) {
+                Some((_, module)) => {
+                    println!("note: {name} skipped: cookiecutter needs the {module} module");
+                    continue;
+                }
+                None => {
+                    failures.push(format!("{name}: cookiecutter failed"));
+                    continue;
+                }
+            }
+        }
+        let files = load_tree(&dir);
+        let result = (|| -> Result<(), String> {
+            let spec = detect(&files).map_err(|e| format!("detect: {e}"))?;
+            let opts = RenderOptions {
+                now: Some(frozen_time()),
+                seed: Some(7),
+                ..RenderOptions::default()
+            };
+            let ctx = resolve_parameters(&spec, &serde_json::Map::new(), &opts)
+                .map_err(|e| format!("resolve_parameters: {e:?}"))?;
+            let rendered =
+                render(&spec, &files, &ctx, &opts).map_err(|e| format!("render: {e}"))?;
+            compare_output(&rendered, &out, false)
+        })();
+        compared += 1;
+        if let Err(e) = result {
+            failures.push(format!("{name}:\n{e}"));
+        }
+    }
+    assert!(compared >= 10, "only {compared} templates were compared");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
