@@ -27,6 +27,10 @@ use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
 
+// Issue 14: imports from git, derived manifests.
+use super::derive::{DeriveHints, with_derived_manifest};
+use super::model::{ImportBody, ImportResult, UploadQuery};
+
 crate::problem_responses! {
     struct TemplateNotFound = [404 => "No such template in your tenant"];
     struct CommitNotFound = [404 => "No such template, or no such commit of it, in your tenant"];
@@ -77,7 +81,10 @@ pub fn configure(
         .service(get_remote)
         .service(set_remote)
         .service(sync_remote)
-        .service(reconcile_repo);
+        .service(reconcile_repo)
+        // Issue 14: imports from git.
+        .service(import_templates)
+        .service(refresh_template);
 }
 
 fn etag(commit: &str) -> String {
@@ -106,6 +113,9 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 struct Upload {
     input: TemplateInput,
     force: Option<ForcedPublish>,
+    /// The folder an archive's files were in (a name for a cookiecutter folder without
+    /// manifest.yaml).
+    root: Option<String>,
 }
 
 async fn read_upload(
@@ -127,13 +137,14 @@ async fn read_upload(
     )
     .await?;
     if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
-        let files = archive::read_archive(kind, &body, &service.limits())?;
+        let (files, root) = archive::read_archive_with_root(kind, &body, &service.limits())?;
         return Ok(Upload {
             input: TemplateInput {
                 manifest: None,
                 files: Some(files),
             },
             force: None,
+            root,
         });
     }
     let essence = media_type(&content_type);
@@ -154,6 +165,7 @@ async fn read_upload(
             files,
         },
         force: parsed.force.map(|f| ForcedPublish { reason: f.reason }),
+        root: None,
     })
 }
 
@@ -178,9 +190,12 @@ async fn list_templates(
 }
 
 /// Create a template from JSON `{manifest, files}` or an uploaded `.zip` / `.tar.gz` (with
-/// `manifest.yaml` inside). One git commit, authored by you.
+/// `manifest.yaml` inside). One git commit, authored by you. A cookiecutter folder without
+/// `manifest.yaml` gets one derived from its folder, README and `cookiecutter.json`
+/// (`?name=`/`?category=` fill in what cannot be derived).
 #[utoipa::path(
     tag = "templates",
+    params(UploadQuery),
     request_body(
         content(
             (TemplateBody = "application/json"),
@@ -201,8 +216,21 @@ async fn create_template(
     service: web::Data<TemplatesService>,
     req: HttpRequest,
     payload: web::Payload,
+    query: web::Query<UploadQuery>,
 ) -> ApiResult<HttpResponse> {
-    let upload = read_upload(&req, payload, &service).await?;
+    let mut upload = read_upload(&req, payload, &service).await?;
+    if upload.input.manifest.is_none()
+        && let Some(files) = upload.input.files.take()
+    {
+        let hints = DeriveHints {
+            name: query.name.clone(),
+            folder: upload.root.clone(),
+            category: query.category.clone(),
+            default_category: service.settings().default_category.clone(),
+            ..DeriveHints::default()
+        };
+        upload.input.files = Some(with_derived_manifest(files, &hints)?);
+    }
     if upload.force.is_some() {
         return Err(ApiError::validation(
             "`force` is for updates and restores.",
@@ -790,4 +818,70 @@ async fn reconcile_repo(
     service: web::Data<TemplatesService>,
 ) -> ApiResult<web::Json<GitReconcileReport>> {
     Ok(web::Json(service.reconcile(caller.tenant()).await?))
+}
+
+// ----- issue 14: imports from git -----
+
+crate::problem_responses! {
+    struct ImportRejected = [
+        409 => "The name of an imported template is taken (`templates.name_taken`)",
+        413 => "A template in the repository exceeds an upload limit named in the detail",
+        422 => "Unusable URL, ref or path (`errors` names it), no template found, a registry field that cannot be derived, or refused by the publish gate",
+        502 => "The repository could not be fetched (`templates.import_fetch_failed`)",
+        504 => "Fetching took longer than templates.git_timeout (`templates.import_timeout`)",
+    ];
+    struct RefreshRejected = [
+        409 => "The template was not imported from git (`templates.not_imported`)",
+        413 => "The template in the repository now exceeds an upload limit",
+        422 => "The ref or folder is gone, or the new version is refused by the publish gate",
+        502 => "The repository could not be fetched (`templates.import_fetch_failed`)",
+        504 => "Fetching took longer than templates.git_timeout (`templates.import_timeout`)",
+    ];
+}
+
+/// Import templates from a git repository: `{url, ref?, path?, category?, name?}`. The
+/// repository is cloned (gix), the template at `path` (or each template folder under it, or each
+/// nested template its `cookiecutter.json` lists) is read at `ref` with the upload limits, and
+/// created — or updated when imported from the same URL and folder before — with one commit
+/// each. A cookiecutter folder without `manifest.yaml` gets one derived. Hooks are never run.
+#[utoipa::path(
+    tag = "templates",
+    request_body = ImportBody,
+    responses(
+        (status = 200, description = "Imported; each template `created`, `updated` or `unchanged`", body = ImportResult),
+        EditorErrors, JsonBodyErrors, ImportRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/import")]
+async fn import_templates(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    body: web::Json<ImportBody>,
+) -> ApiResult<web::Json<ImportResult>> {
+    Ok(web::Json(
+        service
+            .import_git(&caller.principal, body.into_inner())
+            .await?,
+    ))
+}
+
+/// Pull an imported template's repository again (same URL, ref and folder): a new version only
+/// when its files changed.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 200, description = "Refreshed: `updated` or `unchanged`", body = ImportResult),
+        EditorErrors, TemplateNotFound, RefreshRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/refresh")]
+async fn refresh_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ImportResult>> {
+    Ok(web::Json(service.refresh(&caller.principal, &path).await?))
 }

@@ -75,3 +75,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     template_instantiations,
     template_repos
 );
+
+// Issue 14: where an imported template comes from (`2026-12-07-200001_template_sources`).
+diesel::table! {
+    template_sources (template_id) {
+        template_id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        git_ref -> Nullable<Text>,
+        path -> Text,
+        commit_id -> Text,
+        imported_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(templates, template_sources);

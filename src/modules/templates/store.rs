@@ -695,3 +695,66 @@ pub fn record_sync(
     };
     update_repo(conn, tenant, now, change)
 }
+
+// ----- template sources (issue 14: imports from git) -----
+
+use super::schema::template_sources;
+
+/// Where an imported template comes from.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = template_sources)]
+#[diesel(treat_none_as_null = true)]
+pub struct SourceRow {
+    pub template_id: String,
+    pub tenant_id: String,
+    pub url: String,
+    pub git_ref: Option<String>,
+    pub path: String,
+    pub commit_id: String,
+    pub imported_at: NaiveDateTime,
+}
+
+pub fn find_source(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    template_id: &str,
+) -> QueryResult<Option<SourceRow>> {
+    template_sources::table
+        .filter(template_sources::tenant_id.eq(tenant.as_str()))
+        .filter(template_sources::template_id.eq(template_id))
+        .select(SourceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The template (still in the registry) imported from `url` and `path`.
+pub fn find_by_source(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    url: &str,
+    path: &str,
+) -> QueryResult<Option<SourceRow>> {
+    template_sources::table
+        .inner_join(templates::table.on(templates::id.eq(template_sources::template_id)))
+        .filter(template_sources::tenant_id.eq(tenant.as_str()))
+        .filter(templates::tenant_id.eq(tenant.as_str()))
+        .filter(template_sources::url.eq(url))
+        .filter(template_sources::path.eq(path))
+        .select(SourceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records (or replaces) where a template comes from.
+pub fn put_source(conn: &mut DbConnection, tenant: &TenantId, row: &SourceRow) -> QueryResult<()> {
+    diesel::delete(
+        template_sources::table
+            .filter(template_sources::tenant_id.eq(tenant.as_str()))
+            .filter(template_sources::template_id.eq(&row.template_id)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(template_sources::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}

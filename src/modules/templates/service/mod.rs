@@ -17,6 +17,9 @@ mod instantiate;
 mod read;
 mod write;
 
+// Issue 14: imports from git.
+mod git_import;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
