@@ -190,6 +190,19 @@ pub struct TemplateSummary {
     /// Search relevance (higher is better), only in text searches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relevance: Option<f64>,
+    /// `published`, or `draft`: imported but refused by the publish gate; editors see it,
+    /// viewers neither see nor instantiate it until it is published
+    /// (`POST /api/v1/templates/{id}/publish`).
+    #[serde(default = "published")]
+    pub status: String,
+    /// For a draft: what the publish gate said (score, detail, recommendations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub draft_gate: Option<Value>,
+}
+
+fn published() -> String {
+    "published".to_string()
 }
 
 pub fn parse_tags(raw: &str) -> Vec<String> {
@@ -217,6 +230,8 @@ impl From<SummaryRow> for TemplateSummary {
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
             relevance: None,
+            status: r.status,
+            draft_gate: None,
         }
     }
 }
@@ -242,6 +257,11 @@ impl From<&TemplateRow> for TemplateSummary {
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
             relevance: None,
+            status: r.status.clone(),
+            draft_gate: r
+                .draft_gate
+                .as_deref()
+                .and_then(|g| serde_json::from_str(g).ok()),
         }
     }
 }
@@ -539,6 +559,9 @@ pub struct ImportedTemplate {
     pub version: String,
     /// `created`, `updated` or `unchanged`.
     pub status: String,
+    /// The publish gate refused this version: it is stored as a draft (hidden from viewers;
+    /// `gate.draft.recommendations` says what to fix; `POST …/{id}/publish` when it passes).
+    pub draft: bool,
     /// The registry commit (`current_commit`) after the import.
     pub current_commit: String,
     pub source: TemplateSourceView,
@@ -570,4 +593,12 @@ impl From<super::store::SourceRow> for TemplateSourceView {
             imported_at: r.imported_at.and_utc(),
         }
     }
+}
+
+/// `POST /api/v1/templates/{id}/publish`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    /// Admins only: publish although the publish gate refuses; the reason is recorded.
+    pub force: Option<ForceBody>,
 }

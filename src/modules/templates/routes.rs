@@ -29,7 +29,8 @@ use crate::platform::http::pagination::{Page, PageQuery};
 
 // Issue 14: imports from git, derived manifests.
 use super::derive::{DeriveHints, with_derived_manifest};
-use super::model::{ImportBody, ImportResult, UploadQuery};
+use super::model::{ImportBody, ImportResult, PublishBody, UploadQuery};
+use crate::platform::auth::Role;
 
 crate::problem_responses! {
     struct TemplateNotFound = [404 => "No such template in your tenant"];
@@ -84,7 +85,8 @@ pub fn configure(
         .service(reconcile_repo)
         // Issue 14: imports from git.
         .service(import_templates)
-        .service(refresh_template);
+        .service(refresh_template)
+        .service(publish_template);
 }
 
 fn etag(commit: &str) -> String {
@@ -185,7 +187,9 @@ async fn list_templates(
     service: web::Data<TemplatesService>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let cached = service.list_response(caller.tenant(), &query).await?;
+    let cached = service
+        .list_response_as(caller.tenant(), &query, is_viewer(&caller))
+        .await?;
     Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
@@ -265,7 +269,13 @@ async fn search_templates(
     service: web::Data<TemplatesService>,
     body: web::Json<SearchBody>,
 ) -> ApiResult<HttpResponse> {
-    let cached = service.search_response(caller.tenant(), &body).await?;
+    let cached = if is_viewer(&caller) {
+        service
+            .search_response_published(caller.tenant(), &body)
+            .await?
+    } else {
+        service.search_response(caller.tenant(), &body).await?
+    };
     Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
@@ -323,6 +333,9 @@ async fn get_template(
     let cached = service
         .detail_response(caller.tenant(), &path, include_content)
         .await?;
+    if is_viewer(&caller) && is_draft(&cached.body) {
+        return Err(super::error::TemplatesError::not_found().into());
+    }
     let commit = cached.tag.as_deref().unwrap_or_default();
     service.usage_event(
         "view",
@@ -604,6 +617,15 @@ async fn instantiate_template(
     path: web::Path<String>,
     body: web::Json<InstantiateBody>,
 ) -> ApiResult<HttpResponse> {
+    if is_viewer(&caller)
+        && service
+            .get_by_id_or_name(caller.tenant(), &path)
+            .await?
+            .status
+            == "draft"
+    {
+        return Err(super::error::TemplatesError::not_found().into());
+    }
     let body = body.into_inner();
     let format = match (body.format, body.dry_run) {
         (_, true) => OutputFormat::Json,
@@ -884,4 +906,60 @@ async fn refresh_template(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ImportResult>> {
     Ok(web::Json(service.refresh(&caller.principal, &path).await?))
+}
+
+// ----- issue 14: drafts -----
+
+/// The caller only reads (drafts are hidden from viewers).
+fn is_viewer<R: crate::platform::auth::RoleRequirement>(caller: &Authorized<R>) -> bool {
+    caller.principal.role == Role::Viewer
+}
+
+/// The cached detail of a draft (`status` of the summary, read without the rest).
+fn is_draft(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct StatusOnly {
+        #[serde(default)]
+        status: Option<String>,
+    }
+    serde_json::from_slice::<StatusOnly>(body)
+        .ok()
+        .and_then(|s| s.status)
+        .is_some_and(|s| s == "draft")
+}
+
+crate::problem_responses! {
+    struct PublishRejected = [
+        403 => "Your role is below editor, or you asked to force and are not an admin",
+        422 => "The publish gate still refuses (`quality.gate_failed`; `errors` lists what to fix), or `force` has no reason",
+    ];
+}
+
+/// Publish a draft (an imported template the publish gate refused): it must pass the gate now,
+/// or an admin forces it with `{"force": {"reason": …}}` (recorded). Publishing a template that
+/// is not a draft changes nothing.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "Published (or it already was)", body = TemplateSummary),
+        ApiErrors, JsonBodyErrors, TemplateNotFound, PublishRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/publish")]
+async fn publish_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    body: web::Json<PublishBody>,
+) -> ApiResult<web::Json<TemplateSummary>> {
+    let force = body
+        .into_inner()
+        .force
+        .map(|f| ForcedPublish { reason: f.reason });
+    Ok(web::Json(
+        service.publish(&caller.principal, &path, force).await?,
+    ))
 }

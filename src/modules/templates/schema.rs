@@ -24,6 +24,8 @@ diesel::table! {
         updated_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        status -> Text,
+        draft_gate -> Nullable<Text>,
     }
 }
 
@@ -90,3 +92,17 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(templates, template_sources);
+
+// Issue 14: publications of drafts (`2026-12-07-200002_template_drafts`).
+diesel::table! {
+    template_publications (id) {
+        id -> Text,
+        tenant_id -> Text,
+        template_id -> Text,
+        commit_id -> Text,
+        actor -> Text,
+        quality_score -> Nullable<BigInt>,
+        forced_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

@@ -505,3 +505,108 @@ async fn an_uploaded_cookiecutter_folder_without_manifest_gets_one_derived() {
     assert_eq!(answer["errors"][0]["field"], "name", "{answer}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_forces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().to_path_buf();
+    let app = TestApp::builder()
+        .with(move |s| {
+            s.templates.git_allowed_local_dirs = vec![allowed];
+            s.quality.gates = true;
+        })
+        .spawn()
+        .await;
+    let (bare, work) = new_repo(dir.path(), "stub");
+    write_files(
+        &work,
+        &[
+            ("cookiecutter.json", r#"{"name": "x", "author": "Stub"}"#),
+            ("README.md", "# Stub\n\nTodo.\n"),
+            ("{{cookiecutter.name}}/a.txt", "a\n"),
+        ],
+    );
+    commit_and_push(&work, "stub");
+    let url = format!("file://{}", bare.display());
+    let (status, body) = import(
+        &app,
+        &app.editor.token,
+        &json!({"url": url, "category": "qa_engineer"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let t = &body["templates"][0];
+    assert_eq!(t["status"], "created", "{body}");
+    assert_eq!(t["draft"], true, "{body}");
+    assert_eq!(t["gate"]["draft"]["code"], "quality.gate_failed", "{body}");
+    assert!(
+        !t["gate"]["draft"]["recommendations"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{body}"
+    );
+    let id = t["id"].as_str().unwrap().to_string();
+    let detail_path = format!("/api/v1/templates/{id}");
+
+    // Editors see the draft and what to fix; viewers neither see nor instantiate it.
+    let (status, detail) = app.get(&detail_path, Some(&app.editor.token)).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["status"], "draft");
+    assert!(
+        detail["draft_gate"]["recommendations"].is_array(),
+        "{detail}"
+    );
+    let (status, _) = app.get(&detail_path, Some(&app.viewer.token)).await;
+    assert_eq!(status, 404);
+    let (_, list) = app.get("/api/v1/templates", Some(&app.viewer.token)).await;
+    assert_eq!(list["total"], 0, "{list}");
+    let (_, list) = app.get("/api/v1/templates", Some(&app.editor.token)).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let (_, found) = app
+        .post(
+            "/api/v1/templates/search",
+            Some(&app.viewer.token),
+            &json!({"query": "stub"}),
+        )
+        .await;
+    assert_eq!(found["total"], 0, "{found}");
+    let (status, _) = app
+        .post(
+            &format!("{detail_path}/instantiate"),
+            Some(&app.viewer.token),
+            &json!({"format": "json"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Publishing needs a pass, or an admin's force with a reason.
+    let publish = format!("{detail_path}/publish");
+    let (status, body) = app
+        .post(&publish, Some(&app.editor.token), &json!({}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "quality.gate_failed");
+    let forced = json!({"force": {"reason": "team standard exception"}});
+    let (status, _) = app.post(&publish, Some(&app.editor.token), &forced).await;
+    assert_eq!(status, 403);
+    let (status, body) = app
+        .post(
+            &publish,
+            Some(&app.admin.token),
+            &json!({"force": {"reason": " "}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app.post(&publish, Some(&app.admin.token), &forced).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "published");
+    let (status, detail) = app.get(&detail_path, Some(&app.viewer.token)).await;
+    assert_eq!(status, 200, "{detail}");
+    assert!(detail.get("draft_gate").is_none(), "{detail}");
+    let (_, list) = app.get("/api/v1/templates", Some(&app.viewer.token)).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let files = instantiate(&app, &id, json!({})).await;
+    assert_eq!(files, vec![("x/a.txt".to_string(), "a\n".to_string())]);
+    app.shutdown().await;
+}

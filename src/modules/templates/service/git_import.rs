@@ -12,18 +12,24 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::write::GateMode;
 use super::{TemplateInput, TemplatesService, now_naive};
 use crate::config::redact_url_password;
 use crate::modules::templates::archive;
 use crate::modules::templates::derive::{DeriveHints, slug, with_derived_manifest};
+use crate::modules::templates::gate::{
+    ForcedPublish, GateVerdict, PublishCandidate, PublishGate, content_digest,
+};
 use crate::modules::templates::git_import::{
     FoundTemplate, GitImportError, Scratch, fetch_templates, valid_ref,
 };
+use crate::modules::templates::model::TemplateSummary;
 use crate::modules::templates::model::{
     ImportBody, ImportResult, ImportedTemplate, TemplateSourceView,
 };
-use crate::modules::templates::store::{self, SourceRow};
-use crate::platform::auth::{Principal, TenantId};
+use crate::modules::templates::spec;
+use crate::modules::templates::store::{self, PublicationRow, SourceRow};
+use crate::platform::auth::{Principal, Role, TenantId};
 use crate::platform::blocking::run_blocking;
 use crate::platform::git_remote::RemoteKind;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
@@ -246,12 +252,13 @@ impl TemplatesService {
         let (detail, status) = match &current {
             None => {
                 let detail = self
-                    .create(
+                    .create_as(
                         actor,
                         TemplateInput {
                             manifest: None,
                             files: Some(files),
                         },
+                        GateMode::DraftOnRefusal,
                     )
                     .await?;
                 (detail, "created")
@@ -265,7 +272,7 @@ impl TemplatesService {
                     (detail, "unchanged")
                 } else {
                     let detail = self
-                        .update(
+                        .update_as(
                             actor,
                             &current.id,
                             Some(&current.current_commit),
@@ -274,6 +281,7 @@ impl TemplatesService {
                                 files: Some(files),
                             },
                             None,
+                            GateMode::DraftOnRefusal,
                         )
                         .await?;
                     let status = if detail.changed == Some(false) {
@@ -304,6 +312,7 @@ impl TemplatesService {
             name: detail.template.name.clone(),
             version: detail.template.version.clone(),
             status: status.to_string(),
+            draft: detail.template.status == "draft",
             current_commit: detail.template.current_commit.clone(),
             source: TemplateSourceView::from(row),
             gate: detail.gate.clone(),
@@ -351,4 +360,102 @@ fn same_content(before: &[SourceFile], after: &[SourceFile], compare_manifest: b
     a.sort_by(|x, y| x.path.cmp(&y.path));
     b.sort_by(|x, y| x.path.cmp(&y.path));
     a == b
+}
+
+// ----- drafts -----
+
+impl TemplatesService {
+    /// Publishes a draft: its current content must pass the publish gate, or an admin forces it
+    /// with a reason (recorded in `template_publications` and the log). A template that is not a
+    /// draft is returned as it is.
+    pub async fn publish(
+        &self,
+        actor: &Principal,
+        id: &str,
+        force: Option<ForcedPublish>,
+    ) -> ApiResult<TemplateSummary> {
+        if let Some(f) = &force {
+            if actor.role != Role::Admin {
+                return Err(ApiError::forbidden(
+                    "Only admins may force a publication past the publish gate.",
+                ));
+            }
+            if f.reason.trim().is_empty() {
+                return Err(ApiError::validation(
+                    "A forced publication needs a reason.",
+                    vec![FieldError::new(
+                        "force.reason",
+                        "say why the publish gate is overridden",
+                    )],
+                ));
+            }
+        }
+        let tenant = actor.tenant_id.clone();
+        let _guard = self.write_lock(&tenant).await?;
+        let current = self.row(&tenant, id).await?;
+        if current.status != "draft" {
+            return Ok(TemplateSummary::from(&current));
+        }
+        let files = self
+            .files_at(&tenant, &current.id, &current.current_commit)
+            .await?;
+        let mut score = None;
+        let mut forced_reason = None;
+        if let Some(gate) = self.inner.services.get::<Arc<dyn PublishGate>>() {
+            let inspected = spec::inspect(&files)?;
+            let digest = content_digest(&files);
+            gate.prepare(&digest, &files).await?;
+            let verdict = gate
+                .check(&PublishCandidate {
+                    tenant: tenant.clone(),
+                    actor: actor.clone(),
+                    template_id: current.id.clone(),
+                    // A draft was never published: no earlier score to regress from.
+                    previous_commit: None,
+                    name: current.name.clone(),
+                    category: current.category.clone(),
+                    manifest: inspected.manifest_json(),
+                    files,
+                    digest,
+                    force: None,
+                })
+                .await?;
+            match verdict {
+                GateVerdict::Allow { note } => {
+                    score = note.and_then(|n| n["quality_score"].as_i64());
+                }
+                GateVerdict::Refuse(error) => match &force {
+                    Some(f) => {
+                        tracing::warn!(
+                            template_id = %current.id,
+                            actor = %actor.display_name(),
+                            reason = %f.reason,
+                            refusal = %error.detail,
+                            "draft published past the publish gate by an admin"
+                        );
+                        forced_reason = Some(f.reason.clone());
+                    }
+                    None => return Err(error),
+                },
+            }
+        }
+        let row = PublicationRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant.0.clone(),
+            template_id: current.id.clone(),
+            commit_id: current.current_commit.clone(),
+            actor: actor.display_name(),
+            quality_score: score,
+            forced_reason,
+            created_at: now_naive(),
+        };
+        let t = tenant.clone();
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<bool> { Ok(store::publish(conn, &t, &row)?) })
+            .await?;
+        self.invalidate(&tenant).await;
+        let row = self.row(&tenant, id).await?;
+        Ok(TemplateSummary::from(&row))
+    }
 }

@@ -379,6 +379,8 @@ fn build_row(
         updated_by: who.updated_by.clone(),
         created_at: who.created_at,
         updated_at: who.updated_at,
+        status: "published".to_string(),
+        draft_gate: None,
     }
 }
 
