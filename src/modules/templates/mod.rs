@@ -21,6 +21,10 @@ mod store;
 pub mod stream;
 pub mod sync;
 
+// Issue 14 (import from git, derived manifests).
+pub mod derive;
+pub mod git_import;
+
 use std::sync::Arc;
 
 use futures::future::BoxFuture;

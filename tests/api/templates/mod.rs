@@ -12,6 +12,9 @@ pub mod stream;
 mod sync;
 mod uploads;
 
+// Issue 14: imports from git.
+mod git_import;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
