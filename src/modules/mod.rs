@@ -29,6 +29,7 @@ pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
         ("HealingError", healing::error::HealingError::CODES),
         ("K8sError", k8s::K8sError::CODES),
         ("console", crate::console::CONSOLE_CODES),
+        ("UpdateError", templates::service::UpdateError::CODES),
     ]
 }
 

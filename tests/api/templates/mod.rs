@@ -11,6 +11,8 @@ mod search;
 pub mod stream;
 mod sync;
 mod uploads;
+// Issue 15: project updates and drift.
+mod update;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

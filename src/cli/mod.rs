@@ -1,0 +1,4 @@
+//! Client commands of the `maestro` binary that talk to a Maestro server over HTTP (no
+//! configuration or database of their own): `maestro project …`.
+
+pub mod project;
