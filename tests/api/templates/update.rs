@@ -51,7 +51,7 @@ if __name__ == \"__main__\":
 const SETTINGS_V1: &str = "name={{ project_name }}\nport={{ port }}\nworkers=2\ntimeout=30\n";
 const SETTINGS_V2: &str = "name={{ project_name }}\nport={{ port }}\nworkers=4\ntimeout=30\n";
 
-fn manifest(version: &str, port_default: i64, with_log_level: bool) -> Value {
+fn manifest(name: &str, version: &str, port_default: i64, with_log_level: bool) -> Value {
     let mut params = vec![
         json!({"name": "project_name", "type": "string", "default": "demo"}),
         json!({"name": "port", "type": "integer", "default": port_default}),
@@ -61,7 +61,7 @@ fn manifest(version: &str, port_default: i64, with_log_level: bool) -> Value {
         params.push(json!({"name": "log_level", "type": "choice", "choices": ["info", "debug"], "default": "info"}));
     }
     json!({
-        "name": "update-svc",
+        "name": name,
         "version": version,
         "description": "A service template that changes between versions",
         "category": "backend_developer",
@@ -70,9 +70,9 @@ fn manifest(version: &str, port_default: i64, with_log_level: bool) -> Value {
     })
 }
 
-fn v1() -> Value {
+fn v1(name: &str) -> Value {
     json!({
-        "manifest": manifest("1.0.0", 8080, false),
+        "manifest": manifest(name, "1.0.0", 8080, false),
         "files": {
             "app.py": APP_V1,
             "config/settings.txt": SETTINGS_V1,
@@ -83,9 +83,9 @@ fn v1() -> Value {
     })
 }
 
-fn v2() -> Value {
+fn v2(name: &str) -> Value {
     json!({
-        "manifest": manifest("2.0.0", 9090, true),
+        "manifest": manifest(name, "2.0.0", 9090, true),
         "files": {
             "app.py": APP_V2,
             "config/app.conf": SETTINGS_V2,
@@ -185,9 +185,12 @@ fn text(files: &Files, path: &str) -> String {
 /// Generates the project from version 1 into a fresh git checkout with one commit, then makes
 /// the project's own edits (change app.py's first line, add a file, delete notes.txt) and
 /// commits them. Returns (template id, v1 commit, checkout, instantiation id).
-async fn generate_and_edit(app: &TestApp) -> (String, String, tempfile::TempDir, String) {
+async fn generate_and_edit(
+    app: &TestApp,
+    name: &str,
+) -> (String, String, tempfile::TempDir, String) {
     let (status, created) = app
-        .post("/api/v1/templates", Some(&app.editor.token), &v1())
+        .post("/api/v1/templates", Some(&app.editor.token), &v1(name))
         .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
@@ -226,8 +229,8 @@ async fn generate_and_edit(app: &TestApp) -> (String, String, tempfile::TempDir,
     (id, v1_commit, dir, instantiation)
 }
 
-async fn publish_v2(app: &TestApp, id: &str, etag: &str) -> String {
-    let (status, body) = put_with_etag(app, &app.editor.token, id, etag, &v2()).await;
+async fn publish_v2(app: &TestApp, id: &str, etag: &str, name: &str) -> String {
+    let (status, body) = put_with_etag(app, &app.editor.token, id, etag, &v2(name)).await;
     assert_eq!(status, 200, "{body}");
     body["current_commit"].as_str().unwrap().to_string()
 }
@@ -246,9 +249,9 @@ async fn behind(app: &TestApp, id: &str) -> Value {
 #[tokio::test]
 async fn a_project_from_version_1_updates_cleanly_to_version_2_and_leaves_the_drift_report() {
     let app = TestApp::spawn().await;
-    let (id, v1_commit, dir, instantiation) = generate_and_edit(&app).await;
+    let (id, v1_commit, dir, instantiation) = generate_and_edit(&app, "update-svc").await;
     assert_eq!(behind(&app, &id).await["total"], 0);
-    let v2_commit = publish_v2(&app, &id, &v1_commit).await;
+    let v2_commit = publish_v2(&app, &id, &v1_commit, "update-svc").await;
 
     // Drift: the project is one version behind, with the changelog.
     let report = behind(&app, &id).await;
@@ -453,7 +456,7 @@ async fn a_project_from_version_1_updates_cleanly_to_version_2_and_leaves_the_dr
 #[tokio::test]
 async fn a_conflicting_edit_is_reported_with_both_sides_and_never_dropped() {
     let app = TestApp::spawn().await;
-    let (id, v1_commit, dir, _) = generate_and_edit(&app).await;
+    let (id, v1_commit, dir, _) = generate_and_edit(&app, "update-conflict").await;
     // The project changes the same line version 2 changes.
     let app_py = dir.path().join("app.py");
     let edited = std::fs::read_to_string(&app_py)
@@ -461,7 +464,7 @@ async fn a_conflicting_edit_is_reported_with_both_sides_and_never_dropped() {
         .replace("    main()\n", "    main()  # ours\n");
     std::fs::write(&app_py, edited).unwrap();
     git(dir.path(), &["commit", "-qam", "conflicting edit"]);
-    publish_v2(&app, &id, &v1_commit).await;
+    publish_v2(&app, &id, &v1_commit, "update-conflict").await;
 
     let (status, result) = app
         .post(
@@ -514,8 +517,8 @@ async fn a_conflicting_edit_is_reported_with_both_sides_and_never_dropped() {
 #[tokio::test]
 async fn bad_update_requests_say_what_to_fix() {
     let app = TestApp::spawn().await;
-    let (id, v1_commit, dir, _) = generate_and_edit(&app).await;
-    publish_v2(&app, &id, &v1_commit).await;
+    let (id, v1_commit, dir, _) = generate_and_edit(&app, "update-bad").await;
+    publish_v2(&app, &id, &v1_commit, "update-bad").await;
     let url = format!("/api/v1/templates/{id}/update");
     let mut project = read_tree(dir.path());
 
@@ -573,4 +576,201 @@ async fn bad_update_requests_say_what_to_fix() {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+fn maestro(dir: &Path, token: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(crate::helpers::maestro_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("MAESTRO_TOKEN", token)
+        .env_remove("MAESTRO_SERVER")
+        .output()
+        .expect("maestro runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn maestro_project_update_applies_the_update_to_a_git_checkout() {
+    let app = TestApp::spawn().await;
+    let (id, v1_commit, dir, _) = generate_and_edit(&app, "update-cli").await;
+    let token = app.viewer.token.clone();
+    let path = dir.path().to_str().unwrap().to_string();
+    // The answers file names the server: no --server needed.
+    let (code, out, err) = maestro(dir.path(), &token, &["project", "status", &path]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("update-cli 1.0.0") && out.contains("up to date"),
+        "{out}"
+    );
+    let v2_commit = publish_v2(&app, &id, &v1_commit, "update-cli").await;
+    let (code, out, err) = maestro(dir.path(), &token, &["project", "status", &path]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 version behind") && out.contains(&v2_commit[..7]),
+        "{out}"
+    );
+
+    // A dirty tree is refused; a dry run changes nothing.
+    std::fs::write(dir.path().join("extra.py"), "print('dirty')\n").unwrap();
+    let (code, out, err) = maestro(
+        dir.path(),
+        &token,
+        &["project", "update", &path, "--server", &app.address],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("uncommitted changes"), "{err}");
+    git(dir.path(), &["checkout", "--", "extra.py"]);
+    let before = read_tree(dir.path());
+    let (code, out, err) = maestro(
+        dir.path(),
+        &token,
+        &["project", "update", "--dry-run", &path],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rename  config/settings.txt -> config/app.conf"),
+        "{out}"
+    );
+    assert_eq!(read_tree(dir.path()), before);
+
+    // The update, with a changed answer.
+    let (code, out, err) = maestro(
+        dir.path(),
+        &token,
+        &[
+            "project",
+            "update",
+            &path,
+            "--server",
+            &app.address,
+            "--set",
+            "log_level=debug",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1.0.0") && out.contains("2.0.0") && out.contains("0 conflicts"),
+        "{out}"
+    );
+    let merged = read_tree(dir.path());
+    assert!(text(&merged, "app.py").starts_with("# shop: the service (ours)\n"));
+    assert!(text(&merged, "app.py").contains("LOG_LEVEL = \"debug\""));
+    assert_eq!(
+        text(&merged, "Makefile"),
+        "run:\n\tLOG_LEVEL=debug ./run.sh\n"
+    );
+    assert!(!merged.contains_key("config/settings.txt") && merged.contains_key("config/app.conf"));
+    assert!(text(&merged, ".maestro-answers.yml").contains(&v2_commit));
+    let (code, out, _) = maestro(dir.path(), &token, &["project", "status", &path]);
+    assert_eq!(code, 0);
+    assert!(out.contains("up to date"), "{out}");
+    assert_eq!(behind(&app, &id).await["total"], 0);
+}
+
+fn output_paths(out: &Value) -> Vec<String> {
+    out["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_answers_file_is_opt_in_for_cookiecutter_and_opt_out_or_renamed_for_native() {
+    let app = TestApp::spawn().await;
+    let cc = json!({
+        "manifest": {"name": "cc-answers", "version": "0.1.0", "description": "A cookiecutter template", "category": "backend_developer", "author": "Test Team"},
+        "files": {
+            "cookiecutter.json": "{\"project_name\": \"My Lib\", \"project_slug\": \"{{ cookiecutter.project_name.lower().replace(' ', '-') }}\", \"_secret\": \"hidden\"}\n",
+            "{{cookiecutter.project_slug}}/README.md": "# {{ cookiecutter.project_name }}\n"
+        }
+    });
+    let (status, created) = app
+        .post("/api/v1/templates", Some(&app.editor.token), &cc)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let url = format!(
+        "/api/v1/templates/{}/instantiate",
+        created["id"].as_str().unwrap()
+    );
+    let (_, plain) = app
+        .post(&url, Some(&app.viewer.token), &json!({"format": "json"}))
+        .await;
+    assert_eq!(
+        output_paths(&plain),
+        vec!["my-lib/README.md"],
+        "byte-identical to cookiecutter by default"
+    );
+    let (_, with) = app
+        .post(
+            &url,
+            Some(&app.viewer.token),
+            &json!({"format": "json", "answers_file": true}),
+        )
+        .await;
+    assert_eq!(
+        output_paths(&with),
+        vec!["my-lib/README.md", "my-lib/.maestro-answers.yml"]
+    );
+    let answers = base64::engine::general_purpose::STANDARD
+        .decode(with["files"][1]["content_base64"].as_str().unwrap())
+        .unwrap();
+    let answers = String::from_utf8(answers).unwrap();
+    assert!(answers.contains("project_slug: my-lib"), "{answers}");
+    assert!(
+        !answers.contains("hidden"),
+        "private answers are never written: {answers}"
+    );
+
+    for (setting, expected) in [
+        (json!(false), vec!["app.py"]),
+        (
+            json!(".project/answers.yml"),
+            vec!["app.py", ".project/answers.yml"],
+        ),
+    ] {
+        let name = if setting == json!(false) {
+            "native-no-answers"
+        } else {
+            "native-renamed-answers"
+        };
+        let mut manifest = manifest(name, "1.0.0", 8080, false);
+        manifest["answers_file"] = setting;
+        let (status, created) = app
+            .post(
+                "/api/v1/templates",
+                Some(&app.editor.token),
+                &json!({"manifest": manifest, "files": {"app.py": "PORT = {{ port }}\n"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let (status, out) = app
+            .post(
+                &format!(
+                    "/api/v1/templates/{}/instantiate",
+                    created["id"].as_str().unwrap()
+                ),
+                Some(&app.viewer.token),
+                &json!({"format": "json"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{out}");
+        assert_eq!(output_paths(&out), expected);
+    }
+    let mut bad = manifest("native-bad-answers", "1.0.0", 8080, false);
+    bad["answers_file"] = json!("../outside.yml");
+    let (status, problem) = app
+        .post(
+            "/api/v1/templates",
+            Some(&app.editor.token),
+            &json!({"manifest": bad, "files": {"app.py": "x\n"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem.to_string().contains("answers_file"), "{problem}");
 }
