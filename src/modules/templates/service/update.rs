@@ -120,8 +120,13 @@ impl TemplatesService {
             .map(|e| e.created_at.and_utc())
             .unwrap_or_else(Utc::now);
         let seed = Some(0);
-        let base = self
-            .render_version(
+        let mut answers = origin.answers.clone();
+        for (k, v) in &request.answers {
+            answers.insert(k.clone(), v.clone());
+        }
+        // The two renders are independent: run them side by side on the blocking pool.
+        let (base, theirs) = tokio::try_join!(
+            self.render_version(
                 &tenant,
                 &row,
                 &origin.commit,
@@ -130,15 +135,9 @@ impl TemplatesService {
                 seed,
                 None,
                 true,
-            )
-            .await?;
-        let mut answers = origin.answers.clone();
-        for (k, v) in &request.answers {
-            answers.insert(k.clone(), v.clone());
-        }
-        let theirs = self
-            .render_version(&tenant, &row, &to_commit, answers, now, seed, None, true)
-            .await?;
+            ),
+            self.render_version(&tenant, &row, &to_commit, answers, now, seed, None, true),
+        )?;
         let answers_path = theirs
             .answers_path
             .as_deref()
