@@ -65,8 +65,16 @@ enum Command {
         #[arg(long)]
         path: Option<PathBuf>,
     },
+    /// Sign in to a Maestro server for the client commands (`maestro project …`): the sign-in
+    /// is kept in ~/.config/maestro/credentials.json (or $MAESTRO_CREDENTIALS), mode 0600.
+    Login {
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: String,
+        #[arg(long)]
+        email: String,
+    },
     /// Keep a generated project current with its template (talks to a Maestro server; token
-    /// from MAESTRO_TOKEN).
+    /// from MAESTRO_TOKEN or `maestro login`).
     #[command(subcommand)]
     Project(ProjectCommand),
 }
@@ -197,6 +205,9 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Project(command)) = cli.command {
         return project(command);
+    }
+    if let Some(Command::Login { server, email }) = &cli.command {
+        return login(server, email);
     }
     let settings = match Settings::load(&LoadOptions {
         config_dir: cli.config_dir.clone(),
@@ -397,8 +408,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Healing(HealingCommand::Eval { dir }) => Ok(healing_eval(&dir)),
-        Command::Project(_) => {
-            anyhow::bail!("`maestro project` runs before the configuration is read")
+        Command::Project(_) | Command::Login { .. } => {
+            anyhow::bail!("client commands run before the configuration is read")
         }
         Command::Openapi => {
             let platform = Platform::new(settings)?;
@@ -413,6 +424,41 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// `maestro healing eval <dir>`: pure, so it runs before (and without) the configuration.
+/// `maestro login`: the password from `MAESTRO_PASSWORD` or the first line of standard input.
+fn login(server: &str, email: &str) -> ExitCode {
+    let password = match std::env::var("MAESTRO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => p,
+        None => {
+            eprint!("password for {email}: ");
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() {
+                return fail("cannot read the password from standard input");
+            }
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(maestro::cli::login::login(server, email, &password)) {
+        Ok(path) => {
+            println!(
+                "signed in to {server} as {email}; kept in {}",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{e:#}")),
+    }
+}
+
 /// `maestro project …`: a client of a Maestro server; no configuration or database needed.
 fn project(command: ProjectCommand) -> ExitCode {
     use maestro::cli::project;

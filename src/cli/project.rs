@@ -4,7 +4,7 @@
 //! applies the returned patch with `git apply` (falling back to `--reject`, which leaves `.rej`
 //! files for hunks that cannot be placed), and prints a summary; the patch rewrites the answers
 //! file. `status` says which template version the project is on and how far behind it is.
-//! The token comes from `MAESTRO_TOKEN`.
+//! The token comes from `MAESTRO_TOKEN`, else from `maestro login`'s stored sign-in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -224,6 +224,10 @@ pub async fn update(options: UpdateOptions) -> anyhow::Result<ExitCode> {
         }
     }
     let server = server_of(options.server.as_deref(), &project.answers)?;
+    let token = match options.token.clone() {
+        Some(t) => Some(t),
+        None => super::login::token_for(&server).await?,
+    };
     let b64 = base64::engine::general_purpose::STANDARD;
     let files: Map<String, Value> = project
         .files
@@ -242,7 +246,7 @@ pub async fn update(options: UpdateOptions) -> anyhow::Result<ExitCode> {
         "{server}/api/v1/templates/{}/update",
         project.answers.template.id
     );
-    let result = call(client()?.post(&url).json(&body), options.token.as_deref()).await?;
+    let result = call(client()?.post(&url).json(&body), token.as_deref()).await?;
     let changes = result["changes"].as_array().cloned().unwrap_or_default();
     let conflicts = result["conflicts"].as_array().cloned().unwrap_or_default();
     println!(
@@ -367,6 +371,11 @@ pub async fn status(
         answers.instantiation_id.as_deref().unwrap_or("-")
     );
     let server = server_of(server, answers)?;
+    let token = match token {
+        Some(t) => Some(t.to_string()),
+        None => super::login::token_for(&server).await?,
+    };
+    let token = token.as_deref();
     let client = client()?;
     let mut newer = Vec::new();
     let mut offset = 0;

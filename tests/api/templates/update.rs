@@ -669,6 +669,43 @@ async fn maestro_project_update_applies_the_update_to_a_git_checkout() {
     assert_eq!(code, 0);
     assert!(out.contains("up to date"), "{out}");
     assert_eq!(behind(&app, &id).await["total"], 0);
+
+    // `maestro login` instead of MAESTRO_TOKEN: the stored sign-in is refreshed on use.
+    let creds = dir.path().join(".git/credentials.json");
+    let client = |args: &[&str], password: Option<&str>| {
+        let mut cmd = Command::new(crate::helpers::maestro_bin());
+        cmd.args(args)
+            .env_remove("MAESTRO_TOKEN")
+            .env_remove("MAESTRO_SERVER")
+            .env("MAESTRO_CREDENTIALS", &creds);
+        if let Some(p) = password {
+            cmd.env("MAESTRO_PASSWORD", p);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + String::from_utf8_lossy(&out.stderr).as_ref(),
+        )
+    };
+    let (code, out) = client(&["project", "status", &path], None);
+    assert_eq!(code, 2, "without a token the server refuses: {out}");
+    let (code, out) = client(
+        &[
+            "login",
+            "--server",
+            &app.address,
+            "--email",
+            &app.viewer.email,
+        ],
+        Some(&app.viewer.password),
+    );
+    assert_eq!(code, 0, "{out}");
+    for _ in 0..2 {
+        let (code, out) = client(&["project", "status", &path], None);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("up to date"), "{out}");
+    }
 }
 
 fn output_paths(out: &Value) -> Vec<String> {
@@ -970,4 +1007,55 @@ async fn maestro_and_copier_update_the_scenario_to_the_same_tree() {
             "{path}"
         );
     }
+}
+
+/// The project can be uploaded as a `.tar.gz` with the options as query parameters.
+#[tokio::test]
+async fn a_tar_gz_upload_with_query_options_gives_the_same_plan() {
+    let app = TestApp::spawn().await;
+    let (id, v1_commit, dir, instantiation) = generate_and_edit(&app, "update-archive").await;
+    publish_v2(&app, &id, &v1_commit, "update-archive").await;
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (path, (content, exec)) in read_tree(dir.path()) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(if exec { 0o755 } else { 0o644 });
+        header.set_cksum();
+        tar.append_data(&mut header, &path, content.as_slice())
+            .unwrap();
+    }
+    let body = tar.into_inner().unwrap().finish().unwrap();
+    let res = app
+        .request(
+            reqwest::Method::POST,
+            &format!(
+                "/api/v1/templates/{id}/update?dry_run=true&instantiation_id={instantiation}&answers=%7B%22log_level%22%3A%22debug%22%7D"
+            ),
+            Some(&app.viewer.token),
+        )
+        .header("content-type", "application/gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let plan: Value = res.json().await.unwrap();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["answers"]["log_level"], "debug");
+    assert_eq!(plan["conflicts"], json!([]));
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 4, "{plan}");
+    let (status, problem) = crate::helpers::send(
+        app.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/templates/{id}/update?answers=%5B1%5D"),
+            Some(&app.viewer.token),
+        )
+        .header("content-type", "application/gzip")
+        .body(vec![0x1f, 0x8b]),
+    )
+    .await;
+    assert!(status == 400 || status == 422, "{status} {problem}");
 }
