@@ -8,7 +8,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    healing_failures, healing_quarantine, healing_reports, healing_results, healing_tests,
+    healing_failures, healing_flaky_evidence, healing_quarantine, healing_reports, healing_results,
+    healing_tests,
 };
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
@@ -343,27 +344,103 @@ pub fn history(
     Ok((rows, total))
 }
 
-/// (test id, commit, outcome, when) of a project's results since `since`, oldest first: what
-/// flaky detection reads (all from the covering index `healing_results_window_idx`).
+/// (test id, commit, outcome, when) of one test's result: what flaky detection reads.
 pub type WindowRow = (String, Option<String>, String, NaiveDateTime);
 
-pub fn window(
+/// The results of these tests since `since`, each test's oldest first (index-only reads of
+/// `healing_results_test_idx`).
+pub fn test_windows(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    test_ids: &[String],
+    since: NaiveDateTime,
+) -> QueryResult<Vec<WindowRow>> {
+    let mut rows = Vec::new();
+    for chunk in test_ids.chunks(CHUNK) {
+        rows.extend(
+            healing_results::table
+                .filter(healing_results::tenant_id.eq(tenant.as_str()))
+                .filter(healing_results::test_id.eq_any(chunk))
+                .filter(healing_results::created_at.ge(since))
+                .order((healing_results::test_id, healing_results::created_at.asc()))
+                .select((
+                    healing_results::test_id,
+                    healing_results::commit_sha,
+                    healing_results::outcome,
+                    healing_results::created_at,
+                ))
+                .load::<WindowRow>(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// (test id, outcome) of the project's results on one commit: the earlier attempts an
+/// ingest compares its results with.
+pub fn commit_outcomes(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    project: &str,
+    commit_sha: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    healing_results::table
+        .filter(healing_results::tenant_id.eq(tenant.as_str()))
+        .filter(healing_results::project.eq(project))
+        .filter(healing_results::commit_sha.eq(commit_sha))
+        .select((healing_results::test_id, healing_results::outcome))
+        .load(conn)
+}
+
+/// Records that these tests showed flaky evidence at `at` (one row per test, newest wins).
+pub fn note_flaky_evidence(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    project: &str,
+    test_ids: &[&str],
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    for test_id in test_ids {
+        let row = (
+            healing_flaky_evidence::tenant_id.eq(tenant.as_str()),
+            healing_flaky_evidence::project.eq(project),
+            healing_flaky_evidence::test_id.eq(*test_id),
+            healing_flaky_evidence::last_evidence_at.eq(at),
+        );
+        let key = (
+            healing_flaky_evidence::tenant_id,
+            healing_flaky_evidence::test_id,
+        );
+        let newer = healing_flaky_evidence::last_evidence_at.eq(at);
+        match &mut *conn {
+            DbConnection::Postgres(c) => diesel::insert_into(healing_flaky_evidence::table)
+                .values(row)
+                .on_conflict(key)
+                .do_update()
+                .set(newer)
+                .execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(healing_flaky_evidence::table)
+                .values(row)
+                .on_conflict(key)
+                .do_update()
+                .set(newer)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// The project's tests with flaky evidence since `since`: the only ones flaky detection reads.
+pub fn flaky_candidates(
     conn: &mut DbConnection,
     tenant: &TenantId,
     project: &str,
     since: NaiveDateTime,
-) -> QueryResult<Vec<WindowRow>> {
-    healing_results::table
-        .filter(healing_results::tenant_id.eq(tenant.as_str()))
-        .filter(healing_results::project.eq(project))
-        .filter(healing_results::created_at.ge(since))
-        .order(healing_results::created_at.asc())
-        .select((
-            healing_results::test_id,
-            healing_results::commit_sha,
-            healing_results::outcome,
-            healing_results::created_at,
-        ))
+) -> QueryResult<Vec<String>> {
+    healing_flaky_evidence::table
+        .filter(healing_flaky_evidence::tenant_id.eq(tenant.as_str()))
+        .filter(healing_flaky_evidence::project.eq(project))
+        .filter(healing_flaky_evidence::last_evidence_at.ge(since))
+        .select(healing_flaky_evidence::test_id)
         .load(conn)
 }
 
