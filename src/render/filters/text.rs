@@ -552,6 +552,47 @@ mod tests {
     }
 
     #[test]
+    fn wordwrap_never_panics_and_respects_the_width() {
+        const TOKENS: [&str; 12] = [
+            "a",
+            "bb",
+            "-",
+            "--",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "é",
+            "word-wrap",
+            "xxxxxxxxxxxxxxxxxx",
+            "\r\n",
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let n = (next() % 30) as usize;
+            let text: String = (0..n).map(|_| TOKENS[(next() % 12) as usize]).collect();
+            let width = 1 + (next() % 25) as usize;
+            for (long, hyphens) in [(true, true), (true, false), (false, true), (false, false)] {
+                let out = wrap_lines(&text, width, long, hyphens, "\n");
+                if long {
+                    for line in out.split('\n') {
+                        assert!(
+                            line.chars().count() <= width,
+                            "{text:?} at {width}: {line:?} is too long"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn wordcount_and_urlencode() {
         assert_eq!(wordcount("Hello, wörld_x 42!"), 3);
         assert_eq!(
