@@ -1,5 +1,5 @@
 //! The `maestro` command: `serve` (default), `migrate`, `seed`, `config`, `user …`, `token`,
-//! `healthcheck`, `openapi`. Errors print one line that says what to fix.
+//! `healthcheck`, `openapi`, and the client commands `project update` / `project status`. Errors print one line that says what to fix.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +64,85 @@ enum Command {
         /// Catalog folder (default: templates.storage_path).
         #[arg(long)]
         path: Option<PathBuf>,
+    },
+    // Issue 14: imports from git.
+    /// Templates on a running server (token from MAESTRO_TOKEN).
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Sign in to a Maestro server for the client commands (`maestro project …`): the sign-in
+    /// is kept in ~/.config/maestro/credentials.json (or $MAESTRO_CREDENTIALS), mode 0600.
+    Login {
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Keep a generated project current with its template (talks to a Maestro server; token
+    /// from MAESTRO_TOKEN or `maestro login`).
+    #[command(subcommand)]
+    Project(ProjectCommand),
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Import the template(s) of a git repository (POST /api/v1/templates/import) and print
+    /// what was created, updated or unchanged.
+    Import {
+        /// The repository (https://…, ssh://…, git@host:path, or an allow-listed file:///…).
+        url: String,
+        /// A tag, branch or commit (default: the repository's default branch).
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+        /// The folder in the repository holding the template(s).
+        #[arg(long)]
+        path: Option<String>,
+        /// Category of templates without manifest.yaml.
+        #[arg(long)]
+        category: Option<String>,
+        /// Registry name (one template only).
+        #[arg(long)]
+        name: Option<String>,
+        /// The Maestro server, e.g. https://maestro.example.com.
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: String,
+        /// An editor's access token.
+        #[arg(long, env = "MAESTRO_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Update the project in DIR to a newer template version: packs the working tree
+    /// (respecting .gitignore), asks the server for a three-way update, applies the patch
+    /// (conflict markers where both sides changed the same lines, .rej files where a hunk
+    /// cannot be placed) and rewrites the answers file. Exits 1 when conflicts are left.
+    Update {
+        /// The project folder (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Maestro's URL (default: the one in the answers file).
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: Option<String>,
+        /// Target commit (default: the template's current version).
+        #[arg(long)]
+        to: Option<String>,
+        /// A new or changed answer, `name=value` (JSON values like 8080 or true are typed).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Print the plan only; change nothing and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Update even if tracked files have uncommitted changes.
+        #[arg(long)]
+        allow_dirty: bool,
+    },
+    /// Which template version the project in DIR is on and how far behind it is.
+    Status {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: Option<String>,
     },
 }
 
@@ -155,6 +234,12 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Healing(HealingCommand::Eval { dir })) = &cli.command {
         return healing_eval(dir);
+    }
+    if let Some(Command::Project(command)) = cli.command {
+        return project(command);
+    }
+    if let Some(Command::Login { server, email }) = &cli.command {
+        return login(server, email);
     }
     let settings = match Settings::load(&LoadOptions {
         config_dir: cli.config_dir.clone(),
@@ -280,6 +365,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Template(TemplateCommand::Import {
+            url,
+            git_ref,
+            path,
+            category,
+            name,
+            server,
+            token,
+        }) => {
+            let body = serde_json::json!({
+                "url": url, "ref": git_ref, "path": path, "category": category, "name": name,
+            });
+            template_import(&server, &token, body).await
+        }
         Command::Healthcheck { url } => {
             let url =
                 url.unwrap_or_else(|| format!("http://127.0.0.1:{}/healthz", settings.server.port));
@@ -355,6 +454,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Healing(HealingCommand::Eval { dir }) => Ok(healing_eval(&dir)),
+        Command::Project(_) | Command::Login { .. } => {
+            anyhow::bail!("client commands run before the configuration is read")
+        }
         Command::Openapi => {
             let platform = Platform::new(settings)?;
             let modules = maestro::platform::health::Modules(std::sync::Arc::new(
@@ -368,6 +470,86 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// `maestro healing eval <dir>`: pure, so it runs before (and without) the configuration.
+/// `maestro login`: the password from `MAESTRO_PASSWORD` or the first line of standard input.
+fn login(server: &str, email: &str) -> ExitCode {
+    let password = match std::env::var("MAESTRO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => p,
+        None => {
+            eprint!("password for {email}: ");
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() {
+                return fail("cannot read the password from standard input");
+            }
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(maestro::cli::login::login(server, email, &password)) {
+        Ok(path) => {
+            println!(
+                "signed in to {server} as {email}; kept in {}",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{e:#}")),
+    }
+}
+
+/// `maestro project …`: a client of a Maestro server; no configuration or database needed.
+fn project(command: ProjectCommand) -> ExitCode {
+    use maestro::cli::project;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let token = std::env::var("MAESTRO_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let outcome = runtime.block_on(async {
+        match command {
+            ProjectCommand::Update {
+                dir,
+                server,
+                to,
+                set,
+                dry_run,
+                allow_dirty,
+            } => {
+                project::update(project::UpdateOptions {
+                    dir,
+                    server,
+                    token,
+                    to,
+                    set,
+                    dry_run,
+                    allow_dirty,
+                })
+                .await
+            }
+            ProjectCommand::Status { dir, server } => {
+                project::status(&dir, server.as_deref(), token.as_deref()).await
+            }
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => fail(format!("{e:#}")),
+    }
+}
+
 fn healing_eval(dir: &std::path::Path) -> ExitCode {
     use maestro::modules::healing::{eval, strategies::Tuning};
     match eval::run(dir, &Tuning::default()) {
@@ -420,4 +602,57 @@ fn toml_like(value: &serde_json::Value) -> String {
     let mut out = Vec::new();
     walk("", value, &mut out);
     out.join("\n")
+}
+
+/// `maestro template import`: one request, the outcome per template on stdout; a refusal's
+/// problem detail (and each field error) on stderr with exit code 1.
+async fn template_import(
+    server: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let endpoint = format!("{}/api/v1/templates/import", server.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let response = client
+        .post(&endpoint)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{endpoint} unreachable: {e}"))?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let detail = answer["detail"].as_str().unwrap_or("no detail");
+        eprintln!("maestro: import refused ({status}): {detail}");
+        for e in answer["errors"].as_array().into_iter().flatten() {
+            eprintln!(
+                "  {}: {}",
+                e["field"].as_str().unwrap_or("-"),
+                e["message"].as_str().unwrap_or("-")
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "{} at {}",
+        answer["url"].as_str().unwrap_or("-"),
+        answer["commit"].as_str().unwrap_or("-")
+    );
+    for t in answer["templates"].as_array().into_iter().flatten() {
+        println!(
+            "{:<10} {} {} (id {}, folder `{}`)",
+            t["status"].as_str().unwrap_or("-"),
+            t["name"].as_str().unwrap_or("-"),
+            t["version"].as_str().unwrap_or("-"),
+            t["id"].as_str().unwrap_or("-"),
+            t["source"]["path"].as_str().unwrap_or("")
+        );
+    }
+    for s in answer["skipped"].as_array().into_iter().flatten() {
+        println!("skipped    {}", s.as_str().unwrap_or("-"));
+    }
+    Ok(ExitCode::SUCCESS)
 }

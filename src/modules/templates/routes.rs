@@ -15,6 +15,8 @@ use super::model::{
     RemoteView, RenderedFile, RestoreBody, SearchBody, SyncReport, TemplateBody, TemplateDetail,
     TemplateSummary, VersionContent, VersionView,
 };
+use super::model::{InstantiationsQuery, TemplateDrift, UpdateBody, UpdateQuery, UpdateResult};
+use super::service::UpdateRequest;
 use super::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
 };
@@ -26,6 +28,11 @@ use crate::platform::http::body::{
 use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
+
+// Issue 14: imports from git, derived manifests.
+use super::derive::{DeriveHints, with_derived_manifest};
+use super::model::{ImportBody, ImportResult, PublishBody, UploadQuery};
+use crate::platform::auth::Role;
 
 crate::problem_responses! {
     struct TemplateNotFound = [404 => "No such template in your tenant"];
@@ -53,6 +60,11 @@ crate::problem_responses! {
         504 => "The remote took too long",
     ];
     struct CannotRepair = [409 => "The branch cannot be moved back (`templates.git_cannot_repair`)"];
+    struct UpdateRejected = [
+        404 => "No such template in your tenant, or no such instantiation of it (`templates.instantiation_not_found`)",
+        413 => "The body or a rendered version exceeds a limit named in the detail",
+        422 => "No answers file and no `instantiation_id` (`templates.update_no_answers`), an unreadable answers file, one of another template, an unsafe path in the upload, or answers that no longer validate (each named)",
+    ];
 }
 
 pub fn configure(
@@ -64,6 +76,7 @@ pub fn configure(
         .service(create_template)
         .service(search_templates)
         .service(list_categories)
+        .service(template_drift)
         .service(get_template)
         .service(update_template)
         .service(delete_template)
@@ -74,10 +87,15 @@ pub fn configure(
         .service(get_file)
         .service(instantiate_template)
         .service(list_instantiations)
+        .service(update_project)
         .service(get_remote)
         .service(set_remote)
         .service(sync_remote)
-        .service(reconcile_repo);
+        .service(reconcile_repo)
+        // Issue 14: imports from git.
+        .service(import_templates)
+        .service(refresh_template)
+        .service(publish_template);
 }
 
 fn etag(commit: &str) -> String {
@@ -106,6 +124,9 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 struct Upload {
     input: TemplateInput,
     force: Option<ForcedPublish>,
+    /// The folder an archive's files were in (a name for a cookiecutter folder without
+    /// manifest.yaml).
+    root: Option<String>,
 }
 
 async fn read_upload(
@@ -127,13 +148,14 @@ async fn read_upload(
     )
     .await?;
     if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
-        let files = archive::read_archive(kind, &body, &service.limits())?;
+        let (files, root) = archive::read_archive_with_root(kind, &body, &service.limits())?;
         return Ok(Upload {
             input: TemplateInput {
                 manifest: None,
                 files: Some(files),
             },
             force: None,
+            root,
         });
     }
     let essence = media_type(&content_type);
@@ -154,6 +176,7 @@ async fn read_upload(
             files,
         },
         force: parsed.force.map(|f| ForcedPublish { reason: f.reason }),
+        root: None,
     })
 }
 
@@ -173,14 +196,19 @@ async fn list_templates(
     service: web::Data<TemplatesService>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let cached = service.list_response(caller.tenant(), &query).await?;
+    let cached = service
+        .list_response_as(caller.tenant(), &query, is_viewer(&caller))
+        .await?;
     Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
 /// Create a template from JSON `{manifest, files}` or an uploaded `.zip` / `.tar.gz` (with
-/// `manifest.yaml` inside). One git commit, authored by you.
+/// `manifest.yaml` inside). One git commit, authored by you. A cookiecutter folder without
+/// `manifest.yaml` gets one derived from its folder, README and `cookiecutter.json`
+/// (`?name=`/`?category=` fill in what cannot be derived).
 #[utoipa::path(
     tag = "templates",
+    params(UploadQuery),
     request_body(
         content(
             (TemplateBody = "application/json"),
@@ -201,8 +229,21 @@ async fn create_template(
     service: web::Data<TemplatesService>,
     req: HttpRequest,
     payload: web::Payload,
+    query: web::Query<UploadQuery>,
 ) -> ApiResult<HttpResponse> {
-    let upload = read_upload(&req, payload, &service).await?;
+    let mut upload = read_upload(&req, payload, &service).await?;
+    if upload.input.manifest.is_none()
+        && let Some(files) = upload.input.files.take()
+    {
+        let hints = DeriveHints {
+            name: query.name.clone(),
+            folder: upload.root.clone(),
+            category: query.category.clone(),
+            default_category: service.settings().default_category.clone(),
+            ..DeriveHints::default()
+        };
+        upload.input.files = Some(with_derived_manifest(files, &hints)?);
+    }
     if upload.force.is_some() {
         return Err(ApiError::validation(
             "`force` is for updates and restores.",
@@ -237,7 +278,13 @@ async fn search_templates(
     service: web::Data<TemplatesService>,
     body: web::Json<SearchBody>,
 ) -> ApiResult<HttpResponse> {
-    let cached = service.search_response(caller.tenant(), &body).await?;
+    let cached = if is_viewer(&caller) {
+        service
+            .search_response_published(caller.tenant(), &body)
+            .await?
+    } else {
+        service.search_response(caller.tenant(), &body).await?
+    };
     Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
@@ -295,6 +342,9 @@ async fn get_template(
     let cached = service
         .detail_response(caller.tenant(), &path, include_content)
         .await?;
+    if is_viewer(&caller) && is_draft(&cached.body) {
+        return Err(super::error::TemplatesError::not_found().into());
+    }
     let commit = cached.tag.as_deref().unwrap_or_default();
     service.usage_event(
         "view",
@@ -575,7 +625,17 @@ async fn instantiate_template(
     service: web::Data<TemplatesService>,
     path: web::Path<String>,
     body: web::Json<InstantiateBody>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    if is_viewer(&caller)
+        && service
+            .get_by_id_or_name(caller.tenant(), &path)
+            .await?
+            .status
+            == "draft"
+    {
+        return Err(super::error::TemplatesError::not_found().into());
+    }
     let body = body.into_inner();
     let format = match (body.format, body.dry_run) {
         (_, true) => OutputFormat::Json,
@@ -591,6 +651,9 @@ async fn instantiate_template(
         // A seed makes the service fix the clock too (see `deterministic`).
         seed: body.seed.or(reproducible.then_some(0)),
         output_format: format.as_str().to_string(),
+        answers_file: body.answers_file,
+        project_label: body.project,
+        server_url: Some(server_url(&req)),
     };
     let done = service
         .instantiate(&caller.principal, &path, request, InstantiationSource::Http)
@@ -684,12 +747,15 @@ async fn instantiate_template(
     Ok(response.body(bytes))
 }
 
-/// The instantiation ledger of a template: who generated what from which commit.
+/// The instantiation ledger of a template: who generated what from which commit, and the
+/// updates of generated projects (`source: update`). `?behind=true` lists instead the generated
+/// projects behind the current version (each project's latest entry) with how many versions
+/// behind and the changelog between.
 #[utoipa::path(
     tag = "templates",
-    params(("id" = String, Path, description = "Template id"), PageQuery),
+    params(("id" = String, Path, description = "Template id"), InstantiationsQuery),
     responses(
-        (status = 200, description = "Ledger entries, newest first", body = Page<InstantiationView>),
+        (status = 200, description = "Ledger entries, newest first (with `behind=true`: the projects behind, most versions behind first)", body = Page<InstantiationView>),
         ApiErrors, TemplateNotFound,
     ),
     security(("bearer" = ["viewer"]))
@@ -699,8 +765,17 @@ async fn list_instantiations(
     caller: Authorized<Viewer>,
     service: web::Data<TemplatesService>,
     path: web::Path<String>,
-    page: web::Query<PageQuery>,
+    query: web::Query<InstantiationsQuery>,
 ) -> ApiResult<web::Json<Page<InstantiationView>>> {
+    let page = PageQuery {
+        limit: query.limit,
+        offset: query.offset,
+    };
+    if query.behind == Some(true) {
+        return Ok(web::Json(
+            service.behind(caller.tenant(), &path, &page).await?,
+        ));
+    }
     Ok(web::Json(
         service
             .instantiations(caller.tenant(), &path, &page)
@@ -790,4 +865,283 @@ async fn reconcile_repo(
     service: web::Data<TemplatesService>,
 ) -> ApiResult<web::Json<GitReconcileReport>> {
     Ok(web::Json(service.reconcile(caller.tenant()).await?))
+}
+
+// ----- issue 14: imports from git -----
+
+crate::problem_responses! {
+    struct ImportRejected = [
+        409 => "The name of an imported template is taken (`templates.name_taken`)",
+        413 => "A template in the repository exceeds an upload limit named in the detail",
+        422 => "Unusable URL, ref or path (`errors` names it), no template found, a registry field that cannot be derived, or refused by the publish gate",
+        502 => "The repository could not be fetched (`templates.import_fetch_failed`)",
+        504 => "Fetching took longer than templates.git_timeout (`templates.import_timeout`)",
+    ];
+    struct RefreshRejected = [
+        409 => "The template was not imported from git (`templates.not_imported`)",
+        413 => "The template in the repository now exceeds an upload limit",
+        422 => "The ref or folder is gone, or the new version is refused by the publish gate",
+        502 => "The repository could not be fetched (`templates.import_fetch_failed`)",
+        504 => "Fetching took longer than templates.git_timeout (`templates.import_timeout`)",
+    ];
+}
+
+/// Import templates from a git repository: `{url, ref?, path?, category?, name?}`. The
+/// repository is cloned (gix), the template at `path` (or each template folder under it, or each
+/// nested template its `cookiecutter.json` lists) is read at `ref` with the upload limits, and
+/// created — or updated when imported from the same URL and folder before — with one commit
+/// each. A cookiecutter folder without `manifest.yaml` gets one derived. Hooks are never run.
+#[utoipa::path(
+    tag = "templates",
+    request_body = ImportBody,
+    responses(
+        (status = 200, description = "Imported; each template `created`, `updated` or `unchanged`", body = ImportResult),
+        EditorErrors, JsonBodyErrors, ImportRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/import")]
+async fn import_templates(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    body: web::Json<ImportBody>,
+) -> ApiResult<web::Json<ImportResult>> {
+    Ok(web::Json(
+        service
+            .import_git(&caller.principal, body.into_inner())
+            .await?,
+    ))
+}
+
+// ----- issue 15: keeping generated projects current -----
+
+/// Maestro's URL as the caller reached it (`scheme://host`), written into answers files.
+fn server_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// Update a generated project to a newer template version, the way `copier update` does: the
+/// project's version is re-rendered with its answers (from the answers file in the upload, or
+/// `instantiation_id`), the target version (`to`, default current) with the answers plus your
+/// changes, and the project's files are merged three-way against them. The answer is the plan
+/// (changes, conflicts with both sides), a patch for `git apply` and, on request, an archive of
+/// the merged tree. Nothing is stored but a ledger entry (`source: update`; none for `dry_run`).
+/// Send JSON (`files` map) or the project as `.zip` / `.tar.gz` with the options as query
+/// parameters.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id"), UpdateQuery),
+    request_body(
+        content(
+            (UpdateBody = "application/json"),
+            (Vec<u8> = "application/zip"),
+            (Vec<u8> = "application/gzip"),
+        ),
+        description = "The project's files and the update's options"
+    ),
+    responses(
+        (status = 200, description = "The plan, the patch and the conflicts", body = UpdateResult),
+        ApiErrors, JsonBodyErrors, UpdateRejected,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[post("/api/v1/templates/{id}/update")]
+async fn update_project(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    query: web::Query<UpdateQuery>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<web::Json<UpdateResult>> {
+    let content_type = header_str(&req, header::CONTENT_TYPE)
+        .unwrap_or("application/json")
+        .to_string();
+    let body = read_body(
+        &req,
+        payload,
+        BodyLimit {
+            bytes: service.settings().max_upload_bytes,
+            code: "templates.upload_too_large",
+            setting: "templates.max_upload_bytes",
+        },
+    )
+    .await?;
+    let query = query.into_inner();
+    let field = |name: &str, message: String| {
+        ApiError::validation(
+            "Bad update option.",
+            vec![crate::platform::http::error::FieldError::new(name, message)],
+        )
+    };
+    let request = if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
+        let files = archive::read_archive(kind, &body, &service.limits())?;
+        let answers = match query.answers.as_deref() {
+            None | Some("") => serde_json::Map::new(),
+            Some(raw) => match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => {
+                    return Err(field(
+                        "answers",
+                        "must be a JSON object, e.g. {\"port\": 8080}".to_string(),
+                    ));
+                }
+            },
+        };
+        let archive = match query.archive.as_deref() {
+            None | Some("") => None,
+            Some("zip") => Some(ArchiveKind::Zip),
+            Some("tar.gz") => Some(ArchiveKind::TarGz),
+            Some(other) => {
+                return Err(field(
+                    "archive",
+                    format!("`{other}` is not an archive format; use zip or tar.gz"),
+                ));
+            }
+        };
+        UpdateRequest {
+            files,
+            instantiation_id: query.instantiation_id,
+            to: query.to,
+            answers,
+            dry_run: query.dry_run.unwrap_or(false),
+            archive,
+            project_label: query.project,
+            server_url: Some(server_url(&req)),
+        }
+    } else {
+        let essence = media_type(&content_type);
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(unsupported_media_type(
+                &essence,
+                "application/json, application/zip or application/gzip (.tar.gz)",
+            ));
+        }
+        let parsed: UpdateBody = parse_json(&body, "JSON with `files` and the update's options")?;
+        let files = archive::check_files(files_from_json(&parsed.files)?, &service.limits())?;
+        let archive = match parsed.archive {
+            None => None,
+            Some(OutputFormat::Zip) => Some(ArchiveKind::Zip),
+            Some(OutputFormat::TarGz) => Some(ArchiveKind::TarGz),
+            Some(OutputFormat::Json) => {
+                return Err(field(
+                    "archive",
+                    "`json` is not an archive format; use zip or tar.gz".to_string(),
+                ));
+            }
+        };
+        UpdateRequest {
+            files,
+            instantiation_id: parsed.instantiation_id.or(query.instantiation_id),
+            to: parsed.to.or(query.to),
+            answers: parsed.answers,
+            dry_run: parsed.dry_run || query.dry_run.unwrap_or(false),
+            archive,
+            project_label: parsed.project.or(query.project),
+            server_url: Some(server_url(&req)),
+        }
+    };
+    Ok(web::Json(
+        service
+            .update_project(&caller.principal, &path, request)
+            .await?,
+    ))
+}
+
+/// Pull an imported template's repository again (same URL, ref and folder): a new version only
+/// when its files changed.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 200, description = "Refreshed: `updated` or `unchanged`", body = ImportResult),
+        EditorErrors, TemplateNotFound, RefreshRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/refresh")]
+async fn refresh_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ImportResult>> {
+    Ok(web::Json(service.refresh(&caller.principal, &path).await?))
+}
+
+// ----- issue 14: drafts -----
+
+/// The caller only reads (drafts are hidden from viewers).
+fn is_viewer<R: crate::platform::auth::RoleRequirement>(caller: &Authorized<R>) -> bool {
+    caller.principal.role == Role::Viewer
+}
+
+/// The cached detail of a draft (`status` of the summary, read without the rest).
+fn is_draft(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct StatusOnly {
+        #[serde(default)]
+        status: Option<String>,
+    }
+    serde_json::from_slice::<StatusOnly>(body)
+        .ok()
+        .and_then(|s| s.status)
+        .is_some_and(|s| s == "draft")
+}
+
+crate::problem_responses! {
+    struct PublishRejected = [
+        403 => "Your role is below editor, or you asked to force and are not an admin",
+        422 => "The publish gate still refuses (`quality.gate_failed`; `errors` lists what to fix), or `force` has no reason",
+    ];
+}
+
+/// Publish a draft (an imported template the publish gate refused): it must pass the gate now,
+/// or an admin forces it with `{"force": {"reason": …}}` (recorded). Publishing a template that
+/// is not a draft changes nothing.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "Published (or it already was)", body = TemplateSummary),
+        ApiErrors, JsonBodyErrors, TemplateNotFound, PublishRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/publish")]
+async fn publish_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    body: web::Json<PublishBody>,
+) -> ApiResult<web::Json<TemplateSummary>> {
+    let force = body
+        .into_inner()
+        .force
+        .map(|f| ForcedPublish { reason: f.reason });
+    Ok(web::Json(
+        service.publish(&caller.principal, &path, force).await?,
+    ))
+}
+
+/// Drift: for every template with generated projects, how many there are, how many are behind
+/// the current version, and those projects (each one's latest ledger entry, with how many
+/// versions behind and the changelog between).
+#[utoipa::path(
+    tag = "templates",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "Templates with generated projects, most projects behind first", body = Page<TemplateDrift>),
+        ApiErrors,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/drift")]
+async fn template_drift(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<TemplateDrift>>> {
+    Ok(web::Json(service.drift(caller.tenant(), &page).await?))
 }

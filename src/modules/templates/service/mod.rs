@@ -17,6 +17,9 @@ mod instantiate;
 mod read;
 mod write;
 
+// Issue 14: imports from git.
+mod git_import;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +49,10 @@ use crate::render::{self, Inspected, MANIFEST_FILE, SourceFile};
 pub use instantiate::{InstantiateRequest, Instantiated, InstantiationSource, output_checksum};
 pub use read::TemplateContent;
 pub use write::TemplateInput;
+
+// Issue 15: project updates and drift.
+mod update;
+pub use update::{UpdateError, UpdateRequest};
 
 #[derive(Clone)]
 pub struct TemplatesService {
@@ -376,6 +383,8 @@ fn build_row(
         updated_by: who.updated_by.clone(),
         created_at: who.created_at,
         updated_at: who.updated_at,
+        status: "published".to_string(),
+        draft_gate: None,
     }
 }
 
