@@ -51,6 +51,7 @@ const CASES: &[&str] = &[
     "python_methods",
     "random_uuid",
     "slugify",
+    "wordwrap",
 ];
 
 #[cfg(unix)]
@@ -348,6 +349,7 @@ golden_cases!(
     python_methods,
     random_uuid,
     slugify,
+    wordwrap,
 );
 
 #[test]

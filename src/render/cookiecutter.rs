@@ -92,6 +92,16 @@ impl CookiecutterSource {
         }
     }
 
+    /// The source of a render: `opts.source`, with the registry name as `_template` when the
+    /// source does not say.
+    fn of(opts: &RenderOptions) -> Self {
+        let mut source = opts.source.clone();
+        if source.template.is_none() {
+            source.template = opts.template_name.clone();
+        }
+        source
+    }
+
     /// The four keys in cookiecutter's order, with the request's values (`set`) winning.
     fn values(&self, set: &Map<String, Json>) -> [(&'static str, Json); 4] {
         let template = self
@@ -382,7 +392,7 @@ impl CookiecutterSpec {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let sub_opts = RenderOptions {
-            source: opts.source.nested(&chosen.path),
+            source: CookiecutterSource::of(opts).nested(&chosen.path),
             ..opts.clone()
         };
         let mut ctx = chosen.spec.resolve(&sub_input, &sub_opts)?;
@@ -500,7 +510,7 @@ impl CookiecutterSpec {
         for (k, v) in rendered {
             full.insert(k, v);
         }
-        for (key, value) in opts.source.values(&paths) {
+        for (key, value) in CookiecutterSource::of(opts).values(&paths) {
             full.insert(key.into(), value);
         }
 

@@ -149,6 +149,10 @@ pub struct RenderOptions {
     /// The template's defaults for cookiecutter's `_template`, `_repo_dir`, `_output_dir` and
     /// `_checkout` context keys (a request may still set each one).
     pub source: CookiecutterSource,
+    /// The registry name: `_template`'s default when `source.template` is unset (kept for
+    /// callers that only know the name).
+    #[serde(default)]
+    pub template_name: Option<String>,
 }
 
 impl Default for RenderOptions {
@@ -160,6 +164,7 @@ impl Default for RenderOptions {
             max_output_bytes: 256 * 1024 * 1024,
             fuel: 2_000_000,
             source: CookiecutterSource::default(),
+            template_name: None,
         }
     }
 }

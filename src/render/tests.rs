@@ -957,6 +957,16 @@ fn private_variables_and_path_keys_are_overridable() {
         source: CookiecutterSource::git("https://example.com/t.git", Some("main")),
         ..opts()
     };
+    // The registry name alone (callers that only know it) is `_template`'s default.
+    let named = RenderOptions {
+        template_name: Some("registry-name".into()),
+        ..opts()
+    };
+    let ctx = resolve_parameters(&spec, &Map::new(), &named).unwrap();
+    assert_eq!(
+        ctx.variables["cookiecutter"]["_repo_dir"],
+        json!("registry-name")
+    );
     let ctx = resolve_parameters(&spec, &Map::new(), &o).unwrap();
     let cc = &ctx.variables["cookiecutter"];
     assert_eq!(

@@ -10,7 +10,8 @@
 //!
 //! The table in `docs/quality.md` (between the `calibration` markers) is this test's output:
 //! `MAESTRO_WRITE_CALIBRATION=1 cargo test --lib calibration` rewrites it, and the test fails
-//! when it is stale.
+//! when it is stale. `MAESTRO_CALIBRATION_DETAILS=1 … -- --nocapture` prints every check's
+//! score and evidence for the real templates.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -288,6 +289,14 @@ fn real_templates_pass_and_their_degraded_variants_fail() {
                 "{name} (real) does not pass: {} — {:?}; recommendations: {:?}",
                 real.score, real.blocking, real.recommendations
             ));
+        }
+        if std::env::var_os("MAESTRO_CALIBRATION_DETAILS").is_some() {
+            for (check, c) in real.checks.iter() {
+                println!(
+                    "{name} {check} {}/{}: {:?}",
+                    c.score, c.max_score, c.evidence
+                );
+            }
         }
         let mut row = format!("| `{name}` | **{}** |", cell(&real));
         for (kind, _) in VARIANTS {

@@ -360,8 +360,9 @@ fn is_py_whitespace(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ')
 }
 
-/// `TextWrapper._split`: whitespace runs and words; with `hyphens`, a word also splits after a
-/// hyphen between letters (`wordsep_re`'s "hyphenated word" rule; em-dashes are not split).
+/// `TextWrapper._split` (`wordsep_re`): whitespace runs, words, em-dashes (`--` between a word
+/// character or punctuation and a word character) as chunks of their own, and, with `hyphens`,
+/// words also split after a hyphen between letters.
 fn textwrap_chunks(text: &str, hyphens: bool) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut chunks = Vec::new();
@@ -379,21 +380,43 @@ fn textwrap_chunks(text: &str, hyphens: bool) -> Vec<String> {
         let word = &chars[start..i];
         // `[^\d\W]`: word characters except digits.
         let letter = |j: usize| word.get(j).is_some_and(|c| c.is_alphabetic() || *c == '_');
+        let is_w = |j: usize| {
+            word.get(j)
+                .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+        };
+        let word_punct = |j: usize| is_w(j) || word.get(j).is_some_and(|c| "!\"'&.,?".contains(*c));
         let mut from = 0;
-        for j in 0..word.len() {
-            if !hyphens || word[j] != '-' {
+        let mut j = 0;
+        while j < word.len() {
+            if word[j] != '-' {
+                j += 1;
+                continue;
+            }
+            let run = word[j..].iter().take_while(|c| **c == '-').count();
+            if run >= 2 {
+                if j > 0 && word_punct(j - 1) && is_w(j + run) {
+                    if j > from {
+                        chunks.push(word[from..j].iter().collect());
+                    }
+                    chunks.push(word[j..j + run].iter().collect());
+                    from = j + run;
+                }
+                j += run;
                 continue;
             }
             let before = (j >= 2 && letter(j - 2) && letter(j - 1))
                 || (j >= 3 && letter(j - 3) && word[j - 2] == '-' && letter(j - 1));
             let after = letter(j + 1)
                 && (letter(j + 2) || (word.get(j + 2) == Some(&'-') && letter(j + 3)));
-            if before && after && j + 1 > from {
+            if hyphens && before && after && j + 1 > from {
                 chunks.push(word[from..=j].iter().collect());
                 from = j + 1;
             }
+            j += 1;
         }
-        chunks.push(word[from..].iter().collect());
+        if from < word.len() {
+            chunks.push(word[from..].iter().collect());
+        }
     }
     chunks
 }
@@ -549,6 +572,66 @@ mod tests {
             "x--y\nem-\ndash-\nwords\nhere"
         );
         assert_eq!(wrap("self-contained-ish", 7), "self-co\nntained\n-ish");
+    }
+
+    #[test]
+    fn textwrap_splits_like_wordsep_re() {
+        // TextWrapper()._split(s) of Python 3.11.
+        for (s, want) in [
+            ("Hello--world foo", vec!["Hello", "--", "world", " ", "foo"]),
+            ("abc---def", vec!["abc", "---", "def"]),
+            ("a.--b", vec!["a.", "--", "b"]),
+            ("--abc", vec!["--abc"]),
+            ("abc--", vec!["abc--"]),
+            ("x--y z", vec!["x", "--", "y", " ", "z"]),
+            ("well-known--thing", vec!["well-", "known", "--", "thing"]),
+            ("one--two--three", vec!["one", "--", "two", "--", "three"]),
+            ("1--2", vec!["1", "--", "2"]),
+            ("foo!--bar", vec!["foo!", "--", "bar"]),
+        ] {
+            assert_eq!(textwrap_chunks(s, true), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn wordwrap_never_panics_and_respects_the_width() {
+        const TOKENS: [&str; 12] = [
+            "a",
+            "bb",
+            "-",
+            "--",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "é",
+            "word-wrap",
+            "xxxxxxxxxxxxxxxxxx",
+            "\r\n",
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let n = (next() % 30) as usize;
+            let text: String = (0..n).map(|_| TOKENS[(next() % 12) as usize]).collect();
+            let width = 1 + (next() % 25) as usize;
+            for (long, hyphens) in [(true, true), (true, false), (false, true), (false, false)] {
+                let out = wrap_lines(&text, width, long, hyphens, "\n");
+                if long {
+                    for line in out.split('\n') {
+                        assert!(
+                            line.chars().count() <= width,
+                            "{text:?} at {width}: {line:?} is too long"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

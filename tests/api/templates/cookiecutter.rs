@@ -37,6 +37,7 @@ const CASES: &[&str] = &[
     "python_methods",
     "random_uuid",
     "slugify",
+    "wordwrap",
 ];
 
 fn fixtures() -> PathBuf {

@@ -35,6 +35,9 @@ static QUOTED: LazyLock<Regex> =
 static TOML_KEY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"^\s*"?([A-Za-z0-9][A-Za-z0-9._@/-]*)"?\s*=\s*(.+)$"#).expect("valid regex")
 });
+static INCLUDE_GROUP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\{\s*include-group\s*=\s*("[^"]*"|'[^']*')\s*\}"#).expect("valid regex")
+});
 static JSON_PAIR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""([^"]+)"\s*:\s*"([^"]*)""#).expect("valid regex"));
 
@@ -141,7 +144,9 @@ fn toml_like(found: &mut Found, path: &str, text: &str, cargo: bool) {
                 } else {
                     line
                 };
-                for c in QUOTED.captures_iter(content) {
+                // PEP 735 `{ include-group = "name" }` names a group, not a dependency.
+                let content = INCLUDE_GROUP.replace_all(content, "");
+                for c in QUOTED.captures_iter(&content) {
                     let spec = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
                     pep508(found, path, spec);
                 }
@@ -583,7 +588,18 @@ mod tests {
             names,
             vec!["fastapi", "pydantic-settings", "pytest", "rich", "ruff"]
         );
+
         assert!(!f["ruff"].1);
+    }
+
+    #[test]
+    fn dependency_groups_include_groups_are_not_dependencies() {
+        let f = found_in(
+            "pyproject.toml",
+            "[dependency-groups]\ndev = [\n    { include-group = \"lint\" },\n    \"pytest>=8\",\n]\nlint = [\"ruff>=0.6\"]\n",
+        );
+        let names: Vec<&String> = f.keys().collect();
+        assert_eq!(names, vec!["pytest", "ruff"]);
     }
 
     #[test]

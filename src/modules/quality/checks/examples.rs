@@ -43,7 +43,9 @@ pub fn check(facts: &Facts<'_>) -> CheckResult {
 
     let usage = blocks
         .iter()
-        .filter(|b| !looks_like_instantiation(&b.body) && !b.body.trim().is_empty())
+        .map(|b| b.body.as_str())
+        .chain(indented.iter().map(String::as_str))
+        .filter(|b| !looks_like_instantiation(b) && !b.trim().is_empty())
         .count();
     s.criterion(5.0, if instantiation { 1.0 } else { 0.0 });
     s.criterion(5.0, if usage > 0 { 1.0 } else { 0.0 });

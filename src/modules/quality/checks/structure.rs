@@ -7,10 +7,13 @@ use super::{CheckResult, Facts, PathRenderer, Scorer};
 
 pub const WEIGHT: f64 = 15.0;
 
-/// Editor, OS and build leftovers that should never ship in a template.
-fn is_stray(path: &str) -> bool {
+/// Editor, OS and build leftovers that should never ship in a template. In a cookiecutter
+/// project folder (`project`), editor settings (`.idea/`, `.vscode/`) are deliberate output
+/// (templates offer them as an option), not leftovers.
+fn is_stray(path: &str, project: bool) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let segments: Vec<&str> = path.split('/').collect();
+    let editor = |s: &str| matches!(s, ".idea" | ".vscode");
     name == ".DS_Store"
         || name == "Thumbs.db"
         || name.ends_with('~')
@@ -25,13 +28,11 @@ fn is_stray(path: &str) -> bool {
                 *s,
                 "node_modules"
                     | "__pycache__"
-                    | ".idea"
-                    | ".vscode"
                     | ".pytest_cache"
                     | ".mypy_cache"
                     | "target"
                     | ".venv"
-            )
+            ) || (editor(s) && !project)
         })
 }
 
@@ -70,7 +71,12 @@ pub fn check(facts: &Facts<'_>, render_paths: Option<PathRenderer<'_>>) -> Check
         .files
         .iter()
         .map(|f| f.path.as_str())
-        .filter(|p| is_stray(p))
+        .filter(|p| {
+            is_stray(
+                p,
+                facts.cookiecutter.is_some() && facts.in_project_folder(p),
+            )
+        })
         .collect();
     s.criterion(3.0, if stray.is_empty() { 1.0 } else { 0.0 });
     if !stray.is_empty() {
@@ -157,11 +163,14 @@ mod tests {
 
     #[test]
     fn stray_and_unsafe_paths_are_recognised() {
-        assert!(is_stray("src/.DS_Store"));
-        assert!(is_stray("web/node_modules/x/index.js"));
-        assert!(is_stray("pkg/__pycache__/a.cpython-311.pyc"));
-        assert!(is_stray("main.py~"));
-        assert!(!is_stray("src/main.py"));
+        assert!(is_stray("src/.DS_Store", false));
+        assert!(is_stray("web/node_modules/x/index.js", false));
+        assert!(is_stray("pkg/__pycache__/a.cpython-311.pyc", false));
+        assert!(is_stray("main.py~", false));
+        assert!(!is_stray("src/main.py", false));
+        assert!(is_stray(".idea/misc.xml", false));
+        assert!(!is_stray("{{cookiecutter.slug}}/.idea/misc.xml", true));
+        assert!(is_stray("{{cookiecutter.slug}}/.DS_Store", true));
         assert!(is_unsafe("/etc/passwd").is_some());
         assert!(is_unsafe("a/../../b").is_some());
         assert!(is_unsafe("a/b..c/d").is_none());

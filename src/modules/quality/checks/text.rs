@@ -399,6 +399,43 @@ mod tests {
     }
 
     #[test]
+    fn readme_parsers_never_panic() {
+        const TOKENS: [&str; 16] = [
+            "=====",
+            "-----",
+            "~~~",
+            "```",
+            "::",
+            ".. ",
+            "code-block:: bash",
+            "\n",
+            "\n\n",
+            "    ",
+            "\t",
+            "# ",
+            "Title",
+            "é",
+            "|",
+            "*",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3_000 {
+            let n = (next() % 40) as usize;
+            let text: String = (0..n).map(|_| TOKENS[(next() % 16) as usize]).collect();
+            let md = parse(&text);
+            let rst = parse_rst(&text);
+            assert!(md.headings.iter().all(|h| (1..=6).contains(&h.level)));
+            assert!(rst.headings.iter().all(|h| h.level >= 1));
+        }
+    }
+
+    #[test]
     fn placeholders_are_found_as_words_and_phrases() {
         assert_eq!(placeholders("TODO: write docs"), vec!["todo"]);
         assert!(placeholders("Lorem ipsum dolor").contains(&"lorem ipsum"));
