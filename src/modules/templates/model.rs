@@ -383,7 +383,7 @@ pub struct InstantiationView {
     pub checksum: String,
     pub file_count: i64,
     pub total_bytes: i64,
-    /// `zip`, `tar.gz` or `json`.
+    /// `zip`, `tar.gz` or `json` (`patch` for updates).
     pub output_format: String,
     /// `http`, `stream`, `workflow`, or `update` (a project updated to this commit).
     pub source: String,
