@@ -56,7 +56,7 @@ crate::problem_responses! {
     ];
     struct CannotRepair = [409 => "The branch cannot be moved back (`templates.git_cannot_repair`)"];
     struct UpdateRejected = [
-        404 => "No such template in your tenant, or no such instantiation of it (`templates.instantiation_not_found`)",
+        404 => "No such template in your tenant, no such instantiation of it (`templates.instantiation_not_found`), or the answers file names a commit not in its history (`templates.commit_not_found`)",
         413 => "The body or a rendered version exceeds a limit named in the detail",
         422 => "No answers file and no `instantiation_id` (`templates.update_no_answers`), an unreadable answers file, one of another template, an unsafe path in the upload, or answers that no longer validate (each named)",
     ];

@@ -555,6 +555,30 @@ async fn bad_update_requests_say_what_to_fix() {
         .await;
     assert_eq!(status, 422, "{problem}");
 
+    // An answers file naming a commit the template never had.
+    let mut forged = project.clone();
+    let answers = text(&project, ".maestro-answers.yml").replace(&v1_commit, "not-a-commit");
+    forged.insert(".maestro-answers.yml".into(), (answers.into_bytes(), false));
+    let (status, problem) = app
+        .post(
+            &url,
+            Some(&app.viewer.token),
+            &json!({"files": upload(&forged)}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let answers = text(&project, ".maestro-answers.yml").replace(&v1_commit, &"a".repeat(40));
+    forged.insert(".maestro-answers.yml".into(), (answers.into_bytes(), false));
+    let (status, problem) = app
+        .post(
+            &url,
+            Some(&app.viewer.token),
+            &json!({"files": upload(&forged)}),
+        )
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    assert_eq!(problem["code"], "templates.commit_not_found");
+
     // Without the answers file nothing tells the version.
     project.remove(".maestro-answers.yml");
     let (status, problem) = app
