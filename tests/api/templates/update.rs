@@ -1083,3 +1083,77 @@ async fn a_tar_gz_upload_with_query_options_gives_the_same_plan() {
     .await;
     assert!(status == 400 || status == 422, "{status} {problem}");
 }
+
+/// A cookiecutter project generated with `answers_file: true` updates from inside its folder.
+#[tokio::test]
+async fn a_cookiecutter_project_with_an_answers_file_updates_from_its_folder() {
+    let app = TestApp::spawn().await;
+    let template = |readme: &str| {
+        json!({
+            "manifest": {"name": "cc-update", "version": "0.1.0", "description": "A cookiecutter template", "category": "backend_developer", "author": "Test Team"},
+            "files": {
+                "cookiecutter.json": "{\"project_name\": \"My Lib\", \"project_slug\": \"{{ cookiecutter.project_name.lower().replace(' ', '-') }}\"}\n",
+                "{{cookiecutter.project_slug}}/README.md": readme,
+                "{{cookiecutter.project_slug}}/setup.cfg": "[metadata]\nname = {{ cookiecutter.project_slug }}\n"
+            }
+        })
+    };
+    let (status, created) = app
+        .post(
+            "/api/v1/templates",
+            Some(&app.editor.token),
+            &template("# {{ cookiecutter.project_name }}\n\nIntro.\n"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let etag = created["current_commit"].as_str().unwrap().to_string();
+    let (status, out) = app
+        .post(
+            &format!("/api/v1/templates/{id}/instantiate"),
+            Some(&app.viewer.token),
+            &json!({"format": "json", "answers_file": true, "parameters": {"project_name": "Shop Lib"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let work = tempfile::tempdir().unwrap();
+    write_files(work.path(), &out["files"]);
+    let project_dir = work.path().join("shop-lib");
+    let mut project = read_tree(&project_dir);
+    project
+        .get_mut("setup.cfg")
+        .unwrap()
+        .0
+        .extend_from_slice(b"version = 1.0\n");
+    let (status, _) = put_with_etag(
+        &app,
+        &app.editor.token,
+        &id,
+        &etag,
+        &template("# {{ cookiecutter.project_name }}\n\nIntro, version 2.\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, result) = app
+        .post(
+            &format!("/api/v1/templates/{id}/update"),
+            Some(&app.viewer.token),
+            &json!({"files": upload(&project)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["conflicts"], json!([]));
+    let paths: Vec<&str> = result["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec![".maestro-answers.yml", "README.md"], "{result}");
+    assert!(
+        result["patch"]
+            .as_str()
+            .unwrap()
+            .contains("+Intro, version 2.")
+    );
+}
