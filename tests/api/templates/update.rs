@@ -365,7 +365,10 @@ async fn a_project_from_version_1_updates_cleanly_to_version_2_and_leaves_the_dr
         dir.path(),
         &["apply", "--check", patch_path.to_str().unwrap()],
     );
-    git(dir.path(), &["apply", patch_path.to_str().unwrap()]);
+    git(
+        dir.path(),
+        &["apply", "--3way", patch_path.to_str().unwrap()],
+    );
     let merged = read_tree(dir.path());
     let mut expected: Vec<&str> = merged.keys().map(String::as_str).collect();
     expected.sort();
@@ -1155,5 +1158,36 @@ async fn a_cookiecutter_project_with_an_answers_file_updates_from_its_folder() {
             .as_str()
             .unwrap()
             .contains("+Intro, version 2.")
+    );
+}
+
+/// Through the CLI a conflict leaves both sides in the file and exits 1.
+#[tokio::test]
+async fn maestro_project_update_leaves_conflict_markers_and_exits_1() {
+    let app = TestApp::spawn().await;
+    let (id, v1_commit, dir, _) = generate_and_edit(&app, "update-cli-conflict").await;
+    let app_py = dir.path().join("app.py");
+    let edited = std::fs::read_to_string(&app_py)
+        .unwrap()
+        .replace("    main()\n", "    main()  # ours\n");
+    std::fs::write(&app_py, edited).unwrap();
+    git(dir.path(), &["commit", "-qam", "conflicting edit"]);
+    publish_v2(&app, &id, &v1_commit, "update-cli-conflict").await;
+    let path = dir.path().to_str().unwrap().to_string();
+    let (code, out, err) = maestro(dir.path(), &app.viewer.token, &["project", "update", &path]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("conflict app.py") && out.contains("1 conflicts"),
+        "{out}"
+    );
+    let merged = std::fs::read_to_string(&app_py).unwrap();
+    assert!(
+        merged.contains("<<<<<<< ours\n    main()  # ours\n")
+            && merged.contains("=======\n    main()  # entry point\n>>>>>>> theirs\n"),
+        "{merged}"
+    );
+    assert!(
+        dir.path().join("Makefile").exists(),
+        "the clean changes are applied"
     );
 }
