@@ -77,6 +77,10 @@ enum Command {
     /// from MAESTRO_TOKEN or `maestro login`).
     #[command(subcommand)]
     Project(ProjectCommand),
+    // Issue 14: imports from git.
+    /// Templates on a running server (token from MAESTRO_TOKEN).
+    #[command(subcommand)]
+    Template(TemplateCommand),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +115,34 @@ enum ProjectCommand {
         dir: PathBuf,
         #[arg(long, env = "MAESTRO_SERVER")]
         server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Import the template(s) of a git repository (POST /api/v1/templates/import) and print
+    /// what was created, updated or unchanged.
+    Import {
+        /// The repository (https://…, ssh://…, git@host:path, or an allow-listed file:///…).
+        url: String,
+        /// A tag, branch or commit (default: the repository's default branch).
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+        /// The folder in the repository holding the template(s).
+        #[arg(long)]
+        path: Option<String>,
+        /// Category of templates without manifest.yaml.
+        #[arg(long)]
+        category: Option<String>,
+        /// Registry name (one template only).
+        #[arg(long)]
+        name: Option<String>,
+        /// The Maestro server, e.g. https://maestro.example.com.
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: String,
+        /// An editor's access token.
+        #[arg(long, env = "MAESTRO_TOKEN", hide_env_values = true)]
+        token: String,
     },
 }
 
@@ -332,6 +364,20 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
                     .map_err(api_error)?
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Template(TemplateCommand::Import {
+            url,
+            git_ref,
+            path,
+            category,
+            name,
+            server,
+            token,
+        }) => {
+            let body = serde_json::json!({
+                "url": url, "ref": git_ref, "path": path, "category": category, "name": name,
+            });
+            template_import(&server, &token, body).await
         }
         Command::Healthcheck { url } => {
             let url =
@@ -556,4 +602,57 @@ fn toml_like(value: &serde_json::Value) -> String {
     let mut out = Vec::new();
     walk("", value, &mut out);
     out.join("\n")
+}
+
+/// `maestro template import`: one request, the outcome per template on stdout; a refusal's
+/// problem detail (and each field error) on stderr with exit code 1.
+async fn template_import(
+    server: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let endpoint = format!("{}/api/v1/templates/import", server.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let response = client
+        .post(&endpoint)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{endpoint} unreachable: {e}"))?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let detail = answer["detail"].as_str().unwrap_or("no detail");
+        eprintln!("maestro: import refused ({status}): {detail}");
+        for e in answer["errors"].as_array().into_iter().flatten() {
+            eprintln!(
+                "  {}: {}",
+                e["field"].as_str().unwrap_or("-"),
+                e["message"].as_str().unwrap_or("-")
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "{} at {}",
+        answer["url"].as_str().unwrap_or("-"),
+        answer["commit"].as_str().unwrap_or("-")
+    );
+    for t in answer["templates"].as_array().into_iter().flatten() {
+        println!(
+            "{:<10} {} {} (id {}, folder `{}`)",
+            t["status"].as_str().unwrap_or("-"),
+            t["name"].as_str().unwrap_or("-"),
+            t["version"].as_str().unwrap_or("-"),
+            t["id"].as_str().unwrap_or("-"),
+            t["source"]["path"].as_str().unwrap_or("")
+        );
+    }
+    for s in answer["skipped"].as_array().into_iter().flatten() {
+        println!("skipped    {}", s.as_str().unwrap_or("-"));
+    }
+    Ok(ExitCode::SUCCESS)
 }

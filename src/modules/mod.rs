@@ -30,6 +30,10 @@ pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
         ("K8sError", k8s::K8sError::CODES),
         ("console", crate::console::CONSOLE_CODES),
         ("UpdateError", templates::service::UpdateError::CODES),
+        (
+            "GitImportError",
+            templates::git_import::GitImportError::CODES,
+        ),
     ]
 }
 

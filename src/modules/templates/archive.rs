@@ -328,6 +328,16 @@ pub fn read_archive(
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<Vec<SourceFile>, ApiError> {
+    Ok(read_archive_with_root(kind, bytes, limits)?.0)
+}
+
+/// [`read_archive`], also returning the name of the folder every file was in (stripped), if
+/// any: a cookiecutter folder's name when it has no `manifest.yaml` (`derive.rs`).
+pub fn read_archive_with_root(
+    kind: ArchiveKind,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(Vec<SourceFile>, Option<String>), ApiError> {
     let files = match kind {
         ArchiveKind::Zip => read_zip(bytes, limits)?,
         ArchiveKind::TarGz => read_tar_gz(bytes, limits)?,
@@ -338,7 +348,16 @@ pub fn read_archive(
             "The archive holds no files.",
         ));
     }
-    check_files(strip_common_root(files), limits)
+    let first_before = files.first().map(|f| f.path.clone());
+    let stripped = strip_common_root(files);
+    // A root was stripped when the first path changed.
+    let root = match (first_before, stripped.first()) {
+        (Some(before), Some(after)) if before != after.path => {
+            before.split_once('/').map(|(root, _)| root.to_string())
+        }
+        _ => None,
+    };
+    Ok((check_files(stripped, limits)?, root))
 }
 
 struct Budget<'a> {

@@ -43,11 +43,19 @@ pub enum TemplatesError {
     IfMatchRequired,
 
     #[error(
-        "The template has no {MANIFEST_FILE}. Native templates describe themselves there; \
-         cookiecutter templates (cookiecutter.json) need one too, with the registry fields name, \
-         version, description, category and author."
+        "The template has no {MANIFEST_FILE}. Native templates describe themselves there, with \
+         the registry fields name, version, description, category and author (cookiecutter \
+         templates get one derived from their folder, README and cookiecutter.json)."
     )]
     ManifestRequired,
+
+    /// A plain cookiecutter folder (no manifest.yaml) whose registry field `field` cannot be
+    /// derived (`derive.rs`).
+    #[error(
+        "The template has no {MANIFEST_FILE} and its `{field}` cannot be derived: {hint} (or \
+         include a {MANIFEST_FILE})."
+    )]
+    ManifestUnderivable { field: &'static str, hint: String },
 
     /// The template's description (manifest.yaml, cookiecutter.json) or layout is invalid.
     #[error("The template is invalid: {0}")]
@@ -136,6 +144,7 @@ crate::problem_codes! {
         Self::StaleWrite { .. } => (PRECONDITION_FAILED, "templates.stale_write"),
         Self::IfMatchRequired => (PRECONDITION_REQUIRED, "templates.if_match_required"),
         Self::ManifestRequired => (UNPROCESSABLE_ENTITY, "templates.manifest_required"),
+        Self::ManifestUnderivable { .. } => (UNPROCESSABLE_ENTITY, "templates.manifest_required"),
         Self::InvalidTemplate(_) => (UNPROCESSABLE_ENTITY, "templates.invalid_template"),
         Self::NulInManifest { .. } => (UNPROCESSABLE_ENTITY, "templates.invalid_template"),
         Self::TemplateSyntax(_) => (UNPROCESSABLE_ENTITY, "templates.template_syntax"),
@@ -161,6 +170,9 @@ crate::problem_codes! {
                 format!("{MANIFEST_FILE}:{field}"),
                 "contains a NUL character",
             )],
+            TemplatesError::ManifestUnderivable { field, hint } => {
+                vec![FieldError::new(*field, hint.clone())]
+            }
             TemplatesError::ManifestRequired => vec![FieldError::new(
                 "manifest",
                 "send `manifest` in the JSON body or include manifest.yaml in the files",

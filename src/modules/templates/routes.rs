@@ -29,6 +29,11 @@ use crate::platform::http::error::{ApiError, ApiResult, Problem};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
 use crate::platform::http::pagination::{Page, PageQuery};
 
+// Issue 14: imports from git, derived manifests.
+use super::derive::{DeriveHints, with_derived_manifest};
+use super::model::{ImportBody, ImportResult, PublishBody, UploadQuery};
+use crate::platform::auth::Role;
+
 crate::problem_responses! {
     struct TemplateNotFound = [404 => "No such template in your tenant"];
     struct CommitNotFound = [404 => "No such template, or no such commit of it, in your tenant"];
@@ -86,7 +91,11 @@ pub fn configure(
         .service(get_remote)
         .service(set_remote)
         .service(sync_remote)
-        .service(reconcile_repo);
+        .service(reconcile_repo)
+        // Issue 14: imports from git.
+        .service(import_templates)
+        .service(refresh_template)
+        .service(publish_template);
 }
 
 fn etag(commit: &str) -> String {
@@ -115,6 +124,9 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 struct Upload {
     input: TemplateInput,
     force: Option<ForcedPublish>,
+    /// The folder an archive's files were in (a name for a cookiecutter folder without
+    /// manifest.yaml).
+    root: Option<String>,
 }
 
 async fn read_upload(
@@ -136,13 +148,14 @@ async fn read_upload(
     )
     .await?;
     if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
-        let files = archive::read_archive(kind, &body, &service.limits())?;
+        let (files, root) = archive::read_archive_with_root(kind, &body, &service.limits())?;
         return Ok(Upload {
             input: TemplateInput {
                 manifest: None,
                 files: Some(files),
             },
             force: None,
+            root,
         });
     }
     let essence = media_type(&content_type);
@@ -163,6 +176,7 @@ async fn read_upload(
             files,
         },
         force: parsed.force.map(|f| ForcedPublish { reason: f.reason }),
+        root: None,
     })
 }
 
@@ -182,14 +196,19 @@ async fn list_templates(
     service: web::Data<TemplatesService>,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    let cached = service.list_response(caller.tenant(), &query).await?;
+    let cached = service
+        .list_response_as(caller.tenant(), &query, is_viewer(&caller))
+        .await?;
     Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
 /// Create a template from JSON `{manifest, files}` or an uploaded `.zip` / `.tar.gz` (with
-/// `manifest.yaml` inside). One git commit, authored by you.
+/// `manifest.yaml` inside). One git commit, authored by you. A cookiecutter folder without
+/// `manifest.yaml` gets one derived from its folder, README and `cookiecutter.json`
+/// (`?name=`/`?category=` fill in what cannot be derived).
 #[utoipa::path(
     tag = "templates",
+    params(UploadQuery),
     request_body(
         content(
             (TemplateBody = "application/json"),
@@ -210,8 +229,21 @@ async fn create_template(
     service: web::Data<TemplatesService>,
     req: HttpRequest,
     payload: web::Payload,
+    query: web::Query<UploadQuery>,
 ) -> ApiResult<HttpResponse> {
-    let upload = read_upload(&req, payload, &service).await?;
+    let mut upload = read_upload(&req, payload, &service).await?;
+    if upload.input.manifest.is_none()
+        && let Some(files) = upload.input.files.take()
+    {
+        let hints = DeriveHints {
+            name: query.name.clone(),
+            folder: upload.root.clone(),
+            category: query.category.clone(),
+            default_category: service.settings().default_category.clone(),
+            ..DeriveHints::default()
+        };
+        upload.input.files = Some(with_derived_manifest(files, &hints)?);
+    }
     if upload.force.is_some() {
         return Err(ApiError::validation(
             "`force` is for updates and restores.",
@@ -246,7 +278,13 @@ async fn search_templates(
     service: web::Data<TemplatesService>,
     body: web::Json<SearchBody>,
 ) -> ApiResult<HttpResponse> {
-    let cached = service.search_response(caller.tenant(), &body).await?;
+    let cached = if is_viewer(&caller) {
+        service
+            .search_response_published(caller.tenant(), &body)
+            .await?
+    } else {
+        service.search_response(caller.tenant(), &body).await?
+    };
     Ok(json_bytes(HttpResponse::Ok(), &cached))
 }
 
@@ -304,6 +342,9 @@ async fn get_template(
     let cached = service
         .detail_response(caller.tenant(), &path, include_content)
         .await?;
+    if is_viewer(&caller) && is_draft(&cached.body) {
+        return Err(super::error::TemplatesError::not_found().into());
+    }
     let commit = cached.tag.as_deref().unwrap_or_default();
     service.usage_event(
         "view",
@@ -586,6 +627,15 @@ async fn instantiate_template(
     body: web::Json<InstantiateBody>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    if is_viewer(&caller)
+        && service
+            .get_by_id_or_name(caller.tenant(), &path)
+            .await?
+            .status
+            == "draft"
+    {
+        return Err(super::error::TemplatesError::not_found().into());
+    }
     let body = body.into_inner();
     let format = match (body.format, body.dry_run) {
         (_, true) => OutputFormat::Json,
@@ -815,6 +865,128 @@ async fn reconcile_repo(
     service: web::Data<TemplatesService>,
 ) -> ApiResult<web::Json<GitReconcileReport>> {
     Ok(web::Json(service.reconcile(caller.tenant()).await?))
+}
+
+// ----- issue 14: imports from git -----
+
+crate::problem_responses! {
+    struct ImportRejected = [
+        409 => "The name of an imported template is taken (`templates.name_taken`)",
+        413 => "A template in the repository exceeds an upload limit named in the detail",
+        422 => "Unusable URL, ref or path (`errors` names it), no template found, a registry field that cannot be derived, or refused by the publish gate",
+        502 => "The repository could not be fetched (`templates.import_fetch_failed`)",
+        504 => "Fetching took longer than templates.git_timeout (`templates.import_timeout`)",
+    ];
+    struct RefreshRejected = [
+        409 => "The template was not imported from git (`templates.not_imported`)",
+        413 => "The template in the repository now exceeds an upload limit",
+        422 => "The ref or folder is gone, or the new version is refused by the publish gate",
+        502 => "The repository could not be fetched (`templates.import_fetch_failed`)",
+        504 => "Fetching took longer than templates.git_timeout (`templates.import_timeout`)",
+    ];
+}
+
+/// Import templates from a git repository: `{url, ref?, path?, category?, name?}`. The
+/// repository is cloned (gix), the template at `path` (or each template folder under it, or each
+/// nested template its `cookiecutter.json` lists) is read at `ref` with the upload limits, and
+/// created — or updated when imported from the same URL and folder before — with one commit
+/// each. A cookiecutter folder without `manifest.yaml` gets one derived. Hooks are never run.
+#[utoipa::path(
+    tag = "templates",
+    request_body = ImportBody,
+    responses(
+        (status = 200, description = "Imported; each template `created`, `updated` or `unchanged`", body = ImportResult),
+        EditorErrors, JsonBodyErrors, ImportRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/import")]
+async fn import_templates(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    body: web::Json<ImportBody>,
+) -> ApiResult<web::Json<ImportResult>> {
+    Ok(web::Json(
+        service
+            .import_git(&caller.principal, body.into_inner())
+            .await?,
+    ))
+}
+
+/// Pull an imported template's repository again (same URL, ref and folder): a new version only
+/// when its files changed.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 200, description = "Refreshed: `updated` or `unchanged`", body = ImportResult),
+        EditorErrors, TemplateNotFound, RefreshRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/refresh")]
+async fn refresh_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ImportResult>> {
+    Ok(web::Json(service.refresh(&caller.principal, &path).await?))
+}
+
+// ----- issue 14: drafts -----
+
+/// The caller only reads (drafts are hidden from viewers).
+fn is_viewer<R: crate::platform::auth::RoleRequirement>(caller: &Authorized<R>) -> bool {
+    caller.principal.role == Role::Viewer
+}
+
+/// The cached detail of a draft (`status` of the summary, read without the rest).
+fn is_draft(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct StatusOnly {
+        #[serde(default)]
+        status: Option<String>,
+    }
+    serde_json::from_slice::<StatusOnly>(body)
+        .ok()
+        .and_then(|s| s.status)
+        .is_some_and(|s| s == "draft")
+}
+
+crate::problem_responses! {
+    struct PublishRejected = [
+        403 => "Your role is below editor, or you asked to force and are not an admin",
+        422 => "The publish gate still refuses (`quality.gate_failed`; `errors` lists what to fix), or `force` has no reason",
+    ];
+}
+
+/// Publish a draft (an imported template the publish gate refused): it must pass the gate now,
+/// or an admin forces it with `{"force": {"reason": …}}` (recorded). Publishing a template that
+/// is not a draft changes nothing.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "Published (or it already was)", body = TemplateSummary),
+        ApiErrors, JsonBodyErrors, TemplateNotFound, PublishRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/publish")]
+async fn publish_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    body: web::Json<PublishBody>,
+) -> ApiResult<web::Json<TemplateSummary>> {
+    let force = body
+        .into_inner()
+        .force
+        .map(|f| ForcedPublish { reason: f.reason });
+    Ok(web::Json(
+        service.publish(&caller.principal, &path, force).await?,
+    ))
 }
 
 // ----- issue 15: keeping generated projects current -----

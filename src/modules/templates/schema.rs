@@ -24,6 +24,8 @@ diesel::table! {
         updated_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        status -> Text,
+        draft_gate -> Nullable<Text>,
     }
 }
 
@@ -79,3 +81,32 @@ diesel::allow_tables_to_appear_in_same_query!(
     template_instantiations,
     template_repos
 );
+
+// Issue 14: where an imported template comes from (`2026-12-07-200001_template_sources`).
+diesel::table! {
+    template_sources (template_id) {
+        template_id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        git_ref -> Nullable<Text>,
+        path -> Text,
+        commit_id -> Text,
+        imported_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(templates, template_sources);
+
+// Issue 14: publications of drafts (`2026-12-07-200002_template_drafts`).
+diesel::table! {
+    template_publications (id) {
+        id -> Text,
+        tenant_id -> Text,
+        template_id -> Text,
+        commit_id -> Text,
+        actor -> Text,
+        quality_score -> Nullable<BigInt>,
+        forced_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

@@ -34,6 +34,10 @@ pub struct TemplatesSettings {
     /// only https:// and ssh:// remotes. Never honoured inside `data_dir`.
     #[serde(default)]
     pub git_allowed_local_dirs: Vec<PathBuf>,
+    /// Category of a cookiecutter template without `manifest.yaml` (upload or git import) when
+    /// the request names none; unset: the request must name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_category: Option<String>,
 }
 
 impl TemplatesSettings {
@@ -98,6 +102,17 @@ impl TemplatesSettings {
             return Err(ConfigError::new(
                 "templates.git_binary",
                 "must name the git executable (e.g. git or /usr/bin/git)",
+            ));
+        }
+        if let Some(c) = &t.default_category
+            && !crate::render::CATEGORIES.contains(&c.as_str())
+        {
+            return Err(ConfigError::new(
+                "templates.default_category",
+                format!(
+                    "`{c}` is not a category; use one of: {}",
+                    crate::render::CATEGORIES.join(", ")
+                ),
             ));
         }
         if let Some(dir) = t.git_allowed_local_dirs.iter().find(|d| !d.is_absolute()) {

@@ -36,6 +36,10 @@ pub struct TemplateRow {
     pub updated_by: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `published`, or `draft` (an import the publish gate refused; hidden from viewers).
+    pub status: String,
+    /// For a draft: the publish gate's answer (JSON: score, detail, recommendations).
+    pub draft_gate: Option<String>,
 }
 
 /// The columns lists and search need (no manifest or parameter schema).
@@ -60,6 +64,7 @@ pub struct SummaryRow {
     pub updated_by: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub status: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -128,6 +133,8 @@ pub struct Filter {
     pub text: Option<TextQuery>,
     pub min_quality: Option<f64>,
     pub author: Option<String>,
+    /// Leave drafts out (what viewers see).
+    pub published_only: bool,
 }
 
 pub fn find(
@@ -310,7 +317,7 @@ struct Count {
 /// The [`SummaryRow`] columns of `templates t`.
 const SUMMARY_COLUMNS: &str = "t.id, t.name, t.category, t.version, t.description, t.author, \
      t.tags, t.format, t.search_text, t.file_count, t.size_bytes, t.has_hooks, t.quality_score, \
-     t.current_commit, t.created_by, t.updated_by, t.created_at, t.updated_at";
+     t.current_commit, t.created_by, t.updated_by, t.created_at, t.updated_at, t.status";
 
 /// Weights of name, tags, description and author: PostgreSQL's `ts_rank` takes them as
 /// {D, C, B, A}; SQLite's `bm25` per FTS5 column, in the same proportions.
@@ -393,6 +400,9 @@ impl Sql {
         }
         if let Some(author) = &filter.author {
             self.push(" AND t.author = ").text(author);
+        }
+        if filter.published_only {
+            self.push(" AND t.status = ").text("published");
         }
         for tag in &filter.tags {
             self.push(" AND t.id IN (SELECT template_id FROM template_tags WHERE tenant_id = ")
@@ -762,4 +772,113 @@ pub fn record_sync(
         ..RepoChange::default()
     };
     update_repo(conn, tenant, now, change)
+}
+
+// ----- template sources (issue 14: imports from git) -----
+
+use super::schema::template_sources;
+
+/// Where an imported template comes from.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = template_sources)]
+#[diesel(treat_none_as_null = true)]
+pub struct SourceRow {
+    pub template_id: String,
+    pub tenant_id: String,
+    pub url: String,
+    pub git_ref: Option<String>,
+    pub path: String,
+    pub commit_id: String,
+    pub imported_at: NaiveDateTime,
+}
+
+pub fn find_source(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    template_id: &str,
+) -> QueryResult<Option<SourceRow>> {
+    template_sources::table
+        .filter(template_sources::tenant_id.eq(tenant.as_str()))
+        .filter(template_sources::template_id.eq(template_id))
+        .select(SourceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The template (still in the registry) imported from `url` and `path`.
+pub fn find_by_source(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    url: &str,
+    path: &str,
+) -> QueryResult<Option<SourceRow>> {
+    template_sources::table
+        .inner_join(templates::table.on(templates::id.eq(template_sources::template_id)))
+        .filter(template_sources::tenant_id.eq(tenant.as_str()))
+        .filter(templates::tenant_id.eq(tenant.as_str()))
+        .filter(template_sources::url.eq(url))
+        .filter(template_sources::path.eq(path))
+        .select(SourceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records (or replaces) where a template comes from.
+pub fn put_source(conn: &mut DbConnection, tenant: &TenantId, row: &SourceRow) -> QueryResult<()> {
+    diesel::delete(
+        template_sources::table
+            .filter(template_sources::tenant_id.eq(tenant.as_str()))
+            .filter(template_sources::template_id.eq(&row.template_id)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(template_sources::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+// ----- drafts (issue 14) -----
+
+use super::schema::template_publications;
+
+/// A draft published (by a pass of the gate, or forced by an admin).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = template_publications)]
+pub struct PublicationRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub template_id: String,
+    pub commit_id: String,
+    pub actor: String,
+    pub quality_score: Option<i64>,
+    pub forced_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Marks a draft published and records who did it; false when it is no longer a draft at that
+/// commit.
+pub fn publish(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    row: &PublicationRow,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        templates::table
+            .filter(templates::tenant_id.eq(tenant.as_str()))
+            .filter(templates::id.eq(&row.template_id))
+            .filter(templates::current_commit.eq(&row.commit_id))
+            .filter(templates::status.eq("draft")),
+    )
+    .set((
+        templates::status.eq("published"),
+        templates::draft_gate.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(template_publications::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(true)
 }

@@ -145,7 +145,10 @@ impl TemplatesService {
         Ok(view(self.repo_row(tenant).await?))
     }
 
-    async fn repo_row(&self, tenant: &TenantId) -> ApiResult<Option<store::RepoRow>> {
+    pub(in crate::modules::templates) async fn repo_row(
+        &self,
+        tenant: &TenantId,
+    ) -> ApiResult<Option<store::RepoRow>> {
         let t = tenant.clone();
         self.inner
             .db
@@ -161,7 +164,10 @@ impl TemplatesService {
 
     /// The platform's remote rule with this deployment's allow-list (touches the file system
     /// for local paths, so it runs on the blocking pool).
-    async fn check_remote(&self, url: &str) -> ApiResult<Result<CheckedRemote, RemoteError>> {
+    pub(in crate::modules::templates) async fn check_remote(
+        &self,
+        url: &str,
+    ) -> ApiResult<Result<CheckedRemote, RemoteError>> {
         let allow = self.inner.settings.git_allowed_local_dirs.clone();
         let data_dir = self.data_dir();
         let url = url.to_string();

@@ -14,6 +14,9 @@ mod uploads;
 // Issue 15: project updates and drift.
 mod update;
 
+// Issue 14: imports from git.
+mod git_import;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

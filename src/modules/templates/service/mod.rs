@@ -17,6 +17,9 @@ mod instantiate;
 mod read;
 mod write;
 
+// Issue 14: imports from git.
+mod git_import;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -380,6 +383,8 @@ fn build_row(
         updated_by: who.updated_by.clone(),
         created_at: who.created_at,
         updated_at: who.updated_at,
+        status: "published".to_string(),
+        draft_gate: None,
     }
 }
 

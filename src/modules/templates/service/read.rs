@@ -327,6 +327,16 @@ impl TemplatesService {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> ApiResult<Arc<CachedBody>> {
+        self.list_response_as(tenant, query, false).await
+    }
+
+    /// [`TemplatesService::list_response`]; `published_only` leaves drafts out (viewers).
+    pub async fn list_response_as(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+        published_only: bool,
+    ) -> ApiResult<Arc<CachedBody>> {
         let body = SearchBody {
             query: query.text.clone(),
             category: query.category.clone(),
@@ -345,7 +355,12 @@ impl TemplatesService {
             offset: query.offset,
         };
         // The list's parameter for the text is `text`.
-        self.search_response(tenant, &body).await.map_err(|mut e| {
+        let answer = if published_only {
+            self.search_response_published(tenant, &body).await
+        } else {
+            self.search_response(tenant, &body).await
+        };
+        answer.map_err(|mut e| {
             for field in &mut e.errors {
                 if field.field == "query" {
                     field.field = "text".into();
@@ -372,6 +387,23 @@ impl TemplatesService {
         body: &SearchBody,
     ) -> ApiResult<Arc<CachedBody>> {
         let plan = SearchPlan::new(body)?;
+        let key = plan.key.clone();
+        self.cached(tenant, &key, || async {
+            let page = self.run_search(tenant, plan).await?;
+            CachedBody::json(&page, None).map_err(ApiError::internal)
+        })
+        .await
+    }
+
+    /// [`TemplatesService::search_response`] for a viewer: drafts left out (cached apart).
+    pub async fn search_response_published(
+        &self,
+        tenant: &TenantId,
+        body: &SearchBody,
+    ) -> ApiResult<Arc<CachedBody>> {
+        let mut plan = SearchPlan::new(body)?;
+        plan.filter.published_only = true;
+        plan.key.push_str(":published");
         let key = plan.key.clone();
         self.cached(tenant, &key, || async {
             let page = self.run_search(tenant, plan).await?;
@@ -675,6 +707,7 @@ impl SearchPlan {
                 text,
                 min_quality: body.min_quality,
                 author: body.author.clone().filter(|a| !a.trim().is_empty()),
+                published_only: false,
             },
             order,
             page: PageQuery {

@@ -54,6 +54,31 @@ struct NewVersion {
     note: Option<Value>,
     /// [`content_digest`] of `files`, which the publish gate saw and the event carries.
     digest: String,
+    /// Set when the gate refused and the write is kept as a draft ([`GateMode::DraftOnRefusal`]):
+    /// the refusal (score, detail, recommendations).
+    draft: Option<Value>,
+}
+
+/// What a refusal of the publish gate does to a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GateMode {
+    /// The write is refused (uploads, edits).
+    Enforce,
+    /// The write is stored as a draft with the refusal attached (imports from git).
+    DraftOnRefusal,
+}
+
+/// The problem code of a failing quality score (the only refusal a draft may carry; a
+/// regression or any other error still refuses the write).
+const GATE_FAILED: &str = "quality.gate_failed";
+
+/// A refusal as a draft's record: what to fix.
+fn draft_record(error: &ApiError) -> Value {
+    serde_json::json!({
+        "code": error.code,
+        "detail": error.detail,
+        "recommendations": error.errors,
+    })
 }
 
 /// What [`TemplatesService::commit_then_record`] did: nothing (the content was already there),
@@ -104,6 +129,7 @@ impl TemplatesService {
         current: Option<&TemplateRow>,
         prepared: Prepared,
         force: &Option<ForcedPublish>,
+        mode: GateMode,
     ) -> ApiResult<NewVersion> {
         let Prepared {
             files,
@@ -115,7 +141,7 @@ impl TemplatesService {
             self.name_free(&actor.tenant_id, name, current.map(|c| c.id.as_str()))
                 .await?;
         }
-        let note = self
+        let gated = self
             .gate(PublishCandidate {
                 tenant: actor.tenant_id.clone(),
                 actor: actor.clone(),
@@ -128,12 +154,21 @@ impl TemplatesService {
                 digest: digest.clone(),
                 force: force.clone(),
             })
-            .await?;
+            .await;
+        let (note, draft) = match gated {
+            Ok(note) => (note, None),
+            Err(e) if mode == GateMode::DraftOnRefusal && e.code == GATE_FAILED => {
+                let record = draft_record(&e);
+                (Some(serde_json::json!({"draft": record})), Some(record))
+            }
+            Err(e) => return Err(e),
+        };
         Ok(NewVersion {
             files,
             inspected,
             note,
             digest,
+            draft,
         })
     }
 
@@ -305,6 +340,16 @@ impl TemplatesService {
         actor: &Principal,
         input: TemplateInput,
     ) -> ApiResult<TemplateDetail> {
+        self.create_as(actor, input, GateMode::Enforce).await
+    }
+
+    /// [`TemplatesService::create`] with a choice of what a gate refusal does.
+    pub(super) async fn create_as(
+        &self,
+        actor: &Principal,
+        input: TemplateInput,
+        mode: GateMode,
+    ) -> ApiResult<TemplateDetail> {
         let tenant = actor.tenant_id.clone();
         let files = with_manifest(
             input.files.unwrap_or_default(),
@@ -315,14 +360,14 @@ impl TemplatesService {
         let prepared = self.prepare_version(files).await?;
         let guard = self.write_lock(&tenant).await?;
         let version = self
-            .check_new_version(actor, &id, None, prepared, &None)
+            .check_new_version(actor, &id, None, prepared, &None, mode)
             .await?;
         let m = &version.inspected.manifest;
         let message_head = format!("Create {} {}", m.name, m.version);
         let trailer = format!("\n\nTemplate-Id: {id}");
         let now = now_naive();
         let who = actor.display_name();
-        let row = build_row(
+        let mut row = build_row(
             &tenant,
             &id,
             &version.inspected,
@@ -334,6 +379,7 @@ impl TemplatesService {
                 updated_at: now,
             },
         );
+        mark_draft(&mut row, &version.draft);
         let recorded = self
             .commit_row(
                 &tenant,
@@ -373,6 +419,20 @@ impl TemplatesService {
         input: TemplateInput,
         force: Option<ForcedPublish>,
     ) -> ApiResult<TemplateDetail> {
+        self.update_as(actor, id, expected_commit, input, force, GateMode::Enforce)
+            .await
+    }
+
+    /// [`TemplatesService::update`] with a choice of what a gate refusal does.
+    pub(super) async fn update_as(
+        &self,
+        actor: &Principal,
+        id: &str,
+        expected_commit: Option<&str>,
+        input: TemplateInput,
+        force: Option<ForcedPublish>,
+        mode: GateMode,
+    ) -> ApiResult<TemplateDetail> {
         Self::check_force(actor, &force)?;
         let tenant = actor.tenant_id.clone();
         let _guard = self.write_lock(&tenant).await?;
@@ -393,7 +453,7 @@ impl TemplatesService {
         let files = with_manifest(base, input.manifest.as_ref(), false)?;
         let prepared = self.prepare_version(files).await?;
         let version = self
-            .check_new_version(actor, &current.id, Some(&current), prepared, &force)
+            .check_new_version(actor, &current.id, Some(&current), prepared, &force, mode)
             .await?;
         let m = &version.inspected.manifest;
         let head = if m.version != current.version {
@@ -438,7 +498,14 @@ impl TemplatesService {
         let files = self.files_at(&tenant, &current.id, &source).await?;
         let prepared = self.prepare_version(files).await?;
         let version = self
-            .check_new_version(actor, &current.id, Some(&current), prepared, &force)
+            .check_new_version(
+                actor,
+                &current.id,
+                Some(&current),
+                prepared,
+                &force,
+                GateMode::Enforce,
+            )
             .await?;
         let head = format!(
             "Restore {} to {} ({})",
@@ -466,7 +533,7 @@ impl TemplatesService {
         message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
     ) -> ApiResult<TemplateDetail> {
         let tenant = actor.tenant_id.clone();
-        let row = build_row(
+        let mut row = build_row(
             &tenant,
             &current.id,
             &version.inspected,
@@ -478,6 +545,7 @@ impl TemplatesService {
                 updated_at: now_naive(),
             },
         );
+        mark_draft(&mut row, &version.draft);
         let recorded = self
             .commit_row(
                 &tenant,
@@ -647,6 +715,15 @@ impl TemplatesService {
 
 /// The answer to a write: the stored row with the files just written (no git read) and the
 /// publish gate's note.
+/// A version the gate refused but kept as a draft ([`GateMode::DraftOnRefusal`]) is a draft row;
+/// every other new version is published.
+fn mark_draft(row: &mut TemplateRow, draft: &Option<Value>) {
+    if let Some(record) = draft {
+        row.status = "draft".to_string();
+        row.draft_gate = Some(record.to_string());
+    }
+}
+
 fn written(
     row: TemplateRow,
     files: &[SourceFile],

@@ -47,8 +47,13 @@ pub struct DefinitionDoc {
     /// Lowercase letters, digits, `.`, `_`, `-`; posting the same name again adds a version.
     pub name: String,
     /// Optional: the version you expect to create (latest + 1), for optimistic concurrency.
-    /// Left out, Maestro numbers versions itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Left out, Maestro numbers versions itself. An integer-valued string (`"1"`) is read as
+    /// that integer.
+    #[serde(
+        default,
+        deserialize_with = "integer_or_integer_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -227,6 +232,26 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
         OneOrMany::One(s) => vec![s],
         OneOrMany::Many(v) => v,
     })
+}
+
+/// An optional integer that may also be written as an integer-valued string (`version: "1"`,
+/// as YAML users often quote it); anything else is refused with a message asking for a number.
+fn integer_or_integer_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let ask = "must be a whole number such as 1 (write `version: 1`)";
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("{n} {ask}"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("\"{s}\" {ask}"))),
+        Some(other) => Err(D::Error::custom(format!("{other} {ask}"))),
+    }
 }
 
 /// How the body was sent.

@@ -192,6 +192,36 @@ fn yaml_and_json_read_the_same_and_shape_errors_carry_a_path() {
 }
 
 #[test]
+fn version_may_be_an_integer_valued_string_and_anything_else_asks_for_a_number() {
+    for (body, want) in [
+        (
+            "name: w\nversion: \"1\"\nsteps: [{id: a, uses: noop}]",
+            Some(1),
+        ),
+        ("name: w\nversion: 2\nsteps: [{id: a, uses: noop}]", Some(2)),
+        ("name: w\nsteps: [{id: a, uses: noop}]", None),
+    ] {
+        assert_eq!(parse(body.as_bytes(), Format::Yaml).unwrap().version, want);
+    }
+    let doc = parse(
+        br#"{"name": "w", "version": "3", "steps": [{"id": "a", "uses": "noop"}]}"#,
+        Format::Json,
+    )
+    .unwrap();
+    assert_eq!(doc.version, Some(3));
+    for bad in ["\"one\"", "1.5", "[1]"] {
+        let body = format!("name: w\nversion: {bad}\nsteps: [{{id: a, uses: noop}}]");
+        match parse(body.as_bytes(), Format::Yaml) {
+            Err(DefinitionError::Invalid(f)) => {
+                assert_eq!(f[0].field, "version");
+                assert!(f[0].message.contains("whole number"), "{}", f[0].message);
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn rendering_keeps_types_and_splices_strings() {
     let ctx =
         json!({"inputs": {"n": 3, "name": "api"}, "steps": {"a": {"outputs": {"files": [1, 2]}}}});

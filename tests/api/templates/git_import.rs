@@ -1,0 +1,612 @@
+//! Imports from git (`POST /api/v1/templates/import`, `…/{id}/refresh`) against local bare
+//! repositories built with the git CLI and `file://` URLs, and uploads of plain cookiecutter
+//! folders (no `manifest.yaml`): the registry fields are derived, the output is the template's.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::git;
+use crate::helpers::{TestApp, send};
+
+/// An app whose tenants may import from local repositories under `dir`.
+async fn app_allowing(dir: &Path) -> TestApp {
+    let dir = dir.to_path_buf();
+    TestApp::builder()
+        .with(move |s| s.templates.git_allowed_local_dirs = vec![dir])
+        .spawn()
+        .await
+}
+
+/// Writes `files` under `root` (creating folders).
+fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+}
+
+/// A bare repository `<dir>/<name>.git` and a clone of it to work in (`<dir>/<name>-work`).
+fn new_repo(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let bare = dir.join(format!("{name}.git"));
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "--bare", "-q"]);
+    let work = dir.join(format!("{name}-work"));
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q"]);
+    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    (bare, work)
+}
+
+fn commit_and_push(work: &Path, message: &str) -> String {
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-q", "-m", message]);
+    git(work, &["push", "-q", "origin", "HEAD:main", "--tags"]);
+    git(work, &["rev-parse", "HEAD"])
+}
+
+const DEMO: &[(&str, &str)] = &[
+    (
+        "cookiecutter.json",
+        r#"{"full_name": "Ann Author", "project_name": "Demo App", "project_slug": "{{ cookiecutter.project_name.lower().replace(' ', '-') }}"}"#,
+    ),
+    (
+        "README.md",
+        "# Demo Template\n\n[![ci](https://example.com/badge.svg)](https://example.com)\n\nA small **demo** template for a Python service with pytest.\n\n## Usage\n\n```\ncookiecutter file:///demo.git\n```\n",
+    ),
+    (
+        "{{cookiecutter.project_slug}}/README.md",
+        "# {{ cookiecutter.project_name }}\n",
+    ),
+    (
+        "hooks/post_gen_project.py",
+        "open('HOOK_RAN', 'w').write('x')\n",
+    ),
+];
+
+async fn import(app: &TestApp, token: &str, body: &Value) -> (reqwest::StatusCode, Value) {
+    app.post("/api/v1/templates/import", Some(token), body)
+        .await
+}
+
+/// The project's files as path → text (instantiated with `format: json`).
+async fn instantiate(app: &TestApp, id: &str, parameters: Value) -> Vec<(String, String)> {
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/templates/{id}/instantiate"),
+            Some(&app.viewer.token),
+            &json!({"format": "json", "parameters": parameters}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut files: Vec<(String, String)> = body["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let bytes = b64.decode(f["content_base64"].as_str().unwrap()).unwrap();
+            (
+                f["path"].as_str().unwrap().to_string(),
+                String::from_utf8(bytes).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_cookiecutter_repository_imports_by_url_without_a_manifest_and_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_allowing(dir.path()).await;
+    let (bare, work) = new_repo(dir.path(), "demo");
+    write_files(&work, DEMO);
+    let tagged = commit_and_push(&work, "Demo template");
+    git(&work, &["tag", "v1.2.0"]);
+    git(&work, &["push", "-q", "origin", "v1.2.0"]);
+    let url = format!("file://{}", bare.display());
+    let editor = app.editor.token.clone();
+
+    // Viewers cannot import.
+    let (status, _) = import(&app, &app.viewer.token, &json!({"url": url})).await;
+    assert_eq!(status, 403);
+
+    // At a tag: the version is the tag's, the rest is derived.
+    let (status, body) = import(
+        &app,
+        &editor,
+        &json!({"url": url, "ref": "v1.2.0", "category": "backend_developer"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["commit"], tagged.as_str());
+    let t = &body["templates"][0];
+    assert_eq!(body["templates"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(t["status"], "created");
+    assert_eq!(t["name"], "demo");
+    assert_eq!(t["version"], "1.2.0");
+    assert_eq!(t["source"]["url"], url.as_str());
+    assert_eq!(t["source"]["ref"], "v1.2.0");
+    assert_eq!(t["source"]["path"], "");
+    assert_eq!(t["source"]["commit"], tagged.as_str());
+    let id = t["id"].as_str().unwrap().to_string();
+    let (status, detail) = app
+        .get(&format!("/api/v1/templates/{id}"), Some(&app.viewer.token))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["format"], "cookiecutter");
+    assert_eq!(
+        detail["description"],
+        "A small demo template for a Python service with pytest."
+    );
+    assert_eq!(detail["author"], "Remote Dev");
+    assert_eq!(detail["category"], "backend_developer");
+    assert_eq!(
+        detail["tags"],
+        json!(["cookiecutter", "python", "pytest"]),
+        "{detail}"
+    );
+    assert_eq!(detail["has_hooks"], true);
+
+    // The output is the template's (the derived manifest is not part of it; hooks never run).
+    let files = instantiate(&app, &id, json!({"project_name": "Shop Api"})).await;
+    assert_eq!(
+        files,
+        vec![("shop-api/README.md".to_string(), "# Shop Api\n".to_string())]
+    );
+
+    // The same source again: unchanged, no new commit.
+    let (status, again) = import(&app, &editor, &json!({"url": url, "ref": "v1.2.0"})).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["templates"][0]["status"], "unchanged");
+    assert_eq!(again["templates"][0]["id"], id.as_str());
+    assert_eq!(
+        again["templates"][0]["current_commit"], t["current_commit"],
+        "{again}"
+    );
+
+    // Following a branch: a new commit on main is a new version `0.0.0+<short commit>`.
+    write_files(
+        &work,
+        &[(
+            "{{cookiecutter.project_slug}}/README.md",
+            "# {{ cookiecutter.project_name }} (v2)\n",
+        )],
+    );
+    let head = commit_and_push(&work, "v2 readme");
+    let (status, body) = import(&app, &editor, &json!({"url": url, "ref": "main"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["templates"][0]["status"], "updated", "{body}");
+    assert_eq!(body["templates"][0]["id"], id.as_str());
+    assert_eq!(
+        body["templates"][0]["version"],
+        format!("0.0.0+{}", &head[..7]).as_str()
+    );
+    let files = instantiate(&app, &id, json!({})).await;
+    assert_eq!(files[0].1, "# Demo App (v2)\n");
+
+    // Refresh pulls the recorded source again: unchanged, then updated after a push.
+    let refresh = format!("/api/v1/templates/{id}/refresh");
+    let (status, body) = app.post(&refresh, Some(&editor), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["templates"][0]["status"], "unchanged");
+    write_files(&work, &[("{{cookiecutter.project_slug}}/NEW.txt", "new\n")]);
+    let newer = commit_and_push(&work, "add a file");
+    let (status, body) = app.post(&refresh, Some(&editor), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["templates"][0]["status"], "updated");
+    assert_eq!(body["templates"][0]["source"]["commit"], newer.as_str());
+    assert_eq!(body["templates"][0]["source"]["ref"], "main");
+    let (status, _) = app
+        .post(&refresh, Some(&app.viewer.token), &json!({}))
+        .await;
+    assert_eq!(status, 403);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn import_requests_that_cannot_work_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_allowing(dir.path()).await;
+    let (bare, work) = new_repo(dir.path(), "plain");
+    write_files(&work, DEMO);
+    write_files(&work, &[("docs/guide.md", "# Guide\n")]);
+    commit_and_push(&work, "plain");
+    let url = format!("file://{}", bare.display());
+    let editor = app.editor.token.clone();
+    let field_of = |body: &Value| {
+        body["errors"][0]["field"]
+            .as_str()
+            .unwrap_or("-")
+            .to_string()
+    };
+
+    for (body, status, code, field) in [
+        (
+            json!({"url": url, "ref": "nope", "category": "sdlc-templates"}),
+            422,
+            "templates.ref_not_found",
+            "ref",
+        ),
+        (
+            json!({"url": url, "ref": "HEAD~1"}),
+            422,
+            "request.validation_failed",
+            "ref",
+        ),
+        (
+            json!({"url": url, "path": "missing", "category": "sdlc-templates"}),
+            422,
+            "templates.import_path_not_found",
+            "path",
+        ),
+        (
+            json!({"url": url, "path": "docs", "category": "sdlc-templates"}),
+            422,
+            "templates.no_template_found",
+            "path",
+        ),
+        (
+            json!({"url": url, "path": "../x"}),
+            422,
+            "request.validation_failed",
+            "path",
+        ),
+        // No category given and no templates.default_category: the field is named.
+        (
+            json!({"url": url}),
+            422,
+            "templates.manifest_required",
+            "category",
+        ),
+        (
+            json!({"url": "file:///etc"}),
+            422,
+            "request.validation_failed",
+            "url",
+        ),
+        (
+            json!({"url": "https://bob:s3cret@example.com/t.git"}),
+            422,
+            "request.validation_failed",
+            "url",
+        ),
+        (
+            json!({"url": "http://example.com/t.git"}),
+            422,
+            "request.validation_failed",
+            "url",
+        ),
+    ] {
+        let (got, answer) = import(&app, &editor, &body).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert_eq!(answer["code"], code, "{body}: {answer}");
+        assert_eq!(field_of(&answer), field, "{body}: {answer}");
+        assert!(!answer.to_string().contains("s3cret"), "{answer}");
+    }
+    let (status, body) = import(&app, &editor, &json!({"url": url, "bogus": 1})).await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+
+    // A template that was not imported has nothing to refresh.
+    let (id, _) = super::create_sample(&app, "not-imported").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/templates/{id}/refresh"),
+            Some(&editor),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "templates.not_imported");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_repository_with_several_templates_imports_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_allowing(dir.path()).await;
+    let editor = app.editor.token.clone();
+
+    // A folder per template (one native, with its own manifest).
+    let (bare, work) = new_repo(dir.path(), "catalog");
+    for folder in ["python-lib", "go-service"] {
+        let prefix = format!("templates/{folder}");
+        write_files(
+            &work.join(&prefix),
+            &[
+                (
+                    "cookiecutter.json",
+                    r#"{"project_name": "x", "author": "Team"}"#,
+                ),
+                (
+                    "README.md",
+                    &format!("# {folder}\n\nThe {folder} template.\n"),
+                ),
+                ("{{cookiecutter.project_name}}/a.txt", folder),
+            ],
+        );
+    }
+    write_files(
+        &work.join("templates/native-one"),
+        &[
+            (
+                "manifest.yaml",
+                "name: native-one\nversion: 3.0.0\ndescription: A native template\ncategory: technical_writer\nauthor: Docs\n",
+            ),
+            ("doc.md", "hello\n"),
+        ],
+    );
+    write_files(&work, &[("templates/not-a-template/notes.md", "x\n")]);
+    commit_and_push(&work, "catalog");
+    let url = format!("file://{}", bare.display());
+    let (status, body) = import(
+        &app,
+        &editor,
+        &json!({"url": url, "path": "templates", "category": "devops_engineer", "name": "ignored-for-several"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut got: Vec<(String, String, String)> = body["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["source"]["path"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "go-service".into(),
+                "templates/go-service".into(),
+                "created".into()
+            ),
+            (
+                "native-one".into(),
+                "templates/native-one".into(),
+                "created".into()
+            ),
+            (
+                "python-lib".into(),
+                "templates/python-lib".into(),
+                "created".into()
+            ),
+        ]
+    );
+    let native = body["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "native-one")
+        .unwrap();
+    assert_eq!(native["version"], "3.0.0", "its own manifest wins");
+
+    // Cookiecutter's nested `templates` key: each listed folder is imported.
+    let (bare, work) = new_repo(dir.path(), "nested");
+    write_files(
+        &work,
+        &[
+            (
+                "cookiecutter.json",
+                r#"{"templates": {"lib": {"path": "./lib-tpl", "title": "Library"}, "app": {"path": "app-tpl", "title": "App"}}}"#,
+            ),
+            (
+                "lib-tpl/cookiecutter.json",
+                r#"{"name": "lib", "full_name": "Nest"}"#,
+            ),
+            ("lib-tpl/README.md", "# Lib\n\nA library.\n"),
+            ("lib-tpl/{{cookiecutter.name}}/x.txt", "lib\n"),
+            (
+                "app-tpl/cookiecutter.json",
+                r#"{"name": "app", "full_name": "Nest"}"#,
+            ),
+            ("app-tpl/README.md", "# App\n\nAn application.\n"),
+            ("app-tpl/{{cookiecutter.name}}/y.txt", "app\n"),
+        ],
+    );
+    commit_and_push(&work, "nested");
+    let url = format!("file://{}", bare.display());
+    let (status, body) = import(
+        &app,
+        &editor,
+        &json!({"url": url, "category": "devops_engineer"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut names: Vec<&str> = body["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app", "lib"], "{body}");
+    app.shutdown().await;
+}
+
+fn tar_gz(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, content.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test]
+async fn an_uploaded_cookiecutter_folder_without_manifest_gets_one_derived() {
+    let app = TestApp::builder()
+        .with(|s| s.templates.default_category = Some("sdlc-templates".into()))
+        .spawn()
+        .await;
+    let files: Vec<(String, &str)> = DEMO
+        .iter()
+        .map(|(p, c)| (format!("cookiecutter-Demo_Thing/{p}"), *c))
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    let (status, created) = send(
+        app.request(Method::POST, "/api/v1/templates", Some(&app.editor.token))
+            .header("Content-Type", "application/gzip")
+            .body(tar_gz(&refs)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["name"], "cookiecutter-demo-thing");
+    assert_eq!(created["version"], "0.0.0");
+    assert_eq!(created["author"], "Ann Author");
+    assert_eq!(created["category"], "sdlc-templates");
+    let id = created["id"].as_str().unwrap();
+    let out = instantiate(&app, id, json!({})).await;
+    assert_eq!(
+        out,
+        vec![("demo-app/README.md".to_string(), "# Demo App\n".to_string())]
+    );
+
+    // JSON files: the name comes from `?name=` (else the README's title), the category from
+    // `?category=`.
+    let body = json!({"files": {
+        "cookiecutter.json": "{\"author\": \"Bo\"}",
+        "README.md": "Plain text first paragraph.\n",
+        "{{cookiecutter.author}}/x.txt": "x",
+    }});
+    let (status, answer) = send(
+        app.request(
+            Method::POST,
+            "/api/v1/templates?name=From%20Query&category=qa_engineer",
+            Some(&app.editor.token),
+        )
+        .json(&body),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["name"], "from-query");
+    assert_eq!(answer["category"], "qa_engineer");
+    assert_eq!(answer["description"], "Plain text first paragraph.");
+    let (status, answer) = app
+        .post("/api/v1/templates", Some(&app.editor.token), &body)
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["code"], "templates.manifest_required");
+    assert_eq!(answer["errors"][0]["field"], "name", "{answer}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_forces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().to_path_buf();
+    let app = TestApp::builder()
+        .with(move |s| {
+            s.templates.git_allowed_local_dirs = vec![allowed];
+            s.quality.gates = true;
+        })
+        .spawn()
+        .await;
+    let (bare, work) = new_repo(dir.path(), "stub");
+    write_files(
+        &work,
+        &[
+            ("cookiecutter.json", r#"{"name": "x", "author": "Stub"}"#),
+            ("README.md", "# Stub\n\nTodo.\n"),
+            ("{{cookiecutter.name}}/a.txt", "a\n"),
+        ],
+    );
+    commit_and_push(&work, "stub");
+    let url = format!("file://{}", bare.display());
+    let (status, body) = import(
+        &app,
+        &app.editor.token,
+        &json!({"url": url, "category": "qa_engineer"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let t = &body["templates"][0];
+    assert_eq!(t["status"], "created", "{body}");
+    assert_eq!(t["draft"], true, "{body}");
+    assert_eq!(t["gate"]["draft"]["code"], "quality.gate_failed", "{body}");
+    assert!(
+        !t["gate"]["draft"]["recommendations"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{body}"
+    );
+    let id = t["id"].as_str().unwrap().to_string();
+    let detail_path = format!("/api/v1/templates/{id}");
+
+    // Editors see the draft and what to fix; viewers neither see nor instantiate it.
+    let (status, detail) = app.get(&detail_path, Some(&app.editor.token)).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["status"], "draft");
+    assert!(
+        detail["draft_gate"]["recommendations"].is_array(),
+        "{detail}"
+    );
+    let (status, _) = app.get(&detail_path, Some(&app.viewer.token)).await;
+    assert_eq!(status, 404);
+    let (_, list) = app.get("/api/v1/templates", Some(&app.viewer.token)).await;
+    assert_eq!(list["total"], 0, "{list}");
+    let (_, list) = app.get("/api/v1/templates", Some(&app.editor.token)).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let (_, found) = app
+        .post(
+            "/api/v1/templates/search",
+            Some(&app.viewer.token),
+            &json!({"query": "stub"}),
+        )
+        .await;
+    assert_eq!(found["total"], 0, "{found}");
+    let (status, _) = app
+        .post(
+            &format!("{detail_path}/instantiate"),
+            Some(&app.viewer.token),
+            &json!({"format": "json"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Publishing needs a pass, or an admin's force with a reason.
+    let publish = format!("{detail_path}/publish");
+    let (status, body) = app
+        .post(&publish, Some(&app.editor.token), &json!({}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "quality.gate_failed");
+    let forced = json!({"force": {"reason": "team standard exception"}});
+    let (status, _) = app.post(&publish, Some(&app.editor.token), &forced).await;
+    assert_eq!(status, 403);
+    let (status, body) = app
+        .post(
+            &publish,
+            Some(&app.admin.token),
+            &json!({"force": {"reason": " "}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app.post(&publish, Some(&app.admin.token), &forced).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "published");
+    let (status, detail) = app.get(&detail_path, Some(&app.viewer.token)).await;
+    assert_eq!(status, 200, "{detail}");
+    assert!(detail.get("draft_gate").is_none(), "{detail}");
+    let (_, list) = app.get("/api/v1/templates", Some(&app.viewer.token)).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let files = instantiate(&app, &id, json!({})).await;
+    assert_eq!(files, vec![("x/a.txt".to_string(), "a\n".to_string())]);
+    app.shutdown().await;
+}
