@@ -10,6 +10,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 use maestro::config::{Environment, LoadOptions, Settings};
+use maestro::modules::templates::merge::{self, Tree, TreeFile};
 use maestro::modules::templates::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, UpdateRequest,
     system_principal,
@@ -148,6 +149,37 @@ fn bench_update(c: &mut Criterion) {
             runtime
                 .block_on(service.update_project(&actor, &id, request(false)))
                 .unwrap()
+        })
+    });
+    // The merge and the patch alone (no rendering, no database), on the same trees.
+    let rendered = |version: u8| -> Tree {
+        (0..FILES)
+            .map(|i| {
+                let text = module(i, version)
+                    .replace("{{ project_name }}", "orders")
+                    .replace("{{ port }}", "8080");
+                (
+                    format!("src/module_{i:03}.txt"),
+                    TreeFile::new(text.into_bytes(), false),
+                )
+            })
+            .collect()
+    };
+    let (base, theirs) = (rendered(1), rendered(2));
+    let ours: Tree = project
+        .iter()
+        .filter(|f| f.path.starts_with("src/"))
+        .map(|f| {
+            (
+                f.path.clone(),
+                TreeFile::new(f.content.clone(), f.executable),
+            )
+        })
+        .collect();
+    group.bench_function("merge_and_patch_only", |b| {
+        b.iter(|| {
+            let outcome = merge::merge_trees(&base, &theirs, &ours);
+            merge::unified_patch(&ours, &outcome.merged, &outcome.renames).len()
         })
     });
     group.finish();

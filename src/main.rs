@@ -65,10 +65,6 @@ enum Command {
         #[arg(long)]
         path: Option<PathBuf>,
     },
-    // Issue 14: imports from git.
-    /// Templates on a running server (token from MAESTRO_TOKEN).
-    #[command(subcommand)]
-    Template(TemplateCommand),
     /// Sign in to a Maestro server for the client commands (`maestro project …`): the sign-in
     /// is kept in ~/.config/maestro/credentials.json (or $MAESTRO_CREDENTIALS), mode 0600.
     Login {
@@ -81,34 +77,10 @@ enum Command {
     /// from MAESTRO_TOKEN or `maestro login`).
     #[command(subcommand)]
     Project(ProjectCommand),
-}
-
-#[derive(Subcommand)]
-enum TemplateCommand {
-    /// Import the template(s) of a git repository (POST /api/v1/templates/import) and print
-    /// what was created, updated or unchanged.
-    Import {
-        /// The repository (https://…, ssh://…, git@host:path, or an allow-listed file:///…).
-        url: String,
-        /// A tag, branch or commit (default: the repository's default branch).
-        #[arg(long = "ref")]
-        git_ref: Option<String>,
-        /// The folder in the repository holding the template(s).
-        #[arg(long)]
-        path: Option<String>,
-        /// Category of templates without manifest.yaml.
-        #[arg(long)]
-        category: Option<String>,
-        /// Registry name (one template only).
-        #[arg(long)]
-        name: Option<String>,
-        /// The Maestro server, e.g. https://maestro.example.com.
-        #[arg(long, env = "MAESTRO_SERVER")]
-        server: String,
-        /// An editor's access token.
-        #[arg(long, env = "MAESTRO_TOKEN", hide_env_values = true)]
-        token: String,
-    },
+    // Issue 14: imports from git.
+    /// Templates on a running server (token from MAESTRO_TOKEN).
+    #[command(subcommand)]
+    Template(TemplateCommand),
 }
 
 #[derive(Subcommand)]
@@ -143,6 +115,34 @@ enum ProjectCommand {
         dir: PathBuf,
         #[arg(long, env = "MAESTRO_SERVER")]
         server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Import the template(s) of a git repository (POST /api/v1/templates/import) and print
+    /// what was created, updated or unchanged.
+    Import {
+        /// The repository (https://…, ssh://…, git@host:path, or an allow-listed file:///…).
+        url: String,
+        /// A tag, branch or commit (default: the repository's default branch).
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+        /// The folder in the repository holding the template(s).
+        #[arg(long)]
+        path: Option<String>,
+        /// Category of templates without manifest.yaml.
+        #[arg(long)]
+        category: Option<String>,
+        /// Registry name (one template only).
+        #[arg(long)]
+        name: Option<String>,
+        /// The Maestro server, e.g. https://maestro.example.com.
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: String,
+        /// An editor's access token.
+        #[arg(long, env = "MAESTRO_TOKEN", hide_env_values = true)]
+        token: String,
     },
 }
 

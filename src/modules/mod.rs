@@ -29,11 +29,11 @@ pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
         ("HealingError", healing::error::HealingError::CODES),
         ("K8sError", k8s::K8sError::CODES),
         ("console", crate::console::CONSOLE_CODES),
+        ("UpdateError", templates::service::UpdateError::CODES),
         (
             "GitImportError",
             templates::git_import::GitImportError::CODES,
         ),
-        ("UpdateError", templates::service::UpdateError::CODES),
     ]
 }
 

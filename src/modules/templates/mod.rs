@@ -21,12 +21,12 @@ mod store;
 pub mod stream;
 pub mod sync;
 
-// Issue 14 (import from git, derived manifests).
-pub mod derive;
-pub mod git_import;
 // Issue 15: keeping generated projects current (answers file, three-way update, drift).
 pub mod answers;
 pub mod merge;
+// Issue 14 (import from git, derived manifests).
+pub mod derive;
+pub mod git_import;
 
 use std::sync::Arc;
 

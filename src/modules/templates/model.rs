@@ -403,7 +403,7 @@ pub struct InstantiationView {
     pub checksum: String,
     pub file_count: i64,
     pub total_bytes: i64,
-    /// `zip`, `tar.gz` or `json`.
+    /// `zip`, `tar.gz` or `json` (`patch` for updates).
     pub output_format: String,
     /// `http`, `stream`, `workflow`, or `update` (a project updated to this commit).
     pub source: String,
@@ -532,108 +532,6 @@ pub struct SyncReport {
     pub detail: String,
 }
 
-// ----- issue 14: imports from git, derived manifests -----
-
-/// `POST /api/v1/templates` query: registry fields for a cookiecutter folder uploaded without
-/// `manifest.yaml` (ignored when the upload has one).
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct UploadQuery {
-    /// The registry name (default: the archive's folder, else the README's title, slugged).
-    pub name: Option<String>,
-    /// The category (default: `templates.default_category`).
-    pub category: Option<String>,
-}
-
-/// `POST /api/v1/templates/import`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ImportBody {
-    /// The repository: `https://…`, `ssh://…`, `git@host:path`; `file:///…` only inside a
-    /// directory the operator allow-listed (`templates.git_allowed_local_dirs`). Credentials for
-    /// https come from the tenant's sync remote on the same host (never from this field, never
-    /// logged).
-    pub url: String,
-    /// A tag, branch or commit id (default: the repository's default branch).
-    #[serde(rename = "ref")]
-    pub git_ref: Option<String>,
-    /// The folder in the repository holding the template, or the templates (cookiecutter's
-    /// `--directory`; default: the root).
-    pub path: Option<String>,
-    /// Category of templates without `manifest.yaml` (default: `templates.default_category`).
-    pub category: Option<String>,
-    /// Registry name when one template is imported (default: its folder or the repository's
-    /// name, slugged).
-    pub name: Option<String>,
-}
-
-/// Where an imported template comes from.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct TemplateSourceView {
-    /// The repository URL (without credentials).
-    pub url: String,
-    /// The ref asked for (`None`: the default branch).
-    #[serde(rename = "ref")]
-    pub git_ref: Option<String>,
-    /// The template's folder in the repository (`""`: the root).
-    pub path: String,
-    /// The commit last imported.
-    pub commit: String,
-    pub imported_at: DateTime<Utc>,
-}
-
-/// One template of an import or refresh.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct ImportedTemplate {
-    pub id: String,
-    pub name: String,
-    pub version: String,
-    /// `created`, `updated` or `unchanged`.
-    pub status: String,
-    /// The publish gate refused this version: it is stored as a draft (hidden from viewers;
-    /// `gate.draft.recommendations` says what to fix; `POST …/{id}/publish` when it passes).
-    pub draft: bool,
-    /// The registry commit (`current_commit`) after the import.
-    pub current_commit: String,
-    pub source: TemplateSourceView,
-    /// What the publish gate said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
-    pub gate: Option<Value>,
-}
-
-/// The answer of an import or a refresh.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct ImportResult {
-    /// The repository URL (without credentials).
-    pub url: String,
-    /// The commit imported.
-    pub commit: String,
-    pub templates: Vec<ImportedTemplate>,
-    /// Entries left out (symlinks, submodules, listed folders that do not exist).
-    pub skipped: Vec<String>,
-}
-
-impl From<super::store::SourceRow> for TemplateSourceView {
-    fn from(r: super::store::SourceRow) -> Self {
-        TemplateSourceView {
-            url: r.url,
-            git_ref: r.git_ref,
-            path: r.path,
-            commit: r.commit_id,
-            imported_at: r.imported_at.and_utc(),
-        }
-    }
-}
-
-/// `POST /api/v1/templates/{id}/publish`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublishBody {
-    /// Admins only: publish although the publish gate refuses; the reason is recorded.
-    pub force: Option<ForceBody>,
-}
-
 // ----- issue 15: project updates and drift -----
 
 /// `GET /api/v1/templates/{id}/instantiations`.
@@ -743,4 +641,106 @@ pub struct UpdateResult {
     pub patch: Option<String>,
     /// The merged tree, when `archive` was asked for.
     pub archive_base64: Option<String>,
+}
+
+// ----- issue 14: imports from git, derived manifests -----
+
+/// `POST /api/v1/templates` query: registry fields for a cookiecutter folder uploaded without
+/// `manifest.yaml` (ignored when the upload has one).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The registry name (default: the archive's folder, else the README's title, slugged).
+    pub name: Option<String>,
+    /// The category (default: `templates.default_category`).
+    pub category: Option<String>,
+}
+
+/// `POST /api/v1/templates/import`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The repository: `https://…`, `ssh://…`, `git@host:path`; `file:///…` only inside a
+    /// directory the operator allow-listed (`templates.git_allowed_local_dirs`). Credentials for
+    /// https come from the tenant's sync remote on the same host (never from this field, never
+    /// logged).
+    pub url: String,
+    /// A tag, branch or commit id (default: the repository's default branch).
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The folder in the repository holding the template, or the templates (cookiecutter's
+    /// `--directory`; default: the root).
+    pub path: Option<String>,
+    /// Category of templates without `manifest.yaml` (default: `templates.default_category`).
+    pub category: Option<String>,
+    /// Registry name when one template is imported (default: its folder or the repository's
+    /// name, slugged).
+    pub name: Option<String>,
+}
+
+/// Where an imported template comes from.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TemplateSourceView {
+    /// The repository URL (without credentials).
+    pub url: String,
+    /// The ref asked for (`None`: the default branch).
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The template's folder in the repository (`""`: the root).
+    pub path: String,
+    /// The commit last imported.
+    pub commit: String,
+    pub imported_at: DateTime<Utc>,
+}
+
+/// One template of an import or refresh.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImportedTemplate {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// `created`, `updated` or `unchanged`.
+    pub status: String,
+    /// The publish gate refused this version: it is stored as a draft (hidden from viewers;
+    /// `gate.draft.recommendations` says what to fix; `POST …/{id}/publish` when it passes).
+    pub draft: bool,
+    /// The registry commit (`current_commit`) after the import.
+    pub current_commit: String,
+    pub source: TemplateSourceView,
+    /// What the publish gate said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub gate: Option<Value>,
+}
+
+/// The answer of an import or a refresh.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImportResult {
+    /// The repository URL (without credentials).
+    pub url: String,
+    /// The commit imported.
+    pub commit: String,
+    pub templates: Vec<ImportedTemplate>,
+    /// Entries left out (symlinks, submodules, listed folders that do not exist).
+    pub skipped: Vec<String>,
+}
+
+impl From<super::store::SourceRow> for TemplateSourceView {
+    fn from(r: super::store::SourceRow) -> Self {
+        TemplateSourceView {
+            url: r.url,
+            git_ref: r.git_ref,
+            path: r.path,
+            commit: r.commit_id,
+            imported_at: r.imported_at.and_utc(),
+        }
+    }
+}
+
+/// `POST /api/v1/templates/{id}/publish`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    /// Admins only: publish although the publish gate refuses; the reason is recorded.
+    pub force: Option<ForceBody>,
 }

@@ -61,7 +61,7 @@ crate::problem_responses! {
     ];
     struct CannotRepair = [409 => "The branch cannot be moved back (`templates.git_cannot_repair`)"];
     struct UpdateRejected = [
-        404 => "No such template in your tenant, or no such instantiation of it (`templates.instantiation_not_found`)",
+        404 => "No such template in your tenant, no such instantiation of it (`templates.instantiation_not_found`), or the answers file names a commit not in its history (`templates.commit_not_found`)",
         413 => "The body or a rendered version exceeds a limit named in the detail",
         422 => "No answers file and no `instantiation_id` (`templates.update_no_answers`), an unreadable answers file, one of another template, an unsafe path in the upload, or answers that no longer validate (each named)",
     ];
@@ -913,6 +913,82 @@ async fn import_templates(
     ))
 }
 
+/// Pull an imported template's repository again (same URL, ref and folder): a new version only
+/// when its files changed.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 200, description = "Refreshed: `updated` or `unchanged`", body = ImportResult),
+        EditorErrors, TemplateNotFound, RefreshRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/refresh")]
+async fn refresh_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ImportResult>> {
+    Ok(web::Json(service.refresh(&caller.principal, &path).await?))
+}
+
+// ----- issue 14: drafts -----
+
+/// The caller only reads (drafts are hidden from viewers).
+fn is_viewer<R: crate::platform::auth::RoleRequirement>(caller: &Authorized<R>) -> bool {
+    caller.principal.role == Role::Viewer
+}
+
+/// The cached detail of a draft (`status` of the summary, read without the rest).
+fn is_draft(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct StatusOnly {
+        #[serde(default)]
+        status: Option<String>,
+    }
+    serde_json::from_slice::<StatusOnly>(body)
+        .ok()
+        .and_then(|s| s.status)
+        .is_some_and(|s| s == "draft")
+}
+
+crate::problem_responses! {
+    struct PublishRejected = [
+        403 => "Your role is below editor, or you asked to force and are not an admin",
+        422 => "The publish gate still refuses (`quality.gate_failed`; `errors` lists what to fix), or `force` has no reason",
+    ];
+}
+
+/// Publish a draft (an imported template the publish gate refused): it must pass the gate now,
+/// or an admin forces it with `{"force": {"reason": …}}` (recorded). Publishing a template that
+/// is not a draft changes nothing.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "Published (or it already was)", body = TemplateSummary),
+        ApiErrors, JsonBodyErrors, TemplateNotFound, PublishRejected,
+    ),
+    security(("bearer" = ["editor"]))
+)]
+#[post("/api/v1/templates/{id}/publish")]
+async fn publish_template(
+    caller: Authorized<Editor>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    body: web::Json<PublishBody>,
+) -> ApiResult<web::Json<TemplateSummary>> {
+    let force = body
+        .into_inner()
+        .force
+        .map(|f| ForcedPublish { reason: f.reason });
+    Ok(web::Json(
+        service.publish(&caller.principal, &path, force).await?,
+    ))
+}
+
 // ----- issue 15: keeping generated projects current -----
 
 /// Maestro's URL as the caller reached it (`scheme://host`), written into answers files.
@@ -1046,82 +1122,6 @@ async fn update_project(
         service
             .update_project(&caller.principal, &path, request)
             .await?,
-    ))
-}
-
-/// Pull an imported template's repository again (same URL, ref and folder): a new version only
-/// when its files changed.
-#[utoipa::path(
-    tag = "templates",
-    params(("id" = String, Path, description = "Template id")),
-    responses(
-        (status = 200, description = "Refreshed: `updated` or `unchanged`", body = ImportResult),
-        EditorErrors, TemplateNotFound, RefreshRejected,
-    ),
-    security(("bearer" = ["editor"]))
-)]
-#[post("/api/v1/templates/{id}/refresh")]
-async fn refresh_template(
-    caller: Authorized<Editor>,
-    service: web::Data<TemplatesService>,
-    path: web::Path<String>,
-) -> ApiResult<web::Json<ImportResult>> {
-    Ok(web::Json(service.refresh(&caller.principal, &path).await?))
-}
-
-// ----- issue 14: drafts -----
-
-/// The caller only reads (drafts are hidden from viewers).
-fn is_viewer<R: crate::platform::auth::RoleRequirement>(caller: &Authorized<R>) -> bool {
-    caller.principal.role == Role::Viewer
-}
-
-/// The cached detail of a draft (`status` of the summary, read without the rest).
-fn is_draft(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct StatusOnly {
-        #[serde(default)]
-        status: Option<String>,
-    }
-    serde_json::from_slice::<StatusOnly>(body)
-        .ok()
-        .and_then(|s| s.status)
-        .is_some_and(|s| s == "draft")
-}
-
-crate::problem_responses! {
-    struct PublishRejected = [
-        403 => "Your role is below editor, or you asked to force and are not an admin",
-        422 => "The publish gate still refuses (`quality.gate_failed`; `errors` lists what to fix), or `force` has no reason",
-    ];
-}
-
-/// Publish a draft (an imported template the publish gate refused): it must pass the gate now,
-/// or an admin forces it with `{"force": {"reason": …}}` (recorded). Publishing a template that
-/// is not a draft changes nothing.
-#[utoipa::path(
-    tag = "templates",
-    params(("id" = String, Path, description = "Template id")),
-    request_body = PublishBody,
-    responses(
-        (status = 200, description = "Published (or it already was)", body = TemplateSummary),
-        ApiErrors, JsonBodyErrors, TemplateNotFound, PublishRejected,
-    ),
-    security(("bearer" = ["editor"]))
-)]
-#[post("/api/v1/templates/{id}/publish")]
-async fn publish_template(
-    caller: Authorized<Editor>,
-    service: web::Data<TemplatesService>,
-    path: web::Path<String>,
-    body: web::Json<PublishBody>,
-) -> ApiResult<web::Json<TemplateSummary>> {
-    let force = body
-        .into_inner()
-        .force
-        .map(|f| ForcedPublish { reason: f.reason });
-    Ok(web::Json(
-        service.publish(&caller.principal, &path, force).await?,
     ))
 }
 

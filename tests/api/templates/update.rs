@@ -365,7 +365,10 @@ async fn a_project_from_version_1_updates_cleanly_to_version_2_and_leaves_the_dr
         dir.path(),
         &["apply", "--check", patch_path.to_str().unwrap()],
     );
-    git(dir.path(), &["apply", patch_path.to_str().unwrap()]);
+    git(
+        dir.path(),
+        &["apply", "--3way", patch_path.to_str().unwrap()],
+    );
     let merged = read_tree(dir.path());
     let mut expected: Vec<&str> = merged.keys().map(String::as_str).collect();
     expected.sort();
@@ -554,6 +557,30 @@ async fn bad_update_requests_say_what_to_fix() {
         .post(&url, Some(&app.viewer.token), &json!({"files": files}))
         .await;
     assert_eq!(status, 422, "{problem}");
+
+    // An answers file naming a commit the template never had.
+    let mut forged = project.clone();
+    let answers = text(&project, ".maestro-answers.yml").replace(&v1_commit, "not-a-commit");
+    forged.insert(".maestro-answers.yml".into(), (answers.into_bytes(), false));
+    let (status, problem) = app
+        .post(
+            &url,
+            Some(&app.viewer.token),
+            &json!({"files": upload(&forged)}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let answers = text(&project, ".maestro-answers.yml").replace(&v1_commit, &"a".repeat(40));
+    forged.insert(".maestro-answers.yml".into(), (answers.into_bytes(), false));
+    let (status, problem) = app
+        .post(
+            &url,
+            Some(&app.viewer.token),
+            &json!({"files": upload(&forged)}),
+        )
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    assert_eq!(problem["code"], "templates.commit_not_found");
 
     // Without the answers file nothing tells the version.
     project.remove(".maestro-answers.yml");
@@ -1058,4 +1085,109 @@ async fn a_tar_gz_upload_with_query_options_gives_the_same_plan() {
     )
     .await;
     assert!(status == 400 || status == 422, "{status} {problem}");
+}
+
+/// A cookiecutter project generated with `answers_file: true` updates from inside its folder.
+#[tokio::test]
+async fn a_cookiecutter_project_with_an_answers_file_updates_from_its_folder() {
+    let app = TestApp::spawn().await;
+    let template = |readme: &str| {
+        json!({
+            "manifest": {"name": "cc-update", "version": "0.1.0", "description": "A cookiecutter template", "category": "backend_developer", "author": "Test Team"},
+            "files": {
+                "cookiecutter.json": "{\"project_name\": \"My Lib\", \"project_slug\": \"{{ cookiecutter.project_name.lower().replace(' ', '-') }}\"}\n",
+                "{{cookiecutter.project_slug}}/README.md": readme,
+                "{{cookiecutter.project_slug}}/setup.cfg": "[metadata]\nname = {{ cookiecutter.project_slug }}\n"
+            }
+        })
+    };
+    let (status, created) = app
+        .post(
+            "/api/v1/templates",
+            Some(&app.editor.token),
+            &template("# {{ cookiecutter.project_name }}\n\nIntro.\n"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let etag = created["current_commit"].as_str().unwrap().to_string();
+    let (status, out) = app
+        .post(
+            &format!("/api/v1/templates/{id}/instantiate"),
+            Some(&app.viewer.token),
+            &json!({"format": "json", "answers_file": true, "parameters": {"project_name": "Shop Lib"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let work = tempfile::tempdir().unwrap();
+    write_files(work.path(), &out["files"]);
+    let project_dir = work.path().join("shop-lib");
+    let mut project = read_tree(&project_dir);
+    project
+        .get_mut("setup.cfg")
+        .unwrap()
+        .0
+        .extend_from_slice(b"version = 1.0\n");
+    let (status, _) = put_with_etag(
+        &app,
+        &app.editor.token,
+        &id,
+        &etag,
+        &template("# {{ cookiecutter.project_name }}\n\nIntro, version 2.\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, result) = app
+        .post(
+            &format!("/api/v1/templates/{id}/update"),
+            Some(&app.viewer.token),
+            &json!({"files": upload(&project)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["conflicts"], json!([]));
+    let paths: Vec<&str> = result["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec![".maestro-answers.yml", "README.md"], "{result}");
+    assert!(
+        result["patch"]
+            .as_str()
+            .unwrap()
+            .contains("+Intro, version 2.")
+    );
+}
+
+/// Through the CLI a conflict leaves both sides in the file and exits 1.
+#[tokio::test]
+async fn maestro_project_update_leaves_conflict_markers_and_exits_1() {
+    let app = TestApp::spawn().await;
+    let (id, v1_commit, dir, _) = generate_and_edit(&app, "update-cli-conflict").await;
+    let app_py = dir.path().join("app.py");
+    let edited = std::fs::read_to_string(&app_py)
+        .unwrap()
+        .replace("    main()\n", "    main()  # ours\n");
+    std::fs::write(&app_py, edited).unwrap();
+    git(dir.path(), &["commit", "-qam", "conflicting edit"]);
+    publish_v2(&app, &id, &v1_commit, "update-cli-conflict").await;
+    let path = dir.path().to_str().unwrap().to_string();
+    let (code, out, err) = maestro(dir.path(), &app.viewer.token, &["project", "update", &path]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("conflict app.py") && out.contains("1 conflicts"),
+        "{out}"
+    );
+    let merged = std::fs::read_to_string(&app_py).unwrap();
+    assert!(
+        merged.contains("<<<<<<< ours\n    main()  # ours\n")
+            && merged.contains("=======\n    main()  # entry point\n>>>>>>> theirs\n"),
+        "{merged}"
+    );
+    assert!(
+        dir.path().join("Makefile").exists(),
+        "the clean changes are applied"
+    );
 }

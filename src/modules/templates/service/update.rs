@@ -107,7 +107,9 @@ impl TemplatesService {
         let tenant = actor.tenant_id.clone();
         let row = self.row(&tenant, id).await?;
         let project_label = check_label(request.project_label.clone())?;
-        let origin = self.origin(&tenant, &row, &request).await?;
+        let mut origin = self.origin(&tenant, &row, &request).await?;
+        // The answers file is the caller's text: its commit must be one of this template's.
+        origin.commit = self.resolve_commit(&tenant, &row, &origin.commit).await?;
         let to_commit = match &request.to {
             Some(v) => self.resolve_commit(&tenant, &row, v).await?,
             None => row.current_commit.clone(),
