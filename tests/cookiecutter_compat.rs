@@ -2,10 +2,12 @@
 //! frozen time) on the fixtures in `tests/fixtures/cookiecutter/`.
 //!
 //! Each case has `template/` (the cookiecutter template), optionally `extra_context.json`
-//! (the caller's parameters), and the goldens `expected/` + `expected.json` written by
-//! `generate_goldens.py`. uuid4 values and `⟦random_ascii_string⟧` values cannot match
-//! Python's RNG and are compared by shape; the context keys holding cookiecutter's local
-//! paths (`_template`, `_output_dir`, `_repo_dir`, `_checkout`) are masked.
+//! (the caller's parameters) and `case.json` (see `generate_goldens.py`: a refusal, the answer
+//! to the nested-template prompt, exact path keys), and the goldens `expected/` +
+//! `expected.json` written by `generate_goldens.py`. uuid4 values and
+//! `⟦random_ascii_string⟧` values cannot match Python's RNG and are compared by shape; the
+//! context keys holding cookiecutter's local paths (`_template`, `_output_dir`, `_repo_dir`,
+//! `_checkout`) are masked unless the case fixes them (`exact_paths`).
 //!
 //! Set `MAESTRO_TEST_COOKIECUTTER_PYTHON` to a python with cookiecutter 2.7.1 to also compare
 //! against outputs produced live by that python.
@@ -39,8 +41,13 @@ const CASES: &[&str] = &[
     "includes",
     "jinja_env_vars",
     "jsonify",
+    "nested_default",
+    "nested_template_list",
+    "nested_templates",
     "new_lines_setting",
     "now_time",
+    "path_keys",
+    "private_overrides",
     "python_methods",
     "random_uuid",
     "slugify",
@@ -100,6 +107,10 @@ static PATH_KEYS: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Replaces values that legitimately differ between runs by a description of their shape.
 fn mask(bytes: &[u8]) -> Vec<u8> {
+    mask_with(bytes, true)
+}
+
+fn mask_with(bytes: &[u8], paths: bool) -> Vec<u8> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return bytes.to_vec();
     };
@@ -115,6 +126,9 @@ fn mask(bytes: &[u8]) -> Vec<u8> {
         };
         format!("⟦{} {}⟧", s.chars().count(), class)
     });
+    if !paths {
+        return text.into_owned().into_bytes();
+    }
     let text = PATH_KEYS.replace_all(&text, "\"$1\": <local path>");
     text.into_owned().into_bytes()
 }
@@ -194,11 +208,20 @@ fn compare_case(case: &str, case_out: &Path) -> Result<(), String> {
         matches!(spec, TemplateSpec::Cookiecutter(_)),
         "{case} is a cookiecutter template"
     );
-    let input = match fs::read(case_dir.join("extra_context.json")) {
+    let mut input = match fs::read(case_dir.join("extra_context.json")) {
         Ok(bytes) => serde_json::from_slice::<serde_json::Map<String, Json>>(&bytes)
             .map_err(|e| e.to_string())?,
         Err(_) => serde_json::Map::new(),
     };
+    let case_json: Json = match fs::read(case_dir.join("case.json")) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string())?,
+        Err(_) => Json::Null,
+    };
+    if let Some(choice) = case_json.get("nested_choice") {
+        // What cookiecutter's prompt answered is Maestro's `templates` parameter.
+        input.insert("templates".into(), choice.clone());
+    }
+    let exact_paths = case_json.get("exact_paths").is_some();
     let opts = RenderOptions {
         now: Some(frozen_time()),
         seed: Some(7),
@@ -206,9 +229,31 @@ fn compare_case(case: &str, case_out: &Path) -> Result<(), String> {
     };
     let ctx = resolve_parameters(&spec, &input, &opts)
         .map_err(|e| format!("resolve_parameters: {e:?}"))?;
-    let out = render(&spec, &files, &ctx, &opts).map_err(|e| format!("render: {e}"))?;
-    let root = out.root_dir.clone().ok_or("no root dir")?;
+    let rendered = render(&spec, &files, &ctx, &opts);
+    if let Some(refused) = case_json.get("cookiecutter_error") {
+        // cookiecutter refuses this template; Maestro must refuse it as well.
+        let want = case_json["maestro_error"].as_str().unwrap_or_default();
+        return match rendered {
+            Err(e) if e.to_string().contains(want) => Ok(()),
+            Err(e) => Err(format!(
+                "cookiecutter raises {refused}; the engine failed with {e:?}, expected a message with {want:?}"
+            )),
+            Ok(_) => Err(format!(
+                "cookiecutter raises {refused}, but the engine rendered the template"
+            )),
+        };
+    }
+    let out = rendered.map_err(|e| format!("render: {e}"))?;
+    compare_output(&out, case_out, exact_paths)
+}
 
+/// Compares a render with cookiecutter's output in `case_out` (`expected/` + `expected.json`).
+fn compare_output(
+    out: &maestro::render::RenderOutput,
+    case_out: &Path,
+    exact_paths: bool,
+) -> Result<(), String> {
+    let root = out.root_dir.clone().ok_or("no root dir")?;
     let expected = load_expected(case_out);
     let mut problems = Vec::new();
     let ours: BTreeMap<String, (Vec<u8>, bool)> = out
@@ -232,7 +277,10 @@ fn compare_case(case: &str, case_out: &Path) -> Result<(), String> {
         let Some((want, want_exec)) = expected.files.get(path) else {
             continue;
         };
-        let (a, b) = (mask(content), mask(want));
+        let (a, b) = (
+            mask_with(content, !exact_paths),
+            mask_with(want, !exact_paths),
+        );
         if a != b {
             problems.push(format!(
                 "{path}: content differs; {}",
@@ -290,8 +338,13 @@ golden_cases!(
     includes,
     jinja_env_vars,
     jsonify,
+    nested_default,
+    nested_template_list,
+    nested_templates,
     new_lines_setting,
     now_time,
+    path_keys,
+    private_overrides,
     python_methods,
     random_uuid,
     slugify,
@@ -358,7 +411,8 @@ fn live_cookiecutter_comparison() {
     for case in CASES {
         let out = tmp.path().join(case);
         if !out.join("expected.json").exists() {
-            // Cases cookiecutter refuses (case.json) produce no output; the script checked the error.
+            // Cases cookiecutter refuses (case.json) produce no output; the script checked the
+            // error and the golden test checks that the engine refuses them too.
             continue;
         }
         compared += 1;
@@ -367,5 +421,76 @@ fn live_cookiecutter_comparison() {
         }
     }
     assert!(compared >= 10, "only {compared} cases were produced");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The calibration set of the quality gate (`tests/fixtures/calibration/`, real public
+/// templates) rendered with their defaults, compared with cookiecutter 2.7.1 `--no-input`
+/// (hooks off) run live on the same folders.
+#[test]
+fn live_real_templates_render_like_cookiecutter() {
+    let Ok(python) = std::env::var("MAESTRO_TEST_COOKIECUTTER_PYTHON") else {
+        println!("note: skipped; set MAESTRO_TEST_COOKIECUTTER_PYTHON to run it");
+        return;
+    };
+    // Templates that need a Python package besides cookiecutter's dependencies.
+    const NEEDS_MORE: &[(&str, &str)] = &[("cookiecutter-pylibrary", "jinja2_time")];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/calibration");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("calibration fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let out = tmp.path().join(&name);
+        let status = std::process::Command::new(&python)
+            .arg(fixtures().join("generate_goldens.py"))
+            .arg("--template")
+            .arg(&dir)
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .expect("run generate_goldens.py");
+        if !status.success() {
+            match NEEDS_MORE.iter().find(|(n, _)| *n == name) {
+                Some((_, module)) => {
+                    println!("note: {name} skipped: cookiecutter needs the {module} module");
+                    continue;
+                }
+                None => {
+                    failures.push(format!("{name}: cookiecutter failed"));
+                    continue;
+                }
+            }
+        }
+        let files = load_tree(&dir);
+        let result = (|| -> Result<(), String> {
+            let spec = detect(&files).map_err(|e| format!("detect: {e}"))?;
+            let opts = RenderOptions {
+                now: Some(frozen_time()),
+                seed: Some(7),
+                ..RenderOptions::default()
+            };
+            let ctx = resolve_parameters(&spec, &serde_json::Map::new(), &opts)
+                .map_err(|e| format!("resolve_parameters: {e:?}"))?;
+            let rendered =
+                render(&spec, &files, &ctx, &opts).map_err(|e| format!("render: {e}"))?;
+            compare_output(&rendered, &out, false)
+        })();
+        compared += 1;
+        if let Err(e) = result {
+            failures.push(format!("{name}:\n{e}"));
+        }
+    }
+    assert!(compared >= 10, "only {compared} templates were compared");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -15,6 +15,7 @@ use super::params::{
     FieldError, ParamType, ParameterSpec, choice_matches, choices_text, coerce_bool,
     coerce_integer, coerce_number, kind_name, unknown_fields,
 };
+use super::paths;
 use super::python::float_repr;
 use super::{
     COOKIECUTTER_FILE, Context, OutputFile, RenderError, RenderErrorKind, RenderOptions,
@@ -34,14 +35,151 @@ pub const SUPPORTED_EXTENSIONS: [&str; 8] = [
     "jinja2.ext.do",
 ];
 
+/// The context keys in which cookiecutter records where the template came from (`main.py` sets
+/// them after prompting, whatever `cookiecutter.json` says). A request may set each one.
+pub const PATH_KEYS: [&str; 4] = ["_template", "_output_dir", "_repo_dir", "_checkout"];
+
+/// A template's defaults for [`PATH_KEYS`]: what cookiecutter would record when run on the
+/// template's source. cookiecutter writes its command-line arguments there (`_template`: the
+/// path or git URL given, `_checkout`: `--checkout`, `_output_dir`: the absolute output folder,
+/// `_repo_dir`: the local folder of the template, a clone for a URL). Unset fields default to
+/// `"template"` (`_template`), `_template` (`_repo_dir`), `"."` (`_output_dir`) and null
+/// (`_checkout`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CookiecutterSource {
+    /// `_template`.
+    pub template: Option<String>,
+    /// `_repo_dir`.
+    pub repo_dir: Option<String>,
+    /// `_output_dir`.
+    pub output_dir: Option<String>,
+    /// `_checkout`.
+    pub checkout: Option<String>,
+}
+
+impl CookiecutterSource {
+    /// A template known by its registry name only.
+    pub fn named(name: &str) -> Self {
+        CookiecutterSource {
+            template: Some(name.to_string()),
+            ..CookiecutterSource::default()
+        }
+    }
+
+    /// A template imported from `url` at `reference` (`cookiecutter URL --checkout REF`).
+    pub fn git(url: &str, reference: Option<&str>) -> Self {
+        CookiecutterSource {
+            template: Some(url.to_string()),
+            checkout: reference.map(str::to_string),
+            ..CookiecutterSource::default()
+        }
+    }
+
+    /// What cookiecutter records when it recurses into the nested template at `path`: the
+    /// nested folder becomes both `_template` and `_repo_dir`.
+    fn nested(&self, path: &str) -> Self {
+        let base = self
+            .repo_dir
+            .clone()
+            .or_else(|| self.template.clone())
+            .unwrap_or_else(|| "template".to_string());
+        let dir = format!("{}/{path}", base.trim_end_matches('/'));
+        CookiecutterSource {
+            template: Some(dir.clone()),
+            repo_dir: Some(dir),
+            output_dir: self.output_dir.clone(),
+            checkout: self.checkout.clone(),
+        }
+    }
+
+    /// The source of a render: `opts.source`, with the registry name as `_template` when the
+    /// source does not say.
+    fn of(opts: &RenderOptions) -> Self {
+        let mut source = opts.source.clone();
+        if source.template.is_none() {
+            source.template = opts.template_name.clone();
+        }
+        source
+    }
+
+    /// The four keys in cookiecutter's order, with the request's values (`set`) winning.
+    fn values(&self, set: &Map<String, Json>) -> [(&'static str, Json); 4] {
+        let template = self
+            .template
+            .clone()
+            .unwrap_or_else(|| "template".to_string());
+        let default = |key: &str, v: Json| set.get(key).cloned().unwrap_or(v);
+        [
+            (
+                "_template",
+                default("_template", Json::String(template.clone())),
+            ),
+            (
+                "_output_dir",
+                default(
+                    "_output_dir",
+                    Json::String(self.output_dir.clone().unwrap_or_else(|| ".".into())),
+                ),
+            ),
+            (
+                "_repo_dir",
+                default(
+                    "_repo_dir",
+                    Json::String(self.repo_dir.clone().unwrap_or(template)),
+                ),
+            ),
+            (
+                "_checkout",
+                default(
+                    "_checkout",
+                    self.checkout
+                        .clone()
+                        .map(Json::String)
+                        .unwrap_or(Json::Null),
+                ),
+            ),
+        ]
+    }
+}
+
 /// A parsed cookiecutter template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CookiecutterSpec {
     /// `cookiecutter.json` as written, key order kept.
     pub context: Map<String, Json>,
-    /// The project template folder, e.g. `{{cookiecutter.project_slug}}`.
+    /// The project template folder, e.g. `{{cookiecutter.project_slug}}` (empty for a
+    /// template that only lists nested templates).
     pub template_dir: String,
     pub has_hooks: bool,
+    /// Nested templates (`templates` / the old `template` list), when `cookiecutter.json`
+    /// has them: cookiecutter then renders only the chosen one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nested: Option<NestedTemplates>,
+}
+
+/// cookiecutter's nested templates (`choose_nested_template`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NestedTemplates {
+    /// `templates` (cookiecutter ≥ 2.5: a map of key → {path, title, description}) or
+    /// `template` (the old list of `"Title (path)"` strings). It is also the parameter that
+    /// chooses.
+    pub key: String,
+    pub options: Vec<NestedOption>,
+}
+
+/// One nested template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NestedOption {
+    /// The value that chooses it: the key (`templates`, what cookiecutter's prompt returns) or
+    /// the entry as written (`template`, what cookiecutter's `extra_context` matches).
+    pub choice: String,
+    /// Its folder, relative to the uploaded root, normalised (`./a/` → `a`).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub spec: CookiecutterSpec,
 }
 
 fn spec_err(msg: impl Into<String>) -> RenderError {
@@ -65,32 +203,48 @@ impl CookiecutterSpec {
                 kind_name(&doc)
             )));
         };
-        if context.contains_key("template") || context.contains_key("templates") {
-            return Err(RenderError::new(
-                RenderErrorKind::Unsupported,
-                Some(COOKIECUTTER_FILE),
-                None,
-                "nested templates (a \"template\"/\"templates\" key) are not supported; upload each \
-                 nested template on its own",
-            ));
-        }
         check_extensions(&context)?;
         let syntax = syntax_from(&context)?;
-        let template_dir = find_template_dir(files, &syntax)?;
         let has_hooks = files.iter().any(|f| f.path.starts_with("hooks/"));
+        if context.contains_key("template") || context.contains_key("templates") {
+            let nested = parse_nested(&context, files, &syntax)?;
+            let has_hooks = has_hooks || nested.options.iter().any(|o| o.spec.has_hooks);
+            return Ok(CookiecutterSpec {
+                context,
+                template_dir: String::new(),
+                has_hooks,
+                nested: Some(nested),
+            });
+        }
+        let template_dir = find_template_dir(files, &syntax)?;
         Ok(CookiecutterSpec {
             context,
             template_dir,
             has_hooks,
+            nested: None,
         })
+    }
+
+    /// Whether `key` may be given at instantiation: a variable of `cookiecutter.json`
+    /// (private ones included, like cookiecutter's `extra_context`), or for nested templates
+    /// the choosing key and the variables of any nested template.
+    fn knows(&self, key: &str) -> bool {
+        match &self.nested {
+            Some(n) => n.key == key || n.options.iter().any(|o| o.spec.knows(key)),
+            None => self.context.contains_key(key),
+        }
     }
 
     fn prompts(&self) -> Option<&Map<String, Json>> {
         self.context.get("__prompts__").and_then(Json::as_object)
     }
 
-    /// The schema inferred from `cookiecutter.json`.
+    /// The schema inferred from `cookiecutter.json`. Nested templates: the choosing parameter,
+    /// then the variables of every nested template (the first declaration of a name wins).
     pub(super) fn parameter_specs(&self) -> Vec<ParameterSpec> {
+        if let Some(n) = &self.nested {
+            return self.nested_parameter_specs(n);
+        }
         let prompts = self.prompts();
         self.context
             .iter()
@@ -130,27 +284,202 @@ impl CookiecutterSpec {
             .collect()
     }
 
+    fn nested_parameter_specs(&self, n: &NestedTemplates) -> Vec<ParameterSpec> {
+        let choices: Vec<Json> = n
+            .options
+            .iter()
+            .map(|o| Json::String(o.choice.clone()))
+            .collect();
+        let prompt = self
+            .prompts()
+            .and_then(|p| p.get(&n.key))
+            .and_then(|h| match h {
+                Json::String(s) => Some(s.clone()),
+                Json::Object(m) => m
+                    .get("__prompt__")
+                    .and_then(Json::as_str)
+                    .map(str::to_string),
+                _ => None,
+            });
+        let listed: Vec<String> = n
+            .options
+            .iter()
+            .map(|o| {
+                let mut line = o.choice.clone();
+                if let Some(t) = &o.title {
+                    line.push_str(&format!(": {t}"));
+                }
+                if let Some(d) = &o.description {
+                    line.push_str(&format!(" ({d})"));
+                }
+                line
+            })
+            .collect();
+        let help = format!(
+            "{}: {}",
+            prompt.unwrap_or_else(|| "The nested template to generate".to_string()),
+            listed.join("; ")
+        );
+        let mut specs = vec![ParameterSpec {
+            name: n.key.clone(),
+            param_type: ParamType::Choice,
+            default: choices.first().cloned(),
+            choices: Some(choices),
+            pattern: None,
+            required: false,
+            help: Some(help),
+        }];
+        for o in &n.options {
+            for p in o.spec.parameter_specs() {
+                if !specs.iter().any(|s| s.name == p.name) {
+                    specs.push(p);
+                }
+            }
+        }
+        specs
+    }
+
+    /// `choose_nested_template`: the option named by `input[key]` (the first one by default,
+    /// as under `--no-input`), resolved with the same input (cookiecutter passes the same
+    /// `extra_context` down; variables the chosen template does not have are ignored).
+    fn resolve_nested(
+        &self,
+        n: &NestedTemplates,
+        input: &Map<String, Json>,
+        opts: &RenderOptions,
+    ) -> Result<Context, Vec<FieldError>> {
+        let names: Vec<String> = self.parameter_specs().into_iter().map(|p| p.name).collect();
+        let mut errors: Vec<FieldError> = input
+            .keys()
+            .filter(|k| !PATH_KEYS.contains(&k.as_str()) && !self.knows(k))
+            .map(|k| unknown_field(k, &names))
+            .collect();
+        let chosen = match input.get(&n.key).filter(|v| !v.is_null()) {
+            None => n.options.first(),
+            Some(v) => {
+                let found = n
+                    .options
+                    .iter()
+                    .find(|o| choice_matches(v, &Json::String(o.choice.clone())));
+                if found.is_none() {
+                    let choices: Vec<Json> = n
+                        .options
+                        .iter()
+                        .map(|o| Json::String(o.choice.clone()))
+                        .collect();
+                    errors.push(FieldError::new(
+                        n.key.clone(),
+                        format!("{v} is not one of the choices: {}", choices_text(&choices)),
+                    ));
+                }
+                found
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let Some(chosen) = chosen else {
+            return Err(vec![FieldError::new(
+                n.key.clone(),
+                "the list of choices is empty",
+            )]);
+        };
+        let sub_input: Map<String, Json> = input
+            .iter()
+            .filter(|(k, _)| {
+                PATH_KEYS.contains(&k.as_str()) || (**k != n.key && chosen.spec.knows(k))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let sub_opts = RenderOptions {
+            source: CookiecutterSource::of(opts).nested(&chosen.path),
+            ..opts.clone()
+        };
+        let mut ctx = chosen.spec.resolve(&sub_input, &sub_opts)?;
+        ctx.template_path = Some(match ctx.template_path.take() {
+            Some(inner) => format!("{}/{inner}", chosen.path),
+            None => chosen.path.clone(),
+        });
+        Ok(ctx)
+    }
+
     /// `generate_context(extra_context=input)` then `prompt_for_config(no_input=True)`.
+    /// Private (`_`) variables of `cookiecutter.json` may be overridden like public ones, with
+    /// cookiecutter's `apply_overwrites_to_context` rules; [`PATH_KEYS`] may always be set.
     pub(super) fn resolve(
         &self,
         input: &Map<String, Json>,
         opts: &RenderOptions,
     ) -> Result<Context, Vec<FieldError>> {
+        if let Some(n) = &self.nested {
+            return self.resolve_nested(n, input, opts);
+        }
         let mut raw = self.context.clone();
         let public: Vec<String> = raw
             .keys()
             .filter(|k| !k.starts_with('_'))
             .cloned()
             .collect();
-        let mut errors = unknown_fields(input, public.iter().map(String::as_str));
-        for key in &public {
-            let Some(value) = input.get(key).filter(|v| !v.is_null()) else {
+        let mut errors = Vec::new();
+        let mut paths = Map::new();
+        for (key, value) in input {
+            if PATH_KEYS.contains(&key.as_str()) {
+                match path_value(key, value) {
+                    Ok(v) => {
+                        paths.insert(key.clone(), v);
+                    }
+                    Err(msg) => errors.push(FieldError::new(key.clone(), msg)),
+                }
+                continue;
+            }
+            let Some(slot) = raw.get_mut(key) else {
+                if key.starts_with('_') {
+                    let private: Vec<&str> = self
+                        .context
+                        .keys()
+                        .filter(|k| k.starts_with('_'))
+                        .map(String::as_str)
+                        .collect();
+                    errors.push(FieldError::new(
+                        key.clone(),
+                        format!(
+                            "not a private variable of this template (cookiecutter.json has {}); \
+                             {} can always be set",
+                            if private.is_empty() {
+                                "none".to_string()
+                            } else {
+                                private.join(", ")
+                            },
+                            PATH_KEYS.join(", ")
+                        ),
+                    ));
+                } else {
+                    errors.push(unknown_field(key, &public));
+                }
                 continue;
             };
-            if let Some(slot) = raw.get_mut(key)
-                && let Err(msg) = overwrite(slot, value)
-            {
+            if value.is_null() {
+                continue;
+            }
+            if let Err(msg) = overwrite(slot, value) {
                 errors.push(FieldError::new(key.clone(), msg));
+            }
+        }
+        // Overridden private settings must still be valid.
+        if input.contains_key("_extensions")
+            && let Err(e) = check_extensions(&raw)
+        {
+            errors.push(FieldError::new("_extensions", e.message));
+        }
+        for (key, check) in [
+            ("_jinja2_env_vars", syntax_from(&raw).err()),
+            ("_new_lines", new_lines(&raw).err()),
+            ("_copy_without_render", copy_without_render(&raw).err()),
+        ] {
+            if input.contains_key(key)
+                && let Some(e) = check
+            {
+                errors.push(FieldError::new(key, e.message));
             }
         }
         if !errors.is_empty() {
@@ -181,14 +510,9 @@ impl CookiecutterSpec {
         for (k, v) in rendered {
             full.insert(k, v);
         }
-        let name = opts
-            .template_name
-            .clone()
-            .unwrap_or_else(|| "template".to_string());
-        full.insert("_template".into(), Json::String(name.clone()));
-        full.insert("_output_dir".into(), Json::String(".".into()));
-        full.insert("_repo_dir".into(), Json::String(name));
-        full.insert("_checkout".into(), Json::Null);
+        for (key, value) in CookiecutterSource::of(opts).values(&paths) {
+            full.insert(key.into(), value);
+        }
 
         let parameters: Map<String, Json> = public
             .iter()
@@ -200,16 +524,42 @@ impl CookiecutterSpec {
         Ok(Context {
             parameters,
             variables,
+            template_path: None,
         })
     }
 
-    /// `generate_files`: renders the project template folder.
+    /// `generate_files`: renders the project template folder (of the chosen nested template).
     pub(super) fn render(
         &self,
         files: &[SourceFile],
         ctx: &Context,
         opts: &RenderOptions,
     ) -> Result<RenderOutput, RenderError> {
+        if let Some(n) = &self.nested {
+            let path = ctx.template_path.as_deref().unwrap_or_default();
+            let found = n.options.iter().find_map(|o| {
+                if path == o.path {
+                    Some((o, None))
+                } else {
+                    path.strip_prefix(&format!("{}/", o.path))
+                        .map(|rest| (o, Some(rest.to_string())))
+                }
+            });
+            let Some((option, rest)) = found else {
+                return Err(RenderError::new(
+                    RenderErrorKind::InvalidContext,
+                    None,
+                    None,
+                    "the context names no nested template of this template; resolve its parameters first",
+                ));
+            };
+            let sub_files = files_under(files, &option.path);
+            let sub_ctx = Context {
+                template_path: rest,
+                ..ctx.clone()
+            };
+            return option.spec.render(&sub_files, &sub_ctx, opts);
+        }
         let Some(Json::Object(cc)) = ctx.variables.get("cookiecutter") else {
             return Err(RenderError::new(
                 RenderErrorKind::InvalidContext,
@@ -363,14 +713,23 @@ impl Walk<'_> {
         let mut walk_into = Vec::new();
         for d_rel in render_dirs {
             let rendered = self.render_path(&d_rel)?;
-            // A folder whose name renders empty: cookiecutter 2.7.1 stops with
-            // OutputDirExistsException; Maestro skips the folder (format doc).
-            match self.out_path(&d_rel, &rendered)? {
+            match self.out_path(&d_rel, rendered.trim_end_matches('/'))? {
                 Some(p) => {
                     self.created.insert(p);
                     walk_into.push(d_rel);
                 }
-                None => continue,
+                None => {
+                    // cookiecutter 2.7.1 "creates" the parent folder again and stops with
+                    // OutputDirExistsException.
+                    return Err(RenderError::new(
+                        RenderErrorKind::Render,
+                        Some(&self.display(&d_rel)),
+                        None,
+                        "the folder name renders empty; cookiecutter 2.7.1 stops here too \
+                         (OutputDirExistsException). Make the condition part of the file names \
+                         inside the folder instead",
+                    ));
+                }
             }
         }
         for f in files {
@@ -789,4 +1148,197 @@ fn copy_without_render(cc: &Map<String, Json>) -> Result<Vec<Pattern>, RenderErr
         .iter()
         .map(|g| Pattern::new(g).map_err(|e| spec_err(format!("_copy_without_render: {e}"))))
         .collect()
+}
+
+/// The error for an input key that is not a variable of the template.
+fn unknown_field(key: &str, names: &[String]) -> FieldError {
+    let mut input = Map::new();
+    input.insert(key.to_string(), Json::Null);
+    unknown_fields(&input, names.iter().map(String::as_str))
+        .pop()
+        .unwrap_or_else(|| FieldError::new(key, "unknown parameter"))
+}
+
+/// A request's value for one of [`PATH_KEYS`]: a string (`_checkout` may also be null).
+fn path_value(key: &str, value: &Json) -> Result<Json, String> {
+    match value {
+        Json::String(_) => Ok(value.clone()),
+        Json::Null if key == "_checkout" => Ok(Json::Null),
+        other => Err(format!(
+            "expected a string{}, got {}",
+            if key == "_checkout" { " or null" } else { "" },
+            kind_name(other)
+        )),
+    }
+}
+
+/// The files below `dir`, with paths relative to it.
+fn files_under(files: &[SourceFile], dir: &str) -> Vec<SourceFile> {
+    let prefix = format!("{dir}/");
+    files
+        .iter()
+        .filter_map(|f| {
+            f.path.strip_prefix(&prefix).map(|rest| SourceFile {
+                path: rest.to_string(),
+                content: f.content.clone(),
+                executable: f.executable,
+            })
+        })
+        .collect()
+}
+
+/// A nested template's path as cookiecutter resolves it (`repo_dir / path`), relative to the
+/// uploaded root; it must name a folder inside it.
+fn nested_path(field: &str, raw: &str) -> Result<String, RenderError> {
+    let bad = |why: &str| spec_err(format!("{field}: {raw:?} {why}"));
+    if raw.starts_with('/') || raw.starts_with('\\') || raw.contains('\\') || raw.contains(':') {
+        return Err(bad("must be a relative path with '/' separators"));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in raw.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(bad("points outside the template"));
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    if parts.is_empty() {
+        return Err(bad(
+            "must name a sub-folder (the template itself would choose again)",
+        ));
+    }
+    let joined = parts.join("/");
+    paths::safe_relative_path(&joined).map_err(|e| bad(&format!("is not a safe path: {e}")))
+}
+
+/// `choose_nested_template`'s two styles: `templates` (a non-empty map, cookiecutter ≥ 2.5)
+/// wins; otherwise the old `template` list of `"Title (path)"` entries, rendered like any
+/// choice variable.
+fn parse_nested(
+    context: &Map<String, Json>,
+    files: &[SourceFile],
+    syntax: &Syntax,
+) -> Result<NestedTemplates, RenderError> {
+    let mut raw: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
+    let key = match context.get("templates") {
+        Some(Json::Object(map)) if !map.is_empty() => {
+            for (k, v) in map {
+                let field = format!("templates.{k}");
+                let Json::Object(entry) = v else {
+                    return Err(spec_err(format!(
+                        "{field} must be an object with \"path\" (and \"title\", \"description\")"
+                    )));
+                };
+                let Some(path) = entry.get("path").and_then(Json::as_str) else {
+                    return Err(spec_err(format!("{field}.path must be a string")));
+                };
+                let text = |name: &str| entry.get(name).and_then(Json::as_str).map(str::to_string);
+                raw.push((
+                    k.clone(),
+                    nested_path(&format!("{field}.path"), path)?,
+                    text("title"),
+                    text("description"),
+                ));
+            }
+            "templates"
+        }
+        Some(other) if !matches!(other, Json::Object(_)) && !other.is_null() => {
+            return Err(spec_err(format!(
+                "templates must be an object of nested templates, got {}",
+                kind_name(other)
+            )));
+        }
+        _ => {
+            let items = match context.get("template") {
+                Some(Json::Array(items)) if !items.is_empty() => items,
+                Some(Json::Array(_)) | None => {
+                    return Err(spec_err(
+                        "the nested templates are empty: \"templates\" needs at least one entry \
+                         (cookiecutter fails with \"The list of choices is empty\")",
+                    ));
+                }
+                Some(other) => {
+                    return Err(spec_err(format!(
+                        "template must be a list of \"Title (path)\" entries, got {}",
+                        kind_name(other)
+                    )));
+                }
+            };
+            let renderer = Renderer::new(
+                &[],
+                Loader {
+                    prefixes: Vec::new(),
+                },
+                syntax.clone(),
+                &RenderOptions::default(),
+            )?;
+            let empty = super::python::to_value(&{
+                let mut m = Map::new();
+                m.insert("cookiecutter".into(), Json::Object(Map::new()));
+                m
+            });
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("template[{i}]");
+                let Json::String(text) = item else {
+                    return Err(spec_err(format!(
+                        "{field} must be a string \"Title (path)\", got {}",
+                        kind_name(item)
+                    )));
+                };
+                let rendered = renderer.render_str(text, &empty, COOKIECUTTER_FILE, "")?;
+                // re.search(r'\((.+)\)', val): from the first '(' to the last ')'.
+                let path = match (rendered.find('('), rendered.rfind(')')) {
+                    (Some(a), Some(b)) if b > a + 1 => rendered[a + 1..b].to_string(),
+                    _ => {
+                        return Err(spec_err(format!(
+                            "{field}: {rendered:?} names no folder; write \"Title (path/to/template)\""
+                        )));
+                    }
+                };
+                let path = nested_path(&field, &path)?;
+                let title = rendered[..rendered.find('(').unwrap_or(0)]
+                    .trim()
+                    .to_string();
+                // extra_context chooses by the entry as written; that is the choice.
+                raw.push((
+                    text.clone(),
+                    path,
+                    Some(title).filter(|t| !t.is_empty()),
+                    None,
+                ));
+            }
+            "template"
+        }
+    };
+    let mut options = Vec::new();
+    for (choice, path, title, description) in raw {
+        let sub_files = files_under(files, &path);
+        let Some(json) = sub_files.iter().find(|f| f.path == COOKIECUTTER_FILE) else {
+            return Err(spec_err(format!(
+                "the nested template {choice:?} has no {path}/{COOKIECUTTER_FILE}"
+            )));
+        };
+        let spec = CookiecutterSpec::parse(&json.content, &sub_files).map_err(|mut e| {
+            e.path = Some(format!(
+                "{path}/{}",
+                e.path.as_deref().unwrap_or(COOKIECUTTER_FILE)
+            ));
+            e
+        })?;
+        options.push(NestedOption {
+            choice,
+            path,
+            title,
+            description,
+            spec,
+        });
+    }
+    Ok(NestedTemplates {
+        key: key.to_string(),
+        options,
+    })
 }

@@ -139,7 +139,7 @@ impl Renderer {
         env.set_recursion_limit(RECURSION_LIMIT);
         env.set_debug(false);
         let runtime = Runtime::new(opts.now, opts.seed);
-        filters::install(&mut env, &runtime);
+        filters::install(&mut env, &runtime, &syntax.newline_sequence);
 
         let loader_texts = Arc::clone(&texts);
         let loader_cfg = loader.clone();

@@ -36,7 +36,10 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use binary::is_binary;
-pub use cookiecutter::{CookiecutterSpec, SUPPORTED_EXTENSIONS};
+pub use cookiecutter::{
+    CookiecutterSource, CookiecutterSpec, NestedOption, NestedTemplates, PATH_KEYS,
+    SUPPORTED_EXTENSIONS,
+};
 pub use inspect::{Inspected, inspect};
 pub use manifest::{CATEGORIES, Dependency, Manifest};
 pub use params::{FieldError, ParamType, ParameterSpec};
@@ -143,8 +146,12 @@ pub struct RenderOptions {
     /// Work budget of each single template evaluation (minijinja fuel: about one unit per
     /// instruction or per 64 bytes produced), so a template cannot hang the server.
     pub fuel: u64,
-    /// What cookiecutter's `_template` and `_repo_dir` context keys hold (cookiecutter puts
-    /// local paths there); defaults to `"template"`.
+    /// The template's defaults for cookiecutter's `_template`, `_repo_dir`, `_output_dir` and
+    /// `_checkout` context keys (a request may still set each one).
+    pub source: CookiecutterSource,
+    /// The registry name: `_template`'s default when `source.template` is unset (kept for
+    /// callers that only know the name).
+    #[serde(default)]
     pub template_name: Option<String>,
 }
 
@@ -156,6 +163,7 @@ impl Default for RenderOptions {
             max_output_files: 10_000,
             max_output_bytes: 256 * 1024 * 1024,
             fuel: 2_000_000,
+            source: CookiecutterSource::default(),
             template_name: None,
         }
     }
@@ -170,6 +178,10 @@ pub struct Context {
     /// same map). Cookiecutter: `cookiecutter` (the full context incl. private keys) and
     /// `_cookiecutter` (the unrendered public values), as cookiecutter passes them.
     pub variables: serde_json::Map<String, serde_json::Value>,
+    /// Cookiecutter nested templates: the folder of the chosen template, relative to the
+    /// uploaded root (`None` for every other template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_path: Option<String>,
 }
 
 /// One produced file.

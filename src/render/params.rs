@@ -328,6 +328,7 @@ pub(super) fn resolve_native(
     Ok(Context {
         parameters: values,
         variables,
+        template_path: None,
     })
 }
 

@@ -406,14 +406,19 @@ fn cookiecutter_parameter_errors() {
     let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["_private", "slug", "kind", "debug", "port", "opts"]
+        ["slug", "kind", "debug", "port", "opts", "_private"]
     );
     assert!(
-        errs[2]
+        errs[1]
             .message
             .contains("\"tool\" is not one of the choices: \"lib\", \"app\""),
         "{}",
-        errs[2].message
+        errs[1].message
+    );
+    assert!(
+        errs[5].message.contains("not a private variable"),
+        "{}",
+        errs[5].message
     );
     // Multichoice: a subset list is accepted; under --no-input its first item is used.
     let ctx = resolve_parameters(&spec, &input(json!({"kind": ["app"]})), &opts()).unwrap();
@@ -476,7 +481,7 @@ fn detection_errors() {
     );
     assert!(err.message.starts_with("JSON decoding error"));
     let err = detect(&cc_files(r#"{"template": "x"}"#, "")).unwrap_err();
-    assert_eq!(err.kind, RenderErrorKind::Unsupported);
+    assert!(err.message.contains("template must be a list"), "{err}");
     let err = detect(&cc_files(r#"{"_jinja2_env_vars": {"undefined": "x"}}"#, "")).unwrap_err();
     assert!(
         err.message
@@ -697,6 +702,7 @@ fn context_from_another_template_is_refused() {
     let ctx = Context {
         parameters: Map::new(),
         variables: Map::new(),
+        template_path: None,
     };
     let err = render(&spec, &native_files(), &ctx, &opts()).unwrap_err();
     assert_eq!(err.kind, RenderErrorKind::InvalidContext);
@@ -832,4 +838,199 @@ fn random_templates_never_panic() {
         let _ = render_cc(&src, &o);
         let _ = jinja::preprocess(&src, &jinja::Syntax::default());
     }
+}
+
+fn nested_files(json_src: &str) -> Vec<SourceFile> {
+    vec![
+        file("cookiecutter.json", json_src),
+        file(
+            "a/cookiecutter.json",
+            r#"{"name": "alpha", "_new_lines": "\n"}"#,
+        ),
+        file("a/{{cookiecutter.name}}/a.txt", "{{ cookiecutter.name }}\n"),
+        file("b/cookiecutter.json", r#"{"title": "beta", "n": 2}"#),
+        file(
+            "b/{{cookiecutter.title}}/b.txt",
+            "{{ cookiecutter.title }} {{ cookiecutter.n }}\n",
+        ),
+    ]
+}
+
+#[test]
+fn nested_templates_choose_resolve_and_refuse_bad_layouts() {
+    let files = nested_files(
+        r#"{"templates": {"a": {"path": "./a/", "title": "Alpha"}, "b": {"path": "b"}}}"#,
+    );
+    let spec = detect(&files).unwrap();
+    let names: Vec<String> = spec.parameters().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["templates", "name", "title", "n"]);
+    assert_eq!(
+        spec.parameters()[0].choices,
+        Some(vec![json!("a"), json!("b")])
+    );
+    // The first by default; another by its key; the other template's variables are ignored.
+    let ctx = resolve_parameters(&spec, &input(json!({"title": "x"})), &opts()).unwrap();
+    assert_eq!(ctx.template_path.as_deref(), Some("a"));
+    let out = render(&spec, &files, &ctx, &opts()).unwrap();
+    assert_eq!(out.root_dir.as_deref(), Some("alpha"));
+    let ctx = resolve_parameters(
+        &spec,
+        &input(json!({"templates": "b", "title": "gamma", "name": "unused"})),
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(
+        ctx.variables["cookiecutter"]["_template"],
+        json!("template/b")
+    );
+    let out = render(&spec, &files, &ctx, &opts()).unwrap();
+    assert_eq!(out.root_dir.as_deref(), Some("gamma"));
+    assert_eq!(out_map(&out)["b.txt"], "gamma 2\n");
+    let errs = resolve_parameters(&spec, &input(json!({"templates": "c", "nope": 1})), &opts())
+        .unwrap_err();
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["nope", "templates"], "{errs:?}");
+    assert!(errs[1].message.contains("not one of the choices"));
+
+    // Old style: the entry as written chooses.
+    let files = nested_files(r#"{"template": ["Alpha (./a)", "Beta ({{ 'b' }})"]}"#);
+    let spec = detect(&files).unwrap();
+    let ctx = resolve_parameters(
+        &spec,
+        &input(json!({"template": "Beta ({{ 'b' }})"})),
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(ctx.template_path.as_deref(), Some("b"));
+
+    for (json_src, want) in [
+        (
+            r#"{"templates": {"x": {"path": "../a"}}}"#,
+            "outside the template",
+        ),
+        (r#"{"templates": {"x": {"path": "/etc"}}}"#, "relative path"),
+        (r#"{"templates": {"x": {"path": "."}}}"#, "sub-folder"),
+        (
+            r#"{"templates": {"x": {"path": "missing"}}}"#,
+            "has no missing/cookiecutter.json",
+        ),
+        (
+            r#"{"templates": {"x": {"title": "no path"}}}"#,
+            "templates.x.path",
+        ),
+        (r#"{"templates": {}}"#, "empty"),
+        (r#"{"template": ["no folder"]}"#, "names no folder"),
+    ] {
+        let err = detect(&nested_files(json_src)).unwrap_err();
+        assert!(err.message.contains(want), "{json_src}: {err}");
+    }
+    // Errors inside a nested template name its file.
+    let mut files = nested_files(r#"{"templates": {"a": {"path": "a"}}}"#);
+    files[1] = file("a/cookiecutter.json", "{");
+    let err = detect(&files).unwrap_err();
+    assert_eq!(err.path.as_deref(), Some("a/cookiecutter.json"));
+}
+
+#[test]
+fn private_variables_and_path_keys_are_overridable() {
+    let files = cc_files(
+        r#"{"slug": "p", "_new_lines": "\n", "_copy_without_render": ["*.txt", "*.md"], "_x": "a"}"#,
+        "{{ cookiecutter._x }} {{ cookiecutter._template }} {{ cookiecutter._checkout }}\n",
+    );
+    let spec = detect(&files).unwrap();
+    // Never form parameters.
+    let names: Vec<String> = spec.parameters().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["slug"]);
+    let ctx = resolve_parameters(
+        &spec,
+        &input(
+            json!({"_x": "b", "_new_lines": "\r\n", "_copy_without_render": ["*.md"],
+                      "_template": "gh:org/repo", "_checkout": "v1"}),
+        ),
+        &opts(),
+    )
+    .unwrap();
+    let out = render(&spec, &files, &ctx, &opts()).unwrap();
+    assert_eq!(out_map(&out)["out.txt"], "b gh:org/repo v1\r\n");
+    // The template's source is the default.
+    let o = RenderOptions {
+        source: CookiecutterSource::git("https://example.com/t.git", Some("main")),
+        ..opts()
+    };
+    // The registry name alone (callers that only know it) is `_template`'s default.
+    let named = RenderOptions {
+        template_name: Some("registry-name".into()),
+        ..opts()
+    };
+    let ctx = resolve_parameters(&spec, &Map::new(), &named).unwrap();
+    assert_eq!(
+        ctx.variables["cookiecutter"]["_repo_dir"],
+        json!("registry-name")
+    );
+    let ctx = resolve_parameters(&spec, &Map::new(), &o).unwrap();
+    let cc = &ctx.variables["cookiecutter"];
+    assert_eq!(
+        (
+            &cc["_template"],
+            &cc["_repo_dir"],
+            &cc["_output_dir"],
+            &cc["_checkout"]
+        ),
+        (
+            &json!("https://example.com/t.git"),
+            &json!("https://example.com/t.git"),
+            &json!("."),
+            &json!("main")
+        )
+    );
+    // cookiecutter's rules and Maestro's checks still apply.
+    let errs = resolve_parameters(
+        &spec,
+        &input(
+            json!({"_copy_without_render": ["*.py"], "_new_lines": "x", "_y": 1,
+                      "_template": 3, "_x": 4}),
+        ),
+        &opts(),
+    )
+    .unwrap_err();
+    let by_field = |f: &str| {
+        errs.iter()
+            .find(|e| e.field == f)
+            .map(|e| e.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        by_field("_copy_without_render").contains("multi-choice"),
+        "{errs:?}"
+    );
+    assert!(
+        by_field("_new_lines").contains("illegal newline"),
+        "{errs:?}"
+    );
+    assert!(
+        by_field("_y").contains("not a private variable"),
+        "{errs:?}"
+    );
+    assert!(
+        by_field("_template").contains("expected a string"),
+        "{errs:?}"
+    );
+    assert!(by_field("_x").contains("expected a string"), "{errs:?}");
+}
+
+#[test]
+fn folders_whose_name_renders_empty_are_refused_like_cookiecutter() {
+    let files = vec![
+        file("cookiecutter.json", r#"{"slug": "p", "t": "n"}"#),
+        file(
+            "{{cookiecutter.slug}}/{% if cookiecutter.t == 'y' %}tests{% endif %}/x.py",
+            "",
+        ),
+    ];
+    let spec = detect(&files).unwrap();
+    let ctx = resolve_parameters(&spec, &Map::new(), &opts()).unwrap();
+    let err = render(&spec, &files, &ctx, &opts()).unwrap_err();
+    assert!(err.message.contains("renders empty"), "{err}");
+    let ctx = resolve_parameters(&spec, &input(json!({"t": "y"})), &opts()).unwrap();
+    assert!(render(&spec, &files, &ctx, &opts()).is_ok());
 }

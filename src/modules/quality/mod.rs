@@ -5,6 +5,8 @@
 //! announces them on the bus (reusing the gate's evaluation of the same content digest), and
 //! reads content through `TemplatesService`.
 
+#[cfg(test)]
+mod calibration;
 pub mod checks;
 pub mod error;
 pub mod model;

@@ -1,7 +1,7 @@
 //! Filters, functions and methods of cookiecutter's Jinja environment, plus the Jinja2
 //! filters whose minijinja versions print differently: [`install`] registers them all, each
 //! topic lives in its own file (`format`: printf and `str.format`; `json`: `jsonify`/`tojson`;
-//! `text`: escaping, joining, slugs, truncation, URL encoding; `random`; `time`: `{% now %}`).
+//! `text`: escaping, joining, slugs, truncation, word wrapping, URL encoding; `random`; `time`: `{% now %}`).
 
 mod format;
 mod json;
@@ -54,7 +54,7 @@ fn op_err(msg: impl Into<String>) -> Error {
 }
 
 /// Registers everything on `env`.
-pub(super) fn install(env: &mut Environment<'static>, rt: &Runtime) {
+pub(super) fn install(env: &mut Environment<'static>, rt: &Runtime, newline: &str) {
     env.set_unknown_method_callback(unknown_method);
     env.set_formatter(|out, state, value| {
         // Jinja2 prints Python's str(): `True`, `None`, `1e+16`, `['a', 1]`, escaped with
@@ -87,6 +87,10 @@ pub(super) fn install(env: &mut Environment<'static>, rt: &Runtime) {
     env.add_filter("join", text::join_filter);
     env.add_filter("filesizeformat", minijinja_contrib::filters::filesizeformat);
     env.add_filter("truncate", text::truncate);
+    let newline = newline.to_string();
+    env.add_filter("wordwrap", move |s: &str, args: Rest<ValueOrKwargs>| {
+        text::wordwrap(s, args, &newline)
+    });
     env.add_filter("striptags", minijinja_contrib::filters::striptags);
     env.add_function("cycler", minijinja_contrib::globals::cycler);
     env.add_function("joiner", minijinja_contrib::globals::joiner);

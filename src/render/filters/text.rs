@@ -1,5 +1,6 @@
 //! `text`: escaping (MarkupSafe's rules), `join`, cookiecutter's `slugify`, `truncate`,
-//! `wordcount` and `urlencode`, printing values as Python's `str()` does.
+//! `wordwrap` (Python's `textwrap`), `wordcount` and `urlencode`, printing values as Python's
+//! `str()` does.
 
 use minijinja::value::{Rest, Value, ValueKind, ValueOrKwargs};
 use minijinja::{Error, ErrorKind, State};
@@ -269,6 +270,190 @@ pub(super) fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Err
 }
 
 /// Jinja2's `wordcount`: the number of `\w+` runs.
+/// Jinja2's `wordwrap(width=79, break_long_words=True, wrapstring=None,
+/// break_on_hyphens=True)`: every line of `s` wrapped with Python's `textwrap.wrap`
+/// (`expand_tabs=False`, `replace_whitespace=False`), joined with `wrapstring` (default: the
+/// environment's newline sequence).
+pub(super) fn wordwrap(s: &str, args: Rest<ValueOrKwargs>, newline: &str) -> Result<String, Error> {
+    const NAMES: [&str; 4] = [
+        "width",
+        "break_long_words",
+        "wrapstring",
+        "break_on_hyphens",
+    ];
+    let args = args.into_values();
+    let (pos, kwargs) = split_kwargs(&args);
+    if pos.len() > NAMES.len() {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "wordwrap takes at most 4 arguments",
+        ));
+    }
+    let mut vals: Vec<(String, Value)> = pos
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (NAMES[i].to_string(), v))
+        .collect();
+    for (k, v) in kwargs {
+        if !NAMES.contains(&k.as_str()) || vals.iter().any(|(n, _)| *n == k) {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                format!("wordwrap: unexpected argument {k:?}"),
+            ));
+        }
+        vals.push((k, v));
+    }
+    let get = |n: &str| vals.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let width = match get("width") {
+        None => 79,
+        Some(v) => i64::try_from(v.clone())
+            .map_err(|_| op_err(format!("wordwrap: width must be an integer, got {v}")))?,
+    };
+    let flag = |n: &str| get(n).is_none_or(|v| v.is_true());
+    let wrapstring = match get("wrapstring") {
+        Some(v) if !v.is_none() && !v.is_undefined() => python::py_str(&v),
+        _ => newline.to_string(),
+    };
+    if width <= 0 {
+        return Err(op_err(format!(
+            "wordwrap: invalid width {width} (must be > 0)"
+        )));
+    }
+    let width = width.min(1_000_000) as usize;
+    let (long, hyphens) = (flag("break_long_words"), flag("break_on_hyphens"));
+    Ok(wrap_lines(s, width, long, hyphens, &wrapstring))
+}
+
+fn wrap_lines(s: &str, width: usize, long: bool, hyphens: bool, wrapstring: &str) -> String {
+    python_splitlines(s)
+        .iter()
+        .map(|line| textwrap(line, width, long, hyphens).join(wrapstring))
+        .collect::<Vec<_>>()
+        .join(wrapstring)
+}
+
+/// Python's `str.splitlines()` (no line ends kept).
+fn python_splitlines(s: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                lines.push(std::mem::take(&mut cur));
+            }
+            '\n' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}'
+            | '\u{2029}' => lines.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+fn is_py_whitespace(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ')
+}
+
+/// `TextWrapper._split`: whitespace runs and words; with `hyphens`, a word also splits after a
+/// hyphen between letters (`wordsep_re`'s "hyphenated word" rule; em-dashes are not split).
+fn textwrap_chunks(text: &str, hyphens: bool) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut chunks = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let ws = is_py_whitespace(chars[i]);
+        let start = i;
+        while i < chars.len() && is_py_whitespace(chars[i]) == ws {
+            i += 1;
+        }
+        if ws {
+            chunks.push(chars[start..i].iter().collect());
+            continue;
+        }
+        let word = &chars[start..i];
+        // `[^\d\W]`: word characters except digits.
+        let letter = |j: usize| word.get(j).is_some_and(|c| c.is_alphabetic() || *c == '_');
+        let mut from = 0;
+        for j in 0..word.len() {
+            if !hyphens || word[j] != '-' {
+                continue;
+            }
+            let before = (j >= 2 && letter(j - 2) && letter(j - 1))
+                || (j >= 3 && letter(j - 3) && word[j - 2] == '-' && letter(j - 1));
+            let after = letter(j + 1)
+                && (letter(j + 2) || (word.get(j + 2) == Some(&'-') && letter(j + 3)));
+            if before && after && j + 1 > from {
+                chunks.push(word[from..=j].iter().collect());
+                from = j + 1;
+            }
+        }
+        chunks.push(word[from..].iter().collect());
+    }
+    chunks
+}
+
+/// `textwrap.wrap(text, width, expand_tabs=False, replace_whitespace=False, ...)`.
+fn textwrap(text: &str, width: usize, break_long_words: bool, hyphens: bool) -> Vec<String> {
+    let len = |s: &str| s.chars().count();
+    let mut chunks: Vec<String> = textwrap_chunks(text, hyphens);
+    chunks.reverse();
+    let mut lines: Vec<String> = Vec::new();
+    while !chunks.is_empty() {
+        let mut cur: Vec<String> = Vec::new();
+        let mut cur_len = 0;
+        if chunks.last().is_some_and(|c| c.trim().is_empty()) && !lines.is_empty() {
+            chunks.pop();
+        }
+        while let Some(c) = chunks.last() {
+            let l = len(c);
+            if cur_len + l <= width {
+                cur_len += l;
+                cur.extend(chunks.pop());
+            } else {
+                break;
+            }
+        }
+        if let Some(chunk) = chunks.last_mut()
+            && len(chunk) > width
+        {
+            // _handle_long_word
+            let space_left = if width < 1 { 1 } else { width - cur_len };
+            if break_long_words {
+                let cs: Vec<char> = chunk.chars().collect();
+                let mut end = space_left;
+                if hyphens
+                    && cs.len() > space_left
+                    && let Some(h) = cs[..space_left.min(cs.len())]
+                        .iter()
+                        .rposition(|c| *c == '-')
+                    && h > 0
+                    && cs[..h].iter().any(|c| *c != '-')
+                {
+                    end = h + 1;
+                }
+                let end = end.min(cs.len());
+                cur.push(cs[..end].iter().collect());
+                *chunk = cs[end..].iter().collect();
+            } else if cur.is_empty() {
+                cur.extend(chunks.pop());
+            }
+        }
+        if cur.last().is_some_and(|c| c.trim().is_empty()) {
+            cur.pop();
+        }
+        if !cur.is_empty() {
+            lines.push(cur.concat());
+        }
+    }
+    lines
+}
+
 pub(super) fn wordcount(s: &str) -> usize {
     let mut n = 0;
     let mut in_word = false;
@@ -336,6 +521,35 @@ pub(super) fn urlencode(v: &Value) -> Result<String, Error> {
 mod tests {
     use super::*;
     use crate::render::python;
+
+    #[test]
+    fn wordwrap_follows_textwrap() {
+        let wrap = |s: &str, w: usize| wrap_lines(s, w, true, true, "\n");
+        // Outputs of Jinja2 3.1.6 (`{{ s|wordwrap(w) }}`).
+        assert_eq!(
+            wrap("The quick brown fox jumps over the lazy dog", 10),
+            "The quick\nbrown fox\njumps over\nthe lazy\ndog"
+        );
+        assert_eq!(
+            wrap("a well-known example text", 8),
+            "a well-\nknown\nexample\ntext"
+        );
+        assert_eq!(wrap("abcdefghijklmnop", 5), "abcde\nfghij\nklmno\np");
+        assert_eq!(wrap("one\n\ntwo  three", 79), "one\n\ntwo  three");
+        assert_eq!(wrap("  lead", 79), "  lead");
+        assert_eq!(
+            wrap(
+                "An example package. Generated with cookiecutter-pylibrary.",
+                20
+            ),
+            "An example package.\nGenerated with\ncookiecutter-\npylibrary."
+        );
+        assert_eq!(
+            wrap("x--y em-dash-words here", 6),
+            "x--y\nem-\ndash-\nwords\nhere"
+        );
+        assert_eq!(wrap("self-contained-ish", 7), "self-co\nntained\n-ish");
+    }
 
     #[test]
     fn wordcount_and_urlencode() {

@@ -1,6 +1,7 @@
-//! Documentation (30 %): a README that a newcomer can act on — a title, an overview, how to use
-//! the template, what each parameter means, what it generates, in real prose. Placeholders and
-//! padding count against it.
+//! Documentation (30 %): a README (Markdown or reStructuredText) that a newcomer can act on — a
+//! title, an overview, how to use the template, what each parameter means (in the README, in
+//! cookiecutter's `__prompts__` or in the `docs/` folder), what it generates, in real prose.
+//! Placeholders and padding count against it.
 
 use super::text::{self, Markdown};
 use super::{CheckResult, Facts, Scorer};
@@ -17,14 +18,13 @@ fn has_heading(md: &Markdown, keywords: &[&str]) -> bool {
 
 pub fn check(facts: &Facts<'_>) -> CheckResult {
     let mut s = Scorer::new(WEIGHT);
-    let Some(readme) = &facts.readme else {
+    let Some(md) = &facts.readme_doc else {
         s.criterion(WEIGHT, 0.0);
         s.see("no README.md at the template root");
         s.recommend("Add a README.md at the template root: a `# Title`, an overview of what the template generates and when to use it, a `## Usage` section showing how to instantiate it, a `## Parameters` section describing every parameter, and a section on what you get.");
         s.fail();
         return s.finish();
     };
-    let md = text::parse(readme);
     let prose = md.prose_lines.join("\n");
     let words = text::words(&prose);
 
@@ -46,7 +46,7 @@ pub fn check(facts: &Facts<'_>) -> CheckResult {
     }
 
     let usage = has_heading(
-        &md,
+        md,
         &[
             "usage",
             "getting started",
@@ -65,7 +65,7 @@ pub fn check(facts: &Facts<'_>) -> CheckResult {
     }
 
     let params_section = has_heading(
-        &md,
+        md,
         &[
             "parameter",
             "variables",
@@ -74,41 +74,52 @@ pub fn check(facts: &Facts<'_>) -> CheckResult {
             "configuration",
         ],
     );
-    let lower = readme.to_lowercase();
-    let documented: Vec<&String> = facts
+    let places: Vec<Option<&str>> = facts
         .parameters
         .iter()
-        .filter(|p| lower.contains(&p.to_lowercase()))
+        .map(|p| facts.documented_in(p))
         .collect();
+    let documented = places.iter().filter(|p| p.is_some()).count();
     let missing: Vec<&String> = facts
         .parameters
         .iter()
-        .filter(|p| !lower.contains(&p.to_lowercase()))
+        .zip(&places)
+        .filter(|(_, place)| place.is_none())
+        .map(|(p, _)| p)
         .collect();
     let coverage = if facts.parameters.is_empty() {
         1.0
     } else {
-        documented.len() as f64 / facts.parameters.len() as f64
+        documented as f64 / facts.parameters.len() as f64
     };
+    // Explained on purpose (a parameters section, `__prompts__`, the docs folder), not only
+    // mentioned in passing.
+    let deliberate = params_section
+        || places
+            .iter()
+            .any(|p| matches!(p, Some("prompts") | Some("docs")));
     s.criterion(
         6.0,
-        if params_section || facts.parameters.is_empty() {
+        if deliberate || facts.parameters.is_empty() {
             coverage
         } else {
             coverage * 0.5
         },
     );
+    let count = |place: &str| places.iter().filter(|p| **p == Some(place)).count();
     s.see(format!(
-        "{} of {} parameters mentioned",
-        documented.len(),
-        facts.parameters.len()
+        "{documented} of {} parameters documented ({} in the README, {} in __prompts__, {} in docs/)",
+        facts.parameters.len(),
+        count("readme"),
+        count("prompts"),
+        count("docs")
     ));
-    if !params_section && !facts.parameters.is_empty() {
-        s.recommend("Add a `## Parameters` section (a table of name, type, default and meaning).");
+    if !deliberate && !facts.parameters.is_empty() {
+        s.recommend("Add a `## Parameters` section (a table of name, type, default and meaning), or explain the variables in cookiecutter's `__prompts__` or in `docs/`.");
     }
     if !missing.is_empty() {
         s.recommend(format!(
-            "Document these parameters in the README: {}.",
+            "Document these parameters (in the README, `__prompts__` or `docs/`): {}.",
             missing
                 .iter()
                 .map(|p| format!("`{p}`"))
@@ -118,7 +129,7 @@ pub fn check(facts: &Facts<'_>) -> CheckResult {
     }
 
     let output = has_heading(
-        &md,
+        md,
         &[
             "what you get",
             "output",

@@ -127,27 +127,24 @@ pub fn check(facts: &Facts<'_>) -> CheckResult {
 /// Share (0..=1) of parameters that are fully described.
 fn parameter_quality(facts: &Facts<'_>, manifest: &Value, s: &mut Scorer) -> f64 {
     if let Some(cookiecutter) = &facts.cookiecutter {
-        let Ok(cc) = cookiecutter else {
+        if cookiecutter.is_err() {
             s.see("cookiecutter.json does not parse");
             s.recommend("Fix the JSON syntax of cookiecutter.json.");
             return 0.0;
-        };
-        // Cookiecutter infers types from defaults; help comes from `__prompts__` or the README.
-        let prompts = cc.get("__prompts__").and_then(Value::as_object);
-        let readme = facts.readme.as_deref().unwrap_or("").to_lowercase();
+        }
+        // Cookiecutter infers types from defaults; help comes from `__prompts__`, the README or
+        // the docs folder.
         let described = facts
             .parameters
             .iter()
-            .filter(|p| {
-                prompts.is_some_and(|m| m.contains_key(*p)) || readme.contains(&p.to_lowercase())
-            })
+            .filter(|p| facts.documented_in(p).is_some())
             .count();
         s.see(format!(
             "{} cookiecutter parameters, {described} with help",
             facts.parameters.len()
         ));
         if described < facts.parameters.len() {
-            s.recommend("Describe every cookiecutter variable (in `__prompts__` or the README's parameters section).");
+            s.recommend("Describe every cookiecutter variable (in `__prompts__`, the README's parameters section or `docs/`).");
         }
         return if facts.parameters.is_empty() {
             1.0

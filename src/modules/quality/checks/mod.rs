@@ -178,7 +178,15 @@ pub struct Evaluation {
 /// What the checks need to know about the template, read once from its files.
 pub(crate) struct Facts<'a> {
     pub files: &'a [InputFile],
+    /// The README at the template root (`README.md`, `README.rst`, `README`, …).
     pub readme: Option<String>,
+    /// The README read as Markdown or reStructuredText.
+    pub readme_doc: Option<text::Markdown>,
+    /// The template's own documentation besides the README: the text of the top-level `docs/`
+    /// folder (Markdown, reStructuredText, text), lowercased.
+    pub docs: String,
+    /// Cookiecutter variables with a `__prompts__` entry (their help text).
+    pub prompted: Vec<String>,
     /// `manifest.yaml` parsed (Err: the parse error).
     pub manifest: Option<Result<Value, String>>,
     /// `cookiecutter.json` parsed.
@@ -195,7 +203,31 @@ impl<'a> Facts<'a> {
                 .find(|f| f.path.eq_ignore_ascii_case(name))
                 .map(|f| String::from_utf8_lossy(&f.content).into_owned())
         };
-        let readme = find("README.md").or_else(|| find("README"));
+        let readme_file = [
+            "README.md",
+            "README.rst",
+            "README",
+            "README.markdown",
+            "README.txt",
+        ]
+        .into_iter()
+        .find_map(|name| find(name).map(|text| (name, text)));
+        let readme_doc = readme_file
+            .as_ref()
+            .map(|(name, text)| text::parse_readme(name, text));
+        let readme = readme_file.map(|(_, text)| text);
+        let docs: String = files
+            .iter()
+            .filter(|f| {
+                let lower = f.path.to_lowercase();
+                lower.starts_with("docs/")
+                    && [".md", ".rst", ".txt", ".markdown"]
+                        .iter()
+                        .any(|ext| lower.ends_with(ext))
+            })
+            .map(|f| String::from_utf8_lossy(&f.content).to_lowercase())
+            .collect::<Vec<_>>()
+            .join("\n");
         let manifest = find("manifest.yaml")
             .or_else(|| find("manifest.yml"))
             .map(|raw| {
@@ -213,8 +245,17 @@ impl<'a> Facts<'a> {
             serde_json::from_str::<serde_json::Map<String, Value>>(&raw).map_err(|e| e.to_string())
         });
         let mut parameters = Vec::new();
+        let mut prompted = Vec::new();
         if let Some(Ok(cc)) = &cookiecutter {
             parameters.extend(cc.keys().filter(|k| !k.starts_with('_')).cloned());
+            if let Some(prompts) = cc.get("__prompts__").and_then(Value::as_object) {
+                prompted.extend(
+                    parameters
+                        .iter()
+                        .filter(|p| prompts.contains_key(*p))
+                        .cloned(),
+                );
+            }
         } else if let Some(Ok(m)) = &manifest
             && let Some(params) = m.get("parameters").and_then(Value::as_array)
         {
@@ -228,6 +269,9 @@ impl<'a> Facts<'a> {
         Facts {
             files,
             readme,
+            readme_doc,
+            docs,
+            prompted,
             manifest,
             cookiecutter,
             parameters,
@@ -239,6 +283,34 @@ impl<'a> Facts<'a> {
             Some(Ok(m)) => Some(m),
             _ => None,
         }
+    }
+
+    /// Where a parameter is explained: `"prompts"` (a `__prompts__` entry), `"docs"` (the
+    /// `docs/` folder mentions it) or `"readme"` (the README mentions it).
+    pub fn documented_in(&self, parameter: &str) -> Option<&'static str> {
+        let lower = parameter.to_lowercase();
+        if self.prompted.iter().any(|p| p == parameter) {
+            Some("prompts")
+        } else if self
+            .readme
+            .as_deref()
+            .is_some_and(|r| r.to_lowercase().contains(&lower))
+        {
+            Some("readme")
+        } else if self.docs.contains(&lower) {
+            Some("docs")
+        } else {
+            None
+        }
+    }
+
+    /// Whether `path` lies in a cookiecutter project folder (`{{cookiecutter.x}}/…`, also in
+    /// nested templates): the files the generated project is made of.
+    pub fn in_project_folder(&self, path: &str) -> bool {
+        let segments: Vec<&str> = path.split('/').collect();
+        segments[..segments.len().saturating_sub(1)]
+            .iter()
+            .any(|s| s.contains("cookiecutter") && s.contains("{{"))
     }
 }
 

@@ -225,23 +225,100 @@ fn metadata_problems_are_named() {
 }
 
 #[test]
-fn dependencies_must_agree_and_be_constrained() {
+fn dependencies_count_where_the_project_declares_them_and_must_be_constrained() {
+    // The generated requirements file declares two more dependencies, unpinned, and the
+    // manifest lists one nothing uses.
     let mut files = good_template();
     replace(
         &mut files,
         "{{ project_name }}/requirements.txt",
         Some("fastapi>=0.115,<1\nuvicorn>=0.30\npytest>=8\nsqlalchemy\nredis\n"),
     );
+    replace(
+        &mut files,
+        "manifest.yaml",
+        Some(&GOOD_MANIFEST.replace(
+            "  - pytest: \">=8\"\n",
+            "  - pytest: \">=8\"\n  - celery: \"\"\n",
+        )),
+    );
     let eval = evaluate_files(&files);
     let deps = &eval.checks.dependencies;
-    assert_ne!(deps.status, Status::Pass);
+    assert!(deps.score < deps.max_score, "{deps:?}");
+    // Declared by the project's own requirements file: nothing to repeat in the manifest.
+    assert!(
+        !deps
+            .recommendations
+            .iter()
+            .any(|r| r.contains("Declare these")),
+        "{deps:?}"
+    );
     assert!(
         deps.recommendations
             .iter()
-            .any(|r| r.contains("`sqlalchemy`") && r.contains("`redis`")),
+            .any(|r| r.contains("Pin versions")
+                && r.contains("`sqlalchemy`")
+                && r.contains("`redis`")),
+        "{deps:?}"
+    );
+    assert!(
+        deps.recommendations
+            .iter()
+            .any(|r| r.contains("Remove dependencies") && r.contains("`celery`")),
         "{deps:?}"
     );
     assert!(deps.evidence.iter().any(|e| e.contains("unpinned")));
+}
+
+#[test]
+fn cookiecutter_templates_are_judged_on_their_project_folder_docs_and_prompts() {
+    let readme = "Demo template\n=============\n\nThis cookiecutter template generates a small Python package with tests, \
+a continuous integration workflow and a documentation skeleton, ready to publish.\n\nUsage\n-----\n\n    \
+cookiecutter gh:example/demo\n\n```bash\ncd my-package && pytest\n```\n";
+    let files = vec![
+        file(
+            "cookiecutter.json",
+            r#"{"project_name": "Demo", "license": ["MIT", "BSD"], "__prompts__": {"license": "Which licence?"}}"#,
+        ),
+        file("README.md", readme),
+        file(
+            "docs/options.md",
+            "# Options\n\n`project_name` names the package.\n",
+        ),
+        // The repository's own tooling: not part of the generated project.
+        file("requirements.txt", "tox\n"),
+        file(
+            "{{cookiecutter.project_name}}/setup.cfg",
+            "[options]\ninstall_requires =\n    click>=8\n",
+        ),
+    ];
+    let eval = evaluate_files(&files);
+    let doc = &eval.checks.documentation;
+    assert!(
+        doc.evidence
+            .iter()
+            .any(|e| e.contains("2 of 2 parameters documented")
+                && e.contains("1 in __prompts__")
+                && e.contains("1 in docs/")),
+        "{doc:?}"
+    );
+    let examples = &eval.checks.examples;
+    assert!(
+        examples
+            .evidence
+            .iter()
+            .any(|e| e.contains("serves as the example")),
+        "{examples:?}"
+    );
+    assert_eq!(examples.status, Status::Pass, "{examples:?}");
+    let deps = &eval.checks.dependencies;
+    assert!(
+        deps.evidence
+            .iter()
+            .any(|e| e
+                .contains("1 dependencies declared in {{cookiecutter.project_name}}/setup.cfg")),
+        "{deps:?}"
+    );
 }
 
 #[test]

@@ -105,7 +105,7 @@ impl TemplatesService {
                 seed,
                 max_output_files: settings.max_output_files,
                 max_output_bytes: settings.max_output_bytes,
-                template_name: Some(template_name),
+                source: render::CookiecutterSource::named(&template_name),
                 ..RenderOptions::default()
             };
             let context = render::resolve_parameters(&inspected.spec, &parameters, &options)
