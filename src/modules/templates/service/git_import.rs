@@ -133,6 +133,23 @@ impl TemplatesService {
             .map(TemplateSourceView::from))
     }
 
+    /// What cookiecutter's `_template`, `_repo_dir` and `_checkout` default to when the
+    /// template is rendered: for a template imported from git, what `cookiecutter URL
+    /// --checkout REF` records (the URL and the ref); else its registry name.
+    pub(super) async fn cookiecutter_source(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        name: &str,
+    ) -> ApiResult<crate::render::CookiecutterSource> {
+        Ok(match self.source_of(tenant, id).await? {
+            Some(source) => {
+                crate::render::CookiecutterSource::git(&source.url, source.git_ref.as_deref())
+            }
+            None => crate::render::CookiecutterSource::named(name),
+        })
+    }
+
     async fn import_source(
         &self,
         actor: &Principal,

@@ -86,6 +86,10 @@ impl TemplatesService {
         let files = self.files_at(&tenant, &row.id, &commit).await?;
         let settings = self.inner.settings.clone();
         let template_name = row.name.clone();
+        // Issue 14: an imported template's cookiecutter source is its git URL and ref.
+        let cookiecutter_source = self
+            .cookiecutter_source(&tenant, &row.id, &template_name)
+            .await?;
         let parameters = request.parameters.clone();
         let reproducible = request.now.is_some() || request.seed.is_some();
         let now = request.now.unwrap_or_else(|| {
@@ -105,7 +109,7 @@ impl TemplatesService {
                 seed,
                 max_output_files: settings.max_output_files,
                 max_output_bytes: settings.max_output_bytes,
-                source: render::CookiecutterSource::named(&template_name),
+                source: cookiecutter_source,
                 ..RenderOptions::default()
             };
             let context = render::resolve_parameters(&inspected.spec, &parameters, &options)
