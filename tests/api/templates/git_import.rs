@@ -476,6 +476,36 @@ async fn an_uploaded_cookiecutter_folder_without_manifest_gets_one_derived() {
         out,
         vec![("demo-app/README.md".to_string(), "# Demo App\n".to_string())]
     );
+    // Replacing it with a plain folder again keeps its name and category.
+    let changed: Vec<(&str, &str)> = refs
+        .iter()
+        .map(|(p, c)| {
+            if p.ends_with("}}/README.md") {
+                (*p, "# {{ cookiecutter.project_name }} v2\n")
+            } else {
+                (*p, *c)
+            }
+        })
+        .collect();
+    let (status, updated) = send(
+        app.request(
+            Method::PUT,
+            &format!("/api/v1/templates/{id}"),
+            Some(&app.editor.token),
+        )
+        .header("Content-Type", "application/gzip")
+        .header(
+            "If-Match",
+            format!("\"{}\"", created["current_commit"].as_str().unwrap()),
+        )
+        .body(tar_gz(&changed)),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["name"], "cookiecutter-demo-thing");
+    assert_eq!(updated["changed"], true);
+    let out = instantiate(&app, id, json!({})).await;
+    assert_eq!(out[0].1, "# Demo App v2\n");
 
     // JSON files: the name comes from `?name=` (else the README's title), the category from
     // `?category=`.
@@ -579,6 +609,21 @@ async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_force
         )
         .await;
     assert_eq!(status, 404);
+    for sub in [
+        "versions",
+        "instantiations",
+        "files/cookiecutter.json",
+        "diff?from=HEAD",
+    ] {
+        let (status, body) = app
+            .get(&format!("{detail_path}/{sub}"), Some(&app.viewer.token))
+            .await;
+        assert_eq!(status, 404, "{sub}: {body}");
+    }
+    let (status, _) = app
+        .get(&format!("{detail_path}/versions"), Some(&app.editor.token))
+        .await;
+    assert_eq!(status, 200);
 
     // Publishing needs a pass, or an admin's force with a reason.
     let publish = format!("{detail_path}/publish");
