@@ -839,3 +839,66 @@ async fn an_imported_repository_renders_like_cookiecutter_of_the_same_url_and_re
     assert!(context.contains("\"_checkout\": \"v0.3.0\""), "{context}");
     app.shutdown().await;
 }
+
+/// `maestro template import URL --server … ` (token from MAESTRO_TOKEN) against a running server.
+#[tokio::test]
+async fn the_cli_imports_a_repository_and_reports_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_allowing(dir.path()).await;
+    let (bare, work) = new_repo(dir.path(), "cli-demo");
+    write_files(&work, DEMO);
+    commit_and_push(&work, "cli demo");
+    let url = format!("file://{}", bare.display());
+    let cli = |args: Vec<String>, token: String| {
+        let server = app.url("");
+        async move {
+            tokio::process::Command::new(crate::helpers::maestro_bin())
+                .current_dir(crate::helpers::repo_root())
+                .arg("template")
+                .arg("import")
+                .args(args)
+                .arg("--server")
+                .arg(server)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("MAESTRO_TOKEN", token)
+                .output()
+                .await
+                .expect("maestro runs")
+        }
+    };
+    let out = cli(
+        vec![
+            url.clone(),
+            "--category".into(),
+            "devops_engineer".into(),
+            "--name".into(),
+            "From CLI".into(),
+        ],
+        app.editor.token.clone(),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("created    from-cli 0.0.0+"), "{stdout}");
+    let (_, list) = app.get("/api/v1/templates", Some(&app.viewer.token)).await;
+    assert_eq!(list["items"][0]["name"], "from-cli", "{list}");
+
+    // A refusal: exit 1, the detail and the field on stderr.
+    let out = cli(
+        vec![url, "--ref".into(), "no-such-tag".into()],
+        app.editor.token.clone(),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("422") && stderr.contains("ref:"),
+        "{stderr}"
+    );
+    app.shutdown().await;
+}
