@@ -902,3 +902,37 @@ async fn the_cli_imports_a_repository_and_reports_refusals() {
     );
     app.shutdown().await;
 }
+
+/// With a sync remote holding credentials on the same host, a failed import shows neither them
+/// nor anything but the URL as given (which credentials apply is unit-tested in
+/// `service::git_import`).
+#[tokio::test]
+async fn https_credentials_of_the_tenant_remote_never_show() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .put(
+            "/api/v1/admin/git/remote",
+            Some(&app.admin.token),
+            &json!({"url": "https://bob:s3cret@127.0.0.1:9/team/templates.git"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Nothing listens on port 9: the clone fails fast, with the URL's credentials redacted.
+    let (status, body) = import(
+        &app,
+        &app.editor.token,
+        &json!({"url": "https://127.0.0.1:9/team/other.git", "category": "qa_engineer"}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "templates.import_fetch_failed");
+    assert!(!body.to_string().contains("s3cret"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("https://127.0.0.1:9/team/other.git"),
+        "{body}"
+    );
+    app.shutdown().await;
+}
