@@ -3,6 +3,7 @@
 //! server binary. `platform` holds what every module shares; `modules` holds the features;
 //! `render` is the template renderer (pure; the templates and quality modules use it).
 
+pub mod cli;
 pub mod config;
 pub mod console;
 pub mod modules;

@@ -1,5 +1,5 @@
 //! The `maestro` command: `serve` (default), `migrate`, `seed`, `config`, `user …`, `token`,
-//! `healthcheck`, `openapi`. Errors print one line that says what to fix.
+//! `healthcheck`, `openapi`, and the client commands `project update` / `project status`. Errors print one line that says what to fix.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +69,18 @@ enum Command {
     /// Templates on a running server (token from MAESTRO_TOKEN).
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Sign in to a Maestro server for the client commands (`maestro project …`): the sign-in
+    /// is kept in ~/.config/maestro/credentials.json (or $MAESTRO_CREDENTIALS), mode 0600.
+    Login {
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Keep a generated project current with its template (talks to a Maestro server; token
+    /// from MAESTRO_TOKEN or `maestro login`).
+    #[command(subcommand)]
+    Project(ProjectCommand),
 }
 
 #[derive(Subcommand)]
@@ -96,6 +108,41 @@ enum TemplateCommand {
         /// An editor's access token.
         #[arg(long, env = "MAESTRO_TOKEN", hide_env_values = true)]
         token: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Update the project in DIR to a newer template version: packs the working tree
+    /// (respecting .gitignore), asks the server for a three-way update, applies the patch
+    /// (conflict markers where both sides changed the same lines, .rej files where a hunk
+    /// cannot be placed) and rewrites the answers file. Exits 1 when conflicts are left.
+    Update {
+        /// The project folder (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Maestro's URL (default: the one in the answers file).
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: Option<String>,
+        /// Target commit (default: the template's current version).
+        #[arg(long)]
+        to: Option<String>,
+        /// A new or changed answer, `name=value` (JSON values like 8080 or true are typed).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Print the plan only; change nothing and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Update even if tracked files have uncommitted changes.
+        #[arg(long)]
+        allow_dirty: bool,
+    },
+    /// Which template version the project in DIR is on and how far behind it is.
+    Status {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, env = "MAESTRO_SERVER")]
+        server: Option<String>,
     },
 }
 
@@ -187,6 +234,12 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Healing(HealingCommand::Eval { dir })) = &cli.command {
         return healing_eval(dir);
+    }
+    if let Some(Command::Project(command)) = cli.command {
+        return project(command);
+    }
+    if let Some(Command::Login { server, email }) = &cli.command {
+        return login(server, email);
     }
     let settings = match Settings::load(&LoadOptions {
         config_dir: cli.config_dir.clone(),
@@ -401,6 +454,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Healing(HealingCommand::Eval { dir }) => Ok(healing_eval(&dir)),
+        Command::Project(_) | Command::Login { .. } => {
+            anyhow::bail!("client commands run before the configuration is read")
+        }
         Command::Openapi => {
             let platform = Platform::new(settings)?;
             let modules = maestro::platform::health::Modules(std::sync::Arc::new(
@@ -414,6 +470,86 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// `maestro healing eval <dir>`: pure, so it runs before (and without) the configuration.
+/// `maestro login`: the password from `MAESTRO_PASSWORD` or the first line of standard input.
+fn login(server: &str, email: &str) -> ExitCode {
+    let password = match std::env::var("MAESTRO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => p,
+        None => {
+            eprint!("password for {email}: ");
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() {
+                return fail("cannot read the password from standard input");
+            }
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(maestro::cli::login::login(server, email, &password)) {
+        Ok(path) => {
+            println!(
+                "signed in to {server} as {email}; kept in {}",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{e:#}")),
+    }
+}
+
+/// `maestro project …`: a client of a Maestro server; no configuration or database needed.
+fn project(command: ProjectCommand) -> ExitCode {
+    use maestro::cli::project;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let token = std::env::var("MAESTRO_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let outcome = runtime.block_on(async {
+        match command {
+            ProjectCommand::Update {
+                dir,
+                server,
+                to,
+                set,
+                dry_run,
+                allow_dirty,
+            } => {
+                project::update(project::UpdateOptions {
+                    dir,
+                    server,
+                    token,
+                    to,
+                    set,
+                    dry_run,
+                    allow_dirty,
+                })
+                .await
+            }
+            ProjectCommand::Status { dir, server } => {
+                project::status(&dir, server.as_deref(), token.as_deref()).await
+            }
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => fail(format!("{e:#}")),
+    }
+}
+
 fn healing_eval(dir: &std::path::Path) -> ExitCode {
     use maestro::modules::healing::{eval, strategies::Tuning};
     match eval::run(dir, &Tuning::default()) {

@@ -33,6 +33,7 @@ pub fn problem_code_tables() -> Vec<(&'static str, &'static [CodeDoc])> {
             "GitImportError",
             templates::git_import::GitImportError::CODES,
         ),
+        ("UpdateError", templates::service::UpdateError::CODES),
     ]
 }
 

@@ -29,7 +29,7 @@ pub const CATEGORIES: [&str; 15] = [
     "frontend-templates",
 ];
 
-const KNOWN_FIELDS: [&str; 11] = [
+const KNOWN_FIELDS: [&str; 12] = [
     "name",
     "version",
     "description",
@@ -41,6 +41,7 @@ const KNOWN_FIELDS: [&str; 11] = [
     "parameters",
     "copy_without_render",
     "hooks",
+    "answers_file",
 ];
 
 static NAME_RE: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^[a-z0-9_-]{1,100}$").ok());
@@ -241,6 +242,19 @@ impl Manifest {
             );
         }
         let parameters = parse_parameters(obj.get("parameters"), &mut errs);
+        // The answers file's name, or `false` for none (read by the templates module).
+        match obj.get("answers_file") {
+            None | Some(Json::Null) | Some(Json::Bool(_)) => {}
+            Some(Json::String(path)) => {
+                if let Err(e) = safe_relative_path(path) {
+                    errs.push("answers_file", e);
+                }
+            }
+            Some(other) => errs.push(
+                "answers_file",
+                format!("must be false or a relative path, got {}", kind_name(other)),
+            ),
+        }
 
         if !errs.0.is_empty() {
             return Err(RenderError::spec(Some(MANIFEST_FILE), errs.0.join("; ")));
@@ -392,8 +406,8 @@ fn parse_dependencies(v: Option<&Json>, errs: &mut Errors) -> Vec<Dependency> {
 }
 
 fn parse_parameters(v: Option<&Json>, errs: &mut Errors) -> Vec<ParameterSpec> {
-    const FIELDS: [&str; 7] = [
-        "name", "type", "default", "choices", "pattern", "required", "help",
+    const FIELDS: [&str; 8] = [
+        "name", "type", "default", "choices", "pattern", "required", "help", "secret",
     ];
     let items = match v {
         None | Some(Json::Null) => return Vec::new(),
@@ -520,6 +534,16 @@ fn parse_parameters(v: Option<&Json>, errs: &mut Errors) -> Vec<ParameterSpec> {
                 false
             }
         };
+        // `secret: true` keeps the answer out of the answers file (read by the templates module).
+        if let Some(other) = obj
+            .get("secret")
+            .filter(|v| !v.is_boolean() && !v.is_null())
+        {
+            errs.push(
+                &f("secret"),
+                format!("must be true or false, got {}", kind_name(other)),
+            );
+        }
         let help = match obj.get("help") {
             None | Some(Json::Null) => None,
             Some(Json::String(h)) => Some(h.clone()),

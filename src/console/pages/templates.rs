@@ -679,6 +679,7 @@ async fn preview(
         now: None,
         seed: None,
         output_format: "json".into(),
+        ..InstantiateRequest::default()
     };
     let (preview, errors, general, status) = match service
         .instantiate(
@@ -764,6 +765,7 @@ async fn download(
             ArchiveKind::Zip => "zip",
         }
         .into(),
+        ..InstantiateRequest::default()
     };
     let done = match service
         .instantiate(

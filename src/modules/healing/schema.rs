@@ -140,7 +140,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    healing_flaky_evidence (tenant_id, test_id) {
+        tenant_id -> Text,
+        project -> Text,
+        test_id -> Text,
+        last_evidence_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(healing_healings -> healing_tests (test_id));
+diesel::joinable!(healing_flaky_evidence -> healing_tests (test_id));
 diesel::joinable!(healing_quarantine -> healing_tests (test_id));
 diesel::joinable!(healing_failures -> healing_tests (test_id));
 diesel::joinable!(healing_failures -> healing_results (result_id));
@@ -152,5 +162,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     healing_failures,
     healing_quarantine,
     healing_healings,
-    healing_repositories
+    healing_repositories,
+    healing_flaky_evidence
 );

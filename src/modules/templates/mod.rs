@@ -24,6 +24,9 @@ pub mod sync;
 // Issue 14 (import from git, derived manifests).
 pub mod derive;
 pub mod git_import;
+// Issue 15: keeping generated projects current (answers file, three-way update, drift).
+pub mod answers;
+pub mod merge;
 
 use std::sync::Arc;
 
@@ -152,6 +155,10 @@ impl Module for TemplatesModule {
             }
             let (_, _, ratio) = self.service.cache_hit_ratio();
             metrics::gauge!("maestro_templates_cache_hit_ratio").set(ratio);
+            // Issue 15: generated projects behind their template's current version.
+            if let Err(e) = self.service.collect_drift_metrics().await {
+                tracing::warn!(error = ?e, "counting projects behind failed");
+            }
         })
     }
 }

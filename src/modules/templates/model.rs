@@ -87,6 +87,12 @@ pub struct InstantiateBody {
     pub now: Option<DateTime<Utc>>,
     /// Seed for `uuid4()`, `random_ascii_string()` and `random`.
     pub seed: Option<u64>,
+    /// Write the answers file `.maestro-answers.yml` (template, commit, answers) into the
+    /// output. Default: native templates write it unless their manifest opts out;
+    /// cookiecutter-format templates only when this is `true`.
+    pub answers_file: Option<bool>,
+    /// A label or repository URL for the generated project, shown in the drift report.
+    pub project: Option<String>,
 }
 
 /// `POST /api/v1/templates/search`.
@@ -399,9 +405,28 @@ pub struct InstantiationView {
     pub total_bytes: i64,
     /// `zip`, `tar.gz` or `json`.
     pub output_format: String,
-    /// `http`, `stream` or `workflow`.
+    /// `http`, `stream`, `workflow`, or `update` (a project updated to this commit).
     pub source: String,
     pub created_at: DateTime<Utc>,
+    /// The entry that generated the project (absent on that entry itself): all entries of one
+    /// project share `project_id` or are it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    /// The label or repository URL given at instantiation or update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Updates: the commit the project was updated from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_commit: Option<String>,
+    /// Updates: how many conflicts the update left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<i64>,
+    /// With `?behind=true`: how many template versions (commits) are newer than `commit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions_behind: Option<i64>,
+    /// With `?behind=true`: the newer versions, newest first (the changelog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<Vec<ChangelogEntry>>,
 }
 
 impl From<InstantiationRow> for InstantiationView {
@@ -421,6 +446,12 @@ impl From<InstantiationRow> for InstantiationView {
             output_format: r.output_format,
             source: r.source,
             created_at: r.created_at.and_utc(),
+            project_id: r.project_id,
+            project: r.project_label,
+            from_commit: r.from_commit,
+            conflicts: r.conflicts,
+            versions_behind: None,
+            changelog: None,
         }
     }
 }
@@ -601,4 +632,115 @@ impl From<super::store::SourceRow> for TemplateSourceView {
 pub struct PublishBody {
     /// Admins only: publish although the publish gate refuses; the reason is recorded.
     pub force: Option<ForceBody>,
+}
+
+// ----- issue 15: project updates and drift -----
+
+/// `GET /api/v1/templates/{id}/instantiations`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct InstantiationsQuery {
+    /// Items per page (1-100, default 20).
+    pub limit: Option<i64>,
+    /// Items to skip (default 0).
+    pub offset: Option<i64>,
+    /// Only generated projects behind the current version: the latest entry of each project
+    /// (its generation or its last update), with `versions_behind` and `changelog`.
+    pub behind: Option<bool>,
+}
+
+/// One newer template version in a drift report.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ChangelogEntry {
+    pub commit: String,
+    /// The manifest version at this commit.
+    pub version: Option<String>,
+    /// The commit message's first line.
+    pub message: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One template in `GET /api/v1/templates/drift`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TemplateDrift {
+    pub template_id: String,
+    pub template_name: String,
+    pub current_commit: String,
+    pub current_version: String,
+    /// Generated projects (instantiations and their updates count once).
+    pub projects: i64,
+    /// Projects whose latest entry is not the current commit.
+    pub behind: i64,
+    /// The behind projects' latest entries, most versions behind first.
+    pub projects_behind: Vec<InstantiationView>,
+}
+
+/// `POST /api/v1/templates/{id}/update` as JSON (an archive upload gives the same options as
+/// query parameters, see [`UpdateQuery`]).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// The project's files: relative path → a UTF-8 string, `{"base64": "…"}` or
+    /// `{"content": "…", "executable": true}` (as for template uploads).
+    #[schema(value_type = Object)]
+    pub files: Map<String, Value>,
+    /// The ledger entry the project was generated (or last updated) from; default: the one
+    /// named in the project's answers file.
+    pub instantiation_id: Option<String>,
+    /// The target commit (full id or unique prefix); default: the current version.
+    pub to: Option<String>,
+    /// New or changed answers; the others keep their value, new parameters take their default.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub answers: Map<String, Value>,
+    /// Return the plan (changes and conflicts) only: no patch, no archive, no ledger entry.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Also return the merged tree as an archive (`zip` or `tar.gz`, base64 in `archive_base64`).
+    pub archive: Option<OutputFormat>,
+    /// A label or repository URL for the project (drift report).
+    pub project: Option<String>,
+}
+
+/// Options of `POST /api/v1/templates/{id}/update` with a `.zip` / `.tar.gz` body.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateQuery {
+    pub instantiation_id: Option<String>,
+    pub to: Option<String>,
+    /// New or changed answers as a JSON object, e.g. `{"port": 8080}`.
+    pub answers: Option<String>,
+    pub dry_run: Option<bool>,
+    /// `zip` or `tar.gz`.
+    pub archive: Option<String>,
+    pub project: Option<String>,
+}
+
+/// The outcome of an update: what changes, what conflicts, and the patch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UpdateResult {
+    pub template_id: String,
+    pub from_commit: String,
+    pub from_version: String,
+    pub to_commit: String,
+    pub to_version: String,
+    pub dry_run: bool,
+    /// Nothing to change: the project already has everything of the target version.
+    pub up_to_date: bool,
+    /// The ledger entry recording this update (absent for dry runs).
+    pub instantiation_id: Option<String>,
+    /// The ledger entry that generated the project.
+    pub project_id: Option<String>,
+    /// The answers of the target version (secret ones included; the answers file leaves them out).
+    #[schema(value_type = Object)]
+    pub answers: Map<String, Value>,
+    /// Where the rewritten answers file is (absent when the template writes none).
+    pub answers_file: Option<String>,
+    pub changes: Vec<super::merge::PlannedChange>,
+    pub conflicts: Vec<super::merge::Conflict>,
+    /// A git-style patch from the uploaded project to the merged tree (`git apply`,
+    /// `git apply --3way`); files with conflicts carry conflict markers. Absent for dry runs.
+    pub patch: Option<String>,
+    /// The merged tree, when `archive` was asked for.
+    pub archive_base64: Option<String>,
 }

@@ -15,6 +15,8 @@ use super::model::{
     RemoteView, RenderedFile, RestoreBody, SearchBody, SyncReport, TemplateBody, TemplateDetail,
     TemplateSummary, VersionContent, VersionView,
 };
+use super::model::{InstantiationsQuery, TemplateDrift, UpdateBody, UpdateQuery, UpdateResult};
+use super::service::UpdateRequest;
 use super::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
 };
@@ -58,6 +60,11 @@ crate::problem_responses! {
         504 => "The remote took too long",
     ];
     struct CannotRepair = [409 => "The branch cannot be moved back (`templates.git_cannot_repair`)"];
+    struct UpdateRejected = [
+        404 => "No such template in your tenant, or no such instantiation of it (`templates.instantiation_not_found`)",
+        413 => "The body or a rendered version exceeds a limit named in the detail",
+        422 => "No answers file and no `instantiation_id` (`templates.update_no_answers`), an unreadable answers file, one of another template, an unsafe path in the upload, or answers that no longer validate (each named)",
+    ];
 }
 
 pub fn configure(
@@ -69,6 +76,7 @@ pub fn configure(
         .service(create_template)
         .service(search_templates)
         .service(list_categories)
+        .service(template_drift)
         .service(get_template)
         .service(update_template)
         .service(delete_template)
@@ -79,6 +87,7 @@ pub fn configure(
         .service(get_file)
         .service(instantiate_template)
         .service(list_instantiations)
+        .service(update_project)
         .service(get_remote)
         .service(set_remote)
         .service(sync_remote)
@@ -633,6 +642,7 @@ async fn instantiate_template(
     service: web::Data<TemplatesService>,
     path: web::Path<String>,
     body: web::Json<InstantiateBody>,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     if is_viewer(&caller)
         && service
@@ -658,6 +668,9 @@ async fn instantiate_template(
         // A seed makes the service fix the clock too (see `deterministic`).
         seed: body.seed.or(reproducible.then_some(0)),
         output_format: format.as_str().to_string(),
+        answers_file: body.answers_file,
+        project_label: body.project,
+        server_url: Some(server_url(&req)),
     };
     let done = service
         .instantiate(&caller.principal, &path, request, InstantiationSource::Http)
@@ -751,12 +764,15 @@ async fn instantiate_template(
     Ok(response.body(bytes))
 }
 
-/// The instantiation ledger of a template: who generated what from which commit.
+/// The instantiation ledger of a template: who generated what from which commit, and the
+/// updates of generated projects (`source: update`). `?behind=true` lists instead the generated
+/// projects behind the current version (each project's latest entry) with how many versions
+/// behind and the changelog between.
 #[utoipa::path(
     tag = "templates",
-    params(("id" = String, Path, description = "Template id"), PageQuery),
+    params(("id" = String, Path, description = "Template id"), InstantiationsQuery),
     responses(
-        (status = 200, description = "Ledger entries, newest first", body = Page<InstantiationView>),
+        (status = 200, description = "Ledger entries, newest first (with `behind=true`: the projects behind, most versions behind first)", body = Page<InstantiationView>),
         ApiErrors, TemplateNotFound,
     ),
     security(("bearer" = ["viewer"]))
@@ -766,9 +782,18 @@ async fn list_instantiations(
     caller: Authorized<Viewer>,
     service: web::Data<TemplatesService>,
     path: web::Path<String>,
-    page: web::Query<PageQuery>,
+    query: web::Query<InstantiationsQuery>,
 ) -> ApiResult<web::Json<Page<InstantiationView>>> {
     hide_draft_from_viewer(&caller, &service, &path).await?;
+    let page = PageQuery {
+        limit: query.limit,
+        offset: query.offset,
+    };
+    if query.behind == Some(true) {
+        return Ok(web::Json(
+            service.behind(caller.tenant(), &path, &page).await?,
+        ));
+    }
     Ok(web::Json(
         service
             .instantiations(caller.tenant(), &path, &page)
@@ -906,6 +931,142 @@ async fn import_templates(
     ))
 }
 
+// ----- issue 15: keeping generated projects current -----
+
+/// Maestro's URL as the caller reached it (`scheme://host`), written into answers files.
+fn server_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// Update a generated project to a newer template version, the way `copier update` does: the
+/// project's version is re-rendered with its answers (from the answers file in the upload, or
+/// `instantiation_id`), the target version (`to`, default current) with the answers plus your
+/// changes, and the project's files are merged three-way against them. The answer is the plan
+/// (changes, conflicts with both sides), a patch for `git apply` and, on request, an archive of
+/// the merged tree. Nothing is stored but a ledger entry (`source: update`; none for `dry_run`).
+/// Send JSON (`files` map) or the project as `.zip` / `.tar.gz` with the options as query
+/// parameters.
+#[utoipa::path(
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id"), UpdateQuery),
+    request_body(
+        content(
+            (UpdateBody = "application/json"),
+            (Vec<u8> = "application/zip"),
+            (Vec<u8> = "application/gzip"),
+        ),
+        description = "The project's files and the update's options"
+    ),
+    responses(
+        (status = 200, description = "The plan, the patch and the conflicts", body = UpdateResult),
+        ApiErrors, JsonBodyErrors, UpdateRejected,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[post("/api/v1/templates/{id}/update")]
+async fn update_project(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    path: web::Path<String>,
+    query: web::Query<UpdateQuery>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<web::Json<UpdateResult>> {
+    let content_type = header_str(&req, header::CONTENT_TYPE)
+        .unwrap_or("application/json")
+        .to_string();
+    let body = read_body(
+        &req,
+        payload,
+        BodyLimit {
+            bytes: service.settings().max_upload_bytes,
+            code: "templates.upload_too_large",
+            setting: "templates.max_upload_bytes",
+        },
+    )
+    .await?;
+    let query = query.into_inner();
+    let field = |name: &str, message: String| {
+        ApiError::validation(
+            "Bad update option.",
+            vec![crate::platform::http::error::FieldError::new(name, message)],
+        )
+    };
+    let request = if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
+        let files = archive::read_archive(kind, &body, &service.limits())?;
+        let answers = match query.answers.as_deref() {
+            None | Some("") => serde_json::Map::new(),
+            Some(raw) => match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => {
+                    return Err(field(
+                        "answers",
+                        "must be a JSON object, e.g. {\"port\": 8080}".to_string(),
+                    ));
+                }
+            },
+        };
+        let archive = match query.archive.as_deref() {
+            None | Some("") => None,
+            Some("zip") => Some(ArchiveKind::Zip),
+            Some("tar.gz") => Some(ArchiveKind::TarGz),
+            Some(other) => {
+                return Err(field(
+                    "archive",
+                    format!("`{other}` is not an archive format; use zip or tar.gz"),
+                ));
+            }
+        };
+        UpdateRequest {
+            files,
+            instantiation_id: query.instantiation_id,
+            to: query.to,
+            answers,
+            dry_run: query.dry_run.unwrap_or(false),
+            archive,
+            project_label: query.project,
+            server_url: Some(server_url(&req)),
+        }
+    } else {
+        let essence = media_type(&content_type);
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(unsupported_media_type(
+                &essence,
+                "application/json, application/zip or application/gzip (.tar.gz)",
+            ));
+        }
+        let parsed: UpdateBody = parse_json(&body, "JSON with `files` and the update's options")?;
+        let files = archive::check_files(files_from_json(&parsed.files)?, &service.limits())?;
+        let archive = match parsed.archive {
+            None => None,
+            Some(OutputFormat::Zip) => Some(ArchiveKind::Zip),
+            Some(OutputFormat::TarGz) => Some(ArchiveKind::TarGz),
+            Some(OutputFormat::Json) => {
+                return Err(field(
+                    "archive",
+                    "`json` is not an archive format; use zip or tar.gz".to_string(),
+                ));
+            }
+        };
+        UpdateRequest {
+            files,
+            instantiation_id: parsed.instantiation_id.or(query.instantiation_id),
+            to: parsed.to.or(query.to),
+            answers: parsed.answers,
+            dry_run: parsed.dry_run || query.dry_run.unwrap_or(false),
+            archive,
+            project_label: parsed.project.or(query.project),
+            server_url: Some(server_url(&req)),
+        }
+    };
+    Ok(web::Json(
+        service
+            .update_project(&caller.principal, &path, request)
+            .await?,
+    ))
+}
+
 /// Pull an imported template's repository again (same URL, ref and folder): a new version only
 /// when its files changed.
 #[utoipa::path(
@@ -992,4 +1153,25 @@ async fn hide_draft_from_viewer<R: crate::platform::auth::RoleRequirement>(
         return Err(super::error::TemplatesError::not_found().into());
     }
     Ok(())
+}
+
+/// Drift: for every template with generated projects, how many there are, how many are behind
+/// the current version, and those projects (each one's latest ledger entry, with how many
+/// versions behind and the changelog between).
+#[utoipa::path(
+    tag = "templates",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "Templates with generated projects, most projects behind first", body = Page<TemplateDrift>),
+        ApiErrors,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/api/v1/templates/drift")]
+async fn template_drift(
+    caller: Authorized<Viewer>,
+    service: web::Data<TemplatesService>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<web::Json<Page<TemplateDrift>>> {
+    Ok(web::Json(service.drift(caller.tenant(), &page).await?))
 }

@@ -55,6 +55,10 @@ diesel::table! {
         output_format -> Text,
         source -> Text,
         created_at -> Timestamp,
+        project_id -> Nullable<Text>,
+        project_label -> Nullable<Text>,
+        from_commit -> Nullable<Text>,
+        conflicts -> Nullable<BigInt>,
     }
 }
 

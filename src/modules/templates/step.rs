@@ -106,6 +106,7 @@ impl StepType for InstantiateStep {
                 now: None,
                 seed: None,
                 output_format: "workflow".to_string(),
+                ..InstantiateRequest::default()
             };
             let done = service
                 .instantiate(&actor, &template.id, request, InstantiationSource::Workflow)

@@ -86,6 +86,14 @@ pub struct InstantiationRow {
     pub output_format: String,
     pub source: String,
     pub created_at: NaiveDateTime,
+    /// The entry that generated the project (`None` on that entry itself).
+    pub project_id: Option<String>,
+    /// A label or repository URL the caller gave for the project.
+    pub project_label: Option<String>,
+    /// Update entries (`source = "update"`): the commit the project was updated from.
+    pub from_commit: Option<String>,
+    /// Update entries: how many conflicts the update left.
+    pub conflicts: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -595,6 +603,66 @@ pub fn list_instantiations(
         .offset(offset)
         .load(conn)?;
     Ok((rows, total))
+}
+
+/// Every ledger entry of one template (drift: the latest entry per project), oldest first.
+pub fn all_instantiations(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    template_id: Option<&str>,
+) -> QueryResult<Vec<InstantiationRow>> {
+    let mut query = template_instantiations::table
+        .filter(template_instantiations::tenant_id.eq(tenant.as_str()))
+        .into_boxed();
+    if let Some(id) = template_id {
+        query = query.filter(template_instantiations::template_id.eq(id.to_string()));
+    }
+    query
+        .select(InstantiationRow::as_select())
+        .order((
+            template_instantiations::created_at.asc(),
+            template_instantiations::id.asc(),
+        ))
+        .load(conn)
+}
+
+/// The whole ledger, every tenant, oldest first (the projects-behind gauge).
+pub fn every_instantiation(conn: &mut DbConnection) -> QueryResult<Vec<InstantiationRow>> {
+    template_instantiations::table
+        .select(InstantiationRow::as_select())
+        .order((
+            template_instantiations::created_at.asc(),
+            template_instantiations::id.asc(),
+        ))
+        .load(conn)
+}
+
+/// `(tenant, id, name, current commit)` of every template (the projects-behind gauge).
+pub fn every_current_commit(
+    conn: &mut DbConnection,
+) -> QueryResult<Vec<(String, String, String, String)>> {
+    templates::table
+        .select((
+            templates::tenant_id,
+            templates::id,
+            templates::name,
+            templates::current_commit,
+        ))
+        .load(conn)
+}
+
+/// One ledger entry by id.
+pub fn find_instantiation(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> QueryResult<Option<InstantiationRow>> {
+    template_instantiations::table
+        .filter(template_instantiations::tenant_id.eq(tenant.as_str()))
+        .filter(template_instantiations::id.eq(id))
+        .select(InstantiationRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 pub fn count_instantiations(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<i64> {

@@ -274,6 +274,7 @@ async fn process(
                     .map(|d| d.with_timezone(&chrono::Utc)),
                 seed: parameters.get("seed").and_then(Value::as_u64),
                 output_format: "json".to_string(),
+                ..InstantiateRequest::default()
             };
             let done = service
                 .instantiate(&p, &id, request, InstantiationSource::Stream)

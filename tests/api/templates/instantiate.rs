@@ -44,8 +44,19 @@ async fn parameters_are_validated_and_outputs_rendered_as_json_zip_and_tar() {
     let paths: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(
         paths,
-        vec!["hello/logo.png", "hello/main.py", "hello/run.sh"],
-        "README is not output; the empty-named Dockerfile is skipped"
+        vec![
+            "hello/logo.png",
+            "hello/main.py",
+            "hello/run.sh",
+            ".maestro-answers.yml"
+        ],
+        "README is not output; the empty-named Dockerfile is skipped; a native template writes \
+         its answers file last"
+    );
+    let answers = String::from_utf8(files[3].1.clone()).unwrap();
+    assert!(
+        answers.contains("project_name: hello") && answers.contains(etag.as_str()),
+        "{answers}"
     );
     assert_eq!(files[1].1, b"PORT = 8080\nNAME = \"hello\"\n");
     assert!(files[2].2, "run.sh keeps its executable bit");
@@ -121,6 +132,7 @@ async fn parameters_are_validated_and_outputs_rendered_as_json_zip_and_tar() {
     assert_eq!(
         names,
         vec![
+            ".maestro-answers.yml",
             "greeter/Dockerfile",
             "greeter/logo.png",
             "greeter/main.py",
@@ -335,7 +347,7 @@ async fn the_workflow_step_instantiates_by_id_or_name() {
         .unwrap();
     assert_eq!(out["template_id"], id.as_str());
     assert_eq!(out["commit"], etag.as_str());
-    assert_eq!(out["file_count"], 3);
+    assert_eq!(out["file_count"], 4, "three files and the answers file");
     assert!(
         out["files"]
             .as_array()

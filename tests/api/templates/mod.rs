@@ -11,6 +11,8 @@ mod search;
 pub mod stream;
 mod sync;
 mod uploads;
+// Issue 15: project updates and drift.
+mod update;
 
 // Issue 14: imports from git.
 mod git_import;

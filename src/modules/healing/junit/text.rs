@@ -34,6 +34,14 @@ impl BoundedText {
         if s.is_empty() {
             return;
         }
+        // Only the last `half` bytes of a long piece can survive: drop the rest before copying,
+        // so one huge text node never lands in memory whole.
+        if s.len() > self.half {
+            let cut = ceil_char_boundary(s, s.len() - self.half);
+            self.omitted += self.tail.len() + cut;
+            self.tail.clear();
+            s = &s[cut..];
+        }
         self.tail.push_str(s);
         if self.tail.len() > 2 * self.half {
             let cut = ceil_char_boundary(&self.tail, self.tail.len() - self.half);
@@ -108,6 +116,20 @@ mod tests {
         assert!(out.ends_with("line 999\n"), "{out}");
         assert!(out.contains("bytes omitted"), "{out}");
         assert!(out.len() < 80, "{}", out.len());
+    }
+
+    #[test]
+    fn one_huge_piece_is_never_held_whole() {
+        let mut t = BoundedText::new(1_000);
+        t.push(&"x".repeat(10_000_000));
+        assert!(t.tail.capacity() < 4_000, "{}", t.tail.capacity());
+        t.push("end");
+        let out = t.finish();
+        assert!(
+            out.starts_with(&"x".repeat(500)) && out.ends_with("xxend"),
+            "{out}"
+        );
+        assert!(out.contains("[9999003 bytes omitted]"), "{out}");
     }
 
     #[test]

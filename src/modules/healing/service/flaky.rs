@@ -5,6 +5,9 @@
 //!
 //! A test whose newest commit failed on every result there is `broken`, never `flaky`: it is
 //! listed with that status so it is never quarantined as noise.
+//!
+//! Ingest notes which tests showed evidence (`shows_flakiness`), so the list reads only those
+//! tests' windows: its cost follows the number of flaky tests, not the project's history.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,6 +38,16 @@ pub struct FlakyStat {
 
 fn passing(o: Outcome) -> bool {
     matches!(o, Outcome::Passed | Outcome::Flaky)
+}
+
+/// Whether a result, next to the earlier results of its test on the same commit, is flaky
+/// evidence (a superset check: `detect` decides over the window).
+pub fn shows_flakiness(incoming: Outcome, earlier_same_commit: &[Outcome]) -> bool {
+    incoming == Outcome::Flaky
+        || (incoming != Outcome::Skipped
+            && earlier_same_commit.iter().any(|o| {
+                *o != Outcome::Skipped && (passing(*o) != passing(incoming) || *o == Outcome::Flaky)
+            }))
 }
 
 /// The tests with flaky evidence, most evidence first. `rows` are ordered oldest first.
@@ -118,7 +131,8 @@ impl HealingService {
         let (items, total) = self
             .db
             .run(move |conn| -> ApiResult<_> {
-                let rows = store::window(conn, &tenant, &project, since)?;
+                let candidates = store::flaky_candidates(conn, &tenant, &project, since)?;
+                let rows = store::test_windows(conn, &tenant, &candidates, since)?;
                 let stats = detect(&rows);
                 let total = stats.len() as i64;
                 let shown: Vec<FlakyStat> = stats.into_iter().skip(offset).take(limit).collect();
@@ -202,5 +216,17 @@ mod tests {
         let found = detect(&broken);
         assert_eq!(found.len(), 1);
         assert!(found[0].broken_at_head);
+    }
+
+    #[test]
+    fn evidence_is_a_retried_pass_or_attempts_of_one_commit_that_disagree() {
+        use Outcome::*;
+        assert!(shows_flakiness(Flaky, &[]));
+        assert!(shows_flakiness(Passed, &[Failed]));
+        assert!(shows_flakiness(Error, &[Passed]));
+        assert!(!shows_flakiness(Failed, &[Failed, Error]));
+        assert!(!shows_flakiness(Passed, &[Passed, Skipped]));
+        assert!(!shows_flakiness(Skipped, &[Failed]));
+        assert!(!shows_flakiness(Failed, &[]));
     }
 }

@@ -1,6 +1,8 @@
 //! Ingest: parse every file of an upload (on the blocking pool), then store the report, its
 //! tests, results and failures in one transaction — a malformed file stores nothing.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -178,7 +180,7 @@ fn parse_all(upload: Upload, limits: TextLimits, max_cases: usize) -> Result<Par
 
 /// One case per identity across the upload's files.
 fn dedupe(cases: Vec<Case>) -> Vec<Case> {
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<Case> = Vec::with_capacity(cases.len());
     for case in cases {
         let key = case.identity().hash();
@@ -269,6 +271,37 @@ struct Meta {
     source: String,
     files: i64,
     unquarantine_after: u32,
+}
+
+/// Notes the results that are flaky evidence (retried passes, or attempts on one commit that
+/// disagree with earlier ones); runs before the results are inserted, so "earlier" is exact.
+fn note_flaky_evidence(
+    conn: &mut crate::platform::db::DbConnection,
+    tenant: &TenantId,
+    meta: &Meta,
+    results: &[ResultRow],
+    now: chrono::NaiveDateTime,
+) -> ApiResult<()> {
+    let mut earlier: HashMap<String, Vec<Outcome>> = HashMap::new();
+    if let Some(sha) = &meta.commit_sha {
+        for (test_id, outcome) in store::commit_outcomes(conn, tenant, &meta.project, sha)? {
+            if let Some(o) = Outcome::parse(&outcome) {
+                earlier.entry(test_id).or_default().push(o);
+            }
+        }
+    }
+    let evidence: Vec<&str> = results
+        .iter()
+        .filter(|r| {
+            Outcome::parse(&r.outcome).is_some_and(|o| {
+                let seen = earlier.get(&r.test_id).map_or(&[][..], Vec::as_slice);
+                super::flaky::shows_flakiness(o, seen)
+            })
+        })
+        .map(|r| r.test_id.as_str())
+        .collect();
+    store::note_flaky_evidence(conn, tenant, &meta.project, &evidence, now)?;
+    Ok(())
 }
 
 fn store_report(
@@ -388,6 +421,7 @@ fn store_report(
                 .map_err(ApiError::internal)?,
         });
     }
+    note_flaky_evidence(conn, tenant, meta, &results, now)?;
     store::insert_results(conn, &results)?;
     store::insert_failures(conn, &failures)?;
     let (verdicts, released) =

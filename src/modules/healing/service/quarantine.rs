@@ -84,8 +84,8 @@ impl HealingService {
             .transaction(move |conn| -> ApiResult<QuarantineEntry> {
                 let test = store::test(conn, &tenant, &id)?
                     .ok_or_else(|| HealingError::TestNotFound { id: id.clone() })?;
-                let rows = store::window(conn, &tenant, &test.project, since)?;
-                let mine: Vec<_> = rows.into_iter().filter(|r| r.0 == test.id).collect();
+                let mine =
+                    store::test_windows(conn, &tenant, std::slice::from_ref(&test.id), since)?;
                 let Some(stat) = detect(&mine).into_iter().next() else {
                     return Err(HealingError::NotFlaky { id: id.clone() }.into());
                 };

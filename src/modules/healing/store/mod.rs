@@ -8,7 +8,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    healing_failures, healing_quarantine, healing_reports, healing_results, healing_tests,
+    healing_failures, healing_flaky_evidence, healing_quarantine, healing_reports, healing_results,
+    healing_tests,
 };
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
@@ -136,18 +137,59 @@ pub fn insert_report(conn: &mut DbConnection, row: &ReportRow) -> QueryResult<()
 /// The ids of the project's tests with these identities, creating the missing ones (two
 /// concurrent uploads naming a new test both end up with the one row). Returns
 /// identity hash → test id.
+///
+/// An upload of more than one chunk reads the project's whole identity map in one query
+/// instead of an `= ANY(…)` lookup per chunk: on PostgreSQL, before the table's statistics have
+/// caught up with a fast-growing project, those lookups are planned as sequential scans
+/// (~100 ms each at 10,000 tests), while one pass over the project costs a few milliseconds.
 pub fn ensure_tests(
     conn: &mut DbConnection,
     tenant: &TenantId,
     project: &str,
     wanted: &[TestRow],
 ) -> QueryResult<HashMap<String, String>> {
-    let mut ids = HashMap::with_capacity(wanted.len());
-    for chunk in wanted.chunks(CHUNK) {
+    if wanted.len() <= CHUNK {
+        insert_tests(conn, wanted)?;
+        let hashes: Vec<&str> = wanted.iter().map(|t| t.identity_hash.as_str()).collect();
+        return healing_tests::table
+            .filter(healing_tests::tenant_id.eq(tenant.as_str()))
+            .filter(healing_tests::project.eq(project))
+            .filter(healing_tests::identity_hash.eq_any(hashes))
+            .select((healing_tests::identity_hash, healing_tests::id))
+            .load::<(String, String)>(conn)
+            .map(|found| found.into_iter().collect());
+    }
+    let project_map = |conn: &mut DbConnection| -> QueryResult<HashMap<String, String>> {
+        healing_tests::table
+            .filter(healing_tests::tenant_id.eq(tenant.as_str()))
+            .filter(healing_tests::project.eq(project))
+            .select((healing_tests::identity_hash, healing_tests::id))
+            .load::<(String, String)>(conn)
+            .map(|found| found.into_iter().collect())
+    };
+    let known = project_map(conn)?;
+    let missing: Vec<&TestRow> = wanted
+        .iter()
+        .filter(|t| !known.contains_key(&t.identity_hash))
+        .collect();
+    if missing.is_empty() {
+        return Ok(known);
+    }
+    insert_tests(conn, missing)?;
+    project_map(conn)
+}
+
+/// Inserts the tests that do not exist yet; an identity that does is left as it is.
+fn insert_tests<'a>(
+    conn: &mut DbConnection,
+    rows: impl IntoIterator<Item = &'a TestRow>,
+) -> QueryResult<()> {
+    let rows: Vec<&TestRow> = rows.into_iter().collect();
+    for chunk in rows.chunks(CHUNK) {
         match &mut *conn {
             DbConnection::Postgres(c) => {
                 diesel::insert_into(healing_tests::table)
-                    .values(chunk)
+                    .values(chunk.to_vec())
                     .on_conflict_do_nothing()
                     .execute(c)?;
             }
@@ -155,20 +197,12 @@ pub fn ensure_tests(
             // (the only constraints are the id and the identity).
             DbConnection::Sqlite(c) => {
                 diesel::insert_or_ignore_into(healing_tests::table)
-                    .values(chunk)
+                    .values(chunk.to_vec())
                     .execute(c)?;
             }
         }
-        let hashes: Vec<&str> = chunk.iter().map(|t| t.identity_hash.as_str()).collect();
-        let found: Vec<(String, String)> = healing_tests::table
-            .filter(healing_tests::tenant_id.eq(tenant.as_str()))
-            .filter(healing_tests::project.eq(project))
-            .filter(healing_tests::identity_hash.eq_any(hashes))
-            .select((healing_tests::identity_hash, healing_tests::id))
-            .load(conn)?;
-        ids.extend(found);
     }
-    Ok(ids)
+    Ok(())
 }
 
 pub fn insert_results(conn: &mut DbConnection, rows: &[ResultRow]) -> QueryResult<()> {
@@ -343,27 +377,103 @@ pub fn history(
     Ok((rows, total))
 }
 
-/// (test id, commit, outcome, when) of a project's results since `since`, oldest first: what
-/// flaky detection reads (all from the covering index `healing_results_window_idx`).
+/// (test id, commit, outcome, when) of one test's result: what flaky detection reads.
 pub type WindowRow = (String, Option<String>, String, NaiveDateTime);
 
-pub fn window(
+/// The results of these tests since `since`, each test's oldest first (index-only reads of
+/// `healing_results_test_idx`).
+pub fn test_windows(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    test_ids: &[String],
+    since: NaiveDateTime,
+) -> QueryResult<Vec<WindowRow>> {
+    let mut rows = Vec::new();
+    for chunk in test_ids.chunks(CHUNK) {
+        rows.extend(
+            healing_results::table
+                .filter(healing_results::tenant_id.eq(tenant.as_str()))
+                .filter(healing_results::test_id.eq_any(chunk))
+                .filter(healing_results::created_at.ge(since))
+                .order((healing_results::test_id, healing_results::created_at.asc()))
+                .select((
+                    healing_results::test_id,
+                    healing_results::commit_sha,
+                    healing_results::outcome,
+                    healing_results::created_at,
+                ))
+                .load::<WindowRow>(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// (test id, outcome) of the project's results on one commit: the earlier attempts an
+/// ingest compares its results with.
+pub fn commit_outcomes(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    project: &str,
+    commit_sha: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    healing_results::table
+        .filter(healing_results::tenant_id.eq(tenant.as_str()))
+        .filter(healing_results::project.eq(project))
+        .filter(healing_results::commit_sha.eq(commit_sha))
+        .select((healing_results::test_id, healing_results::outcome))
+        .load(conn)
+}
+
+/// Records that these tests showed flaky evidence at `at` (one row per test, newest wins).
+pub fn note_flaky_evidence(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    project: &str,
+    test_ids: &[&str],
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    for test_id in test_ids {
+        let row = (
+            healing_flaky_evidence::tenant_id.eq(tenant.as_str()),
+            healing_flaky_evidence::project.eq(project),
+            healing_flaky_evidence::test_id.eq(*test_id),
+            healing_flaky_evidence::last_evidence_at.eq(at),
+        );
+        let key = (
+            healing_flaky_evidence::tenant_id,
+            healing_flaky_evidence::test_id,
+        );
+        let newer = healing_flaky_evidence::last_evidence_at.eq(at);
+        match &mut *conn {
+            DbConnection::Postgres(c) => diesel::insert_into(healing_flaky_evidence::table)
+                .values(row)
+                .on_conflict(key)
+                .do_update()
+                .set(newer)
+                .execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(healing_flaky_evidence::table)
+                .values(row)
+                .on_conflict(key)
+                .do_update()
+                .set(newer)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// The project's tests with flaky evidence since `since`: the only ones flaky detection reads.
+pub fn flaky_candidates(
     conn: &mut DbConnection,
     tenant: &TenantId,
     project: &str,
     since: NaiveDateTime,
-) -> QueryResult<Vec<WindowRow>> {
-    healing_results::table
-        .filter(healing_results::tenant_id.eq(tenant.as_str()))
-        .filter(healing_results::project.eq(project))
-        .filter(healing_results::created_at.ge(since))
-        .order(healing_results::created_at.asc())
-        .select((
-            healing_results::test_id,
-            healing_results::commit_sha,
-            healing_results::outcome,
-            healing_results::created_at,
-        ))
+) -> QueryResult<Vec<String>> {
+    healing_flaky_evidence::table
+        .filter(healing_flaky_evidence::tenant_id.eq(tenant.as_str()))
+        .filter(healing_flaky_evidence::project.eq(project))
+        .filter(healing_flaky_evidence::last_evidence_at.ge(since))
+        .select(healing_flaky_evidence::test_id)
         .load(conn)
 }
 

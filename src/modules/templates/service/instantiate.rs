@@ -7,11 +7,12 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{TemplatesService, now_naive};
+use crate::modules::templates::answers::{self, AnswersFile, AnswersTemplate, writable_answers};
 use crate::modules::templates::archive;
 use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::model::{InstantiationView, TemplateSummary};
 use crate::modules::templates::spec;
-use crate::modules::templates::store::{self, InstantiationRow};
+use crate::modules::templates::store::{self, InstantiationRow, TemplateRow};
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
@@ -48,6 +49,31 @@ pub struct InstantiateRequest {
     pub seed: Option<u64>,
     /// `zip`, `tar.gz` or `json`, recorded in the ledger.
     pub output_format: String,
+    /// Write the answers file: `None` = the template's default (native: yes, unless the
+    /// manifest opts out; cookiecutter: no, so the output stays byte-identical).
+    pub answers_file: Option<bool>,
+    /// A label or repository URL for the generated project (drift report).
+    pub project_label: Option<String>,
+    /// Maestro's URL as the caller reached it (written into the answers file).
+    pub server_url: Option<String>,
+}
+
+/// One render of a template version, without the ledger: what instantiation and update share.
+#[derive(Debug, Clone)]
+pub(super) struct RenderedVersion {
+    pub format: &'static str,
+    /// The manifest's version at the rendered commit.
+    pub version: String,
+    /// The resolved public parameters.
+    pub parameters: Map<String, Value>,
+    pub output: RenderOutput,
+    /// `(path including root_dir, content, executable)` in generation order.
+    pub files: Vec<(String, Vec<u8>, bool)>,
+    pub empty_dirs: Vec<String>,
+    /// Where the answers file goes (including root_dir), when the template writes one.
+    pub answers_path: Option<String>,
+    /// Parameters never written to the answers file.
+    pub secret: Vec<String>,
 }
 
 /// A finished render.
@@ -83,14 +109,6 @@ impl TemplatesService {
             Some(v) => self.resolve_commit(&tenant, &row, v).await?,
             None => row.current_commit.clone(),
         };
-        let files = self.files_at(&tenant, &row.id, &commit).await?;
-        let settings = self.inner.settings.clone();
-        let template_name = row.name.clone();
-        // Issue 14: an imported template's cookiecutter source is its git URL and ref.
-        let cookiecutter_source = self
-            .cookiecutter_source(&tenant, &row.id, &template_name)
-            .await?;
-        let parameters = request.parameters.clone();
         let reproducible = request.now.is_some() || request.seed.is_some();
         let now = request.now.unwrap_or_else(|| {
             if reproducible {
@@ -100,6 +118,130 @@ impl TemplatesService {
             }
         });
         let seed = request.seed.or(reproducible.then_some(0));
+        let RenderedVersion {
+            format,
+            version,
+            parameters: resolved,
+            output,
+            mut files,
+            empty_dirs,
+            answers_path,
+            secret,
+        } = self
+            .render_version(
+                &tenant,
+                &row,
+                &commit,
+                request.parameters.clone(),
+                now,
+                seed,
+                request.answers_file,
+                false,
+            )
+            .await?;
+        let ledger_id = (!request.dry_run).then(|| uuid::Uuid::new_v4().to_string());
+        if let Some(path) = answers_path {
+            let file = AnswersFile {
+                template: AnswersTemplate {
+                    id: row.id.clone(),
+                    name: row.name.clone(),
+                    commit: commit.clone(),
+                    version: version.clone(),
+                    url: request.server_url.clone(),
+                },
+                instantiation_id: ledger_id.clone(),
+                answers: writable_answers(&resolved, &secret),
+            };
+            put_file(&mut files, path, file.to_yaml());
+        }
+        let checksum = output_checksum(&files);
+        let total_bytes: i64 = files.iter().map(|f| f.1.len() as i64).sum();
+        let instantiation_id = if let Some(ledger_id) = ledger_id {
+            let ledger = InstantiationRow {
+                id: ledger_id,
+                tenant_id: tenant.0.clone(),
+                template_id: row.id.clone(),
+                template_name: row.name.clone(),
+                category: row.category.clone(),
+                commit_id: commit.clone(),
+                version: version.clone(),
+                user_id: actor.user_id.clone(),
+                actor: actor.display_name(),
+                parameters: Value::Object(resolved.clone()).to_string(),
+                checksum: checksum.clone(),
+                file_count: files.len() as i64,
+                total_bytes,
+                output_format: request.output_format.clone(),
+                source: source.as_str().to_string(),
+                created_at: now_naive(),
+                project_id: None,
+                project_label: request.project_label.clone(),
+                from_commit: None,
+                conflicts: None,
+            };
+            let ledger_id = ledger.id.clone();
+            let t = tenant.clone();
+            self.inner
+                .db
+                .run(move |conn| -> ApiResult<()> {
+                    Ok(store::insert_instantiation(conn, &t, &ledger)?)
+                })
+                .await?;
+            metrics::counter!("maestro_template_instantiations_total", "category" => row.category.clone()).increment(1);
+            self.usage_event(
+                "instantiation",
+                &tenant,
+                &row.id,
+                actor,
+                json!({
+                    "instantiation_id": ledger_id,
+                    "commit": commit,
+                    "checksum": checksum,
+                    "file_count": files.len(),
+                    "source": source.as_str(),
+                }),
+            );
+            Some(ledger_id)
+        } else {
+            None
+        };
+        Ok(Instantiated {
+            warnings: output.warnings.clone(),
+            template: TemplateSummary::from(&row),
+            commit,
+            format,
+            output,
+            files,
+            empty_dirs,
+            checksum,
+            parameters: resolved,
+            instantiation_id,
+            now,
+        })
+    }
+
+    /// Renders one version of a template with the given answers (validated against that
+    /// version's schema: a 422 names each bad one) on the blocking pool, and checks every output
+    /// path. Nothing is recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn render_version(
+        &self,
+        tenant: &TenantId,
+        row: &TemplateRow,
+        commit: &str,
+        parameters: Map<String, Value>,
+        now: DateTime<Utc>,
+        seed: Option<u64>,
+        answers_file: Option<bool>,
+        only_known: bool,
+    ) -> ApiResult<RenderedVersion> {
+        let files = self.files_at(tenant, &row.id, commit).await?;
+        let settings = self.inner.settings.clone();
+        let template_name = row.name.clone();
+        // Issue 14: an imported template's cookiecutter source is its git URL and ref.
+        let cookiecutter_source = self
+            .cookiecutter_source(tenant, &row.id, &template_name)
+            .await?;
         // Rendering is CPU work: keep it off the async workers.
         let rendered = run_blocking("render", move || -> ApiResult<_> {
             let inspected = spec::inspect(&files)?;
@@ -112,6 +254,11 @@ impl TemplatesService {
                 source: cookiecutter_source,
                 ..RenderOptions::default()
             };
+            let mut parameters = parameters;
+            if only_known {
+                // Answers to parameters this version does not have are dropped.
+                parameters.retain(|name, _| inspected.parameters.iter().any(|p| p.name == *name));
+            }
             let context = render::resolve_parameters(&inspected.spec, &parameters, &options)
                 .map_err(|errors| {
                     ApiError::validation(
@@ -131,10 +278,20 @@ impl TemplatesService {
                 })?;
             let output = render::render(&inspected.spec, &inputs, &context, &options)
                 .map_err(TemplatesError::from)?;
-            Ok((inspected.format(), context.parameters, output))
+            let answers = answers::answers_path(&inspected.spec, &files, answers_file);
+            let secret = answers::secret_parameters(&files);
+            let version = inspected.manifest.version.clone();
+            Ok((
+                inspected.format(),
+                version,
+                context.parameters,
+                output,
+                answers,
+                secret,
+            ))
         })
         .await??;
-        let (format, resolved, output) = rendered;
+        let (format, version, parameters, output, answers, secret) = rendered;
         let prefix = output
             .root_dir
             .as_ref()
@@ -160,65 +317,15 @@ impl TemplatesService {
             .iter()
             .map(|d| format!("{prefix}{d}"))
             .collect();
-        let checksum = output_checksum(&files);
-        let total_bytes: i64 = files.iter().map(|f| f.1.len() as i64).sum();
-        let instantiation_id = if request.dry_run {
-            None
-        } else {
-            let ledger = InstantiationRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                tenant_id: tenant.0.clone(),
-                template_id: row.id.clone(),
-                template_name: row.name.clone(),
-                category: row.category.clone(),
-                commit_id: commit.clone(),
-                version: row.version.clone(),
-                user_id: actor.user_id.clone(),
-                actor: actor.display_name(),
-                parameters: Value::Object(resolved.clone()).to_string(),
-                checksum: checksum.clone(),
-                file_count: files.len() as i64,
-                total_bytes,
-                output_format: request.output_format.clone(),
-                source: source.as_str().to_string(),
-                created_at: now_naive(),
-            };
-            let ledger_id = ledger.id.clone();
-            let t = tenant.clone();
-            self.inner
-                .db
-                .run(move |conn| -> ApiResult<()> {
-                    Ok(store::insert_instantiation(conn, &t, &ledger)?)
-                })
-                .await?;
-            metrics::counter!("maestro_template_instantiations_total", "category" => row.category.clone()).increment(1);
-            self.usage_event(
-                "instantiation",
-                &tenant,
-                &row.id,
-                actor,
-                json!({
-                    "instantiation_id": ledger_id,
-                    "commit": commit,
-                    "checksum": checksum,
-                    "file_count": files.len(),
-                    "source": source.as_str(),
-                }),
-            );
-            Some(ledger_id)
-        };
-        Ok(Instantiated {
-            warnings: output.warnings.clone(),
-            template: TemplateSummary::from(&row),
-            commit,
+        Ok(RenderedVersion {
             format,
+            version,
+            parameters,
             output,
             files,
             empty_dirs,
-            checksum,
-            parameters: resolved,
-            instantiation_id,
-            now,
+            answers_path: answers.map(|a| format!("{prefix}{a}")),
+            secret,
         })
     }
 
@@ -288,8 +395,19 @@ pub fn output_checksum(files: &[(String, Vec<u8>, bool)]) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// Adds or replaces one output file.
+pub(super) fn put_file(files: &mut Vec<(String, Vec<u8>, bool)>, path: String, content: Vec<u8>) {
+    match files.iter_mut().find(|f| f.0 == path) {
+        Some(existing) => {
+            existing.1 = content;
+            existing.2 = false;
+        }
+        None => files.push((path, content, false)),
+    }
+}
+
 /// A Y2K clock for reproducible renders when only a seed is given.
-fn fixed_clock() -> DateTime<Utc> {
+pub(super) fn fixed_clock() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
         .single()
         .unwrap_or_else(Utc::now)

@@ -50,6 +50,10 @@ pub use instantiate::{InstantiateRequest, Instantiated, InstantiationSource, out
 pub use read::TemplateContent;
 pub use write::TemplateInput;
 
+// Issue 15: project updates and drift.
+mod update;
+pub use update::{UpdateError, UpdateRequest};
+
 #[derive(Clone)]
 pub struct TemplatesService {
     pub(super) inner: Arc<Inner>,
