@@ -406,7 +406,20 @@ async fn update_template(
             "Send `If-Match` with the template's ETag (from GET /api/v1/templates/{id}) so concurrent edits cannot overwrite each other.",
         ));
     };
-    let upload = read_upload(&req, payload, &service).await?;
+    let mut upload = read_upload(&req, payload, &service).await?;
+    // A plain cookiecutter folder (no manifest.yaml) keeps the template's name and category
+    // and gets the rest derived, as on create.
+    if upload.input.manifest.is_none()
+        && let Some(files) = upload.input.files.take()
+    {
+        let current = service.get(caller.tenant(), &path).await?;
+        let hints = DeriveHints {
+            name: Some(current.name),
+            category: Some(current.category),
+            ..DeriveHints::default()
+        };
+        upload.input.files = Some(with_derived_manifest(files, &hints)?);
+    }
     let force = match (upload.force, query.force) {
         (Some(f), _) => Some(f),
         (None, Some(true)) => Some(ForcedPublish {
@@ -470,9 +483,10 @@ async fn list_versions(
     path: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<Page<VersionView>>> {
-    Ok(web::Json(
-        service.versions(caller.tenant(), &path, &page).await?,
-    ))
+    Ok(web::Json({
+        hide_draft_from_viewer(&caller, &service, &path).await?;
+        service.versions(caller.tenant(), &path, &page).await?
+    }))
 }
 
 /// The template's content at one commit.
@@ -495,6 +509,7 @@ async fn get_version(
     path: web::Path<(String, String)>,
 ) -> ApiResult<web::Json<VersionContent>> {
     let (id, commit) = path.into_inner();
+    hide_draft_from_viewer(&caller, &service, &id).await?;
     Ok(web::Json(
         service
             .version_content(caller.tenant(), &id, &commit)
@@ -519,6 +534,7 @@ async fn diff_template(
     path: web::Path<String>,
     query: web::Query<DiffQuery>,
 ) -> ApiResult<web::Json<DiffView>> {
+    hide_draft_from_viewer(&caller, &service, &path).await?;
     Ok(web::Json(
         service
             .diff(caller.tenant(), &path, &query.from, query.to.as_deref())
@@ -586,6 +602,7 @@ async fn get_file(
     query: web::Query<FileQuery>,
 ) -> ApiResult<HttpResponse> {
     let (id, file_path) = path.into_inner();
+    hide_draft_from_viewer(&caller, &service, &id).await?;
     let (file, commit) = service
         .file(caller.tenant(), &id, &file_path, query.version.as_deref())
         .await?;
@@ -767,6 +784,7 @@ async fn list_instantiations(
     path: web::Path<String>,
     query: web::Query<InstantiationsQuery>,
 ) -> ApiResult<web::Json<Page<InstantiationView>>> {
+    hide_draft_from_viewer(&caller, &service, &path).await?;
     let page = PageQuery {
         limit: query.limit,
         offset: query.offset,
@@ -1123,6 +1141,18 @@ async fn update_project(
             .update_project(&caller.principal, &path, request)
             .await?,
     ))
+}
+
+/// Drafts are a 404 for viewers on every per-template route.
+async fn hide_draft_from_viewer<R: crate::platform::auth::RoleRequirement>(
+    caller: &Authorized<R>,
+    service: &TemplatesService,
+    id: &str,
+) -> ApiResult<()> {
+    if is_viewer(caller) && service.get(caller.tenant(), id).await?.status == "draft" {
+        return Err(super::error::TemplatesError::not_found().into());
+    }
+    Ok(())
 }
 
 /// Drift: for every template with generated projects, how many there are, how many are behind

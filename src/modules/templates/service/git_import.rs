@@ -133,6 +133,23 @@ impl TemplatesService {
             .map(TemplateSourceView::from))
     }
 
+    /// What cookiecutter's `_template`, `_repo_dir` and `_checkout` default to when the
+    /// template is rendered: for a template imported from git, what `cookiecutter URL
+    /// --checkout REF` records (the URL and the ref); else its registry name.
+    pub(super) async fn cookiecutter_source(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        name: &str,
+    ) -> ApiResult<crate::render::CookiecutterSource> {
+        Ok(match self.source_of(tenant, id).await? {
+            Some(source) => {
+                crate::render::CookiecutterSource::git(&source.url, source.git_ref.as_deref())
+            }
+            None => crate::render::CookiecutterSource::named(name),
+        })
+    }
+
     async fn import_source(
         &self,
         actor: &Principal,
@@ -322,33 +339,37 @@ impl TemplatesService {
     /// `url` with the user and password of the tenant's sync remote when that is an https URL on
     /// the same host with a password; `url` unchanged otherwise.
     async fn with_tenant_credentials(&self, tenant: &TenantId, url: &str) -> ApiResult<String> {
-        let Some(remote) = self
-            .repo_row(tenant)
-            .await?
-            .and_then(|r| r.remote_url)
-            .and_then(|u| url::Url::parse(&u).ok())
-        else {
-            return Ok(url.to_string());
-        };
-        let Ok(mut target) = url::Url::parse(url) else {
-            return Ok(url.to_string());
-        };
-        if remote.scheme() == "https"
-            && remote.host_str() == target.host_str()
-            && remote.port_or_known_default() == target.port_or_known_default()
-            && let Some(password) = remote.password()
-        {
-            let user = if remote.username().is_empty() {
-                "x-access-token"
-            } else {
-                remote.username()
-            };
-            let _ = target.set_username(user);
-            let _ = target.set_password(Some(password));
-            return Ok(target.to_string());
-        }
-        Ok(url.to_string())
+        Ok(
+            match self.repo_row(tenant).await?.and_then(|r| r.remote_url) {
+                Some(remote) => with_credentials_of(&remote, url),
+                None => url.to_string(),
+            },
+        )
     }
+}
+
+/// `url` with the user and password of `remote` when both are https on the same host and port
+/// and `remote` has a password (user `x-access-token` when it names none).
+fn with_credentials_of(remote: &str, url: &str) -> String {
+    let (Ok(remote), Ok(mut target)) = (url::Url::parse(remote), url::Url::parse(url)) else {
+        return url.to_string();
+    };
+    if remote.scheme() == "https"
+        && target.scheme() == "https"
+        && remote.host_str() == target.host_str()
+        && remote.port_or_known_default() == target.port_or_known_default()
+        && let Some(password) = remote.password()
+    {
+        let user = if remote.username().is_empty() {
+            "x-access-token"
+        } else {
+            remote.username()
+        };
+        let _ = target.set_username(user);
+        let _ = target.set_password(Some(password));
+        return target.to_string();
+    }
+    url.to_string()
 }
 
 /// The files are the same as stored. A derived `manifest.yaml` (the source has none) is left out
@@ -457,5 +478,41 @@ impl TemplatesService {
         self.invalidate(&tenant).await;
         let row = self.row(&tenant, id).await?;
         Ok(TemplateSummary::from(&row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_credentials_of;
+
+    #[test]
+    fn credentials_of_the_sync_remote_apply_to_the_same_https_host_only() {
+        let remote = "https://bob:s3cret@git.example.com/team/templates.git";
+        assert_eq!(
+            with_credentials_of(remote, "https://git.example.com/team/other.git"),
+            "https://bob:s3cret@git.example.com/team/other.git"
+        );
+        assert_eq!(
+            with_credentials_of(
+                "https://:tok@git.example.com/t.git",
+                "https://git.example.com/x.git"
+            ),
+            "https://x-access-token:tok@git.example.com/x.git"
+        );
+        for (remote, url) in [
+            (remote, "https://elsewhere.example.com/x.git"),
+            (remote, "https://git.example.com:8443/x.git"),
+            (
+                "https://bob@git.example.com/t.git",
+                "https://git.example.com/x.git",
+            ),
+            (
+                "ssh://bob@git.example.com/t.git",
+                "https://git.example.com/x.git",
+            ),
+            ("not a url", "https://git.example.com/x.git"),
+        ] {
+            assert_eq!(with_credentials_of(remote, url), url, "{remote}");
+        }
     }
 }

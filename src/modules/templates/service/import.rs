@@ -97,7 +97,12 @@ impl TemplatesService {
                             updated_at: at,
                         },
                     };
-                    let row = build_row(&t, &import.id, &import.inspected, &import.files, &who);
+                    let mut row = build_row(&t, &import.id, &import.inspected, &import.files, &who);
+                    // A draft stays a draft: content from git did not pass the publish gate.
+                    if let Some(existing) = &existing {
+                        row.status = existing.status.clone();
+                        row.draft_gate = existing.draft_gate.clone();
+                    }
                     let row = store_row(conn, &t, row, &import.commit, existing.is_none())?;
                     written.push((row, existing.is_none()));
                 }

@@ -238,6 +238,10 @@ impl TemplatesService {
         let files = self.files_at(tenant, &row.id, commit).await?;
         let settings = self.inner.settings.clone();
         let template_name = row.name.clone();
+        // Issue 14: an imported template's cookiecutter source is its git URL and ref.
+        let cookiecutter_source = self
+            .cookiecutter_source(tenant, &row.id, &template_name)
+            .await?;
         // Rendering is CPU work: keep it off the async workers.
         let rendered = run_blocking("render", move || -> ApiResult<_> {
             let inspected = spec::inspect(&files)?;
@@ -247,7 +251,7 @@ impl TemplatesService {
                 seed,
                 max_output_files: settings.max_output_files,
                 max_output_bytes: settings.max_output_bytes,
-                source: render::CookiecutterSource::named(&template_name),
+                source: cookiecutter_source,
                 ..RenderOptions::default()
             };
             let mut parameters = parameters;
