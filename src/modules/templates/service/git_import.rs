@@ -29,7 +29,7 @@ use crate::modules::templates::model::{
 };
 use crate::modules::templates::spec;
 use crate::modules::templates::store::{self, PublicationRow, SourceRow};
-use crate::platform::auth::{Principal, Role, TenantId};
+use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
 use crate::platform::git_remote::RemoteKind;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
@@ -395,22 +395,7 @@ impl TemplatesService {
         id: &str,
         force: Option<ForcedPublish>,
     ) -> ApiResult<TemplateSummary> {
-        if let Some(f) = &force {
-            if actor.role != Role::Admin {
-                return Err(ApiError::forbidden(
-                    "Only admins may force a publication past the publish gate.",
-                ));
-            }
-            if f.reason.trim().is_empty() {
-                return Err(ApiError::validation(
-                    "A forced publication needs a reason.",
-                    vec![FieldError::new(
-                        "force.reason",
-                        "say why the publish gate is overridden",
-                    )],
-                ));
-            }
-        }
+        Self::check_force(actor, &force)?;
         let tenant = actor.tenant_id.clone();
         let _guard = self.write_lock(&tenant).await?;
         let current = self.row(&tenant, id).await?;

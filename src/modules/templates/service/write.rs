@@ -314,7 +314,7 @@ impl TemplatesService {
         }
     }
 
-    fn check_force(actor: &Principal, force: &Option<ForcedPublish>) -> ApiResult<()> {
+    pub(super) fn check_force(actor: &Principal, force: &Option<ForcedPublish>) -> ApiResult<()> {
         if let Some(f) = force {
             if actor.role != Role::Admin {
                 return Err(ApiError::forbidden(
