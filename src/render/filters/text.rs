@@ -201,31 +201,42 @@ pub(super) fn slugify_filter(value: &Value, args: Rest<ValueOrKwargs>) -> Result
     slugify(text, &o).map(Value::from).map_err(op_err)
 }
 
-/// Jinja2's `truncate(s, length=255, killwords=False, end='...', leeway=5)`.
-pub(super) fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
-    const NAMES: [&str; 4] = ["length", "killwords", "end", "leeway"];
+/// A filter's positional and keyword arguments bound to its parameter `names`, as Python binds
+/// them: too many positionals, an unknown keyword or one given twice is an error.
+fn bind_args(
+    filter: &str,
+    names: &[&str],
+    args: Rest<ValueOrKwargs>,
+) -> Result<Vec<(String, Value)>, Error> {
     let args = args.into_values();
     let (pos, kwargs) = split_kwargs(&args);
-    if pos.len() > NAMES.len() {
+    if pos.len() > names.len() {
         return Err(Error::new(
             ErrorKind::TooManyArguments,
-            "truncate takes at most 4 arguments",
+            format!("{filter} takes at most {} arguments", names.len()),
         ));
     }
     let mut vals: Vec<(String, Value)> = pos
         .into_iter()
         .enumerate()
-        .map(|(i, v)| (NAMES[i].to_string(), v))
+        .map(|(i, v)| (names[i].to_string(), v))
         .collect();
     for (k, v) in kwargs {
-        if !NAMES.contains(&k.as_str()) || vals.iter().any(|(n, _)| *n == k) {
+        if !names.contains(&k.as_str()) || vals.iter().any(|(n, _)| *n == k) {
             return Err(Error::new(
                 ErrorKind::TooManyArguments,
-                format!("truncate: unexpected argument {k:?}"),
+                format!("{filter}: unexpected argument {k:?}"),
             ));
         }
         vals.push((k, v));
     }
+    Ok(vals)
+}
+
+/// Jinja2's `truncate(s, length=255, killwords=False, end='...', leeway=5)`.
+pub(super) fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Error> {
+    const NAMES: [&str; 4] = ["length", "killwords", "end", "leeway"];
+    let vals = bind_args("truncate", &NAMES, args)?;
     let get = |n: &str| vals.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let int = |n: &str, d: i64| -> Result<i64, Error> {
         match get(n) {
@@ -269,7 +280,6 @@ pub(super) fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Err
     Ok(kept + &end)
 }
 
-/// Jinja2's `wordcount`: the number of `\w+` runs.
 /// Jinja2's `wordwrap(width=79, break_long_words=True, wrapstring=None,
 /// break_on_hyphens=True)`: every line of `s` wrapped with Python's `textwrap.wrap`
 /// (`expand_tabs=False`, `replace_whitespace=False`), joined with `wrapstring` (default: the
@@ -281,28 +291,7 @@ pub(super) fn wordwrap(s: &str, args: Rest<ValueOrKwargs>, newline: &str) -> Res
         "wrapstring",
         "break_on_hyphens",
     ];
-    let args = args.into_values();
-    let (pos, kwargs) = split_kwargs(&args);
-    if pos.len() > NAMES.len() {
-        return Err(Error::new(
-            ErrorKind::TooManyArguments,
-            "wordwrap takes at most 4 arguments",
-        ));
-    }
-    let mut vals: Vec<(String, Value)> = pos
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (NAMES[i].to_string(), v))
-        .collect();
-    for (k, v) in kwargs {
-        if !NAMES.contains(&k.as_str()) || vals.iter().any(|(n, _)| *n == k) {
-            return Err(Error::new(
-                ErrorKind::TooManyArguments,
-                format!("wordwrap: unexpected argument {k:?}"),
-            ));
-        }
-        vals.push((k, v));
-    }
+    let vals = bind_args("wordwrap", &NAMES, args)?;
     let get = |n: &str| vals.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let width = match get("width") {
         None => 79,
@@ -477,6 +466,7 @@ fn textwrap(text: &str, width: usize, break_long_words: bool, hyphens: bool) -> 
     lines
 }
 
+/// Jinja2's `wordcount`: the number of `\w+` runs.
 pub(super) fn wordcount(s: &str) -> usize {
     let mut n = 0;
     let mut in_word = false;
