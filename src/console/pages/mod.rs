@@ -3,6 +3,8 @@
 //! renders a template. POST handlers take a [`CsrfForm`](super::session::CsrfForm) and answer
 //! with a redirect to the page that shows the result.
 
+pub mod healing;
+pub mod k8s;
 pub mod quality;
 pub mod templates;
 pub mod workflows;
@@ -19,6 +21,19 @@ pub async fn home(req: HttpRequest, console: web::Data<Console>, session: Sessio
         return Ok(view::see_other(first.href));
     }
     view::ok("home.html", Ctx::new(&req, &console, &session))
+}
+
+/// A number from the query string; anything unreadable counts as absent (paging stays lenient).
+pub fn lenient_i64(raw: &Option<String>) -> Option<i64> {
+    raw.as_deref().and_then(|s| s.trim().parse().ok())
+}
+
+/// A filter value from the query string: trimmed, `None` when empty.
+pub fn clean(raw: &Option<String>) -> Option<String> {
+    raw.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 /// A `limit`/`offset` pair from the query string, clamped as the API clamps it.
