@@ -142,6 +142,11 @@ mod tests {
         let catalog = catalog_page(&sample_catalog()).unwrap();
         assert!(catalog.len() < 100_000, "catalog {} bytes", catalog.len());
         let run = run_page(&sample_run(STEPS)).unwrap();
+        eprintln!(
+            "page sizes: catalog {} bytes, run with {STEPS} steps {} bytes",
+            catalog.len(),
+            run.len()
+        );
         assert!(
             run.len() < 100_000,
             "run with {STEPS} steps: {} bytes",

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{clean, filter_base, lenient_i64, page_query};
+use super::{clean, lenient_i64, list_links, page_query};
 use crate::console::Console;
 use crate::console::session::{CsrfForm, Session, UiError, UiResult, urlencode};
 use crate::console::view::{self, Ctx};
@@ -120,14 +120,12 @@ async fn failures(
             &page_query(Some(50), lenient_i64(&q.offset)),
         )
         .await?;
-    let json_url = filter_base("/api/v1/healing/failures", &pairs);
     let ctx = Ctx::new(&req, &console, &session)
         .set("page", &page)
         .set("f", f)
         .set("outcomes", OUTCOMES)
-        .set("categories", CATEGORIES)
-        .set("base", filter_base("/ui/healing", &pairs))
-        .set("json_url", json_url.trim_end_matches(['?', '&']));
+        .set("categories", CATEGORIES);
+    let ctx = list_links(ctx, "/ui/healing", "/api/v1/healing/failures", &pairs);
     view::ok("healing_failures.html", ctx)
 }
 
@@ -214,12 +212,15 @@ async fn flaky(
         None => None,
     };
     let pairs = [("project", project.clone())];
-    let json_url = filter_base("/api/v1/healing/tests/flaky", &pairs);
     let ctx = Ctx::new(&req, &console, &session)
         .set("project", &project)
-        .set("page", &page)
-        .set("base", filter_base("/ui/healing/flaky", &pairs))
-        .set("json_url", json_url.trim_end_matches(['?', '&']));
+        .set("page", &page);
+    let ctx = list_links(
+        ctx,
+        "/ui/healing/flaky",
+        "/api/v1/healing/tests/flaky",
+        &pairs,
+    );
     view::ok("healing_flaky.html", ctx)
 }
 
@@ -254,16 +255,19 @@ async fn healings(
             &page_query(Some(50), lenient_i64(&query.offset)),
         )
         .await?;
-    let json_url = filter_base("/api/v1/healing/healings", &pairs);
     let ctx = Ctx::new(&req, &console, &session)
         .set("page", &page)
         .set(
             "f",
             serde_json::json!({"project": project, "status": status}),
         )
-        .set("statuses", STATUSES)
-        .set("base", filter_base("/ui/healing/healings", &pairs))
-        .set("json_url", json_url.trim_end_matches(['?', '&']));
+        .set("statuses", STATUSES);
+    let ctx = list_links(
+        ctx,
+        "/ui/healing/healings",
+        "/api/v1/healing/healings",
+        &pairs,
+    );
     view::ok("healing_list.html", ctx)
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{clean, filter_base, lenient_i64, page_query};
+use super::{clean, lenient_i64, list_links, page_query};
 use crate::console::Console;
 use crate::console::session::{CsrfForm, Session, UiError, UiResult, urlencode};
 use crate::console::view::{self, Ctx};
@@ -72,14 +72,12 @@ async fn environments(
         .map(|e| time_left(e.expires_at, now))
         .collect();
     let pairs = [("phase", phase.clone()), ("owner", owner.clone())];
-    let json_url = filter_base("/api/v1/environments", &pairs);
     let ctx = Ctx::new(&req, &console, &session)
         .set("page", &page)
         .set("left", left)
         .set("phases", PHASES)
-        .set("f", json!({"phase": phase, "owner": owner}))
-        .set("base", filter_base("/ui/environments", &pairs))
-        .set("json_url", json_url.trim_end_matches(['?', '&']));
+        .set("f", json!({"phase": phase, "owner": owner}));
+    let ctx = list_links(ctx, "/ui/environments", "/api/v1/environments", &pairs);
     view::ok("environments.html", ctx)
 }
 

@@ -47,6 +47,14 @@ pub fn page_query(
     }
 }
 
+/// A filtered list's links: `base` for its pager (`/ui/…?filters&`) and `json_url`, the API
+/// endpoint with the same filters.
+pub fn list_links(ctx: Ctx, ui: &str, api: &str, pairs: &[(&str, Option<String>)]) -> Ctx {
+    let json = filter_base(api, pairs);
+    ctx.set("base", filter_base(ui, pairs))
+        .set("json_url", json.trim_end_matches(['?', '&']))
+}
+
 /// Query string of the filters (empty values dropped), ending in `&` or `?` so a pager can
 /// append `offset=…`.
 pub fn filter_base(path: &str, pairs: &[(&str, Option<String>)]) -> String {

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{clean, filter_base, lenient_i64, page_query};
+use super::{clean, lenient_i64, list_links, page_query};
 use crate::console::Console;
 use crate::console::markdown;
 use crate::console::session::{CsrfForm, Session, UiError, UiResult};
@@ -149,7 +149,7 @@ pub(crate) fn catalog_ctx(
         ("tags", list.tags.clone()),
         ("sort", list.sort.clone()),
     ];
-    let json = filter_base("/api/v1/templates", &filters);
+    let ctx = list_links(ctx, "/ui/templates", "/api/v1/templates", &filters);
     ctx.set("page", results)
         .set("problem", problem)
         .set(
@@ -158,8 +158,6 @@ pub(crate) fn catalog_ctx(
                 "text": list.text, "category": list.category, "tags": list.tags, "sort": list.sort,
             }),
         )
-        .set("base", filter_base("/ui/templates", &filters))
-        .set("json_url", json.trim_end_matches(['?', '&']))
         .set("min_score", min_score)
         .set("quality_on", quality_on)
 }

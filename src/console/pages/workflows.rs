@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{clean, filter_base, lenient_i64, page_query};
+use super::{clean, filter_base, lenient_i64, list_links, page_query};
 use crate::console::Console;
 use crate::console::session::{CsrfForm, Session, UiError, UiResult, urlencode};
 use crate::console::view::{self, Ctx};
@@ -752,21 +752,18 @@ async fn dlq(
         )
         .await?;
     let names = names(service, &session).await?;
-    let json_url = filter_base(
-        "/api/v1/workflows/dlq",
-        &[("workflow_id", workflow.clone())],
-    );
     let ctx = Ctx::new(&req, &console, &session)
         .set("page", &entries)
         .set("names", &names)
         .set("workflow_id", &workflow)
         .set("redriven", lenient_i64(&filter.redriven))
-        .set("skipped", lenient_i64(&filter.skipped))
-        .set(
-            "base",
-            filter_base("/ui/dlq", &[("workflow_id", workflow.clone())]),
-        )
-        .set("json_url", json_url.trim_end_matches(['?', '&']));
+        .set("skipped", lenient_i64(&filter.skipped));
+    let ctx = list_links(
+        ctx,
+        "/ui/dlq",
+        "/api/v1/workflows/dlq",
+        &[("workflow_id", workflow.clone())],
+    );
     view::ok("dlq.html", ctx)
 }
 
