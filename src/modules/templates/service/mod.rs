@@ -341,6 +341,27 @@ struct Authorship {
     updated_at: chrono::NaiveDateTime,
 }
 
+impl Authorship {
+    /// A version by `who` at `at`: the first one when there is no `previous` row, else a new
+    /// version of it (its creation stays as it was).
+    fn of(previous: Option<&TemplateRow>, who: String, at: chrono::NaiveDateTime) -> Self {
+        match previous {
+            Some(old) => Authorship {
+                created_by: old.created_by.clone(),
+                updated_by: who,
+                created_at: old.created_at,
+                updated_at: at,
+            },
+            None => Authorship {
+                created_by: who.clone(),
+                updated_by: who,
+                created_at: at,
+                updated_at: at,
+            },
+        }
+    }
+}
+
 /// The registry row for a template version; `current_commit` is left empty for the caller to
 /// set once the commit exists.
 fn build_row(
