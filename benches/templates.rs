@@ -110,6 +110,27 @@ const WORDS: &[&str] = &[
     "testing",
 ];
 
+/// A platform on an SQLite file in `dir` (no Redis), its templates service and a tenant.
+async fn bench_platform(
+    dir: &std::path::Path,
+    tenant: &str,
+) -> (Platform, TemplatesService, TenantId) {
+    let mut settings: Settings = Settings::load(&LoadOptions {
+        config_dir: root().join("config"),
+        environment: Some(Environment::Test),
+        read_process_env: false,
+    })
+    .unwrap();
+    settings.data_dir = dir.join("data");
+    settings.database.url = format!("sqlite://{}", dir.join("bench.db").display());
+    settings.redis.url = String::new();
+    let platform = Platform::new(settings).unwrap();
+    platform.migrate(Duration::from_secs(10)).await.unwrap();
+    let service = TemplatesService::new(&platform);
+    let tenant = platform.auth.ensure_tenant(tenant).await.unwrap();
+    (platform, service, tenant)
+}
+
 fn bench_search(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -117,19 +138,7 @@ fn bench_search(c: &mut Criterion) {
         .build()
         .unwrap();
     let (service, tenant) = runtime.block_on(async {
-        let mut settings: Settings = Settings::load(&LoadOptions {
-            config_dir: root().join("config"),
-            environment: Some(Environment::Test),
-            read_process_env: false,
-        })
-        .unwrap();
-        settings.data_dir = dir.path().join("data");
-        settings.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        settings.redis.url = String::new();
-        let platform = Platform::new(settings).unwrap();
-        platform.migrate(Duration::from_secs(10)).await.unwrap();
-        let service = TemplatesService::new(&platform);
-        let tenant = platform.auth.ensure_tenant("bench").await.unwrap();
+        let (_, service, tenant) = bench_platform(dir.path(), "bench").await;
         let actor = system_principal(&tenant);
         for i in 0..1000 {
             let (a, b, c) = (WORDS[i % 20], WORDS[(i / 20) % 20], WORDS[(i * 7) % 20]);
@@ -213,22 +222,7 @@ fn bench_search_scale(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (platform, service, tenant) = runtime.block_on(async {
-        let mut settings: Settings = Settings::load(&LoadOptions {
-            config_dir: root().join("config"),
-            environment: Some(Environment::Test),
-            read_process_env: false,
-        })
-        .unwrap();
-        settings.data_dir = dir.path().join("data");
-        settings.database.url = format!("sqlite://{}", dir.path().join("scale.db").display());
-        settings.redis.url = String::new();
-        let platform = Platform::new(settings).unwrap();
-        platform.migrate(Duration::from_secs(10)).await.unwrap();
-        let service = TemplatesService::new(&platform);
-        let tenant = platform.auth.ensure_tenant("scale").await.unwrap();
-        (platform, service, tenant)
-    });
+    let (platform, service, tenant) = runtime.block_on(bench_platform(dir.path(), "scale"));
     let queries: Vec<SearchBody> = catalog::queries()
         .into_iter()
         .map(|q| SearchBody {

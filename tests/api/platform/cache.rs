@@ -220,15 +220,24 @@ fn skip_without_postgres() -> bool {
     false
 }
 
+/// A private redis-server under `dir` for a two-replica test; `None` (the test is skipped)
+/// without PostgreSQL or redis-server.
+async fn replica_redis(dir: &std::path::Path) -> Option<PrivateRedis> {
+    if skip_without_postgres() {
+        return None;
+    }
+    let redis = PrivateRedis::start(&dir.join("redis")).await;
+    if redis.is_none() {
+        eprintln!("skipped: redis-server is not installed");
+    }
+    redis
+}
+
 #[tokio::test]
 #[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_replicas`"]
 async fn two_replicas_a_write_on_one_is_served_by_the_other_at_once() {
-    if skip_without_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Some(redis) = PrivateRedis::start(&dir.path().join("redis")).await else {
-        eprintln!("skipped: redis-server is not installed");
+    let Some(redis) = replica_redis(dir.path()).await else {
         return;
     };
     // A long in-process TTL: only the pub/sub invalidation can make B see the write in time.
@@ -277,12 +286,8 @@ async fn two_replicas_a_write_on_one_is_served_by_the_other_at_once() {
 #[tokio::test]
 #[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_replicas`"]
 async fn two_replicas_a_write_on_one_is_found_by_search_on_the_other() {
-    if skip_without_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Some(redis) = PrivateRedis::start(&dir.path().join("redis")).await else {
-        eprintln!("skipped: redis-server is not installed");
+    let Some(redis) = replica_redis(dir.path()).await else {
         return;
     };
     let cluster = Cluster::start(dir.path(), &redis, "30s").await;
@@ -352,12 +357,8 @@ async fn two_replicas_a_write_on_one_is_found_by_search_on_the_other() {
 #[tokio::test]
 #[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_replicas`"]
 async fn two_replicas_after_redis_restarts_from_a_stale_dump_reads_and_roles_are_current() {
-    if skip_without_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Some(mut redis) = PrivateRedis::start(&dir.path().join("redis")).await else {
-        eprintln!("skipped: redis-server is not installed");
+    let Some(mut redis) = replica_redis(dir.path()).await else {
         return;
     };
     let local_ttl = Duration::from_secs(2);
