@@ -155,11 +155,36 @@ pub struct OidcSettings {
     pub role_claim: String,
     pub default_tenant: String,
     pub default_role: String,
+    /// The console's authorization-code client (with PKCE): its id at the issuer. Empty: no
+    /// "Sign in with …" button.
+    #[serde(default)]
+    pub client_id: String,
+    /// Empty for a public client (PKCE only); else sent with HTTP Basic to the token endpoint.
+    #[serde(default)]
+    pub client_secret: String,
+    /// Where the issuer sends the browser back; empty = `<this server>/ui/oidc/callback` as the
+    /// request reached it. Register exactly this URL at the issuer.
+    #[serde(default)]
+    pub redirect_url: String,
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: String,
+    /// The button's label ("Sign in with <display_name>"); empty = the issuer's host.
+    #[serde(default)]
+    pub display_name: String,
+}
+
+fn default_oidc_scopes() -> String {
+    "openid email profile".to_string()
 }
 
 impl OidcSettings {
     pub fn enabled(&self) -> bool {
         !self.issuer.trim().is_empty()
+    }
+
+    /// The console offers sign-in through the issuer.
+    pub fn console_sign_in(&self) -> bool {
+        self.enabled() && !self.client_id.trim().is_empty()
     }
 }
 
@@ -529,6 +554,27 @@ impl Settings {
                     "is not a URL; leave empty to discover it from the issuer",
                 ));
             }
+            if !self.auth.oidc.redirect_url.is_empty()
+                && url::Url::parse(&self.auth.oidc.redirect_url).is_err()
+            {
+                return Err(ConfigError::new(
+                    "auth.oidc.redirect_url",
+                    "is not a URL; e.g. https://maestro.example.com/ui/oidc/callback, or empty",
+                ));
+            }
+            if !self.auth.oidc.client_id.is_empty()
+                && !self
+                    .auth
+                    .oidc
+                    .scopes
+                    .split_whitespace()
+                    .any(|s| s == "openid")
+            {
+                return Err(ConfigError::new(
+                    "auth.oidc.scopes",
+                    "must include `openid` (the console signs in with the ID token)",
+                ));
+            }
             if crate::platform::auth::Role::parse(&self.auth.oidc.default_role).is_none() {
                 return Err(ConfigError::new(
                     "auth.oidc.default_role",
@@ -585,6 +631,9 @@ impl Settings {
     pub fn redacted(&self) -> Settings {
         let mut copy = self.clone();
         copy.auth.secret_key = "[redacted]".to_string();
+        if !copy.auth.oidc.client_secret.is_empty() {
+            copy.auth.oidc.client_secret = "[redacted]".to_string();
+        }
         copy.database.url = redact_url_password(&copy.database.url);
         copy.redis.url = redact_url_password(&copy.redis.url);
         copy

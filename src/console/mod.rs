@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod bench;
 pub mod markdown;
+pub mod oidc;
 mod pages;
 pub mod session;
 pub mod view;
@@ -17,6 +18,8 @@ pub mod view;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use crate::modules::healing::HealingService;
+use crate::modules::k8s::K8sService;
 use crate::modules::quality::QualityService;
 use crate::modules::templates::TemplatesService;
 use crate::modules::workflows::WorkflowsService;
@@ -34,6 +37,7 @@ pub const CONSOLE_CODES: &[crate::platform::http::error::CodeDoc] = {
         CodeDoc::new("console.redrive_skipped", StatusCode::CONFLICT),
         CodeDoc::new("console.form_too_large", StatusCode::PAYLOAD_TOO_LARGE),
         CodeDoc::new("console.form_expected", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        CodeDoc::new("console.oidc_failed", StatusCode::BAD_GATEWAY),
     ]
 };
 
@@ -45,6 +49,10 @@ pub struct Console {
     pub templates: Option<TemplatesService>,
     pub quality: Option<QualityService>,
     pub workflows: Option<WorkflowsService>,
+    pub healing: Option<HealingService>,
+    pub k8s: Option<K8sService>,
+    /// The "Sign in with …" client, when `auth.oidc.client_id` is set.
+    pub oidc: Option<std::sync::Arc<oidc::OidcClient>>,
 }
 
 /// A module's service for a page, or the 404 a page of a disabled module answers.
@@ -76,6 +84,9 @@ impl Console {
             templates: platform.services.get::<TemplatesService>(),
             quality: platform.services.get::<QualityService>(),
             workflows: platform.services.get::<WorkflowsService>(),
+            healing: platform.services.get::<HealingService>(),
+            k8s: platform.services.get::<K8sService>(),
+            oidc: oidc::OidcClient::new(platform.settings.auth.oidc.clone()),
         }
     }
 
@@ -113,6 +124,20 @@ impl Console {
                 section: "dlq",
             });
         }
+        if self.healing.is_some() {
+            nav.push(NavItem {
+                href: "/ui/healing",
+                label: "Healing",
+                section: "healing",
+            });
+        }
+        if self.k8s.is_some() {
+            nav.push(NavItem {
+                href: "/ui/environments",
+                label: "Environments",
+                section: "environments",
+            });
+        }
         nav
     }
 }
@@ -125,6 +150,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, platform: &Platform) {
         .wrap(from_fn(session::ui_middleware))
         .configure(assets::configure)
         .configure(session::configure)
+        .configure(|cfg| {
+            if console.oidc.is_some() {
+                oidc::configure(cfg);
+            }
+        })
         .route("", web::get().to(pages::home))
         .route("/", web::get().to(pages::home));
     if console.templates.is_some() {
@@ -135,6 +165,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, platform: &Platform) {
     }
     if console.workflows.is_some() {
         scope = scope.configure(pages::workflows::configure);
+    }
+    if console.healing.is_some() {
+        scope = scope.configure(pages::healing::configure);
+    }
+    if console.k8s.is_some() {
+        scope = scope.configure(pages::k8s::configure);
     }
     cfg.service(scope);
 }

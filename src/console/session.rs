@@ -45,7 +45,7 @@ pub struct CsrfToken(pub String);
 #[derive(Debug, Clone, Default)]
 struct PendingCookies(Vec<Cookie<'static>>);
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -57,7 +57,7 @@ fn is_token(raw: &str) -> bool {
 }
 
 /// Constant-time comparison of two tokens.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -65,11 +65,11 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn secure(req: &HttpRequest) -> bool {
+pub(super) fn secure(req: &HttpRequest) -> bool {
     req.connection_info().scheme().eq_ignore_ascii_case("https")
 }
 
-fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+pub(super) fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
     let mut c = Cookie::new(name, value);
     c.set_path("/ui");
     c.set_http_only(true);
@@ -78,13 +78,13 @@ fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
     c
 }
 
-fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
+pub(super) fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
     let mut c = cookie(name, String::new(), secure);
     c.make_removal();
     c
 }
 
-fn push_cookie(req: &HttpRequest, c: Cookie<'static>) {
+pub(super) fn push_cookie(req: &HttpRequest, c: Cookie<'static>) {
     let mut ext = req.extensions_mut();
     match ext.get_mut::<PendingCookies>() {
         Some(p) => p.0.push(c),
@@ -221,7 +221,7 @@ pub fn urlencode(raw: &str) -> String {
 }
 
 /// Only same-site console paths are valid redirect targets after sign-in.
-fn safe_next(raw: Option<&str>) -> String {
+pub(super) fn safe_next(raw: Option<&str>) -> String {
     match raw {
         Some(n)
             if n.starts_with("/ui")
@@ -482,7 +482,7 @@ struct NextQuery {
     next: Option<String>,
 }
 
-fn login_view(
+pub(super) fn login_view(
     req: &HttpRequest,
     console: &Console,
     status: StatusCode,
@@ -495,7 +495,12 @@ fn login_view(
         .set("email", email)
         .set("next", next)
         .set("error", error)
-        .set("oidc_issuer", oidc.enabled().then(|| oidc.issuer.clone()));
+        .set("oidc_issuer", oidc.enabled().then(|| oidc.issuer.clone()))
+        .set(
+            "oidc_button",
+            oidc.console_sign_in()
+                .then(|| super::oidc::display_name(oidc)),
+        );
     view::page(status, "login.html", ctx)
 }
 

@@ -47,6 +47,18 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "dlq.html",
     "dlq_confirm.html",
     "audit.html",
+    "healing_nav.html",
+    "healing_rows.html",
+    "healing_failures.html",
+    "healing_failure.html",
+    "healing_flaky.html",
+    "healing_list.html",
+    "healing.html",
+    "environments.html",
+    "environment.html",
+    "job.html",
+    "drift.html",
+    "signed_in.html",
 ];
 
 pub fn env() -> &'static Environment<'static> {

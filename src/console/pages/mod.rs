@@ -3,6 +3,8 @@
 //! renders a template. POST handlers take a [`CsrfForm`](super::session::CsrfForm) and answer
 //! with a redirect to the page that shows the result.
 
+pub mod healing;
+pub mod k8s;
 pub mod quality;
 pub mod templates;
 pub mod workflows;
@@ -21,6 +23,19 @@ pub async fn home(req: HttpRequest, console: web::Data<Console>, session: Sessio
     view::ok("home.html", Ctx::new(&req, &console, &session))
 }
 
+/// A number from the query string; anything unreadable counts as absent (paging stays lenient).
+pub fn lenient_i64(raw: &Option<String>) -> Option<i64> {
+    raw.as_deref().and_then(|s| s.trim().parse().ok())
+}
+
+/// A filter value from the query string: trimmed, `None` when empty.
+pub fn clean(raw: &Option<String>) -> Option<String> {
+    raw.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
 /// A `limit`/`offset` pair from the query string, clamped as the API clamps it.
 pub fn page_query(
     limit: Option<i64>,
@@ -30,6 +45,14 @@ pub fn page_query(
         limit: Some(limit.unwrap_or(25).clamp(1, 100)),
         offset: Some(offset.unwrap_or(0).max(0)),
     }
+}
+
+/// A filtered list's links: `base` for its pager (`/ui/…?filters&`) and `json_url`, the API
+/// endpoint with the same filters.
+pub fn list_links(ctx: Ctx, ui: &str, api: &str, pairs: &[(&str, Option<String>)]) -> Ctx {
+    let json = filter_base(api, pairs);
+    ctx.set("base", filter_base(ui, pairs))
+        .set("json_url", json.trim_end_matches(['?', '&']))
 }
 
 /// Query string of the filters (empty values dropped), ending in `&` or `?` so a pager can

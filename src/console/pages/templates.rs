@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{filter_base, page_query};
+use super::{clean, lenient_i64, list_links, page_query};
 use crate::console::Console;
 use crate::console::markdown;
 use crate::console::session::{CsrfForm, Session, UiError, UiResult};
@@ -25,6 +25,7 @@ use crate::platform::http::pagination::PageQuery;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/templates", web::get().to(catalog))
+        .route("/templates/drift", web::get().to(drift))
         .route("/templates/{id}", web::get().to(detail))
         .route("/templates/{id}/diff", web::get().to(diff))
         .route("/templates/{id}/files/{path:.*}", web::get().to(file))
@@ -44,10 +45,6 @@ fn min_score(console: &Console) -> u32 {
         .as_ref()
         .map(|q| q.settings().min_score)
         .unwrap_or(70)
-}
-
-fn lenient_i64(raw: &Option<String>) -> Option<i64> {
-    raw.as_deref().and_then(|s| s.trim().parse().ok())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,12 +67,6 @@ async fn catalog(
     let service = service(&console)?;
     let tenant = &session.principal.tenant_id;
     let q = query.into_inner();
-    let clean = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
     let page = page_query(lenient_i64(&q.limit), lenient_i64(&q.offset));
     let list = ListQuery {
         text: clean(&q.text),
@@ -115,6 +106,32 @@ async fn catalog(
     view::ok("catalog.html", ctx)
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct DriftQuery {
+    offset: Option<String>,
+}
+
+/// `/ui/templates/drift`: generated projects behind their template's current version.
+async fn drift(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    session: Session,
+    query: web::Query<DriftQuery>,
+) -> UiResult {
+    let service = service(&console)?;
+    let page = service
+        .drift(
+            &session.principal.tenant_id,
+            &page_query(Some(20), lenient_i64(&query.offset)),
+        )
+        .await?;
+    let ctx = Ctx::new(&req, &console, &session)
+        .set("page", &page)
+        .set("base", "/ui/templates/drift?")
+        .set("json_url", "/api/v1/templates/drift");
+    view::ok("drift.html", ctx)
+}
+
 /// The catalog's view: results (or the problem with the filters), filters, pager and JSON link.
 pub(crate) fn catalog_ctx(
     ctx: Ctx,
@@ -132,7 +149,7 @@ pub(crate) fn catalog_ctx(
         ("tags", list.tags.clone()),
         ("sort", list.sort.clone()),
     ];
-    let json = filter_base("/api/v1/templates", &filters);
+    let ctx = list_links(ctx, "/ui/templates", "/api/v1/templates", &filters);
     ctx.set("page", results)
         .set("problem", problem)
         .set(
@@ -141,8 +158,6 @@ pub(crate) fn catalog_ctx(
                 "text": list.text, "category": list.category, "tags": list.tags, "sort": list.sort,
             }),
         )
-        .set("base", filter_base("/ui/templates", &filters))
-        .set("json_url", json.trim_end_matches(['?', '&']))
         .set("min_score", min_score)
         .set("quality_on", quality_on)
 }
@@ -421,6 +436,33 @@ struct Field {
     choices: Vec<String>,
     value: String,
     error: Option<String>,
+    /// Schema keywords this form does not render (named on the form, never silently dropped).
+    unsupported: Vec<String>,
+}
+
+/// The parameter keywords the form renders; any other keyword of a parameter is listed beside
+/// the field so the user knows the form does not show it.
+const RENDERED_KEYWORDS: &[&str] = &[
+    "name", "type", "default", "choices", "pattern", "required", "help",
+];
+const RENDERED_TYPES: &[&str] = &[
+    "string", "integer", "number", "boolean", "choice", "list", "object",
+];
+
+fn unsupported_keywords(p: &Value, kind: &str) -> Vec<String> {
+    let mut out: Vec<String> = p
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !RENDERED_KEYWORDS.contains(&k.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if !RENDERED_TYPES.contains(&kind) {
+        out.push(format!("type: {kind}"));
+    }
+    out
 }
 
 fn display(v: &Value) -> String {
@@ -467,6 +509,7 @@ fn fields_of(
                     .map(|c| c.iter().map(display).collect())
                     .unwrap_or_default(),
                 error: (!error.is_empty()).then(|| error.join("; ")),
+                unsupported: unsupported_keywords(p, &kind),
                 name,
                 kind,
             })
@@ -584,6 +627,14 @@ async fn use_ctx(
     let fields = fields_of(&detail.parameters, &state.values, &state.errors);
     Ok(Ctx::new(req, console, session)
         .set("t", &detail.template)
+        .set(
+            "unsupported",
+            fields
+                .iter()
+                .filter(|f| !f.unsupported.is_empty())
+                .map(|f| (f.name.clone(), f.unsupported.join(", ")))
+                .collect::<Vec<_>>(),
+        )
         .set("fields", fields)
         .set("version", version)
         .set("general_errors", state.general)
@@ -845,6 +896,19 @@ async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_the_form_cannot_render_are_named() {
+        let schema = json!([
+            {"name": "plain", "type": "string", "help": "h", "pattern": "x", "required": true},
+            {"name": "age", "type": "integer", "minimum": 18, "format": "int32"},
+            {"name": "when", "type": "date"}
+        ]);
+        let fields = fields_of(&schema, &Map::new(), &[]);
+        assert!(fields[0].unsupported.is_empty());
+        assert_eq!(fields[1].unsupported, vec!["minimum", "format"]);
+        assert_eq!(fields[2].unsupported, vec!["type: date"]);
+    }
 
     #[test]
     fn form_answers_are_typed_by_the_schema_and_blanks_keep_defaults() {

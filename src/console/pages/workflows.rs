@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{filter_base, page_query};
+use super::{clean, filter_base, lenient_i64, list_links, page_query};
 use crate::console::Console;
 use crate::console::session::{CsrfForm, Session, UiError, UiResult, urlencode};
 use crate::console::view::{self, Ctx};
@@ -27,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/workflows", web::get().to(definitions))
         .route("/workflows/{id}", web::get().to(definition))
         .route("/workflows/{id}/execute", web::post().to(execute))
+        .route("/workflows/{id}/pause", web::post().to(pause_workflow))
+        .route("/workflows/{id}/resume", web::post().to(resume_workflow))
         .route("/runs", web::get().to(runs))
         .route("/runs/{id}", web::get().to(run))
         .route("/runs/{id}/audit", web::get().to(audit))
@@ -39,10 +41,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn service(console: &Console) -> Result<&WorkflowsService, UiError> {
     Ok(crate::console::enabled(&console.workflows, "workflows")?)
-}
-
-fn lenient_i64(raw: &Option<String>) -> Option<i64> {
-    raw.as_deref().and_then(|s| s.trim().parse().ok())
 }
 
 /// Workflow id → name for the tenant's workflows (first 100), for readable run lists.
@@ -161,6 +159,44 @@ async fn execute(
     Ok(view::see_other(format!("/ui/runs/{}", run.id)))
 }
 
+/// `POST /ui/workflows/{id}/pause` (admins, as the API): its active runs pause and new runs
+/// start paused. `back` (a console path) is where to show the result.
+async fn pause_workflow(
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    form: CsrfForm,
+) -> UiResult {
+    set_workflow_paused(&console, &session, id.into_inner(), form, true).await
+}
+
+/// `POST /ui/workflows/{id}/resume` (admins): resumes the workflow and the runs its pause paused.
+async fn resume_workflow(
+    console: web::Data<Console>,
+    session: Session,
+    id: web::Path<String>,
+    form: CsrfForm,
+) -> UiResult {
+    set_workflow_paused(&console, &session, id.into_inner(), form, false).await
+}
+
+async fn set_workflow_paused(
+    console: &Console,
+    session: &Session,
+    id: String,
+    form: CsrfForm,
+    paused: bool,
+) -> UiResult {
+    let service = service(console)?;
+    let principal = session.as_role(Role::Admin)?;
+    let wf = service.set_workflow_paused(&principal, id, paused).await?;
+    let back = form
+        .text("back")
+        .filter(|b| b.starts_with("/ui/runs/") && !b.contains("//"))
+        .unwrap_or_else(|| format!("/ui/workflows/{}", urlencode(&wf.id)));
+    Ok(view::see_other(back))
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct RunsFilter {
     status: Option<String>,
@@ -195,6 +231,7 @@ fn parse_time(raw: &Option<String>, field: &str) -> Result<Option<DateTime<Utc>>
 const STATUSES: &[&str] = &[
     "pending",
     "running",
+    "retrying",
     "paused",
     "succeeded",
     "failed",
@@ -210,12 +247,6 @@ async fn runs(
 ) -> UiResult {
     let service = service(&console)?;
     let f = filter.into_inner();
-    let clean = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
     let page = page_query(Some(50), lenient_i64(&f.offset));
     let query = RunsQuery {
         workflow_id: clean(&f.workflow_id),
@@ -258,13 +289,43 @@ async fn runs(
     view::ok("runs.html", ctx)
 }
 
-/// One bar of the waterfall, in per-mille of the run's span.
+/// One bar of the waterfall: start and width as percentages of the run's span (`".33%"`), so
+/// the SVG needs no viewBox (the page's CSP forbids inline styles).
 #[derive(Debug, Serialize)]
 struct Segment {
-    x: f64,
-    width: f64,
+    x: String,
+    width: String,
     class: &'static str,
     label: String,
+}
+
+impl Segment {
+    fn new(x: f64, x2: f64, class: &'static str, label: String) -> Segment {
+        Segment {
+            x: percent(x),
+            width: percent((x2 - x).max(2.0)),
+            class,
+            label,
+        }
+    }
+}
+
+/// Per-mille as a short percentage: 3.3 → ".33%", 1000 → "100%", 0 → "0%".
+fn percent(permille: f64) -> String {
+    let hundredths = (permille * 10.0).round() as i64;
+    let (whole, frac) = (hundredths / 100, hundredths % 100);
+    let mut out = if whole == 0 && frac != 0 {
+        String::new()
+    } else {
+        whole.to_string()
+    };
+    if frac != 0 {
+        let digits = format!("{frac:02}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out.push('%');
+    out
 }
 
 #[derive(Debug, Serialize)]
@@ -303,7 +364,7 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
     let end = run.finished_at.unwrap_or(now).max(start);
     let span = (end - start).num_milliseconds().max(1) as f64;
     let pos = |t: DateTime<Utc>| {
-        tenth(((t - start).num_milliseconds() as f64 / span * 1000.0).clamp(0.0, 1000.0))
+        ((t - start).num_milliseconds() as f64 / span * 1000.0).clamp(0.0, 1000.0)
     };
     let rows = run
         .steps
@@ -316,12 +377,12 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
                 if let Some(s) = a.started_at {
                     let (x, x2) = (pos(s), pos(a.finished_at));
                     let ok = a.outcome == "succeeded";
-                    segments.push(Segment {
+                    segments.push(Segment::new(
                         x,
-                        width: tenth((x2 - x).max(2.0)),
-                        class: if ok { "ok" } else { "bad" },
-                        label: format!("attempt {} {}", a.attempt, a.outcome),
-                    });
+                        x2,
+                        if ok { "ok" } else { "bad" },
+                        format!("attempt {} {}", a.attempt, a.outcome),
+                    ));
                 }
                 if let Some(e) = &a.error {
                     let (message, details) = split_error(e);
@@ -342,31 +403,31 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
             {
                 let fin = step.finished_at.unwrap_or(now);
                 let (x, x2) = (pos(s), pos(fin));
-                segments.push(Segment {
+                segments.push(Segment::new(
                     x,
-                    width: tenth((x2 - x).max(2.0)),
-                    class: match step.status {
+                    x2,
+                    match step.status {
                         StepStatus::Running => "live",
                         StepStatus::Succeeded | StepStatus::Skipped => "ok",
                         _ => "bad",
                     },
-                    label: format!(
+                    format!(
                         "attempt {} {}",
                         step.attempts.max(1),
                         status_str(step.status)
                     ),
-                });
+                ));
             } else if let (Some(s), Some(f)) = (step.started_at, step.finished_at)
                 && matches!(step.status, StepStatus::Succeeded)
                 && !covered
             {
                 let (x, x2) = (pos(s), pos(f));
-                segments.push(Segment {
+                segments.push(Segment::new(
                     x,
-                    width: tenth((x2 - x).max(2.0)),
-                    class: "ok",
-                    label: format!("attempt {} succeeded", step.attempts.max(1)),
-                });
+                    x2,
+                    "ok",
+                    format!("attempt {} succeeded", step.attempts.max(1)),
+                ));
             }
             if errors.is_empty()
                 && let Some(e) = &step.error
@@ -421,11 +482,6 @@ fn io_text(inputs: &Value, outputs: &Value) -> String {
         out.push_str(&outputs.to_string());
     }
     out
-}
-
-/// Per-mille positions with one decimal: enough for a bar, short in the page.
-fn tenth(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 fn status_str(s: StepStatus) -> &'static str {
@@ -507,15 +563,28 @@ pub(crate) fn run_ctx(
         .set("json_url", format!("/api/v1/workflows/runs/{}", run.id))
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct RunQuery {
+    step: Option<String>,
+}
+
 /// `/ui/runs/{id}`; an htmx poll gets the run's body only (which stops polling once the run is
-/// no longer live).
+/// no longer live). `?step=` (the short link each step row carries) leads to the step's page.
 async fn run(
     req: HttpRequest,
     console: web::Data<Console>,
     session: Session,
     id: web::Path<String>,
+    query: web::Query<RunQuery>,
 ) -> UiResult {
     let service = service(&console)?;
+    if let Some(step) = query.step.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(view::see_other(format!(
+            "/ui/runs/{}/steps/{}",
+            urlencode(&id),
+            urlencode(step)
+        )));
+    }
     let run = service
         .run_view(session.principal.tenant_id.clone(), id.into_inner())
         .await?;
@@ -683,21 +752,18 @@ async fn dlq(
         )
         .await?;
     let names = names(service, &session).await?;
-    let json_url = filter_base(
-        "/api/v1/workflows/dlq",
-        &[("workflow_id", workflow.clone())],
-    );
     let ctx = Ctx::new(&req, &console, &session)
         .set("page", &entries)
         .set("names", &names)
         .set("workflow_id", &workflow)
         .set("redriven", lenient_i64(&filter.redriven))
-        .set("skipped", lenient_i64(&filter.skipped))
-        .set(
-            "base",
-            filter_base("/ui/dlq", &[("workflow_id", workflow.clone())]),
-        )
-        .set("json_url", json_url.trim_end_matches(['?', '&']));
+        .set("skipped", lenient_i64(&filter.skipped));
+    let ctx = list_links(
+        ctx,
+        "/ui/dlq",
+        "/api/v1/workflows/dlq",
+        &[("workflow_id", workflow.clone())],
+    );
     view::ok("dlq.html", ctx)
 }
 
@@ -762,6 +828,16 @@ async fn redrive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bar_positions_are_short_percentages() {
+        assert_eq!(percent(3.3), ".33%");
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(percent(1000.0), "100%");
+        assert_eq!(percent(125.0), "12.5%");
+        assert_eq!(percent(20.04), "2%");
+        assert_eq!(percent(999.94), "99.99%");
+    }
 
     #[test]
     fn errors_split_into_message_and_details() {

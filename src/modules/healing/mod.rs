@@ -32,6 +32,7 @@ use crate::platform::module::{BackgroundTask, Module};
 use crate::platform::test_results::{JunitIngested, JunitUpload, TestResults, TestResultsSink};
 
 pub use service::HealingService;
+pub use store::{FailureFilter, HealingFilter};
 
 pub struct HealingModule {
     service: HealingService,

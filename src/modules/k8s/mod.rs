@@ -32,7 +32,7 @@ use crate::platform::module::{BackgroundTask, Module};
 
 pub use cluster::Cluster;
 pub use error::K8sError;
-pub use service::{K8sService, render};
+pub use service::{JobLog, K8sService, ListFilter, render};
 
 pub struct K8sModule {
     service: K8sService,

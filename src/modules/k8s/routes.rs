@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig, serv
             .service(delete_environment)
             .service(extend_environment)
             .service(create_job)
+            .service(list_jobs)
             .service(get_job)
             .service(job_logs),
     );
@@ -279,6 +280,29 @@ async fn get_job(
 ) -> ApiResult<HttpResponse> {
     let (env, job) = path.into_inner();
     Ok(HttpResponse::Ok().json(service.get_job(auth.tenant(), &env, &job).await?))
+}
+
+/// The environment's jobs, newest first.
+#[utoipa::path(
+    tag = "k8s",
+    params(("id" = String, Path, description = "Environment id"), PageQuery),
+    responses(
+        (status = 200, description = "One page of the environment's jobs", body = Page<JobView>),
+        ApiErrors, EnvironmentNotFound,
+    ),
+    security(("bearer" = ["viewer"]))
+)]
+#[get("/{id}/jobs")]
+async fn list_jobs(
+    auth: Authorized<Viewer>,
+    service: web::Data<K8sService>,
+    path: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let jobs = service
+        .list_jobs(auth.tenant(), &path.into_inner(), page.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(jobs))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -320,6 +320,28 @@ pub fn get_job(
         .optional()
 }
 
+/// An environment's jobs, newest first, and how many it has.
+pub fn list_jobs(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    environment_id: &str,
+    page: &PageQuery,
+) -> QueryResult<(Vec<JobRow>, i64)> {
+    let query = || {
+        k8s_jobs::table
+            .filter(k8s_jobs::tenant_id.eq(tenant.as_str()))
+            .filter(k8s_jobs::environment_id.eq(environment_id))
+    };
+    let total = query().count().get_result(conn)?;
+    let rows = query()
+        .order((k8s_jobs::created_at.desc(), k8s_jobs::id.desc()))
+        .limit(page.limit())
+        .offset(page.offset())
+        .select(JobRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
 /// Jobs not finished yet (any tenant): the runners to resume after a restart.
 pub fn open_jobs(conn: &mut DbConnection) -> QueryResult<Vec<JobRow>> {
     k8s_jobs::table

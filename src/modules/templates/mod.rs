@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod gate;
 pub mod git;
+pub mod index;
 pub mod model;
 mod routes;
 mod schema;

@@ -61,8 +61,8 @@ pub enum WorkflowsError {
     PayloadTooLarge { size: usize, max: usize },
 
     #[error(
-        "`{0}` is not a run status; use pending, running, paused, succeeded, failed, cancelled \
-         or dead_lettered."
+        "`{0}` is not a run status; use pending, running, retrying, paused, succeeded, failed, \
+         cancelled or dead_lettered."
     )]
     InvalidStatus(String),
 

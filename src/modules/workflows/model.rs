@@ -343,6 +343,10 @@ pub struct RunSummary {
     pub workflow_id: String,
     pub version: i64,
     pub status: RunStatus,
+    /// A step failed and waits for its next attempt (the run itself is `running`); the list
+    /// filter for these runs is `?status=retrying`.
+    #[serde(default)]
+    pub retrying: bool,
     pub error: Option<String>,
     pub failed_step: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -354,6 +358,7 @@ impl From<RunRow> for RunSummary {
     fn from(r: RunRow) -> Self {
         RunSummary {
             status: r.run_status(),
+            retrying: false,
             id: r.id,
             workflow_id: r.workflow_id,
             version: r.version,
@@ -371,7 +376,8 @@ impl From<RunRow> for RunSummary {
 pub struct RunsQuery {
     /// Only runs of this workflow.
     pub workflow_id: Option<String>,
-    /// Only runs in this status.
+    /// Only runs in this status; `retrying` is the running runs with a step waiting for its
+    /// next attempt.
     pub status: Option<String>,
     /// Only runs created at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,

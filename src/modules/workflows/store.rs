@@ -446,6 +446,8 @@ pub(super) fn update_run(conn: &mut DbConnection, row: &RunRow) -> QueryResult<(
 pub struct RunFilter {
     pub workflow_id: Option<String>,
     pub status: Option<RunStatus>,
+    /// Only runs with a step waiting for its next attempt (`?status=retrying`).
+    pub retrying: bool,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
 }
@@ -466,6 +468,16 @@ pub(super) fn list_runs(
         if let Some(s) = filter.status {
             q = q.filter(workflow_runs::status.eq(s.as_str()));
         }
+        if filter.retrying {
+            q = q.filter(
+                workflow_runs::id.eq_any(
+                    workflow_step_runs::table
+                        .filter(workflow_step_runs::tenant_id.eq(tenant.as_str()))
+                        .filter(workflow_step_runs::status.eq(StepStatus::Retrying.as_str()))
+                        .select(workflow_step_runs::run_id),
+                ),
+            );
+        }
         if let Some(t) = filter.since {
             q = q.filter(workflow_runs::created_at.ge(t));
         }
@@ -482,6 +494,21 @@ pub(super) fn list_runs(
         .select(RunRow::as_select())
         .load(conn)?;
     Ok((rows, total))
+}
+
+/// Which of these runs have a step waiting for its next attempt.
+pub(super) fn retrying_runs(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    run_ids: &[String],
+) -> QueryResult<Vec<String>> {
+    workflow_step_runs::table
+        .filter(workflow_step_runs::tenant_id.eq(tenant.as_str()))
+        .filter(workflow_step_runs::run_id.eq_any(run_ids))
+        .filter(workflow_step_runs::status.eq(StepStatus::Retrying.as_str()))
+        .select(workflow_step_runs::run_id)
+        .distinct()
+        .load(conn)
 }
 
 /// Active runs of a workflow (for workflow-wide pause/resume).

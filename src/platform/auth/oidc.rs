@@ -89,6 +89,44 @@ impl OidcVerifier {
         self.map_claims(&claims)
     }
 
+    /// An ID token from the authorization-code flow (the console's sign-in): the same keys,
+    /// issuer and claim mapping as bearer tokens, but its audience is the console's client id
+    /// and its `nonce` must be the one this browser's sign-in started with.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<OidcIdentity, TokenRejected> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| TokenRejected(format!("the ID token is not a JWT: {e}")))?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(TokenRejected(format!(
+                "algorithm {:?} is not accepted from the OIDC issuer",
+                header.alg
+            )));
+        }
+        let key = self.key_for(&header).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[client_id]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| TokenRejected(format!("ID token invalid: {e}")))?
+            .claims;
+        match claims.get("nonce").and_then(Value::as_str) {
+            Some(n) if n == nonce => {}
+            _ => {
+                return Err(TokenRejected(
+                    "the ID token's nonce is not this sign-in's".into(),
+                ));
+            }
+        }
+        self.map_claims(&claims)
+    }
+
     fn map_claims(&self, claims: &Map<String, Value>) -> Result<OidcIdentity, TokenRejected> {
         let subject = claims
             .get("sub")

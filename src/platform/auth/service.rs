@@ -401,6 +401,25 @@ impl AuthService {
         }
     }
 
+    /// Verifies an ID token from the console's OIDC sign-in (see
+    /// [`OidcVerifier::verify_id_token`]); 401 when no issuer is configured or it is refused.
+    pub async fn verify_oidc_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> ApiResult<super::oidc::OidcIdentity> {
+        let Some(oidc) = &self.inner.oidc else {
+            return Err(ApiError::unauthorized("No OIDC issuer is configured."));
+        };
+        oidc.verify_id_token(token, client_id, nonce)
+            .await
+            .map_err(|e| {
+                tracing::info!(error = %e, "OIDC ID token refused");
+                ApiError::unauthorized(format!("The issuer's ID token was refused: {}", e.0))
+            })
+    }
+
     async fn authenticate_local(&self, token: &str) -> ApiResult<Principal> {
         let claims = self.inner.tokens.verify(token).map_err(|e| {
             tracing::info!(error = %e, "access token refused");

@@ -1,7 +1,8 @@
 //! The console in a real browser: headless Chromium driven over WebDriver (Debian's
 //! `chromium` + `chromium-driver`, which `.ci/run` installs). One test walks the journeys in
 //! order in one browser session (sign in, search, template + diff, instantiate with a live
-//! preview, start a run and watch it finish, redrive a dead-lettered run), runs axe-core
+//! preview, start a run and watch it finish, redrive a dead-lettered run, the retrying runs
+//! filter, healing with a proposal approved, flaky tests, drift, environments), runs axe-core
 //! (vendored in tests/fixtures/axe) on every page and fails on serious or critical violations,
 //! and saves a screenshot of each page under `<target>/tmp/console-screenshots/`.
 //!
@@ -142,7 +143,31 @@ async fn browser_journeys_with_axe() {
         }
     };
     let app = crate::workflows::spawn().await;
-    let (template_id, _) = super::session::second_version(&app, "journey-service").await;
+    let (template_id, first) = super::session::second_version(&app, "journey-service").await;
+    // A project generated from the first version: one behind on the drift page.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/templates/{template_id}/instantiate"),
+            Some(&app.editor.token),
+            &json!({"format": "json", "parameters": {"project_name": "billing"},
+                    "version": first, "project": "git@example.com:team/billing.git"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Test results: passed, then failed on one commit (flaky), for the healing pages.
+    for outcome in ["passed", "failed"] {
+        let (status, body) = app
+            .post(
+                "/api/v1/healing/reports",
+                Some(&app.editor.token),
+                &json!({"project": "shop", "commit_sha": "c1", "cases": [{
+                    "classname": "CartTest", "name": "adds_two_items", "outcome": outcome,
+                    "duration_ms": 40, "message": "expected:<2> but was:<3>",
+                    "body": "at CartTest.adds_two_items(CartTest.java:14)"}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
     let mut other = crate::templates::sample("quiet-library");
     other["manifest"]["description"] = json!("A library that never talks");
     other["manifest"]["category"] = json!("technical_writer");
@@ -174,6 +199,19 @@ async fn browser_journeys_with_axe() {
     )
     .await;
     let ok_id = ok_flow["id"].as_str().unwrap().to_string();
+    let patient = create(
+        &app,
+        &json!({"name": "patient-sync", "steps": [{
+            "id": "call", "uses": "fail", "with": {"message": "upstream busy", "attempts": 3},
+            "retry": {"max_attempts": 4, "initial_interval": "10m", "jitter": 0}
+        }]}),
+    )
+    .await;
+    let retrying = execute(&app, patient["id"].as_str().unwrap(), json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::workflows::wait_step(&app, &retrying, "call", "retrying").await;
 
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(&chromium.to_string_lossy()).unwrap();
@@ -449,6 +487,108 @@ async fn browser_journeys_with_axe() {
     check(&driver, "12-audit").await;
     driver.goto(format!("{base}/ui/quality")).await.unwrap();
     check(&driver, "13-quality").await;
+
+    // 7. Runs waiting for their next attempt have their own filter and say so.
+    driver
+        .goto(format!("{base}/ui/runs?status=retrying"))
+        .await
+        .unwrap();
+    let listed = text_of(&driver, "tbody").await;
+    assert!(
+        listed.contains("patient-sync") && listed.contains("retrying"),
+        "{listed}"
+    );
+    assert!(!listed.contains("nightly-report"), "{listed}");
+    check(&driver, "14-runs-retrying").await;
+
+    // 8. Healing: the failure with its evidence, proposals, one approved; flaky tests.
+    driver
+        .goto(format!("{base}/ui/healing?project=shop"))
+        .await
+        .unwrap();
+    check(&driver, "15-healing-failures").await;
+    driver
+        .find(By::LinkText("adds_two_items"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.eventually("the failure page", wait, || {
+        let d = &driver;
+        async move { text_of(d, "main").await.contains("Evidence").then_some(()) }
+    })
+    .await;
+    check(&driver, "16-healing-failure").await;
+    driver
+        .find(By::XPath("//button[contains(., 'Propose healings')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.eventually("the proposals", wait, || {
+        let d = &driver;
+        async move {
+            d.find(By::XPath("//tr[contains(., '(chosen)')]//a"))
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    driver
+        .find(By::XPath("//tr[contains(., '(chosen)')]//a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.eventually("the proposal page", wait, || {
+        let d = &driver;
+        async move {
+            text_of(d, "main")
+                .await
+                .contains("Approve and apply")
+                .then_some(())
+        }
+    })
+    .await;
+    check(&driver, "17-healing").await;
+    driver
+        .find(By::XPath("//button[contains(., 'Approve and apply')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.eventually("the proposal applied", wait, || {
+        let d = &driver;
+        async move {
+            let t = text_of(d, "main").await;
+            (t.contains("applied") && !t.contains("Approve and apply")).then_some(())
+        }
+    })
+    .await;
+    driver
+        .goto(format!("{base}/ui/healing/flaky?project=shop"))
+        .await
+        .unwrap();
+    assert!(text_of(&driver, "tbody").await.contains("adds_two_items"));
+    check(&driver, "18-flaky-tests").await;
+
+    // 9. Template drift and test environments.
+    driver
+        .goto(format!("{base}/ui/templates/drift"))
+        .await
+        .unwrap();
+    assert!(text_of(&driver, "main").await.contains("1 of 1 behind"));
+    check(&driver, "19-drift").await;
+    driver
+        .goto(format!("{base}/ui/environments"))
+        .await
+        .unwrap();
+    check(&driver, "20-environments").await;
 
     driver.quit().await.unwrap();
 }

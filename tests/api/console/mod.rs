@@ -4,6 +4,8 @@
 //! token is refused; a disabled module's pages do not exist.
 
 mod browser;
+mod modules;
+mod oidc;
 mod pages;
 mod session;
 

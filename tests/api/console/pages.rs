@@ -366,7 +366,14 @@ async fn workflow_pages_and_dead_letter_redrive_with_confirmation() {
         page.body.contains("class=\"details\""),
         "details in their own block"
     );
-    assert!(page.body.contains("<svg class=\"bar\""), "waterfall");
+    assert!(
+        page.body.contains("<svg class=b><rect class=bad"),
+        "waterfall"
+    );
+    assert!(page.body.contains("<a href=\"?step=deploy\">"), "step link");
+    let short = admin.get(&format!("/ui/runs/{run_id}?step=deploy")).await;
+    assert_eq!(short.status, StatusCode::SEE_OTHER);
+    assert_eq!(short.location(), format!("/ui/runs/{run_id}/steps/deploy"));
     assert!(page.body.contains("Redrive from deploy"));
     assert!(
         !page.body.contains("hx-trigger=\"every 2s\""),
@@ -484,11 +491,96 @@ async fn a_disabled_modules_pages_and_nav_entries_do_not_exist() {
     page.assert_ok("catalog");
     assert!(!page.body.contains("href=\"/ui/runs\""));
     assert!(!page.body.contains("href=\"/ui/dlq\""));
-    for path in ["/ui/runs", "/ui/workflows", "/ui/dlq"] {
+    assert!(!page.body.contains("href=\"/ui/healing\""));
+    assert!(!page.body.contains("href=\"/ui/environments\""));
+    for path in [
+        "/ui/runs",
+        "/ui/workflows",
+        "/ui/dlq",
+        "/ui/healing",
+        "/ui/healing/flaky",
+        "/ui/environments",
+    ] {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
     }
     let page = browser.get("/ui").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), "/ui/templates");
+}
+
+#[tokio::test]
+async fn retrying_runs_have_their_own_filter_and_status() {
+    let app = crate::workflows::spawn().await;
+    let wf = create(
+        &app,
+        &json!({"name": "patient", "steps": [{
+            "id": "call", "uses": "fail",
+            "with": {"message": "upstream busy", "attempts": 3},
+            "retry": {"max_attempts": 4, "initial_interval": "10m", "jitter": 0}
+        }]}),
+    )
+    .await;
+    let quick = create(
+        &app,
+        &json!({"name": "quick", "steps": [{"id": "a", "uses": "noop"}]}),
+    )
+    .await;
+    let run = execute(&app, wf["id"].as_str().unwrap(), json!({})).await;
+    let run_id = run["id"].as_str().unwrap().to_string();
+    let done = execute(&app, quick["id"].as_str().unwrap(), json!({})).await;
+    let done_id = done["id"].as_str().unwrap().to_string();
+    crate::workflows::wait_step(&app, &run_id, "call", "retrying").await;
+    wait_status(&app, &done_id, "succeeded", 30).await;
+
+    let (status, list) = app
+        .get(
+            "/api/v1/workflows/runs?status=retrying",
+            Some(&app.viewer.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], run_id.as_str());
+    assert_eq!(items[0]["status"], "running");
+    assert_eq!(items[0]["retrying"], true);
+    let (_, all) = app
+        .get("/api/v1/workflows/runs", Some(&app.viewer.token))
+        .await;
+    let quick_item = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == done_id.as_str())
+        .expect("the finished run is listed");
+    assert_eq!(quick_item["retrying"], false);
+
+    let viewer = Browser::sign_in(&app, &app.viewer).await;
+    let page = viewer.get("/ui/runs?status=retrying").await;
+    page.assert_ok("retrying runs");
+    assert!(page.body.contains(&run_id[..10]), "{}", page.body);
+    assert!(!page.body.contains(&done_id[..10]), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<span class=\"status status-retrying\">retrying</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<option value=\"retrying\" selected>"),
+        "the filter is kept"
+    );
+    assert!(
+        page.body
+            .contains("href=\"/api/v1/workflows/runs?status=retrying\""),
+        "JSON link"
+    );
+    // In the unfiltered list the retrying run says so too.
+    let page = viewer.get("/ui/runs").await;
+    assert!(page.body.contains("status-retrying"), "{}", page.body);
+    let page = viewer.get("/ui/runs?status=running").await;
+    assert!(page.assert_ok("running").body.contains(&run_id[..10]));
+    let page = viewer.get("/ui/runs?status=sleeping").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
 }

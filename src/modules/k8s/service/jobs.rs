@@ -26,6 +26,7 @@ use super::validate;
 use super::{K8sService, api_call, not_found};
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::http::error::{ApiError, ApiResult};
+use crate::platform::http::pagination::{Page, PageQuery};
 use crate::platform::test_results::{JunitUpload, TestResults};
 
 enum Check {
@@ -251,6 +252,23 @@ impl K8sService {
         job_id: &str,
     ) -> ApiResult<JobView> {
         job_view(&self.load_job(tenant, environment_id, job_id).await?)
+    }
+
+    /// An environment's jobs, newest first (404 when the environment is not the tenant's).
+    pub async fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        environment_id: &str,
+        page: PageQuery,
+    ) -> ApiResult<Page<JobView>> {
+        self.load(tenant, environment_id).await?;
+        let (tenant, env, query) = (tenant.clone(), environment_id.to_string(), page.clone());
+        let (rows, total) = self
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::list_jobs(conn, &tenant, &env, &query)?) })
+            .await?;
+        let items = rows.iter().map(job_view).collect::<ApiResult<Vec<_>>>()?;
+        Ok(Page::new(items, total, &page))
     }
 
     /// The stored log of a finished job; else the pod's log now, or followed until it ends.

@@ -204,8 +204,11 @@ impl WorkflowsService {
         tenant: &TenantId,
         query: RunsQuery,
     ) -> Result<Page<RunSummary>, ApiError> {
+        let retrying = query.status.as_deref() == Some("retrying");
         let status = match query.status.as_deref() {
             None | Some("") => None,
+            // A retrying run is running; its step is what waits.
+            Some("retrying") => Some(RunStatus::Running),
             Some(raw) => Some(
                 RunStatus::parse(raw).ok_or_else(|| WorkflowsError::InvalidStatus(raw.into()))?,
             ),
@@ -213,6 +216,7 @@ impl WorkflowsService {
         let filter = RunFilter {
             workflow_id: query.workflow_id.clone().filter(|s| !s.is_empty()),
             status,
+            retrying,
             since: query.since.map(|t| t.naive_utc()),
             until: query.until.map(|t| t.naive_utc()),
         };
@@ -221,15 +225,32 @@ impl WorkflowsService {
             offset: query.offset,
         };
         let (tenant, q) = (tenant.clone(), page.clone());
-        let (rows, total) = self
+        let (rows, total, retrying) = self
             .db
-            .run(move |conn| store::list_runs(conn, &tenant, &filter, &q).map_err(WfError::from))
+            .run(move |conn| {
+                let (rows, total) = store::list_runs(conn, &tenant, &filter, &q)?;
+                let running: Vec<String> = rows
+                    .iter()
+                    .filter(|r| r.run_status() == RunStatus::Running)
+                    .map(|r| r.id.clone())
+                    .collect();
+                let retrying = if running.is_empty() {
+                    Vec::new()
+                } else {
+                    store::retrying_runs(conn, &tenant, &running)?
+                };
+                Ok::<_, WfError>((rows, total, retrying))
+            })
             .await?;
-        Ok(Page::new(
-            rows.into_iter().map(Into::into).collect(),
-            total,
-            &page,
-        ))
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let mut summary = RunSummary::from(row);
+                summary.retrying = retrying.contains(&summary.id);
+                summary
+            })
+            .collect();
+        Ok(Page::new(items, total, &page))
     }
 
     /// Applies a run operation under the run's lock.

@@ -1,0 +1,1 @@
+DROP INDEX workflow_step_runs_status_idx;
