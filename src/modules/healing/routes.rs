@@ -39,8 +39,11 @@ crate::problem_responses! {
     struct RepositoryNotFound = [404 => "No such repository in your tenant"];
 }
 
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(
+pub fn configure(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    service: HealingService,
+) {
+    cfg.app_data(web::Data::new(service)).service(
         utoipa_actix_web::scope::scope("/api/v1/healing")
             .service(upload_report)
             .service(list_failures)

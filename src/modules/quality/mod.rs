@@ -109,8 +109,7 @@ impl Module for QualityModule {
     }
 
     fn configure(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-        cfg.app_data(actix_web::web::Data::new(self.service.clone()));
-        routes::configure(cfg);
+        routes::configure(cfg, self.service.clone());
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {

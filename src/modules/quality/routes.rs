@@ -17,8 +17,11 @@ crate::problem_responses! {
     struct ValidateRejected = [422 => "Neither or both of `template_id` and `template`, or an invalid inline template"];
 }
 
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(
+pub fn configure(
+    cfg: &mut utoipa_actix_web::service_config::ServiceConfig,
+    service: QualityService,
+) {
+    cfg.app_data(web::Data::new(service)).service(
         utoipa_actix_web::scope::scope("/api/v1/quality")
             .service(validate)
             .service(score)
