@@ -543,25 +543,22 @@ impl QualityService {
         page: &PageQuery,
     ) -> ApiResult<Page<OverrideView>> {
         let t = tenant.clone();
-        let (limit, offset) = (page.limit(), page.offset());
-        let (rows, total) = self
-            .inner
+        self.inner
             .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::overrides(
-                    conn,
-                    &t,
-                    template_id.as_deref(),
-                    limit,
-                    offset,
-                )?)
-            })
-            .await?;
-        Ok(Page::new(
-            rows.into_iter().map(OverrideView::from).collect(),
-            total,
-            page,
-        ))
+            .page(
+                page,
+                move |conn, limit, offset| {
+                    Ok(store::overrides(
+                        conn,
+                        &t,
+                        template_id.as_deref(),
+                        limit,
+                        offset,
+                    )?)
+                },
+                OverrideView::from,
+            )
+            .await
     }
 
     /// The admin-stats section.

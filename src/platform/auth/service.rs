@@ -597,19 +597,14 @@ impl AuthService {
         page: &PageQuery,
     ) -> ApiResult<Page<UserView>> {
         let tenant = tenant.clone();
-        let (limit, offset) = (page.limit(), page.offset());
-        let (rows, total) = self
-            .inner
+        self.inner
             .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::list_users(conn, &tenant, limit, offset)?)
-            })
-            .await?;
-        Ok(Page::new(
-            rows.into_iter().map(UserView::from).collect(),
-            total,
-            page,
-        ))
+            .page(
+                page,
+                move |conn, limit, offset| Ok(store::list_users(conn, &tenant, limit, offset)?),
+                UserView::from,
+            )
+            .await
     }
 
     pub async fn get_user(&self, tenant: &TenantId, id: &str) -> ApiResult<UserView> {

@@ -27,6 +27,8 @@ use diesel::prelude::*;
 use diesel::r2d2::{Pool, PooledConnection, R2D2Connection};
 
 use crate::config::DatabaseSettings;
+use crate::platform::http::error::ApiResult;
+use crate::platform::http::pagination::{Page, PageQuery};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -428,6 +430,19 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         self.run_within(self.deadlines.work, f).await
+    }
+
+    /// One page of a list: `query` gets the page's limit and offset and gives that page's rows
+    /// and the total across all pages; `view` turns each row into what the page shows.
+    pub async fn page<R, T, Q, V>(&self, page: &PageQuery, query: Q, view: V) -> ApiResult<Page<T>>
+    where
+        Q: FnOnce(&mut DbConnection, i64, i64) -> ApiResult<(Vec<R>, i64)> + Send + 'static,
+        R: Send + 'static,
+        V: FnMut(R) -> T,
+    {
+        let (limit, offset) = (page.limit(), page.offset());
+        let (rows, total) = self.run(move |conn| query(conn, limit, offset)).await?;
+        Ok(Page::new(rows.into_iter().map(view).collect(), total, page))
     }
 
     /// Like [`Db::run`], but the work itself has no deadline (migrations, which may wait for

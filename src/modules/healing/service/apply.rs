@@ -37,18 +37,14 @@ impl HealingService {
         filter: store::HealingFilter,
         page: &crate::platform::http::pagination::PageQuery,
     ) -> ApiResult<crate::platform::http::pagination::Page<HealingView>> {
-        let (t, limit, offset) = (tenant.clone(), page.limit(), page.offset());
-        let (rows, total) = self
-            .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::healings(conn, &t, &filter, limit, offset)?)
-            })
-            .await?;
-        Ok(crate::platform::http::pagination::Page::new(
-            rows.into_iter().map(view).collect(),
-            total,
-            page,
-        ))
+        let t = tenant.clone();
+        self.db
+            .page(
+                page,
+                move |conn, limit, offset| Ok(store::healings(conn, &t, &filter, limit, offset)?),
+                view,
+            )
+            .await
     }
 
     async fn healing_row(&self, tenant: &TenantId, id: &str) -> ApiResult<HealingRow> {

@@ -62,15 +62,16 @@ impl HealingService {
         filter: FailureFilter,
         page: &PageQuery,
     ) -> ApiResult<Page<FailureSummary>> {
-        let (tenant, limit, offset) = (tenant.clone(), page.limit(), page.offset());
-        let (rows, total) = self
-            .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::failures(conn, &tenant, &filter, limit, offset)?)
-            })
-            .await?;
-        let items = rows.into_iter().map(|j| summary(j).0).collect();
-        Ok(Page::new(items, total, page))
+        let tenant = tenant.clone();
+        self.db
+            .page(
+                page,
+                move |conn, limit, offset| {
+                    Ok(store::failures(conn, &tenant, &filter, limit, offset)?)
+                },
+                |j| summary(j).0,
+            )
+            .await
     }
 
     pub async fn failure(&self, tenant: &TenantId, id: &str) -> ApiResult<FailureDetail> {

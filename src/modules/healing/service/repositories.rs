@@ -167,14 +167,14 @@ impl HealingService {
         tenant: &TenantId,
         page: &PageQuery,
     ) -> ApiResult<Page<RepositoryView>> {
-        let (tenant, limit, offset) = (tenant.clone(), page.limit(), page.offset());
-        let (rows, total) = self
-            .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::repositories(conn, &tenant, limit, offset)?)
-            })
-            .await?;
-        Ok(Page::new(rows.into_iter().map(view).collect(), total, page))
+        let tenant = tenant.clone();
+        self.db
+            .page(
+                page,
+                move |conn, limit, offset| Ok(store::repositories(conn, &tenant, limit, offset)?),
+                view,
+            )
+            .await
     }
 
     pub async fn repository(&self, tenant: &TenantId, id: &str) -> ApiResult<RepositoryView> {

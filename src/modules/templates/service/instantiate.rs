@@ -343,21 +343,19 @@ impl TemplatesService {
         page: &PageQuery,
     ) -> ApiResult<Page<InstantiationView>> {
         let row = self.row(tenant, id).await?;
-        let (t, limit, offset) = (tenant.clone(), page.limit(), page.offset());
-        let (rows, total) = self
-            .inner
+        let t = tenant.clone();
+        self.inner
             .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::list_instantiations(
-                    conn, &t, &row.id, limit, offset,
-                )?)
-            })
-            .await?;
-        Ok(Page::new(
-            rows.into_iter().map(InstantiationView::from).collect(),
-            total,
-            page,
-        ))
+            .page(
+                page,
+                move |conn, limit, offset| {
+                    Ok(store::list_instantiations(
+                        conn, &t, &row.id, limit, offset,
+                    )?)
+                },
+                InstantiationView::from,
+            )
+            .await
     }
 
     /// Queues a usage event (`templates:usage`): buffered in-process and written in pipelined
