@@ -1,6 +1,9 @@
 //! Criterion benches for the templates module: rendering (the renderer only: detect, resolve
-//! parameters, render) and search (SQL filter + ranking over 1,000 templates in SQLite, and the
-//! cached path). `cargo bench --bench templates`.
+//! parameters, render) and search through `TemplatesService` — over 1,000 templates (text, a
+//! filtered SQL list, the cached path) and, with the catalog and the ~300 varied queries of the
+//! read-path harness (`benches/support/catalog.rs`), at 10,000 and 100,000 templates (uncached:
+//! every query answered by the in-process search index). `cargo bench --bench templates`;
+//! `MAESTRO_BENCH_SEARCH_SIZES=10000` (default `10000,100000`) picks the catalog sizes.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +14,9 @@ use serde_json::{Map, Value, json};
 use maestro::config::{Environment, LoadOptions, Settings};
 use maestro::modules::templates::model::SearchBody;
 use maestro::modules::templates::seed::read_folder;
-use maestro::modules::templates::service::{TemplateInput, TemplatesService, system_principal};
+use maestro::modules::templates::service::{
+    TemplateInput, TemplatesService, files_from_json, system_principal,
+};
 use maestro::platform::Platform;
 use maestro::platform::auth::TenantId;
 use maestro::render::{self, RenderOptions, SourceFile};
@@ -105,6 +110,27 @@ const WORDS: &[&str] = &[
     "testing",
 ];
 
+/// A platform on an SQLite file in `dir` (no Redis), its templates service and a tenant.
+async fn bench_platform(
+    dir: &std::path::Path,
+    tenant: &str,
+) -> (Platform, TemplatesService, TenantId) {
+    let mut settings: Settings = Settings::load(&LoadOptions {
+        config_dir: root().join("config"),
+        environment: Some(Environment::Test),
+        read_process_env: false,
+    })
+    .unwrap();
+    settings.data_dir = dir.join("data");
+    settings.database.url = format!("sqlite://{}", dir.join("bench.db").display());
+    settings.redis.url = String::new();
+    let platform = Platform::new(settings).unwrap();
+    platform.migrate(Duration::from_secs(10)).await.unwrap();
+    let service = TemplatesService::new(&platform);
+    let tenant = platform.auth.ensure_tenant(tenant).await.unwrap();
+    (platform, service, tenant)
+}
+
 fn bench_search(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,19 +138,7 @@ fn bench_search(c: &mut Criterion) {
         .build()
         .unwrap();
     let (service, tenant) = runtime.block_on(async {
-        let mut settings: Settings = Settings::load(&LoadOptions {
-            config_dir: root().join("config"),
-            environment: Some(Environment::Test),
-            read_process_env: false,
-        })
-        .unwrap();
-        settings.data_dir = dir.path().join("data");
-        settings.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        settings.redis.url = String::new();
-        let platform = Platform::new(settings).unwrap();
-        platform.migrate(Duration::from_secs(10)).await.unwrap();
-        let service = TemplatesService::new(&platform);
-        let tenant = platform.auth.ensure_tenant("bench").await.unwrap();
+        let (_, service, tenant) = bench_platform(dir.path(), "bench").await;
         let actor = system_principal(&tenant);
         for i in 0..1000 {
             let (a, b, c) = (WORDS[i % 20], WORDS[(i / 20) % 20], WORDS[(i * 7) % 20]);
@@ -189,9 +203,103 @@ fn bench_search(c: &mut Criterion) {
     group.finish();
 }
 
+#[path = "support/catalog.rs"]
+#[allow(dead_code)]
+mod catalog;
+
+/// Varied queries over large catalogs, through the service without the response cache: each
+/// iteration is the next of the harness's ~300 queries (words, prefixes, pairs, triples,
+/// phrases, `or`, `-`), so the figure is the mean over the mix. Sizes grow in one tenant (the
+/// 100,000 run adds 90,000 to the 10,000).
+fn bench_search_scale(c: &mut Criterion) {
+    let sizes: Vec<usize> = std::env::var("MAESTRO_BENCH_SEARCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (platform, service, tenant) = runtime.block_on(bench_platform(dir.path(), "scale"));
+    let queries: Vec<SearchBody> = catalog::queries()
+        .into_iter()
+        .map(|q| SearchBody {
+            query: Some(q),
+            ..SearchBody::default()
+        })
+        .collect();
+    let mut rng = catalog::Rng(0x7E4A_1A7E);
+    let mut seeded = 0;
+    for size in sizes {
+        let started = std::time::Instant::now();
+        runtime.block_on(async {
+            let actor = system_principal(&tenant);
+            while seeded < size {
+                let body = catalog::template(&mut rng, seeded);
+                let files = files_from_json(body["files"].as_object().unwrap()).unwrap();
+                service
+                    .create(
+                        &actor,
+                        TemplateInput {
+                            manifest: Some(body["manifest"].clone()),
+                            files: Some(files),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                seeded += 1;
+            }
+        });
+        eprintln!("seeded {size} templates ({:.0?})", started.elapsed());
+        // The first text search builds the tenant's index; a write makes the next one refresh.
+        let search = |body: &SearchBody| {
+            runtime.block_on(async { service.search_uncached(&tenant, body).await.unwrap().total })
+        };
+        let started = std::time::Instant::now();
+        search(&queries[0]);
+        eprintln!(
+            "first search at {size} (builds the index): {:.1?}",
+            started.elapsed()
+        );
+        let mut group = c.benchmark_group(format!("search_{size}_templates"));
+        let mut next = 0;
+        group.bench_function("varied_queries_uncached", |b| {
+            b.iter(|| {
+                next = (next + 1) % queries.len();
+                search(&queries[next])
+            })
+        });
+        let broad = SearchBody {
+            query: Some("type".into()),
+            ..SearchBody::default()
+        };
+        eprintln!("`type` matches {} of {size}", search(&broad));
+        group.bench_function("broad_prefix_uncached", |b| b.iter(|| search(&broad)));
+        let sorted = SearchBody {
+            query: Some("service".into()),
+            category: Some("backend_developer".into()),
+            sort: Some("-updated".into()),
+            ..SearchBody::default()
+        };
+        group.bench_function("text_filtered_sorted_uncached", |b| {
+            b.iter(|| search(&sorted))
+        });
+        // A write elsewhere (the generation moves): the search compares every row's stamp first.
+        group.bench_function("search_after_a_write", |b| {
+            b.iter(|| {
+                runtime.block_on(platform.cache.bump("templates", tenant.as_str()));
+                search(&queries[1])
+            })
+        });
+        group.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(4));
-    targets = bench_render, bench_search
+    targets = bench_render, bench_search, bench_search_scale
 }
 criterion_main!(benches);

@@ -419,6 +419,16 @@ impl Cache {
         g.token()
     }
 
+    /// The tenant's generation in `namespace` with the epoch, for state kept outside this cache
+    /// (the templates' search index): it changes whenever a response cached for the tenant
+    /// would be stale. Read it before reading the data; pair it with [`Cache::trusts`] for the
+    /// bound while the invalidation channel is down.
+    pub async fn generation_token(&self, namespace: &str, tenant: &str) -> String {
+        let (generation, _) = self.generation(namespace, tenant).await;
+        let epoch = self.inner.epoch.load(Ordering::Acquire);
+        format!("{epoch:x}:{generation}")
+    }
+
     fn private_generation() -> Generation {
         Generation {
             shared: 0,

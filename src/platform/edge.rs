@@ -19,6 +19,7 @@ use redis::streams::{
 use tokio_util::sync::CancellationToken;
 
 use crate::config::StreamSettings;
+use crate::platform::http::error::{ApiError, FieldError};
 use crate::platform::redis::RedisHandle;
 
 /// One message as a handler sees it.
@@ -34,6 +35,43 @@ impl StreamMessage {
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
     }
+
+    /// A field without its surrounding white space; `None` when it is missing or blank.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.field(name).map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    /// The `request_id` a result answers to, as sent; the message id when there is none.
+    pub fn request_id(&self) -> String {
+        self.field("request_id")
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or(&self.id)
+            .to_string()
+    }
+
+    /// A field holding JSON: `None` when it is missing or blank, a 422 naming it when it is
+    /// not a `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(raw) => serde_json::from_str(raw)
+                .map(Some)
+                .map_err(|e| malformed(name, format!("is not a valid value: {e}"))),
+        }
+    }
+}
+
+/// The 422 a stream handler answers for a message whose `field` cannot be used.
+pub fn malformed(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(
+        "The stream message is malformed.",
+        vec![FieldError::new(field, message)],
+    )
+}
+
+/// A failure as the `error` field of a result event: the problem+json document as text.
+pub fn problem_text(e: &ApiError) -> String {
+    serde_json::to_string(&e.to_problem()).unwrap_or_else(|_| e.detail.clone())
 }
 
 /// Who an inbound stream message acts as: its `tenant_id` and `user_id` must name a tenant and one
@@ -42,36 +80,30 @@ impl StreamMessage {
 pub async fn stream_actor(
     auth: &crate::platform::auth::AuthService,
     message: &StreamMessage,
-) -> Result<crate::platform::auth::Principal, crate::platform::http::error::ApiError> {
-    use crate::platform::auth::{AuthSource, Principal, Role, TenantId};
-    let field = |name: &str| message.field(name).map(str::trim).unwrap_or_default();
-    let tenant = TenantId(field("tenant_id").to_string());
-    let user_id = field("user_id");
+) -> Result<crate::platform::auth::Principal, ApiError> {
+    use crate::platform::auth::{Role, TenantId};
     let unknown = || {
-        crate::platform::http::error::ApiError::forbidden(
+        ApiError::forbidden(
             "tenant_id and user_id must name a tenant and one of its editors or admins (by id).",
         )
     };
-    if tenant.0.is_empty() || user_id.is_empty() {
+    let (Some(tenant), Some(user_id)) = (message.text("tenant_id"), message.text("user_id")) else {
         return Err(unknown());
-    }
-    let user = auth.get_user(&tenant, user_id).await.map_err(|e| {
-        if e.status.is_server_error() {
-            e
-        } else {
-            unknown()
-        }
-    })?;
+    };
+    let user = auth
+        .get_user(&TenantId(tenant.to_string()), user_id)
+        .await
+        .map_err(|e| {
+            if e.status.is_server_error() {
+                e
+            } else {
+                unknown()
+            }
+        })?;
     if user.role < Role::Editor {
         return Err(unknown());
     }
-    Ok(Principal {
-        user_id: user.id,
-        tenant_id: tenant,
-        email: Some(user.email),
-        role: user.role,
-        source: AuthSource::Local,
-    })
+    Ok(user.into_principal())
 }
 
 pub type StreamHandlerFn =

@@ -31,6 +31,15 @@ impl BackgroundTask {
     }
 }
 
+/// A module's OpenAPI content when all it adds is its tag: `name` with what it does.
+pub fn tagged_openapi(name: &str, description: &str) -> utoipa::openapi::OpenApi {
+    let mut tag = utoipa::openapi::tag::Tag::new(name);
+    tag.description = Some(description.to_string());
+    utoipa::openapi::OpenApiBuilder::new()
+        .tags(Some(vec![tag]))
+        .build()
+}
+
 pub trait Module: Send + Sync + 'static {
     /// The module's name: its config flag, OpenAPI tag and metrics label.
     fn name(&self) -> &'static str;

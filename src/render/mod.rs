@@ -27,6 +27,8 @@ mod params;
 mod paths;
 mod python;
 mod slugify;
+#[cfg(test)]
+pub(crate) mod soup;
 #[rustfmt::skip]
 mod translit_table;
 

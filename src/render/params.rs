@@ -97,10 +97,13 @@ impl ParameterSpec {
     }
 }
 
-/// A rejected input field: which one and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One invalid input field (also the `errors` entries of a problem+json answer: the platform's
+/// `FieldError` is this type).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field, as a JSON path into the request (`parameters.project_name`, `steps[2].needs`).
     pub field: String,
+    /// What is wrong and what is expected.
     pub message: String,
 }
 

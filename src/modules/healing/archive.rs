@@ -4,33 +4,14 @@
 //! bytes are counted as they are produced (declared sizes can lie), so a decompression bomb stops
 //! at the limit with a 413.
 //!
-//! (The templates module's archive reader also guards paths for extraction and answers with
-//! template-specific codes; none of that applies to reports, which are parsed, not stored.)
+//! The formats and the byte counting are the platform's (`platform::http::body`). (The templates
+//! module's archive reader also guards paths for extraction and answers with template-specific
+//! codes; none of that applies to reports, which are parsed, not stored.)
 
 use std::io::Read;
 
 use super::error::HealingError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveKind {
-    Zip,
-    TarGz,
-}
-
-impl ArchiveKind {
-    /// The archive format named by a `Content-Type` essence.
-    pub fn from_essence(essence: &str) -> Option<ArchiveKind> {
-        match essence {
-            "application/zip" | "application/x-zip-compressed" => Some(ArchiveKind::Zip),
-            "application/gzip"
-            | "application/x-gzip"
-            | "application/x-tar+gzip"
-            | "application/x-compressed-tar"
-            | "application/tar+gzip" => Some(ArchiveKind::TarGz),
-            _ => None,
-        }
-    }
-}
+use crate::platform::http::body::{ArchiveKind, Metered};
 
 /// How much an archive may expand to, and how many report files it may hold.
 #[derive(Debug, Clone, Copy)]
@@ -68,26 +49,6 @@ pub fn report_files(
     }
 }
 
-/// Counts every decompressed byte; past the cap, reading fails.
-struct Metered<R> {
-    inner: R,
-    produced: u64,
-    cap: u64,
-    exceeded: bool,
-}
-
-impl<R: Read> Read for Metered<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.produced += n as u64;
-        if self.produced > self.cap {
-            self.exceeded = true;
-            return Err(std::io::Error::other("the archive expands past its budget"));
-        }
-        Ok(n)
-    }
-}
-
 fn read_zip(bytes: &[u8], budget: &Budget) -> Result<Vec<(String, Vec<u8>)>, HealingError> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(invalid)?;
     let mut files = Vec::new();
@@ -106,15 +67,10 @@ fn read_zip(bytes: &[u8], budget: &Budget) -> Result<Vec<(String, Vec<u8>)>, Hea
         if files.len() >= budget.max_files {
             return Err(too_large(budget));
         }
-        let mut metered = Metered {
-            inner: entry,
-            produced: 0,
-            cap: budget.max_expanded_bytes.saturating_sub(total),
-            exceeded: false,
-        };
+        let mut metered = Metered::new(entry, budget.max_expanded_bytes.saturating_sub(total));
         let mut content = Vec::new();
         if let Err(e) = metered.read_to_end(&mut content) {
-            return Err(if metered.exceeded {
+            return Err(if metered.exceeded() {
                 too_large(budget)
             } else {
                 invalid(format!("{name}: {e}"))
@@ -128,12 +84,10 @@ fn read_zip(bytes: &[u8], budget: &Budget) -> Result<Vec<(String, Vec<u8>)>, Hea
 
 fn read_tar_gz(bytes: &[u8], budget: &Budget) -> Result<Vec<(String, Vec<u8>)>, HealingError> {
     // Headers, padding and skipped entries are decompressed too: they count.
-    let mut archive = tar::Archive::new(Metered {
-        inner: flate2::read::GzDecoder::new(bytes),
-        produced: 0,
-        cap: budget.max_expanded_bytes,
-        exceeded: false,
-    });
+    let mut archive = tar::Archive::new(Metered::new(
+        flate2::read::GzDecoder::new(bytes),
+        budget.max_expanded_bytes,
+    ));
     let mut files = Vec::new();
     let result: Result<(), HealingError> = (|| {
         for entry in archive.entries().map_err(invalid)? {
@@ -153,7 +107,7 @@ fn read_tar_gz(bytes: &[u8], budget: &Budget) -> Result<Vec<(String, Vec<u8>)>, 
         }
         Ok(())
     })();
-    let exceeded = archive.into_inner().exceeded;
+    let exceeded = archive.into_inner().exceeded();
     match result {
         Err(_) if exceeded => Err(too_large(budget)),
         Err(e) => Err(e),

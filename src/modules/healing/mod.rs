@@ -96,14 +96,10 @@ impl Module for HealingModule {
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
-        utoipa::openapi::OpenApiBuilder::new()
-            .tags(Some([utoipa::openapi::tag::TagBuilder::new()
-                .name("healing")
-                .description(Some(
-                    "Test results (JUnit XML in every common dialect, or JSON), failures with their evidence, test history, flaky tests and quarantine, seven deterministic healing strategies with their proposals (abstentions included), registered repositories for patches, verified heal figures",
-                ))
-                .build()]))
-            .build()
+        crate::platform::module::tagged_openapi(
+            self.name(),
+            "Test results (JUnit XML in every common dialect, or JSON), failures with their evidence, test history, flaky tests and quarantine, seven deterministic healing strategies with their proposals (abstentions included), registered repositories for patches, verified heal figures",
+        )
     }
 
     /// Every `healing.revert_check_interval`: applied patch heals whose commit is gone become

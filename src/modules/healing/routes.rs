@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::archive::{self, ArchiveKind, Budget};
+use super::archive::{self, Budget};
 use super::classify::Category;
 use super::junit::Outcome;
 use super::model::{
@@ -19,6 +19,7 @@ use super::store::{FailureFilter, HealingFilter};
 use super::strategies::StrategyName;
 use crate::platform::auth::{Admin, Authorized, Editor, Viewer};
 use crate::platform::blocking::run_blocking;
+use crate::platform::http::body::ArchiveKind;
 use crate::platform::http::body::{BodyLimit, parse_json, read_body, unsupported_media_type};
 use crate::platform::http::error::{ApiError, ApiResult};
 use crate::platform::http::openapi::{AdminErrors, ApiErrors, EditorErrors, JsonBodyErrors};
@@ -142,7 +143,7 @@ async fn upload_report(
                 .collect(),
             cases: parsed.cases,
         }
-    } else if let Some(archive) = ArchiveKind::from_essence(&kind) {
+    } else if let Some(archive) = ArchiveKind::from_content_type(&kind) {
         let meta = query_meta(&req)?;
         let budget = Budget {
             max_expanded_bytes: service.settings().max_archive_expanded_bytes,

@@ -16,8 +16,8 @@ use super::junit::{Framework, Outcome};
 use super::model::{HealRequest, JsonCase};
 use super::service::{HealingService, RESULTS_STREAM, Upload};
 use crate::platform::auth::AuthService;
-use crate::platform::edge::{StreamHandler, StreamMessage, stream_actor};
-use crate::platform::http::error::{ApiError, FieldError};
+use crate::platform::edge::{StreamHandler, StreamMessage, malformed, problem_text, stream_actor};
+use crate::platform::http::error::ApiError;
 
 pub const ERRORS: &str = "automation:errors";
 pub const GROUP: &str = "maestro-automation-workers";
@@ -33,27 +33,12 @@ pub fn handler(service: HealingService, auth: AuthService) -> StreamHandler {
     }
 }
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(
-        "The failure event is malformed.",
-        vec![FieldError::new(field, message)],
-    )
-}
-
-fn text(message: &StreamMessage, name: &str) -> Option<String> {
-    message
-        .field(name)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
 async fn handle(
     service: HealingService,
     auth: AuthService,
     message: StreamMessage,
 ) -> anyhow::Result<()> {
-    let request_id = text(&message, "request_id").unwrap_or_else(|| message.id.clone());
+    let request_id = message.request_id();
     match process(&service, &auth, &message).await {
         Ok(()) => Ok(()),
         // Transient (database unavailable): the edge redelivers.
@@ -64,13 +49,12 @@ async fn handle(
                     RESULTS_STREAM,
                     &[
                         ("request_id", request_id),
-                        ("tenant_id", text(&message, "tenant_id").unwrap_or_default()),
-                        ("outcome", "error".to_string()),
                         (
-                            "error",
-                            serde_json::to_string(&e.to_problem())
-                                .unwrap_or_else(|_| e.detail.clone()),
+                            "tenant_id",
+                            message.text("tenant_id").unwrap_or_default().to_string(),
                         ),
+                        ("outcome", "error".to_string()),
+                        ("error", problem_text(&e)),
                     ],
                 )
                 .await;
@@ -86,31 +70,32 @@ async fn process(
 ) -> Result<(), ApiError> {
     let actor = stream_actor(auth, message).await?;
     let tenant = actor.tenant_id.clone();
-    let name = text(message, "test_name").ok_or_else(|| bad("test_name", "is required"))?;
-    let outcome = match text(message, "outcome").as_deref() {
+    let text = |name: &str| message.text(name).map(str::to_string);
+    let name = text("test_name").ok_or_else(|| malformed("test_name", "is required"))?;
+    let outcome = match text("outcome").as_deref() {
         None | Some("failed") => Outcome::Failed,
         Some("error") => Outcome::Error,
         Some(other) => {
-            return Err(bad(
+            return Err(malformed(
                 "outcome",
                 format!("{other:?} is not a failure; use failed or error"),
             ));
         }
     };
-    let framework = match text(message, "framework") {
+    let framework = match text("framework") {
         None => None,
         Some(raw) => Some(
             serde_json::from_value::<Framework>(serde_json::Value::String(raw.clone()))
-                .map_err(|_| bad("framework", format!("{raw:?} is not a known framework")))?,
+                .map_err(|_| malformed("framework", format!("{raw:?} is not a known framework")))?,
         ),
     };
-    let duration_ms = match text(message, "duration_ms") {
+    let duration_ms = match text("duration_ms") {
         None => None,
         Some(raw) => Some(
             raw.parse::<i64>()
                 .ok()
                 .filter(|d| *d >= 0)
-                .ok_or_else(|| bad("duration_ms", "a whole number of milliseconds"))?,
+                .ok_or_else(|| malformed("duration_ms", "a whole number of milliseconds"))?,
         ),
     };
     // The message id goes into the report's source: a redelivered event (its first handling
@@ -120,25 +105,25 @@ async fn process(
         Some(id) => id,
         None => {
             let upload = Upload {
-                project: text(message, "project").unwrap_or_default(),
-                commit_sha: text(message, "commit_sha"),
-                branch: text(message, "branch"),
-                ci_run_id: text(message, "ci_run_id"),
+                project: text("project").unwrap_or_default(),
+                commit_sha: text("commit_sha"),
+                branch: text("branch"),
+                ci_run_id: text("ci_run_id"),
                 attempt: None,
                 framework,
                 source,
                 files: Vec::new(),
                 cases: vec![JsonCase {
-                    suite: text(message, "suite").unwrap_or_default(),
-                    classname: text(message, "classname").unwrap_or_default(),
+                    suite: text("suite").unwrap_or_default(),
+                    classname: text("classname").unwrap_or_default(),
                     name,
-                    file: text(message, "file"),
+                    file: text("file"),
                     outcome,
                     duration_ms,
                     attempts: None,
-                    message: text(message, "message"),
-                    failure_type: text(message, "type"),
-                    body: text(message, "stack_trace").or_else(|| text(message, "body")),
+                    message: text("message"),
+                    failure_type: text("type"),
+                    body: text("stack_trace").or_else(|| text("body")),
                     system_out: None,
                     system_err: None,
                 }],

@@ -101,13 +101,10 @@ impl Module for K8sModule {
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
-        let mut tag = utoipa::openapi::tag::Tag::new("k8s");
-        tag.description = Some(
-            "Ephemeral Kubernetes environments: namespaces with quotas, limits, network isolation and Pod Security; databases with generated credentials; the app under test; expiry; manifests rendered without a cluster".into(),
-        );
-        utoipa::openapi::OpenApiBuilder::new()
-            .tags(Some(vec![tag]))
-            .build()
+        crate::platform::module::tagged_openapi(
+            self.name(),
+            "Ephemeral Kubernetes environments: namespaces with quotas, limits, network isolation and Pod Security; databases with generated credentials; the app under test; expiry; manifests rendered without a cluster",
+        )
     }
 
     /// `k8s`: `connected`, or `unavailable` with `k8s_detail` saying what to configure (the

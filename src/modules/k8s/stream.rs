@@ -10,8 +10,8 @@ use std::sync::Arc;
 use super::model::{EnvironmentRequest, JobRequest};
 use super::service::K8sService;
 use crate::platform::auth::AuthService;
-use crate::platform::edge::{StreamHandler, StreamMessage, stream_actor};
-use crate::platform::http::error::{ApiError, FieldError};
+use crate::platform::edge::{StreamHandler, StreamMessage, malformed, problem_text, stream_actor};
+use crate::platform::http::error::ApiError;
 
 pub const JOBS: &str = "k8s:jobs";
 pub const STATUS: &str = "k8s:status";
@@ -29,35 +29,12 @@ pub fn handler(service: K8sService, auth: AuthService) -> StreamHandler {
     }
 }
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(
-        "The stream request is malformed.",
-        vec![FieldError::new(field, message)],
-    )
-}
-
-fn json_field<T: serde::de::DeserializeOwned>(
-    message: &StreamMessage,
-    name: &str,
-) -> Result<Option<T>, ApiError> {
-    match message.field(name).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(raw) => serde_json::from_str(raw)
-            .map(Some)
-            .map_err(|e| bad(name, format!("is not a valid request: {e}"))),
-    }
-}
-
 async fn handle(
     service: K8sService,
     auth: AuthService,
     message: StreamMessage,
 ) -> anyhow::Result<()> {
-    let request_id = message
-        .field("request_id")
-        .filter(|s| !s.is_empty())
-        .unwrap_or(&message.id)
-        .to_string();
+    let request_id = message.request_id();
     let outcome = process(&service, &auth, &message).await;
     let fields = match outcome {
         Ok((environment_id, job_id)) => vec![
@@ -74,10 +51,7 @@ async fn handle(
             ("status", "error".to_string()),
             ("environment_id", String::new()),
             ("job_id", String::new()),
-            (
-                "error",
-                serde_json::to_string(&e.to_problem()).unwrap_or_else(|_| e.detail.clone()),
-            ),
+            ("error", problem_text(&e)),
         ],
     };
     service.publish(STATUS, fields);
@@ -90,9 +64,10 @@ async fn process(
     message: &StreamMessage,
 ) -> Result<(String, Option<String>), ApiError> {
     let principal = stream_actor(auth, message).await?;
-    let environment: EnvironmentRequest =
-        json_field(message, "environment")?.ok_or_else(|| bad("environment", "is required"))?;
-    let job: Option<JobRequest> = json_field(message, "job")?;
+    let environment: EnvironmentRequest = message
+        .json("environment")?
+        .ok_or_else(|| malformed("environment", "is required"))?;
+    let job: Option<JobRequest> = message.json("job")?;
     let created = service.create(&principal, environment, None).await?;
     let job_id = match job {
         None => None,

@@ -114,14 +114,10 @@ impl Module for QualityModule {
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
-        utoipa::openapi::OpenApiBuilder::new()
-            .tags(Some([utoipa::openapi::tag::TagBuilder::new()
-                .name("quality")
-                .description(Some(
-                    "Template scores (documentation 30, examples 20, metadata 20, structure 15, dependencies 15), the publish and regression gates, reports",
-                ))
-                .build()]))
-            .build()
+        crate::platform::module::tagged_openapi(
+            self.name(),
+            "Template scores (documentation 30, examples 20, metadata 20, structure 15, dependencies 15), the publish and regression gates, reports",
+        )
     }
 
     fn tasks(&self) -> Vec<BackgroundTask> {

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 use crate::modules::templates::settings::TemplatesSettings;
-use crate::platform::http::body::media_type;
+use crate::platform::http::body::Metered;
 use actix_web::http::StatusCode;
 
 use crate::platform::http::error::{ApiError, CodeDoc};
@@ -38,42 +38,7 @@ impl Limits {
     }
 }
 
-/// The archive formats accepted for upload and produced by instantiation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveKind {
-    Zip,
-    TarGz,
-}
-
-impl ArchiveKind {
-    /// The upload format named by a `Content-Type`.
-    pub fn from_content_type(content_type: &str) -> Option<ArchiveKind> {
-        let essence = media_type(content_type);
-        match essence.as_str() {
-            "application/zip" | "application/x-zip-compressed" => Some(ArchiveKind::Zip),
-            "application/gzip"
-            | "application/x-gzip"
-            | "application/x-tar+gzip"
-            | "application/x-compressed-tar"
-            | "application/tar+gzip" => Some(ArchiveKind::TarGz),
-            _ => None,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ArchiveKind::Zip => "application/zip",
-            ArchiveKind::TarGz => "application/gzip",
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            ArchiveKind::Zip => "zip",
-            ArchiveKind::TarGz => "tar.gz",
-        }
-    }
-}
+pub use crate::platform::http::body::ArchiveKind;
 
 /// The problem codes of reading an upload (archives and JSON files maps), for the uniqueness and
 /// documentation test beside the module enums (`crate::modules::problem_code_tables`).
@@ -524,26 +489,6 @@ fn read_zip(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> 
     Ok(files)
 }
 
-/// Counts the bytes gzip produces, failing once the budget for the tar stream is spent.
-struct Metered<R> {
-    inner: R,
-    produced: u64,
-    cap: u64,
-    exceeded: bool,
-}
-
-impl<R: Read> Read for Metered<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.produced += n as u64;
-        if self.produced > self.cap {
-            self.exceeded = true;
-            return Err(std::io::Error::other("decompressed stream over budget"));
-        }
-        Ok(n)
-    }
-}
-
 fn read_tar_gz(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiError> {
     let kind = ArchiveKind::TarGz;
     // Headers and padding cost at most a few blocks per entry on top of the content.
@@ -553,12 +498,10 @@ fn read_tar_gz(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiErro
         .saturating_mul(limits.max_expansion_ratio)
         .max(RATIO_FLOOR_BYTES);
     let total_cap = limits.max_total_bytes.saturating_add(overhead);
-    let metered = Metered {
-        inner: flate2::read::GzDecoder::new(bytes),
-        produced: 0,
-        cap: ratio_cap.min(total_cap),
-        exceeded: false,
-    };
+    let metered = Metered::new(
+        flate2::read::GzDecoder::new(bytes),
+        ratio_cap.min(total_cap),
+    );
     let mut archive = tar::Archive::new(metered);
     let mut budget = Budget::new(limits, bytes);
     let mut files = Vec::new();
@@ -616,7 +559,7 @@ fn read_tar_gz(bytes: &[u8], limits: &Limits) -> Result<Vec<SourceFile>, ApiErro
         }
         Ok(())
     })();
-    let exceeded = archive.into_inner().exceeded;
+    let exceeded = archive.into_inner().exceeded();
     match result {
         Err(_) | Ok(()) if exceeded => {
             if ratio_cap <= total_cap {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod gate;
 pub mod git;
+pub mod index;
 pub mod model;
 mod routes;
 mod schema;
@@ -70,16 +71,12 @@ impl Module for TemplatesModule {
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
-        let mut tag = utoipa::openapi::tag::Tag::new("templates");
-        tag.description = Some(
+        crate::platform::module::tagged_openapi(
+            self.name(),
             "Template registry: CRUD with git history (one commit per change), search, \
              instantiation (native manifest.yaml and cookiecutter templates), the instantiation \
-             ledger. Writes need the editor role; `PUT` needs `If-Match`."
-                .to_string(),
-        );
-        utoipa::openapi::OpenApiBuilder::new()
-            .tags(Some(vec![tag]))
-            .build()
+             ledger. Writes need the editor role; `PUT` needs `If-Match`.",
+        )
     }
 
     fn tasks(&self) -> Vec<BackgroundTask> {

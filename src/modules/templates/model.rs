@@ -14,6 +14,14 @@ pub struct ForceBody {
     pub reason: String,
 }
 
+impl From<ForceBody> for super::gate::ForcedPublish {
+    fn from(body: ForceBody) -> Self {
+        super::gate::ForcedPublish {
+            reason: body.reason,
+        }
+    }
+}
+
 /// Create (`POST /api/v1/templates`) or replace (`PUT /api/v1/templates/{id}`) a template.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

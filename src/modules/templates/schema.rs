@@ -13,7 +13,6 @@ diesel::table! {
         format -> Text,
         manifest -> Text,
         parameters -> Text,
-        search_text -> Text,
         file_count -> BigInt,
         size_bytes -> BigInt,
         has_hooks -> Bool,

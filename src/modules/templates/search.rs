@@ -1,11 +1,7 @@
-//! Text search: the query language users type and what the index is asked.
-//!
-//! Both backends index the same four fields with the same weights (name > tags > description >
-//! author): PostgreSQL a generated, weighted `tsvector` column with a GIN index, ranked by
-//! `ts_rank`; SQLite an FTS5 table kept in sync by triggers, ranked by `bm25`
-//! (`migrations/*/2026-12-06-000100_template_search`). Text is split into words at every
-//! character that is not a letter or a digit, lowercased, never stemmed and without stop words,
-//! so both backends match the same templates.
+//! Text search: the query language users type, parsed into the [`TextQuery`] the in-process
+//! index (`super::index`) answers. Text is split into words at every character that is not a
+//! letter or a digit, lowercased, never stemmed and without stop words ([`words`]): the same
+//! rule for the templates' fields and for the query.
 //!
 //! The query language is web-search-like and never fails on odd input:
 //! - `fastapi worker` — every word must occur (in any field);
@@ -15,10 +11,8 @@
 //! - a word of three or more characters also matches longer words it starts (`migration`
 //!   finds `migrations`); `go*` asks for that with a shorter word, `"api"` for the exact word;
 //! - anything else that is not a letter or digit separates words (`fastapi-service` is the
-//!   phrase `"fastapi service"`), so operators of either engine are plain text here.
-//!
-//! The parsed query is rendered as a `to_tsquery` expression or an FTS5 `MATCH` string made only
-//! of quoted words, so no input can produce a syntax error in the database.
+//!   phrase `"fastapi service"`), so operators of search engines are plain text here and no
+//!   input is a syntax error.
 
 use crate::platform::http::error::{ApiError, FieldError};
 
@@ -188,56 +182,6 @@ pub fn parse(raw: &str) -> Result<Option<TextQuery>, ApiError> {
     Ok(Some(query))
 }
 
-impl TextQuery {
-    /// The query as a PostgreSQL `to_tsquery('simple', …)` expression.
-    pub fn to_tsquery(&self) -> String {
-        fn phrase(p: &Phrase) -> String {
-            let last = p.words.len() - 1;
-            let parts: Vec<String> = p
-                .words
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    let star = if p.prefix && i == last { ":*" } else { "" };
-                    format!("'{}'{star}", w.replace('\'', "''"))
-                })
-                .collect();
-            format!("({})", parts.join(" <-> "))
-        }
-        let mut clauses: Vec<String> = self
-            .groups
-            .iter()
-            .map(|g| format!("({})", g.iter().map(phrase).collect::<Vec<_>>().join(" | ")))
-            .collect();
-        clauses.extend(self.excluded.iter().map(|p| format!("!{}", phrase(p))));
-        clauses.join(" & ")
-    }
-
-    /// The query as an SQLite FTS5 `MATCH` expression.
-    pub fn to_fts5(&self) -> String {
-        fn phrase(p: &Phrase) -> String {
-            let star = if p.prefix { "*" } else { "" };
-            format!("\"{}\"{star}", p.words.join(" ").replace('"', "\"\""))
-        }
-        let groups: Vec<String> = self
-            .groups
-            .iter()
-            .map(|g| {
-                format!(
-                    "({})",
-                    g.iter().map(phrase).collect::<Vec<_>>().join(" OR ")
-                )
-            })
-            .collect();
-        let mut out = groups.join(" AND ");
-        if !self.excluded.is_empty() {
-            let excluded: Vec<String> = self.excluded.iter().map(phrase).collect();
-            out = format!("({out}) NOT ({})", excluded.join(" OR "));
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,14 +222,6 @@ mod tests {
             ]
         );
         assert_eq!(query.excluded, vec![p(&["legacy"], true)]);
-        assert_eq!(
-            query.to_tsquery(),
-            "(('fastapi':*)) & (('admin' <-> 'dashboard')) & (('react':*) | ('vue':*)) & (('go')) & (('ui':*)) & (('api')) & !('legacy':*)"
-        );
-        assert_eq!(
-            query.to_fts5(),
-            r#"(("fastapi"*) AND ("admin dashboard") AND ("react"* OR "vue"*) AND ("go") AND ("ui"*) AND ("api")) NOT ("legacy"*)"#
-        );
     }
 
     #[test]
@@ -314,8 +250,7 @@ mod tests {
         ] {
             let parsed = parse(raw).unwrap_or_else(|e| panic!("{raw}: {}", e.detail));
             if let Some(query) = parsed {
-                assert!(!query.to_tsquery().is_empty(), "{raw}");
-                assert!(!query.to_fts5().is_empty(), "{raw}");
+                assert!(!query.groups.is_empty(), "{raw}");
             }
         }
         // Words of the operators only become words.

@@ -161,13 +161,7 @@ pub async fn run(service: &TemplatesService, storage: &Path) -> anyhow::Result<S
         };
         let outcome = match existing {
             None => service
-                .create(
-                    &actor,
-                    TemplateInput {
-                        manifest: None,
-                        files: Some(files),
-                    },
-                )
+                .create(&actor, TemplateInput::files(files))
                 .await
                 .map(|_| true),
             Some(current) => {
@@ -191,10 +185,7 @@ pub async fn run(service: &TemplatesService, storage: &Path) -> anyhow::Result<S
                         &actor,
                         &current.id,
                         Some(&current.current_commit),
-                        TemplateInput {
-                            manifest: None,
-                            files: Some(files),
-                        },
+                        TemplateInput::files(files),
                         None,
                     )
                     .await

@@ -38,6 +38,30 @@ pub struct TemplatesSettings {
     /// the request names none; unset: the request must name one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_category: Option<String>,
+    /// Templates the in-process search indexes hold at most, over all tenants: the least
+    /// recently searched tenants' indexes are dropped first (one tenant larger than this is
+    /// still indexed, alone).
+    #[serde(default = "default_search_index_max_templates")]
+    pub search_index_max_templates: u64,
+    /// Longest a tenant's search index answers without comparing itself with the rows (writes
+    /// through the service are seen at once; this bounds writes by other programs).
+    #[serde(default = "default_search_index_max_age")]
+    pub search_index_max_age: HumanDuration,
+    /// A tenant's search index unused this long is dropped (rebuilt on its next search).
+    #[serde(default = "default_search_index_idle")]
+    pub search_index_idle: HumanDuration,
+}
+
+fn default_search_index_max_templates() -> u64 {
+    500_000
+}
+
+fn default_search_index_max_age() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+
+fn default_search_index_idle() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30 * 60))
 }
 
 impl TemplatesSettings {
@@ -78,6 +102,10 @@ impl TemplatesSettings {
             ("templates.max_output_files", t.max_output_files as u64),
             ("templates.max_output_bytes", t.max_output_bytes),
             (
+                "templates.search_index_max_templates",
+                t.search_index_max_templates,
+            ),
+            (
                 "templates.git_timeout_secs",
                 t.git_timeout_secs.unwrap_or(1),
             ),
@@ -91,6 +119,14 @@ impl TemplatesSettings {
                 "templates.git_timeout",
                 "must be at least 1s (a fetch or push needs time)",
             ));
+        }
+        for (key, value) in [
+            ("templates.search_index_max_age", t.search_index_max_age),
+            ("templates.search_index_idle", t.search_index_idle),
+        ] {
+            if value.get() < Duration::from_secs(1) {
+                return Err(ConfigError::new(key, "must be at least 1s"));
+            }
         }
         if t.max_file_bytes > t.max_total_bytes {
             return Err(ConfigError::new(

@@ -5,7 +5,6 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{template_instantiations, template_repos, template_tags, templates};
-use super::search::TextQuery;
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
 
@@ -25,7 +24,6 @@ pub struct TemplateRow {
     pub format: String,
     pub manifest: String,
     pub parameters: String,
-    pub search_text: String,
     pub file_count: i64,
     pub size_bytes: i64,
     pub has_hooks: bool,
@@ -54,7 +52,6 @@ pub struct SummaryRow {
     pub author: String,
     pub tags: String,
     pub format: String,
-    pub search_text: String,
     pub file_count: i64,
     pub size_bytes: i64,
     pub has_hooks: bool,
@@ -118,19 +115,12 @@ pub enum SortKey {
     Quality,
 }
 
-/// How a search is ordered: by relevance (text searches), or by a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    Relevance,
-    By(SortKey, bool),
-}
-
-/// Filters every list and search shares; `text` is matched through the full-text index.
+/// Filters every list and search shares. A search's text is matched by the in-process index
+/// (`super::index`), never here.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub category: Option<String>,
     pub tags: Vec<String>,
-    pub text: Option<TextQuery>,
     pub min_quality: Option<f64>,
     pub author: Option<String>,
     /// Leave drafts out (what viewers see).
@@ -296,18 +286,6 @@ fn insert_tags(
     Ok(())
 }
 
-/// One template of a search page: its summary, its relevance in a ranked text search, and the
-/// number of templates the whole search matched.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Hit {
-    #[diesel(embed)]
-    pub summary: SummaryRow,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
-    pub relevance: Option<f64>,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    total: i64,
-}
-
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -316,13 +294,8 @@ struct Count {
 
 /// The [`SummaryRow`] columns of `templates t`.
 const SUMMARY_COLUMNS: &str = "t.id, t.name, t.category, t.version, t.description, t.author, \
-     t.tags, t.format, t.search_text, t.file_count, t.size_bytes, t.has_hooks, t.quality_score, \
+     t.tags, t.format, t.file_count, t.size_bytes, t.has_hooks, t.quality_score, \
      t.current_commit, t.created_by, t.updated_by, t.created_at, t.updated_at, t.status";
-
-/// Weights of name, tags, description and author: PostgreSQL's `ts_rank` takes them as
-/// {D, C, B, A}; SQLite's `bm25` per FTS5 column, in the same proportions.
-const TS_RANK_WEIGHTS: &str = "'{0.1,0.2,0.4,1.0}'";
-const BM25_WEIGHTS: &str = "10.0, 4.0, 2.0, 1.0";
 
 enum Bind {
     Text(String),
@@ -388,7 +361,7 @@ impl Sql {
         }
     }
 
-    /// ` WHERE …` with the tenant and every filter except the text, for `templates t`.
+    /// ` WHERE …` with the tenant and every filter, for `templates t`.
     fn filters(&mut self, tenant: &TenantId, filter: &Filter) -> &mut Sql {
         self.push(" WHERE t.tenant_id = ").text(tenant.as_str());
         if let Some(category) = &filter.category {
@@ -414,22 +387,6 @@ impl Sql {
         self
     }
 
-    /// ` AND <t matches the text>`.
-    fn matches(&mut self, text: &TextQuery) -> &mut Sql {
-        if self.postgres {
-            self.push(" AND t.search_vector @@ to_tsquery('simple', ")
-                .text(&text.to_tsquery())
-                .push(")")
-        } else {
-            self.push(
-                " AND t.id IN (SELECT s.template_id FROM templates_fts \
-                 JOIN template_search s ON s.id = templates_fts.rowid WHERE templates_fts MATCH ",
-            )
-            .text(&text.to_fts5())
-            .push(")")
-        }
-    }
-
     fn page(&mut self, limit: i64, offset: i64) -> &mut Sql {
         self.push(" LIMIT ")
             .bind(Bind::BigInt(limit))
@@ -438,75 +395,25 @@ impl Sql {
     }
 }
 
-/// How many templates match `filter`.
-fn count(conn: &mut DbConnection, tenant: &TenantId, filter: &Filter) -> QueryResult<i64> {
-    let mut sql = Sql::new(conn);
-    sql.push("SELECT count(*) AS n FROM templates t")
-        .filters(tenant, filter);
-    if let Some(text) = &filter.text {
-        sql.matches(text);
-    }
-    Ok(sql.load::<Count>(conn)?.first().map_or(0, |c| c.n))
-}
-
-/// One page of the tenant's templates matching `filter`, in `order`, plus how many match in
-/// all. Text is matched through the full-text index of the backend; a ranked search orders by
-/// relevance, then quality, then name.
-pub fn search(
+/// One page of the tenant's templates matching `filter`, sorted by `sort`, plus how many match
+/// in all (lists without text; a text search is the index's).
+pub fn list(
     conn: &mut DbConnection,
     tenant: &TenantId,
     filter: &Filter,
-    order: Order,
+    sort: SortKey,
+    descending: bool,
     limit: i64,
     offset: i64,
-) -> QueryResult<(Vec<Hit>, i64)> {
+) -> QueryResult<(Vec<SummaryRow>, i64)> {
+    let mut count = Sql::new(conn);
+    count
+        .push("SELECT count(*) AS n FROM templates t")
+        .filters(tenant, filter);
+    let total = count.load::<Count>(conn)?.first().map_or(0, |c| c.n);
     let mut sql = Sql::new(conn);
-    let (sort, descending) = match (order, &filter.text) {
-        (Order::Relevance, Some(text)) => {
-            if sql.postgres {
-                sql.push(&format!("SELECT {SUMMARY_COLUMNS}, CAST(ts_rank({TS_RANK_WEIGHTS}, t.search_vector, to_tsquery('simple', "))
-                    .text(&text.to_tsquery())
-                    .push("), 1) AS DOUBLE PRECISION) AS relevance, count(*) OVER () AS total FROM templates t")
-                    .filters(tenant, filter)
-                    .matches(text);
-            } else {
-                // bm25 only exists in a scan of the FTS table: rank there, then join (in this
-                // order: CROSS JOIN keeps SQLite from nesting the FTS scan inside).
-                sql.push(&format!(
-                    "SELECT {SUMMARY_COLUMNS}, m.relevance AS relevance, count(*) OVER () AS total \
-                     FROM (SELECT rowid AS rid, -bm25(templates_fts, {BM25_WEIGHTS}) AS relevance \
-                     FROM templates_fts WHERE templates_fts MATCH "
-                ))
-                .text(&text.to_fts5())
-                .push(
-                    ") m CROSS JOIN template_search s ON s.id = m.rid \
-                     CROSS JOIN templates t ON t.id = s.template_id",
-                )
-                .filters(tenant, filter);
-            }
-            sql.push(" ORDER BY relevance DESC, t.quality_score DESC NULLS LAST, t.name, t.id")
-                .page(limit, offset);
-            let hits = sql.load::<Hit>(conn)?;
-            let total = match hits.first() {
-                Some(hit) => hit.total,
-                None if offset > 0 => count(conn, tenant, filter)?,
-                None => 0,
-            };
-            return Ok((hits, total));
-        }
-        // Relevance without text: the tie-breakers alone.
-        (Order::Relevance, None) => (SortKey::Quality, true),
-        (Order::By(sort, descending), _) => (sort, descending),
-    };
-    let total = count(conn, tenant, filter)?;
-    sql.push(&format!(
-        "SELECT {SUMMARY_COLUMNS}, CAST(NULL AS DOUBLE PRECISION) AS relevance, \
-         CAST(0 AS BIGINT) AS total FROM templates t"
-    ))
-    .filters(tenant, filter);
-    if let Some(text) = &filter.text {
-        sql.matches(text);
-    }
+    sql.push(&format!("SELECT {SUMMARY_COLUMNS} FROM templates t"))
+        .filters(tenant, filter);
     let direction = if descending { "DESC" } else { "ASC" };
     sql.push(&match sort {
         SortKey::Name => format!(" ORDER BY t.name {direction}, t.id"),
@@ -518,7 +425,48 @@ pub fn search(
         }
     })
     .page(limit, offset);
-    Ok((sql.load::<Hit>(conn)?, total))
+    Ok((sql.load::<SummaryRow>(conn)?, total))
+}
+
+/// What tells the search index that a template changed: id, `updated_at`, current commit,
+/// quality score and status (scoring and publishing leave `updated_at` as it is).
+pub type Stamp = (String, NaiveDateTime, String, Option<f64>, String);
+
+/// The [`Stamp`] of every template of the tenant: a narrow scan, so that the search index
+/// loads only what changed.
+pub fn stamps(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Vec<Stamp>> {
+    templates::table
+        .filter(templates::tenant_id.eq(tenant.as_str()))
+        .select((
+            templates::id,
+            templates::updated_at,
+            templates::current_commit,
+            templates::quality_score,
+            templates::status,
+        ))
+        .load(conn)
+}
+
+/// Summaries of the tenant's templates: all of them, or those of `ids` that exist.
+pub fn summaries(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    ids: Option<&[String]>,
+) -> QueryResult<Vec<SummaryRow>> {
+    let base = || {
+        templates::table
+            .filter(templates::tenant_id.eq(tenant.as_str()))
+            .select(SummaryRow::as_select())
+    };
+    let Some(ids) = ids else {
+        return base().load(conn);
+    };
+    let mut rows = Vec::with_capacity(ids.len());
+    // Bounded batches: both backends limit the bind parameters of one statement.
+    for chunk in ids.chunks(1000) {
+        rows.extend(base().filter(templates::id.eq_any(chunk)).load(conn)?);
+    }
+    Ok(rows)
 }
 
 /// Stores a quality score if `commit` is still the template's current commit.

@@ -16,9 +16,9 @@ use super::gate::ForcedPublish;
 use super::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
 };
-use crate::platform::auth::{AuthSource, Principal, Role, TenantId};
-use crate::platform::edge::{StreamHandler, StreamMessage};
-use crate::platform::http::error::{ApiError, FieldError};
+use crate::platform::auth::{Principal, Role, TenantId};
+use crate::platform::edge::{StreamHandler, StreamMessage, malformed, problem_text};
+use crate::platform::http::error::ApiError;
 
 pub const REQUESTS: &str = "templates:requests";
 pub const RESULTS: &str = "templates:results";
@@ -38,11 +38,7 @@ pub fn handler(service: TemplatesService) -> StreamHandler {
 
 async fn handle(service: TemplatesService, message: StreamMessage) -> anyhow::Result<()> {
     let started = Instant::now();
-    let request_id = message
-        .field("request_id")
-        .filter(|s| !s.is_empty())
-        .unwrap_or(&message.id)
-        .to_string();
+    let request_id = message.request_id();
     let template_id = message.field("template_id").unwrap_or_default().to_string();
     let outcome = process(&service, &message).await;
     let (status, result, error, result_template) = match outcome {
@@ -56,12 +52,7 @@ async fn handle(service: TemplatesService, message: StreamMessage) -> anyhow::Re
             // Transient (database unavailable, …): let the edge redeliver.
             return Err(anyhow::anyhow!("{e:?}"));
         }
-        Err(e) => (
-            "error",
-            "null".to_string(),
-            serde_json::to_string(&e.to_problem()).unwrap_or_else(|_| e.detail.clone()),
-            template_id,
-        ),
+        Err(e) => ("error", "null".to_string(), problem_text(&e), template_id),
     };
     metrics::counter!("maestro_template_stream_requests_total", "status" => status).increment(1);
     let Some(edge) = service.edge() else {
@@ -80,13 +71,6 @@ async fn handle(service: TemplatesService, message: StreamMessage) -> anyhow::Re
     )
     .await?;
     Ok(())
-}
-
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::validation(
-        "The stream request is malformed.",
-        vec![FieldError::new(field, message)],
-    )
 }
 
 /// The tenant (by id or name) and the user (by id or email) the request acts as.
@@ -133,11 +117,8 @@ async fn acting_user(
         Err(e) => return Err(e),
     };
     Ok(Principal {
-        user_id: user.id,
         tenant_id: tenant,
-        email: Some(user.email),
-        role: user.role,
-        source: AuthSource::Local,
+        ..user.into_principal()
     })
 }
 
@@ -159,33 +140,28 @@ async fn process(
     message: &StreamMessage,
 ) -> Result<(Value, Option<String>), ApiError> {
     let operation = message
-        .field("operation")
+        .text("operation")
         .unwrap_or_default()
-        .trim()
         .to_ascii_lowercase();
-    let template_id = message
-        .field("template_id")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let parameters: Map<String, Value> = match message.field("parameters").map(str::trim) {
-        None | Some("") => Map::new(),
+    let template_id = message.text("template_id").unwrap_or_default().to_string();
+    let parameters: Map<String, Value> = match message.text("parameters") {
+        None => Map::new(),
         Some(raw) => match serde_json::from_str::<Value>(raw) {
             Ok(Value::Object(map)) => map,
             Ok(Value::Null) => Map::new(),
-            Ok(_) => return Err(bad("parameters", "must be a JSON object")),
-            Err(e) => return Err(bad("parameters", format!("is not JSON: {e}"))),
+            Ok(_) => return Err(malformed("parameters", "must be a JSON object")),
+            Err(e) => return Err(malformed("parameters", format!("is not JSON: {e}"))),
         },
     };
     let principal = acting_user(
         service,
-        message.field("tenant_id").unwrap_or_default().trim(),
-        message.field("user_id").unwrap_or_default().trim(),
+        message.text("tenant_id").unwrap_or_default(),
+        message.text("user_id").unwrap_or_default(),
     )
     .await?;
     let need_id = || {
         if template_id.is_empty() {
-            Err(bad("template_id", "is required for this operation"))
+            Err(malformed("template_id", "is required for this operation"))
         } else {
             Ok(template_id.clone())
         }
@@ -257,7 +233,7 @@ async fn process(
                 parameters: match parameters.get("parameters") {
                     Some(Value::Object(m)) => m.clone(),
                     None | Some(Value::Null) => Map::new(),
-                    Some(_) => return Err(bad("parameters.parameters", "must be an object")),
+                    Some(_) => return Err(malformed("parameters.parameters", "must be an object")),
                 },
                 version: parameters
                     .get("version")
@@ -292,11 +268,11 @@ async fn process(
                 Some(id),
             ))
         }
-        "" => Err(bad(
+        "" => Err(malformed(
             "operation",
             "is required: retrieve, create, update, delete or instantiate",
         )),
-        other => Err(bad(
+        other => Err(malformed(
             "operation",
             format!("`{other}` is not one of retrieve, create, update, delete, instantiate"),
         )),
@@ -308,7 +284,7 @@ fn template_input(parameters: &Map<String, Value>) -> Result<TemplateInput, ApiE
         Some(Value::Object(map)) => Some(files_from_json(map)?),
         None | Some(Value::Null) => None,
         Some(_) => {
-            return Err(bad(
+            return Err(malformed(
                 "parameters.files",
                 "must be an object of path → content",
             ));

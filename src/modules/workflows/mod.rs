@@ -68,13 +68,10 @@ impl Module for WorkflowsModule {
     }
 
     fn openapi(&self) -> utoipa::openapi::OpenApi {
-        let mut tag = utoipa::openapi::tag::Tag::new("workflows");
-        tag.description = Some(
-            "Durable workflows: versioned DAG definitions (JSON or YAML), idempotent runs, retries with backoff, timeouts, dead-letter queue and redrive, pause/resume/cancel, events, hash-chained audit log".into(),
-        );
-        utoipa::openapi::OpenApiBuilder::new()
-            .tags(Some(vec![tag]))
-            .build()
+        crate::platform::module::tagged_openapi(
+            self.name(),
+            "Durable workflows: versioned DAG definitions (JSON or YAML), idempotent runs, retries with backoff, timeouts, dead-letter queue and redrive, pause/resume/cancel, events, hash-chained audit log",
+        )
     }
 
     fn tasks(&self) -> Vec<BackgroundTask> {

@@ -64,6 +64,19 @@ impl From<UserRow> for UserView {
     }
 }
 
+impl UserView {
+    /// The principal this local user acts as, with their role.
+    pub fn into_principal(self) -> Principal {
+        Principal {
+            tenant_id: TenantId(self.tenant_id),
+            user_id: self.id,
+            email: Some(self.email),
+            role: self.role,
+            source: AuthSource::Local,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CachedUser {
     tenant_id: String,

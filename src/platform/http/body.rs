@@ -1,5 +1,9 @@
 //! The one way to read a raw request body (archives, YAML definitions, JUnit reports): bounded by
-//! a limit that the 413 names, checked against `Content-Length` before anything is read.
+//! a limit that the 413 names, checked against `Content-Length` before anything is read. Also
+//! what every archive reader shares: the archive formats a `Content-Type` names, and [`Metered`],
+//! which counts decompressed bytes as they are produced.
+
+use std::io::Read;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, web};
@@ -104,4 +108,79 @@ pub fn unsupported_media_type(essence: &str, accepted: &str) -> ApiError {
         "request.unsupported_media_type",
         format!("`{essence}` is not accepted here; send {accepted}."),
     )
+}
+
+/// The archive formats accepted for upload (templates, report folders) and produced by
+/// instantiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Zip,
+    TarGz,
+}
+
+impl ArchiveKind {
+    /// The archive format named by a `Content-Type` (parameters and case do not matter).
+    pub fn from_content_type(content_type: &str) -> Option<ArchiveKind> {
+        match media_type(content_type).as_str() {
+            "application/zip" | "application/x-zip-compressed" => Some(ArchiveKind::Zip),
+            "application/gzip"
+            | "application/x-gzip"
+            | "application/x-tar+gzip"
+            | "application/x-compressed-tar"
+            | "application/tar+gzip" => Some(ArchiveKind::TarGz),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ArchiveKind::Zip => "application/zip",
+            ArchiveKind::TarGz => "application/gzip",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveKind::Zip => "zip",
+            ArchiveKind::TarGz => "tar.gz",
+        }
+    }
+}
+
+/// A reader that counts the bytes it produces and fails once they pass `cap`: decompressed
+/// sizes are counted, not believed, so a decompression bomb stops at the first byte over.
+/// [`Metered::exceeded`] tells that failure from a broken archive.
+pub struct Metered<R> {
+    inner: R,
+    produced: u64,
+    cap: u64,
+    exceeded: bool,
+}
+
+impl<R> Metered<R> {
+    pub fn new(inner: R, cap: u64) -> Self {
+        Metered {
+            inner,
+            produced: 0,
+            cap,
+            exceeded: false,
+        }
+    }
+
+    /// Whether reading failed because the budget ran out.
+    pub fn exceeded(&self) -> bool {
+        self.exceeded
+    }
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        if self.produced > self.cap {
+            self.exceeded = true;
+            return Err(std::io::Error::other("the archive expands past its budget"));
+        }
+        Ok(n)
+    }
 }

@@ -12,23 +12,8 @@ use utoipa::ToSchema;
 /// Where `type` URIs point; each code gets its own fragment.
 const PROBLEM_BASE: &str = "https://maestro.dev/problems/";
 
-/// One invalid input field.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field, as a JSON path into the request (`parameters.project_name`, `steps[2].needs`).
-    pub field: String,
-    /// What is wrong and what is expected.
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// One invalid input field: the renderer's type, so its parameter errors need no conversion.
+pub use crate::render::FieldError;
 
 /// The problem+json body.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -53,6 +53,17 @@ impl<T> Page<T> {
         }
     }
 
+    /// The page `query` asks for, cut from a list computed whole (`total` is its length).
+    pub fn of_all(all: Vec<T>, query: &PageQuery) -> Self {
+        let total = all.len() as i64;
+        let items = all
+            .into_iter()
+            .skip(query.offset() as usize)
+            .take(query.limit() as usize)
+            .collect();
+        Page::new(items, total, query)
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),

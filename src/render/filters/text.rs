@@ -271,13 +271,13 @@ pub(super) fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Err
     }
     let head: String = s.chars().take((length - end_len) as usize).collect();
     if killwords {
-        return Ok(head + &end);
+        return Ok(head + end.as_str());
     }
     let kept = match head.rfind(' ') {
         Some(i) => head[..i].to_string(),
         None => head,
     };
-    Ok(kept + &end)
+    Ok(kept + end.as_str())
 }
 
 /// Jinja2's `wordwrap(width=79, break_long_words=True, wrapstring=None,
@@ -599,17 +599,10 @@ mod tests {
             "xxxxxxxxxxxxxxxxxx",
             "\r\n",
         ];
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut soup = crate::render::soup::Soup::new(0x2545_F491_4F6C_DD1D);
         for _ in 0..2_000 {
-            let n = (next() % 30) as usize;
-            let text: String = (0..n).map(|_| TOKENS[(next() % 12) as usize]).collect();
-            let width = 1 + (next() % 25) as usize;
+            let text = soup.text(&TOKENS, 30);
+            let width = 1 + (soup.next() % 25) as usize;
             for (long, hyphens) in [(true, true), (true, false), (false, true), (false, false)] {
                 let out = wrap_lines(&text, width, long, hyphens, "\n");
                 if long {

@@ -166,6 +166,20 @@ impl Cluster {
         res.headers()["etag"].to_str().unwrap().to_string()
     }
 
+    /// How many templates a text search on `on` finds (through the response cache and the
+    /// replica's search index).
+    async fn search_total(&self, on: &Replica, query: &str) -> u64 {
+        let (status, body) = send(
+            self.client
+                .post(format!("{}/api/v1/templates/search", on.process.url))
+                .bearer_auth(&self.editor)
+                .json(&json!({"query": query})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["total"].as_u64().unwrap()
+    }
+
     async fn set_role(&self, on: &Replica, user_id: &str, role: &str) {
         let (status, body) = send(
             self.client
@@ -206,15 +220,24 @@ fn skip_without_postgres() -> bool {
     false
 }
 
+/// A private redis-server under `dir` for a two-replica test; `None` (the test is skipped)
+/// without PostgreSQL or redis-server.
+async fn replica_redis(dir: &std::path::Path) -> Option<PrivateRedis> {
+    if skip_without_postgres() {
+        return None;
+    }
+    let redis = PrivateRedis::start(&dir.join("redis")).await;
+    if redis.is_none() {
+        eprintln!("skipped: redis-server is not installed");
+    }
+    redis
+}
+
 #[tokio::test]
 #[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_replicas`"]
 async fn two_replicas_a_write_on_one_is_served_by_the_other_at_once() {
-    if skip_without_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Some(redis) = PrivateRedis::start(&dir.path().join("redis")).await else {
-        eprintln!("skipped: redis-server is not installed");
+    let Some(redis) = replica_redis(dir.path()).await else {
         return;
     };
     // A long in-process TTL: only the pub/sub invalidation can make B see the write in time.
@@ -258,15 +281,84 @@ async fn two_replicas_a_write_on_one_is_served_by_the_other_at_once() {
     }
 }
 
+/// The search index of replica B follows writes made on A (creates, updates, deletes) as soon as
+/// the invalidation message arrives, although B built its index before them.
+#[tokio::test]
+#[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_replicas`"]
+async fn two_replicas_a_write_on_one_is_found_by_search_on_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = replica_redis(dir.path()).await else {
+        return;
+    };
+    let cluster = Cluster::start(dir.path(), &redis, "30s").await;
+    let (a, b) = (&cluster.a, &cluster.b);
+    let (id, mut etag) = cluster.create(a, "replicated").await;
+    // B builds its index now; what follows must reach it as refreshes.
+    assert_eq!(cluster.search_total(b, "replicated").await, 1);
+    assert_eq!(cluster.search_total(b, "zebra0").await, 0);
+    let cluster = &cluster;
+    for round in 0..3 {
+        etag = cluster
+            .update(a, &id, &etag, &format!("Round {round}: zebra{round}"))
+            .await;
+        let written = Instant::now();
+        let word = format!("zebra{round}");
+        let word = &word;
+        let mut found =
+            move || async move { (cluster.search_total(b, word).await == 1).then_some(()) };
+        eventually(
+            "B's search to find the write",
+            Duration::from_secs(5),
+            &mut found,
+        )
+        .await;
+        let took = written.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "B's search missed the write for {took:?} (bound: the pub/sub delivery)"
+        );
+        if round > 0 {
+            let old = format!("zebra{}", round - 1);
+            assert_eq!(
+                cluster.search_total(b, &old).await,
+                0,
+                "the old words are gone"
+            );
+        }
+        eprintln!("round {round}: B's search found the write after {took:?}");
+    }
+    let (other, _) = cluster.create(a, "okapi-service").await;
+    let mut created =
+        move || async move { (cluster.search_total(b, "okapi").await == 1).then_some(()) };
+    eventually(
+        "B's search to find a new template",
+        Duration::from_secs(1),
+        &mut created,
+    )
+    .await;
+    let (status, _) = send(
+        cluster
+            .client
+            .delete(format!("{}/api/v1/templates/{other}", a.process.url))
+            .bearer_auth(&cluster.editor),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut deleted =
+        move || async move { (cluster.search_total(b, "okapi").await == 0).then_some(()) };
+    eventually(
+        "B's search to drop a deleted template",
+        Duration::from_secs(1),
+        &mut deleted,
+    )
+    .await;
+}
+
 #[tokio::test]
 #[ignore = "process-level test on PostgreSQL; run with `cargo test --test api -- --ignored two_replicas`"]
 async fn two_replicas_after_redis_restarts_from_a_stale_dump_reads_and_roles_are_current() {
-    if skip_without_postgres() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let Some(mut redis) = PrivateRedis::start(&dir.path().join("redis")).await else {
-        eprintln!("skipped: redis-server is not installed");
+    let Some(mut redis) = replica_redis(dir.path()).await else {
         return;
     };
     let local_ttl = Duration::from_secs(2);
@@ -280,6 +372,8 @@ async fn two_replicas_after_redis_restarts_from_a_stale_dump_reads_and_roles_are
         let (status, body, _) = cluster.get(replica, "/api/v1/admin/users", &demotee).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+    // B's search index is built before the outage.
+    assert_eq!(cluster.search_total(b, "outage").await, 0);
     // Cached answers are in Redis when it saves.
     wait_for_cached_answers(&redis).await;
     let _: () = redis::cmd("SAVE").query(&mut redis.conn()).unwrap();
@@ -311,6 +405,16 @@ async fn two_replicas_after_redis_restarts_from_a_stale_dump_reads_and_roles_are
         "during the outage B was current {:?} after the writes",
         changed.elapsed()
     );
+    // Its search index too, within the same bound.
+    let cluster_ref = &cluster;
+    let mut found =
+        move || async move { (cluster_ref.search_total(b, "outage").await == 1).then_some(()) };
+    eventually(
+        "B's search to find the outage's write",
+        local_ttl + Duration::from_secs(3),
+        &mut found,
+    )
+    .await;
 
     // Redis comes back with the dump taken before the writes.
     redis.restart().await;

@@ -197,6 +197,14 @@ async fn search_finds_by_text_category_and_tags() {
         .await;
     assert_eq!(names(&page), vec!["terraform-vpc", "react-dashboard"]);
     assert_eq!(page["items"][0]["quality_score"], 90.0);
+    // The search index follows the scores too (a score leaves `updated_at` as it is).
+    let (_, page) = app
+        .get(
+            "/api/v1/templates?text=team&min_quality=75&sort=-quality",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(names(&page), vec!["terraform-vpc", "react-dashboard"]);
 
     // Categories: all 15, with counts.
     let (_, cats) = app.get("/api/v1/templates/categories", Some(&token)).await;

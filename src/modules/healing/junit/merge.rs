@@ -18,22 +18,6 @@ use sha2::{Digest, Sha256};
 
 use super::{Case, Evidence, Framework, Outcome};
 
-/// A case as read, before folding.
-#[derive(Debug, Clone)]
-pub struct RawResult {
-    pub suite: String,
-    pub classname: String,
-    pub name: String,
-    pub file: Option<String>,
-    pub duration_ms: Option<i64>,
-    pub outcome: Outcome,
-    pub attempts: u32,
-    pub evidence: Vec<Evidence>,
-    pub skip_message: Option<String>,
-    pub system_out: Option<String>,
-    pub system_err: Option<String>,
-}
-
 /// A test's normalised identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
@@ -97,10 +81,11 @@ impl Case {
     }
 }
 
-/// Folds same-identity cases of one file into one case each, in first-seen order.
-pub fn fold_retries(framework: Framework, raw: Vec<RawResult>) -> Vec<Case> {
+/// Folds same-identity cases of one file into one case each, in first-seen order. The cases come
+/// as read, before the file's `framework` was known; each folded case carries it.
+pub fn fold_retries(framework: Framework, raw: Vec<Case>) -> Vec<Case> {
     let mut order: Vec<Identity> = Vec::new();
-    let mut groups: std::collections::HashMap<Identity, Vec<RawResult>> =
+    let mut groups: std::collections::HashMap<Identity, Vec<Case>> =
         std::collections::HashMap::new();
     for r in raw {
         let id = identity(
@@ -123,22 +108,11 @@ pub fn fold_retries(framework: Framework, raw: Vec<RawResult>) -> Vec<Case> {
         .collect()
 }
 
-fn fold(framework: Framework, mut group: Vec<RawResult>) -> Case {
-    let first = group.remove(0);
-    let mut case = Case {
-        framework,
-        suite: first.suite,
-        classname: normalise(&first.classname),
-        name: normalise(&first.name),
-        file: first.file,
-        duration_ms: first.duration_ms,
-        outcome: first.outcome,
-        attempts: first.attempts,
-        evidence: first.evidence,
-        skip_message: first.skip_message,
-        system_out: first.system_out,
-        system_err: first.system_err,
-    };
+fn fold(framework: Framework, mut group: Vec<Case>) -> Case {
+    let mut case = group.remove(0);
+    case.framework = framework;
+    case.classname = normalise(&case.classname);
+    case.name = normalise(&case.name);
     if group.is_empty() {
         return case;
     }

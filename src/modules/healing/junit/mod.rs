@@ -345,7 +345,8 @@ struct Parser {
     suites: Vec<Suite>,
     case: Option<RawCase>,
     attempt: Option<Attempt>,
-    cases: Vec<merge::RawResult>,
+    /// As read; the framework is set when they are folded.
+    cases: Vec<Case>,
 }
 
 fn attr(e: &BytesStart<'_>, key: &str) -> Result<Option<String>, String> {
@@ -610,7 +611,7 @@ impl Parser {
     }
 }
 
-fn finish_case(case: RawCase) -> merge::RawResult {
+fn finish_case(case: RawCase) -> Case {
     let hard = case
         .attempts
         .iter()
@@ -641,7 +642,9 @@ fn finish_case(case: RawCase) -> merge::RawResult {
     } else {
         (Outcome::Passed, 1)
     };
-    merge::RawResult {
+    Case {
+        // Not known before the whole file is read: `merge::fold_retries` sets it.
+        framework: Framework::Junit,
         suite: case.suite,
         classname: case.classname,
         name: case.name,

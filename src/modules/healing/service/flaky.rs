@@ -41,13 +41,14 @@ fn passing(o: Outcome) -> bool {
 }
 
 /// Whether a result, next to the earlier results of its test on the same commit, is flaky
-/// evidence (a superset check: `detect` decides over the window).
+/// evidence (a superset check: `detect` decides over the window). An earlier `flaky` result
+/// needs no second look: it was evidence when it arrived.
 pub fn shows_flakiness(incoming: Outcome, earlier_same_commit: &[Outcome]) -> bool {
     incoming == Outcome::Flaky
         || (incoming != Outcome::Skipped
-            && earlier_same_commit.iter().any(|o| {
-                *o != Outcome::Skipped && (passing(*o) != passing(incoming) || *o == Outcome::Flaky)
-            }))
+            && earlier_same_commit
+                .iter()
+                .any(|o| *o != Outcome::Skipped && passing(*o) != passing(incoming)))
 }
 
 /// The tests with flaky evidence, most evidence first. `rows` are ordered oldest first.

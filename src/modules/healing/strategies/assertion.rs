@@ -272,16 +272,13 @@ pub(super) fn propose(inputs: &Inputs, _tuning: &Tuning) -> Option<Proposal> {
             new_text.push_str(l);
         }
     }
-    Some(Proposal {
-        strategy: name,
-        action: Action::Patch,
-        patch: Some(file_patch(test, &new_text)),
-        config: None,
-        confidence: 0.5,
+    Some(Proposal::patch(
+        name,
+        file_patch(test, &new_text),
+        0.5,
         evidence,
-        risk: Risk::MayMaskRegression,
-        abstain_reason: None,
-    })
+        Risk::MayMaskRegression,
+    ))
 }
 
 #[cfg(test)]

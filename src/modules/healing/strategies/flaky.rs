@@ -114,22 +114,19 @@ pub(super) fn propose(inputs: &Inputs, tuning: &Tuning) -> Option<Proposal> {
             vec![],
         ));
     }
-    Some(Proposal {
-        strategy: name,
-        action: Action::Quarantine,
-        patch: None,
-        config: Some(serde_json::json!({
+    Some(Proposal::config(
+        name,
+        Action::Quarantine,
+        serde_json::json!({
             "quarantine": {
                 "test_id": inputs.test_id,
                 "expires_in_days": tuning.quarantine_days,
                 "release_after_passes": tuning.unquarantine_after_passes,
             }
-        })),
+        }),
         confidence,
         evidence,
-        risk: Risk::None,
-        abstain_reason: None,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -367,28 +367,22 @@ pub(super) fn propose(inputs: &Inputs, tuning: &Tuning) -> Option<Proposal> {
         let (new_text, count) = replace_quoted(&test.text, &li.selector, &healed);
         if count > 0 {
             evidence.push(format!("{count} occurrence(s) in {}", test.path));
-            return Some(Proposal {
-                strategy: name,
-                action: Action::Patch,
-                patch: Some(file_patch(test, &new_text)),
-                config: None,
+            return Some(Proposal::patch(
+                name,
+                file_patch(test, &new_text),
                 confidence,
                 evidence,
-                risk: Risk::None,
-                abstain_reason: None,
-            });
+                Risk::None,
+            ));
         }
     }
-    Some(Proposal {
-        strategy: name,
-        action: Action::ConfigChange,
-        patch: None,
-        config: Some(serde_json::json!({ "locator": { "from": li.selector, "to": healed } })),
+    Some(Proposal::config(
+        name,
+        Action::ConfigChange,
+        serde_json::json!({ "locator": { "from": li.selector, "to": healed } }),
         confidence,
         evidence,
-        risk: Risk::None,
-        abstain_reason: None,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -150,6 +150,47 @@ impl Proposal {
         }
     }
 
+    /// A patch of one file.
+    pub fn patch(
+        strategy: StrategyName,
+        patch: FilePatch,
+        confidence: f64,
+        evidence: Vec<String>,
+        risk: Risk,
+    ) -> Proposal {
+        Proposal {
+            strategy,
+            action: Action::Patch,
+            patch: Some(patch),
+            config: None,
+            confidence,
+            evidence,
+            risk,
+            abstain_reason: None,
+        }
+    }
+
+    /// A change of configuration, not of code (`config_change`, or `quarantine` with its
+    /// terms): it cannot mask a regression.
+    pub fn config(
+        strategy: StrategyName,
+        action: Action,
+        config: serde_json::Value,
+        confidence: f64,
+        evidence: Vec<String>,
+    ) -> Proposal {
+        Proposal {
+            strategy,
+            action,
+            patch: None,
+            config: Some(config),
+            confidence,
+            evidence,
+            risk: Risk::None,
+            abstain_reason: None,
+        }
+    }
+
     pub fn is_abstain(&self) -> bool {
         self.action == Action::Abstain
     }

@@ -131,11 +131,10 @@ pub(super) fn propose(inputs: &Inputs, tuning: &Tuning) -> Option<Proposal> {
         tuning.readiness_cap_ms,
         tuning.readiness_budget_ms,
     );
-    Some(Proposal {
-        strategy: name,
-        action: Action::ConfigChange,
-        patch: None,
-        config: Some(serde_json::json!({
+    Some(Proposal::config(
+        name,
+        Action::ConfigChange,
+        serde_json::json!({
             "readiness": {
                 "kind": kind,
                 "target": target,
@@ -145,12 +144,10 @@ pub(super) fn propose(inputs: &Inputs, tuning: &Tuning) -> Option<Proposal> {
                 "budget_ms": tuning.readiness_budget_ms,
                 "delays_ms": delays,
             }
-        })),
-        confidence: 0.75,
+        }),
+        0.75,
         evidence,
-        risk: Risk::None,
-        abstain_reason: None,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -108,16 +108,13 @@ pub(super) fn propose(inputs: &Inputs, _tuning: &Tuning) -> Option<Proposal> {
         return abstain(format!("`{old}` does not occur in {}", test.path), evidence);
     }
     evidence.push(format!("{count} occurrence(s) in {}", test.path));
-    Some(Proposal {
-        strategy: name,
-        action: Action::Patch,
-        patch: Some(file_patch(test, &new_text)),
-        config: None,
-        confidence: if c.suggestion.is_some() { 0.9 } else { 0.8 },
+    Some(Proposal::patch(
+        name,
+        file_patch(test, &new_text),
+        if c.suggestion.is_some() { 0.9 } else { 0.8 },
         evidence,
-        risk: Risk::None,
-        abstain_reason: None,
-    })
+        Risk::None,
+    ))
 }
 
 #[cfg(test)]

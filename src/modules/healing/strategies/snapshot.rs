@@ -324,16 +324,13 @@ pub(super) fn propose(inputs: &Inputs, _tuning: &Tuning) -> Option<Proposal> {
                 );
             }
             evidence.push(format!("{reader} snapshot {}", file.path));
-            Some(Proposal {
-                strategy: name,
-                action: Action::Patch,
-                patch: Some(file_patch(file, &text)),
-                config: None,
-                confidence: 0.7,
+            Some(Proposal::patch(
+                name,
+                file_patch(file, &text),
+                0.7,
                 evidence,
-                risk: Risk::MayMaskRegression,
-                abstain_reason: None,
-            })
+                Risk::MayMaskRegression,
+            ))
         }
         Err(reason) => abstain(reason, evidence),
     }

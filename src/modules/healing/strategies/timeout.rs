@@ -121,20 +121,17 @@ pub(super) fn propose(inputs: &Inputs, tuning: &Tuning) -> Option<Proposal> {
     } else {
         0.75
     };
-    Some(Proposal {
-        strategy: name,
-        action: Action::ConfigChange,
-        patch: None,
-        config: Some(serde_json::json!({ "timeout_ms": limit, "previous_timeout_ms": current })),
-        confidence: if current.is_some() {
+    Some(Proposal::config(
+        name,
+        Action::ConfigChange,
+        serde_json::json!({ "timeout_ms": limit, "previous_timeout_ms": current }),
+        if current.is_some() {
             confidence
         } else {
             confidence - 0.1
         },
         evidence,
-        risk: Risk::None,
-        abstain_reason: None,
-    })
+    ))
 }
 
 #[cfg(test)]

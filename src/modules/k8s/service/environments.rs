@@ -661,41 +661,27 @@ mod tests {
     fn a_missing_namespace_of_a_create_still_applying_is_not_a_deletion() {
         let timeout = std::time::Duration::from_secs(10);
         let now = Utc::now();
-        assert!(still_applying(
-            &row(Phase::Provisioning, 1, false),
-            &gone(),
-            now,
-            timeout
-        ));
-        // Past the create's budget the namespace really is gone.
-        assert!(!still_applying(
-            &row(Phase::Provisioning, 31, false),
-            &gone(),
-            now,
-            timeout
-        ));
-        // Only provisioning records that nobody deleted get the benefit of the doubt.
-        assert!(!still_applying(
-            &row(Phase::Ready, 1, false),
-            &gone(),
-            now,
-            timeout
-        ));
-        assert!(!still_applying(
-            &row(Phase::Provisioning, 1, true),
-            &gone(),
-            now,
-            timeout
-        ));
         let ready = Observed {
             phase: Phase::Ready,
             reason: None,
         };
-        assert!(!still_applying(
-            &row(Phase::Provisioning, 1, false),
-            &ready,
-            now,
-            timeout
-        ));
+        // (recorded phase, seconds since the create, deleted, what the cluster shows, applying)
+        let cases = [
+            (Phase::Provisioning, 1, false, gone(), true),
+            // Past the create's budget the namespace really is gone.
+            (Phase::Provisioning, 31, false, gone(), false),
+            // Only provisioning records that nobody deleted get the benefit of the doubt.
+            (Phase::Ready, 1, false, gone(), false),
+            (Phase::Provisioning, 1, true, gone(), false),
+            (Phase::Provisioning, 1, false, ready, false),
+        ];
+        for (phase, age, deleted, observed, applying) in cases {
+            assert_eq!(
+                still_applying(&row(phase, age, deleted), &observed, now, timeout),
+                applying,
+                "{phase:?}, {age} s old, deleted: {deleted}, observed {:?}",
+                observed.phase
+            );
+        }
     }
 }

@@ -485,16 +485,7 @@ impl K8sService {
         reason: Option<String>,
     ) -> ApiResult<()> {
         let (log, exit_code) = self.collect_log(pods, &row.name).await;
-        let (log, xml) = manifests::split_results(&log.unwrap_or_default());
-        let (log, truncated) = bounded(log, self.settings.max_log_bytes);
-        {
-            let (tenant, id) = (row.tenant_id.clone(), row.id.clone());
-            self.db
-                .run(move |conn| -> ApiResult<_> {
-                    Ok(store::store_log(conn, &tenant, &id, &log, truncated)?)
-                })
-                .await?;
-        }
+        let xml = self.store_log(row, &log.unwrap_or_default()).await?;
         let results = match xml {
             None => None,
             Some(xml) => Some(self.hand_to_healing(row, xml).await),
@@ -639,16 +630,23 @@ impl K8sService {
         for row in rows {
             let (log, _) = self.collect_log(&pods, &row.name).await;
             let Some(log) = log else { continue };
-            let (log, _) = manifests::split_results(&log);
-            let (log, truncated) = bounded(log, self.settings.max_log_bytes);
-            let (tenant, id) = (row.tenant_id.clone(), row.id.clone());
-            self.db
-                .run(move |conn| -> ApiResult<_> {
-                    Ok(store::store_log(conn, &tenant, &id, &log, truncated)?)
-                })
-                .await?;
+            self.store_log(&row, &log).await?;
         }
         Ok(())
+    }
+
+    /// Stores a job's log without its results block, bounded to `k8s.max_log_bytes` (the tail
+    /// kept), unless one is stored already; gives back the results (JUnit XML) it carried.
+    async fn store_log(&self, row: &JobRow, log: &str) -> ApiResult<Option<Vec<u8>>> {
+        let (log, xml) = manifests::split_results(log);
+        let (log, truncated) = bounded(log, self.settings.max_log_bytes);
+        let (tenant, id) = (row.tenant_id.clone(), row.id.clone());
+        self.db
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::store_log(conn, &tenant, &id, &log, truncated)?)
+            })
+            .await?;
+        Ok(xml)
     }
 }
 

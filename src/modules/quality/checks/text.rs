@@ -418,16 +418,9 @@ mod tests {
             "|",
             "*",
         ];
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut soup = crate::render::soup::Soup::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..3_000 {
-            let n = (next() % 40) as usize;
-            let text: String = (0..n).map(|_| TOKENS[(next() % 16) as usize]).collect();
+            let text = soup.text(&TOKENS, 40);
             let md = parse(&text);
             let rst = parse_rst(&text);
             assert!(md.headings.iter().all(|h| (1..=6).contains(&h.level)));

@@ -269,14 +269,7 @@ impl TemplatesService {
         let (detail, status) = match &current {
             None => {
                 let detail = self
-                    .create_as(
-                        actor,
-                        TemplateInput {
-                            manifest: None,
-                            files: Some(files),
-                        },
-                        GateMode::DraftOnRefusal,
-                    )
+                    .create_as(actor, TemplateInput::files(files), GateMode::DraftOnRefusal)
                     .await?;
                 (detail, "created")
             }
@@ -293,10 +286,7 @@ impl TemplatesService {
                             actor,
                             &current.id,
                             Some(&current.current_commit),
-                            TemplateInput {
-                                manifest: None,
-                                files: Some(files),
-                            },
+                            TemplateInput::files(files),
                             None,
                             GateMode::DraftOnRefusal,
                         )

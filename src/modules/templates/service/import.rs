@@ -82,21 +82,11 @@ impl TemplatesService {
                         ));
                         continue;
                     }
-                    let at = import.changed_at.naive_utc();
-                    let who = match &existing {
-                        Some(old) => Authorship {
-                            created_by: old.created_by.clone(),
-                            updated_by: import.author.clone(),
-                            created_at: old.created_at,
-                            updated_at: at,
-                        },
-                        None => Authorship {
-                            created_by: import.author.clone(),
-                            updated_by: import.author.clone(),
-                            created_at: at,
-                            updated_at: at,
-                        },
-                    };
+                    let who = Authorship::of(
+                        existing.as_ref(),
+                        import.author.clone(),
+                        import.changed_at.naive_utc(),
+                    );
                     let mut row = build_row(&t, &import.id, &import.inspected, &import.files, &who);
                     // A draft stays a draft: content from git did not pass the publish gate.
                     if let Some(existing) = &existing {

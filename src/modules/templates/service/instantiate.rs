@@ -15,7 +15,7 @@ use crate::modules::templates::spec;
 use crate::modules::templates::store::{self, InstantiationRow, TemplateRow};
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
-use crate::platform::http::error::{ApiError, ApiResult, FieldError};
+use crate::platform::http::error::{ApiError, ApiResult};
 use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, RenderOptions, RenderOutput};
 
@@ -180,13 +180,7 @@ impl TemplatesService {
                 conflicts: None,
             };
             let ledger_id = ledger.id.clone();
-            let t = tenant.clone();
-            self.inner
-                .db
-                .run(move |conn| -> ApiResult<()> {
-                    Ok(store::insert_instantiation(conn, &t, &ledger)?)
-                })
-                .await?;
+            self.record_ledger(&tenant, ledger).await?;
             metrics::counter!("maestro_template_instantiations_total", "category" => row.category.clone()).increment(1);
             self.usage_event(
                 "instantiation",
@@ -265,13 +259,11 @@ impl TemplatesService {
                         "Some parameters are invalid.",
                         errors
                             .into_iter()
-                            .map(|e| {
-                                let field = if e.field.starts_with("parameters") {
-                                    e.field
-                                } else {
-                                    format!("parameters.{}", e.field)
-                                };
-                                FieldError::new(field, e.message)
+                            .map(|mut e| {
+                                if !e.field.starts_with("parameters") {
+                                    e.field = format!("parameters.{}", e.field);
+                                }
+                                e
                             })
                             .collect(),
                     )
@@ -327,6 +319,21 @@ impl TemplatesService {
             answers_path: answers.map(|a| format!("{prefix}{a}")),
             secret,
         })
+    }
+
+    /// Writes one ledger entry: an instantiation, or an update of a generated project.
+    pub(super) async fn record_ledger(
+        &self,
+        tenant: &TenantId,
+        entry: InstantiationRow,
+    ) -> ApiResult<()> {
+        let t = tenant.clone();
+        self.inner
+            .db
+            .run(move |conn| -> ApiResult<()> {
+                Ok(store::insert_instantiation(conn, &t, &entry)?)
+            })
+            .await
     }
 
     pub async fn instantiations(

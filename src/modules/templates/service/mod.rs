@@ -1,5 +1,6 @@
-//! `TemplatesService`: the templates module's rules and the API other modules may call, in four
-//! parts: `read` (cached reads, history, figures), `write` (the write pipeline: validate →
+//! `TemplatesService`: the templates module's rules and the API other modules may call, in these
+//! parts: `read` (cached reads, history, figures), `search` (text search through the per-tenant
+//! in-process index and its freshness), `write` (the write pipeline: validate →
 //! publish gate → one git commit → database → events), `instantiate` (rendering, the ledger,
 //! usage events) and `import` (bringing rows in line with git: start-up reconciliation, sync).
 //!
@@ -15,6 +16,7 @@
 mod import;
 mod instantiate;
 mod read;
+mod search;
 mod write;
 
 // Issue 14: imports from git.
@@ -70,6 +72,7 @@ pub(super) struct Inner {
     pub git: GitStore,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     cache_figures: read::CacheCounters,
+    search_indexes: search::SearchIndexes,
 }
 
 impl TemplatesService {
@@ -86,6 +89,7 @@ impl TemplatesService {
                 settings: platform.settings.templates.clone(),
                 locks: std::sync::Mutex::new(HashMap::new()),
                 cache_figures: read::CacheCounters::default(),
+                search_indexes: search::SearchIndexes::new(&platform.settings.templates),
             }),
         }
     }
@@ -341,6 +345,27 @@ struct Authorship {
     updated_at: chrono::NaiveDateTime,
 }
 
+impl Authorship {
+    /// A version by `who` at `at`: the first one when there is no `previous` row, else a new
+    /// version of it (its creation stays as it was).
+    fn of(previous: Option<&TemplateRow>, who: String, at: chrono::NaiveDateTime) -> Self {
+        match previous {
+            Some(old) => Authorship {
+                created_by: old.created_by.clone(),
+                updated_by: who,
+                created_at: old.created_at,
+                updated_at: at,
+            },
+            None => Authorship {
+                created_by: who.clone(),
+                updated_by: who,
+                created_at: at,
+                updated_at: at,
+            },
+        }
+    }
+}
+
 /// The registry row for a template version; `current_commit` is left empty for the caller to
 /// set once the commit exists.
 fn build_row(
@@ -352,14 +377,6 @@ fn build_row(
 ) -> TemplateRow {
     let m = &inspected.manifest;
     let tags: Vec<String> = m.tags.iter().map(|t| t.to_lowercase()).collect();
-    let search_text = format!(
-        "{} {} {} {}",
-        m.name,
-        m.description,
-        tags.join(" "),
-        m.author
-    )
-    .to_lowercase();
     TemplateRow {
         id: id.to_string(),
         tenant_id: tenant.0.clone(),
@@ -372,7 +389,6 @@ fn build_row(
         format: inspected.format().to_string(),
         manifest: inspected.manifest_json().to_string(),
         parameters: inspected.parameters_json().to_string(),
-        search_text,
         file_count: files.len() as i64,
         size_bytes: files.iter().map(|f| f.content.len() as i64).sum(),
         has_hooks: inspected.has_hooks,

@@ -14,21 +14,21 @@ use super::{TemplatesService, file_entry};
 use crate::modules::templates::archive;
 use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::git;
+use crate::modules::templates::index::Rank;
 use crate::modules::templates::model::{
     CategoryCount, DiffView, ListQuery, SearchBody, TemplateDetail, TemplateSummary,
     VersionContent, VersionView,
 };
-use crate::modules::templates::search;
-use crate::modules::templates::store::{self, Filter, Order, SortKey, TemplateRow};
+use crate::modules::templates::search::{self, TextQuery};
+use crate::modules::templates::store::{self, Filter, SortKey, TemplateRow};
 use crate::platform::auth::TenantId;
 use crate::platform::cache::{CachedBody, Tier};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, MANIFEST_FILE, SourceFile};
 
-/// Versions listed per template at most.
 /// The templates' namespace in the platform cache (generations are per tenant in it).
-const CACHE_NAMESPACE: &str = "templates";
+pub(super) const CACHE_NAMESPACE: &str = "templates";
 
 /// A template's content at one commit (what the quality module scores).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -370,8 +370,8 @@ impl TemplatesService {
         })
     }
 
-    /// Search by text, category, tags, author and quality; text through the full-text index,
-    /// ranked by relevance unless sorted otherwise; cached.
+    /// Search by text, category, tags, author and quality; text through the in-process search
+    /// index, ranked by relevance unless sorted otherwise; cached.
     pub async fn search(
         &self,
         tenant: &TenantId,
@@ -412,7 +412,8 @@ impl TemplatesService {
         .await
     }
 
-    /// Like [`TemplatesService::search`], always from the database (benchmarks, diagnostics).
+    /// Like [`TemplatesService::search`], without the response cache: text from the search
+    /// index, other lists from the database (benchmarks, diagnostics).
     pub async fn search_uncached(
         &self,
         tenant: &TenantId,
@@ -428,26 +429,35 @@ impl TemplatesService {
     ) -> ApiResult<Page<TemplateSummary>> {
         let SearchPlan {
             filter,
-            order,
+            text,
+            sort,
             page,
             ..
         } = plan;
+        if let Some(text) = &text {
+            let rank = match sort {
+                (Some(key), descending) => Rank::By(key, descending),
+                (None, _) => Rank::Relevance,
+            };
+            return self.text_search(tenant, text, &filter, rank, &page).await;
+        }
+        // Relevance without text: its tie-breakers alone.
+        let (key, descending) = match sort {
+            (Some(key), descending) => (key, descending),
+            (None, _) => (SortKey::Quality, true),
+        };
         let t = tenant.clone();
         let (limit, offset) = (page.limit(), page.offset());
-        let (hits, total) = self
+        let (rows, total) = self
             .inner
             .db
             .run(move |conn| -> ApiResult<_> {
-                Ok(store::search(conn, &t, &filter, order, limit, offset)?)
+                Ok(store::list(
+                    conn, &t, &filter, key, descending, limit, offset,
+                )?)
             })
             .await?;
-        let items = hits
-            .into_iter()
-            .map(|hit| TemplateSummary {
-                relevance: hit.relevance,
-                ..TemplateSummary::from(hit.summary)
-            })
-            .collect();
+        let items = rows.into_iter().map(TemplateSummary::from).collect();
         Ok(Page::new(items, total, &page))
     }
 
@@ -636,6 +646,7 @@ impl TemplatesService {
             .map(|(c, n)| (c, json!(n)))
             .collect();
         let (hits, misses, ratio) = self.cache_hit_ratio();
+        let (indexed, max_indexed) = self.inner.search_indexes.figures();
         Ok(json!({
             "total": total,
             "by_category": categories,
@@ -647,6 +658,7 @@ impl TemplatesService {
                 "last_sync_status": repo.as_ref().and_then(|r| r.last_sync_status.clone()),
             },
             "cache": {"hits": hits, "misses": misses, "hit_ratio": ratio},
+            "search_index": {"templates": indexed, "max_templates": max_indexed},
         }))
     }
 }
@@ -665,12 +677,13 @@ fn manifest_of(files: &[SourceFile]) -> Option<Value> {
         .and_then(|m| serde_json::to_value(m).ok())
 }
 
-/// A validated search: SQL filter, order, page, cache key.
+/// A validated search: filters, text, order (`None`: relevance), page, cache key.
 #[derive(Debug, Clone)]
 struct SearchPlan {
     key: String,
     filter: Filter,
-    order: Order,
+    text: Option<TextQuery>,
+    sort: (Option<SortKey>, bool),
     page: PageQuery,
 }
 
@@ -686,10 +699,7 @@ impl SearchPlan {
             ));
         }
         let text = search::parse(body.query.as_deref().unwrap_or_default())?;
-        let order = match parse_sort(body.sort.as_deref(), text.is_some())? {
-            (Some(sort), descending) => Order::By(sort, descending),
-            (None, _) => Order::Relevance,
-        };
+        let sort = parse_sort(body.sort.as_deref(), text.is_some())?;
         let key_material = serde_json::to_string(body).unwrap_or_default();
         Ok(SearchPlan {
             key: format!(
@@ -704,12 +714,12 @@ impl SearchPlan {
                     .map(|t| t.trim().to_lowercase())
                     .filter(|t| !t.is_empty())
                     .collect(),
-                text,
                 min_quality: body.min_quality,
                 author: body.author.clone().filter(|a| !a.trim().is_empty()),
                 published_only: false,
             },
-            order,
+            text,
+            sort,
             page: PageQuery {
                 limit: body.limit,
                 offset: body.offset,

@@ -270,13 +270,7 @@ impl TemplatesService {
                 from_commit: Some(origin.commit.clone()),
                 conflicts: Some(outcome.conflicts.len() as i64),
             };
-            let t = tenant.clone();
-            self.inner
-                .db
-                .run(move |conn| -> ApiResult<()> {
-                    Ok(store::insert_instantiation(conn, &t, &entry)?)
-                })
-                .await?;
+            self.record_ledger(&tenant, entry).await?;
             metrics::counter!("maestro_template_updates_total", "category" => row.category.clone(), "outcome" => if outcome.conflicts.is_empty() { "clean" } else { "conflicts" }).increment(1);
         }
         Ok(UpdateResult {
@@ -378,14 +372,7 @@ impl TemplatesService {
     ) -> ApiResult<Page<InstantiationView>> {
         let row = self.row(tenant, id).await?;
         let drift = self.drift_of(tenant, &row).await?;
-        let total = drift.projects_behind.len() as i64;
-        let items = drift
-            .projects_behind
-            .into_iter()
-            .skip(page.offset() as usize)
-            .take(page.limit() as usize)
-            .collect();
-        Ok(Page::new(items, total, page))
+        Ok(Page::of_all(drift.projects_behind, page))
     }
 
     /// Every template with generated projects: how many, how many behind, and those.
@@ -421,13 +408,7 @@ impl TemplatesService {
                 .cmp(&a.behind)
                 .then_with(|| a.template_name.cmp(&b.template_name))
         });
-        let total = out.len() as i64;
-        let items = out
-            .into_iter()
-            .skip(page.offset() as usize)
-            .take(page.limit() as usize)
-            .collect();
-        Ok(Page::new(items, total, page))
+        Ok(Page::of_all(out, page))
     }
 
     async fn drift_of(&self, tenant: &TenantId, row: &TemplateRow) -> ApiResult<TemplateDrift> {

@@ -37,6 +37,16 @@ pub struct TemplateInput {
     pub files: Option<Vec<SourceFile>>,
 }
 
+impl TemplateInput {
+    /// A folder of files, its manifest among them (`manifest.yaml` or a derived one).
+    pub fn files(files: Vec<SourceFile>) -> Self {
+        TemplateInput {
+            manifest: None,
+            files: Some(files),
+        }
+    }
+}
+
 /// A new version's files, checked and read before any state is looked at: the limits and the
 /// format ([`archive::check_files`], [`spec::inspect`]) and the content digest. This part needs
 /// no lock; the publish gate prepares its evaluation of the content here too.
@@ -221,23 +231,27 @@ impl TemplatesService {
         .await
     }
 
-    /// Commits `files` as template `row.id`, then stores `row` as of that commit: inserted when
-    /// `new`, else updated.
-    async fn commit_row(
+    /// Commits `version` as template `id`, then stores its row (by `who`, a draft when the gate
+    /// refused) as of that commit: inserted when `new`, else updated. What create, update and
+    /// restore share.
+    async fn commit_version(
         &self,
-        tenant: &TenantId,
-        row: TemplateRow,
+        actor: &Principal,
+        id: &str,
+        version: &NewVersion,
+        who: &Authorship,
         new: bool,
-        files: Vec<SourceFile>,
-        author: Author,
         message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
     ) -> ApiResult<Recorded<TemplateRow>> {
-        let (t, id) = (tenant.clone(), row.id.clone());
+        let tenant = &actor.tenant_id;
+        let mut row = build_row(tenant, id, &version.inspected, &version.files, who);
+        mark_draft(&mut row, &version.draft);
+        let t = tenant.clone();
         self.commit_then_record(
             tenant,
-            &id,
-            Some(files),
-            author,
+            id,
+            Some(version.files.clone()),
+            author_of(actor),
             message,
             move |conn, commit| store_row(conn, &t, row, commit, new),
         )
@@ -365,30 +379,11 @@ impl TemplatesService {
         let m = &version.inspected.manifest;
         let message_head = format!("Create {} {}", m.name, m.version);
         let trailer = format!("\n\nTemplate-Id: {id}");
-        let now = now_naive();
-        let who = actor.display_name();
-        let mut row = build_row(
-            &tenant,
-            &id,
-            &version.inspected,
-            &version.files,
-            &Authorship {
-                created_by: who.clone(),
-                updated_by: who,
-                created_at: now,
-                updated_at: now,
-            },
-        );
-        mark_draft(&mut row, &version.draft);
+        let who = Authorship::of(None, actor.display_name(), now_naive());
         let recorded = self
-            .commit_row(
-                &tenant,
-                row,
-                true,
-                version.files.clone(),
-                author_of(actor),
-                move |c| format!("{message_head} ({}){trailer}", files_word(c.added.len())),
-            )
+            .commit_version(actor, &id, &version, &who, true, move |c| {
+                format!("{message_head} ({}){trailer}", files_word(c.added.len()))
+            })
             .await?;
         drop(guard);
         let Recorded::Committed { commit, value: row } = recorded else {
@@ -533,28 +528,9 @@ impl TemplatesService {
         message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
     ) -> ApiResult<TemplateDetail> {
         let tenant = actor.tenant_id.clone();
-        let mut row = build_row(
-            &tenant,
-            &current.id,
-            &version.inspected,
-            &version.files,
-            &Authorship {
-                created_by: current.created_by.clone(),
-                updated_by: actor.display_name(),
-                created_at: current.created_at,
-                updated_at: now_naive(),
-            },
-        );
-        mark_draft(&mut row, &version.draft);
+        let who = Authorship::of(Some(&current), actor.display_name(), now_naive());
         let recorded = self
-            .commit_row(
-                &tenant,
-                row,
-                false,
-                version.files.clone(),
-                author_of(actor),
-                message,
-            )
+            .commit_version(actor, &current.id, &version, &who, false, message)
             .await?;
         match recorded {
             Recorded::Unchanged => Ok(written(current, &version.files, version.note, false)),

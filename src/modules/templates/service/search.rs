@@ -1,0 +1,252 @@
+//! Text search through the in-process index (`templates::index`): one index per tenant, built
+//! on the tenant's first text search and kept in step with the rows through the tenant's cache
+//! generation.
+//!
+//! Freshness: every write of a template bumps the tenant's generation (`platform::cache`; with
+//! Redis, other replicas hear it on the invalidation channel). A search first reads the current
+//! generation (no round trip); when the index was refreshed under another one, it is refreshed
+//! before answering: a narrow scan of `(id, updated_at, commit, quality, status)` finds the
+//! changed and deleted templates, and only the changed rows are loaded. The generation is read
+//! before the rows, so a write racing a refresh leaves the index under an older generation and
+//! the next search refreshes again. So a write is seen by the next search on the replica that
+//! made it, on other replicas as soon as the pub/sub message arrives, and — like the in-process
+//! response cache — within `cache.local_ttl` while the channel is down. Writes by other programs
+//! (no generation bump) are seen within `templates.search_index_max_age`.
+//!
+//! Memory: indexes are kept in a cache weighted by templates (`search_index_max_templates`,
+//! least recently used tenants dropped first) and dropped after `search_index_idle` unused.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use super::TemplatesService;
+use super::read::CACHE_NAMESPACE;
+use crate::modules::templates::index::{Rank, TenantIndex};
+use crate::modules::templates::model::TemplateSummary;
+use crate::modules::templates::search::TextQuery;
+use crate::modules::templates::settings::TemplatesSettings;
+use crate::modules::templates::store::{self, Filter};
+use crate::platform::auth::TenantId;
+use crate::platform::blocking::run_blocking;
+use crate::platform::http::error::ApiResult;
+use crate::platform::http::pagination::{Page, PageQuery};
+
+/// The search indexes of every tenant this replica has searched lately.
+pub(super) struct SearchIndexes {
+    slots: moka::sync::Cache<String, Arc<Slot>>,
+    max_age: Duration,
+    max_templates: u64,
+}
+
+impl SearchIndexes {
+    pub(super) fn new(settings: &TemplatesSettings) -> SearchIndexes {
+        let max_templates = settings.search_index_max_templates.max(1);
+        let cap = u32::try_from(max_templates).unwrap_or(u32::MAX);
+        SearchIndexes {
+            slots: moka::sync::Cache::builder()
+                .max_capacity(max_templates)
+                // One tenant larger than the budget still fits, alone.
+                .weigher(move |_, slot: &Arc<Slot>| {
+                    u32::try_from(slot.read().index.len())
+                        .unwrap_or(u32::MAX)
+                        .clamp(1, cap)
+                })
+                .time_to_idle(settings.search_index_idle.get())
+                .build(),
+            max_age: settings.search_index_max_age.get(),
+            max_templates,
+        }
+    }
+
+    fn slot(&self, tenant: &TenantId) -> Arc<Slot> {
+        self.slots
+            .get_with_by_ref(tenant.as_str(), || Arc::new(Slot::default()))
+    }
+
+    /// Templates indexed now, over all tenants, and the budget.
+    pub(super) fn figures(&self) -> (u64, u64) {
+        self.slots.run_pending_tasks();
+        (self.slots.weighted_size(), self.max_templates)
+    }
+}
+
+/// One tenant's index and what it reflects.
+#[derive(Default)]
+struct Slot {
+    /// One refresh at a time; searches that find the index stale wait for it together.
+    refresh: tokio::sync::Mutex<()>,
+    state: RwLock<State>,
+}
+
+#[derive(Default)]
+struct State {
+    index: TenantIndex,
+    /// The generation the index reflects (`None`: never built).
+    generation: Option<String>,
+    /// When that generation was read, before the rows were.
+    read_at: Option<Instant>,
+}
+
+impl Slot {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl TemplatesService {
+    /// One page of the tenant's templates matching `text` and `filter`, from the index.
+    pub(super) async fn text_search(
+        &self,
+        tenant: &TenantId,
+        text: &TextQuery,
+        filter: &Filter,
+        rank: Rank,
+        page: &PageQuery,
+    ) -> ApiResult<Page<TemplateSummary>> {
+        let slot = self.current_index(tenant).await?;
+        let (limit, offset) = (page.limit() as usize, page.offset() as usize);
+        let (items, total) = slot.read().index.search(text, filter, rank, limit, offset);
+        Ok(Page::new(items, total as i64, page))
+    }
+
+    /// The tenant's index, refreshed first if a write happened since it was.
+    async fn current_index(&self, tenant: &TenantId) -> ApiResult<Arc<Slot>> {
+        let indexes = &self.inner.search_indexes;
+        let slot = indexes.slot(tenant);
+        if self.is_current(&slot, tenant).await {
+            return Ok(slot);
+        }
+        {
+            let _one = slot.refresh.lock().await;
+            // Read before the rows: a write after this point bumps it again.
+            let generation = self.generation(tenant).await;
+            let read_at = Instant::now();
+            if !self.is_current(&slot, tenant).await {
+                self.refresh_index(tenant, &slot).await?;
+                let mut state = slot.write();
+                state.generation = Some(generation);
+                state.read_at = Some(read_at);
+            }
+        }
+        // Weighed again with its new size.
+        indexes.slots.insert(tenant.0.clone(), slot.clone());
+        Ok(slot)
+    }
+
+    async fn generation(&self, tenant: &TenantId) -> String {
+        self.inner
+            .cache
+            .generation_token(CACHE_NAMESPACE, tenant.as_str())
+            .await
+    }
+
+    /// Whether the index reflects the tenant's current generation, within the cache's bound.
+    async fn is_current(&self, slot: &Slot, tenant: &TenantId) -> bool {
+        let (generation, read_at) = {
+            let state = slot.read();
+            match (&state.generation, state.read_at) {
+                (Some(g), Some(at)) => (g.clone(), at),
+                _ => return false,
+            }
+        };
+        read_at.elapsed() < self.inner.search_indexes.max_age
+            && self.inner.cache.trusts(read_at)
+            && self.generation(tenant).await == generation
+    }
+
+    /// Brings the index in line with the rows: everything on the first build, afterwards only
+    /// the templates whose stamp changed (and the deleted ones).
+    async fn refresh_index(&self, tenant: &TenantId, slot: &Arc<Slot>) -> ApiResult<()> {
+        let started = Instant::now();
+        let t = tenant.clone();
+        let built = slot.read().generation.is_some();
+        if !built {
+            let rows = self
+                .inner
+                .db
+                .run(move |conn| -> ApiResult<_> { Ok(store::summaries(conn, &t, None)?) })
+                .await?;
+            let count = rows.len();
+            let index = run_blocking("search.index", move || {
+                let mut index = TenantIndex::new();
+                for row in rows {
+                    index.upsert(TemplateSummary::from(row));
+                }
+                index
+            })
+            .await?;
+            slot.write().index = index;
+            metrics::counter!("maestro_templates_search_index_refreshes_total", "kind" => "build")
+                .increment(1);
+            tracing::debug!(tenant = %tenant.as_str(), templates = count, took = ?started.elapsed(), "search index built");
+            return Ok(());
+        }
+        let stamps = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::stamps(conn, &t)?) })
+            .await?;
+        let compared = slot.clone();
+        let (changed, removed) = run_blocking("search.index", move || {
+            let state = compared.read();
+            let index = &state.index;
+            let mut changed = Vec::new();
+            let mut present = std::collections::HashSet::with_capacity(stamps.len());
+            for (id, updated_at, commit, quality, status) in stamps {
+                let same = index.get(&id).is_some_and(|s| {
+                    s.updated_at.naive_utc() == updated_at
+                        && s.current_commit == commit
+                        && s.quality_score == quality
+                        && s.status == status
+                });
+                if !same {
+                    changed.push(id.clone());
+                }
+                present.insert(id);
+            }
+            let removed: Vec<String> = index
+                .ids()
+                .filter(|id| !present.contains(*id))
+                .map(str::to_string)
+                .collect();
+            (changed, removed)
+        })
+        .await?;
+        let rows = if changed.is_empty() {
+            Vec::new()
+        } else {
+            let (t, ids) = (tenant.clone(), changed.clone());
+            self.inner
+                .db
+                .run(move |conn| -> ApiResult<_> { Ok(store::summaries(conn, &t, Some(&ids))?) })
+                .await?
+        };
+        let (n_changed, n_removed) = (changed.len(), removed.len());
+        let applied = slot.clone();
+        run_blocking("search.index", move || {
+            let mut state = applied.write();
+            // Changed ids that no row came back for were deleted meanwhile.
+            for id in removed.iter().chain(&changed) {
+                state.index.remove(id);
+            }
+            for row in rows {
+                state.index.upsert(TemplateSummary::from(row));
+            }
+        })
+        .await?;
+        metrics::counter!("maestro_templates_search_index_refreshes_total", "kind" => "incremental")
+            .increment(1);
+        tracing::debug!(
+            tenant = %tenant.as_str(),
+            changed = n_changed,
+            removed = n_removed,
+            took = ?started.elapsed(),
+            "search index refreshed"
+        );
+        Ok(())
+    }
+}
