@@ -580,6 +580,19 @@ pub struct OutEntry<'a> {
     pub executable: bool,
 }
 
+/// Writes `entries` (and the empty folders) as an archive of `kind`.
+pub fn write(
+    kind: ArchiveKind,
+    entries: &[OutEntry<'_>],
+    empty_dirs: &[String],
+    mtime: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<u8>> {
+    match kind {
+        ArchiveKind::Zip => write_zip(entries, empty_dirs, mtime),
+        ArchiveKind::TarGz => write_tar_gz(entries, empty_dirs, mtime),
+    }
+}
+
 /// Builds a zip (deflate) with unix modes and a fixed modification time.
 pub fn write_zip(
     entries: &[OutEntry<'_>],

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::DeleteParams;
@@ -339,23 +339,7 @@ impl K8sService {
                 observed.reason.as_deref(),
             );
         }
-        let now = Utc::now().naive_utc();
-        let deleted_at = row.deleted_at.unwrap_or(now);
-        let (tenant_c, id_c) = (tenant.clone(), id.to_string());
-        let phase = observed.phase.as_str();
-        let reason = observed.reason.clone();
-        self.db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::mark_deleted(
-                    conn,
-                    &tenant_c,
-                    &id_c,
-                    phase,
-                    reason.as_deref(),
-                    deleted_at,
-                    now,
-                )?)
-            })
+        self.record_deleted(tenant, id, row.deleted_at, &observed)
             .await?;
         view(&self.load(tenant, id).await?)
     }
@@ -438,6 +422,36 @@ impl K8sService {
             .await
     }
 
+    /// Records a delete as the cluster shows it (`observed`: terminating or deleted), and when
+    /// it was deleted: `deleted_at` when it already was, now otherwise (which it returns).
+    async fn record_deleted(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        deleted_at: Option<NaiveDateTime>,
+        observed: &Observed,
+    ) -> ApiResult<NaiveDateTime> {
+        let now = Utc::now().naive_utc();
+        let deleted_at = deleted_at.unwrap_or(now);
+        let (tenant, id) = (tenant.clone(), id.to_string());
+        let phase = observed.phase.as_str();
+        let reason = observed.reason.clone();
+        self.db
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::mark_deleted(
+                    conn,
+                    &tenant,
+                    &id,
+                    phase,
+                    reason.as_deref(),
+                    deleted_at,
+                    now,
+                )?)
+            })
+            .await?;
+        Ok(deleted_at)
+    }
+
     async fn record_observed(
         &self,
         tenant: &TenantId,
@@ -458,22 +472,8 @@ impl K8sService {
             );
         }
         if row.deleted_at.is_some() || observed.phase == Phase::Deleted {
-            let now = Utc::now().naive_utc();
-            let deleted_at = row.deleted_at.unwrap_or(now);
-            let (tenant_c, id) = (tenant.clone(), row.id.clone());
-            let reason = observed.reason.clone();
-            self.db
-                .run(move |conn| -> ApiResult<_> {
-                    Ok(store::mark_deleted(
-                        conn,
-                        &tenant_c,
-                        &id,
-                        phase,
-                        reason.as_deref(),
-                        deleted_at,
-                        now,
-                    )?)
-                })
+            let deleted_at = self
+                .record_deleted(tenant, &row.id, row.deleted_at, &observed)
                 .await?;
             row.deleted_at = Some(deleted_at);
         } else {

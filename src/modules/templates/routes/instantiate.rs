@@ -125,11 +125,8 @@ pub(super) async fn instantiate_template(
             executable: *x,
         })
         .collect();
-    let bytes = match kind {
-        ArchiveKind::Zip => archive::write_zip(&entries, &done.empty_dirs, done.now),
-        ArchiveKind::TarGz => archive::write_tar_gz(&entries, &done.empty_dirs, done.now),
-    }
-    .map_err(ApiError::internal)?;
+    let bytes =
+        archive::write(kind, &entries, &done.empty_dirs, done.now).map_err(ApiError::internal)?;
     let stem = done
         .output
         .root_dir

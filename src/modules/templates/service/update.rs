@@ -229,11 +229,8 @@ impl TemplatesService {
                                 executable: f.executable,
                             })
                             .collect();
-                        let bytes = match kind {
-                            ArchiveKind::Zip => archive::write_zip(&entries, &[], Utc::now()),
-                            ArchiveKind::TarGz => archive::write_tar_gz(&entries, &[], Utc::now()),
-                        }
-                        .map_err(ApiError::internal)?;
+                        let bytes = archive::write(kind, &entries, &[], Utc::now())
+                            .map_err(ApiError::internal)?;
                         Some(base64::engine::general_purpose::STANDARD.encode(bytes))
                     }
                 };

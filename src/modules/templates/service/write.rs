@@ -391,16 +391,9 @@ impl TemplatesService {
                 "creating template {id} made no commit"
             )));
         };
-        self.after_write(
-            &tenant,
-            &row,
-            &commit,
-            actor,
-            WriteKind::Created,
-            Some(version.digest.clone()),
-        )
-        .await;
-        Ok(written(row, &version.files, version.note, true))
+        Ok(self
+            .announce_version(actor, row, &commit, WriteKind::Created, version)
+            .await)
     }
 
     /// Replaces a template's content: one commit `Update <name>: <old> → <new> (<n> files
@@ -527,19 +520,37 @@ impl TemplatesService {
         kind: WriteKind,
         message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
     ) -> ApiResult<TemplateDetail> {
-        let tenant = actor.tenant_id.clone();
         let who = Authorship::of(Some(&current), actor.display_name(), now_naive());
         let recorded = self
             .commit_version(actor, &current.id, &version, &who, false, message)
             .await?;
         match recorded {
             Recorded::Unchanged => Ok(written(current, &version.files, version.note, false)),
-            Recorded::Committed { commit, value: row } => {
-                self.after_write(&tenant, &row, &commit, actor, kind, Some(version.digest))
-                    .await;
-                Ok(written(row, &version.files, version.note, true))
-            }
+            Recorded::Committed { commit, value: row } => Ok(self
+                .announce_version(actor, row, &commit, kind, version)
+                .await),
         }
+    }
+
+    /// After a new version's commit: [`Self::after_write`] (caches, events), and the answer.
+    async fn announce_version(
+        &self,
+        actor: &Principal,
+        row: TemplateRow,
+        commit: &str,
+        kind: WriteKind,
+        version: NewVersion,
+    ) -> TemplateDetail {
+        self.after_write(
+            &actor.tenant_id,
+            &row,
+            commit,
+            actor,
+            kind,
+            Some(version.digest),
+        )
+        .await;
+        written(row, &version.files, version.note, true)
     }
 
     /// Deletes a template: one commit `Delete <name> <version>` removing its folder. Its history
