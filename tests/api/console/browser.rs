@@ -592,3 +592,73 @@ async fn browser_journeys_with_axe() {
 
     driver.quit().await.unwrap();
 }
+
+/// "Sign in with <issuer>" in a real browser, the issuer on another site (`localhost` against
+/// the console's `127.0.0.1`): the Lax flow cookie comes back on the issuer's cross-site
+/// redirect, and the Strict session cookie is in place for the page that follows.
+#[tokio::test]
+async fn browser_oidc_sign_in_across_sites() {
+    let (chromedriver, chromium) = match start_driver().await {
+        Ok(found) => found,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set, so the browser journeys must run: {why}")
+        }
+        Err(why) => {
+            eprintln!(
+                "SKIPPED browser_oidc_sign_in_across_sites: {why} (set CI to make this a failure)"
+            );
+            return;
+        }
+    };
+    let issuer = super::oidc::start_issuer("localhost").await;
+    let iss = issuer.url.clone();
+    let app = crate::helpers::TestApp::builder()
+        .with(move |s| {
+            s.auth.oidc.issuer = iss;
+            s.auth.oidc.audience = super::oidc::AUDIENCE.to_string();
+            s.auth.oidc.client_id = super::oidc::CLIENT_ID.to_string();
+            s.auth.oidc.client_secret = super::oidc::CLIENT_SECRET.to_string();
+            s.auth.oidc.display_name = "Acme SSO".to_string();
+        })
+        .spawn()
+        .await;
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(&chromium.to_string_lossy()).unwrap();
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    let driver = WebDriver::new(chromedriver.url.clone(), caps)
+        .await
+        .expect("a Chromium session");
+    let base = app.address.clone();
+    assert!(base.contains("127.0.0.1"), "{base}");
+    driver.goto(format!("{base}/ui/templates")).await.unwrap();
+    driver
+        .find(By::LinkText("Sign in with Acme SSO"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.eventually(
+        "the catalog, signed in through the issuer",
+        Duration::from_secs(20),
+        || {
+            let d = &driver;
+            async move {
+                let on_catalog = d.current_url().await.ok()?.path() == "/ui/templates";
+                (on_catalog && text_of(d, "header").await.contains("sso@acme.test")).then_some(())
+            }
+        },
+    )
+    .await;
+    check(&driver, "21-signed-in-with-oidc").await;
+    driver.quit().await.unwrap();
+    issuer.handle.stop(false).await;
+}

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use super::Browser;
 use crate::helpers::{TestApp, repo_root};
 
-const AUDIENCE: &str = "maestro-oidc-test";
-const CLIENT_ID: &str = "maestro-console";
-const CLIENT_SECRET: &str = "console-s3cret";
+pub(super) const AUDIENCE: &str = "maestro-oidc-test";
+pub(super) const CLIENT_ID: &str = "maestro-console";
+pub(super) const CLIENT_SECRET: &str = "console-s3cret";
 
 fn sign(claims: &Value) -> String {
     let pem = std::fs::read(repo_root().join("tests/fixtures/oidc/private.pem")).unwrap();
@@ -34,20 +34,22 @@ struct Grant {
     redirect_uri: String,
 }
 
-struct Issuer {
-    url: String,
-    handle: actix_web::dev::ServerHandle,
+pub(super) struct Issuer {
+    pub url: String,
+    pub handle: actix_web::dev::ServerHandle,
     /// Makes the next ID token carry another nonce (a replayed or foreign token).
     wrong_nonce: Arc<Mutex<bool>>,
 }
 
-async fn start_issuer() -> Issuer {
+/// The fake issuer, named `http://<host>:<port>` (it listens on 127.0.0.1; `localhost` makes it
+/// another site than the console's 127.0.0.1 for a browser).
+pub(super) async fn start_issuer(host: &str) -> Issuer {
     let jwks: Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("tests/fixtures/oidc/jwks.json")).unwrap(),
     )
     .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("http://{host}:{}", listener.local_addr().unwrap().port());
     let discovery = json!({
         "issuer": url, "jwks_uri": format!("{url}/jwks.json"),
         "authorization_endpoint": format!("{url}/authorize"),
@@ -202,7 +204,7 @@ async fn authorize(location: &str) -> String {
 
 #[tokio::test]
 async fn sign_in_with_the_issuer_runs_the_code_flow_with_pkce_and_sets_the_session() {
-    let issuer = start_issuer().await;
+    let issuer = start_issuer("127.0.0.1").await;
     let iss = issuer.url.clone();
     let app = TestApp::builder()
         .with(move |s| {
@@ -218,6 +220,12 @@ async fn sign_in_with_the_issuer_runs_the_code_flow_with_pkce_and_sets_the_sessi
     let page = browser.get("/ui/login?next=/ui/templates").await;
     page.assert_ok("login");
     assert!(page.body.contains("Sign in with Acme SSO"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("href=\"/ui/oidc/login?next=%2Fui%2Ftemplates\""),
+        "a link (a form's redirect to the issuer would break the CSP's form-action): {}",
+        page.body
+    );
 
     let page = browser.get("/ui/oidc/login?next=/ui/templates").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);

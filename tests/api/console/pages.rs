@@ -584,3 +584,65 @@ async fn retrying_runs_have_their_own_filter_and_status() {
     let page = viewer.get("/ui/runs?status=sleeping").await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn admins_pause_and_resume_a_whole_workflow_from_a_run_page() {
+    let app = crate::workflows::spawn().await;
+    let wf = create(
+        &app,
+        &json!({"name": "sleepy", "steps": [{"id": "nap", "uses": "wait", "with": {"duration": "10m"}}]}),
+    )
+    .await;
+    let wf_id = wf["id"].as_str().unwrap().to_string();
+    let run = execute(&app, &wf_id, json!({})).await;
+    let run_id = run["id"].as_str().unwrap().to_string();
+    wait_status(&app, &run_id, "running", 30).await;
+    let run_page = format!("/ui/runs/{run_id}");
+
+    let editor = Browser::sign_in(&app, &app.editor).await;
+    let page = editor.get(&run_page).await;
+    assert!(
+        page.assert_ok("editor's run page")
+            .body
+            .contains(">Pause</button>")
+    );
+    assert!(
+        !page.body.contains("Pause workflow"),
+        "workflow pause is admin-only"
+    );
+    let refused = editor
+        .post(
+            &format!("/ui/workflows/{wf_id}/pause"),
+            &[("back", &run_page)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let admin = Browser::sign_in(&app, &app.admin).await;
+    let page = admin.get(&run_page).await;
+    assert!(page.body.contains("Pause workflow"), "{}", page.body);
+    let page = admin
+        .post(
+            &format!("/ui/workflows/{wf_id}/pause"),
+            &[("back", &run_page)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), run_page);
+    let paused = wait_status(&app, &run_id, "paused", 30).await;
+    assert_eq!(paused["pause_reason"], "workflow");
+    let page = admin.get(&run_page).await;
+    assert!(page.body.contains("Resume workflow"), "{}", page.body);
+    let page = admin.get(&format!("/ui/workflows/{wf_id}")).await;
+    assert!(page.body.contains("Resume workflow"));
+    // Only console run pages are places to come back to.
+    let page = admin
+        .post(
+            &format!("/ui/workflows/{wf_id}/resume"),
+            &[("back", "//evil.example/ui/runs/x")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), format!("/ui/workflows/{wf_id}"));
+    wait_status(&app, &run_id, "running", 30).await;
+}

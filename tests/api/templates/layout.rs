@@ -96,8 +96,19 @@ async fn a_repository_in_the_layout_before_the_fan_out_still_works_and_moves_at_
     let log = git_log(&app, &tenant);
     assert!(log[0].2.starts_with("Move 2 templates"), "{log:?}");
     assert_eq!(log[0].1, "maestro@localhost");
-    let (_, remote) = app.get("/api/v1/admin/git/remote", Some(&admin)).await;
-    assert_eq!(remote["head_commit"], log[0].0.as_str(), "{remote}");
+    // The commit lands in git first and the rows follow it in the next statement: wait for them.
+    let head = log[0].0.clone();
+    let remote = app
+        .eventually(
+            "the rows follow the move commit",
+            std::time::Duration::from_secs(20),
+            || async {
+                let (_, remote) = app.get("/api/v1/admin/git/remote", Some(&admin)).await;
+                (remote["head_commit"] == head.as_str()).then_some(remote)
+            },
+        )
+        .await;
+    assert_eq!(remote["head_commit"], head.as_str(), "{remote}");
     check_history(&app, &old, &v1, &v2).await;
 
     // Writes keep working: the old ETag is still the template's commit, and restore works.
