@@ -98,6 +98,16 @@ pub enum Tier {
     Computed,
 }
 
+/// Which tiers may hold a [`Cache::response`] answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// In-process and Redis: worth sharing, because computing it costs more than a round trip.
+    Shared,
+    /// In-process only: computed in memory faster than Redis could answer (e.g. an answer of the
+    /// in-process search index), so a round trip to share it would only slow the read down.
+    Local,
+}
+
 type Evictor = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 
 #[derive(Clone)]
@@ -279,6 +289,7 @@ impl Cache {
         namespace: &'static str,
         tenant: &str,
         key: &str,
+        reach: Reach,
         compute: F,
     ) -> Result<(Arc<CachedBody>, Tier), E>
     where
@@ -294,7 +305,10 @@ impl Cache {
             self.count(Tier::Local);
             return Ok((hit.body, Tier::Local));
         }
-        let shared = self.shared_tier().filter(|_| shareable).cloned();
+        let shared = self
+            .shared_tier()
+            .filter(|_| shareable && reach == Reach::Shared)
+            .cloned();
         if let Some(handle) = &shared {
             let raw = redis_get::<Vec<u8>>(handle, Self::redis_key(handle, &format!("r:{full}")));
             if let Some(hit) = raw.await.and_then(CachedBody::decode) {
@@ -948,12 +962,18 @@ mod tests {
     async fn read(cache: &Cache, tenant: &str, value: &str) -> (Bytes, Tier) {
         let value = value.to_string();
         let (body, tier) = cache
-            .response::<std::convert::Infallible, _, _>("ns", tenant, "k", || async move {
-                Ok(CachedBody {
-                    body: Bytes::from(value),
-                    tag: Some("t".into()),
-                })
-            })
+            .response::<std::convert::Infallible, _, _>(
+                "ns",
+                tenant,
+                "k",
+                Reach::Shared,
+                || async move {
+                    Ok(CachedBody {
+                        body: Bytes::from(value),
+                        tag: Some("t".into()),
+                    })
+                },
+            )
             .await
             .unwrap();
         (body.body.clone(), tier)

@@ -296,6 +296,19 @@ async fn two_replicas_a_write_on_one_is_found_by_search_on_the_other() {
     // B builds its index now; what follows must reach it as refreshes.
     assert_eq!(cluster.search_total(b, "replicated").await, 1);
     assert_eq!(cluster.search_total(b, "zebra0").await, 0);
+    // Text searches stay in the replica (its index answers faster than Redis could); a read by
+    // id made after them is shared, so once it is in Redis the searches would be too.
+    let (status, _, _) = cluster
+        .get(b, &format!("/api/v1/templates/{id}"), &cluster.editor)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for_cached_answers(&redis).await;
+    let shared: Vec<String> = redis::cmd("KEYS")
+        .arg("replicas:cache:r:*")
+        .query(&mut redis.conn())
+        .unwrap();
+    assert!(shared.iter().any(|k| k.contains(":detail:")), "{shared:?}");
+    assert!(!shared.iter().any(|k| k.contains(":search:")), "{shared:?}");
     let cluster = &cluster;
     for round in 0..3 {
         etag = cluster

@@ -22,7 +22,7 @@ use crate::modules::templates::model::{
 use crate::modules::templates::search::{self, TextQuery};
 use crate::modules::templates::store::{self, Filter, SortKey, TemplateRow};
 use crate::platform::auth::TenantId;
-use crate::platform::cache::{CachedBody, Tier};
+use crate::platform::cache::{CachedBody, Reach, Tier};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, MANIFEST_FILE, SourceFile};
@@ -64,6 +64,7 @@ impl TemplatesService {
         &self,
         tenant: &TenantId,
         key: &str,
+        reach: Reach,
         compute: F,
     ) -> ApiResult<Arc<CachedBody>>
     where
@@ -73,7 +74,7 @@ impl TemplatesService {
         let (body, tier) = self
             .inner
             .cache
-            .response(CACHE_NAMESPACE, tenant.as_str(), key, compute)
+            .response(CACHE_NAMESPACE, tenant.as_str(), key, reach, compute)
             .await?;
         let (counter, result) = match tier {
             Tier::Computed => (&self.inner.cache_figures.misses, "miss"),
@@ -166,7 +167,7 @@ impl TemplatesService {
             "detail:{id}:{}",
             if include_content { "content" } else { "list" }
         );
-        self.cached(tenant, &key, || async {
+        self.cached(tenant, &key, Reach::Shared, || async {
             let detail = self.detail_uncached(tenant, id, include_content).await?;
             let commit = detail.template.current_commit.clone();
             CachedBody::json(&detail, Some(commit)).map_err(ApiError::internal)
@@ -388,7 +389,7 @@ impl TemplatesService {
     ) -> ApiResult<Arc<CachedBody>> {
         let plan = SearchPlan::new(body)?;
         let key = plan.key.clone();
-        self.cached(tenant, &key, || async {
+        self.cached(tenant, &key, plan.reach(), || async {
             let page = self.run_search(tenant, plan).await?;
             CachedBody::json(&page, None).map_err(ApiError::internal)
         })
@@ -405,7 +406,7 @@ impl TemplatesService {
         plan.filter.published_only = true;
         plan.key.push_str(":published");
         let key = plan.key.clone();
-        self.cached(tenant, &key, || async {
+        self.cached(tenant, &key, plan.reach(), || async {
             let page = self.run_search(tenant, plan).await?;
             CachedBody::json(&page, None).map_err(ApiError::internal)
         })
@@ -688,6 +689,16 @@ struct SearchPlan {
 }
 
 impl SearchPlan {
+    /// A text search is answered by the in-process index faster than Redis answers a `GET`, so
+    /// its pages stay in this replica's cache; a search without text reads the database.
+    fn reach(&self) -> Reach {
+        if self.text.is_some() {
+            Reach::Local
+        } else {
+            Reach::Shared
+        }
+    }
+
     fn new(body: &SearchBody) -> ApiResult<SearchPlan> {
         check_category(&body.category)?;
         if let Some(q) = body.min_quality
