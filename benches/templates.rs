@@ -203,6 +203,17 @@ fn bench_search(c: &mut Criterion) {
     group.finish();
 }
 
+/// The process's resident memory (Linux; 0 elsewhere).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 #[path = "support/catalog.rs"]
 #[allow(dead_code)]
 mod catalog;
@@ -257,11 +268,12 @@ fn bench_search_scale(c: &mut Criterion) {
         let search = |body: &SearchBody| {
             runtime.block_on(async { service.search_uncached(&tenant, body).await.unwrap().total })
         };
-        let started = std::time::Instant::now();
+        let (started, before) = (std::time::Instant::now(), rss_mib());
         search(&queries[0]);
         eprintln!(
-            "first search at {size} (builds the index): {:.1?}",
-            started.elapsed()
+            "first search at {size} (builds the index): {:.1?}, RSS {before:.0} -> {:.0} MiB",
+            started.elapsed(),
+            rss_mib()
         );
         let mut group = c.benchmark_group(format!("search_{size}_templates"));
         let mut next = 0;
