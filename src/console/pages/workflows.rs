@@ -411,11 +411,7 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
                         StepStatus::Succeeded | StepStatus::Skipped => "ok",
                         _ => "bad",
                     },
-                    format!(
-                        "attempt {} {}",
-                        step.attempts.max(1),
-                        status_str(step.status)
-                    ),
+                    format!("attempt {} {}", step.attempts.max(1), step.status.as_str()),
                 ));
             } else if let (Some(s), Some(f)) = (step.started_at, step.finished_at)
                 && matches!(step.status, StepStatus::Succeeded)
@@ -447,7 +443,7 @@ fn waterfall(run: &RunView, now: DateTime<Utc>) -> (Vec<StepRow>, i64) {
             StepRow {
                 id: step.id.clone(),
                 uses: step.uses.clone(),
-                status: status_str(step.status).to_string(),
+                status: step.status.as_str().to_string(),
                 attempts: step.attempts,
                 duration_ms: step.duration_ms,
                 segments,
@@ -482,20 +478,6 @@ fn io_text(inputs: &Value, outputs: &Value) -> String {
         out.push_str(&outputs.to_string());
     }
     out
-}
-
-fn status_str(s: StepStatus) -> &'static str {
-    match s {
-        StepStatus::Pending => "pending",
-        StepStatus::Queued => "queued",
-        StepStatus::Running => "running",
-        StepStatus::Waiting => "waiting",
-        StepStatus::Retrying => "retrying",
-        StepStatus::Succeeded => "succeeded",
-        StepStatus::Failed => "failed",
-        StepStatus::Skipped => "skipped",
-        StepStatus::Cancelled => "cancelled",
-    }
 }
 
 /// Above this many steps the run page keeps each step to one row (first error message, a link
