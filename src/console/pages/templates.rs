@@ -15,7 +15,7 @@ use crate::console::session::{CsrfForm, Session, UiError, UiResult};
 use crate::console::view::{self, Ctx};
 use crate::modules::quality::QualityService;
 use crate::modules::templates::TemplatesService;
-use crate::modules::templates::archive::{self, ArchiveKind, OutEntry};
+use crate::modules::templates::archive::ArchiveKind;
 use crate::modules::templates::model::ListQuery;
 use crate::modules::templates::service::{InstantiateRequest, InstantiationSource};
 use crate::platform::auth::Role;
@@ -849,34 +849,9 @@ async fn download(
         Err(e) => return Err(e.into()),
     };
     let bytes = run_blocking("console.archive", move || {
-        let entries: Vec<OutEntry<'_>> = done
-            .files
-            .iter()
-            .map(|(p, c, x)| OutEntry {
-                path: p,
-                content: c,
-                executable: *x,
-            })
-            .collect();
-        let bytes = match kind {
-            ArchiveKind::Zip => archive::write_zip(&entries, &done.empty_dirs, done.now),
-            ArchiveKind::TarGz => archive::write_tar_gz(&entries, &done.empty_dirs, done.now),
-        };
-        let stem: String = done
-            .output
-            .root_dir
-            .clone()
-            .unwrap_or_else(|| done.template.name.clone())
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        bytes.map(|b| (b, stem, done.instantiation_id.clone()))
+        let stem = done.download_stem();
+        done.archive(kind)
+            .map(|b| (b, stem, done.instantiation_id.clone()))
     })
     .await
     .map_err(ApiError::from)?

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine as _;
 
 use super::{ProjectBody, TemplateNotFound, hide_draft_from_viewer, is_viewer, read_project_body};
-use crate::modules::templates::archive::{self, ArchiveKind, OutEntry};
+use crate::modules::templates::archive::{self, ArchiveKind};
 use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::model::{
     InstantiateBody, InstantiationResult, InstantiationView, InstantiationsQuery, OutputFormat,
@@ -116,32 +116,8 @@ pub(super) async fn instantiate_template(
         OutputFormat::Zip => ArchiveKind::Zip,
         OutputFormat::TarGz => ArchiveKind::TarGz,
     };
-    let entries: Vec<OutEntry<'_>> = done
-        .files
-        .iter()
-        .map(|(p, c, x)| OutEntry {
-            path: p,
-            content: c,
-            executable: *x,
-        })
-        .collect();
-    let bytes =
-        archive::write(kind, &entries, &done.empty_dirs, done.now).map_err(ApiError::internal)?;
-    let stem = done
-        .output
-        .root_dir
-        .clone()
-        .unwrap_or_else(|| done.template.name.clone());
-    let stem: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let bytes = done.archive(kind).map_err(ApiError::internal)?;
+    let stem = done.download_stem();
     let mut response = HttpResponse::Ok();
     response
         .content_type(kind.content_type())

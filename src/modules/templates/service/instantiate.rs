@@ -94,6 +94,41 @@ pub struct Instantiated {
     pub now: DateTime<Utc>,
 }
 
+impl Instantiated {
+    /// The files as a `kind` archive. CPU-bound on large renders: callers that can wait run it
+    /// off the async workers.
+    pub fn archive(&self, kind: archive::ArchiveKind) -> anyhow::Result<Vec<u8>> {
+        let entries: Vec<archive::OutEntry<'_>> = self
+            .files
+            .iter()
+            .map(|(p, c, x)| archive::OutEntry {
+                path: p,
+                content: c,
+                executable: *x,
+            })
+            .collect();
+        archive::write(kind, &entries, &self.empty_dirs, self.now)
+    }
+
+    /// The download's file name stem: the root dir, else the template's name, with anything but
+    /// ASCII letters, digits, `-`, `_` and `.` replaced by `_` (safe inside a quoted header).
+    pub fn download_stem(&self) -> String {
+        self.output
+            .root_dir
+            .as_deref()
+            .unwrap_or(&self.template.name)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
 impl TemplatesService {
     /// Validates parameters, renders, and (unless a dry run) records the instantiation.
     pub async fn instantiate(
