@@ -16,8 +16,8 @@ use crate::console::view::{self, Ctx};
 use crate::modules::quality::QualityService;
 use crate::modules::templates::TemplatesService;
 use crate::modules::templates::archive::ArchiveKind;
-use crate::modules::templates::model::ListQuery;
-use crate::modules::templates::service::{InstantiateRequest, InstantiationSource};
+use crate::modules::templates::model::{ListQuery, TemplateDetail};
+use crate::modules::templates::service::{InstantiateRequest, Instantiated, InstantiationSource};
 use crate::platform::auth::Role;
 use crate::platform::blocking::run_blocking;
 use crate::platform::http::error::ApiError;
@@ -613,19 +613,21 @@ struct UseState {
     preview: Option<Value>,
 }
 
-async fn use_ctx(
+/// The "use" page at `status`, showing `state`.
+async fn use_page(
     req: &HttpRequest,
     console: &Console,
     session: &Session,
     id: &str,
     version: Option<String>,
     state: UseState,
-) -> Result<Ctx, UiError> {
+    status: StatusCode,
+) -> UiResult {
     let service = service(console)?;
     let tenant = &session.principal.tenant_id;
     let detail = service.detail(tenant, id, false).await?;
     let fields = fields_of(&detail.parameters, &state.values, &state.errors);
-    Ok(Ctx::new(req, console, session)
+    let ctx = Ctx::new(req, console, session)
         .set("t", &detail.template)
         .set(
             "unsupported",
@@ -642,7 +644,8 @@ async fn use_ctx(
         .set(
             "json_url",
             format!("/api/v1/templates/{}/instantiate", detail.template.id),
-        ))
+        );
+    view::page(status, "use.html", ctx)
 }
 
 /// `/ui/templates/{id}/use`: the form, prefilled from the query string (`?name=value`, or
@@ -679,34 +682,76 @@ async fn use_form(
             }
         }
     }
-    let ctx = use_ctx(
-        &req,
-        &console,
-        &session,
-        &detail.template.id,
-        version,
-        UseState {
-            values,
-            errors: Vec::new(),
-            general: Vec::new(),
-            preview: None,
-        },
-    )
-    .await?;
-    view::ok("use.html", ctx)
+    let state = UseState {
+        values,
+        errors: Vec::new(),
+        general: Vec::new(),
+        preview: None,
+    };
+    let id = &detail.template.id;
+    use_page(&req, &console, &session, id, version, state, StatusCode::OK).await
 }
 
-fn split_errors(e: &ApiError) -> (Vec<(String, String)>, Vec<String>) {
-    let mut fields = Vec::new();
-    let mut general = vec![e.detail.clone()];
-    for f in &e.errors {
-        if f.field.starts_with('(') || f.field.is_empty() {
-            general.push(f.message.clone());
-        } else {
-            fields.push((f.field.clone(), f.message.clone()));
+/// A submitted "use" form: its template, the answers as typed and the version asked for.
+struct Answers {
+    detail: TemplateDetail,
+    values: Map<String, Value>,
+    version: Option<String>,
+}
+
+async fn answers(
+    service: &TemplatesService,
+    session: &Session,
+    id: &str,
+    form: &CsrfForm,
+) -> Result<Answers, UiError> {
+    let detail = service
+        .detail(&session.principal.tenant_id, id, false)
+        .await?;
+    let values = parameters_from(&detail.parameters, &form.0);
+    Ok(Answers {
+        detail,
+        values,
+        version: form.text("version"),
+    })
+}
+
+/// Instantiates the answers (a dry run, or for real in `format`). Invalid answers (a client
+/// error) come back as `Err((field errors, general errors))` for the form to show.
+async fn instantiate_answers(
+    service: &TemplatesService,
+    session: &Session,
+    answers: &Answers,
+    dry_run: bool,
+    format: &str,
+) -> Result<Result<Instantiated, (Vec<(String, String)>, Vec<String>)>, UiError> {
+    let request = InstantiateRequest {
+        parameters: answers.values.clone(),
+        version: answers.version.clone(),
+        dry_run,
+        output_format: format.into(),
+        ..InstantiateRequest::default()
+    };
+    let id = &answers.detail.template.id;
+    match service
+        .instantiate(&session.principal, id, request, InstantiationSource::Http)
+        .await
+    {
+        Ok(done) => Ok(Ok(done)),
+        Err(e) if e.status.is_client_error() => {
+            let mut fields = Vec::new();
+            let mut general = vec![e.detail.clone()];
+            for f in &e.errors {
+                if f.field.starts_with('(') || f.field.is_empty() {
+                    general.push(f.message.clone());
+                } else {
+                    fields.push((f.field.clone(), f.message.clone()));
+                }
+            }
+            Ok(Err((fields, general)))
         }
+        Err(e) => Err(e.into()),
     }
-    (fields, general)
 }
 
 /// `POST /ui/templates/{id}/preview`: a dry run with the form's answers. htmx gets the preview
@@ -719,47 +764,28 @@ async fn preview(
     form: CsrfForm,
 ) -> UiResult {
     let service = service(&console)?;
-    let tenant = &session.principal.tenant_id;
-    let detail = service.detail(tenant, &id, false).await?;
-    let values = parameters_from(&detail.parameters, &form.0);
-    let version = form.text("version");
-    let request = InstantiateRequest {
-        parameters: values.clone(),
-        version: version.clone(),
-        dry_run: true,
-        now: None,
-        seed: None,
-        output_format: "json".into(),
-        ..InstantiateRequest::default()
-    };
-    let (preview, errors, general, status) = match service
-        .instantiate(
-            &session.principal,
-            &detail.template.id,
-            request,
-            InstantiationSource::Http,
-        )
-        .await
-    {
-        Ok(done) => (
-            Some(json!({
-                "files": preview_files(&done.files),
-                "empty_dirs": done.empty_dirs,
-                "warnings": done.warnings,
-                "root_dir": done.output.root_dir,
-                "checksum": done.checksum,
-                "commit": done.commit,
-            })),
-            Vec::new(),
-            Vec::new(),
-            StatusCode::OK,
-        ),
-        Err(e) if e.status.is_client_error() => {
-            let (f, g) = split_errors(&e);
-            (None, f, g, StatusCode::OK)
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let answers = answers(service, &session, &id, &form).await?;
+    let (preview, errors, general) =
+        match instantiate_answers(service, &session, &answers, true, "json").await? {
+            Ok(done) => (
+                Some(json!({
+                    "files": preview_files(&done.files),
+                    "empty_dirs": done.empty_dirs,
+                    "warnings": done.warnings,
+                    "root_dir": done.output.root_dir,
+                    "checksum": done.checksum,
+                    "commit": done.commit,
+                })),
+                Vec::new(),
+                Vec::new(),
+            ),
+            Err((fields, general)) => (None, fields, general),
+        };
+    let Answers {
+        detail,
+        values,
+        version,
+    } = answers;
     if view::is_htmx(&req) {
         let fields = fields_of(&detail.parameters, &values, &errors);
         let ctx = Ctx::new(&req, &console, &session)
@@ -768,23 +794,16 @@ async fn preview(
             .set("general_errors", general)
             .set("preview", preview)
             .set("oob", true);
-        return view::page(status, "preview.html", ctx);
+        return view::ok("preview.html", ctx);
     }
-    let ctx = use_ctx(
-        &req,
-        &console,
-        &session,
-        &detail.template.id,
-        version,
-        UseState {
-            values,
-            errors,
-            general,
-            preview,
-        },
-    )
-    .await?;
-    view::page(status, "use.html", ctx)
+    let state = UseState {
+        values,
+        errors,
+        general,
+        preview,
+    };
+    let id = &detail.template.id;
+    use_page(&req, &console, &session, id, version, state, StatusCode::OK).await
 }
 
 /// `POST /ui/templates/{id}/download`: instantiates for real (recorded in the ledger) and
@@ -797,56 +816,24 @@ async fn download(
     form: CsrfForm,
 ) -> UiResult {
     let service = service(&console)?;
-    let tenant = &session.principal.tenant_id;
-    let detail = service.detail(tenant, &id, false).await?;
-    let values = parameters_from(&detail.parameters, &form.0);
-    let version = form.text("version");
-    let kind = match form.get("format") {
-        Some("tar.gz") => ArchiveKind::TarGz,
-        _ => ArchiveKind::Zip,
+    let answers = answers(service, &session, &id, &form).await?;
+    let (kind, format) = match form.get("format") {
+        Some("tar.gz") => (ArchiveKind::TarGz, "tar.gz"),
+        _ => (ArchiveKind::Zip, "zip"),
     };
-    let request = InstantiateRequest {
-        parameters: values.clone(),
-        version: version.clone(),
-        dry_run: false,
-        now: None,
-        seed: None,
-        output_format: match kind {
-            ArchiveKind::TarGz => "tar.gz",
-            ArchiveKind::Zip => "zip",
-        }
-        .into(),
-        ..InstantiateRequest::default()
-    };
-    let done = match service
-        .instantiate(
-            &session.principal,
-            &detail.template.id,
-            request,
-            InstantiationSource::Http,
-        )
-        .await
-    {
+    let done = match instantiate_answers(service, &session, &answers, false, format).await? {
         Ok(done) => done,
-        Err(e) if e.status.is_client_error() => {
-            let (errors, general) = split_errors(&e);
-            let ctx = use_ctx(
-                &req,
-                &console,
-                &session,
-                &detail.template.id,
-                version,
-                UseState {
-                    values,
-                    errors,
-                    general,
-                    preview: None,
-                },
-            )
-            .await?;
-            return view::page(StatusCode::UNPROCESSABLE_ENTITY, "use.html", ctx);
+        Err((errors, general)) => {
+            let state = UseState {
+                values: answers.values,
+                errors,
+                general,
+                preview: None,
+            };
+            let (id, version) = (&answers.detail.template.id, answers.version);
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return use_page(&req, &console, &session, id, version, state, status).await;
         }
-        Err(e) => return Err(e.into()),
     };
     let bytes = run_blocking("console.archive", move || {
         let stem = done.download_stem();
