@@ -77,6 +77,21 @@ fn query_meta(req: &HttpRequest) -> ApiResult<ReportMeta> {
         .into_inner())
 }
 
+/// An upload of `files` (name, XML) whose metadata came in the query string.
+fn query_upload(meta: ReportMeta, files: Vec<(String, Vec<u8>)>) -> Upload {
+    Upload {
+        project: meta.project.unwrap_or_default(),
+        commit_sha: meta.commit_sha,
+        branch: meta.branch,
+        ci_run_id: meta.ci_run_id,
+        attempt: meta.attempt,
+        framework: meta.framework,
+        source: "api".into(),
+        files,
+        cases: Vec::new(),
+    }
+}
+
 fn essence(req: &HttpRequest) -> String {
     req.headers()
         .get(header::CONTENT_TYPE)
@@ -156,33 +171,11 @@ async fn upload_report(
             archive::report_files(archive, &body, &budget)
         })
         .await??;
-        Upload {
-            project: meta.project.unwrap_or_default(),
-            commit_sha: meta.commit_sha,
-            branch: meta.branch,
-            ci_run_id: meta.ci_run_id,
-            attempt: meta.attempt,
-            framework: meta.framework,
-            source: "api".into(),
-            files,
-            cases: Vec::new(),
-        }
+        query_upload(meta, files)
     } else if kind == "application/xml" || kind == "text/xml" || kind.ends_with("+xml") {
         let meta = query_meta(&req)?;
-        Upload {
-            project: meta.project.unwrap_or_default(),
-            commit_sha: meta.commit_sha,
-            branch: meta.branch,
-            ci_run_id: meta.ci_run_id,
-            attempt: meta.attempt,
-            framework: meta.framework,
-            source: "api".into(),
-            files: vec![(
-                meta.file.unwrap_or_else(|| "report.xml".into()),
-                body.to_vec(),
-            )],
-            cases: Vec::new(),
-        }
+        let name = meta.file.clone().unwrap_or_else(|| "report.xml".into());
+        query_upload(meta, vec![(name, body.to_vec())])
     } else {
         return Err(unsupported_media_type(
             &kind,
