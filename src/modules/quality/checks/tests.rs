@@ -114,6 +114,11 @@ fn evaluate_files(files: &[InputFile]) -> Evaluation {
     )
 }
 
+/// Whether one of `lines` (evidence, recommendations) contains every one of `needles`.
+fn mentions(lines: &[String], needles: &[&str]) -> bool {
+    lines.iter().any(|l| needles.iter().all(|n| l.contains(n)))
+}
+
 fn replace(files: &mut Vec<InputFile>, path: &str, content: Option<&str>) {
     files.retain(|f| f.path != path);
     if let Some(c) = content {
@@ -140,12 +145,8 @@ fn no_readme_fails_and_says_what_to_add() {
     assert!(!eval.passed);
     assert_eq!(eval.checks.documentation.status, Status::Fail);
     assert_eq!(eval.checks.documentation.score, 0.0);
-    assert!(
-        eval.recommendations
-            .iter()
-            .any(|r| r.contains("Add a README.md"))
-    );
-    assert!(eval.blocking.iter().any(|b| b.contains("documentation")));
+    assert!(mentions(&eval.recommendations, &["Add a README.md"]));
+    assert!(mentions(&eval.blocking, &["documentation"]));
 }
 
 #[test]
@@ -155,13 +156,7 @@ fn placeholder_and_padded_readmes_do_not_pass() {
     replace(&mut files, "README.md", Some(&placeholder));
     let eval = evaluate_files(&files);
     assert!(!eval.passed, "a TODO in the README blocks publication");
-    assert!(
-        eval.checks
-            .documentation
-            .evidence
-            .iter()
-            .any(|e| e.contains("todo"))
-    );
+    assert!(mentions(&eval.checks.documentation.evidence, &["todo"]));
 
     // A README that has every heading but pads its word count.
     let padding = "This template is great and it is very useful for teams.\n".repeat(40);
@@ -247,27 +242,21 @@ fn dependencies_count_where_the_project_declares_them_and_must_be_constrained() 
     assert!(deps.score < deps.max_score, "{deps:?}");
     // Declared by the project's own requirements file: nothing to repeat in the manifest.
     assert!(
-        !deps
-            .recommendations
-            .iter()
-            .any(|r| r.contains("Declare these")),
+        !mentions(&deps.recommendations, &["Declare these"]),
         "{deps:?}"
     );
     assert!(
-        deps.recommendations
-            .iter()
-            .any(|r| r.contains("Pin versions")
-                && r.contains("`sqlalchemy`")
-                && r.contains("`redis`")),
+        mentions(
+            &deps.recommendations,
+            &["Pin versions", "`sqlalchemy`", "`redis`"]
+        ),
         "{deps:?}"
     );
     assert!(
-        deps.recommendations
-            .iter()
-            .any(|r| r.contains("Remove dependencies") && r.contains("`celery`")),
+        mentions(&deps.recommendations, &["Remove dependencies", "`celery`"]),
         "{deps:?}"
     );
-    assert!(deps.evidence.iter().any(|e| e.contains("unpinned")));
+    assert!(mentions(&deps.evidence, &["unpinned"]));
 }
 
 #[test]
@@ -295,30 +284,25 @@ cookiecutter gh:example/demo\n\n```bash\ncd my-package && pytest\n```\n";
     let eval = evaluate_files(&files);
     let doc = &eval.checks.documentation;
     assert!(
-        doc.evidence
-            .iter()
-            .any(|e| e.contains("2 of 2 parameters documented")
-                && e.contains("1 in __prompts__")
-                && e.contains("1 in docs/")),
+        mentions(
+            &doc.evidence,
+            &[
+                "2 of 2 parameters documented",
+                "1 in __prompts__",
+                "1 in docs/"
+            ]
+        ),
         "{doc:?}"
     );
     let examples = &eval.checks.examples;
     assert!(
-        examples
-            .evidence
-            .iter()
-            .any(|e| e.contains("serves as the example")),
+        mentions(&examples.evidence, &["serves as the example"]),
         "{examples:?}"
     );
     assert_eq!(examples.status, Status::Pass, "{examples:?}");
     let deps = &eval.checks.dependencies;
-    assert!(
-        deps.evidence
-            .iter()
-            .any(|e| e
-                .contains("1 dependencies declared in {{cookiecutter.project_name}}/setup.cfg")),
-        "{deps:?}"
-    );
+    let declared = "1 dependencies declared in {{cookiecutter.project_name}}/setup.cfg";
+    assert!(mentions(&deps.evidence, &[declared]), "{deps:?}");
 }
 
 #[test]
@@ -326,13 +310,10 @@ fn stray_files_unsafe_paths_and_missing_listed_files_are_structure_problems() {
     let mut files = good_template();
     files.push(file("{{ project_name }}/.DS_Store", "x"));
     let eval = evaluate_files(&files);
-    assert!(
-        eval.checks
-            .structure
-            .recommendations
-            .iter()
-            .any(|r| r.contains(".DS_Store"))
-    );
+    assert!(mentions(
+        &eval.checks.structure.recommendations,
+        &[".DS_Store"]
+    ));
 
     let mut files = good_template();
     files.push(file("../outside.txt", "x"));
@@ -347,13 +328,10 @@ fn stray_files_unsafe_paths_and_missing_listed_files_are_structure_problems() {
     );
     replace(&mut files, "manifest.yaml", Some(&listed));
     let eval = evaluate_files(&files);
-    assert!(
-        eval.checks
-            .structure
-            .recommendations
-            .iter()
-            .any(|r| r.contains("docs/guide.md"))
-    );
+    assert!(mentions(
+        &eval.checks.structure.recommendations,
+        &["docs/guide.md"]
+    ));
 }
 
 #[test]
