@@ -31,8 +31,8 @@ impl BackgroundTask {
     }
 }
 
-/// A module's OpenAPI content when all it adds is its tag: `name` with what it does.
-pub fn tagged_openapi(name: &str, description: &str) -> utoipa::openapi::OpenApi {
+/// OpenAPI content that only describes the tag `name`.
+fn tagged_openapi(name: &str, description: &str) -> utoipa::openapi::OpenApi {
     let mut tag = utoipa::openapi::tag::Tag::new(name);
     tag.description = Some(description.to_string());
     utoipa::openapi::OpenApiBuilder::new()
@@ -48,9 +48,18 @@ pub trait Module: Send + Sync + 'static {
     /// OpenAPI entry come from one declaration).
     fn configure(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig);
 
-    /// Extra OpenAPI content (tag descriptions, schemas not reachable from paths).
+    /// What the module does: the description of its OpenAPI tag.
+    fn description(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Extra OpenAPI content (schemas not reachable from paths); by default the module's tag
+    /// with its [`description`](Module::description).
     fn openapi(&self) -> utoipa::openapi::OpenApi {
-        utoipa::openapi::OpenApiBuilder::new().build()
+        match self.description() {
+            Some(description) => tagged_openapi(self.name(), description),
+            None => utoipa::openapi::OpenApiBuilder::new().build(),
+        }
     }
 
     /// Background tasks, started after the HTTP server is bound.

@@ -94,9 +94,8 @@ impl Module for HealingModule {
         routes::configure(cfg, self.service.clone());
     }
 
-    fn openapi(&self) -> utoipa::openapi::OpenApi {
-        crate::platform::module::tagged_openapi(
-            self.name(),
+    fn description(&self) -> Option<&'static str> {
+        Some(
             "Test results (JUnit XML in every common dialect, or JSON), failures with their evidence, test history, flaky tests and quarantine, seven deterministic healing strategies with their proposals (abstentions included), registered repositories for patches, verified heal figures",
         )
     }

@@ -100,9 +100,8 @@ impl Module for K8sModule {
         routes::configure(cfg, self.service.clone());
     }
 
-    fn openapi(&self) -> utoipa::openapi::OpenApi {
-        crate::platform::module::tagged_openapi(
-            self.name(),
+    fn description(&self) -> Option<&'static str> {
+        Some(
             "Ephemeral Kubernetes environments: namespaces with quotas, limits, network isolation and Pod Security; databases with generated credentials; the app under test; expiry; manifests rendered without a cluster",
         )
     }

@@ -112,9 +112,8 @@ impl Module for QualityModule {
         routes::configure(cfg, self.service.clone());
     }
 
-    fn openapi(&self) -> utoipa::openapi::OpenApi {
-        crate::platform::module::tagged_openapi(
-            self.name(),
+    fn description(&self) -> Option<&'static str> {
+        Some(
             "Template scores (documentation 30, examples 20, metadata 20, structure 15, dependencies 15), the publish and regression gates, reports",
         )
     }

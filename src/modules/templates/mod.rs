@@ -70,9 +70,8 @@ impl Module for TemplatesModule {
         routes::configure(cfg, self.service.clone());
     }
 
-    fn openapi(&self) -> utoipa::openapi::OpenApi {
-        crate::platform::module::tagged_openapi(
-            self.name(),
+    fn description(&self) -> Option<&'static str> {
+        Some(
             "Template registry: CRUD with git history (one commit per change), search, \
              instantiation (native manifest.yaml and cookiecutter templates), the instantiation \
              ledger. Writes need the editor role; `PUT` needs `If-Match`.",

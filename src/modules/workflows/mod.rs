@@ -67,9 +67,8 @@ impl Module for WorkflowsModule {
         routes::configure(cfg, self.service.clone());
     }
 
-    fn openapi(&self) -> utoipa::openapi::OpenApi {
-        crate::platform::module::tagged_openapi(
-            self.name(),
+    fn description(&self) -> Option<&'static str> {
+        Some(
             "Durable workflows: versioned DAG definitions (JSON or YAML), idempotent runs, retries with backoff, timeouts, dead-letter queue and redrive, pause/resume/cancel, events, hash-chained audit log",
         )
     }
