@@ -16,6 +16,7 @@ use super::Console;
 use super::assets;
 use super::session::{CsrfToken, Session, UiError, UiResult};
 use crate::platform::http::error::ApiError;
+use crate::render::escape_with;
 
 macro_rules! templates {
     ($($name:literal),* $(,)?) => {
@@ -61,6 +62,20 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "signed_in.html",
 ];
 
+/// The console's HTML entities: text (the first three) and quoted attributes (all five).
+const HTML_ENTITIES: [(char, &str); 5] = [
+    ('<', "&lt;"),
+    ('>', "&gt;"),
+    ('&', "&amp;"),
+    ('"', "&quot;"),
+    ('\'', "&#x27;"),
+];
+
+/// `raw` escaped for HTML text and quoted attributes.
+pub fn html_escape(raw: &str) -> String {
+    escape_with(raw, &HTML_ENTITIES)
+}
+
 pub fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -79,11 +94,9 @@ pub fn env() -> &'static Environment<'static> {
                 && !value.is_safe()
                 && let Some(text) = value.as_str()
             {
-                return out
-                    .write_str(&super::pages::templates::html_escape(text))
-                    .map_err(|e| {
-                        minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
-                    });
+                return out.write_str(&html_escape(text)).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+                });
             }
             minijinja::escape_formatter(out, state, value)
         });
@@ -135,16 +148,7 @@ pub fn env() -> &'static Environment<'static> {
         // For text inside elements: only & < > need escaping (quotes are harmless there), which
         // keeps JSON in <pre> blocks short. Never use it inside an attribute.
         env.add_filter("text", |s: String| -> Value {
-            let mut out = String::with_capacity(s.len());
-            for c in s.chars() {
-                match c {
-                    '<' => out.push_str("&lt;"),
-                    '>' => out.push_str("&gt;"),
-                    '&' => out.push_str("&amp;"),
-                    c => out.push(c),
-                }
-            }
-            Value::from_safe_string(out)
+            Value::from_safe_string(escape_with(&s, &HTML_ENTITIES[..3]))
         });
         env.add_filter("clip", |s: String, n: usize| -> String {
             if s.chars().count() <= n {

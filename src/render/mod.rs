@@ -42,6 +42,7 @@ pub use cookiecutter::{
     CookiecutterSource, CookiecutterSpec, NestedOption, NestedTemplates, PATH_KEYS,
     SUPPORTED_EXTENSIONS,
 };
+pub use filters::escape_with;
 pub use inspect::{Inspected, inspect};
 pub use manifest::{CATEGORIES, Dependency, Manifest};
 pub use params::{FieldError, ParamType, ParameterSpec};

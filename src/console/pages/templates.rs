@@ -176,24 +176,9 @@ fn readme_of(files: &[crate::render::SourceFile]) -> Option<(String, String)> {
         markdown::render(&text)
     } else {
         // Not Markdown: escaped text in a <pre>.
-        format!("<pre>{}</pre>", html_escape(&text))
+        format!("<pre>{}</pre>", view::html_escape(&text))
     };
     Some((found.path.clone(), html))
-}
-
-pub fn html_escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[derive(Debug, Default, Deserialize)]

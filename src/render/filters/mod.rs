@@ -9,6 +9,8 @@ mod random;
 mod text;
 mod time;
 
+pub use text::escape_with;
+
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};

@@ -9,20 +9,29 @@ use super::{op_err, split_kwargs};
 use crate::render::python;
 use crate::render::slugify::{SlugifyOptions, slugify};
 
-/// MarkupSafe's `escape`: `&`, `<`, `>`, `'` and `"` as `&amp;`, `&lt;`, `&gt;`, `&#39;`, `&#34;`.
-pub(super) fn markup_escape(s: &str) -> String {
+/// `s` with each character that `entities` lists replaced by its entity. HTML escapers differ
+/// only in their tables (MarkupSafe's below; the console's own in `console::view`).
+pub fn escape_with(s: &str, entities: &[(char, &str)]) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&#39;"),
-            '"' => out.push_str("&#34;"),
-            c => out.push(c),
+        match entities.iter().find(|(e, _)| *e == c) {
+            Some((_, entity)) => out.push_str(entity),
+            None => out.push(c),
         }
     }
     out
+}
+
+/// MarkupSafe's `escape`: `&`, `<`, `>`, `'` and `"` as `&amp;`, `&lt;`, `&gt;`, `&#39;`, `&#34;`.
+pub(super) fn markup_escape(s: &str) -> String {
+    const MARKUPSAFE: &[(char, &str)] = &[
+        ('&', "&amp;"),
+        ('<', "&lt;"),
+        ('>', "&gt;"),
+        ('\'', "&#39;"),
+        ('"', "&#34;"),
+    ];
+    escape_with(s, MARKUPSAFE)
 }
 
 /// Jinja2's `escape`/`e` filter (safe strings pass through).
