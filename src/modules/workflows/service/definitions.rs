@@ -167,17 +167,13 @@ impl WorkflowsService {
         id: String,
         version: Option<i64>,
     ) -> Result<WorkflowDetail, ApiError> {
-        let found = self
+        let (row, versions) = self
             .db
             .run(move |conn| -> Result<_, WfError> {
-                let Some(row) = store::definition(conn, &tenant, &id)? else {
-                    return Ok(None);
-                };
-                let versions = store::versions(conn, &tenant, &id)?;
-                Ok(Some((row, versions)))
+                let row = store::definition(conn, &tenant, &id)?.ok_or(WorkflowsError::NotFound)?;
+                Ok((row, store::versions(conn, &tenant, &id)?))
             })
             .await?;
-        let (row, versions) = found.ok_or(WorkflowsError::NotFound)?;
         let wanted = version.unwrap_or(row.latest_version);
         let chosen = versions
             .iter()

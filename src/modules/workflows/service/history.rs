@@ -22,16 +22,13 @@ impl WorkflowsService {
         page: PageQuery,
     ) -> Result<Page<AuditEntry>, ApiError> {
         let (t, q) = (tenant.clone(), page.clone());
-        let found = self
+        let (rows, total) = self
             .db
             .run(move |conn| -> Result<_, WfError> {
-                if store::run(conn, &t, &run_id)?.is_none() {
-                    return Ok(None);
-                }
-                Ok(Some(store::audit_page(conn, &t, &run_id, &q)?))
+                store::run(conn, &t, &run_id)?.ok_or(WorkflowsError::RunNotFound)?;
+                Ok(store::audit_page(conn, &t, &run_id, &q)?)
             })
             .await?;
-        let (rows, total) = found.ok_or(WorkflowsError::RunNotFound)?;
         Ok(Page::new(
             rows.into_iter().map(Into::into).collect(),
             total,
@@ -45,17 +42,14 @@ impl WorkflowsService {
         run_id: String,
     ) -> Result<AuditVerification, ApiError> {
         let t = tenant.clone();
-        let found = self
-            .db
+        self.db
             .run(move |conn| -> Result<_, WfError> {
-                let Some(run) = store::run(conn, &t, &run_id)? else {
-                    return Ok(None);
-                };
+                let run = store::run(conn, &t, &run_id)?.ok_or(WorkflowsError::RunNotFound)?;
                 let entries = store::audit_all(conn, &t, &run_id)?;
-                Ok(Some(audit::verify(&run, &entries)))
+                Ok(audit::verify(&run, &entries))
             })
-            .await?;
-        Ok(found.ok_or(WorkflowsError::RunNotFound)?)
+            .await
+            .map_err(ApiError::from)
     }
 
     // -----------------------------------------------------------------------------------------

@@ -181,22 +181,19 @@ impl WorkflowsService {
     }
 
     pub async fn run_view(&self, tenant: TenantId, run_id: String) -> Result<RunView, ApiError> {
-        let found = self
-            .db
+        self.db
             .run(move |conn| -> Result<_, WfError> {
-                let Some(run) = store::run(conn, &tenant, &run_id)? else {
-                    return Ok(None);
-                };
+                let run = store::run(conn, &tenant, &run_id)?.ok_or(WorkflowsError::RunNotFound)?;
                 let steps = store::step_runs(conn, &tenant, &run_id)?;
                 let name =
                     store::workflow_names(conn, &tenant, std::slice::from_ref(&run.workflow_id))?
                         .pop()
                         .map(|(_, n)| n)
                         .unwrap_or_default();
-                Ok(Some(RunView::new(&run, name, steps)))
+                Ok(RunView::new(&run, name, steps))
             })
-            .await?;
-        Ok(found.ok_or(WorkflowsError::RunNotFound)?)
+            .await
+            .map_err(ApiError::from)
     }
 
     pub async fn list_runs(
