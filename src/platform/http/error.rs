@@ -193,6 +193,15 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, detail)
     }
 
+    /// `Ok` when no field is bad; otherwise the 422 listing them under `detail`.
+    pub fn check_fields(detail: impl Into<String>, errors: Vec<FieldError>) -> ApiResult<()> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::validation(detail, errors))
+        }
+    }
+
     /// 422 listing every bad field.
     pub fn validation(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
         let mut e = Self::new(

@@ -176,14 +176,10 @@ fn validate(req: &HealRequest) -> ApiResult<()> {
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(
-            "The heal request is invalid; each entry in `errors` says what to fix.",
-            errors,
-        ))
-    }
+    ApiError::check_fields(
+        "The heal request is invalid; each entry in `errors` says what to fix.",
+        errors,
+    )
 }
 
 impl HealingService {

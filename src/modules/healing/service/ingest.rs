@@ -90,14 +90,10 @@ fn validate(upload: &Upload) -> ApiResult<()> {
             ));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(
-            "The report's metadata is invalid; each entry in `errors` says what to fix.",
-            errors,
-        ))
-    }
+    ApiError::check_fields(
+        "The report's metadata is invalid; each entry in `errors` says what to fix.",
+        errors,
+    )
 }
 
 /// A JSON case as a parsed case: a failing or flaky one gets one evidence entry.

@@ -66,12 +66,10 @@ impl HealingService {
                 }
             },
         };
-        if !errors.is_empty() {
-            return Err(ApiError::validation(
-                "The quarantine request is invalid; each entry in `errors` says what to fix.",
-                errors,
-            ));
-        }
+        ApiError::check_fields(
+            "The quarantine request is invalid; each entry in `errors` says what to fix.",
+            errors,
+        )?;
         let now = Utc::now().naive_utc();
         let since = now
             - chrono::Duration::from_std(self.settings.flaky_window.get())

@@ -127,12 +127,10 @@ impl HealingService {
             }
             Err(why) => errors.push(FieldError::new("url", why)),
         }
-        if !errors.is_empty() {
-            return Err(ApiError::validation(
-                "The repository is invalid; each entry in `errors` says what to fix.",
-                errors,
-            ));
-        }
+        ApiError::check_fields(
+            "The repository is invalid; each entry in `errors` says what to fix.",
+            errors,
+        )?;
         let row = RepositoryRow {
             id: Uuid::new_v4().to_string(),
             tenant_id: caller.tenant_id.0.clone(),

@@ -276,9 +276,7 @@ pub fn files_from_json(map: &Map<String, Value>) -> Result<Vec<SourceFile>, ApiE
             )),
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::validation("Some files are malformed.", errors));
-    }
+    ApiError::check_fields("Some files are malformed.", errors)?;
     Ok(files)
 }
 
