@@ -22,8 +22,8 @@ use super::super::error::K8sError;
 use super::super::manifests::{self, JOB_CONTAINER, JOB_ID, Plan};
 use super::super::model::{JobRequest, JobResults, JobStatus, JobView};
 use super::super::store::{self, EnvironmentRow, JobRow};
-use super::validate;
 use super::{K8sService, api_call, not_found};
+use super::{status, validate};
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::http::error::{ApiError, ApiResult};
 use crate::platform::http::pagination::{Page, PageQuery};
@@ -69,16 +69,11 @@ fn outcome(job: &Job) -> Option<(JobStatus, Option<String>)> {
 fn blocked_reason(pods: &[Pod], events: &[Event]) -> Option<String> {
     for pod in pods {
         let Some(status) = &pod.status else { continue };
-        for cond in status.conditions.iter().flatten() {
-            if cond.type_ == "PodScheduled"
-                && cond.status == "False"
-                && cond.reason.as_deref() == Some("Unschedulable")
-            {
-                return Some(format!(
-                    "Unschedulable: {}",
-                    cond.message.as_deref().unwrap_or_default()
-                ));
-            }
+        if let Some(cond) = status::unschedulable(status) {
+            return Some(format!(
+                "Unschedulable: {}",
+                cond.message.as_deref().unwrap_or_default()
+            ));
         }
         for c in status.container_statuses.iter().flatten() {
             if let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref())
@@ -107,12 +102,7 @@ fn blocked_reason(pods: &[Pod], events: &[Event]) -> Option<String> {
         .filter(|e| e.reason.as_deref() == Some("FailedCreate"))
         .max_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0))?;
     let message = refused.message.as_deref().unwrap_or_default();
-    let kind = if message.contains("exceeded quota") || message.contains("failed quota") {
-        "QuotaExceeded"
-    } else {
-        "FailedCreate"
-    };
-    Some(format!("{kind}: {message}"))
+    Some(format!("{}: {message}", status::refusal_kind(message)))
 }
 
 fn job_name(id: &str) -> String {

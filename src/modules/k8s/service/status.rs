@@ -4,7 +4,7 @@
 //! the pure rule; [`observe`] gathers its inputs.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, PodCondition, PodStatus};
 use kube::Api;
 use kube::api::ListParams;
 
@@ -22,6 +22,24 @@ const STUCK_WAITING: &[&str] = &[
     "CreateContainerConfigError",
     "CreateContainerError",
 ];
+
+/// The pod's `PodScheduled=False` condition when the scheduler cannot place it.
+pub(super) fn unschedulable(status: &PodStatus) -> Option<&PodCondition> {
+    status.conditions.iter().flatten().find(|c| {
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+    })
+}
+
+/// What refused a pod create (a `FailedCreate` event's message): the quota, or anything else.
+pub(super) fn refusal_kind(message: &str) -> &'static str {
+    if message.contains("exceeded quota") || message.contains("failed quota") {
+        "QuotaExceeded"
+    } else {
+        "FailedCreate"
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
@@ -131,16 +149,11 @@ pub fn derive_phase(
                 );
             }
         }
-        for cond in status.conditions.iter().flatten() {
-            if cond.type_ == "PodScheduled"
-                && cond.status == "False"
-                && cond.reason.as_deref() == Some("Unschedulable")
-            {
-                return failed(format!(
-                    "{component}: Unschedulable: {}",
-                    cond.message.as_deref().unwrap_or("no node fits the pod")
-                ));
-            }
+        if let Some(cond) = unschedulable(status) {
+            return failed(format!(
+                "{component}: Unschedulable: {}",
+                cond.message.as_deref().unwrap_or("no node fits the pod")
+            ));
         }
     }
     for event in events {
@@ -156,11 +169,7 @@ pub fn derive_phase(
             continue;
         };
         let message = event.message.as_deref().unwrap_or_default();
-        let kind = if message.contains("exceeded quota") || message.contains("failed quota") {
-            "QuotaExceeded"
-        } else {
-            "FailedCreate"
-        };
+        let kind = refusal_kind(message);
         return failed(format!("{component}: {kind}: {message}"));
     }
     Observed {

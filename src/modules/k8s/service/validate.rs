@@ -50,13 +50,7 @@ pub fn check(
 ) -> (Vec<FieldError>, Option<Duration>) {
     let mut errors = Vec::new();
     if let Some(app) = &req.app {
-        if app.image.trim().is_empty()
-            || app.image.len() > 512
-            || app
-                .image
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if !is_image_reference(&app.image) {
             errors.push(FieldError::new(
                 "app.image",
                 "must be an image reference (1-512 characters, no spaces), e.g. ghcr.io/acme/api:1.2",
@@ -167,16 +161,17 @@ fn is_env_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// 1-512 characters, none of them white space or control characters.
+fn is_image_reference(image: &str) -> bool {
+    !image.trim().is_empty()
+        && image.len() <= 512
+        && !image.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// Checks a job request; returns its deadline in seconds.
 pub fn check_job(req: &JobRequest, settings: &K8sSettings) -> Result<i64, Vec<FieldError>> {
     let mut errors = Vec::new();
-    if req.image.trim().is_empty()
-        || req.image.len() > 512
-        || req
-            .image
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    if !is_image_reference(&req.image) {
         errors.push(FieldError::new(
             "image",
             "must be an image reference (1-512 characters, no spaces)",
