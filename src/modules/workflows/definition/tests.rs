@@ -45,6 +45,16 @@ fn messages(errs: &[FieldError]) -> String {
         .join("\n")
 }
 
+/// The messages `doc` is refused with, one `field: message` a line.
+fn refused(doc: Value) -> String {
+    messages(&check(doc).unwrap_err())
+}
+
+/// `doc` with one step `a` (`noop`) whose `with` is `with`.
+fn one_step(with: Value) -> Value {
+    json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "with": with}]})
+}
+
 #[test]
 fn a_valid_dag_is_compiled_with_dependents() {
     let def = check(json!({
@@ -65,30 +75,21 @@ fn a_valid_dag_is_compiled_with_dependents() {
 
 #[test]
 fn unknown_types_unknown_needs_and_cycles_name_the_step() {
-    let errs = check(json!({"name": "w", "steps": [{"id": "a", "uses": "templates.instantiate"}]}))
-        .unwrap_err();
-    let m = messages(&errs);
+    let m = refused(json!({"name": "w", "steps": [{"id": "a", "uses": "templates.instantiate"}]}));
     assert!(
         m.contains("steps[0].uses") && m.contains("step `a`") && m.contains("unknown step type"),
         "{m}"
     );
 
-    let errs = check(json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "needs": ["zz"]}]}))
-        .unwrap_err();
-    assert!(
-        messages(&errs).contains("step `a` needs `zz`"),
-        "{}",
-        messages(&errs)
-    );
+    let m = refused(json!({"name": "w", "steps": [{"id": "a", "uses": "noop", "needs": ["zz"]}]}));
+    assert!(m.contains("step `a` needs `zz`"), "{m}");
 
-    let errs = check(json!({"name": "w", "steps": [
+    let m = refused(json!({"name": "w", "steps": [
         {"id": "a", "uses": "noop", "needs": ["c"]},
         {"id": "b", "uses": "noop", "needs": ["a"]},
         {"id": "c", "uses": "noop", "needs": ["b"]},
         {"id": "d", "uses": "noop"}
-    ]}))
-    .unwrap_err();
-    let m = messages(&errs);
+    ]}));
     assert!(
         m.contains("cycle") && m.contains('a') && m.contains('b') && m.contains('c'),
         "{m}"
@@ -98,52 +99,32 @@ fn unknown_types_unknown_needs_and_cycles_name_the_step() {
 
 #[test]
 fn bad_expressions_are_refused_with_the_step_named() {
-    let errs = check(json!({"name": "w", "steps": [
-        {"id": "a", "uses": "noop", "with": {"v": "${{ inputs.x + }}"}}
-    ]}))
-    .unwrap_err();
-    assert!(
-        messages(&errs).contains("steps[0].with.v: step `a`: bad expression"),
-        "{}",
-        messages(&errs)
-    );
-
-    // A step may only read steps that finish before it.
-    let errs = check(json!({"name": "w", "steps": [
-        {"id": "a", "uses": "noop", "with": {"v": "${{ steps.b.outputs.x }}"}},
-        {"id": "b", "uses": "noop"}
-    ]}))
-    .unwrap_err();
-    assert!(
-        messages(&errs).contains("not in this step's `needs`"),
-        "{}",
-        messages(&errs)
-    );
-
-    let errs = check(json!({"name": "w", "steps": [
-        {"id": "a", "uses": "noop", "with": {"v": "${{ secrets.token }}"}}
-    ]}))
-    .unwrap_err();
-    assert!(messages(&errs).contains("`secrets`"), "{}", messages(&errs));
-
-    let errs = check(json!({"name": "w", "steps": [
-        {"id": "a", "uses": "noop", "with": {"v": "${{ inputs.x "}}
-    ]}))
-    .unwrap_err();
-    assert!(
-        messages(&errs).contains("no closing"),
-        "{}",
-        messages(&errs)
-    );
+    for (doc, needle) in [
+        (
+            one_step(json!({"v": "${{ inputs.x + }}"})),
+            "steps[0].with.v: step `a`: bad expression",
+        ),
+        // A step may only read steps that finish before it.
+        (
+            json!({"name": "w", "steps": [
+                {"id": "a", "uses": "noop", "with": {"v": "${{ steps.b.outputs.x }}"}},
+                {"id": "b", "uses": "noop"}
+            ]}),
+            "not in this step's `needs`",
+        ),
+        (one_step(json!({"v": "${{ secrets.token }}"})), "`secrets`"),
+        (one_step(json!({"v": "${{ inputs.x "})), "no closing"),
+    ] {
+        let m = refused(doc);
+        assert!(m.contains(needle), "{needle} missing in {m}");
+    }
 }
 
 #[test]
 fn retry_durations_and_limits_are_checked() {
-    let errs = check(json!({"name": "w", "steps": [
+    let m = refused(json!({"name": "w", "steps": [
         {"id": "a", "uses": "noop", "retry": {"max_attempts": 0, "initial_interval": "soon", "jitter": 2.0}, "timeout": "0s"}
-    ]}))
-    .unwrap_err();
-    let m = messages(&errs);
+    ]}));
     for needle in [
         "retry.max_attempts",
         "retry.initial_interval",
@@ -155,12 +136,8 @@ fn retry_durations_and_limits_are_checked() {
     let steps: Vec<Value> = (0..1001)
         .map(|i| json!({"id": format!("s{i}"), "uses": "noop"}))
         .collect();
-    let errs = check(json!({"name": "w", "steps": steps})).unwrap_err();
-    assert!(
-        messages(&errs).contains("at most 1000"),
-        "{}",
-        messages(&errs)
-    );
+    let m = refused(json!({"name": "w", "steps": steps}));
+    assert!(m.contains("at most 1000"), "{m}");
 }
 
 #[test]
