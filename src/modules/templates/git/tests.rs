@@ -11,15 +11,21 @@ fn file(path: &str, content: &str) -> SourceFile {
     }
 }
 
+/// A store in a new temporary folder (removed when the `TempDir` drops) and tenant-1's repository.
+fn fresh_repo() -> (tempfile::TempDir, GitStore, gix::Repository) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = GitStore::new(dir.path().to_path_buf());
+    let repo = store.open("tenant-1").unwrap();
+    (dir, store, repo)
+}
+
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).single().unwrap()
 }
 
 #[test]
 fn writes_are_single_commits_with_history_per_template() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = GitStore::new(dir.path().to_path_buf());
-    let repo = store.open("tenant-1").unwrap();
+    let (_dir, store, repo) = fresh_repo();
     let alice = Author::new("alice@example.com", "alice@example.com");
     let files = vec![
         file("manifest.yaml", "name: a\n"),
@@ -192,9 +198,7 @@ fn paths(repo: &gix::Repository) -> Vec<String> {
 
 #[test]
 fn templates_live_in_buckets_and_the_legacy_layout_still_reads_and_moves() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = GitStore::new(dir.path().to_path_buf());
-    let repo = store.open("tenant-1").unwrap();
+    let (_dir, _store, repo) = fresh_repo();
     let bob = Author::new("bob", "bob@example.com");
     let v1 = vec![file("a.txt", "1\n"), file("manifest.yaml", "name: old\n")];
     let v2 = vec![file("a.txt", "2\n"), file("manifest.yaml", "name: old\n")];
@@ -291,9 +295,7 @@ fn templates_live_in_buckets_and_the_legacy_layout_still_reads_and_moves() {
 
 #[test]
 fn a_legacy_template_named_like_a_bucket_moves_into_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = GitStore::new(dir.path().to_path_buf());
-    let repo = store.open("tenant-1").unwrap();
+    let (_dir, _store, repo) = fresh_repo();
     let bob = Author::new("bob", "bob@example.com");
     let short = vec![file("manifest.yaml", "name: short\n")];
     write_legacy(&repo, "ab", &short, 0);
@@ -342,9 +344,7 @@ fn tenant_ids_cannot_escape_the_root() {
 /// also when the branch was moved back under it.
 #[test]
 fn remembered_histories_catch_up_with_new_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = GitStore::new(dir.path().to_path_buf());
-    let repo = store.open("tenant-1").unwrap();
+    let (_dir, store, repo) = fresh_repo();
     let alice = Author::new("alice@example.com", "alice@example.com");
     let fresh = |repo: &gix::Repository| {
         let mut all = Vec::new();
