@@ -17,6 +17,13 @@ fn parse_fixture(path: &str) -> ParsedFile {
     parse(path, &fixture(path), None, LIMITS).unwrap_or_else(|e| panic!("{path}: {e:?}"))
 }
 
+/// A fixture parsed, checking that its dialect is detected as `framework`.
+fn parse_detected(path: &str, framework: Framework) -> ParsedFile {
+    let parsed = parse_fixture(path);
+    assert_eq!(parsed.framework, framework, "{path}");
+    parsed
+}
+
 fn case<'a>(file: &'a ParsedFile, name: &str) -> &'a Case {
     file.cases
         .iter()
@@ -30,8 +37,7 @@ fn names(file: &ParsedFile) -> Vec<&str> {
 
 #[test]
 fn nextest_flaky_failed_and_timed_out_tests() {
-    let f = parse_fixture("nextest/junit.xml");
-    assert_eq!(f.framework, Framework::Nextest);
+    let f = parse_detected("nextest/junit.xml", Framework::Nextest);
     assert_eq!(
         Counts::of(&f.cases),
         Counts {
@@ -74,8 +80,7 @@ fn nextest_flaky_failed_and_timed_out_tests() {
 
 #[test]
 fn pytest_xunit2_folds_reruns_and_teardown_pairs_into_failures() {
-    let f = parse_fixture("pytest/xunit2.xml");
-    assert_eq!(f.framework, Framework::Pytest);
+    let f = parse_detected("pytest/xunit2.xml", Framework::Pytest);
     // pytest-rerunfailures writes the failed first run as an empty (passing-looking) testcase
     // and the rerun beside it: one name, a pass and a failure, which is a failure.
     let wrong = case(&f, "test_total_with_wrong_expectation");
@@ -139,8 +144,7 @@ fn pytest_xunit1_and_xunit2_give_the_same_identities() {
 
 #[test]
 fn jest_failures_keep_the_message_from_the_body() {
-    let f = parse_fixture("jest/default.xml");
-    assert_eq!(f.framework, Framework::Jest);
+    let f = parse_detected("jest/default.xml", Framework::Jest);
     let wrong = case(&f, "Cart total has a wrong expectation");
     assert_eq!(wrong.outcome, Outcome::Failed);
     assert_eq!(wrong.evidence[0].message, None);
@@ -168,8 +172,10 @@ fn jest_failures_keep_the_message_from_the_body() {
 
 #[test]
 fn surefire_flaky_rerun_and_collapsed_parameters() {
-    let f = parse_fixture("surefire/handmade-TEST-com.example.CartTest.xml");
-    assert_eq!(f.framework, Framework::Surefire);
+    let f = parse_detected(
+        "surefire/handmade-TEST-com.example.CartTest.xml",
+        Framework::Surefire,
+    );
     let flaky = case(&f, "checkoutTalksToPayments");
     assert_eq!((flaky.outcome, flaky.attempts), (Outcome::Flaky, 2));
     assert_eq!(
@@ -194,8 +200,10 @@ fn surefire_flaky_rerun_and_collapsed_parameters() {
 
 #[test]
 fn gradle_retries_are_folded_and_suite_output_reaches_failures() {
-    let f = parse_fixture("gradle/handmade-TEST-com.example.OrderTest.xml");
-    assert_eq!(f.framework, Framework::Gradle);
+    let f = parse_detected(
+        "gradle/handmade-TEST-com.example.OrderTest.xml",
+        Framework::Gradle,
+    );
     let flaky = case(&f, "reservesStock");
     assert_eq!((flaky.outcome, flaky.attempts), (Outcome::Flaky, 2));
     assert_eq!(flaky.duration_ms, Some(700));
@@ -223,8 +231,7 @@ fn gradle_retries_are_folded_and_suite_output_reaches_failures() {
 
 #[test]
 fn nested_testsuites_and_generic_reports() {
-    let f = parse_fixture("generic/handmade-nested.xml");
-    assert_eq!(f.framework, Framework::Junit);
+    let f = parse_detected("generic/handmade-nested.xml", Framework::Junit);
     assert_eq!(f.cases.len(), 3);
     let deleted = case(&f, "TestDelete");
     assert_eq!(deleted.outcome, Outcome::Error);
