@@ -11,6 +11,22 @@ use serde_json::{Map, Value as Json};
 
 use super::*;
 
+/// The message of the error about `field` (empty when none is).
+fn message_of(errs: &[FieldError], field: &str) -> String {
+    errs.iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts that an error message says `needle`, showing the message when it does not.
+fn assert_says(message: &str, needle: &str) {
+    assert!(
+        message.contains(needle),
+        "{message:?} does not say {needle:?}"
+    );
+}
+
 fn file(path: &str, content: &str) -> SourceFile {
     SourceFile::new(path, content.as_bytes())
 }

@@ -125,11 +125,7 @@ fn native_files_list_with_folders() {
     files[0] = file("manifest.yaml", &manifest);
     let err = detect(&files).unwrap_err();
     assert_eq!(err.kind, RenderErrorKind::InvalidSpec);
-    assert!(
-        err.message.contains("missing.txt, nowhere/"),
-        "{}",
-        err.message
-    );
+    assert_says(&err.message, "missing.txt, nowhere/");
 }
 
 #[test]
@@ -162,12 +158,7 @@ fn native_parameter_errors_list_every_field() {
             "extras"
         ]
     );
-    let msg = |f: &str| {
-        errs.iter()
-            .find(|e| e.field == f)
-            .map(|e| e.message.clone())
-            .unwrap_or_default()
-    };
+    let msg = |f: &str| message_of(&errs, f);
     assert!(
         msg("colour").contains("unknown parameter; expected one of: project_name"),
         "{}",
