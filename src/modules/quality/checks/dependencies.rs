@@ -358,6 +358,31 @@ fn chart_yaml(found: &mut Found, path: &str, text: &str) {
     }
 }
 
+/// Reads the dependencies the file at `path` declares into `found`; `false` when its name is
+/// none of the formats above.
+fn scan_file(found: &mut Found, path: &str, text: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let in_requirements_dir = path
+        .rsplit('/')
+        .nth(1)
+        .is_some_and(|dir| dir == "requirements");
+    match name {
+        n if n.ends_with(".txt") && (n.starts_with("requirements") || in_requirements_dir) => {
+            requirements(found, path, text)
+        }
+        "pyproject.toml" => toml_like(found, path, text, false),
+        "setup.py" => setup_py(found, path, text),
+        "setup.cfg" => setup_cfg(found, path, text),
+        "Pipfile" => pipfile(found, path, text),
+        "Cargo.toml" => toml_like(found, path, text, true),
+        "package.json" => package_json(found, path, text),
+        "go.mod" => go_mod(found, path, text),
+        "Chart.yaml" => chart_yaml(found, path, text),
+        _ => return false,
+    }
+    true
+}
+
 /// Dependencies the template's files declare.
 fn from_files(facts: &Facts<'_>) -> (Found, Vec<String>) {
     let mut found = Found::new();
@@ -369,33 +394,12 @@ fn from_files(facts: &Facts<'_>) -> (Found, Vec<String>) {
         {
             continue;
         }
-        let name = file.path.rsplit('/').next().unwrap_or(&file.path);
-        let in_requirements_dir = file
-            .path
-            .rsplit('/')
-            .nth(1)
-            .is_some_and(|dir| dir == "requirements");
         let Ok(raw) = std::str::from_utf8(&file.content) else {
             continue;
         };
-        let text = strip_jinja(raw);
-        let before = found.len();
-        match name {
-            n if n.ends_with(".txt") && (n.starts_with("requirements") || in_requirements_dir) => {
-                requirements(&mut found, &file.path, &text)
-            }
-            "pyproject.toml" => toml_like(&mut found, &file.path, &text, false),
-            "setup.py" => setup_py(&mut found, &file.path, &text),
-            "setup.cfg" => setup_cfg(&mut found, &file.path, &text),
-            "Pipfile" => pipfile(&mut found, &file.path, &text),
-            "Cargo.toml" => toml_like(&mut found, &file.path, &text, true),
-            "package.json" => package_json(&mut found, &file.path, &text),
-            "go.mod" => go_mod(&mut found, &file.path, &text),
-            "Chart.yaml" => chart_yaml(&mut found, &file.path, &text),
-            _ => continue,
+        if scan_file(&mut found, &file.path, &strip_jinja(raw)) {
+            sources.push(file.path.clone());
         }
-        let _ = before;
-        sources.push(file.path.clone());
     }
     (found, sources)
 }
@@ -555,16 +559,12 @@ mod tests {
 
     fn found_in(path: &str, text: &str) -> Found {
         let mut f = Found::new();
-        let text = strip_jinja(text);
-        match path {
-            "requirements.txt" => requirements(&mut f, path, &text),
-            "pyproject.toml" => toml_like(&mut f, path, &text, false),
-            "Cargo.toml" => toml_like(&mut f, path, &text, true),
-            "package.json" => package_json(&mut f, path, &text),
-            "go.mod" => go_mod(&mut f, path, &text),
-            _ => chart_yaml(&mut f, path, &text),
-        }
+        assert!(scan_file(&mut f, path, &strip_jinja(text)), "{path}");
         f
+    }
+
+    fn names(f: &Found) -> Vec<&String> {
+        f.keys().collect()
     }
 
     #[test]
@@ -583,9 +583,8 @@ mod tests {
             "pyproject.toml",
             "[project]\nname = \"{{ project_name }}\"\ndependencies = [\n  \"fastapi>=0.115\",\n  'pydantic-settings>=2.4',\n]\n\n[project.optional-dependencies]\ndev = [\"pytest>=8\", \"ruff\"]\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\nrich = \"^13\"\n",
         );
-        let names: Vec<&String> = f.keys().collect();
         assert_eq!(
-            names,
+            names(&f),
             vec!["fastapi", "pydantic-settings", "pytest", "rich", "ruff"]
         );
 
@@ -598,8 +597,7 @@ mod tests {
             "pyproject.toml",
             "[dependency-groups]\ndev = [\n    { include-group = \"lint\" },\n    \"pytest>=8\",\n]\nlint = [\"ruff>=0.6\"]\n",
         );
-        let names: Vec<&String> = f.keys().collect();
-        assert_eq!(names, vec!["pytest", "ruff"]);
+        assert_eq!(names(&f), vec!["pytest", "ruff"]);
     }
 
     #[test]
@@ -608,8 +606,7 @@ mod tests {
             "Cargo.toml",
             "[package]\nname = \"{{ crate_name }}\"\nversion = \"0.1.0\"\n\n[dependencies]\naxum = \"0.8\"\nserde = { version = \"1\", features = [\"derive\"] }\nlocal = { path = \"../local\" }\n\n[dev-dependencies]\ntower = { version = \"0.5\", features = [\"util\"] }\n\n[dependencies.tokio]\nversion = \"1\"\n",
         );
-        let names: Vec<&String> = f.keys().collect();
-        assert_eq!(names, vec!["axum", "serde", "tokio", "tower"]);
+        assert_eq!(names(&f), vec!["axum", "serde", "tokio", "tower"]);
         assert!(f.values().all(|(_, c)| *c));
 
         let f = found_in(
@@ -629,31 +626,22 @@ mod tests {
 
     #[test]
     fn setup_py_setup_cfg_and_pipfile() {
-        let mut f = Found::new();
-        setup_py(
-            &mut f,
+        let f = found_in(
             "setup.py",
             "setup(\n    name='x',\n    install_requires=[\n        'click>=7',\n        \"requests\",\n    ],\n    extras_require={\"dev\": [\"pytest>=6\"]},\n)\n",
         );
-        let names: Vec<&String> = f.keys().collect();
-        assert_eq!(names, vec!["click", "pytest", "requests"]);
+        assert_eq!(names(&f), vec!["click", "pytest", "requests"]);
         assert!(f["click"].1 && !f["requests"].1);
-        let mut f = Found::new();
-        setup_cfg(
-            &mut f,
+        let f = found_in(
             "setup.cfg",
             "[metadata]\nname = x\n\n[options]\npackages = find:\ninstall_requires =\n    attrs>=20\n    six\n\n[options.extras_require]\ntest =\n    pytest\n",
         );
-        let names: Vec<&String> = f.keys().collect();
-        assert_eq!(names, vec!["attrs", "pytest", "six"]);
-        let mut f = Found::new();
-        pipfile(
-            &mut f,
+        assert_eq!(names(&f), vec!["attrs", "pytest", "six"]);
+        let f = found_in(
             "Pipfile",
             "[[source]]\nurl = \"https://pypi.org/simple\"\n\n[packages]\nflask = \"*\"\n\n[dev-packages]\nblack = \"==22.1\"\n\n[requires]\npython_version = \"3.10\"\n",
         );
-        let names: Vec<&String> = f.keys().collect();
-        assert_eq!(names, vec!["black", "flask"]);
+        assert_eq!(names(&f), vec!["black", "flask"]);
         assert!(f["black"].1 && !f["flask"].1);
     }
 
