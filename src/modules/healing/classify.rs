@@ -90,6 +90,15 @@ fn line_matching<'a>(text: &'a str, pattern: &Regex) -> Option<&'a str> {
     text.lines().map(str::trim).find(|l| pattern.is_match(l))
 }
 
+/// The text of the first group that matched: patterns with one group per alternative.
+fn first_group(m: &regex::Captures<'_>) -> Option<String> {
+    m.iter()
+        .skip(1)
+        .flatten()
+        .next()
+        .map(|g| g.as_str().to_string())
+}
+
 fn cap(s: &str) -> String {
     super::junit::text::bounded(s.trim(), 400)
 }
@@ -206,13 +215,7 @@ pub fn classify(evidence: &[Evidence]) -> Option<Classification> {
     // A wait for an element that timed out is about the element (Cypress, Playwright).
     if let Some(line) = line_matching(&text, &LOCATOR) {
         let mut c = Classification::new(Category::Locator, cap(line));
-        c.subject = SELECTOR.captures(&text).and_then(|m| {
-            m.iter()
-                .skip(1)
-                .flatten()
-                .next()
-                .map(|g| g.as_str().to_string())
-        });
+        c.subject = SELECTOR.captures(&text).and_then(|m| first_group(&m));
         return Some(c);
     }
     if let Some(line) = line_matching(&text, &TIMEOUT) {
@@ -232,19 +235,9 @@ pub fn classify(evidence: &[Evidence]) -> Option<Classification> {
     }
     if let Some(m) = UNKNOWN_SYMBOL.captures(&text) {
         let mut c = Classification::new(Category::UnknownSymbol, cap(m.get(0)?.as_str()));
-        c.subject = m
-            .iter()
-            .skip(1)
-            .flatten()
-            .next()
-            .map(|g| g.as_str().to_string());
+        c.subject = first_group(&m);
         if let Some(s) = SUGGESTION.captures(&text) {
-            c.suggestion = s
-                .iter()
-                .skip(1)
-                .flatten()
-                .next()
-                .map(|g| g.as_str().to_string());
+            c.suggestion = first_group(&s);
             c.evidence.push(cap(s.get(0)?.as_str()));
         }
         return Some(c);
@@ -313,6 +306,15 @@ mod tests {
             .collect()
     }
 
+    /// Asserts that `c` is an assertion failure that expected `expected` and got `actual`.
+    fn assert_expected(c: &Classification, expected: &str, actual: &str) {
+        assert_eq!(c.category, Category::Assertion, "{c:?}");
+        assert_eq!(
+            (c.expected.as_deref(), c.actual.as_deref()),
+            (Some(expected), Some(actual))
+        );
+    }
+
     fn find<'a>(all: &'a [(String, Classification)], name: &str) -> &'a Classification {
         &all.iter().find(|(n, _)| n == name).expect(name).1
     }
@@ -321,11 +323,7 @@ mod tests {
     fn real_nextest_failures() {
         let all = fixture("nextest/junit.xml");
         let wrong = find(&all, "tests::adds_with_wrong_expectation");
-        assert_eq!(wrong.category, Category::Assertion);
-        assert_eq!(
-            (wrong.expected.as_deref(), wrong.actual.as_deref()),
-            (Some("5"), Some("4"))
-        );
+        assert_expected(wrong, "5", "4");
         assert_eq!(
             find(&all, "tests::connects_to_database").category,
             Category::Connection
@@ -340,11 +338,7 @@ mod tests {
     fn real_pytest_failures() {
         let all = fixture("pytest/xunit2.xml");
         let wrong = find(&all, "test_total_with_wrong_expectation");
-        assert_eq!(wrong.category, Category::Assertion);
-        assert_eq!(
-            (wrong.expected.as_deref(), wrong.actual.as_deref()),
-            (Some("4"), Some("3"))
-        );
+        assert_expected(wrong, "4", "3");
         let unknown = find(&all, "test_unknown_name");
         assert_eq!(unknown.category, Category::UnknownSymbol);
         assert_eq!(unknown.subject.as_deref(), Some("totl"));
@@ -362,11 +356,7 @@ mod tests {
     fn real_jest_failures() {
         let all = fixture("jest/default.xml");
         let wrong = find(&all, "Cart total has a wrong expectation");
-        assert_eq!(wrong.category, Category::Assertion);
-        assert_eq!(
-            (wrong.expected.as_deref(), wrong.actual.as_deref()),
-            (Some("4"), Some("3"))
-        );
+        assert_expected(wrong, "4", "3");
         let timeout = find(&all, "Cart times out");
         assert_eq!(
             (timeout.category, timeout.limit_ms),
