@@ -119,6 +119,23 @@ pub struct StreamHandler {
     pub handler: StreamHandlerFn,
 }
 
+impl StreamHandler {
+    /// A consumer calling `handle` with its own clone of `state` (the module's services) for
+    /// each message.
+    pub fn new<S, F, Fut>(stream: &'static str, group: &'static str, state: S, handle: F) -> Self
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, StreamMessage) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        StreamHandler {
+            stream,
+            group,
+            handler: Arc::new(move |message| Box::pin(handle(state.clone(), message))),
+        }
+    }
+}
+
 /// Distinct events [`Edge::publish_buffered`] holds at most before dropping (and counting) new ones.
 pub const EVENT_BUFFER: usize = 10_000;
 /// How long the first of a burst of events waits for its repeats before the batch is written:

@@ -10,8 +10,6 @@
 //! used is answered on `automation:results` with `outcome=error` and the problem as JSON.
 //! Outcomes of heals (applied, rejected, verified, false_heal) go out on `automation:results`.
 
-use std::sync::Arc;
-
 use super::junit::{Framework, Outcome};
 use super::model::{HealRequest, JsonCase};
 use super::service::{HealingService, RESULTS_STREAM, Upload};
@@ -23,14 +21,12 @@ pub const ERRORS: &str = "automation:errors";
 pub const GROUP: &str = "maestro-automation-workers";
 
 pub fn handler(service: HealingService, auth: AuthService) -> StreamHandler {
-    StreamHandler {
-        stream: ERRORS,
-        group: GROUP,
-        handler: Arc::new(move |message| {
-            let (service, auth) = (service.clone(), auth.clone());
-            Box::pin(async move { handle(service, auth, message).await })
-        }),
-    }
+    StreamHandler::new(
+        ERRORS,
+        GROUP,
+        (service, auth),
+        |(service, auth), message| handle(service, auth, message),
+    )
 }
 
 async fn handle(

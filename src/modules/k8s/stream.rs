@@ -5,8 +5,6 @@
 //! as HTTP, answered on `k8s:status`. Outbound: `k8s:status` on every phase change,
 //! `k8s:results` when a job ends.
 
-use std::sync::Arc;
-
 use super::model::{EnvironmentRequest, JobRequest};
 use super::service::K8sService;
 use crate::platform::auth::AuthService;
@@ -19,14 +17,9 @@ pub const RESULTS: &str = "k8s:results";
 pub const GROUP: &str = "maestro-k8s-workers";
 
 pub fn handler(service: K8sService, auth: AuthService) -> StreamHandler {
-    StreamHandler {
-        stream: JOBS,
-        group: GROUP,
-        handler: Arc::new(move |message| {
-            let (service, auth) = (service.clone(), auth.clone());
-            Box::pin(async move { handle(service, auth, message).await })
-        }),
-    }
+    StreamHandler::new(JOBS, GROUP, (service, auth), |(service, auth), message| {
+        handle(service, auth, message)
+    })
 }
 
 async fn handle(

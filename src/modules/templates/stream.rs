@@ -6,7 +6,6 @@
 //! with an error result and acknowledged; only transient failures (database or Redis down) are
 //! left for redelivery.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -26,14 +25,7 @@ pub const USAGE: &str = "templates:usage";
 pub const GROUP: &str = "maestro-template-workers";
 
 pub fn handler(service: TemplatesService) -> StreamHandler {
-    StreamHandler {
-        stream: REQUESTS,
-        group: GROUP,
-        handler: Arc::new(move |message| {
-            let service = service.clone();
-            Box::pin(async move { handle(service, message).await })
-        }),
-    }
+    StreamHandler::new(REQUESTS, GROUP, service, handle)
 }
 
 async fn handle(service: TemplatesService, message: StreamMessage) -> anyhow::Result<()> {

@@ -78,37 +78,34 @@ impl Module for WorkflowsModule {
     }
 
     fn stream_handlers(&self) -> Vec<StreamHandler> {
-        let service = self.service.clone();
-        vec![StreamHandler {
-            stream: events::EVENTS_STREAM,
-            group: events::EVENTS_GROUP,
-            handler: Arc::new(move |message| {
-                let service = service.clone();
-                Box::pin(async move {
-                    let field = |name: &str| {
-                        message
-                            .field(name)
-                            .map(str::to_string)
-                            .filter(|v| !v.is_empty())
-                            .ok_or_else(|| anyhow::anyhow!("the message has no `{name}` field"))
-                    };
-                    let tenant = TenantId(field("tenant_id")?);
-                    let run_id = field("run_id")?;
-                    let event = field("event")?;
-                    let payload = match message.field("payload") {
-                        None | Some("") => Value::Null,
-                        Some(raw) => serde_json::from_str(raw)
-                            .map_err(|e| anyhow::anyhow!("`payload` is not JSON: {e}"))?,
-                    };
-                    let delivery = service
-                        .send_event(&tenant, "stream".into(), run_id, event, payload, "stream")
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
-                    tracing::info!(run_id = %delivery.run_id, event = %delivery.event, delivered = delivery.delivered, "workflow event from stream");
-                    Ok(())
-                })
-            }),
-        }]
+        vec![StreamHandler::new(
+            events::EVENTS_STREAM,
+            events::EVENTS_GROUP,
+            self.service.clone(),
+            |service, message| async move {
+                let field = |name: &str| {
+                    message
+                        .field(name)
+                        .map(str::to_string)
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| anyhow::anyhow!("the message has no `{name}` field"))
+                };
+                let tenant = TenantId(field("tenant_id")?);
+                let run_id = field("run_id")?;
+                let event = field("event")?;
+                let payload = match message.field("payload") {
+                    None | Some("") => Value::Null,
+                    Some(raw) => serde_json::from_str(raw)
+                        .map_err(|e| anyhow::anyhow!("`payload` is not JSON: {e}"))?,
+                };
+                let delivery = service
+                    .send_event(&tenant, "stream".into(), run_id, event, payload, "stream")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+                tracing::info!(run_id = %delivery.run_id, event = %delivery.event, delivered = delivery.delivered, "workflow event from stream");
+                Ok(())
+            },
+        )]
     }
 
     fn stats(&self, tenant: TenantId) -> BoxFuture<'_, ApiResult<Value>> {
