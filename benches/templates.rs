@@ -243,6 +243,8 @@ fn bench_search_scale(c: &mut Criterion) {
         .collect();
     let mut rng = catalog::Rng(0x7E4A_1A7E);
     let mut seeded = 0;
+    // The last template created: the one whose score the write-then-search case changes.
+    let mut last = None;
     for size in sizes {
         let started = std::time::Instant::now();
         runtime.block_on(async {
@@ -250,7 +252,7 @@ fn bench_search_scale(c: &mut Criterion) {
             while seeded < size {
                 let body = catalog::template(&mut rng, seeded);
                 let files = files_from_json(body["files"].as_object().unwrap()).unwrap();
-                service
+                let created = service
                     .create(
                         &actor,
                         TemplateInput {
@@ -260,6 +262,7 @@ fn bench_search_scale(c: &mut Criterion) {
                     )
                     .await
                     .unwrap();
+                last = Some((created.template.id, created.template.current_commit));
                 seeded += 1;
             }
         });
@@ -298,10 +301,28 @@ fn bench_search_scale(c: &mut Criterion) {
         group.bench_function("text_filtered_sorted_uncached", |b| {
             b.iter(|| search(&sorted))
         });
-        // A write elsewhere (the generation moves): the search compares every row's stamp first.
+        // The generation moves (as after a write elsewhere) with nothing new in the change feed:
+        // the search reads the feed (empty) first.
         group.bench_function("search_after_a_write", |b| {
             b.iter(|| {
                 runtime.block_on(platform.cache.bump("templates", tenant.as_str()));
+                search(&queries[1])
+            })
+        });
+        // A real write (a template's quality score changes, which moves the generation), then
+        // the search, which applies that one change to the index.
+        let (id, commit) = last.clone().unwrap();
+        let mut score = 50.0;
+        group.bench_function("score_change_then_search", |b| {
+            b.iter(|| {
+                score = if score == 50.0 { 60.0 } else { 50.0 };
+                runtime.block_on(async {
+                    let stored = service
+                        .set_quality_score(&tenant, &id, &commit, score)
+                        .await
+                        .unwrap();
+                    assert!(stored);
+                });
                 search(&queries[1])
             })
         });

@@ -357,6 +357,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        // With the gate on, each content is evaluated once (by the gate) and the event handler
+        // reuses that evaluation (`kept`); `computed` above the creates would mean a second one.
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        for line in metrics
+            .lines()
+            .filter(|l| l.starts_with("maestro_quality_evaluations_total"))
+        {
+            println!("quality: {line}");
+        }
     }
 
     handle.shutdown().await;

@@ -32,7 +32,8 @@
 //! Flags: `--templates N` (10000), `--configs sqlite,postgres,postgres+redis` (those whose
 //! URLs are given), `--reads get-hot,get-cold,search,list`, `--seconds N` (20), `--warmup N`
 //! (5), `--connections N` (64), `--threads N` (2), `--seed-concurrency N` (8), `--maestro-bin`,
-//! `--floor-bin` (default: beside this binary), `--lua PATH`. The URLs default to
+//! `--floor-bin` (default: beside this binary), `--lua PATH`, `--server-log PATH` (append the
+//! servers' output — warnings and errors — there, e.g. to see why a request was not a 2xx). The URLs default to
 //! `MAESTRO_TEST_DATABASE_URL` / `MAESTRO_TEST_REDIS_URL`. A PostgreSQL run works in a scratch
 //! schema and a Redis run under a scratch key prefix, both removed at the end.
 
@@ -49,7 +50,7 @@ use tokio::process::{Child, Command};
 const USAGE: &str = "flags: --templates N --configs sqlite,postgres,postgres+redis \
     --reads get-hot,get-cold,search,list --seconds N --warmup N --connections N --threads N \
     --seed-concurrency N --database-url URL --redis-url URL --maestro-bin PATH --floor-bin PATH \
-    --lua PATH";
+    --lua PATH --server-log PATH";
 
 type Error = Box<dyn std::error::Error>;
 
@@ -103,6 +104,7 @@ struct Args {
     maestro_bin: PathBuf,
     floor_bin: PathBuf,
     lua: PathBuf,
+    server_log: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -123,6 +125,7 @@ fn parse_args() -> Result<Args, String> {
         maestro_bin: examples.parent().unwrap_or(&examples).join("maestro"),
         floor_bin: examples.join("floor"),
         lua: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/load_reads.lua"),
+        server_log: None,
     };
     let mut configs = None;
     let mut it = std::env::args().skip(1);
@@ -143,6 +146,7 @@ fn parse_args() -> Result<Args, String> {
             "--maestro-bin" => args.maestro_bin = PathBuf::from(value()?),
             "--floor-bin" => args.floor_bin = PathBuf::from(value()?),
             "--lua" => args.lua = PathBuf::from(value()?),
+            "--server-log" => args.server_log = Some(PathBuf::from(value()?)),
             "--configs" => {
                 let mut list = Vec::new();
                 for name in value()?.split(',').map(str::trim) {
@@ -280,6 +284,8 @@ struct Storage {
     redis_url: String,
     key_prefix: String,
     secret: String,
+    /// Where the servers' output (warnings and errors, JSON) goes; discarded without it.
+    log: Option<PathBuf>,
 }
 
 impl Storage {
@@ -301,8 +307,15 @@ impl Storage {
             .env("MAESTRO__MODULES__HEALING", "false")
             .env("MAESTRO__MODULES__K8S", "false")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .kill_on_drop(true);
+        let log = self.log.as_ref().and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        });
+        cmd.stdout(log.map_or_else(Stdio::null, Stdio::from));
         cmd
     }
 
@@ -602,6 +615,7 @@ async fn main() -> Result<(), Error> {
                     redis_url: String::new(),
                     key_prefix: format!("mload-{run_id}"),
                     secret: secret.clone(),
+                    log: args.server_log.clone(),
                 };
                 println!("seeding {} ({})", if postgres { "PostgreSQL" } else { "SQLite" }, storage.database_url.split('?').next().unwrap_or_default());
                 let status = storage

@@ -127,7 +127,11 @@ impl RedisSettings {
 #[serde(deny_unknown_fields)]
 pub struct CacheSettings {
     pub default_ttl_secs: u64,
+    /// Keyed entries of the in-process tier without Redis (quality reports, lookups).
     pub max_entries: u64,
+    /// Bytes of cached responses (body, ETag and key) the in-process tier (L1) holds: a byte
+    /// budget rather than a count, so a catalog of many small answers stays in-process.
+    pub max_bytes: HumanBytes,
     /// With Redis: how long a replica serves an entry from its in-process tier without hearing
     /// about writes (the bound on staleness while invalidations cannot be delivered).
     pub local_ttl: HumanDuration,
@@ -278,6 +282,68 @@ impl<'de> Deserialize<'de> for HumanDuration {
                     "`{raw}` is not a duration ({e}); use e.g. 250ms, 2s or 5m"
                 ))
             })
+    }
+}
+
+/// A size written with its unit in configuration (`64MiB`, `512KiB`, `1GiB`, or plain bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanBytes(pub u64);
+
+impl HumanBytes {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    fn parse(raw: &str) -> Option<HumanBytes> {
+        let raw = raw.trim();
+        let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+        let (digits, unit) = raw.split_at(split);
+        let scale: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            _ => return None,
+        };
+        digits
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(scale)
+            .map(HumanBytes)
+    }
+}
+
+impl Serialize for HumanBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        let text = match [(30, "GiB"), (20, "MiB"), (10, "KiB")]
+            .into_iter()
+            .find(|(shift, _)| n != 0 && n.is_multiple_of(1u64 << shift))
+        {
+            Some((shift, unit)) => format!("{}{unit}", n >> shift),
+            None => format!("{n}B"),
+        };
+        serializer.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A number from a file, or a string (every environment variable is one).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(HumanBytes(n)),
+            Raw::Text(raw) => HumanBytes::parse(&raw).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{raw}` is not a size; use e.g. 64MiB, 512KiB, 1GiB or a number of bytes"
+                ))
+            }),
+        }
     }
 }
 
@@ -499,6 +565,12 @@ impl Settings {
         }
         if self.redis.pool_size == 0 {
             return Err(ConfigError::new("redis.pool_size", "must be at least 1"));
+        }
+        if self.cache.max_bytes.get() < 1 << 20 {
+            return Err(ConfigError::new(
+                "cache.max_bytes",
+                "must be at least 1MiB (e.g. 64MiB)",
+            ));
         }
         if self.auth.access_token_ttl_secs < 60 {
             return Err(ConfigError::new(
@@ -775,6 +847,32 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.key, "database.url");
+    }
+
+    #[test]
+    fn cache_budget_takes_units_and_is_checked() {
+        let s = Settings::load_with_env(&opts(Environment::Development), vars(&[])).unwrap();
+        assert_eq!(s.cache.max_bytes, HumanBytes(64 << 20));
+        for (raw, bytes) in [
+            ("128MiB", 128 << 20),
+            ("1 GiB", 1 << 30),
+            ("2097152", 2 << 20),
+        ] {
+            let s = Settings::load_with_env(
+                &opts(Environment::Development),
+                vars(&[("MAESTRO__CACHE__MAX_BYTES", raw)]),
+            )
+            .unwrap();
+            assert_eq!(s.cache.max_bytes.get(), bytes, "{raw}");
+        }
+        for raw in ["64MB", "lots", "512KiB"] {
+            let err = Settings::load_with_env(
+                &opts(Environment::Development),
+                vars(&[("MAESTRO__CACHE__MAX_BYTES", raw)]),
+            )
+            .unwrap_err();
+            assert_eq!(err.key, "cache.max_bytes", "{raw}: {err}");
+        }
     }
 
     #[test]

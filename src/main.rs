@@ -12,6 +12,11 @@ use maestro::platform::Platform;
 use maestro::platform::auth::Role;
 use maestro::server::Application;
 
+/// mimalloc: per-thread free lists, so the per-request allocations of the read path cost less
+/// than with glibc malloc (measured in docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "maestro", version, about = "Maestro platform server", long_about = None)]
 struct Cli {

@@ -71,6 +71,7 @@ diesel::table! {
         last_sync_status -> Nullable<Text>,
         last_sync_detail -> Nullable<Text>,
         updated_at -> Timestamp,
+        change_seq -> BigInt,
     }
 }
 
@@ -107,5 +108,14 @@ diesel::table! {
         quality_score -> Nullable<BigInt>,
         forced_reason -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+// The search index's change feed (`2026-12-09-100000_template_changes`).
+diesel::table! {
+    template_changes (tenant_id, template_id) {
+        tenant_id -> Text,
+        template_id -> Text,
+        seq -> BigInt,
     }
 }

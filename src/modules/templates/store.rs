@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{template_instantiations, template_repos, template_tags, templates};
+use super::schema::{
+    template_changes, template_instantiations, template_repos, template_tags, templates,
+};
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
 
@@ -207,6 +209,7 @@ pub fn insert(
     row: &TemplateRow,
 ) -> QueryResult<RowWrite> {
     debug_assert_eq!(row.tenant_id, tenant.as_str());
+    let seq = next_change(conn, tenant)?;
     let inserted = name_taken_or(
         diesel::insert_into(templates::table)
             .values(row)
@@ -216,6 +219,7 @@ pub fn insert(
         return Ok(RowWrite::NameTaken);
     }
     insert_tags(conn, tenant, &row.id, &tags_of(row))?;
+    record_change(conn, tenant, &row.id, seq)?;
     Ok(RowWrite::Written)
 }
 
@@ -224,6 +228,7 @@ pub fn update(
     tenant: &TenantId,
     row: &TemplateRow,
 ) -> QueryResult<RowWrite> {
+    let seq = next_change(conn, tenant)?;
     let updated = name_taken_or(
         diesel::update(
             templates::table
@@ -239,19 +244,102 @@ pub fn update(
         Some(_) => {
             delete_tags(conn, tenant, &row.id)?;
             insert_tags(conn, tenant, &row.id, &tags_of(row))?;
+            record_change(conn, tenant, &row.id, seq)?;
             Ok(RowWrite::Written)
         }
     }
 }
 
 pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> QueryResult<usize> {
+    let seq = next_change(conn, tenant)?;
     delete_tags(conn, tenant, id)?;
-    diesel::delete(
+    let deleted = diesel::delete(
         templates::table
             .filter(templates::tenant_id.eq(tenant.as_str()))
             .filter(templates::id.eq(id)),
     )
-    .execute(conn)
+    .execute(conn)?;
+    if deleted > 0 {
+        record_change(conn, tenant, id, seq)?;
+    }
+    Ok(deleted)
+}
+
+// ----- the change feed (what the search index follows) -----
+
+/// Takes the tenant's next change number. Every write of a template row calls it first, inside
+/// the write's transaction: the update locks the tenant's repository row until the transaction
+/// ends, so numbers become visible in the order they were taken (a reader that sees number n
+/// sees every number below it), and writers lock that row before any template row, so no two
+/// of them wait on each other in opposite orders.
+fn next_change(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<i64> {
+    let mine = template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str()));
+    let bump = |conn: &mut DbConnection| {
+        diesel::update(mine)
+            .set(template_repos::change_seq.eq(template_repos::change_seq + 1))
+            .execute(conn)
+    };
+    if bump(conn)? == 0 {
+        ensure_repo(conn, tenant, chrono::Utc::now().naive_utc())?;
+        bump(conn)?;
+    }
+    mine.select(template_repos::change_seq).first(conn)
+}
+
+/// Marks template `id` as written at change `seq` (its row, or its absence, is what to load).
+fn record_change(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    seq: i64,
+) -> QueryResult<()> {
+    let row = (
+        template_changes::tenant_id.eq(tenant.as_str()),
+        template_changes::template_id.eq(id),
+        template_changes::seq.eq(seq),
+    );
+    let key = (template_changes::tenant_id, template_changes::template_id);
+    match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(template_changes::table)
+            .values(row)
+            .on_conflict(key)
+            .do_update()
+            .set(template_changes::seq.eq(seq))
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(template_changes::table)
+            .values(row)
+            .on_conflict(key)
+            .do_update()
+            .set(template_changes::seq.eq(seq))
+            .execute(c)?,
+    };
+    Ok(())
+}
+
+/// The tenant's last change number (0 before its first write): what a full read of its rows
+/// made after this reflects at least.
+pub fn change_seq(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<i64> {
+    Ok(template_repos::table
+        .filter(template_repos::tenant_id.eq(tenant.as_str()))
+        .select(template_repos::change_seq)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The templates written after change `after`, each with its latest change number, in order: an
+/// indexed read whose size follows the number of changes, not of templates.
+pub fn changes_since(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    after: i64,
+) -> QueryResult<Vec<(String, i64)>> {
+    template_changes::table
+        .filter(template_changes::tenant_id.eq(tenant.as_str()))
+        .filter(template_changes::seq.gt(after))
+        .order(template_changes::seq.asc())
+        .select((template_changes::template_id, template_changes::seq))
+        .load(conn)
 }
 
 fn tags_of(row: &TemplateRow) -> Vec<String> {
@@ -477,7 +565,8 @@ pub fn set_quality(
     commit: &str,
     score: f64,
 ) -> QueryResult<usize> {
-    diesel::update(
+    let seq = next_change(conn, tenant)?;
+    let stored = diesel::update(
         templates::table
             .filter(templates::tenant_id.eq(tenant.as_str()))
             .filter(templates::id.eq(id))
@@ -487,7 +576,11 @@ pub fn set_quality(
         templates::quality_score.eq(Some(score)),
         templates::quality_commit.eq(Some(commit)),
     ))
-    .execute(conn)
+    .execute(conn)?;
+    if stored > 0 {
+        record_change(conn, tenant, id, seq)?;
+    }
+    Ok(stored)
 }
 
 /// Templates per category for one tenant, or for all tenants (`None`).
@@ -628,23 +721,29 @@ pub fn find_repo(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<Opti
         .optional()
 }
 
-/// The tenant's repository row, created empty on first use. Writers hold the tenant's git lock,
-/// so the read-then-insert cannot race with another writer of the same tenant.
+/// The tenant's repository row, created empty on first use (an upsert: scores and publications
+/// reach it without the tenant's git lock).
 fn ensure_repo(conn: &mut DbConnection, tenant: &TenantId, now: NaiveDateTime) -> QueryResult<()> {
-    if find_repo(conn, tenant)?.is_none() {
-        diesel::insert_into(template_repos::table)
-            .values(RepoRow {
-                tenant_id: tenant.0.clone(),
-                head_commit: None,
-                remote_url: None,
-                remote_branch: None,
-                last_sync_at: None,
-                last_sync_status: None,
-                last_sync_detail: None,
-                updated_at: now,
-            })
-            .execute(conn)?;
-    }
+    let row = RepoRow {
+        tenant_id: tenant.0.clone(),
+        head_commit: None,
+        remote_url: None,
+        remote_branch: None,
+        last_sync_at: None,
+        last_sync_status: None,
+        last_sync_detail: None,
+        updated_at: now,
+    };
+    match conn {
+        DbConnection::Postgres(c) => diesel::insert_into(template_repos::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Sqlite(c) => diesel::insert_into(template_repos::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
     Ok(())
 }
 
@@ -810,6 +909,7 @@ pub fn publish(
     tenant: &TenantId,
     row: &PublicationRow,
 ) -> QueryResult<bool> {
+    let seq = next_change(conn, tenant)?;
     let changed = diesel::update(
         templates::table
             .filter(templates::tenant_id.eq(tenant.as_str()))
@@ -825,8 +925,98 @@ pub fn publish(
     if changed == 0 {
         return Ok(false);
     }
+    record_change(conn, tenant, &row.template_id, seq)?;
     diesel::insert_into(template_publications::table)
         .values(row)
         .execute(conn)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+    use crate::platform::db::migrate;
+
+    fn row(tenant: &TenantId, id: &str, name: &str) -> TemplateRow {
+        let at = chrono::Utc::now().naive_utc();
+        TemplateRow {
+            id: id.into(),
+            tenant_id: tenant.0.clone(),
+            name: name.into(),
+            category: "backend_developer".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            author: "a".into(),
+            tags: "[]".into(),
+            format: "native".into(),
+            manifest: "{}".into(),
+            parameters: "[]".into(),
+            file_count: 1,
+            size_bytes: 1,
+            has_hooks: false,
+            quality_score: None,
+            quality_commit: None,
+            current_commit: "c1".into(),
+            created_by: "u".into(),
+            updated_by: "u".into(),
+            created_at: at,
+            updated_at: at,
+            status: "published".into(),
+            draft_gate: None,
+        }
+    }
+
+    fn feed(conn: &mut DbConnection, tenant: &TenantId, after: i64) -> Vec<(String, i64)> {
+        changes_since(conn, tenant, after).unwrap()
+    }
+
+    /// Every kind of row write lands in the feed, in order, once per template with its latest
+    /// number; deletions leave a tombstone; tenants have their own counters and feeds.
+    #[test]
+    fn the_change_feed_names_what_each_write_touched() {
+        let mut conn = DbConnection::establish(":memory:").unwrap();
+        migrate::run_pending(&mut conn).unwrap();
+        conn.batch_execute(
+            "INSERT INTO tenants (id, name, created_at) VALUES \
+             ('a', 'a', '2026-12-09 00:00:00'), ('b', 'b', '2026-12-09 00:00:00')",
+        )
+        .unwrap();
+        let (a, b) = (TenantId("a".into()), TenantId("b".into()));
+        let conn = &mut conn;
+        assert_eq!(change_seq(conn, &a).unwrap(), 0);
+        insert(conn, &a, &row(&a, "t1", "one")).unwrap();
+        insert(conn, &a, &row(&a, "t2", "two")).unwrap();
+        assert_eq!(change_seq(conn, &a).unwrap(), 2);
+        assert_eq!(feed(conn, &a, 0), vec![("t1".into(), 1), ("t2".into(), 2)]);
+        let mut renamed = row(&a, "t1", "uno");
+        renamed.current_commit = "c2".into();
+        assert!(matches!(
+            update(conn, &a, &renamed).unwrap(),
+            RowWrite::Written
+        ));
+        assert_eq!(feed(conn, &a, 2), vec![("t1".into(), 3)]);
+        assert_eq!(set_quality(conn, &a, "t2", "c1", 80.0).unwrap(), 1);
+        assert_eq!(feed(conn, &a, 3), vec![("t2".into(), 4)]);
+        // A score for a commit that is no longer current changes nothing, so names nothing.
+        assert_eq!(set_quality(conn, &a, "t1", "c1", 10.0).unwrap(), 0);
+        assert!(feed(conn, &a, 4).is_empty());
+        assert_eq!(delete(conn, &a, "t1").unwrap(), 1);
+        let seq = change_seq(conn, &a).unwrap();
+        assert_eq!(feed(conn, &a, 4), vec![("t1".into(), seq)]);
+        assert!(find(conn, &a, "t1").unwrap().is_none());
+        // The whole feed: each template once, with its latest number.
+        assert_eq!(
+            feed(conn, &a, 0),
+            vec![("t2".into(), 4), ("t1".into(), seq)]
+        );
+        // Another tenant: its own counter and feed.
+        insert(conn, &b, &row(&b, "t3", "one")).unwrap();
+        assert_eq!(change_seq(conn, &b).unwrap(), 1);
+        assert_eq!(feed(conn, &b, 0), vec![("t3".into(), 1)]);
+        assert_eq!(change_seq(conn, &a).unwrap(), seq);
+        assert!(feed(conn, &a, seq).is_empty());
+    }
 }

@@ -35,6 +35,8 @@ pub const LEEWAY_SECS: u64 = 5;
 pub struct LocalTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Built once: it holds sets, so building it per request cost allocations on every call.
+    validation: Validation,
     issuer: String,
     audience: String,
     ttl_secs: u64,
@@ -47,9 +49,16 @@ pub struct TokenRejected(pub String);
 
 impl LocalTokens {
     pub fn new(secret: &str, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         LocalTokens {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             ttl_secs,
@@ -93,13 +102,7 @@ impl LocalTokens {
     /// expiry, not-before (`nbf`, when present), issuer and audience, with [`LEEWAY_SECS`] of
     /// clock skew.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejected> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| TokenRejected(format!("invalid access token: {e}")))
     }

@@ -55,6 +55,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub struct CachedBody {
     pub body: Bytes,
     pub tag: Option<String>,
+    /// Only for callers who may see unpublished work (e.g. a draft template's detail): carried
+    /// beside the body so a hit needs no parsing to decide.
+    pub restricted: bool,
 }
 
 impl CachedBody {
@@ -63,13 +66,20 @@ impl CachedBody {
         Ok(CachedBody {
             body: Bytes::from(serde_json::to_vec(value)?),
             tag,
+            restricted: false,
         })
     }
 
-    /// L2 framing: the tag, a newline, the body.
+    /// Marks it [`CachedBody::restricted`] or not.
+    pub fn restricted(self, restricted: bool) -> CachedBody {
+        CachedBody { restricted, ..self }
+    }
+
+    /// L2 framing: `r` (restricted) or `p`, the tag, a newline, the body.
     fn encode(&self) -> Vec<u8> {
         let tag = self.tag.as_deref().unwrap_or("");
-        let mut out = Vec::with_capacity(tag.len() + 1 + self.body.len());
+        let mut out = Vec::with_capacity(tag.len() + 2 + self.body.len());
+        out.push(if self.restricted { b'r' } else { b'p' });
         out.extend_from_slice(tag.as_bytes());
         out.push(b'\n');
         out.extend_from_slice(&self.body);
@@ -77,12 +87,18 @@ impl CachedBody {
     }
 
     fn decode(raw: Vec<u8>) -> Option<CachedBody> {
+        let restricted = match raw.first()? {
+            b'r' => true,
+            b'p' => false,
+            _ => return None,
+        };
         let split = raw.iter().position(|b| *b == b'\n')?;
-        let tag = std::str::from_utf8(&raw[..split]).ok()?.to_string();
+        let tag = std::str::from_utf8(&raw[1..split]).ok()?.to_string();
         let body = Bytes::from(raw).slice(split + 1..);
         Some(CachedBody {
             body,
             tag: (!tag.is_empty()).then_some(tag),
+            restricted,
         })
     }
 }
@@ -148,6 +164,18 @@ struct Inner {
 struct LocalEntry {
     at: Instant,
     body: Arc<CachedBody>,
+}
+
+/// Bookkeeping per L1 entry besides its key and bytes (allocations, moka's node), so a budget
+/// of tiny entries is not undercounted.
+const ENTRY_OVERHEAD: usize = 128;
+
+impl LocalEntry {
+    /// Its share of `cache.max_bytes`.
+    fn weight(&self, key: &str) -> u32 {
+        let tag = self.body.tag.as_deref().map_or(0, str::len);
+        u32::try_from(key.len() + tag + self.body.body.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+    }
 }
 
 /// A tenant's generation in a namespace as this replica knows it: the shared counter (from
@@ -231,9 +259,12 @@ impl Cache {
             .support_invalidation_closures()
             .build();
         // With Redis an entry older than `local_ttl` is still served while the invalidation
-        // channel is proven live (see `trusted`), so L1 keeps entries as long as L2 does.
+        // channel is proven live (see `trusts`), so L1 keeps entries as long as L2 does.
+        // Weighed in bytes: a count would let a catalog's many small answers churn through it,
+        // and every L1 miss costs a Redis round trip and often a database read.
         let local = moka::sync::Cache::builder()
-            .max_capacity(settings.max_entries)
+            .max_capacity(settings.max_bytes.get())
+            .weigher(|key: &String, entry: &LocalEntry| entry.weight(key))
             .time_to_live(default_ttl)
             .build();
         Cache {
@@ -389,8 +420,13 @@ impl Cache {
     async fn generation(&self, namespace: &str, tenant: &str) -> (String, bool) {
         let name = format!("{namespace}:{tenant}");
         let known = self.read_generations().get(&name).copied();
-        let fresh = known
-            .filter(|g| self.inner.redis.is_none() || g.checked.elapsed() < self.inner.local_ttl);
+        // A shared counter heard on a channel proven live since is current (every bump is
+        // published): no round trip on the hot path. A private token is re-read every
+        // `local_ttl`, so a replica that could not read the counter shares again.
+        let fresh = known.filter(|g| match g.local {
+            None => self.trusts(g.checked),
+            Some(_) => self.inner.redis.is_none() || g.checked.elapsed() < self.inner.local_ttl,
+        });
         if let Some(g) = fresh {
             return g.token();
         }

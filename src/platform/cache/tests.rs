@@ -1,12 +1,13 @@
 //! Unit tests of the two-tier cache: the in-process tier, generations, epochs, the Redis framing.
 
 use super::*;
-use crate::config::HumanDuration;
+use crate::config::{HumanBytes, HumanDuration};
 
 fn settings() -> CacheSettings {
     CacheSettings {
         default_ttl_secs: 60,
         max_entries: 100,
+        max_bytes: HumanBytes(1 << 20),
         local_ttl: HumanDuration(Duration::from_secs(2)),
     }
 }
@@ -55,12 +56,48 @@ async fn read(cache: &Cache, tenant: &str, value: &str) -> (Bytes, Tier) {
                 Ok(CachedBody {
                     body: Bytes::from(value),
                     tag: Some("t".into()),
+                    restricted: false,
                 })
             },
         )
         .await
         .unwrap();
     (body.body.clone(), tier)
+}
+
+async fn read_key(cache: &Cache, key: &str, size: usize) -> Tier {
+    let (_, tier) = cache
+        .response::<std::convert::Infallible, _, _>("ns", "t1", key, Reach::Shared, || async move {
+            Ok(CachedBody {
+                body: Bytes::from(vec![b'x'; size]),
+                tag: Some("t".into()),
+                restricted: false,
+            })
+        })
+        .await
+        .unwrap();
+    tier
+}
+
+#[tokio::test]
+async fn the_in_process_tier_is_a_byte_budget_not_a_count() {
+    let cache = Cache::in_memory(&settings());
+    // Many small answers (far more than `max_entries`) all stay in-process…
+    let keys: Vec<String> = (0..2_000).map(|i| format!("small:{i}")).collect();
+    for key in &keys {
+        assert_eq!(read_key(&cache, key, 64).await, Tier::Computed);
+    }
+    cache.inner.local.run_pending_tasks();
+    assert_eq!(cache.stats().local_entries, 2_000);
+    for key in &keys {
+        assert_eq!(read_key(&cache, key, 64).await, Tier::Local, "{key}");
+    }
+    // …while large ones are held only up to `max_bytes` (1 MiB here).
+    for i in 0..40 {
+        read_key(&cache, &format!("large:{i}"), 100 << 10).await;
+    }
+    cache.inner.local.run_pending_tasks();
+    assert!(cache.inner.local.weighted_size() <= 1 << 20);
 }
 
 #[tokio::test]
@@ -134,11 +171,15 @@ fn cached_bodies_round_trip_through_the_redis_framing() {
     let body = CachedBody {
         body: Bytes::from_static(b"{\"a\":\"x\ny\"}"),
         tag: Some("abc".into()),
+        restricted: true,
     };
     assert_eq!(CachedBody::decode(body.encode()), Some(body));
     let untagged = CachedBody {
         body: Bytes::from_static(b"[]"),
         tag: None,
+        restricted: false,
     };
     assert_eq!(CachedBody::decode(untagged.encode()), Some(untagged));
+    // The framing before `restricted` (a commit, never starting with `r` or `p`) is a miss.
+    assert_eq!(CachedBody::decode(b"abc\n[]".to_vec()), None);
 }

@@ -1,6 +1,8 @@
 //! The outermost request middleware: request id, W3C trace context, the request span, and the
 //! HTTP metrics (by route template, method and status).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -21,7 +23,12 @@ fn request_id(req: &ServiceRequest) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        // From the thread's generator: `Uuid::new_v4` asks the kernel (a syscall) every time.
+        .unwrap_or_else(|| {
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string()
+        })
 }
 
 pub async fn request_context(
@@ -70,19 +77,11 @@ pub async fn request_context(
     span.record("http.route", route.as_str());
     span.record("http.status_code", status);
     let elapsed = started.elapsed().as_secs_f64();
-    let labels = [
-        ("method", method.clone()),
-        ("route", route.clone()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("maestro_http_requests_total", &labels).increment(1);
-    if res
+    let timed = res
         .request()
         .app_data::<actix_web::web::Data<PerformanceMonitoring>>()
-        .is_none_or(|p| p.0)
-    {
-        metrics::histogram!("maestro_http_request_duration_seconds", &labels).record(elapsed);
-    }
+        .is_none_or(|p| p.0);
+    record_metrics(&method, &route, status, timed.then_some(elapsed));
     {
         let _entered = span.enter();
         if quiet && status < 400 {
@@ -102,6 +101,45 @@ pub async fn request_context(
         headers.insert(TRACEPARENT, v);
     }
     Ok(res)
+}
+
+/// One request's counter and, when `elapsed` is given, its latency; through handles kept per
+/// worker thread, so a request does not build label strings and look them up in the registry.
+fn record_metrics(method: &str, route: &str, status: u16, elapsed: Option<f64>) {
+    type Handles = (metrics::Counter, Option<metrics::Histogram>);
+    thread_local! {
+        static HANDLES: RefCell<HashMap<(String, String, u16), Handles>> = RefCell::default();
+    }
+    let labels = || {
+        [
+            ("method", method.to_string()),
+            ("route", route.to_string()),
+            ("status", status.to_string()),
+        ]
+    };
+    HANDLES.with_borrow_mut(|handles| {
+        // Bounded by methods × route templates × statuses; the guard is for the unexpected.
+        if handles.len() > 4096 {
+            handles.clear();
+        }
+        let key = (method.to_string(), route.to_string(), status);
+        let (counter, histogram) = handles.entry(key).or_insert_with(|| {
+            // The recorder is installed first, or the handles would be no-ops for good.
+            let _ = telemetry::prometheus();
+            (
+                metrics::counter!("maestro_http_requests_total", &labels()),
+                None,
+            )
+        });
+        counter.increment(1);
+        if let Some(elapsed) = elapsed {
+            histogram
+                .get_or_insert_with(|| {
+                    metrics::histogram!("maestro_http_request_duration_seconds", &labels())
+                })
+                .record(elapsed);
+        }
+    });
 }
 
 /// Whether latency histograms are recorded (`ENABLE_PERFORMANCE_MONITORING`).

@@ -125,19 +125,6 @@ fn is_viewer<R: RoleRequirement>(caller: &Authorized<R>) -> bool {
     caller.principal.role == Role::Viewer
 }
 
-/// The cached detail of a draft (`status` of the summary, read without the rest).
-fn is_draft(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct StatusOnly {
-        #[serde(default)]
-        status: Option<String>,
-    }
-    serde_json::from_slice::<StatusOnly>(body)
-        .ok()
-        .and_then(|s| s.status)
-        .is_some_and(|s| s == "draft")
-}
-
 /// Drafts are a 404 for viewers on every per-template route.
 async fn hide_draft_from_viewer<R: RoleRequirement>(
     caller: &Authorized<R>,

@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde_json::json;
 
 use super::{
-    CommitNotFound, TemplateNotFound, etag, header_str, hide_draft_from_viewer, is_draft,
-    is_viewer, json_bytes,
+    CommitNotFound, TemplateNotFound, etag, header_str, hide_draft_from_viewer, is_viewer,
+    json_bytes,
 };
 use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::model::{
@@ -130,7 +130,7 @@ pub(super) async fn get_template(
     let cached = service
         .detail_response(caller.tenant(), &path, include_content)
         .await?;
-    if is_viewer(&caller) && is_draft(&cached.body) {
+    if is_viewer(&caller) && cached.restricted {
         return Err(TemplatesError::not_found().into());
     }
     let commit = cached.tag.as_deref().unwrap_or_default();

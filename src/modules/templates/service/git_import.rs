@@ -448,7 +448,7 @@ impl TemplatesService {
         let t = tenant.clone();
         self.inner
             .db
-            .run(move |conn| -> ApiResult<bool> { Ok(store::publish(conn, &t, &row)?) })
+            .transaction(move |conn| -> ApiResult<bool> { Ok(store::publish(conn, &t, &row)?) })
             .await?;
         self.invalidate(&tenant).await;
         let row = self.row(&tenant, id).await?;

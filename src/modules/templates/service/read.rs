@@ -170,7 +170,9 @@ impl TemplatesService {
         self.cached(tenant, &key, Reach::Shared, || async {
             let detail = self.detail_uncached(tenant, id, include_content).await?;
             let commit = detail.template.current_commit.clone();
-            CachedBody::json(&detail, Some(commit)).map_err(ApiError::internal)
+            Ok(CachedBody::json(&detail, Some(commit))
+                .map_err(ApiError::internal)?
+                .restricted(detail.template.status == "draft"))
         })
         .await
     }

@@ -5,13 +5,16 @@
 //! Freshness: every write of a template bumps the tenant's generation (`platform::cache`; with
 //! Redis, other replicas hear it on the invalidation channel). A search first reads the current
 //! generation (no round trip); when the index was refreshed under another one, it is refreshed
-//! before answering: a narrow scan of `(id, updated_at, commit, quality, status)` finds the
-//! changed and deleted templates, and only the changed rows are loaded. The generation is read
-//! before the rows, so a write racing a refresh leaves the index under an older generation and
+//! before answering from the tenant's change feed (`store::changes_since`): the templates
+//! written since the index's watermark — an indexed read that follows the number of changes, not
+//! of templates — whose rows are loaded (a missing row is a deletion). The generation is read
+//! before the feed, so a write racing a refresh leaves the index under an older generation and
 //! the next search refreshes again. So a write is seen by the next search on the replica that
 //! made it, on other replicas as soon as the pub/sub message arrives, and — like the in-process
-//! response cache — within `cache.local_ttl` while the channel is down. Writes by other programs
-//! (no generation bump) are seen within `templates.search_index_max_age`.
+//! response cache — within `cache.local_ttl` while the channel is down. When the feed's counter
+//! is behind the watermark (the database was restored), the index is rebuilt. Writes by other
+//! programs (no feed entry, no generation bump) are seen within `templates.search_index_max_age`:
+//! that old, the index compares every row's `(id, updated_at, commit, quality, status)` once.
 //!
 //! Memory: indexes are kept in a cache weighted by templates (`search_index_max_templates`,
 //! least recently used tenants dropped first) and dropped after `search_index_idle` unused.
@@ -85,6 +88,20 @@ struct State {
     generation: Option<String>,
     /// When that generation was read, before the rows were.
     read_at: Option<Instant>,
+    /// The last change of the feed the index reflects.
+    watermark: i64,
+    /// When the index was last built or compared with every row.
+    reconciled_at: Option<Instant>,
+}
+
+/// How a refresh brought the index in line.
+enum Refresh {
+    /// Every row was read (first build, or the watermark was lost).
+    Build,
+    /// Every row's stamp was compared (`search_index_max_age` passed).
+    Reconcile,
+    /// The changes since the watermark were applied.
+    Changes,
 }
 
 impl Slot {
@@ -122,14 +139,21 @@ impl TemplatesService {
         }
         {
             let _one = slot.refresh.lock().await;
-            // Read before the rows: a write after this point bumps it again.
+            // Read before the feed: a write after this point bumps it again.
             let generation = self.generation(tenant).await;
             let read_at = Instant::now();
             if !self.is_current(&slot, tenant).await {
-                self.refresh_index(tenant, &slot).await?;
+                let reconcile = slot
+                    .read()
+                    .reconciled_at
+                    .is_none_or(|at| at.elapsed() >= indexes.max_age);
+                let refresh = self.refresh_index(tenant, &slot, reconcile).await?;
                 let mut state = slot.write();
                 state.generation = Some(generation);
                 state.read_at = Some(read_at);
+                if !matches!(refresh, Refresh::Changes) {
+                    state.reconciled_at = Some(read_at);
+                }
             }
         }
         // Weighed again with its new size.
@@ -144,54 +168,127 @@ impl TemplatesService {
             .await
     }
 
-    /// Whether the index reflects the tenant's current generation, within the cache's bound.
+    /// Whether the index reflects the tenant's current generation, within the cache's bound,
+    /// and was compared with every row within `search_index_max_age`.
     async fn is_current(&self, slot: &Slot, tenant: &TenantId) -> bool {
-        let (generation, read_at) = {
+        let (generation, read_at, reconciled_at) = {
             let state = slot.read();
-            match (&state.generation, state.read_at) {
-                (Some(g), Some(at)) => (g.clone(), at),
+            match (&state.generation, state.read_at, state.reconciled_at) {
+                (Some(g), Some(at), Some(reconciled)) => (g.clone(), at, reconciled),
                 _ => return false,
             }
         };
-        read_at.elapsed() < self.inner.search_indexes.max_age
+        reconciled_at.elapsed() < self.inner.search_indexes.max_age
             && self.inner.cache.trusts(read_at)
             && self.generation(tenant).await == generation
     }
 
-    /// Brings the index in line with the rows: everything on the first build, afterwards only
-    /// the templates whose stamp changed (and the deleted ones).
-    async fn refresh_index(&self, tenant: &TenantId, slot: &Arc<Slot>) -> ApiResult<()> {
+    /// Brings the index in line with the rows: everything on the first build (or when the
+    /// watermark is lost), every row's stamp when `reconcile`, else only the templates the
+    /// change feed names.
+    async fn refresh_index(
+        &self,
+        tenant: &TenantId,
+        slot: &Arc<Slot>,
+        reconcile: bool,
+    ) -> ApiResult<Refresh> {
         let started = Instant::now();
         let t = tenant.clone();
-        let built = slot.read().generation.is_some();
-        if !built {
-            let rows = self
-                .inner
-                .db
-                .run(move |conn| -> ApiResult<_> { Ok(store::summaries(conn, &t, None)?) })
-                .await?;
-            let count = rows.len();
-            let index = run_blocking("search.index", move || {
-                let mut index = TenantIndex::new();
-                for row in rows {
-                    index.upsert(TemplateSummary::from(row));
-                }
-                index
+        let (built, watermark) = {
+            let state = slot.read();
+            (state.generation.is_some(), state.watermark)
+        };
+        // The counter first: every change up to it is visible to the reads that follow.
+        let (counter, feed) = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> {
+                let counter = store::change_seq(conn, &t)?;
+                let feed = if built && !reconcile && counter >= watermark {
+                    store::changes_since(conn, &t, watermark)?
+                } else {
+                    Vec::new()
+                };
+                Ok((counter, feed))
             })
             .await?;
-            slot.write().index = index;
-            metrics::counter!("maestro_templates_search_index_refreshes_total", "kind" => "build")
-                .increment(1);
-            tracing::debug!(tenant = %tenant.as_str(), templates = count, took = ?started.elapsed(), "search index built");
-            return Ok(());
+        if !built || counter < watermark {
+            self.build_index(tenant, slot, counter).await?;
+            tracing::debug!(tenant = %tenant.as_str(), took = ?started.elapsed(), "search index built");
+            return Ok(Refresh::Build);
         }
+        let (kind, changed, removed) = if reconcile {
+            let (changed, removed) = self.compare_stamps(tenant, slot).await?;
+            (Refresh::Reconcile, changed, removed)
+        } else {
+            let changed = feed.into_iter().map(|(id, _)| id).collect();
+            (Refresh::Changes, changed, Vec::new())
+        };
+        let (n_changed, n_removed) = (changed.len(), removed.len());
+        self.apply_changes(tenant, slot, changed, removed).await?;
+        // The feed is read after the counter, so it holds every change up to the counter.
+        slot.write().watermark = counter.max(watermark);
+        let label = match kind {
+            Refresh::Reconcile => "reconcile",
+            _ => "changes",
+        };
+        metrics::counter!("maestro_templates_search_index_refreshes_total", "kind" => label)
+            .increment(1);
+        tracing::debug!(
+            tenant = %tenant.as_str(),
+            kind = label,
+            changed = n_changed,
+            removed = n_removed,
+            took = ?started.elapsed(),
+            "search index refreshed"
+        );
+        Ok(kind)
+    }
+
+    /// Replaces the index with one of every row, as of change `counter` (read before the rows).
+    async fn build_index(
+        &self,
+        tenant: &TenantId,
+        slot: &Arc<Slot>,
+        counter: i64,
+    ) -> ApiResult<()> {
+        let t = tenant.clone();
+        let rows = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::summaries(conn, &t, None)?) })
+            .await?;
+        let index = run_blocking("search.index", move || {
+            let mut index = TenantIndex::new();
+            for row in rows {
+                index.upsert(TemplateSummary::from(row));
+            }
+            index
+        })
+        .await?;
+        let mut state = slot.write();
+        state.index = index;
+        state.watermark = counter;
+        metrics::counter!("maestro_templates_search_index_refreshes_total", "kind" => "build")
+            .increment(1);
+        Ok(())
+    }
+
+    /// The templates whose stamp differs from the index's (changed or new) and the indexed ones
+    /// without a row: a scan of every row's stamp, for writes that left no feed entry.
+    async fn compare_stamps(
+        &self,
+        tenant: &TenantId,
+        slot: &Arc<Slot>,
+    ) -> ApiResult<(Vec<String>, Vec<String>)> {
+        let t = tenant.clone();
         let stamps = self
             .inner
             .db
             .run(move |conn| -> ApiResult<_> { Ok(store::stamps(conn, &t)?) })
             .await?;
         let compared = slot.clone();
-        let (changed, removed) = run_blocking("search.index", move || {
+        Ok(run_blocking("search.index", move || {
             let state = compared.read();
             let index = &state.index;
             let mut changed = Vec::new();
@@ -215,7 +312,20 @@ impl TemplatesService {
                 .collect();
             (changed, removed)
         })
-        .await?;
+        .await?)
+    }
+
+    /// Drops `removed` and `changed` from the index and adds the rows `changed` still has.
+    async fn apply_changes(
+        &self,
+        tenant: &TenantId,
+        slot: &Arc<Slot>,
+        changed: Vec<String>,
+        removed: Vec<String>,
+    ) -> ApiResult<()> {
+        if changed.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
         let rows = if changed.is_empty() {
             Vec::new()
         } else {
@@ -225,11 +335,10 @@ impl TemplatesService {
                 .run(move |conn| -> ApiResult<_> { Ok(store::summaries(conn, &t, Some(&ids))?) })
                 .await?
         };
-        let (n_changed, n_removed) = (changed.len(), removed.len());
         let applied = slot.clone();
         run_blocking("search.index", move || {
             let mut state = applied.write();
-            // Changed ids that no row came back for were deleted meanwhile.
+            // Changed ids that no row came back for were deleted.
             for id in removed.iter().chain(&changed) {
                 state.index.remove(id);
             }
@@ -238,15 +347,6 @@ impl TemplatesService {
             }
         })
         .await?;
-        metrics::counter!("maestro_templates_search_index_refreshes_total", "kind" => "incremental")
-            .increment(1);
-        tracing::debug!(
-            tenant = %tenant.as_str(),
-            changed = n_changed,
-            removed = n_removed,
-            took = ?started.elapsed(),
-            "search index refreshed"
-        );
         Ok(())
     }
 }

@@ -586,7 +586,9 @@ impl TemplatesService {
                 let (t, row_id) = (tenant.clone(), current.id.clone());
                 self.inner
                     .db
-                    .run(move |conn| -> ApiResult<usize> { Ok(store::delete(conn, &t, &row_id)?) })
+                    .transaction(move |conn| -> ApiResult<usize> {
+                        Ok(store::delete(conn, &t, &row_id)?)
+                    })
                     .await?;
                 current.current_commit.clone()
             }
@@ -688,7 +690,7 @@ impl TemplatesService {
         let stored = self
             .inner
             .db
-            .run(move |conn| -> ApiResult<usize> {
+            .transaction(move |conn| -> ApiResult<usize> {
                 Ok(store::set_quality(conn, &t, &id, &c, score)?)
             })
             .await?
