@@ -67,7 +67,15 @@ impl<T> OrExpr<T> {
     pub fn resolved(&self, name: &str) -> Result<&T, String> {
         match self {
             OrExpr::Value(v) => Ok(v),
-            OrExpr::Expr(e) => Err(format!("`{name}` did not resolve to a value: `{e}`")),
+            OrExpr::Expr(e) => Err(unresolved(name, e)),
+        }
+    }
+
+    /// [`OrExpr::resolved`], by value.
+    pub fn into_resolved(self, name: &str) -> Result<T, String> {
+        match self {
+            OrExpr::Value(v) => Ok(v),
+            OrExpr::Expr(e) => Err(unresolved(name, &e)),
         }
     }
 }
@@ -84,6 +92,18 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for OrExpr<T> {
             .map(OrExpr::Value)
             .map_err(D::Error::custom)
     }
+}
+
+/// An optional parameter's value at run time (an unresolved expression fails the step).
+pub fn resolved<T>(value: Option<OrExpr<T>>, name: &str) -> Result<Option<T>, StepFailure> {
+    value
+        .map(|v| v.into_resolved(name))
+        .transpose()
+        .map_err(StepFailure::Permanent)
+}
+
+fn unresolved(name: &str, expr: &str) -> String {
+    format!("`{name}` did not resolve to a value: `{expr}`")
 }
 
 /// Reads a step's `with:` into its parameter struct (declared `#[serde(deny_unknown_fields)]`,

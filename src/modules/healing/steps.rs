@@ -14,16 +14,20 @@ use serde_json::{Value, json};
 
 use super::model::{ApplyRequest, HealRequest, HealingView};
 use super::service::HealingService;
-use crate::platform::steps::{StepContext, StepFailure, StepRegistry, StepType, parse_with};
+use crate::platform::steps::{
+    OrExpr, StepContext, StepFailure, StepRegistry, StepType, parse_with, resolved,
+};
 
 pub fn register(steps: &StepRegistry, service: &HealingService) {
     steps.register(Arc::new(Analyze(service.clone())));
     steps.register(Arc::new(Apply(service.clone())));
 }
 
+/// `healing.analyze`'s `with:`, read when the definition is saved and when the step runs.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AnalyzeWith {
+    /// The id POST /api/v1/healing/reports returned.
     report_id: String,
 }
 
@@ -35,12 +39,9 @@ impl StepType for Analyze {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        match with.as_object() {
-            Some(obj) if obj.contains_key("report_id") => Ok(()),
-            _ => Err(
-                "`with` needs `report_id` (the id POST /api/v1/healing/reports returned)".into(),
-            ),
-        }
+        parse_with::<AnalyzeWith>(with).map(|_| ()).map_err(|e| {
+            format!("{e} (`report_id` is the id POST /api/v1/healing/reports returned)")
+        })
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
@@ -76,12 +77,13 @@ impl StepType for Analyze {
     }
 }
 
+/// `healing.apply`'s `with:`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ApplyWith {
     healing_id: String,
     #[serde(default)]
-    approve_risk: bool,
+    approve_risk: Option<OrExpr<bool>>,
     #[serde(default)]
     owner: Option<String>,
     #[serde(default)]
@@ -96,16 +98,14 @@ impl StepType for Apply {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        match with.as_object() {
-            Some(obj) if obj.contains_key("healing_id") => Ok(()),
-            _ => Err("`with` needs `healing_id`".into()),
-        }
+        parse_with::<ApplyWith>(with).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
             let w: ApplyWith = parse_with(&with).map_err(StepFailure::Permanent)?;
+            let approve_risk = resolved(w.approve_risk, "approve_risk")?.unwrap_or(false);
             let current = service.healing(&ctx.tenant, &w.healing_id).await?;
             // A retried step whose first attempt applied it.
             if current.status == "applied"
@@ -118,7 +118,7 @@ impl StepType for Apply {
                     &ctx.actor,
                     &w.healing_id,
                     ApplyRequest {
-                        approve_risk: w.approve_risk,
+                        approve_risk,
                         owner: w.owner,
                         expires_in: w.expires_in,
                     },

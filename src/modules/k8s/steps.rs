@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 
 use super::model::{EnvironmentRequest, JobRequest, JobStatus, Phase};
 use super::service::K8sService;
-use crate::platform::steps::{StepContext, StepFailure, StepRegistry, StepType, parse_with};
+use crate::platform::steps::{
+    OrExpr, StepContext, StepFailure, StepRegistry, StepType, parse_with, resolved,
+};
 
 /// How often a waiting step looks again (the runner and the status reads do the real work).
 const POLL: Duration = Duration::from_secs(1);
@@ -40,23 +42,21 @@ fn derived_id(ctx: &StepContext, what: &str) -> uuid::Uuid {
 }
 
 /// The request's fields without `id` (the step derives it), and whether to wait until ready.
+/// Read when the definition is saved and when the step runs; a field that is not a string may
+/// be given whole as a `${{ … }}` expression.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProvisionWith {
-    #[serde(default = "yes")]
-    wait_ready: bool,
     #[serde(default)]
-    app: Option<super::model::AppSpec>,
+    wait_ready: Option<OrExpr<bool>>,
     #[serde(default)]
-    databases: Vec<super::model::DatabaseKind>,
+    app: Option<OrExpr<super::model::AppSpec>>,
+    #[serde(default)]
+    databases: Option<OrExpr<Vec<super::model::DatabaseKind>>>,
     #[serde(default)]
     ttl: Option<String>,
     #[serde(default)]
-    quota: Option<super::model::QuotaSpec>,
-}
-
-fn yes() -> bool {
-    true
+    quota: Option<OrExpr<super::model::QuotaSpec>>,
 }
 
 struct Provision(K8sService);
@@ -67,31 +67,26 @@ impl StepType for Provision {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        // Expressions are resolved at run time; only the shape is checked here.
-        if !with.is_object() {
-            return Err(
-                "`with` must be an object: {app?, databases?, ttl?, quota?, wait_ready?}".into(),
-            );
-        }
-        Ok(())
+        parse_with::<ProvisionWith>(with).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
             let with: ProvisionWith = parse_with(&with).map_err(StepFailure::Permanent)?;
+            let wait_ready = resolved(with.wait_ready, "wait_ready")?.unwrap_or(true);
             let request = EnvironmentRequest {
                 id: Some(derived_id(&ctx, "environment")),
-                app: with.app,
-                databases: with.databases,
+                app: resolved(with.app, "app")?,
+                databases: resolved(with.databases, "databases")?.unwrap_or_default(),
                 ttl: with.ttl,
-                quota: with.quota,
+                quota: resolved(with.quota, "quota")?,
             };
             let created = service
                 .create(&ctx.actor, request, Some(&ctx.run_id))
                 .await?;
             let mut view = created.view;
-            while with.wait_ready && view.phase == Phase::Provisioning {
+            while wait_ready && view.phase == Phase::Provisioning {
                 tokio::time::sleep(POLL).await;
                 view = service.get(&ctx.tenant, &view.id).await?;
             }
@@ -116,19 +111,20 @@ impl StepType for Provision {
     }
 }
 
+/// `k8s.run_job`'s `with:` (the job request without `id`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunJobWith {
     environment_id: String,
     image: String,
     #[serde(default)]
-    command: Option<Vec<String>>,
+    command: Option<OrExpr<Vec<String>>>,
     #[serde(default)]
-    env: std::collections::BTreeMap<String, String>,
+    env: Option<OrExpr<std::collections::BTreeMap<String, String>>>,
     #[serde(default)]
     timeout: Option<String>,
     #[serde(default)]
-    backoff_limit: Option<i32>,
+    backoff_limit: Option<OrExpr<i32>>,
     #[serde(default)]
     results_path: Option<String>,
     #[serde(default)]
@@ -143,10 +139,7 @@ impl StepType for RunJob {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        match with.as_object() {
-            Some(obj) if obj.contains_key("environment_id") && obj.contains_key("image") => Ok(()),
-            _ => Err("`with` needs `environment_id` and `image`".into()),
-        }
+        parse_with::<RunJobWith>(with).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
@@ -156,10 +149,10 @@ impl StepType for RunJob {
             let request = JobRequest {
                 id: Some(derived_id(&ctx, "job")),
                 image: w.image,
-                command: w.command,
-                env: w.env,
+                command: resolved(w.command, "command")?,
+                env: resolved(w.env, "env")?.unwrap_or_default(),
                 timeout: w.timeout,
-                backoff_limit: w.backoff_limit,
+                backoff_limit: resolved(w.backoff_limit, "backoff_limit")?,
                 results_path: w.results_path,
                 project: w.project,
             };
@@ -190,6 +183,7 @@ impl StepType for RunJob {
     }
 }
 
+/// `k8s.teardown`'s `with:`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TeardownWith {
@@ -204,10 +198,7 @@ impl StepType for Teardown {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        match with.as_object() {
-            Some(obj) if obj.contains_key("environment_id") => Ok(()),
-            _ => Err("`with` needs `environment_id`".into()),
-        }
+        parse_with::<TeardownWith>(with).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {

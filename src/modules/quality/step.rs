@@ -3,58 +3,65 @@
 //! `templates.instantiate` does.
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::service::QualityService;
-use crate::platform::steps::{StepContext, StepFailure, StepType};
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with, resolved};
 
 pub struct ScoreStep(pub QualityService);
 pub struct GateStep(pub QualityService);
 
-/// The template's id, looked up by name when the step names it.
-async fn template_id(
-    service: &QualityService,
-    ctx: &StepContext,
-    with: &Value,
-) -> Result<String, StepFailure> {
-    let text = |key: &str| {
-        with.get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    match (text("template_id"), text("name")) {
-        (Some(id), _) => Ok(id.to_string()),
-        (None, Some(name)) => service
-            .templates()
-            .find_by_name(&ctx.tenant, name)
-            .await
-            .map(|t| t.id)
-            .map_err(StepFailure::from),
-        (None, None) => Err(StepFailure::Permanent(
-            "`with.template_id` or `with.name` is required".into(),
-        )),
-    }
+/// Both steps' `with:`, read when the definition is saved and when the step runs (`min_score`
+/// is the gate's only).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QualityWith {
+    #[serde(default)]
+    template_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    min_score: Option<OrExpr<u32>>,
 }
 
-fn check_with(with: &Value, allow_min: bool) -> Result<(), String> {
-    let obj = with.as_object().ok_or("`with` must be an object")?;
-    if !obj.contains_key("template_id") && !obj.contains_key("name") {
-        return Err("`with.template_id` or `with.name` is required".into());
-    }
-    for key in obj.keys() {
-        let known = key == "template_id" || key == "name" || (allow_min && key == "min_score");
-        if !known {
-            return Err(format!("unknown field `with.{key}`"));
+impl QualityWith {
+    fn parse(with: &Value, allow_min: bool) -> Result<Self, String> {
+        let w: QualityWith = parse_with(with)?;
+        let given = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        if !given(&w.template_id) && !given(&w.name) {
+            return Err("`with.template_id` or `with.name` is required".into());
+        }
+        match &w.min_score {
+            Some(_) if !allow_min => {
+                Err("unknown field `min_score`, expected `template_id` or `name`".into())
+            }
+            Some(OrExpr::Value(n)) if *n > 100 => {
+                Err("`with.min_score` must be a number from 0 to 100".into())
+            }
+            _ => Ok(w),
         }
     }
-    if allow_min
-        && let Some(v) = obj.get("min_score")
-        && !(v.is_u64() && v.as_u64().is_some_and(|n| n <= 100)
-            || v.as_str().is_some_and(|s| s.contains("${{")))
-    {
-        return Err("`with.min_score` must be a number from 0 to 100".into());
+
+    /// The template's id, looked up by name when the step names it.
+    async fn template_id(
+        &self,
+        service: &QualityService,
+        ctx: &StepContext,
+    ) -> Result<String, StepFailure> {
+        match (&self.template_id, &self.name) {
+            (Some(id), _) if !id.is_empty() => Ok(id.clone()),
+            (_, Some(name)) => service
+                .templates()
+                .find_by_name(&ctx.tenant, name)
+                .await
+                .map(|t| t.id)
+                .map_err(StepFailure::from),
+            _ => Err(StepFailure::Permanent(
+                "`with.template_id` or `with.name` is required".into(),
+            )),
+        }
     }
-    Ok(())
 }
 
 impl StepType for ScoreStep {
@@ -63,13 +70,14 @@ impl StepType for ScoreStep {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        check_with(with, false)
+        QualityWith::parse(with, false).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let id = template_id(&service, &ctx, &with).await?;
+            let with = QualityWith::parse(&with, false).map_err(StepFailure::Permanent)?;
+            let id = with.template_id(&service, &ctx).await?;
             let scored = service
                 .score(&ctx.actor, &id)
                 .await
@@ -85,18 +93,16 @@ impl StepType for GateStep {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        check_with(with, true)
+        QualityWith::parse(with, true).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let id = template_id(&service, &ctx, &with).await?;
-            let min = with
-                .get("min_score")
-                .and_then(Value::as_u64)
-                .map(|n| n as u32)
-                .unwrap_or(service.settings().min_score);
+            let with = QualityWith::parse(&with, true).map_err(StepFailure::Permanent)?;
+            let id = with.template_id(&service, &ctx).await?;
+            let min =
+                resolved(with.min_score, "min_score")?.unwrap_or(service.settings().min_score);
             let scored = service
                 .score(&ctx.actor, &id)
                 .await

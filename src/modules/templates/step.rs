@@ -3,10 +3,11 @@
 //! refusals are permanent failures; an unavailable database is retryable.
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::service::{InstantiateRequest, InstantiationSource, TemplatesService};
-use crate::platform::steps::{StepContext, StepFailure, StepType};
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with, resolved};
 
 pub struct InstantiateStep {
     service: TemplatesService,
@@ -18,9 +19,32 @@ impl InstantiateStep {
     }
 }
 
-/// Whether a value is (or contains) a `${{ … }}` run-time expression.
-fn is_expression(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.contains("${{"))
+/// The step's `with:`, read when the definition is saved and when the step runs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstantiateWith {
+    #[serde(default)]
+    template_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    parameters: Option<OrExpr<Map<String, Value>>>,
+    /// A commit id.
+    #[serde(default)]
+    version: Option<String>,
+}
+
+impl InstantiateWith {
+    /// Parses `with:` and checks it names the template once: its id or its name.
+    fn parse(with: &Value) -> Result<(Self, String), String> {
+        let w: InstantiateWith = parse_with(with)?;
+        let key = match (&w.template_id, &w.name) {
+            (Some(key), None) | (None, Some(key)) => key.clone(),
+            (None, None) => return Err("give `template_id` or `name`".into()),
+            (Some(_), Some(_)) => return Err("give `template_id` or `name`, not both".into()),
+        };
+        Ok((w, key))
+    }
 }
 
 impl StepType for InstantiateStep {
@@ -29,67 +53,14 @@ impl StepType for InstantiateStep {
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        let Some(obj) = with.as_object() else {
-            return Err(
-                "`with` must be an object: {template_id or name, parameters, version?}".into(),
-            );
-        };
-        for key in obj.keys() {
-            if !matches!(
-                key.as_str(),
-                "template_id" | "name" | "parameters" | "version"
-            ) {
-                return Err(format!(
-                    "unknown key `{key}`; use template_id (or name), parameters, version"
-                ));
-            }
-        }
-        match (obj.get("template_id"), obj.get("name")) {
-            (None, None) => return Err("give `template_id` or `name`".into()),
-            (Some(_), Some(_)) => return Err("give `template_id` or `name`, not both".into()),
-            (Some(v), None) | (None, Some(v)) if !v.is_string() => {
-                return Err("`template_id`/`name` must be a string".into());
-            }
-            _ => {}
-        }
-        if let Some(p) = obj.get("parameters")
-            && !p.is_object()
-            && !is_expression(p)
-        {
-            return Err("`parameters` must be an object".into());
-        }
-        if let Some(v) = obj.get("version")
-            && !v.is_string()
-            && !v.is_null()
-        {
-            return Err("`version` must be a commit id string".into());
-        }
-        Ok(())
+        InstantiateWith::parse(with).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.service.clone();
         Box::pin(async move {
-            InstantiateStep {
-                service: service.clone(),
-            }
-            .validate(&with)
-            .map_err(StepFailure::Permanent)?;
-            let key = with
-                .get("template_id")
-                .or_else(|| with.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let parameters: Map<String, Value> = match with.get("parameters") {
-                Some(Value::Object(m)) => m.clone(),
-                None | Some(Value::Null) => Map::new(),
-                Some(_) => {
-                    return Err(StepFailure::Permanent(
-                        "`parameters` must be an object".into(),
-                    ));
-                }
-            };
+            let (with, key) = InstantiateWith::parse(&with).map_err(StepFailure::Permanent)?;
+            let parameters = resolved(with.parameters, "parameters")?.unwrap_or_default();
             let mut actor = ctx.actor.clone();
             actor.tenant_id = ctx.tenant.clone();
             let template = service
@@ -98,10 +69,7 @@ impl StepType for InstantiateStep {
                 .map_err(StepFailure::from)?;
             let request = InstantiateRequest {
                 parameters,
-                version: with
-                    .get("version")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                version: with.version,
                 dry_run: false,
                 now: None,
                 seed: None,

@@ -84,6 +84,63 @@ async fn simulated_provision_run_job_teardown_leaves_no_namespace() {
 }
 
 #[tokio::test]
+async fn k8s_step_parameters_are_checked_when_the_definition_is_saved() {
+    let env = with_fake_cluster().await;
+    let token = env.app.editor.token.clone();
+    let refused = [
+        (
+            json!({"id": "env", "uses": "k8s.provision", "with": {"database": ["postgres"]}}),
+            "unknown field `database`, expected one of",
+        ),
+        (
+            json!({"id": "env", "uses": "k8s.provision", "with": {"databases": ["oracle"]}}),
+            "`databases`: unknown variant `oracle`, expected one of `postgres`",
+        ),
+        (
+            json!({"id": "job", "uses": "k8s.run_job", "with": {"environment_id": "e", "image": "i", "timout": "1m"}}),
+            "unknown field `timout`",
+        ),
+        (
+            json!({"id": "job", "uses": "k8s.run_job", "with": {"environment_id": "e"}}),
+            "missing field `image`",
+        ),
+        (
+            json!({"id": "down", "uses": "k8s.teardown", "with": {"environment": "e"}}),
+            "unknown field `environment`, expected `environment_id`",
+        ),
+    ];
+    for (step, message) in refused {
+        let (status, body) = env
+            .app
+            .post(
+                "/api/v1/workflows",
+                Some(&token),
+                &json!({"name": "w", "steps": [step]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{step} -> {body}");
+        assert!(body.to_string().contains(message), "{message} in {body}");
+    }
+    // Fields that are not strings take a `${{ … }}` expression whole.
+    let (status, body) = env
+        .app
+        .post(
+            "/api/v1/workflows",
+            Some(&token),
+            &json!({"name": "w", "inputs": {
+                "dbs": {"type": "array", "default": []}, "wait": {"type": "boolean", "default": true},
+                "command": {"type": "array", "default": []}, "retries": {"type": "integer", "default": 0}}, "steps": [
+                {"id": "env", "uses": "k8s.provision", "with": {"databases": "${{ inputs.dbs }}", "wait_ready": "${{ inputs.wait }}"}},
+                {"id": "job", "uses": "k8s.run_job", "needs": "env", "with": {
+                    "environment_id": "${{ steps.env.outputs.environment_id }}", "image": "i",
+                    "command": "${{ inputs.command }}", "backoff_limit": "${{ inputs.retries }}"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
 async fn simulated_failing_job_still_tears_the_environment_down() {
     let env = with_fake_cluster().await;
     env.cluster.script_image(

@@ -201,6 +201,37 @@ async fn invalid_definitions_are_refused_naming_the_step() {
             "steps[0].with",
             "step `boom`: unknown field `retriable`",
         ),
+        // Modules' step types read `with:` into the same structs they run with.
+        (
+            json!({"name": "w", "steps": [{"id": "r", "uses": "templates.instantiate", "with": {"name": "t", "parameter": {}}}]}),
+            "steps[0].with",
+            "step `r`: unknown field `parameter`, expected one of `template_id`, `name`, `parameters`, `version`",
+        ),
+        (
+            json!({"name": "w", "steps": [{"id": "r", "uses": "templates.instantiate", "with": {"template_id": "a", "name": "b"}}]}),
+            "steps[0].with",
+            "step `r`: give `template_id` or `name`, not both",
+        ),
+        (
+            json!({"name": "w", "steps": [{"id": "h", "uses": "healing.analyze", "with": {"reportid": "x"}}]}),
+            "steps[0].with",
+            "step `h`: unknown field `reportid`, expected `report_id`",
+        ),
+        (
+            json!({"name": "w", "steps": [{"id": "h", "uses": "healing.apply", "with": {"healing_id": "x", "approve": true}}]}),
+            "steps[0].with",
+            "step `h`: unknown field `approve`, expected one of `healing_id`, `approve_risk`",
+        ),
+        (
+            json!({"name": "w", "steps": [{"id": "h", "uses": "healing.apply", "with": {"healing_id": "x", "approve_risk": "yes"}}]}),
+            "steps[0].with",
+            "step `h`: `approve_risk`: invalid type",
+        ),
+        (
+            json!({"name": "w", "steps": [{"id": "q", "uses": "quality.gate", "with": {"name": "t", "min_scor": 80}}]}),
+            "steps[0].with",
+            "step `q`: unknown field `min_scor`, expected one of `template_id`, `name`, `min_score`",
+        ),
     ];
     for (definition, field, message) in cases {
         let (status, body) = app
@@ -259,6 +290,24 @@ async fn invalid_definitions_are_refused_naming_the_step() {
     // Nothing was stored by any of these.
     let (_, list) = app.get("/api/v1/workflows", Some(&app.viewer.token)).await;
     assert_eq!(list["total"], 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn module_steps_accept_expressions_where_values_are_not_strings() {
+    let app = spawn().await;
+    let definition = json!({"name": "exprs",
+    "inputs": {"name": {"type": "string"}, "report": {"type": "string"}, "params": {"type": "object", "default": {}}, "approve": {"type": "boolean", "default": false}, "min": {"type": "integer", "default": 70}},
+    "steps": [
+        {"id": "r", "uses": "templates.instantiate", "with": {"name": "${{ inputs.name }}", "parameters": "${{ inputs.params }}"}},
+        {"id": "a", "uses": "healing.analyze", "with": {"report_id": "${{ inputs.report }}"}},
+        {"id": "h", "uses": "healing.apply", "needs": "a", "with": {"healing_id": "${{ steps.a.outputs.chosen_id }}", "approve_risk": "${{ inputs.approve }}"}},
+        {"id": "q", "uses": "quality.gate", "with": {"name": "t", "min_score": "${{ inputs.min }}"}},
+    ]});
+    let (status, body) = app
+        .post("/api/v1/workflows", Some(&app.editor.token), &definition)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     app.shutdown().await;
 }
 
