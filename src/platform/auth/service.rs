@@ -378,27 +378,37 @@ impl AuthService {
             .map_err(|_| ApiError::unauthorized("The bearer token is not a valid JWT."))?;
         match header.alg {
             jsonwebtoken::Algorithm::HS256 => self.authenticate_local(token).await,
+            // Boxed, like every path that waits on the network: the future of a request moves
+            // through the middleware chain, and an inline OIDC or database wait would make
+            // every request's future kilobytes larger (copied with each move).
             alg => match &self.inner.oidc {
-                Some(oidc) => {
-                    let identity = oidc.verify(token, &header).await.map_err(|e| {
-                        tracing::info!(error = %e, "OIDC token refused");
-                        ApiError::unauthorized("The bearer token was refused.")
-                    })?;
-                    let tenant = self.tenant_id_for_name(&identity.tenant).await?;
-                    Ok(Principal {
-                        user_id: identity.subject,
-                        tenant_id: tenant,
-                        email: identity.email,
-                        role: identity.role,
-                        source: AuthSource::Oidc,
-                    })
-                }
+                Some(oidc) => Box::pin(self.authenticate_oidc(oidc, token, header)).await,
                 None => {
                     tracing::info!(?alg, "token with unsupported algorithm refused");
                     Err(ApiError::unauthorized("The bearer token was refused."))
                 }
             },
         }
+    }
+
+    async fn authenticate_oidc(
+        &self,
+        oidc: &OidcVerifier,
+        token: &str,
+        header: jsonwebtoken::Header,
+    ) -> ApiResult<Principal> {
+        let identity = oidc.verify(token, &header).await.map_err(|e| {
+            tracing::info!(error = %e, "OIDC token refused");
+            ApiError::unauthorized("The bearer token was refused.")
+        })?;
+        let tenant = self.tenant_id_for_name(&identity.tenant).await?;
+        Ok(Principal {
+            user_id: identity.subject,
+            tenant_id: tenant,
+            email: identity.email,
+            role: identity.role,
+            source: AuthSource::Oidc,
+        })
     }
 
     /// Verifies an ID token from the console's OIDC sign-in (see
@@ -456,6 +466,11 @@ impl AuthService {
         {
             return Ok(Some(hit));
         }
+        Box::pin(self.load_user(user_id)).await
+    }
+
+    /// [`AuthService::cached_user`] past the in-process identities.
+    async fn load_user(&self, user_id: &str) -> ApiResult<Option<CachedUser>> {
         let mark = self.inner.identities.mark();
         let id = user_id.to_string();
         let row = self
@@ -493,6 +508,11 @@ impl AuthService {
         {
             return Ok(revoked);
         }
+        Box::pin(self.load_session(session)).await
+    }
+
+    /// [`AuthService::session_revoked`] past the in-process identities.
+    async fn load_session(&self, session: &str) -> ApiResult<bool> {
         let mark = self.inner.identities.mark();
         let id = session.to_string();
         let revoked = self
