@@ -3,8 +3,10 @@
 //!
 //! An evaluation is a pure function of the files, so it is kept in process per content digest
 //! (`templates::content_digest`): the publish gate evaluates a new version once, and the handler
-//! of the write's event (which carries the digest) stores that evaluation instead of reading the
-//! version back from git and scoring it again.
+//! of the write's event (which carries the digest) takes that evaluation out (so the cache holds
+//! only evaluations whose event is still due, and never fills under a stream of creates — full,
+//! its admission policy turned new digests away and ~1 create in 8 was scored twice) instead of
+//! reading the version back from git and scoring it again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +33,7 @@ use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, SourceFile};
 
 const REPORT_TTL: Duration = Duration::from_secs(60);
-/// Evaluations kept per content digest (the gate's, until the event handler stores them).
+/// Evaluations kept per content digest (the gate's, until the event handler takes them).
 const EVALUATIONS_KEPT: u64 = 4096;
 const EVALUATION_TTL: Duration = Duration::from_secs(600);
 
@@ -162,7 +164,7 @@ impl QualityService {
         digest: Option<&str>,
     ) -> ApiResult<()> {
         let kept = match digest {
-            Some(d) => self.inner.evaluations.get(d).await,
+            Some(d) => self.inner.evaluations.remove(d).await,
             None => None,
         };
         let eval = match kept {
