@@ -16,6 +16,7 @@ use crate::modules::templates::service::{
     InstantiateRequest, InstantiationSource, TemplatesService, UpdateRequest, files_from_json,
 };
 use crate::platform::auth::{Authorized, Viewer};
+use crate::platform::blocking::run_blocking;
 use crate::platform::http::body::parse_json;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::openapi::{ApiErrors, JsonBodyErrors};
@@ -116,7 +117,12 @@ pub(super) async fn instantiate_template(
         OutputFormat::Zip => ArchiveKind::Zip,
         OutputFormat::TarGz => ArchiveKind::TarGz,
     };
-    let bytes = done.archive(kind).map_err(ApiError::internal)?;
+    // Compressing a large render is CPU-bound: off the async workers, as the console does.
+    let (bytes, done) = run_blocking("templates.archive", move || {
+        done.archive(kind).map(|bytes| (bytes, done))
+    })
+    .await?
+    .map_err(ApiError::internal)?;
     let stem = done.download_stem();
     let mut response = HttpResponse::Ok();
     response
@@ -254,8 +260,7 @@ pub(super) async fn update_project(
         ApiError::validation("Bad update option.", vec![FieldError::new(name, message)])
     };
     let request = match body {
-        ProjectBody::Archive(kind, body) => {
-            let files = archive::read_archive(kind, &body, &service.limits())?;
+        ProjectBody::Archive(files, _) => {
             let answers = match query.answers.as_deref() {
                 None | Some("") => serde_json::Map::new(),
                 Some(raw) => match serde_json::from_str::<serde_json::Value>(raw) {

@@ -12,13 +12,15 @@ mod write;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
-use super::archive::ArchiveKind;
+use super::archive::{self, ArchiveKind};
 use super::model::TemplateDetail;
 use super::service::TemplatesService;
 use crate::platform::auth::{Authorized, Role, RoleRequirement};
+use crate::platform::blocking::run_blocking;
 use crate::platform::cache::CachedBody;
 use crate::platform::http::body::{BodyLimit, media_type, read_body, unsupported_media_type};
 use crate::platform::http::error::ApiResult;
+use crate::render::SourceFile;
 
 crate::problem_responses! {
     struct TemplateNotFound = [404 => "No such template in your tenant"];
@@ -79,14 +81,16 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// An uploaded folder (a template, or a generated project to update): an archive, or JSON.
+/// An uploaded folder (a template, or a generated project to update): an archive's files (and
+/// the folder they all were in, stripped), or JSON.
 enum ProjectBody {
-    Archive(ArchiveKind, web::Bytes),
+    Archive(Vec<SourceFile>, Option<String>),
     Json(web::Bytes),
 }
 
 /// Reads an upload within `templates.max_upload_bytes`: an archive by its content type, JSON
-/// otherwise (no content type means JSON; any other media type is a 415).
+/// otherwise (no content type means JSON; any other media type is a 415). An archive is
+/// unpacked on the blocking pool: decompressing and checking it is CPU-bound.
 async fn read_project_body(
     req: &HttpRequest,
     payload: web::Payload,
@@ -106,7 +110,12 @@ async fn read_project_body(
     )
     .await?;
     if let Some(kind) = ArchiveKind::from_content_type(&content_type) {
-        return Ok(ProjectBody::Archive(kind, body));
+        let limits = service.limits();
+        let (files, root) = run_blocking("templates.unpack", move || {
+            archive::read_archive_with_root(kind, &body, &limits)
+        })
+        .await??;
+        return Ok(ProjectBody::Archive(files, root));
     }
     let essence = media_type(&content_type);
     if essence != "application/json" && !essence.ends_with("+json") {

@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, delete, post, put, web};
 use super::{
     CommitNotFound, ProjectBody, TemplateNotFound, header_str, read_project_body, with_etag,
 };
-use crate::modules::templates::archive;
 use crate::modules::templates::derive::{DeriveHints, with_derived_manifest};
 use crate::modules::templates::gate::ForcedPublish;
 use crate::modules::templates::model::{
@@ -46,8 +45,7 @@ async fn read_upload(
     service: &TemplatesService,
 ) -> ApiResult<Upload> {
     let body = match read_project_body(req, payload, service).await? {
-        ProjectBody::Archive(kind, body) => {
-            let (files, root) = archive::read_archive_with_root(kind, &body, &service.limits())?;
+        ProjectBody::Archive(files, root) => {
             return Ok(Upload {
                 input: TemplateInput::files(files),
                 force: None,
