@@ -30,16 +30,7 @@ pub struct EnvironmentRow {
 /// Inserts the row unless the id (or the namespace) exists; returns whether it was written.
 /// An upsert, not insert-and-catch: on PostgreSQL a unique violation aborts the transaction.
 pub fn insert_environment(conn: &mut DbConnection, row: &EnvironmentRow) -> QueryResult<bool> {
-    let written = match conn {
-        DbConnection::Postgres(c) => diesel::insert_into(k8s_environments::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::insert_into(k8s_environments::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let written = crate::insert_or_ignore!(conn, k8s_environments::table, row)?;
     Ok(written > 0)
 }
 
@@ -182,16 +173,7 @@ pub fn acquire_lease(
         k8s_leases::holder.eq(holder),
         k8s_leases::expires_at.eq(expires_at),
     );
-    let inserted = match conn {
-        DbConnection::Postgres(c) => diesel::insert_into(k8s_leases::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::insert_into(k8s_leases::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let inserted = crate::insert_or_ignore!(conn, k8s_leases::table, row)?;
     if inserted > 0 {
         return Ok(true);
     }
@@ -292,16 +274,7 @@ pub struct JobRow {
 
 /// Inserts the job unless its id exists; returns whether it was written.
 pub fn insert_job(conn: &mut DbConnection, row: &JobRow) -> QueryResult<bool> {
-    let written = match conn {
-        DbConnection::Postgres(c) => diesel::insert_into(k8s_jobs::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::insert_into(k8s_jobs::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let written = crate::insert_or_ignore!(conn, k8s_jobs::table, row)?;
     Ok(written > 0)
 }
 

@@ -62,16 +62,7 @@ pub struct OverrideRow {
 /// pure function of the content). Returns whether a row was written. An upsert, not
 /// insert-and-catch: on PostgreSQL a unique violation aborts the surrounding transaction.
 pub fn insert_score(conn: &mut DbConnection, row: &ScoreRow) -> QueryResult<bool> {
-    let written = match conn {
-        DbConnection::Postgres(c) => diesel::insert_into(quality_scores::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::insert_into(quality_scores::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let written = crate::insert_or_ignore!(conn, quality_scores::table, row)?;
     Ok(written > 0)
 }
 

@@ -298,7 +298,8 @@ pub(super) fn set_definition_paused(
 pub(super) fn list_definitions(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    page: &PageQuery,
+    limit: i64,
+    offset: i64,
 ) -> QueryResult<(Vec<DefinitionRow>, i64)> {
     let total = workflow_definitions::table
         .filter(workflow_definitions::tenant_id.eq(tenant.as_str()))
@@ -307,8 +308,8 @@ pub(super) fn list_definitions(
     let rows = workflow_definitions::table
         .filter(workflow_definitions::tenant_id.eq(tenant.as_str()))
         .order((workflow_definitions::name.asc(),))
-        .limit(page.limit())
-        .offset(page.offset())
+        .limit(limit)
+        .offset(offset)
         .select(DefinitionRow::as_select())
         .load(conn)?;
     Ok((rows, total))
@@ -755,7 +756,8 @@ pub(super) fn audit_page(
     conn: &mut DbConnection,
     tenant: &TenantId,
     run_id: &str,
-    page: &PageQuery,
+    limit: i64,
+    offset: i64,
 ) -> QueryResult<(Vec<AuditRow>, i64)> {
     let total = workflow_audit::table
         .filter(workflow_audit::tenant_id.eq(tenant.as_str()))
@@ -766,8 +768,8 @@ pub(super) fn audit_page(
         .filter(workflow_audit::tenant_id.eq(tenant.as_str()))
         .filter(workflow_audit::run_id.eq(run_id))
         .order(workflow_audit::seq.asc())
-        .limit(page.limit())
-        .offset(page.offset())
+        .limit(limit)
+        .offset(offset)
         .select(AuditRow::as_select())
         .load(conn)?;
     Ok((rows, total))

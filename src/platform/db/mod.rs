@@ -37,6 +37,25 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// `INSERT … ON CONFLICT DO NOTHING` on either backend (diesel has no on-conflict clause for
+/// the multi-connection); evaluates to the `QueryResult` of the number of rows written. An
+/// upsert, not insert-and-catch: on PostgreSQL a unique violation aborts the transaction.
+#[macro_export]
+macro_rules! insert_or_ignore {
+    ($conn:expr, $table:expr, $values:expr) => {
+        match $conn {
+            $crate::platform::db::DbConnection::Postgres(c) => ::diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+            $crate::platform::db::DbConnection::Sqlite(c) => ::diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -450,18 +450,18 @@ impl TemplatesService {
             (None, _) => (SortKey::Quality, true),
         };
         let t = tenant.clone();
-        let (limit, offset) = (page.limit(), page.offset());
-        let (rows, total) = self
-            .inner
+        self.inner
             .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::list(
-                    conn, &t, &filter, key, descending, limit, offset,
-                )?)
-            })
-            .await?;
-        let items = rows.into_iter().map(TemplateSummary::from).collect();
-        Ok(Page::new(items, total, &page))
+            .page(
+                &page,
+                move |conn, limit, offset| {
+                    Ok(store::list(
+                        conn, &t, &filter, key, descending, limit, offset,
+                    )?)
+                },
+                TemplateSummary::from,
+            )
+            .await
     }
 
     /// Templates per category in the tenant.

@@ -148,16 +148,15 @@ impl WorkflowsService {
         page: PageQuery,
     ) -> Result<Page<WorkflowSummary>, ApiError> {
         let tenant = tenant.clone();
-        let q = page.clone();
-        let (rows, total) = self
-            .db
-            .run(move |conn| store::list_definitions(conn, &tenant, &q).map_err(WfError::from))
-            .await?;
-        Ok(Page::new(
-            rows.into_iter().map(Into::into).collect(),
-            total,
-            &page,
-        ))
+        self.db
+            .page(
+                &page,
+                move |conn, limit, offset| {
+                    Ok(store::list_definitions(conn, &tenant, limit, offset)?)
+                },
+                Into::into,
+            )
+            .await
     }
 
     /// A workflow with one version's definition (the latest by default) and all versions.

@@ -21,19 +21,17 @@ impl WorkflowsService {
         run_id: String,
         page: PageQuery,
     ) -> Result<Page<AuditEntry>, ApiError> {
-        let (t, q) = (tenant.clone(), page.clone());
-        let (rows, total) = self
-            .db
-            .run(move |conn| -> Result<_, WfError> {
-                store::run(conn, &t, &run_id)?.ok_or(WorkflowsError::RunNotFound)?;
-                Ok(store::audit_page(conn, &t, &run_id, &q)?)
-            })
-            .await?;
-        Ok(Page::new(
-            rows.into_iter().map(Into::into).collect(),
-            total,
-            &page,
-        ))
+        let t = tenant.clone();
+        self.db
+            .page(
+                &page,
+                move |conn, limit, offset| {
+                    store::run(conn, &t, &run_id)?.ok_or(WorkflowsError::RunNotFound)?;
+                    Ok(store::audit_page(conn, &t, &run_id, limit, offset)?)
+                },
+                Into::into,
+            )
+            .await
     }
 
     pub async fn verify_audit(
