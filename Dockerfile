@@ -108,10 +108,7 @@ COPY --from=builder /app/config/ /app/config/
 COPY --from=builder /app/migrations/ /app/migrations/
 COPY --from=builder /app/templates_storage/ /app/templates_storage/
 
-# mimalloc (the binary's allocator) commits its first arena eagerly: +25 MB idle RSS; off, idle
-# RSS is within 3 MB of glibc's (docs/benchmarks.md).
 ENV MAESTRO_ENV=production \
-    MIMALLOC_ARENA_EAGER_COMMIT=0 \
     MAESTRO__SERVER__HOST=0.0.0.0 \
     MAESTRO__SERVER__PORT=8000 \
     MAESTRO__DATA_DIR=/app/data \
