@@ -673,7 +673,9 @@ impl Cache {
                 let outcome = cache.subscribed(&handle, &cancel, &mut backoff).await;
                 cache.inner.proven_at_ms.store(0, Ordering::Release);
                 if cache.inner.synced.swap(false, Ordering::AcqRel) {
-                    tracing::warn!(error = ?outcome.as_ref().err(), "cache invalidation channel lost; in-process entries live at most cache.local_ttl until it is back");
+                    // `{:#}`: the error's chain, without the backtrace anyhow's Debug adds.
+                    let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
+                    tracing::warn!(error = ?error, "cache invalidation channel lost; in-process entries live at most cache.local_ttl until it is back");
                 }
                 if outcome.is_ok() {
                     break;
