@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use super::schema::{k8s_environments, k8s_jobs, k8s_leases};
 use crate::platform::auth::TenantId;
 use crate::platform::db::DbConnection;
-use crate::platform::http::pagination::PageQuery;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = k8s_environments)]
@@ -66,7 +65,8 @@ pub fn list_environments(
     conn: &mut DbConnection,
     tenant: &TenantId,
     filter: &EnvironmentFilter,
-    page: &PageQuery,
+    limit: i64,
+    offset: i64,
 ) -> QueryResult<(Vec<EnvironmentRow>, i64)> {
     let query = || {
         let mut q = k8s_environments::table
@@ -86,8 +86,8 @@ pub fn list_environments(
             k8s_environments::created_at.desc(),
             k8s_environments::id.desc(),
         ))
-        .limit(page.limit())
-        .offset(page.offset())
+        .limit(limit)
+        .offset(offset)
         .select(EnvironmentRow::as_select())
         .load(conn)?;
     Ok((rows, total))
@@ -298,7 +298,8 @@ pub fn list_jobs(
     conn: &mut DbConnection,
     tenant: &TenantId,
     environment_id: &str,
-    page: &PageQuery,
+    limit: i64,
+    offset: i64,
 ) -> QueryResult<(Vec<JobRow>, i64)> {
     let query = || {
         k8s_jobs::table
@@ -308,8 +309,8 @@ pub fn list_jobs(
     let total = query().count().get_result(conn)?;
     let rows = query()
         .order((k8s_jobs::created_at.desc(), k8s_jobs::id.desc()))
-        .limit(page.limit())
-        .offset(page.offset())
+        .limit(limit)
+        .offset(offset)
         .select(JobRow::as_select())
         .load(conn)?;
     Ok((rows, total))

@@ -243,6 +243,18 @@ impl Breaker {
         }
     }
 
+    /// Whether the last probe answered and no other runs (tests of the breaker's users).
+    #[cfg(test)]
+    pub(crate) fn probe_answered(&self) -> bool {
+        matches!(
+            *self.lock(),
+            State::Closed {
+                probing: false,
+                last_ok: Some(_)
+            }
+        )
+    }
+
     /// Applies a probe result as if a probe had run (tests of the breaker's users).
     #[cfg(test)]
     pub(crate) fn force_probe_result(&self, result: Result<(), String>) {
@@ -286,7 +298,7 @@ impl Breaker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -378,7 +390,8 @@ mod tests {
         Breaker::new(probe, Duration::from_millis(50), Duration::from_millis(20))
     }
 
-    async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    /// Polls `cond` until it holds (at most 5 s).
+    pub(crate) async fn wait_until(what: &str, cond: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !cond() {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -448,16 +461,7 @@ mod tests {
         let db = super::super::Db::new(&settings).unwrap();
         let b = db.breaker.clone();
         b.record_failure("test");
-        wait_until("the probe to answer", || {
-            matches!(
-                *b.lock(),
-                State::Closed {
-                    probing: false,
-                    last_ok: Some(_)
-                }
-            )
-        })
-        .await;
+        wait_until("the probe to answer", || b.probe_answered()).await;
         assert!(!b.is_open());
         assert_eq!(db.breaker_open(), None);
     }

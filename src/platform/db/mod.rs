@@ -453,15 +453,37 @@ impl Db {
 
     /// One page of a list: `query` gets the page's limit and offset and gives that page's rows
     /// and the total across all pages; `view` turns each row into what the page shows.
-    pub async fn page<R, T, Q, V>(&self, page: &PageQuery, query: Q, view: V) -> ApiResult<Page<T>>
+    pub async fn page<R, T, Q, V>(
+        &self,
+        page: &PageQuery,
+        query: Q,
+        mut view: V,
+    ) -> ApiResult<Page<T>>
     where
         Q: FnOnce(&mut DbConnection, i64, i64) -> ApiResult<(Vec<R>, i64)> + Send + 'static,
         R: Send + 'static,
         V: FnMut(R) -> T,
     {
+        self.try_page(page, query, |row| Ok(view(row))).await
+    }
+
+    /// [`Db::page`] for a `view` that can fail (a stored value that no longer parses): the first
+    /// failure is the answer.
+    pub async fn try_page<R, T, Q, V>(
+        &self,
+        page: &PageQuery,
+        query: Q,
+        view: V,
+    ) -> ApiResult<Page<T>>
+    where
+        Q: FnOnce(&mut DbConnection, i64, i64) -> ApiResult<(Vec<R>, i64)> + Send + 'static,
+        R: Send + 'static,
+        V: FnMut(R) -> ApiResult<T>,
+    {
         let (limit, offset) = (page.limit(), page.offset());
         let (rows, total) = self.run(move |conn| query(conn, limit, offset)).await?;
-        Ok(Page::new(rows.into_iter().map(view).collect(), total, page))
+        let items = rows.into_iter().map(view).collect::<ApiResult<Vec<T>>>()?;
+        Ok(Page::new(items, total, page))
     }
 
     /// Like [`Db::run`], but the work itself has no deadline (migrations, which may wait for
@@ -796,7 +818,7 @@ mod tests {
         drop(held);
         // The failure started a probe; it answers and the breaker stays closed.
         db.ping().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        breaker::tests::wait_until("the probe to answer", || db.breaker.probe_answered()).await;
         assert_eq!(db.breaker_open(), None);
         db.ping().await.unwrap();
     }
@@ -827,14 +849,7 @@ mod tests {
         );
         // The connection frees up; the released work must not run on it.
         drop(held);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while db.pool_state().1 < 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the connection came back"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        breaker::tests::wait_until("the connection to come back", || db.pool_state().1 >= 1).await;
         db.breaker.force_probe_result(Ok(()));
         db.ping().await.unwrap();
         assert!(

@@ -273,20 +273,21 @@ impl K8sService {
             phase: filter.phase,
         };
         let tenant = caller.tenant_id.clone();
-        let query = page.clone();
-        let (rows, total) = self
-            .db
-            .run(move |conn| -> ApiResult<_> {
-                Ok(store::list_environments(
-                    conn,
-                    &tenant,
-                    &store_filter,
-                    &query,
-                )?)
-            })
-            .await?;
-        let items = rows.iter().map(view).collect::<ApiResult<Vec<_>>>()?;
-        Ok(Page::new(items, total, &page))
+        self.db
+            .try_page(
+                &page,
+                move |conn, limit, offset| {
+                    Ok(store::list_environments(
+                        conn,
+                        &tenant,
+                        &store_filter,
+                        limit,
+                        offset,
+                    )?)
+                },
+                |row| view(&row),
+            )
+            .await
     }
 
     /// Deletes the namespace (and everything in it). Idempotent: an environment already gone or

@@ -252,13 +252,16 @@ impl K8sService {
         page: PageQuery,
     ) -> ApiResult<Page<JobView>> {
         self.load(tenant, environment_id).await?;
-        let (tenant, env, query) = (tenant.clone(), environment_id.to_string(), page.clone());
-        let (rows, total) = self
-            .db
-            .run(move |conn| -> ApiResult<_> { Ok(store::list_jobs(conn, &tenant, &env, &query)?) })
-            .await?;
-        let items = rows.iter().map(job_view).collect::<ApiResult<Vec<_>>>()?;
-        Ok(Page::new(items, total, &page))
+        let (tenant, env) = (tenant.clone(), environment_id.to_string());
+        self.db
+            .try_page(
+                &page,
+                move |conn, limit, offset| {
+                    Ok(store::list_jobs(conn, &tenant, &env, limit, offset)?)
+                },
+                |row| job_view(&row),
+            )
+            .await
     }
 
     /// The stored log of a finished job; else the pod's log now, or followed until it ends.
