@@ -44,14 +44,24 @@ struct Gate(QualityService);
 
 impl PublishGate for Gate {
     /// Scores the content (kept per digest for `check` and the write's event).
-    fn prepare(&self, digest: &str, files: &[SourceFile]) -> BoxFuture<'_, ApiResult<()>> {
-        let (digest, files) = (digest.to_string(), files.to_vec());
-        Box::pin(async move { self.0.evaluation_of(&digest, files).await.map(|_| ()) })
+    fn prepare<'a>(
+        &'a self,
+        digest: &'a str,
+        files: &'a [SourceFile],
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move {
+            self.0
+                .evaluation_of(digest, || files.to_vec())
+                .await
+                .map(|_| ())
+        })
     }
 
-    fn check(&self, candidate: &PublishCandidate) -> BoxFuture<'_, ApiResult<GateVerdict>> {
-        let candidate = candidate.clone();
-        Box::pin(async move { self.0.gate(&candidate).await })
+    fn check<'a>(
+        &'a self,
+        candidate: &'a PublishCandidate,
+    ) -> BoxFuture<'a, ApiResult<GateVerdict>> {
+        Box::pin(self.0.gate(candidate))
     }
 }
 
@@ -66,12 +76,13 @@ pub fn build(platform: &Platform) -> anyhow::Result<Option<Arc<dyn Module>>> {
     platform
         .services
         .insert::<Arc<dyn PublishGate>>(Arc::new(Gate(service.clone())));
-    platform
-        .steps
-        .register(Arc::new(step::ScoreStep(service.clone())));
-    platform
-        .steps
-        .register(Arc::new(step::GateStep(service.clone())));
+    for gate in [false, true] {
+        let step = step::QualityStep {
+            service: service.clone(),
+            gate,
+        };
+        platform.steps.register(Arc::new(step));
+    }
     Ok(Some(Arc::new(QualityModule {
         service,
         platform: platform.clone(),

@@ -136,17 +136,17 @@ impl QualityService {
     }
 
     /// The evaluation of content with this digest: the one kept from an earlier call (the gate's),
-    /// or computed from `files` and kept.
+    /// or computed from `files()` and kept (the files are only taken when nothing is kept).
     pub async fn evaluation_of(
         &self,
         digest: &str,
-        files: Vec<SourceFile>,
+        files: impl FnOnce() -> Vec<SourceFile>,
     ) -> ApiResult<Arc<Evaluation>> {
         if let Some(kept) = self.inner.evaluations.get(digest).await {
             metrics::counter!("maestro_quality_evaluations_total", "source" => "kept").increment(1);
             return Ok(kept);
         }
-        let eval = Arc::new(self.evaluate(files).await?);
+        let eval = Arc::new(self.evaluate(files()).await?);
         metrics::counter!("maestro_quality_evaluations_total", "source" => "computed").increment(1);
         self.inner
             .evaluations
@@ -180,7 +180,7 @@ impl QualityService {
                     .get_content(tenant, subject.template_id, Some(subject.commit))
                     .await?;
                 let digest = content_digest(&content.files);
-                self.evaluation_of(&digest, content.files).await?
+                self.evaluation_of(&digest, || content.files).await?
             }
         };
         self.store(tenant, subject, &eval).await?;
@@ -278,7 +278,7 @@ impl QualityService {
             category: &summary.category,
         };
         let digest = content_digest(&content.files);
-        let eval = self.evaluation_of(&digest, content.files).await?;
+        let eval = self.evaluation_of(&digest, || content.files).await?;
         let forced = self.store(&caller.tenant_id, &subject, &eval).await?;
         Ok(ScoreResponse::new(
             Some(summary.id.clone()),
@@ -392,7 +392,7 @@ impl QualityService {
     /// the write's event (see the module documentation).
     pub async fn gate(&self, candidate: &PublishCandidate) -> ApiResult<GateVerdict> {
         let eval = self
-            .evaluation_of(&candidate.digest, candidate.files.clone())
+            .evaluation_of(&candidate.digest, || candidate.files.clone())
             .await?;
         let note = serde_json::json!({"quality_score": eval.score, "passed": eval.passed});
         if !self.inner.settings.gates {

@@ -9,8 +9,12 @@ use serde_json::Value;
 use super::service::QualityService;
 use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with, resolved};
 
-pub struct ScoreStep(pub QualityService);
-pub struct GateStep(pub QualityService);
+/// `quality.score`, or `quality.gate` when `gate` is set: both score the template the same way;
+/// the gate then fails the step below its minimum.
+pub struct QualityStep {
+    pub service: QualityService,
+    pub gate: bool,
+}
 
 /// Both steps' `with:`, read when the definition is saved and when the step runs (`min_score`
 /// is the gate's only).
@@ -64,49 +68,37 @@ impl QualityWith {
     }
 }
 
-impl StepType for ScoreStep {
+impl StepType for QualityStep {
     fn name(&self) -> &'static str {
-        "quality.score"
+        if self.gate {
+            "quality.gate"
+        } else {
+            "quality.score"
+        }
     }
 
     fn validate(&self, with: &Value) -> Result<(), String> {
-        QualityWith::parse(with, false).map(|_| ())
+        QualityWith::parse(with, self.gate).map(|_| ())
     }
 
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
-        let service = self.0.clone();
+        let (service, gate) = (self.service.clone(), self.gate);
         Box::pin(async move {
-            let with = QualityWith::parse(&with, false).map_err(StepFailure::Permanent)?;
+            let with = QualityWith::parse(&with, gate).map_err(StepFailure::Permanent)?;
             let id = with.template_id(&service, &ctx).await?;
+            let min = if gate {
+                resolved(with.min_score, "min_score")?.unwrap_or(service.settings().min_score)
+            } else {
+                0
+            };
             let scored = service
                 .score(&ctx.actor, &id)
                 .await
                 .map_err(StepFailure::from)?;
-            serde_json::to_value(scored).map_err(|e| StepFailure::Permanent(e.to_string()))
-        })
-    }
-}
-
-impl StepType for GateStep {
-    fn name(&self) -> &'static str {
-        "quality.gate"
-    }
-
-    fn validate(&self, with: &Value) -> Result<(), String> {
-        QualityWith::parse(with, true).map(|_| ())
-    }
-
-    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
-        let service = self.0.clone();
-        Box::pin(async move {
-            let with = QualityWith::parse(&with, true).map_err(StepFailure::Permanent)?;
-            let id = with.template_id(&service, &ctx).await?;
-            let min =
-                resolved(with.min_score, "min_score")?.unwrap_or(service.settings().min_score);
-            let scored = service
-                .score(&ctx.actor, &id)
-                .await
-                .map_err(StepFailure::from)?;
+            if !gate {
+                return serde_json::to_value(scored)
+                    .map_err(|e| StepFailure::Permanent(e.to_string()));
+            }
             if !scored.passed || scored.quality_score < min {
                 return Err(StepFailure::Permanent(format!(
                     "quality gate failed: {} scores {} (needs {min}{}); {}",

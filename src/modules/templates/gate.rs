@@ -53,12 +53,19 @@ pub trait PublishGate: Send + Sync + 'static {
     /// about the template's state is known yet), so that the costly part of the decision, such
     /// as scoring the content, runs beside other writes; [`PublishGate::check`] follows under the
     /// lock. The default does nothing.
-    fn prepare(&self, digest: &str, files: &[SourceFile]) -> BoxFuture<'_, ApiResult<()>> {
+    fn prepare<'a>(
+        &'a self,
+        digest: &'a str,
+        files: &'a [SourceFile],
+    ) -> BoxFuture<'a, ApiResult<()>> {
         let _ = (digest, files);
         Box::pin(async { Ok(()) })
     }
 
-    fn check(&self, candidate: &PublishCandidate) -> BoxFuture<'_, ApiResult<GateVerdict>>;
+    fn check<'a>(
+        &'a self,
+        candidate: &'a PublishCandidate,
+    ) -> BoxFuture<'a, ApiResult<GateVerdict>>;
 }
 
 /// The digest of a template's content: SHA-256 (hex) over every file's path, mode and bytes, in
