@@ -141,6 +141,46 @@ pub trait StepType: Send + Sync + 'static {
     fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>>;
 }
 
+/// A step type whose `with:` is one serde struct (declared `#[serde(deny_unknown_fields)]`):
+/// definition time and run time read it the same way, through [`parse_with`]; a `with:` that
+/// does not read at run time (an expression resolved to the wrong type) fails the step for good.
+/// Every `TypedStep` is a [`StepType`].
+pub trait TypedStep: Send + Sync + 'static {
+    type With: DeserializeOwned;
+
+    /// `<module>.<action>`, as written in `uses:`.
+    fn name(&self) -> &'static str;
+
+    /// Definition-time checks beyond the struct's shape (values may still be `${{ … }}`).
+    fn check(&self, _with: &Self::With) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Runs the step with its resolved `with:`.
+    fn run_with(
+        &self,
+        ctx: StepContext,
+        with: Self::With,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>>;
+}
+
+impl<T: TypedStep> StepType for T {
+    fn name(&self) -> &'static str {
+        TypedStep::name(self)
+    }
+
+    fn validate(&self, with: &Value) -> Result<(), String> {
+        self.check(&parse_with(with)?)
+    }
+
+    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+        match parse_with(&with) {
+            Ok(with) => self.run_with(ctx, with),
+            Err(e) => Box::pin(async move { Err(StepFailure::Permanent(e)) }),
+        }
+    }
+}
+
 /// Registered step types by name.
 #[derive(Clone, Default)]
 pub struct StepRegistry {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::model::{ApplyRequest, HealRequest, HealingView};
 use super::service::HealingService;
 use crate::platform::steps::{
-    OrExpr, StepContext, StepFailure, StepRegistry, StepType, parse_with, resolved,
+    OrExpr, StepContext, StepFailure, StepRegistry, StepType, TypedStep, parse_with, resolved,
 };
 
 pub fn register(steps: &StepRegistry, service: &HealingService) {
@@ -92,19 +92,20 @@ struct ApplyWith {
 
 struct Apply(HealingService);
 
-impl StepType for Apply {
+impl TypedStep for Apply {
+    type With = ApplyWith;
+
     fn name(&self) -> &'static str {
         "healing.apply"
     }
 
-    fn validate(&self, with: &Value) -> Result<(), String> {
-        parse_with::<ApplyWith>(with).map(|_| ())
-    }
-
-    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run_with(
+        &self,
+        ctx: StepContext,
+        w: ApplyWith,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let w: ApplyWith = parse_with(&with).map_err(StepFailure::Permanent)?;
             let approve_risk = resolved(w.approve_risk, "approve_risk")?.unwrap_or(false);
             let current = service.healing(&ctx.tenant, &w.healing_id).await?;
             // A retried step whose first attempt applied it.

@@ -19,9 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::model::{EnvironmentRequest, JobRequest, JobStatus, Phase};
 use super::service::K8sService;
-use crate::platform::steps::{
-    OrExpr, StepContext, StepFailure, StepRegistry, StepType, parse_with, resolved,
-};
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepRegistry, TypedStep, resolved};
 
 /// How often a waiting step looks again (the runner and the status reads do the real work).
 const POLL: Duration = Duration::from_secs(1);
@@ -61,19 +59,20 @@ struct ProvisionWith {
 
 struct Provision(K8sService);
 
-impl StepType for Provision {
+impl TypedStep for Provision {
+    type With = ProvisionWith;
+
     fn name(&self) -> &'static str {
         "k8s.provision"
     }
 
-    fn validate(&self, with: &Value) -> Result<(), String> {
-        parse_with::<ProvisionWith>(with).map(|_| ())
-    }
-
-    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run_with(
+        &self,
+        ctx: StepContext,
+        with: ProvisionWith,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let with: ProvisionWith = parse_with(&with).map_err(StepFailure::Permanent)?;
             let wait_ready = resolved(with.wait_ready, "wait_ready")?.unwrap_or(true);
             let request = EnvironmentRequest {
                 id: Some(derived_id(&ctx, "environment")),
@@ -133,19 +132,20 @@ struct RunJobWith {
 
 struct RunJob(K8sService);
 
-impl StepType for RunJob {
+impl TypedStep for RunJob {
+    type With = RunJobWith;
+
     fn name(&self) -> &'static str {
         "k8s.run_job"
     }
 
-    fn validate(&self, with: &Value) -> Result<(), String> {
-        parse_with::<RunJobWith>(with).map(|_| ())
-    }
-
-    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run_with(
+        &self,
+        ctx: StepContext,
+        w: RunJobWith,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let w: RunJobWith = parse_with(&with).map_err(StepFailure::Permanent)?;
             let request = JobRequest {
                 id: Some(derived_id(&ctx, "job")),
                 image: w.image,
@@ -192,19 +192,20 @@ struct TeardownWith {
 
 struct Teardown(K8sService);
 
-impl StepType for Teardown {
+impl TypedStep for Teardown {
+    type With = TeardownWith;
+
     fn name(&self) -> &'static str {
         "k8s.teardown"
     }
 
-    fn validate(&self, with: &Value) -> Result<(), String> {
-        parse_with::<TeardownWith>(with).map(|_| ())
-    }
-
-    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run_with(
+        &self,
+        ctx: StepContext,
+        w: TeardownWith,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         let service = self.0.clone();
         Box::pin(async move {
-            let w: TeardownWith = parse_with(&with).map_err(StepFailure::Permanent)?;
             let view = service.delete(&ctx.tenant, &w.environment_id).await?;
             Ok(json!({"environment_id": view.id, "phase": view.phase}))
         })

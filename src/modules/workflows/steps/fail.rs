@@ -2,12 +2,12 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with};
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, TypedStep};
 
 /// `fail`'s `with:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FailWith {
+pub struct FailWith {
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
@@ -20,18 +20,19 @@ struct FailWith {
 /// (default true) and `attempts` (fail only the first N attempts, then succeed; default: always).
 pub struct Fail;
 
-impl StepType for Fail {
+impl TypedStep for Fail {
+    type With = FailWith;
+
     fn name(&self) -> &'static str {
         "fail"
     }
 
-    fn validate(&self, with: &Value) -> Result<(), String> {
-        parse_with::<FailWith>(with).map(|_| ())
-    }
-
-    fn run(&self, ctx: StepContext, with: Value) -> BoxFuture<'static, Result<Value, StepFailure>> {
+    fn run_with(
+        &self,
+        ctx: StepContext,
+        with: FailWith,
+    ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         Box::pin(async move {
-            let with: FailWith = parse_with(&with).map_err(StepFailure::Permanent)?;
             if let Some(n) = &with.attempts {
                 let n = *n.resolved("attempts").map_err(StepFailure::Permanent)?;
                 if u64::from(ctx.attempt) > n {

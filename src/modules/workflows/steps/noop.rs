@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::HumanDuration;
-use crate::platform::steps::{OrExpr, StepContext, StepFailure, StepType, parse_with};
+use crate::platform::steps::{OrExpr, StepContext, StepFailure, TypedStep};
 
 pub const NOOP: &str = "noop";
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
@@ -13,7 +13,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// `noop`'s `with:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoopWith {
+pub struct NoopWith {
     /// Do nothing for this long first (at most an hour).
     #[serde(default)]
     sleep: Option<OrExpr<HumanDuration>>,
@@ -30,23 +30,23 @@ struct NoopWith {
 /// transaction that commits the step: benchmarks and crash tests count executions with it.
 pub struct Noop;
 
-impl StepType for Noop {
+impl TypedStep for Noop {
+    type With = NoopWith;
+
     fn name(&self) -> &'static str {
         NOOP
     }
 
-    fn validate(&self, with: &Value) -> Result<(), String> {
-        let with: NoopWith = parse_with(with)?;
+    fn check(&self, with: &NoopWith) -> Result<(), String> {
         super::check_max("sleep", with.sleep.as_ref(), MAX_SLEEP)
     }
 
-    fn run(
+    fn run_with(
         &self,
         _ctx: StepContext,
-        with: Value,
+        with: NoopWith,
     ) -> BoxFuture<'static, Result<Value, StepFailure>> {
         Box::pin(async move {
-            let with: NoopWith = parse_with(&with).map_err(StepFailure::Permanent)?;
             if let Some(sleep) = &with.sleep {
                 let d = sleep.resolved("sleep").map_err(StepFailure::Permanent)?;
                 tokio::time::sleep(d.get().min(MAX_SLEEP)).await;
@@ -71,6 +71,7 @@ impl StepType for Noop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::steps::StepType;
 
     #[test]
     fn with_is_typed_and_a_misspelt_parameter_is_refused() {
