@@ -3,14 +3,13 @@
 //! healing proposals with their patch or config change, evidence and risk, and approve
 //! (apply) / reject for editors, as in the API.
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{clean, lenient_i64, list_links, page_query};
-use crate::console::Console;
-use crate::console::session::{CsrfForm, Session, UiError, UiResult, urlencode};
-use crate::console::view::{self, Ctx};
+use super::{Ui, clean, lenient_i64, list_links, page_query};
+use crate::console::session::{CsrfForm, UiResult, urlencode};
+use crate::console::view;
 use crate::modules::healing::HealingService;
 use crate::modules::healing::classify::Category;
 use crate::modules::healing::junit::Outcome;
@@ -27,10 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healing/healings", web::get().to(healings))
         .route("/healing/healings/{id}", web::get().to(healing))
         .route("/healing/healings/{id}/{decision}", web::post().to(decide));
-}
-
-fn service(console: &Console) -> Result<&HealingService, UiError> {
-    Ok(crate::console::enabled(&console.healing, "healing")?)
 }
 
 const OUTCOMES: &[&str] = &["failed", "error", "flaky"];
@@ -85,13 +80,8 @@ struct FailuresQuery {
 }
 
 /// `/ui/healing`: failures, newest first.
-async fn failures(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    query: web::Query<FailuresQuery>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn failures(ui: Ui<HealingService>, query: web::Query<FailuresQuery>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let q = query.into_inner();
     let filter = FailureFilter {
         project: clean(&q.project),
@@ -120,7 +110,8 @@ async fn failures(
             &page_query(Some(50), lenient_i64(&q.offset)),
         )
         .await?;
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("page", &page)
         .set("f", f)
         .set("outcomes", OUTCOMES)
@@ -131,13 +122,8 @@ async fn failures(
 
 /// `/ui/healing/failures/{id}`: the failure, every failing attempt, captured output, and the
 /// healings proposed for it.
-async fn failure(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn failure(ui: Ui<HealingService>, id: web::Path<String>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let tenant = &session.principal.tenant_id;
     let detail = service.failure(tenant, &id).await?;
     let proposals = service
@@ -154,7 +140,8 @@ async fn failure(
         )
         .await?;
     let json_url = format!("/api/v1/healing/failures/{}", urlencode(&detail.summary.id));
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("d", &detail)
         .set("proposals", &proposals)
         .set("json_url", json_url);
@@ -162,13 +149,8 @@ async fn failure(
 }
 
 /// `POST /ui/healing/failures/{id}/heal` (editors): runs every strategy on the failure.
-async fn heal(
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    _form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
+async fn heal(ui: Ui<HealingService>, id: web::Path<String>, _form: CsrfForm) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Editor)?;
     let healed = service
         .heal(
@@ -191,13 +173,8 @@ struct FlakyQuery {
 }
 
 /// `/ui/healing/flaky?project=`: the project's flaky (and broken) tests, most evidence first.
-async fn flaky(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    query: web::Query<FlakyQuery>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn flaky(ui: Ui<HealingService>, query: web::Query<FlakyQuery>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let project = clean(&query.project);
     let page = match &project {
         Some(p) => Some(
@@ -212,9 +189,7 @@ async fn flaky(
         None => None,
     };
     let pairs = [("project", project.clone())];
-    let ctx = Ctx::new(&req, &console, &session)
-        .set("project", &project)
-        .set("page", &page);
+    let ctx = ui.ctx().set("project", &project).set("page", &page);
     let ctx = list_links(
         ctx,
         "/ui/healing/flaky",
@@ -232,13 +207,8 @@ struct HealingsQuery {
 }
 
 /// `/ui/healing/healings`: proposals, newest request first.
-async fn healings(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    query: web::Query<HealingsQuery>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn healings(ui: Ui<HealingService>, query: web::Query<HealingsQuery>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let project = clean(&query.project);
     let status = checked::<HealingStatus>(clean(&query.status), "status", STATUSES)?;
     let pairs = [("project", project.clone()), ("status", status.clone())];
@@ -255,7 +225,8 @@ async fn healings(
             &page_query(Some(50), lenient_i64(&query.offset)),
         )
         .await?;
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("page", &page)
         .set(
             "f",
@@ -272,20 +243,16 @@ async fn healings(
 }
 
 /// `/ui/healing/healings/{id}`: one proposal with its patch, config change, evidence and risk.
-async fn healing(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn healing(ui: Ui<HealingService>, id: web::Path<String>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let h = service.healing(&session.principal.tenant_id, &id).await?;
     let config = h
         .config
         .as_ref()
         .map(|c| serde_json::to_string_pretty(c).unwrap_or_default());
     let json_url = format!("/api/v1/healing/healings/{}", urlencode(&h.id));
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("h", &h)
         .set("config", config)
         .set("json_url", json_url);
@@ -295,12 +262,11 @@ async fn healing(
 /// `POST /ui/healing/healings/{id}/{apply|reject}` (editors). Applying a proposal that may mask
 /// a regression needs the `approve_risk` box, as the API needs `approve_risk: true`.
 async fn decide(
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<HealingService>,
     path: web::Path<(String, String)>,
     form: CsrfForm,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Editor)?;
     let (id, decision) = path.into_inner();
     match decision.as_str() {

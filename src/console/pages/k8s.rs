@@ -2,15 +2,14 @@
 //! environment with its endpoints, spec and jobs, a job with its log; editors extend or delete
 //! an environment, as in the API.
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{clean, lenient_i64, list_links, page_query};
-use crate::console::Console;
-use crate::console::session::{CsrfForm, Session, UiError, UiResult, urlencode};
-use crate::console::view::{self, Ctx};
+use super::{OffsetQuery, Ui, clean, lenient_i64, list_links, page_query};
+use crate::console::session::{CsrfForm, UiResult, urlencode};
+use crate::console::view;
 use crate::modules::k8s::model::ExtendRequest;
 use crate::modules::k8s::{JobLog, K8sService, ListFilter};
 use crate::platform::auth::Role;
@@ -21,10 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/environments/{id}/extend", web::post().to(extend))
         .route("/environments/{id}/delete", web::post().to(delete))
         .route("/environments/{id}/jobs/{job}", web::get().to(job));
-}
-
-fn service(console: &Console) -> Result<&K8sService, UiError> {
-    Ok(crate::console::enabled(&console.k8s, "k8s")?)
 }
 
 const PHASES: &[&str] = &["provisioning", "ready", "failed", "terminating", "deleted"];
@@ -47,13 +42,8 @@ struct ListQuery {
     offset: Option<String>,
 }
 
-async fn environments(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    query: web::Query<ListQuery>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn environments(ui: Ui<K8sService>, query: web::Query<ListQuery>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let (phase, owner) = (clean(&query.phase), clean(&query.owner));
     let page = service
         .list(
@@ -72,7 +62,8 @@ async fn environments(
         .map(|e| time_left(e.expires_at, now))
         .collect();
     let pairs = [("phase", phase.clone()), ("owner", owner.clone())];
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("page", &page)
         .set("left", left)
         .set("phases", PHASES)
@@ -81,32 +72,20 @@ async fn environments(
     view::ok("environments.html", ctx)
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct JobsQuery {
-    offset: Option<String>,
-}
-
 /// `/ui/environments/{id}`: the environment (phase read from the cluster now, as the API does)
 /// and its jobs.
 async fn environment(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<K8sService>,
     id: web::Path<String>,
-    query: web::Query<JobsQuery>,
+    query: web::Query<OffsetQuery>,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let tenant = &session.principal.tenant_id;
     let env = service.get(tenant, &id).await?;
-    let jobs = service
-        .list_jobs(
-            tenant,
-            &env.id,
-            page_query(Some(25), lenient_i64(&query.offset)),
-        )
-        .await?;
+    let jobs = service.list_jobs(tenant, &env.id, query.page(25)).await?;
     let spec = serde_json::to_string_pretty(&env.spec).unwrap_or_default();
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("left", time_left(env.expires_at, Utc::now()))
         .set("spec", spec)
         .set("jobs", &jobs)
@@ -135,13 +114,8 @@ fn tail(text: &str) -> (String, bool) {
 
 /// `/ui/environments/{id}/jobs/{job}`: the job and its log (stored once it ended, else the
 /// pod's log now; a job whose pod has not started says so instead of a log).
-async fn job(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    path: web::Path<(String, String)>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn job(ui: Ui<K8sService>, path: web::Path<(String, String)>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let tenant = &session.principal.tenant_id;
     let (env_id, job_id) = path.into_inner();
     let job = service.get_job(tenant, &env_id, &job_id).await?;
@@ -167,7 +141,8 @@ async fn job(
         urlencode(&env_id),
         urlencode(&job.id)
     );
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("j", &job)
         .set("spec", spec)
         .set("log", log)
@@ -179,13 +154,8 @@ async fn job(
 }
 
 /// `POST /ui/environments/{id}/extend` (editors): a new lifetime counted from now.
-async fn extend(
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
+async fn extend(ui: Ui<K8sService>, id: web::Path<String>, form: CsrfForm) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Editor)?;
     let env = service
         .extend(
@@ -203,13 +173,8 @@ async fn extend(
 }
 
 /// `POST /ui/environments/{id}/delete` (editors): deletes the namespace and all in it.
-async fn delete(
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    _form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
+async fn delete(ui: Ui<K8sService>, id: web::Path<String>, _form: CsrfForm) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Editor)?;
     let env = service.delete(&principal.tenant_id, &id).await?;
     Ok(view::see_other(format!(

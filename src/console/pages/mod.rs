@@ -1,7 +1,8 @@
-//! The console's pages, one file per module. Each handler takes the [`Session`] (sign-in and
-//! role), calls the module's service in-process with the caller's principal or tenant, and
-//! renders a template. POST handlers take a [`CsrfForm`](super::session::CsrfForm) and answer
-//! with a redirect to the page that shows the result.
+//! The console's pages, one file per module. Each handler takes a [`Ui`] (the request, the
+//! [`Session`] with sign-in and role, and the module's service), calls the service in-process
+//! with the caller's principal or tenant, and renders a template. POST handlers take a
+//! [`CsrfForm`](super::session::CsrfForm) and answer with a redirect to the page that shows the
+//! result.
 
 pub mod healing;
 pub mod k8s;
@@ -9,11 +10,81 @@ pub mod quality;
 pub mod templates;
 pub mod workflows;
 
-use actix_web::{HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::future::LocalBoxFuture;
 
 use super::Console;
-use super::session::{Session, UiResult};
+use super::session::{Session, UiError, UiResult};
 use super::view::{self, Ctx};
+use crate::modules::healing::HealingService;
+use crate::modules::k8s::K8sService;
+use crate::modules::quality::QualityService;
+use crate::modules::templates::TemplatesService;
+use crate::modules::workflows::WorkflowsService;
+use crate::platform::http::error::ApiError;
+
+/// What every module page starts from: the request, the console, the signed-in session and the
+/// module's service. Extracting it signs the browser in first (or sends it to sign in), then
+/// answers a disabled module's pages with 404.
+pub struct Ui<S> {
+    pub req: HttpRequest,
+    pub console: web::Data<Console>,
+    pub session: Session,
+    pub service: S,
+}
+
+impl<S> Ui<S> {
+    /// The page context with the layout's and the signed-in user's values.
+    pub fn ctx(&self) -> Ctx {
+        Ctx::new(&self.req, &self.console, &self.session)
+    }
+}
+
+/// A module service the console has when the module is enabled.
+pub trait PageService: Clone + 'static {
+    fn of(console: &Console) -> Result<&Self, ApiError>;
+}
+
+macro_rules! page_services {
+    ($($service:ty => $field:ident),+ $(,)?) => {$(
+        impl PageService for $service {
+            fn of(console: &Console) -> Result<&Self, ApiError> {
+                super::enabled(&console.$field, stringify!($field))
+            }
+        }
+    )+};
+}
+
+page_services! {
+    TemplatesService => templates,
+    QualityService => quality,
+    WorkflowsService => workflows,
+    HealingService => healing,
+    K8sService => k8s,
+}
+
+impl<S: PageService> FromRequest for Ui<S> {
+    type Error = UiError;
+    type Future = LocalBoxFuture<'static, Result<Self, UiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = Session::extract(&req).await?;
+            let console = req
+                .app_data::<web::Data<Console>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("Console not registered")))?;
+            let service = S::of(&console)?.clone();
+            Ok(Ui {
+                req,
+                console,
+                session,
+                service,
+            })
+        })
+    }
+}
 
 /// `/ui`: the first page of the navigation, or a page saying nothing is enabled.
 pub async fn home(req: HttpRequest, console: web::Data<Console>, session: Session) -> UiResult {
@@ -21,6 +92,18 @@ pub async fn home(req: HttpRequest, console: web::Data<Console>, session: Sessio
         return Ok(view::see_other(first.href));
     }
     view::ok("home.html", Ctx::new(&req, &console, &session))
+}
+
+/// `?offset=` of a page that has no other query: `page(limit)` is that page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct OffsetQuery {
+    pub offset: Option<String>,
+}
+
+impl OffsetQuery {
+    pub fn page(&self, limit: i64) -> crate::platform::http::pagination::PageQuery {
+        page_query(Some(limit), lenient_i64(&self.offset))
+    }
 }
 
 /// A number from the query string; anything unreadable counts as absent (paging stays lenient).

@@ -2,13 +2,13 @@
 //! 30-day trend and forced publishes. Charts are inline SVG (no script) with the same numbers in
 //! a table beside each.
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::Serialize;
 
-use super::page_query;
-use crate::console::Console;
-use crate::console::session::{Session, UiResult};
-use crate::console::view::{self, Ctx};
+use super::{Ui, page_query};
+use crate::console::session::UiResult;
+use crate::console::view;
+use crate::modules::quality::QualityService;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/quality", web::get().to(report));
@@ -65,8 +65,8 @@ fn trend_points(values: &[f64]) -> String {
         .join(" ")
 }
 
-async fn report(req: HttpRequest, console: web::Data<Console>, session: Session) -> UiResult {
-    let quality = crate::console::enabled(&console.quality, "quality")?;
+async fn report(ui: Ui<QualityService>) -> UiResult {
+    let (session, quality) = (&ui.session, &ui.service);
     let tenant = &session.principal.tenant_id;
     let report = quality.report(tenant).await?;
     let overrides = quality
@@ -93,7 +93,8 @@ async fn report(req: HttpRequest, console: web::Data<Console>, session: Session)
         )
     }));
     let trend: Vec<f64> = report.trend.iter().map(|t| t.average_score).collect();
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("r", &report)
         .set("distribution", distribution)
         .set("distribution_h", distribution_h)

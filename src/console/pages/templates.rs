@@ -4,14 +4,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{clean, lenient_i64, list_links, page_query};
+use super::{OffsetQuery, Ui, clean, lenient_i64, list_links, page_query};
 use crate::console::Console;
 use crate::console::markdown;
-use crate::console::session::{CsrfForm, Session, UiError, UiResult};
+use crate::console::session::{CsrfForm, UiError, UiResult};
 use crate::console::view::{self, Ctx};
 use crate::modules::quality::QualityService;
 use crate::modules::templates::TemplatesService;
@@ -35,10 +35,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/templates/{id}/download", web::post().to(download));
 }
 
-fn service(console: &Console) -> Result<&TemplatesService, UiError> {
-    Ok(crate::console::enabled(&console.templates, "templates")?)
-}
-
 fn min_score(console: &Console) -> u32 {
     console
         .quality
@@ -58,13 +54,8 @@ struct CatalogQuery {
 }
 
 /// `/ui/templates`: the catalog. An htmx request (search as you type) gets the results only.
-async fn catalog(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    query: web::Query<CatalogQuery>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn catalog(ui: Ui<TemplatesService>, query: web::Query<CatalogQuery>) -> UiResult {
+    let (req, console, session, service) = (&ui.req, &ui.console, &ui.session, &ui.service);
     let tenant = &session.principal.tenant_id;
     let q = query.into_inner();
     let page = page_query(lenient_i64(&q.limit), lenient_i64(&q.offset));
@@ -92,40 +83,28 @@ async fn catalog(
         Err(e) => return Err(e.into()),
     };
     let mut ctx = catalog_ctx(
-        Ctx::new(&req, &console, &session),
+        ui.ctx(),
         results.as_ref(),
         problem,
         &list,
-        min_score(&console),
+        min_score(console),
         console.quality.is_some(),
     );
-    if view::is_htmx(&req) {
+    if view::is_htmx(req) {
         return view::ok("catalog_results.html", ctx);
     }
     ctx = ctx.set("categories", service.categories(tenant).await?);
     view::ok("catalog.html", ctx)
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct DriftQuery {
-    offset: Option<String>,
-}
-
 /// `/ui/templates/drift`: generated projects behind their template's current version.
-async fn drift(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    query: web::Query<DriftQuery>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn drift(ui: Ui<TemplatesService>, query: web::Query<OffsetQuery>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let page = service
-        .drift(
-            &session.principal.tenant_id,
-            &page_query(Some(20), lenient_i64(&query.offset)),
-        )
+        .drift(&session.principal.tenant_id, &query.page(20))
         .await?;
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("page", &page)
         .set("base", "/ui/templates/drift?")
         .set("json_url", "/api/v1/templates/drift");
@@ -189,13 +168,11 @@ struct DetailQuery {
 
 /// `/ui/templates/{id}`.
 async fn detail(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<TemplatesService>,
     id: web::Path<String>,
     query: web::Query<DetailQuery>,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (console, session, service) = (&ui.console, &ui.session, &ui.service);
     let tenant = session.principal.tenant_id.clone();
     let detail = service.detail(&tenant, &id, false).await?;
     let id = detail.template.id.clone();
@@ -218,7 +195,7 @@ async fn detail(
     let (evaluation, history) = match &console.quality {
         Some(_) => {
             let files = content.files.clone();
-            let min = min_score(&console);
+            let min = min_score(console);
             let eval = run_blocking("console.quality", move || {
                 QualityService::evaluate_files(&files, min)
             })
@@ -232,7 +209,8 @@ async fn detail(
         }
         None => (None, None),
     };
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("t", &detail.template)
         .set("parameters", &detail.parameters)
         .set("files", &detail.files)
@@ -244,7 +222,7 @@ async fn detail(
         .set("ledger", &ledger)
         .set("evaluation", &evaluation)
         .set("history", &history)
-        .set("min_score", min_score(&console))
+        .set("min_score", min_score(console))
         .set("json_url", format!("/api/v1/templates/{id}"));
     view::ok("template.html", ctx)
 }
@@ -256,13 +234,11 @@ struct FileQuery {
 
 /// `/ui/templates/{id}/files/{path}`: one file, escaped (binary files are not shown).
 async fn file(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<TemplatesService>,
     path: web::Path<(String, String)>,
     query: web::Query<FileQuery>,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let (id, file_path) = path.into_inner();
     let tenant = &session.principal.tenant_id;
     let template = service.get(tenant, &id).await?;
@@ -279,7 +255,8 @@ async fn file(
             crate::console::session::urlencode(v)
         ));
     }
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("t", &template)
         .set("file_path", &file.path)
         .set("size", file.content.len())
@@ -312,13 +289,11 @@ struct DiffFile {
 
 /// `/ui/templates/{id}/diff?from=…&to=…` (to defaults to the current version).
 async fn diff(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<TemplatesService>,
     id: web::Path<String>,
     query: web::Query<DiffQuery>,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let tenant = &session.principal.tenant_id;
     let template = service.get(tenant, &id).await?;
     let versions = service
@@ -365,7 +340,8 @@ async fn diff(
         "/api/v1/templates/{}/diff?from={}&to={}",
         template.id, d.from, d.to
     );
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("t", &template)
         .set(
             "d",
@@ -381,13 +357,8 @@ async fn diff(
 }
 
 /// `POST /ui/templates/{id}/restore` (editors): makes an earlier version current again.
-async fn restore(
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
+async fn restore(ui: Ui<TemplatesService>, id: web::Path<String>, form: CsrfForm) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Editor)?;
     let commit = form.text("commit").ok_or_else(|| {
         ApiError::validation(
@@ -600,19 +571,17 @@ struct UseState {
 
 /// The "use" page at `status`, showing `state`.
 async fn use_page(
-    req: &HttpRequest,
-    console: &Console,
-    session: &Session,
+    ui: &Ui<TemplatesService>,
     id: &str,
     version: Option<String>,
     state: UseState,
     status: StatusCode,
 ) -> UiResult {
-    let service = service(console)?;
-    let tenant = &session.principal.tenant_id;
-    let detail = service.detail(tenant, id, false).await?;
+    let tenant = &ui.session.principal.tenant_id;
+    let detail = ui.service.detail(tenant, id, false).await?;
     let fields = fields_of(&detail.parameters, &state.values, &state.errors);
-    let ctx = Ctx::new(req, console, session)
+    let ctx = ui
+        .ctx()
         .set("t", &detail.template)
         .set(
             "unsupported",
@@ -636,14 +605,11 @@ async fn use_page(
 /// `/ui/templates/{id}/use`: the form, prefilled from the query string (`?name=value`, or
 /// `?from=<instantiation id>` to re-run with an earlier instantiation's answers).
 async fn use_form(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<TemplatesService>,
     id: web::Path<String>,
     query: web::Query<Vec<(String, String)>>,
 ) -> UiResult {
-    let service = service(&console)?;
-    let tenant = &session.principal.tenant_id;
+    let (service, tenant) = (&ui.service, &ui.session.principal.tenant_id);
     let detail = service.detail(tenant, &id, false).await?;
     let mut values = Map::new();
     let mut version = None;
@@ -674,7 +640,7 @@ async fn use_form(
         preview: None,
     };
     let id = &detail.template.id;
-    use_page(&req, &console, &session, id, version, state, StatusCode::OK).await
+    use_page(&ui, id, version, state, StatusCode::OK).await
 }
 
 /// A submitted "use" form: its template, the answers as typed and the version asked for.
@@ -684,14 +650,10 @@ struct Answers {
     version: Option<String>,
 }
 
-async fn answers(
-    service: &TemplatesService,
-    session: &Session,
-    id: &str,
-    form: &CsrfForm,
-) -> Result<Answers, UiError> {
-    let detail = service
-        .detail(&session.principal.tenant_id, id, false)
+async fn answers(ui: &Ui<TemplatesService>, id: &str, form: &CsrfForm) -> Result<Answers, UiError> {
+    let detail = ui
+        .service
+        .detail(&ui.session.principal.tenant_id, id, false)
         .await?;
     let values = parameters_from(&detail.parameters, &form.0);
     Ok(Answers {
@@ -704,8 +666,7 @@ async fn answers(
 /// Instantiates the answers (a dry run, or for real in `format`). Invalid answers (a client
 /// error) come back as `Err((field errors, general errors))` for the form to show.
 async fn instantiate_answers(
-    service: &TemplatesService,
-    session: &Session,
+    ui: &Ui<TemplatesService>,
     answers: &Answers,
     dry_run: bool,
     format: &str,
@@ -718,8 +679,14 @@ async fn instantiate_answers(
         ..InstantiateRequest::default()
     };
     let id = &answers.detail.template.id;
-    match service
-        .instantiate(&session.principal, id, request, InstantiationSource::Http)
+    match ui
+        .service
+        .instantiate(
+            &ui.session.principal,
+            id,
+            request,
+            InstantiationSource::Http,
+        )
         .await
     {
         Ok(done) => Ok(Ok(done)),
@@ -741,39 +708,32 @@ async fn instantiate_answers(
 
 /// `POST /ui/templates/{id}/preview`: a dry run with the form's answers. htmx gets the preview
 /// fragment (with out-of-band updates of each field's error); without JS, the whole form page.
-async fn preview(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
-    let answers = answers(service, &session, &id, &form).await?;
-    let (preview, errors, general) =
-        match instantiate_answers(service, &session, &answers, true, "json").await? {
-            Ok(done) => (
-                Some(json!({
-                    "files": preview_files(&done.files),
-                    "empty_dirs": done.empty_dirs,
-                    "warnings": done.warnings,
-                    "root_dir": done.output.root_dir,
-                    "checksum": done.checksum,
-                    "commit": done.commit,
-                })),
-                Vec::new(),
-                Vec::new(),
-            ),
-            Err((fields, general)) => (None, fields, general),
-        };
+async fn preview(ui: Ui<TemplatesService>, id: web::Path<String>, form: CsrfForm) -> UiResult {
+    let answers = answers(&ui, &id, &form).await?;
+    let (preview, errors, general) = match instantiate_answers(&ui, &answers, true, "json").await? {
+        Ok(done) => (
+            Some(json!({
+                "files": preview_files(&done.files),
+                "empty_dirs": done.empty_dirs,
+                "warnings": done.warnings,
+                "root_dir": done.output.root_dir,
+                "checksum": done.checksum,
+                "commit": done.commit,
+            })),
+            Vec::new(),
+            Vec::new(),
+        ),
+        Err((fields, general)) => (None, fields, general),
+    };
     let Answers {
         detail,
         values,
         version,
     } = answers;
-    if view::is_htmx(&req) {
+    if view::is_htmx(&ui.req) {
         let fields = fields_of(&detail.parameters, &values, &errors);
-        let ctx = Ctx::new(&req, &console, &session)
+        let ctx = ui
+            .ctx()
             .set("t", &detail.template)
             .set("fields", fields)
             .set("general_errors", general)
@@ -788,25 +748,18 @@ async fn preview(
         preview,
     };
     let id = &detail.template.id;
-    use_page(&req, &console, &session, id, version, state, StatusCode::OK).await
+    use_page(&ui, id, version, state, StatusCode::OK).await
 }
 
 /// `POST /ui/templates/{id}/download`: instantiates for real (recorded in the ledger) and
 /// answers with the archive; invalid answers bring the form back with its errors.
-async fn download(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
-    let answers = answers(service, &session, &id, &form).await?;
+async fn download(ui: Ui<TemplatesService>, id: web::Path<String>, form: CsrfForm) -> UiResult {
+    let answers = answers(&ui, &id, &form).await?;
     let (kind, format) = match form.get("format") {
         Some("tar.gz") => (ArchiveKind::TarGz, "tar.gz"),
         _ => (ArchiveKind::Zip, "zip"),
     };
-    let done = match instantiate_answers(service, &session, &answers, false, format).await? {
+    let done = match instantiate_answers(&ui, &answers, false, format).await? {
         Ok(done) => done,
         Err((errors, general)) => {
             let state = UseState {
@@ -817,7 +770,7 @@ async fn download(
             };
             let (id, version) = (&answers.detail.template.id, answers.version);
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return use_page(&req, &console, &session, id, version, state, status).await;
+            return use_page(&ui, id, version, state, status).await;
         }
     };
     let bytes = run_blocking("console.archive", move || {

@@ -6,14 +6,13 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{clean, filter_base, lenient_i64, list_links, page_query};
-use crate::console::Console;
-use crate::console::session::{CsrfForm, Session, UiError, UiResult, urlencode};
+use super::{OffsetQuery, Ui, clean, filter_base, lenient_i64, list_links, page_query};
+use crate::console::session::{CsrfForm, Session, UiResult, urlencode};
 use crate::console::view::{self, Ctx};
 use crate::modules::workflows::WorkflowsService;
 use crate::modules::workflows::model::{
@@ -39,10 +38,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/dlq/redrive", web::post().to(redrive));
 }
 
-fn service(console: &Console) -> Result<&WorkflowsService, UiError> {
-    Ok(crate::console::enabled(&console.workflows, "workflows")?)
-}
-
 /// Workflow id → name for the tenant's workflows (first 100), for readable run lists.
 async fn names(
     service: &WorkflowsService,
@@ -54,25 +49,13 @@ async fn names(
     Ok(defs.items.into_iter().map(|d| (d.id, d.name)).collect())
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ListQuery {
-    offset: Option<String>,
-}
-
-async fn definitions(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    query: web::Query<ListQuery>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn definitions(ui: Ui<WorkflowsService>, query: web::Query<OffsetQuery>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let page = service
-        .list_definitions(
-            &session.principal.tenant_id,
-            page_query(Some(50), lenient_i64(&query.offset)),
-        )
+        .list_definitions(&session.principal.tenant_id, query.page(50))
         .await?;
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("page", &page)
         .set("base", "/ui/workflows?")
         .set("json_url", "/api/v1/workflows");
@@ -85,13 +68,11 @@ struct DefinitionQuery {
 }
 
 async fn definition(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<WorkflowsService>,
     id: web::Path<String>,
     query: web::Query<DefinitionQuery>,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let detail = service
         .definition_detail(
             session.principal.tenant_id.clone(),
@@ -104,14 +85,15 @@ async fn definition(
             &session.principal.tenant_id,
             RunsQuery {
                 workflow_id: Some(detail.summary.id.clone()),
-                limit: Some(10),
                 ..RunsQuery::default()
             },
+            &PageQuery::new(10, 0),
         )
         .await?;
     let definition_json = serde_json::to_string_pretty(&detail.definition).unwrap_or_default();
     let json_url = format!("/api/v1/workflows/{}", detail.summary.id);
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("w", &detail)
         .set("definition_json", definition_json)
         .set("runs", &runs)
@@ -138,13 +120,8 @@ fn json_object(raw: Option<&str>, field: &str) -> Result<Map<String, Value>, Api
 }
 
 /// `POST /ui/workflows/{id}/execute` (editors): starts a run and shows it.
-async fn execute(
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
+async fn execute(ui: Ui<WorkflowsService>, id: web::Path<String>, form: CsrfForm) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Editor)?;
     let inputs = json_object(form.get("inputs"), "inputs")?;
     let version = form.text("version").and_then(|v| v.parse().ok());
@@ -162,32 +139,29 @@ async fn execute(
 /// `POST /ui/workflows/{id}/pause` (admins, as the API): its active runs pause and new runs
 /// start paused. `back` (a console path) is where to show the result.
 async fn pause_workflow(
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<WorkflowsService>,
     id: web::Path<String>,
     form: CsrfForm,
 ) -> UiResult {
-    set_workflow_paused(&console, &session, id.into_inner(), form, true).await
+    set_workflow_paused(ui, id.into_inner(), form, true).await
 }
 
 /// `POST /ui/workflows/{id}/resume` (admins): resumes the workflow and the runs its pause paused.
 async fn resume_workflow(
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<WorkflowsService>,
     id: web::Path<String>,
     form: CsrfForm,
 ) -> UiResult {
-    set_workflow_paused(&console, &session, id.into_inner(), form, false).await
+    set_workflow_paused(ui, id.into_inner(), form, false).await
 }
 
 async fn set_workflow_paused(
-    console: &Console,
-    session: &Session,
+    ui: Ui<WorkflowsService>,
     id: String,
     form: CsrfForm,
     paused: bool,
 ) -> UiResult {
-    let service = service(console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Admin)?;
     let wf = service.set_workflow_paused(&principal, id, paused).await?;
     let back = form
@@ -239,13 +213,8 @@ const STATUSES: &[&str] = &[
     "dead_lettered",
 ];
 
-async fn runs(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    filter: web::Query<RunsFilter>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn runs(ui: Ui<WorkflowsService>, filter: web::Query<RunsFilter>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let f = filter.into_inner();
     let page = page_query(Some(50), lenient_i64(&f.offset));
     let query = RunsQuery {
@@ -253,13 +222,11 @@ async fn runs(
         status: clean(&f.status),
         since: parse_time(&f.since, "since")?,
         until: parse_time(&f.until, "until")?,
-        limit: page.limit,
-        offset: page.offset,
     };
     let list = service
-        .list_runs(&session.principal.tenant_id, query.clone())
+        .list_runs(&session.principal.tenant_id, query.clone(), &page)
         .await?;
-    let names = names(service, &session).await?;
+    let names = names(service, session).await?;
     let pairs = [
         ("status", query.status.clone()),
         ("workflow_id", query.workflow_id.clone()),
@@ -273,7 +240,8 @@ async fn runs(
         ("until", query.until.map(|t| t.to_rfc3339())),
     ];
     let json_url = filter_base("/api/v1/workflows/runs", &api_pairs);
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("page", &list)
         .set("names", &names)
         .set("statuses", STATUSES)
@@ -486,13 +454,8 @@ const INLINE_STEPS: usize = 50;
 
 /// `/ui/runs/{id}/steps/{step}`: one step of a run in full (every attempt's error with its
 /// details, inputs, outputs).
-async fn step_page(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    path: web::Path<(String, String)>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn step_page(ui: Ui<WorkflowsService>, path: web::Path<(String, String)>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let (run_id, step_id) = path.into_inner();
     let run = service
         .run_view(session.principal.tenant_id.clone(), run_id)
@@ -504,7 +467,8 @@ async fn step_page(
             format!("The run has no step `{step_id}`."),
         )
     })?;
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("r", &run)
         .set("s", step)
         .set("span_ms", span_ms)
@@ -553,13 +517,11 @@ struct RunQuery {
 /// `/ui/runs/{id}`; an htmx poll gets the run's body only (which stops polling once the run is
 /// no longer live). `?step=` (the short link each step row carries) leads to the step's page.
 async fn run(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<WorkflowsService>,
     id: web::Path<String>,
     query: web::Query<RunQuery>,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (req, session, service) = (&ui.req, &ui.session, &ui.service);
     if let Some(step) = query.step.as_deref().filter(|s| !s.is_empty()) {
         return Ok(view::see_other(format!(
             "/ui/runs/{}/steps/{}",
@@ -571,14 +533,8 @@ async fn run(
         .run_view(session.principal.tenant_id.clone(), id.into_inner())
         .await?;
     let can_redrive = run.status == RunStatus::DeadLettered && session.is_admin();
-    let ctx = run_ctx(
-        Ctx::new(&req, &console, &session),
-        &run,
-        Utc::now(),
-        session.can_edit(),
-        can_redrive,
-    );
-    if view::is_htmx(&req) {
+    let ctx = run_ctx(ui.ctx(), &run, Utc::now(), session.can_edit(), can_redrive);
+    if view::is_htmx(req) {
         return view::ok("run_body.html", ctx);
     }
     view::ok("run.html", ctx)
@@ -587,12 +543,11 @@ async fn run(
 /// `POST /ui/runs/{id}/{cancel|pause|resume}` (editors) and `redrive` (admins, as the API's
 /// DLQ redrive).
 async fn run_action(
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<WorkflowsService>,
     path: web::Path<(String, String)>,
     _form: CsrfForm,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let (id, action) = path.into_inner();
     match action.as_str() {
         "cancel" => {
@@ -639,13 +594,8 @@ async fn run_action(
 }
 
 /// `POST /ui/runs/{id}/events` (editors): sends a named event with a JSON payload.
-async fn send_event(
-    console: web::Data<Console>,
-    session: Session,
-    id: web::Path<String>,
-    form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
+async fn send_event(ui: Ui<WorkflowsService>, id: web::Path<String>, form: CsrfForm) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Editor)?;
     let name = form.text("name").unwrap_or_default();
     let payload = match form.text("payload") {
@@ -671,30 +621,18 @@ async fn send_event(
     Ok(view::see_other(format!("/ui/runs/{}", urlencode(&id))))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct AuditQuery {
-    offset: Option<String>,
-}
-
 async fn audit(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
+    ui: Ui<WorkflowsService>,
     id: web::Path<String>,
-    query: web::Query<AuditQuery>,
+    query: web::Query<OffsetQuery>,
 ) -> UiResult {
-    let service = service(&console)?;
+    let (session, service) = (&ui.session, &ui.service);
     let tenant = session.principal.tenant_id.clone();
     let id = id.into_inner();
-    let entries = service
-        .audit(
-            &tenant,
-            id.clone(),
-            page_query(Some(100), lenient_i64(&query.offset)),
-        )
-        .await?;
+    let entries = service.audit(&tenant, id.clone(), query.page(100)).await?;
     let verification = service.verify_audit(&tenant, id.clone()).await?;
-    let ctx = Ctx::new(&req, &console, &session)
+    let ctx = ui
+        .ctx()
         .set("run_id", &id)
         .set("page", &entries)
         .set("v", &verification)
@@ -714,13 +652,8 @@ struct DlqFilter {
     skipped: Option<String>,
 }
 
-async fn dlq(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    filter: web::Query<DlqFilter>,
-) -> UiResult {
-    let service = service(&console)?;
+async fn dlq(ui: Ui<WorkflowsService>, filter: web::Query<DlqFilter>) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let workflow = filter.workflow_id.clone().filter(|s| !s.is_empty());
     let page = page_query(Some(50), lenient_i64(&filter.offset));
     let entries = service
@@ -728,13 +661,13 @@ async fn dlq(
             &session.principal.tenant_id,
             DlqQuery {
                 workflow_id: workflow.clone(),
-                limit: page.limit,
-                offset: page.offset,
             },
+            &page,
         )
         .await?;
-    let names = names(service, &session).await?;
-    let ctx = Ctx::new(&req, &console, &session)
+    let names = names(service, session).await?;
+    let ctx = ui
+        .ctx()
         .set("page", &entries)
         .set("names", &names)
         .set("workflow_id", &workflow)
@@ -751,13 +684,8 @@ async fn dlq(
 
 /// `POST /ui/dlq/redrive` (admins, as the API): `run_ids` (checked rows) or `workflow_id` (all
 /// of its dead-lettered runs). Without `confirm=yes` it shows what would be redriven and asks.
-async fn redrive(
-    req: HttpRequest,
-    console: web::Data<Console>,
-    session: Session,
-    form: CsrfForm,
-) -> UiResult {
-    let service = service(&console)?;
+async fn redrive(ui: Ui<WorkflowsService>, form: CsrfForm) -> UiResult {
+    let (session, service) = (&ui.session, &ui.service);
     let principal = session.as_role(Role::Admin)?;
     let run_ids: Vec<String> = form
         .all("run_ids")
@@ -780,8 +708,9 @@ async fn redrive(
         .into());
     }
     if form.get("confirm") != Some("yes") {
-        let names = names(service, &session).await?;
-        let ctx = Ctx::new(&req, &console, &session)
+        let names = names(service, session).await?;
+        let ctx = ui
+            .ctx()
             .set("run_ids", &run_ids)
             .set("workflow_id", &workflow_id)
             .set(

@@ -57,14 +57,12 @@ struct ListQuery {
     owner: Option<String>,
     /// provisioning, ready, failed, terminating or deleted (as last seen).
     phase: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
 }
 
 /// List the tenant's environments (newest first), with the phase last seen.
 #[utoipa::path(
     tag = "k8s",
-    params(ListQuery),
+    params(ListQuery, PageQuery),
     responses(
         (status = 200, description = "Environments of your tenant", body = Page<EnvironmentView>),
         ApiErrors,
@@ -76,6 +74,7 @@ async fn list_environments(
     auth: Authorized<Viewer>,
     service: web::Data<K8sService>,
     query: web::Query<ListQuery>,
+    page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
     let page = service
@@ -85,10 +84,7 @@ async fn list_environments(
                 owner: q.owner.filter(|s| !s.is_empty()),
                 phase: q.phase.filter(|s| !s.is_empty()),
             },
-            PageQuery {
-                limit: q.limit,
-                offset: q.offset,
-            },
+            page.into_inner(),
         )
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -545,10 +545,6 @@ pub struct SyncReport {
 /// `GET /api/v1/templates/{id}/instantiations`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 pub struct InstantiationsQuery {
-    /// Items per page (1-100, default 20).
-    pub limit: Option<i64>,
-    /// Items to skip (default 0).
-    pub offset: Option<i64>,
     /// Only generated projects behind the current version: the latest entry of each project
     /// (its generation or its last update), with `versions_behind` and `changelog`.
     pub behind: Option<bool>,

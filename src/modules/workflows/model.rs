@@ -383,8 +383,6 @@ pub struct RunsQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only runs created before this time (RFC 3339).
     pub until: Option<DateTime<Utc>>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -392,8 +390,6 @@ pub struct RunsQuery {
 pub struct DlqQuery {
     /// Only runs of this workflow.
     pub workflow_id: Option<String>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
 }
 
 /// A dead-lettered run: what failed, how often, and with which inputs.

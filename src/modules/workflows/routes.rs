@@ -267,7 +267,7 @@ async fn resume_workflow(
 /// List runs, newest first, filtered by workflow, status and creation time.
 #[utoipa::path(
     tag = "workflows",
-    params(RunsQuery),
+    params(RunsQuery, PageQuery),
     responses(
         (status = 200, description = "Runs", body = Page<RunSummary>),
         ApiErrors,
@@ -279,8 +279,11 @@ async fn list_runs(
     auth: Authorized<Viewer>,
     service: web::Data<WorkflowsService>,
     query: web::Query<RunsQuery>,
+    page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = service.list_runs(auth.tenant(), query.into_inner()).await?;
+    let page = service
+        .list_runs(auth.tenant(), query.into_inner(), &page)
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -409,7 +412,7 @@ async fn send_event(
 /// List dead-lettered runs with the failed step's error, attempts and inputs.
 #[utoipa::path(
     tag = "workflows",
-    params(DlqQuery),
+    params(DlqQuery, PageQuery),
     responses(
         (status = 200, description = "Dead-lettered runs", body = Page<DlqEntry>),
         ApiErrors,
@@ -421,8 +424,11 @@ async fn list_dlq(
     auth: Authorized<Viewer>,
     service: web::Data<WorkflowsService>,
     query: web::Query<DlqQuery>,
+    page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = service.list_dlq(auth.tenant(), query.into_inner()).await?;
+    let page = service
+        .list_dlq(auth.tenant(), query.into_inner(), &page)
+        .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -160,7 +160,7 @@ pub(super) async fn instantiate_template(
 /// behind and the changelog between.
 #[utoipa::path(
     tag = "templates",
-    params(("id" = String, Path, description = "Template id"), InstantiationsQuery),
+    params(("id" = String, Path, description = "Template id"), InstantiationsQuery, PageQuery),
     responses(
         (status = 200, description = "Ledger entries, newest first (with `behind=true`: the projects behind, most versions behind first)", body = Page<InstantiationView>),
         ApiErrors, TemplateNotFound,
@@ -173,12 +173,9 @@ pub(super) async fn list_instantiations(
     service: web::Data<TemplatesService>,
     path: web::Path<String>,
     query: web::Query<InstantiationsQuery>,
+    page: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<Page<InstantiationView>>> {
     hide_draft_from_viewer(&caller, &service, &path).await?;
-    let page = PageQuery {
-        limit: query.limit,
-        offset: query.offset,
-    };
     if query.behind == Some(true) {
         return Ok(web::Json(
             service.behind(caller.tenant(), &path, &page).await?,

@@ -18,11 +18,8 @@ impl WorkflowsService {
         &self,
         tenant: &TenantId,
         query: DlqQuery,
+        page: &PageQuery,
     ) -> Result<Page<DlqEntry>, ApiError> {
-        let page = PageQuery {
-            limit: query.limit,
-            offset: query.offset,
-        };
         let (t, q) = (tenant.clone(), page.clone());
         let workflow = query.workflow_id.filter(|s| !s.is_empty());
         let (entries, total) = self
@@ -56,7 +53,7 @@ impl WorkflowsService {
                 Ok((entries, total))
             })
             .await?;
-        Ok(Page::new(entries, total, &page))
+        Ok(Page::new(entries, total, page))
     }
 
     /// Redrives dead-lettered runs from their failed step (listed ids, or all of a workflow's).

@@ -200,6 +200,7 @@ impl WorkflowsService {
         &self,
         tenant: &TenantId,
         query: RunsQuery,
+        page: &PageQuery,
     ) -> Result<Page<RunSummary>, ApiError> {
         let retrying = query.status.as_deref() == Some("retrying");
         let status = match query.status.as_deref() {
@@ -216,10 +217,6 @@ impl WorkflowsService {
             retrying,
             since: query.since.map(|t| t.naive_utc()),
             until: query.until.map(|t| t.naive_utc()),
-        };
-        let page = PageQuery {
-            limit: query.limit,
-            offset: query.offset,
         };
         let (tenant, q) = (tenant.clone(), page.clone());
         let (rows, total, retrying) = self
@@ -247,7 +244,7 @@ impl WorkflowsService {
                 summary
             })
             .collect();
-        Ok(Page::new(items, total, &page))
+        Ok(Page::new(items, total, page))
     }
 
     /// Applies a run operation under the run's lock.
