@@ -146,6 +146,8 @@ struct Inner {
     /// `sync.rs`).
     evictions: Mutex<HashMap<String, u64>>,
     evictors: RwLock<Vec<(&'static str, Evictor)>>,
+    /// Stores of computed answers into Redis under way (at most half the pool).
+    stores: Arc<tokio::sync::Semaphore>,
     default_ttl: Duration,
     local_ttl: Duration,
     /// Milliseconds after `started` at which the last answered PING on the invalidation channel
@@ -267,6 +269,7 @@ impl Cache {
             .weigher(|key: &String, entry: &LocalEntry| entry.weight(key))
             .time_to_live(default_ttl)
             .build();
+        let stores = redis.as_ref().map_or(1, |h| (h.pool_size() / 2).max(1));
         Cache {
             inner: Arc::new(Inner {
                 redis,
@@ -279,6 +282,7 @@ impl Cache {
                 joined: AtomicBool::new(false),
                 evictions: Mutex::new(HashMap::new()),
                 evictors: RwLock::new(Vec::new()),
+                stores: Arc::new(tokio::sync::Semaphore::new(stores)),
                 default_ttl,
                 local_ttl,
                 proven_at_ms: AtomicU64::new(0),
@@ -354,11 +358,21 @@ impl Cache {
         self.count(Tier::Computed);
         let value = Arc::new(compute().await?);
         self.remember(full.clone(), value.clone());
-        if let Some(handle) = shared {
+        // Off the request: the answer is ready, storing it for the other replicas can lag, or be
+        // skipped when as many stores as half the pool are under way (a burst of misses would
+        // otherwise queue thousands of them in front of the reads for the pool's connections,
+        // time reads out and open the breaker).
+        let permit = shared
+            .as_ref()
+            .and_then(|_| self.inner.stores.clone().try_acquire_owned().ok());
+        if shared.is_some() && permit.is_none() {
+            metrics::counter!("maestro_cache_shared_stores_skipped_total").increment(1);
+        }
+        if let (Some(handle), Some(permit)) = (shared, permit) {
             let k = Self::redis_key(&handle, &format!("r:{full}"));
             let (raw, ttl) = (value.encode(), self.inner.default_ttl.as_millis() as u64);
-            // Off the request: the answer is ready, storing it for the other replicas can lag.
             tokio::spawn(async move {
+                let _permit = permit;
                 let _ = handle
                     .run(|mut conn| async move {
                         redis::cmd("SET")
