@@ -186,6 +186,11 @@ impl RedisHandle {
         &self.inner.url
     }
 
+    /// Connections the pool holds at most.
+    pub fn pool_size(&self) -> usize {
+        self.inner.pool.status().max_size
+    }
+
     pub fn command_timeout(&self) -> Duration {
         self.inner.command_timeout
     }

@@ -1,7 +1,10 @@
 //! Maestro-issued access tokens: HS256 JWTs signed with `auth.secret_key`, 30 minutes by default.
 
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use super::Role;
@@ -34,9 +37,9 @@ pub const LEEWAY_SECS: u64 = 5;
 #[derive(Clone)]
 pub struct LocalTokens {
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    /// Built once: it holds sets, so building it per request cost allocations on every call.
-    validation: Validation,
+    /// The HMAC key set up once (jsonwebtoken set it up, and parsed the header three times, on
+    /// every call: 44 % of a cached read's instructions).
+    verifying: hmac::Key,
     issuer: String,
     audience: String,
     ttl_secs: u64,
@@ -49,16 +52,9 @@ pub struct TokenRejected(pub String);
 
 impl LocalTokens {
     pub fn new(secret: &str, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
         LocalTokens {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
-            validation,
+            verifying: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             ttl_secs,
@@ -101,10 +97,70 @@ impl LocalTokens {
     /// Verifies signature, algorithm (HS256 only: `none` and every other algorithm are refused),
     /// expiry, not-before (`nbf`, when present), issuer and audience, with [`LEEWAY_SECS`] of
     /// clock skew.
+    ///
+    /// The rules of jsonwebtoken's `Validation` as it was configured here (HS256; `exp`, `iss`,
+    /// `aud` and `sub` required; `nbf` checked), done in one pass: the header is decoded once, the
+    /// signature checked in constant time with the key set up once, the claims decoded straight
+    /// into [`AccessClaims`].
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejected> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| TokenRejected(format!("invalid access token: {e}")))
+        let reject = |why: &str| TokenRejected(format!("invalid access token: {why}"));
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(reject("InvalidToken"));
+        };
+        if !is_hs256(header) {
+            return Err(reject("InvalidAlgorithm"));
+        }
+        let mut tag = [0u8; 64];
+        let tag = match URL_SAFE_NO_PAD.decode_slice(signature, &mut tag) {
+            Ok(n) => &tag[..n],
+            Err(_) => return Err(reject("InvalidSignature")),
+        };
+        let signed = &token[..header.len() + 1 + payload.len()];
+        hmac::verify(&self.verifying, signed.as_bytes(), tag)
+            .map_err(|_| reject("InvalidSignature"))?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| reject("InvalidToken"))?;
+        let claims: AccessClaims =
+            serde_json::from_slice(&payload).map_err(|e| reject(&format!("Json({e})")))?;
+        let now = Utc::now().timestamp();
+        let leeway = LEEWAY_SECS as i64;
+        if claims.exp < 0 || claims.nbf.is_some_and(|nbf| nbf < 0) {
+            return Err(reject("InvalidClaimFormat"));
+        }
+        if claims.exp < now - leeway {
+            return Err(reject("ExpiredSignature"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(reject("ImmatureSignature"));
+        }
+        if claims.iss != self.issuer {
+            return Err(reject("InvalidIssuer"));
+        }
+        if claims.aud != self.audience {
+            return Err(reject("InvalidAudience"));
+        }
+        Ok(claims)
+    }
+}
+
+/// The JOSE header's `alg`, as far as dispatching needs it.
+#[derive(Deserialize)]
+struct AlgOnly<'a> {
+    #[serde(borrow)]
+    alg: &'a str,
+}
+
+/// Whether a token's encoded header names HS256 (a Maestro token). Decoded on the stack: a
+/// header longer than any Maestro issues is not one.
+pub fn is_hs256(encoded_header: &str) -> bool {
+    let mut raw = [0u8; 192];
+    match URL_SAFE_NO_PAD.decode_slice(encoded_header, &mut raw) {
+        Ok(n) => serde_json::from_slice::<AlgOnly<'_>>(&raw[..n]).is_ok_and(|h| h.alg == "HS256"),
+        Err(_) => false,
     }
 }
 
@@ -202,5 +258,91 @@ mod tests {
                 .issue("u1", "t1", "a@b.c", Role::Admin, None)
                 .unwrap();
         assert!(t.verify(&wrong_aud).is_err());
+    }
+
+    fn sign(header: &str, claims: &serde_json::Value, secret: &[u8]) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, secret),
+            message.as_bytes(),
+        );
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    #[test]
+    fn every_rule_of_the_verifier_refuses_what_it_should() {
+        let t = tokens();
+        let secret = b"test-secret-0123456789abcdef0123";
+        let now = Utc::now().timestamp();
+        let good = serde_json::json!({
+            "sub": "u1", "tid": "t1", "role": "admin", "email": "a@b.c", "iss": "maestro",
+            "aud": "maestro-api", "iat": now, "exp": now + 600, "jti": "j",
+        });
+        let hs256 = r#"{"typ":"JWT","alg":"HS256"}"#;
+        assert!(t.verify(&sign(hs256, &good, secret)).is_ok());
+        let refused = |token: &str, why: &str| {
+            let err = t.verify(token).expect_err(why);
+            assert!(err.0.contains(why), "{why}: {err}");
+        };
+        // Another algorithm over the same key (HS512 here, signed as HS256 would be), none.
+        refused(
+            &sign(r#"{"alg":"HS512"}"#, &good, secret),
+            "InvalidAlgorithm",
+        );
+        refused(
+            &sign(r#"{"alg":"none"}"#, &good, secret),
+            "InvalidAlgorithm",
+        );
+        refused(
+            &sign(r#"{"alg":"hs256"}"#, &good, secret),
+            "InvalidAlgorithm",
+        );
+        refused(&sign("not json", &good, secret), "InvalidAlgorithm");
+        // Wrong key, tampered payload, truncated or missing signature.
+        refused(&sign(hs256, &good, b"another-secret"), "InvalidSignature");
+        let token = sign(hs256, &good, secret);
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let (header, _) = message.split_once('.').unwrap();
+        let mut tampered = good.clone();
+        tampered["role"] = "admin".into();
+        tampered["tid"] = "t2".into();
+        let tampered_payload = URL_SAFE_NO_PAD.encode(tampered.to_string());
+        refused(
+            &format!("{header}.{tampered_payload}.{signature}"),
+            "InvalidSignature",
+        );
+        refused(&format!("{message}."), "InvalidSignature");
+        refused(
+            &format!("{message}.{}", &signature[..20]),
+            "InvalidSignature",
+        );
+        refused(&format!("{message}.!!!"), "InvalidSignature");
+        // Malformed segments.
+        refused(message, "InvalidToken");
+        refused(&format!("{token}.x"), "InvalidToken");
+        refused("", "InvalidToken");
+        // Required claims, their formats, and the time rules (with the leeway).
+        for claim in ["exp", "sub", "iss", "aud"] {
+            let mut missing = good.clone();
+            missing.as_object_mut().unwrap().remove(claim);
+            refused(&sign(hs256, &missing, secret), "Json");
+        }
+        let with = |key: &str, value: serde_json::Value| {
+            let mut claims = good.clone();
+            claims[key] = value;
+            sign(hs256, &claims, secret)
+        };
+        refused(&with("exp", (now - 60).into()), "ExpiredSignature");
+        assert!(t.verify(&with("exp", (now - 2).into())).is_ok(), "leeway");
+        refused(&with("exp", "soon".into()), "Json");
+        refused(&with("exp", (-1).into()), "InvalidClaimFormat");
+        refused(&with("nbf", (now + 60).into()), "ImmatureSignature");
+        refused(&with("iss", "someone-else".into()), "InvalidIssuer");
+        refused(&with("aud", "other".into()), "InvalidAudience");
+        refused(&with("aud", serde_json::json!(["maestro-api"])), "Json");
     }
 }

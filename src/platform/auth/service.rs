@@ -374,6 +374,11 @@ impl AuthService {
     /// Resolves a bearer token: Maestro tokens (HS256) against the local secret, asymmetric
     /// tokens against the OIDC issuer's JWKS when one is configured.
     pub async fn authenticate(&self, token: &str) -> ApiResult<Principal> {
+        // The header is decoded in full only for the rare OIDC path.
+        let encoded_header = token.split('.').next().unwrap_or_default();
+        if super::jwt::is_hs256(encoded_header) {
+            return self.authenticate_local(token).await;
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::unauthorized("The bearer token is not a valid JWT."))?;
         match header.alg {

@@ -10,45 +10,40 @@
 //!   `<prefix>:cache:`), otherwise in-process.
 //!
 //! Cross-replica invalidation (with Redis): generations live in Redis (`INCR`), and every bump,
-//! every [`Cache::evict`] (e.g. a user's role changed) and every *epoch* change is published on
-//! the channel `<prefix>:cache:events`, which each replica's [`Cache::sync_task`] subscribes to.
-//! A replica uses Redis as L2 only while it is subscribed and has seen an epoch announcement on
-//! the channel. Whenever it (re)subscribes — at start, after Redis came back, restarted from a
-//! stale dump or failed over — it announces a new random epoch, and every replica that hears an
-//! epoch drops its L1, its known generations and everything registered with
-//! [`Cache::on_evict`] (cached identities). The epoch is part of every L2 key, so entries written
-//! before the announcement (including stale ones restored from a dump) are never read again.
-//! A write whose bump or eviction could not be published (Redis unreachable or hung) marks the
-//! replica for a new epoch as soon as Redis answers again.
+//! every [`Cache::evict`] (e.g. a user's role changed; it also counts the topic's evictions in
+//! Redis) and every *epoch* change is published on the channel `<prefix>:cache:events`, which
+//! each replica's [`Cache::sync_task`] subscribes to (on a thread of its own). A replica uses
+//! Redis as L2 only while it is subscribed and has compared its state with Redis since
+//! (re)subscribing (`sync.rs`): when nothing was missed it keeps its L1, known generations and
+//! identities; a tenant whose generation moved meanwhile gets the new one, a topic whose
+//! evictions were missed drops its identities, and when Redis is not the process the current
+//! epoch was announced on (restarted, maybe from a stale dump, or failed over) a new random epoch
+//! is announced and every replica drops its L1, its known generations and everything registered
+//! with [`Cache::on_evict`]. The epoch is part of every L2 key, so entries written before the
+//! announcement (including stale ones restored from a dump) are never read again. A write whose
+//! bump or eviction could not be published (Redis unreachable or hung) marks the replica for a
+//! new epoch as soon as Redis answers again.
 //!
 //! **Bound**: while the channel works, another replica stops serving a changed entry as soon as
 //! the pub/sub message arrives (milliseconds). While it does not (Redis down, hung, or the
 //! subscription lost), a replica serves an in-process entry at most `cache.local_ttl` (default
 //! 2 s) after the channel was last proven live (a PING on the subscription answered every
-//! second, after the messages published before it), and after the channel is back every replica drops its in-process
-//! state before using the cache again. Without Redis there is one process and writes invalidate
-//! at once. A Redis failure is always a miss, so callers fall through to the database.
+//! second, after the messages published before it), and after the channel is back nothing missed
+//! is served again. Without Redis there is one process and writes invalidate at once. A Redis
+//! failure is always a miss, so callers fall through to the database; it never empties L1.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
-use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use moka::Expiry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::CacheSettings;
 use crate::platform::redis::RedisHandle;
-
-/// How often the subscription is checked with a PING (a hung Redis does not close connections).
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Longest wait between attempts to subscribe again.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// A cached response: the serialised body and its entity tag (without quotes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +140,14 @@ struct Inner {
     synced: AtomicBool,
     /// An invalidation could not be published: announce a new epoch once Redis answers.
     resync: AtomicBool,
+    /// This process has been in sync once (so it has in-process state worth comparing).
+    joined: AtomicBool,
+    /// Per identity topic: the eviction counter in Redis as this replica has applied it (see
+    /// `sync.rs`).
+    evictions: Mutex<HashMap<String, u64>>,
     evictors: RwLock<Vec<(&'static str, Evictor)>>,
+    /// Stores of computed answers into Redis under way (at most half the pool).
+    stores: Arc<tokio::sync::Semaphore>,
     default_ttl: Duration,
     local_ttl: Duration,
     /// Milliseconds after `started` at which the last answered PING on the invalidation channel
@@ -267,6 +269,7 @@ impl Cache {
             .weigher(|key: &String, entry: &LocalEntry| entry.weight(key))
             .time_to_live(default_ttl)
             .build();
+        let stores = redis.as_ref().map_or(1, |h| (h.pool_size() / 2).max(1));
         Cache {
             inner: Arc::new(Inner {
                 redis,
@@ -276,7 +279,10 @@ impl Cache {
                 epoch: AtomicU64::new(random_nonzero()),
                 synced: AtomicBool::new(false),
                 resync: AtomicBool::new(false),
+                joined: AtomicBool::new(false),
+                evictions: Mutex::new(HashMap::new()),
                 evictors: RwLock::new(Vec::new()),
+                stores: Arc::new(tokio::sync::Semaphore::new(stores)),
                 default_ttl,
                 local_ttl,
                 proven_at_ms: AtomicU64::new(0),
@@ -352,11 +358,21 @@ impl Cache {
         self.count(Tier::Computed);
         let value = Arc::new(compute().await?);
         self.remember(full.clone(), value.clone());
-        if let Some(handle) = shared {
+        // Off the request: the answer is ready, storing it for the other replicas can lag, or be
+        // skipped when as many stores as half the pool are under way (a burst of misses would
+        // otherwise queue thousands of them in front of the reads for the pool's connections,
+        // time reads out and open the breaker).
+        let permit = shared
+            .as_ref()
+            .and_then(|_| self.inner.stores.clone().try_acquire_owned().ok());
+        if shared.is_some() && permit.is_none() {
+            metrics::counter!("maestro_cache_shared_stores_skipped_total").increment(1);
+        }
+        if let (Some(handle), Some(permit)) = (shared, permit) {
             let k = Self::redis_key(&handle, &format!("r:{full}"));
             let (raw, ttl) = (value.encode(), self.inner.default_ttl.as_millis() as u64);
-            // Off the request: the answer is ready, storing it for the other replicas can lag.
             tokio::spawn(async move {
+                let _permit = permit;
                 let _ = handle
                     .run(|mut conn| async move {
                         redis::cmd("SET")
@@ -543,12 +559,27 @@ impl Cache {
     /// Drops `id` from what is registered under `topic` (e.g. a cached identity) on this replica
     /// at once and on the others through the channel.
     pub async fn evict(&self, topic: &'static str, id: &str) {
-        self.run_evictors(topic, Some(id));
+        self.run_evictors(Some(topic), Some(id));
         let Some(handle) = &self.inner.redis else {
             return;
         };
+        let key = Self::evictions_key(handle, topic);
+        let channel = Self::channel(handle);
         let message = format!("evict {topic} {id}");
-        if let Err(error) = redis_publish(handle, Self::channel(handle), message).await {
+        // With the topic's counter, so a replica that was not listening can tell it missed one.
+        let published = handle
+            .run(|mut conn| async move {
+                redis::cmd("EVAL")
+                    .arg(sync::EVICT)
+                    .arg(1)
+                    .arg(&key)
+                    .arg(&channel)
+                    .arg(&message)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await;
+        if let Err(error) = published {
             self.undelivered(&format!("{error:#}"));
         }
     }
@@ -563,19 +594,42 @@ impl Cache {
             .push((topic, Arc::new(f)));
     }
 
-    fn run_evictors(&self, topic: &str, id: Option<&str>) {
+    /// Runs the evictors of `topic` (all of them for `None`) for `id` (everything for `None`).
+    fn run_evictors(&self, topic: Option<&str>, id: Option<&str>) {
         let evictors: Vec<Evictor> = self
             .inner
             .evictors
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(t, _)| id.is_none() || *t == topic)
+            .filter(|(t, _)| topic.is_none_or(|topic| *t == topic))
             .map(|(_, f)| f.clone())
             .collect();
         for f in evictors {
             f(id);
         }
+    }
+
+    /// The topics evictors are registered for.
+    fn topics(&self) -> Vec<&'static str> {
+        let mut topics: Vec<&'static str> = self
+            .inner
+            .evictors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(t, _)| *t)
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
+    fn lock_evictions(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.inner
+            .evictions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn undelivered(&self, error: &str) {
@@ -594,150 +648,8 @@ impl Cache {
         self.inner.epoch.store(epoch, Ordering::Release);
         self.write_generations().clear();
         self.inner.local.invalidate_all();
-        self.run_evictors("", None);
+        self.run_evictors(None, None);
         metrics::counter!("maestro_cache_epochs_total").increment(1);
-    }
-
-    fn on_message(&self, payload: &str) {
-        let mut parts = payload.splitn(3, ' ');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("epoch"), Some(raw), None) => {
-                if let Ok(epoch) = u64::from_str_radix(raw, 16) {
-                    self.adopt_epoch(epoch);
-                    if !self.inner.synced.swap(true, Ordering::AcqRel) {
-                        tracing::info!("cache invalidation channel in sync; Redis tier in use");
-                    }
-                }
-            }
-            (Some("gen"), Some(name), Some(raw)) => {
-                // `gen <namespace>:<tenant> <counter>`
-                let Ok(n) = raw.parse::<u64>() else {
-                    return;
-                };
-                let name = name.to_string();
-                let mut map = self.write_generations();
-                match map.get_mut(&name) {
-                    Some(g) if n > g.shared => {
-                        g.shared = n;
-                        g.local = None;
-                        g.checked = Instant::now();
-                    }
-                    // Not newer than what is known (a counter restored from an older dump):
-                    // private keys until the next check, never a possibly used generation.
-                    Some(g) => g.local = Some(random_nonzero()),
-                    // Recorded even when unknown here, so a lookup racing this message cannot
-                    // settle on an older counter.
-                    None => {
-                        map.insert(
-                            name,
-                            Generation {
-                                shared: n,
-                                local: None,
-                                checked: Instant::now(),
-                            },
-                        );
-                    }
-                }
-            }
-            (Some("evict"), Some(topic), Some(id)) => self.run_evictors(topic, Some(id)),
-            _ => tracing::debug!(payload, "unknown cache event ignored"),
-        }
-    }
-
-    /// One item from the subscription stream; `None` means the connection closed.
-    fn on_delivery(&self, message: Option<redis::Msg>) -> anyhow::Result<()> {
-        let Some(message) = message else {
-            anyhow::bail!("the subscription connection closed");
-        };
-        if let Ok(payload) = message.get_payload::<String>() {
-            self.on_message(&payload);
-        }
-        Ok(())
-    }
-
-    async fn announce_epoch(&self, handle: &RedisHandle) -> anyhow::Result<()> {
-        let message = format!("epoch {:x}", random_nonzero());
-        redis_publish(handle, Self::channel(handle), message).await
-    }
-
-    /// With Redis: keeps this replica subscribed to the invalidation channel (see the module
-    /// docs); returns when `cancel` fires. Without Redis: returns at once.
-    pub fn sync_task(&self, cancel: CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> {
-        let cache = self.clone();
-        Box::pin(async move {
-            let Some(handle) = cache.inner.redis.clone() else {
-                return Ok(());
-            };
-            let mut backoff = Duration::from_millis(100);
-            while !cancel.is_cancelled() {
-                let outcome = cache.subscribed(&handle, &cancel, &mut backoff).await;
-                cache.inner.proven_at_ms.store(0, Ordering::Release);
-                if cache.inner.synced.swap(false, Ordering::AcqRel) {
-                    // `{:#}`: the error's chain, without the backtrace anyhow's Debug adds.
-                    let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
-                    tracing::warn!(error = ?error, "cache invalidation channel lost; in-process entries live at most cache.local_ttl until it is back");
-                }
-                if outcome.is_ok() {
-                    break;
-                }
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-            Ok(())
-        })
-    }
-
-    /// One subscription: Ok when cancelled, Err when the connection failed.
-    async fn subscribed(
-        &self,
-        handle: &RedisHandle,
-        cancel: &CancellationToken,
-        backoff: &mut Duration,
-    ) -> anyhow::Result<()> {
-        let limit = handle.command_timeout();
-        let client = redis::Client::open(handle.url())?;
-        let pubsub = tokio::time::timeout(limit, client.get_async_pubsub()).await??;
-        let (mut sink, mut stream) = pubsub.split();
-        tokio::time::timeout(limit, sink.subscribe(Self::channel(handle))).await??;
-        // Whatever happened while this replica was not listening is unknown: a new epoch for
-        // everybody (which also brings this replica in sync when its announcement comes back).
-        self.inner.resync.store(false, Ordering::Release);
-        if let Err(e) = self.announce_epoch(handle).await {
-            self.inner.resync.store(true, Ordering::Release);
-            return Err(e);
-        }
-        *backoff = Duration::from_millis(100);
-        let mut beat = tokio::time::interval(HEARTBEAT);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                message = stream.next() => self.on_delivery(message)?,
-                _ = beat.tick() => {
-                    let sent = Instant::now();
-                    tokio::time::timeout(limit, sink.ping::<redis::Value>())
-                        .await
-                        .map_err(|_| anyhow::anyhow!("Redis did not answer the subscription's PING"))??;
-                    // Redis answers in order: what was published before the PING reached the
-                    // stream before its answer. Apply it, then the channel is proven up to `sent`.
-                    while let Some(message) = stream.next().now_or_never() {
-                        self.on_delivery(message)?;
-                    }
-                    if self.inner.synced.load(Ordering::Acquire) {
-                        self.prove(sent);
-                    }
-                    if self.inner.resync.swap(false, Ordering::AcqRel)
-                        && let Err(e) = self.announce_epoch(handle).await
-                    {
-                        self.inner.resync.store(true, Ordering::Release);
-                        tracing::debug!(error = %e, "new cache epoch not announced yet");
-                    }
-                }
-            }
-        }
     }
 
     // ----- keyed JSON -----
@@ -828,7 +740,8 @@ impl Cache {
     /// every replica's in-process tier. Returns how many entries were removed.
     pub async fn clear(&self) -> anyhow::Result<u64> {
         let local = self.inner.local.entry_count();
-        self.adopt_epoch(random_nonzero());
+        let epoch = random_nonzero();
+        self.adopt_epoch(epoch);
         match &self.inner.redis {
             None => {
                 let count = self.inner.memory.entry_count() + local;
@@ -840,7 +753,11 @@ impl Cache {
                 let pattern = format!("{}*", escape_glob(&Self::redis_key(handle, "")));
                 let removed = delete_matching(handle, &pattern).await?;
                 // The generation counters went with the keys: a new epoch for every replica.
-                if self.announce_epoch(handle).await.is_err() {
+                let announce = Self::announce_cmd(handle, epoch);
+                let announced = handle
+                    .run(|mut conn| async move { announce.query_async::<i64>(&mut conn).await })
+                    .await;
+                if announced.is_err() {
                     self.inner.resync.store(true, Ordering::Release);
                 }
                 Ok(removed)
@@ -889,24 +806,6 @@ async fn redis_get<T: redis::FromRedisValue + Send + 'static>(
         .flatten()
 }
 
-/// PUBLISH under the command timeout and the breaker.
-async fn redis_publish(
-    handle: &RedisHandle,
-    channel: String,
-    message: String,
-) -> anyhow::Result<()> {
-    handle
-        .run(|mut conn| async move {
-            redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(&message)
-                .query_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(|_| ())
-}
-
 /// SCAN + UNLINK in batches (never KEYS, which blocks Redis).
 async fn delete_matching(handle: &RedisHandle, pattern: &str) -> anyhow::Result<u64> {
     let mut cursor: u64 = 0;
@@ -952,5 +851,6 @@ fn escape_glob(raw: &str) -> String {
     out
 }
 
+mod sync;
 #[cfg(test)]
 mod tests;

@@ -104,11 +104,14 @@ pub async fn request_context(
 }
 
 /// One request's counter and, when `elapsed` is given, its latency; through handles kept per
-/// worker thread, so a request does not build label strings and look them up in the registry.
+/// worker thread, so a request does not build label strings and look them up in the registry
+/// (the lookup borrows: nothing is allocated once a combination was seen).
 fn record_metrics(method: &str, route: &str, status: u16, elapsed: Option<f64>) {
     type Handles = (metrics::Counter, Option<metrics::Histogram>);
+    /// Per route template: its methods and statuses seen (a handful), with their handles.
+    type PerRoute = Vec<(String, u16, Handles)>;
     thread_local! {
-        static HANDLES: RefCell<HashMap<(String, String, u16), Handles>> = RefCell::default();
+        static HANDLES: RefCell<HashMap<String, PerRoute>> = RefCell::default();
     }
     let labels = || {
         [
@@ -122,15 +125,29 @@ fn record_metrics(method: &str, route: &str, status: u16, elapsed: Option<f64>) 
         if handles.len() > 4096 {
             handles.clear();
         }
-        let key = (method.to_string(), route.to_string(), status);
-        let (counter, histogram) = handles.entry(key).or_insert_with(|| {
-            // The recorder is installed first, or the handles would be no-ops for good.
-            let _ = telemetry::prometheus();
-            (
-                metrics::counter!("maestro_http_requests_total", &labels()),
-                None,
-            )
-        });
+        if !handles.contains_key(route) {
+            handles.insert(route.to_string(), Vec::new());
+        }
+        let Some(seen) = handles.get_mut(route) else {
+            return;
+        };
+        let found = seen
+            .iter()
+            .position(|(m, s, _)| *s == status && m == method);
+        let at = match found {
+            Some(at) => at,
+            None => {
+                if seen.len() > 64 {
+                    seen.clear();
+                }
+                // The recorder is installed first, or the handles would be no-ops for good.
+                let _ = telemetry::prometheus();
+                let counter = metrics::counter!("maestro_http_requests_total", &labels());
+                seen.push((method.to_string(), status, (counter, None)));
+                seen.len() - 1
+            }
+        };
+        let (_, _, (counter, histogram)) = &mut seen[at];
         counter.increment(1);
         if let Some(elapsed) = elapsed {
             histogram

@@ -5,23 +5,30 @@
 //! - Redis restarted from its own stale dump after writes made during the outage: the next reads
 //!   return the current version and a demoted user's next request has the new role; during the
 //!   outage no request fails and nothing stale is served past `cache.local_ttl`;
+//! - the subscription lost and made again while Redis stays up: the in-process tier and
+//!   identities are kept unless a write or an eviction was missed meanwhile;
 //! - Redis frozen (SIGSTOP): a read costs at most about one `command_timeout_ms`, then reads run
 //!   without calling Redis while the circuit is open.
 //!
 //! The process-level tests need PostgreSQL: `cargo test --test api -- --ignored two_replicas`.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use maestro::config::Settings;
+use maestro::config::{CacheSettings, HumanBytes, HumanDuration, RedisSettings, Settings};
 use maestro::platform::Platform;
 use maestro::platform::auth::Role;
+use maestro::platform::cache::{Cache, CachedBody, Reach, Tier};
+use maestro::platform::redis::RedisHandle;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
     MaestroProcess, PgSchema, PrivateRedis, TestApp, base_settings, eventually, send,
     test_database_url,
 };
+use crate::platform::resilience::ChaosProxy;
 use crate::templates::sample;
 
 struct Replica {
@@ -560,4 +567,112 @@ async fn a_frozen_redis_costs_one_timeout_then_reads_run_without_it() {
     )
     .await;
     app.shutdown().await;
+}
+
+/// One replica's cache in this process (the two-tier cache of `maestro serve`, without HTTP).
+fn replica_cache(redis_url: String, local_ttl: Duration) -> Cache {
+    let handle = RedisHandle::new(&RedisSettings {
+        url: redis_url,
+        key_prefix: "lost".into(),
+        pool_size: 4,
+        command_timeout_ms: 300,
+        breaker_failures: 3,
+        breaker_open: HumanDuration(Duration::from_secs(1)),
+    })
+    .unwrap();
+    Cache::redis(
+        handle,
+        &CacheSettings {
+            default_ttl_secs: 300,
+            max_entries: 100,
+            max_bytes: HumanBytes(1 << 20),
+            local_ttl: HumanDuration(local_ttl),
+        },
+    )
+}
+
+/// A read of one cached answer of tenant `t1`: what was served, and from which tier.
+async fn cached_read(cache: &Cache, value: &'static str) -> (String, Tier) {
+    let (body, tier) = cache
+        .response::<std::convert::Infallible, _, _>("ns", "t1", "k", Reach::Shared, || async {
+            Ok(CachedBody {
+                body: value.into(),
+                tag: Some("t".into()),
+                restricted: false,
+            })
+        })
+        .await
+        .unwrap();
+    (String::from_utf8_lossy(&body.body).into_owned(), tier)
+}
+
+async fn wait_synced_cache(cache: &Cache, synced: bool) {
+    let mut check = move || async move { (cache.stats().synced == synced).then_some(()) };
+    eventually(
+        if synced {
+            "the cache to be in sync"
+        } else {
+            "the cache to lose its channel"
+        },
+        Duration::from_secs(15),
+        &mut check,
+    )
+    .await;
+}
+
+/// The subscription of replica B is lost and made again while Redis stays up (B reaches Redis
+/// through a proxy the test cuts). With nothing written meanwhile B keeps its in-process answer
+/// and its identities; a write and an eviction made on A meanwhile are not served by B after it
+/// is back. The in-process TTL is 30 s, so only the check after resubscribing can drop B's entry.
+#[tokio::test]
+async fn a_lost_subscription_keeps_the_in_process_tier_unless_something_was_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = PrivateRedis::start(dir.path()).await else {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    };
+    let proxy = ChaosProxy::start(format!("127.0.0.1:{}", redis.port)).await;
+    let local_ttl = Duration::from_secs(30);
+    let a = replica_cache(redis.url(), local_ttl);
+    let b = replica_cache(format!("redis://127.0.0.1:{}/0", proxy.port), local_ttl);
+    let evicted = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let seen = evicted.clone();
+    b.on_evict("users", move |id| {
+        seen.lock().unwrap().push(id.map(str::to_string))
+    });
+    let cancel = CancellationToken::new();
+    tokio::spawn(a.sync_task(cancel.clone()));
+    wait_synced_cache(&a, true).await;
+    tokio::spawn(b.sync_task(cancel.clone()));
+    wait_synced_cache(&b, true).await;
+    evicted.lock().unwrap().clear();
+    assert_eq!(cached_read(&b, "v1").await, ("v1".into(), Tier::Computed));
+    assert_eq!(cached_read(&b, "v2").await, ("v1".into(), Tier::Local));
+
+    // Lost and back, nothing written meanwhile: everything stays.
+    proxy.cut();
+    wait_synced_cache(&b, false).await;
+    proxy.restore();
+    wait_synced_cache(&b, true).await;
+    assert_eq!(cached_read(&b, "v2").await, ("v1".into(), Tier::Local));
+    assert_eq!(*evicted.lock().unwrap(), Vec::<Option<String>>::new());
+    let misses = b.stats().misses;
+
+    // Lost while A writes the tenant and evicts a user: B hears neither, and catches up.
+    proxy.cut();
+    wait_synced_cache(&b, false).await;
+    a.bump("ns", "t1").await;
+    a.evict("users", "u1").await;
+    proxy.restore();
+    wait_synced_cache(&b, true).await;
+    assert_eq!(cached_read(&b, "v3").await, ("v3".into(), Tier::Computed));
+    assert_eq!(b.stats().misses, misses + 1);
+    assert_eq!(*evicted.lock().unwrap(), vec![None], "the missed eviction");
+    // A's own state was never dropped: its next eviction is one id, heard by B at once.
+    a.evict("users", "u2").await;
+    let (evicted_ref, want) = (&evicted, vec![None, Some("u2".to_string())]);
+    let want = &want;
+    let mut heard = move || async move { (*evicted_ref.lock().unwrap() == *want).then_some(()) };
+    eventually("B to hear A's eviction", Duration::from_secs(5), &mut heard).await;
+    cancel.cancel();
 }

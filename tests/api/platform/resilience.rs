@@ -60,14 +60,14 @@ async fn requests_keep_succeeding_when_redis_goes_away() {
 
 /// Forwards TCP to a target; `cut()` severs every connection and refuses new ones until
 /// `restore()`.
-struct ChaosProxy {
-    port: u16,
+pub(crate) struct ChaosProxy {
+    pub(crate) port: u16,
     up: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
 }
 
 impl ChaosProxy {
-    async fn start(target: String) -> ChaosProxy {
+    pub(crate) async fn start(target: String) -> ChaosProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
@@ -102,12 +102,12 @@ impl ChaosProxy {
         }
     }
 
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.generation.send_modify(|g| *g += 1);
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
 }
