@@ -448,7 +448,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         errors
     );
     if args.sql_profile {
-        sql_profile::print(all.len() + errors);
+        sql_profile::print(done);
     }
 
     // Scoring on the created event runs behind the writes: report how far behind it is.
