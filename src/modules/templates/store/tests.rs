@@ -35,6 +35,18 @@ fn row(tenant: &TenantId, id: &str, name: &str) -> TemplateRow {
     }
 }
 
+/// A migrated in-memory database with tenants `a` and `b`.
+fn with_two_tenants() -> DbConnection {
+    let mut conn = DbConnection::establish(":memory:").unwrap();
+    migrate::run_pending(&mut conn).unwrap();
+    conn.batch_execute(
+        "INSERT INTO tenants (id, name, created_at) VALUES \
+         ('a', 'a', '2026-12-09 00:00:00'), ('b', 'b', '2026-12-09 00:00:00')",
+    )
+    .unwrap();
+    conn
+}
+
 fn feed(conn: &mut DbConnection, tenant: &TenantId, after: i64) -> Vec<(String, i64)> {
     changes_since(conn, tenant, after).unwrap()
 }
@@ -43,13 +55,7 @@ fn feed(conn: &mut DbConnection, tenant: &TenantId, after: i64) -> Vec<(String, 
 /// number; deletions leave a tombstone; tenants have their own counters and feeds.
 #[test]
 fn the_change_feed_names_what_each_write_touched() {
-    let mut conn = DbConnection::establish(":memory:").unwrap();
-    migrate::run_pending(&mut conn).unwrap();
-    conn.batch_execute(
-        "INSERT INTO tenants (id, name, created_at) VALUES \
-         ('a', 'a', '2026-12-09 00:00:00'), ('b', 'b', '2026-12-09 00:00:00')",
-    )
-    .unwrap();
+    let mut conn = with_two_tenants();
     let (a, b) = (TenantId("a".into()), TenantId("b".into()));
     let conn = &mut conn;
     assert_eq!(change_seq(conn, &a).unwrap(), 0);
@@ -90,13 +96,7 @@ fn the_change_feed_names_what_each_write_touched() {
 /// newer; the counters stay, so a watermark at or after the pruned entries reads the same feed.
 #[test]
 fn pruning_the_change_feed_keeps_what_is_newer_than_the_cutoff() {
-    let mut conn = DbConnection::establish(":memory:").unwrap();
-    migrate::run_pending(&mut conn).unwrap();
-    conn.batch_execute(
-        "INSERT INTO tenants (id, name, created_at) VALUES \
-         ('a', 'a', '2026-12-09 00:00:00'), ('b', 'b', '2026-12-09 00:00:00')",
-    )
-    .unwrap();
+    let mut conn = with_two_tenants();
     let (a, b) = (TenantId("a".into()), TenantId("b".into()));
     let conn = &mut conn;
     insert(conn, &a, &row(&a, "t1", "one")).unwrap();
