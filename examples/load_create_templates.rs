@@ -11,7 +11,11 @@
 //! cargo run --release --example load_create_templates -- --templates 10000 --concurrency 8
 //!
 //! Other flags: `--gate off` (publish gate off; scoring on the event still runs),
-//! `--no-quality` (quality module off), `--database-url URL`, `--redis-url URL`.
+//! `--no-quality` (quality module off), `--database-url URL`, `--redis-url URL`, `--sql-profile`
+//! (count and time every SQL statement the server runs, creates and the scoring behind them, and
+//! print them per create at the end), `--single N --at 1000,5000,...` (when the catalog reaches
+//! each of those sizes, N more creates by one client, printed as their own row: the latency of one
+//! create at that size, beside the window the concurrent clients just ran).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,10 +37,14 @@ struct Args {
     template_dir: PathBuf,
     database_url: Option<String>,
     redis_url: Option<String>,
+    sql_profile: bool,
+    single: usize,
+    at: Vec<usize>,
 }
 
 const USAGE: &str = "use --templates N --concurrency N --every N [--gate on|off] [--no-quality] \
-                     [--template-dir DIR] [--database-url URL] [--redis-url URL]";
+                     [--template-dir DIR] [--database-url URL] [--redis-url URL] [--sql-profile] \
+                     [--single N --at N,N,...]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -49,6 +57,9 @@ fn parse_args() -> Result<Args, String> {
             .join("templates_storage/backend_developer/fastapi-service"),
         database_url: None,
         redis_url: None,
+        sql_profile: false,
+        single: 0,
+        at: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +82,14 @@ fn parse_args() -> Result<Args, String> {
             "--template-dir" => args.template_dir = PathBuf::from(value()?),
             "--database-url" => args.database_url = Some(value()?),
             "--redis-url" => args.redis_url = Some(value()?),
+            "--sql-profile" => args.sql_profile = true,
+            "--single" => args.single = number(value()?, "--single")?,
+            "--at" => {
+                args.at = value()?
+                    .split(',')
+                    .map(|n| number(n.trim().to_string(), "--at"))
+                    .collect::<Result<_, _>>()?
+            }
             other => return Err(format!("unknown argument {other}; {USAGE}")),
         }
     }
@@ -132,16 +151,187 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-/// One finished create.
-struct Done {
-    latency_us: u64,
-    at: Instant,
-    ok: bool,
+/// What every client needs to create templates.
+struct Ctx {
+    client: reqwest::Client,
+    base: Arc<String>,
+    token: Arc<String>,
+    manifest: Map<String, Value>,
+    files: Value,
+}
+
+/// One closed-loop run of creates: latencies of the successful ones (µs), failures, duration.
+struct Batch {
+    latencies: Vec<u64>,
+    errors: usize,
+    secs: f64,
+    first_error: Option<String>,
+}
+
+impl Batch {
+    fn row(&self, from: usize, to: usize, clients: usize) -> String {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        format!(
+            "{:>6}-{:<6}  {:>7}  {:>9.1}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}  {:>6}",
+            from,
+            to,
+            clients,
+            (sorted.len() + self.errors) as f64 / self.secs.max(1e-9),
+            percentile(&sorted, 50.0),
+            percentile(&sorted, 95.0),
+            percentile(&sorted, 99.0),
+            percentile(&sorted, 100.0),
+            self.errors
+        )
+    }
+}
+
+/// Creates templates `load-{from}` .. `load-{to - 1}` with `clients` closed-loop clients.
+async fn batch(
+    ctx: &Arc<Ctx>,
+    from: usize,
+    to: usize,
+    clients: usize,
+) -> Result<Batch, Box<dyn std::error::Error>> {
+    let next = Arc::new(AtomicUsize::new(from));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (ctx, next) = (ctx.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut latencies, mut errors, mut first_error) = (Vec::new(), 0usize, None);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= to {
+                    break;
+                }
+                let mut m = ctx.manifest.clone();
+                m.insert("name".into(), json!(format!("load-{i:06}")));
+                let body = json!({"manifest": m, "files": &ctx.files});
+                let t0 = Instant::now();
+                let outcome = ctx
+                    .client
+                    .post(format!("{}/api/v1/templates", ctx.base))
+                    .bearer_auth(ctx.token.as_str())
+                    .json(&body)
+                    .send()
+                    .await;
+                let ok = match outcome {
+                    Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                    Ok(res) => {
+                        let status = res.status();
+                        let text = res.text().await.unwrap_or_default();
+                        first_error.get_or_insert(format!("{status}: {text}"));
+                        false
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e.to_string());
+                        false
+                    }
+                };
+                if ok {
+                    latencies.push(t0.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors, first_error)
+        }));
+    }
+    let mut out = Batch {
+        latencies: Vec::with_capacity(to - from),
+        errors: 0,
+        secs: 0.0,
+        first_error: None,
+    };
+    for w in workers {
+        let (mut latencies, errors, first_error) = w.await?;
+        out.latencies.append(&mut latencies);
+        out.errors += errors;
+        out.first_error = out.first_error.or(first_error);
+    }
+    out.secs = started.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// `--sql-profile`: every statement of every database connection the server opens, counted and
+/// timed by its SQL text (binds left out), through diesel's instrumentation hook.
+mod sql_profile {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+
+    static STATS: Mutex<Option<HashMap<String, (u64, u128)>>> = Mutex::new(None);
+
+    struct Timer(Option<Instant>);
+
+    fn key(query: &dyn std::fmt::Display) -> String {
+        let text = query.to_string();
+        let sql = text.split("-- binds").next().unwrap_or("").trim();
+        sql.chars().take(90).collect()
+    }
+
+    impl Instrumentation for Timer {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            match event {
+                InstrumentationEvent::StartQuery { .. } => self.0 = Some(Instant::now()),
+                InstrumentationEvent::FinishQuery { query, .. } => {
+                    let took = self.0.take().map(|t| t.elapsed().as_nanos()).unwrap_or(0);
+                    let mut stats = STATS.lock().unwrap_or_else(|p| p.into_inner());
+                    let entry = stats
+                        .get_or_insert_with(HashMap::new)
+                        .entry(key(query))
+                        .or_default();
+                    entry.0 += 1;
+                    entry.1 += took;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn install() {
+        let _ = diesel::connection::set_default_instrumentation(|| Some(Box::new(Timer(None))));
+    }
+
+    pub fn print(creates: usize) {
+        let stats = STATS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        let mut rows: Vec<_> = stats.into_iter().collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.1.1));
+        let n = creates.max(1) as f64;
+        let (count, nanos) = rows
+            .iter()
+            .fold((0u64, 0u128), |(c, t), (_, (k, ns))| (c + k, t + ns));
+        println!(
+            "SQL: {:.1} statements and {:.2} ms of statement time per create ({} creates)",
+            count as f64 / n,
+            nanos as f64 / 1e6 / n,
+            creates
+        );
+        for (sql, (k, ns)) in rows.iter().take(25) {
+            println!(
+                "  {:>6.2}/create  {:>7.3} ms/create  {:>7.3} ms each  {sql}",
+                *k as f64 / n,
+                *ns as f64 / 1e6 / n,
+                *ns as f64 / 1e6 / (*k).max(1) as f64
+            );
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
+    if args.sql_profile {
+        sql_profile::install();
+    }
     let Body { manifest, files } = read_template(&args.template_dir)?;
     let dir = tempfile::tempdir()?;
     let mut settings = Settings::load(&LoadOptions {
@@ -208,115 +398,47 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     );
     println!(
-        "{:>13}  {:>9}  {:>8}  {:>8}  {:>8}  {:>8}  {:>6}",
-        "templates", "creates/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"
+        "{:>13}  {:>7}  {:>9}  {:>8}  {:>8}  {:>8}  {:>8}  {:>6}",
+        "templates", "clients", "creates/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"
     );
 
-    let next = Arc::new(AtomicUsize::new(0));
-    let manifest = Arc::new(manifest);
-    let files = Arc::new(Value::Object(files));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        base: base.clone(),
+        token: token.clone(),
+        manifest,
+        files: Value::Object(files),
+    });
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (client, base, token, next, manifest, files, tx) = (
-            client.clone(),
-            base.clone(),
-            token.clone(),
-            next.clone(),
-            manifest.clone(),
-            files.clone(),
-            tx.clone(),
-        );
-        let total = args.templates;
-        workers.push(tokio::spawn(async move {
-            let mut first_error = None;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
-                let mut m = (*manifest).clone();
-                m.insert("name".into(), json!(format!("load-{i:06}")));
-                let body = json!({"manifest": m, "files": &*files});
-                let t0 = Instant::now();
-                let outcome = client
-                    .post(format!("{base}/api/v1/templates"))
-                    .bearer_auth(token.as_str())
-                    .json(&body)
-                    .send()
-                    .await;
-                let ok = match outcome {
-                    Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
-                    Ok(res) => {
-                        let status = res.status();
-                        let text = res.text().await.unwrap_or_default();
-                        first_error.get_or_insert(format!("{status}: {text}"));
-                        false
-                    }
-                    Err(e) => {
-                        first_error.get_or_insert(e.to_string());
-                        false
-                    }
-                };
-                let _ = tx.send(Done {
-                    latency_us: t0.elapsed().as_micros() as u64,
-                    at: Instant::now(),
-                    ok,
-                });
-            }
-            first_error
-        }));
-    }
-    drop(tx);
-
-    let mut window: Vec<u64> = Vec::with_capacity(args.every);
-    let mut window_errors = 0usize;
-    let mut window_start = started;
-    let mut all: Vec<u64> = Vec::with_capacity(args.templates);
-    let mut errors = 0usize;
-    let mut seen = 0usize;
-    let mut rows = Vec::new();
-    while let Some(done) = rx.recv().await {
-        seen += 1;
-        if done.ok {
-            window.push(done.latency_us);
-            all.push(done.latency_us);
-        } else {
-            window_errors += 1;
-            errors += 1;
+    let (mut all, mut errors, mut first_error) = (Vec::with_capacity(args.templates), 0, None);
+    let mut done = 0usize;
+    while done < args.templates {
+        let mut end = (done + args.every).min(args.templates);
+        if let Some(&c) = args.at.iter().filter(|&&c| c > done).min() {
+            end = end.min(c);
         }
-        if seen.is_multiple_of(args.every) || seen == args.templates {
-            window.sort_unstable();
-            let secs = done.at.duration_since(window_start).as_secs_f64();
-            let n = window.len() + window_errors;
-            let row = format!(
-                "{:>6}-{:<6}  {:>9.1}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}  {:>6}",
-                seen - n,
-                seen,
-                n as f64 / secs.max(1e-9),
-                percentile(&window, 50.0),
-                percentile(&window, 95.0),
-                percentile(&window, 99.0),
-                percentile(&window, 100.0),
-                window_errors
-            );
-            println!("{row}");
-            rows.push(row);
-            window.clear();
-            window_errors = 0;
-            window_start = done.at;
+        let mut b = batch(&ctx, done, end, args.concurrency).await?;
+        println!("{}", b.row(done, end, args.concurrency));
+        all.append(&mut b.latencies);
+        errors += b.errors;
+        first_error = first_error.or(b.first_error);
+        done = end;
+        if args.single > 0 && args.at.contains(&done) {
+            let to = done + args.single;
+            let b = batch(&ctx, done, to, 1).await?;
+            println!("{}", b.row(done, to, 1));
+            first_error = first_error.or(b.first_error);
+            done = to;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    for w in workers {
-        if let Some(e) = w.await? {
-            println!("first error of a client: {e}");
-        }
+    if let Some(e) = first_error {
+        println!("first error: {e}");
     }
     all.sort_unstable();
     println!(
-        "all: {} creates in {:.1} s = {:.1}/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} errors",
+        "all ({} clients): {} creates in {:.1} s = {:.1}/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} errors",
+        args.concurrency,
         all.len(),
         elapsed,
         (all.len() + errors) as f64 / elapsed,
@@ -325,6 +447,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&all, 99.0),
         errors
     );
+    if args.sql_profile {
+        sql_profile::print(done);
+    }
 
     // Scoring on the created event runs behind the writes: report how far behind it is.
     if args.quality {

@@ -336,43 +336,35 @@ impl QualityService {
             updated_at: now,
         };
         // Versions can be scored out of order (bus handlers, explicit /score calls): only the
-        // template's current version may become its current score.
-        let current = self
-            .inner
-            .templates
-            .get(tenant, subject.template_id)
-            .await
-            .is_ok_and(|t| t.current_commit == subject.commit);
+        // template's current version may become its current score; whether it is, the
+        // template's row says inside the transaction that stores the score on it.
         let (t, id, commit) = (
             tenant.clone(),
             subject.template_id.to_string(),
             subject.commit.to_string(),
         );
-        let (inserted, forced) = self
+        let (_, (inserted, forced)) = self
             .inner
-            .db
-            .transaction(move |conn| -> ApiResult<(bool, Option<OverrideRow>)> {
-                let inserted = store::insert_score(conn, &score_row)?;
-                if current {
-                    store::put_latest(conn, &latest)?;
-                }
-                let forced = store::attach_override(conn, &t, &id, &commit)?;
-                Ok((inserted, forced))
-            })
+            .templates
+            .set_quality_score_with(
+                tenant,
+                subject.template_id,
+                subject.commit,
+                f64::from(eval.score),
+                move |conn, current| -> ApiResult<(bool, Option<OverrideRow>)> {
+                    let inserted = store::insert_score(conn, &score_row)?;
+                    if current {
+                        store::put_latest(conn, &latest)?;
+                    }
+                    let forced = store::attach_override(conn, &t, &id, &commit)?;
+                    Ok((inserted, forced))
+                },
+            )
             .await?;
         if inserted {
             metrics::histogram!("maestro_quality_evaluation_score", "category" => subject.category.to_string())
                 .record(f64::from(eval.score));
         }
-        self.inner
-            .templates
-            .set_quality_score(
-                tenant,
-                subject.template_id,
-                subject.commit,
-                f64::from(eval.score),
-            )
-            .await?;
         self.inner.cache.delete(&report_key(tenant)).await;
         Ok(forced.map(OverrideView::from))
     }

@@ -81,39 +81,63 @@ impl Module for TemplatesModule {
     fn tasks(&self) -> Vec<BackgroundTask> {
         let service = self.service.clone();
         let settings = self.platform.settings.clone();
-        vec![BackgroundTask::new("templates-startup", move |cancel| {
-            Box::pin(async move {
-                let work = async {
-                    if let Err(e) = service.reconcile_all().await {
-                        tracing::error!(error = ?e, "reconciling template rows with git failed");
-                    }
-                    if settings.templates.seed_on_start {
-                        let storage = settings.templates.storage_path.clone();
-                        if storage.is_dir() {
-                            match seed::run(&service, &storage).await {
-                                Ok(report) => tracing::info!(
-                                    created = report.created.len(),
-                                    updated = report.updated.len(),
-                                    unchanged = report.unchanged.len(),
-                                    skipped = ?report.skipped,
-                                    "starter catalog imported into tenant `default`"
-                                ),
-                                Err(e) => {
-                                    tracing::error!(error = %format!("{e:#}"), "importing the starter catalog failed")
-                                }
+        let prune = {
+            let service = self.service.clone();
+            let every = settings.templates.search_index_max_age.get();
+            BackgroundTask::new("templates-change-feed-prune", move |cancel| {
+                Box::pin(async move {
+                    loop {
+                        tokio::select! {
+                            _ = cancel.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(every) => {}
+                        }
+                        match service.prune_change_feed().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::debug!(pruned = n, "old change-feed entries pruned"),
+                            Err(e) => {
+                                tracing::warn!(error = %e.detail, "pruning the change feed failed")
                             }
-                        } else {
-                            tracing::warn!(path = %storage.display(), "templates.storage_path is not a folder; no starter catalog imported");
                         }
                     }
-                };
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    _ = work => {}
-                }
-                Ok(())
+                })
             })
-        })]
+        };
+        vec![
+            prune,
+            BackgroundTask::new("templates-startup", move |cancel| {
+                Box::pin(async move {
+                    let work = async {
+                        if let Err(e) = service.reconcile_all().await {
+                            tracing::error!(error = ?e, "reconciling template rows with git failed");
+                        }
+                        if settings.templates.seed_on_start {
+                            let storage = settings.templates.storage_path.clone();
+                            if storage.is_dir() {
+                                match seed::run(&service, &storage).await {
+                                    Ok(report) => tracing::info!(
+                                        created = report.created.len(),
+                                        updated = report.updated.len(),
+                                        unchanged = report.unchanged.len(),
+                                        skipped = ?report.skipped,
+                                        "starter catalog imported into tenant `default`"
+                                    ),
+                                    Err(e) => {
+                                        tracing::error!(error = %format!("{e:#}"), "importing the starter catalog failed")
+                                    }
+                                }
+                            } else {
+                                tracing::warn!(path = %storage.display(), "templates.storage_path is not a folder; no starter catalog imported");
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = work => {}
+                    }
+                    Ok(())
+                })
+            }),
+        ]
     }
 
     fn stream_handlers(&self) -> Vec<StreamHandler> {

@@ -111,11 +111,13 @@ diesel::table! {
     }
 }
 
-// The search index's change feed (`2026-12-09-100000_template_changes`).
+// The search index's change feed (`2026-12-09-100000_template_changes`, `changed_at`:
+// `2026-12-12-200000_template_changes_age`).
 diesel::table! {
     template_changes (tenant_id, template_id) {
         tenant_id -> Text,
         template_id -> Text,
         seq -> BigInt,
+        changed_at -> Timestamp,
     }
 }

@@ -618,6 +618,45 @@ impl Db {
         self.run(move |conn| write_transaction(conn, f)).await
     }
 
+    /// Like [`Db::transaction`], but on PostgreSQL the commit does not wait for its WAL flush
+    /// (`synchronous_commit = off` for this transaction only), so the rows it locked are released
+    /// without waiting for an fsync. For work whose loss in a database crash is acceptable
+    /// (derived data computed again), or which the caller makes durable with [`Db::flush`]
+    /// before telling anyone it is done. SQLite: the same as [`Db::transaction`].
+    pub async fn transaction_unflushed<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(move |conn| {
+            write_transaction(conn, |conn| {
+                if let DbConnection::Postgres(pg) = conn {
+                    pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+                }
+                f(conn)
+            })
+        })
+        .await
+    }
+
+    /// Returns once every transaction committed before the call is durable. PostgreSQL: one
+    /// small transaction with an id, whose synchronous commit waits for the WAL to be flushed up
+    /// to its commit record, which covers every earlier commit (concurrent callers share the
+    /// fsync). SQLite: its commits are durable when they return; nothing to do.
+    pub async fn flush(&self) -> Result<(), DbError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        self.run(|conn| {
+            write_transaction(conn, |conn| {
+                conn.batch_execute("SELECT txid_current()")
+                    .map_err(DbError::Query)
+            })
+        })
+        .await
+    }
+
     /// Round trip to the database.
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| conn.ping().map_err(DbError::Query)).await

@@ -185,14 +185,15 @@ impl GitStore {
         Ok(self.root.join(tenant_id))
     }
 
-    /// The tenant's repository, created (bare) when it does not exist yet.
+    /// The tenant's repository, created (bare) when it does not exist yet. The lock is held while a repository is opened or created: writers store blobs before
+    /// taking the tenant's write lock, so two first writes may open a new tenant's repository at
+    /// once, and only one may create it.
     pub fn open(&self, tenant_id: &str) -> anyhow::Result<gix::Repository> {
-        if let Some(repo) = self
+        let mut repos = self
             .repos
             .lock()
-            .map_err(|_| anyhow!("repository cache poisoned"))?
-            .get(tenant_id)
-        {
+            .map_err(|_| anyhow!("repository cache poisoned"))?;
+        if let Some(repo) = repos.get(tenant_id) {
             return Ok(repo.to_thread_local());
         }
         let path = self.repo_path(tenant_id)?;
@@ -208,10 +209,7 @@ impl GitStore {
         };
         let shared = repo.into_sync();
         let local = shared.to_thread_local();
-        self.repos
-            .lock()
-            .map_err(|_| anyhow!("repository cache poisoned"))?
-            .insert(tenant_id.to_string(), shared);
+        repos.insert(tenant_id.to_string(), shared);
         Ok(local)
     }
 
@@ -419,6 +417,47 @@ pub fn write_template(
     at: DateTime<Utc>,
     message: impl FnOnce(&ChangeSummary) -> String,
 ) -> anyhow::Result<WriteOutcome> {
+    let staged = files.map(|files| stage_files(repo, files)).transpose()?;
+    write_staged(repo, template_id, staged.as_deref(), author, at, message)
+}
+
+/// A file whose content is already stored as a blob (see [`stage_files`]).
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    pub path: String,
+    pub blob: ObjectId,
+    pub executable: bool,
+}
+
+/// Stores the files' contents as blobs. Blobs are content-addressed and nothing refers to them
+/// until a commit does, so this needs no lock: writers do it before taking the tenant's write
+/// lock, and the commit ([`write_staged`]) only writes trees. A blob whose write then fails or
+/// is refused stays unreferenced (garbage for `git gc`).
+pub fn stage_files(
+    repo: &gix::Repository,
+    files: &[SourceFile],
+) -> anyhow::Result<Vec<StagedFile>> {
+    files
+        .iter()
+        .map(|file| {
+            Ok(StagedFile {
+                path: file.path.clone(),
+                blob: repo.write_blob(&file.content)?.detach(),
+                executable: file.executable,
+            })
+        })
+        .collect()
+}
+
+/// [`write_template`] with the files already stored as blobs.
+pub fn write_staged(
+    repo: &gix::Repository,
+    template_id: &str,
+    files: Option<&[StagedFile]>,
+    author: &Author,
+    at: DateTime<Utc>,
+    message: impl FnOnce(&ChangeSummary) -> String,
+) -> anyhow::Result<WriteOutcome> {
     let previous_tip = tip(repo)?;
     let base_tree = match previous_tip {
         Some(commit) => repo.find_commit(commit)?.tree_id()?.detach(),
@@ -459,7 +498,7 @@ pub fn write_template(
     }
     let mut written = Vec::new();
     for file in files.unwrap_or_default() {
-        let blob = repo.write_blob(&file.content)?.detach();
+        let blob = file.blob;
         let kind = if file.executable {
             EntryKind::BlobExecutable
         } else {

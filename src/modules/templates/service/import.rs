@@ -151,6 +151,7 @@ impl TemplatesService {
                         .unwrap_or(git::WriteOutcome::Unchanged { tip: None }))
                 },
                 |_conn, _commit| Ok(()),
+                super::write::Flush::Now,
             )
             .await?;
         Ok(match recorded {

@@ -350,3 +350,50 @@ impl TemplatesService {
         Ok(())
     }
 }
+
+/// How long change-feed entries are kept: ten times `search_index_max_age`, at least ten
+/// minutes. An index reads the feed only within `search_index_max_age` of its last full
+/// comparison with the rows, from a watermark read at or after it, so every entry committed
+/// longer ago than that is behind every watermark still in use; the margin covers transactions
+/// that commit long after they wrote their entry and replicas whose clocks disagree.
+pub(super) fn feed_retention(max_age: Duration) -> Duration {
+    max_age.saturating_mul(10).max(Duration::from_secs(600))
+}
+
+impl TemplatesService {
+    /// Deletes the change-feed entries older than [`feed_retention`] (every tenant's), which no
+    /// search index can need any more; returns how many. The templates module runs it every
+    /// `search_index_max_age`.
+    pub async fn prune_change_feed(&self) -> ApiResult<usize> {
+        let keep = feed_retention(self.inner.search_indexes.max_age);
+        let before = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| chrono::Utc::now().naive_utc().checked_sub_signed(keep));
+        let Some(before) = before else {
+            return Ok(0);
+        };
+        let pruned = self
+            .inner
+            .db
+            .run(move |conn| -> ApiResult<_> { Ok(store::prune_changes(conn, before)?) })
+            .await?;
+        metrics::counter!("maestro_templates_change_feed_pruned_total").increment(pruned as u64);
+        Ok(pruned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries outlive by far the longest an index may go on reading the feed without a full
+    /// comparison, and never less than ten minutes.
+    #[test]
+    fn the_feed_is_kept_well_beyond_the_index_max_age() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(feed_retention(minute), 10 * minute);
+        assert_eq!(feed_retention(Duration::from_secs(1)), 10 * minute);
+        assert_eq!(feed_retention(60 * minute), 600 * minute);
+        assert!(feed_retention(Duration::MAX) >= Duration::from_secs(600));
+    }
+}

@@ -49,11 +49,13 @@ impl TemplateInput {
 
 /// A new version's files, checked and read before any state is looked at: the limits and the
 /// format ([`archive::check_files`], [`spec::inspect`]) and the content digest. This part needs
-/// no lock; the publish gate prepares its evaluation of the content here too.
+/// no lock; the publish gate prepares its evaluation of the content here too, and the files are
+/// stored as git blobs ([`git::stage_files`]), so that the commit only writes trees.
 struct Prepared {
     files: Vec<SourceFile>,
     inspected: Inspected,
     digest: String,
+    staged: Vec<git::StagedFile>,
 }
 
 /// A new version that passed every check: its files (normalised and sorted), their reading,
@@ -64,6 +66,8 @@ struct NewVersion {
     note: Option<Value>,
     /// [`content_digest`] of `files`, which the publish gate saw and the event carries.
     digest: String,
+    /// `files` as blobs in the tenant's repository.
+    staged: Vec<git::StagedFile>,
     /// Set when the gate refused and the write is kept as a draft ([`GateMode::DraftOnRefusal`]):
     /// the refusal (score, detail, recommendations).
     draft: Option<Value>,
@@ -91,6 +95,19 @@ fn draft_record(error: &ApiError) -> Value {
     })
 }
 
+/// When a write's database transaction becomes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flush {
+    /// When it commits.
+    Now,
+    /// Later: its commit does not wait for the database's log flush, so the tenant's rows are
+    /// unlocked sooner, and the caller calls [`crate::platform::db::Db::flush`] before answering
+    /// (after releasing the tenant's write lock, so that the flush runs beside the next write).
+    /// A crash before that flush loses the rows but not the git commit, which the next start (or
+    /// write) imports.
+    Later,
+}
+
 /// What [`TemplatesService::commit_then_record`] did: nothing (the content was already there),
 /// or one commit and the value the database transaction returned.
 pub(super) enum Recorded<T> {
@@ -116,17 +133,30 @@ impl TemplatesService {
     /// The first half of the checks every new version passes (create, update and restore): the
     /// limits and the format, and the gate's preparation. Needs no lock: create runs it before
     /// taking the tenant's write lock, so that scoring runs beside other writes.
-    async fn prepare_version(&self, files: Vec<SourceFile>) -> ApiResult<Prepared> {
+    async fn prepare_version(
+        &self,
+        tenant: &TenantId,
+        files: Vec<SourceFile>,
+    ) -> ApiResult<Prepared> {
         let files = archive::check_files(files, &self.limits())?;
         let inspected = spec::inspect(&files)?;
         let digest = content_digest(&files);
-        if let Some(gate) = self.publish_gate() {
-            gate.prepare(&digest, &files).await?;
-        }
+        let to_stage = files.clone();
+        let stage = self.with_repo(tenant, move |repo| git::stage_files(repo, &to_stage));
+        let evaluate = async {
+            match self.publish_gate() {
+                Some(gate) => gate.prepare(&digest, &files).await,
+                None => Ok(()),
+            }
+        };
+        // Both on the blocking pool: side by side.
+        let (staged, evaluated) = tokio::join!(stage, evaluate);
+        evaluated?;
         Ok(Prepared {
             files,
             inspected,
             digest,
+            staged: staged?,
         })
     }
 
@@ -145,6 +175,7 @@ impl TemplatesService {
             files,
             inspected,
             digest,
+            staged,
         } = prepared;
         let name = &inspected.manifest.name;
         if current.is_none_or(|c| &c.name != name) {
@@ -178,6 +209,7 @@ impl TemplatesService {
             inspected,
             note,
             digest,
+            staged,
             draft,
         })
     }
@@ -208,14 +240,16 @@ impl TemplatesService {
     /// Commits the template's new content (or its removal), then runs `record` in a database
     /// transaction and returns what it returned; when the database write fails, the branch is
     /// moved back.
+    #[allow(clippy::too_many_arguments)]
     async fn commit_then_record<T, F>(
         &self,
         tenant: &TenantId,
         template_id: &str,
-        files: Option<Vec<SourceFile>>,
+        files: Option<Vec<git::StagedFile>>,
         author: Author,
         message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
         record: F,
+        flush: Flush,
     ) -> ApiResult<Recorded<T>>
     where
         T: Send + 'static,
@@ -225,8 +259,9 @@ impl TemplatesService {
         let at = Utc::now();
         self.git_commit_then_record(
             tenant,
-            move |repo| git::write_template(repo, &id, files.as_deref(), &author, at, message),
+            move |repo| git::write_staged(repo, &id, files.as_deref(), &author, at, message),
             record,
+            flush,
         )
         .await
     }
@@ -234,6 +269,7 @@ impl TemplatesService {
     /// Commits `version` as template `id`, then stores its row (by `who`, a draft when the gate
     /// refused) as of that commit: inserted when `new`, else updated. What create, update and
     /// restore share.
+    #[allow(clippy::too_many_arguments)]
     async fn commit_version(
         &self,
         actor: &Principal,
@@ -242,6 +278,7 @@ impl TemplatesService {
         who: &Authorship,
         new: bool,
         message: impl FnOnce(&git::ChangeSummary) -> String + Send + 'static,
+        flush: Flush,
     ) -> ApiResult<Recorded<TemplateRow>> {
         let tenant = &actor.tenant_id;
         let mut row = build_row(tenant, id, &version.inspected, &version.files, who);
@@ -250,22 +287,24 @@ impl TemplatesService {
         self.commit_then_record(
             tenant,
             id,
-            Some(version.files.clone()),
+            Some(version.staged.clone()),
             author_of(actor),
             message,
             move |conn, commit| store_row(conn, &t, row, commit, new),
+            flush,
         )
         .await
     }
 
     /// Makes one commit with `write` (which may decide there is nothing to commit), then runs
     /// `record` in a database transaction that also stores the new branch head; when the
-    /// database write fails, the branch is moved back.
+    /// database write fails, the branch is moved back. `flush`: see [`Flush`].
     pub(super) async fn git_commit_then_record<T, G, F>(
         &self,
         tenant: &TenantId,
         write: G,
         record: F,
+        flush: Flush,
     ) -> ApiResult<Recorded<T>>
     where
         T: Send + 'static,
@@ -284,15 +323,16 @@ impl TemplatesService {
         let t = tenant.clone();
         let commit_hex = commit.to_string();
         let c = commit_hex.clone();
-        let stored = self
-            .inner
-            .db
-            .transaction(move |conn| -> ApiResult<T> {
-                let value = record(conn, &c)?;
-                store::set_head(conn, &t, Some(&c), now_naive())?;
-                Ok(value)
-            })
-            .await;
+        let record = move |conn: &mut DbConnection| -> ApiResult<T> {
+            let value = record(conn, &c)?;
+            store::set_head(conn, &t, Some(&c), now_naive())?;
+            Ok(value)
+        };
+        let db = &self.inner.db;
+        let stored = match flush {
+            Flush::Now => db.transaction(record).await,
+            Flush::Later => db.transaction_unflushed(record).await,
+        };
         match stored {
             Ok(value) => Ok(Recorded::Committed {
                 commit: commit_hex,
@@ -371,7 +411,7 @@ impl TemplatesService {
             false,
         )?;
         let id = uuid::Uuid::new_v4().to_string();
-        let prepared = self.prepare_version(files).await?;
+        let prepared = self.prepare_version(&tenant, files).await?;
         let guard = self.write_lock(&tenant).await?;
         let version = self
             .check_new_version(actor, &id, None, prepared, &None, mode)
@@ -380,12 +420,14 @@ impl TemplatesService {
         let message_head = format!("Create {} {}", m.name, m.version);
         let trailer = format!("\n\nTemplate-Id: {id}");
         let who = Authorship::of(None, actor.display_name(), now_naive());
+        let message = move |c: &git::ChangeSummary| {
+            format!("{message_head} ({}){trailer}", files_word(c.added.len()))
+        };
         let recorded = self
-            .commit_version(actor, &id, &version, &who, true, move |c| {
-                format!("{message_head} ({}){trailer}", files_word(c.added.len()))
-            })
+            .commit_version(actor, &id, &version, &who, true, message, Flush::Later)
             .await?;
         drop(guard);
+        self.inner.db.flush().await?;
         let Recorded::Committed { commit, value: row } = recorded else {
             return Err(ApiError::internal(anyhow::anyhow!(
                 "creating template {id} made no commit"
@@ -439,7 +481,7 @@ impl TemplatesService {
             }
         };
         let files = with_manifest(base, input.manifest.as_ref(), false)?;
-        let prepared = self.prepare_version(files).await?;
+        let prepared = self.prepare_version(&tenant, files).await?;
         let version = self
             .check_new_version(actor, &current.id, Some(&current), prepared, &force, mode)
             .await?;
@@ -484,7 +526,7 @@ impl TemplatesService {
         check_expected(&current, expected_commit)?;
         let source = self.resolve_commit(&tenant, &current, commit).await?;
         let files = self.files_at(&tenant, &current.id, &source).await?;
-        let prepared = self.prepare_version(files).await?;
+        let prepared = self.prepare_version(&tenant, files).await?;
         let version = self
             .check_new_version(
                 actor,
@@ -522,7 +564,15 @@ impl TemplatesService {
     ) -> ApiResult<TemplateDetail> {
         let who = Authorship::of(Some(&current), actor.display_name(), now_naive());
         let recorded = self
-            .commit_version(actor, &current.id, &version, &who, false, message)
+            .commit_version(
+                actor,
+                &current.id,
+                &version,
+                &who,
+                false,
+                message,
+                Flush::Now,
+            )
             .await?;
         match recorded {
             Recorded::Unchanged => Ok(written(current, &version.files, version.note, false)),
@@ -576,6 +626,7 @@ impl TemplatesService {
                 author_of(actor),
                 move |c| format!("{head} ({} removed){trailer}", files_word(c.removed.len())),
                 move |conn, _commit| Ok(store::delete(conn, &t, &row_id)?),
+                Flush::Now,
             )
             .await?;
         drop(guard);
@@ -680,6 +731,30 @@ impl TemplatesService {
         commit: &str,
         score: f64,
     ) -> ApiResult<bool> {
+        let (stored, ()) = self
+            .set_quality_score_with(tenant, template_id, commit, score, |_, _| Ok(()))
+            .await?;
+        Ok(stored)
+    }
+
+    /// [`Self::set_quality_score`], with `also` (given whether the score was stored, i.e. the
+    /// commit is current) in the same transaction: the quality module's own rows. One
+    /// transaction per scored version, whose commit does not wait for the log flush
+    /// ([`crate::platform::db::Db::transaction_unflushed`]): it takes the tenant's change counter
+    /// (see `store::next_change`), which every write of the tenant waits for, and a score lost
+    /// in a database crash is derived data that scoring the template again restores.
+    pub async fn set_quality_score_with<T, F>(
+        &self,
+        tenant: &TenantId,
+        template_id: &str,
+        commit: &str,
+        score: f64,
+        also: F,
+    ) -> ApiResult<(bool, T)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, bool) -> ApiResult<T> + Send + 'static,
+    {
         if !score.is_finite() || !(0.0..=100.0).contains(&score) {
             return Err(ApiError::validation(
                 "Quality scores are between 0 and 100.",
@@ -687,18 +762,18 @@ impl TemplatesService {
             ));
         }
         let (t, id, c) = (tenant.clone(), template_id.to_string(), commit.to_string());
-        let stored = self
+        let (stored, value) = self
             .inner
             .db
-            .transaction(move |conn| -> ApiResult<usize> {
-                Ok(store::set_quality(conn, &t, &id, &c, score)?)
+            .transaction_unflushed(move |conn| -> ApiResult<(bool, T)> {
+                let stored = store::set_quality(conn, &t, &id, &c, score)? > 0;
+                Ok((stored, also(conn, stored)?))
             })
-            .await?
-            > 0;
+            .await?;
         if stored {
             self.invalidate(tenant).await;
         }
-        Ok(stored)
+        Ok((stored, value))
     }
 }
 

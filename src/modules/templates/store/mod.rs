@@ -274,16 +274,23 @@ pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> QueryResu
 /// of them wait on each other in opposite orders.
 fn next_change(conn: &mut DbConnection, tenant: &TenantId) -> QueryResult<i64> {
     let mine = template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str()));
+    // One round trip: the bump returns the number it took.
     let bump = |conn: &mut DbConnection| {
-        diesel::update(mine)
+        let bump = diesel::update(mine)
             .set(template_repos::change_seq.eq(template_repos::change_seq + 1))
-            .execute(conn)
+            .returning(template_repos::change_seq);
+        match conn {
+            DbConnection::Postgres(c) => bump.get_result::<i64>(c).optional(),
+            DbConnection::Sqlite(c) => bump.get_result::<i64>(c).optional(),
+        }
     };
-    if bump(conn)? == 0 {
-        ensure_repo(conn, tenant, chrono::Utc::now().naive_utc())?;
-        bump(conn)?;
+    match bump(conn)? {
+        Some(seq) => Ok(seq),
+        None => {
+            ensure_repo(conn, tenant, chrono::Utc::now().naive_utc())?;
+            bump(conn)?.ok_or(diesel::result::Error::NotFound)
+        }
     }
-    mine.select(template_repos::change_seq).first(conn)
 }
 
 /// Marks template `id` as written at change `seq` (its row, or its absence, is what to load).
@@ -293,27 +300,43 @@ fn record_change(
     id: &str,
     seq: i64,
 ) -> QueryResult<()> {
+    let at = chrono::Utc::now().naive_utc();
     let row = (
         template_changes::tenant_id.eq(tenant.as_str()),
         template_changes::template_id.eq(id),
         template_changes::seq.eq(seq),
+        template_changes::changed_at.eq(at),
     );
     let key = (template_changes::tenant_id, template_changes::template_id);
+    let again = (
+        template_changes::seq.eq(seq),
+        template_changes::changed_at.eq(at),
+    );
     match conn {
         DbConnection::Postgres(c) => diesel::insert_into(template_changes::table)
             .values(row)
             .on_conflict(key)
             .do_update()
-            .set(template_changes::seq.eq(seq))
+            .set(again)
             .execute(c)?,
         DbConnection::Sqlite(c) => diesel::insert_into(template_changes::table)
             .values(row)
             .on_conflict(key)
             .do_update()
-            .set(template_changes::seq.eq(seq))
+            .set(again)
             .execute(c)?,
     };
     Ok(())
+}
+
+/// Deletes the change-feed entries written before `before` (every tenant's); returns how many.
+/// Safe once no search index can still need them: an index reads the feed only after its last
+/// refresh (`search_index_max_age` at most after its last full comparison), from the counter it
+/// read then, so an entry committed before that is behind every such watermark. The caller
+/// keeps a wide margin (see `TemplatesService::prune_change_feed`).
+pub fn prune_changes(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(template_changes::table.filter(template_changes::changed_at.lt(before)))
+        .execute(conn)
 }
 
 /// The tenant's last change number (0 before its first write): what a full read of its rows
@@ -362,15 +385,25 @@ fn insert_tags(
     tags: &[String],
 ) -> QueryResult<()> {
     let unique: std::collections::BTreeSet<&str> = tags.iter().map(String::as_str).collect();
-    for tag in unique {
-        diesel::insert_into(template_tags::table)
-            .values((
+    if unique.is_empty() {
+        return Ok(());
+    }
+    // One statement for all of them (a round trip each is what a write waits for on PostgreSQL).
+    let rows: Vec<_> = unique
+        .into_iter()
+        .map(|tag| {
+            (
                 template_tags::template_id.eq(id),
                 template_tags::tenant_id.eq(tenant.as_str()),
                 template_tags::tag.eq(tag),
-            ))
-            .execute(conn)?;
-    }
+            )
+        })
+        .collect();
+    let insert = diesel::insert_into(template_tags::table).values(&rows);
+    match conn {
+        DbConnection::Postgres(c) => insert.execute(c)?,
+        DbConnection::Sqlite(c) => insert.execute(c)?,
+    };
     Ok(())
 }
 
@@ -767,11 +800,13 @@ fn update_repo(
     now: NaiveDateTime,
     change: RepoChange<'_>,
 ) -> QueryResult<()> {
-    ensure_repo(conn, tenant, now)?;
-    diesel::update(template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str())))
-        .set(change)
-        .execute(conn)
-        .map(|_| ())
+    let mine = template_repos::table.filter(template_repos::tenant_id.eq(tenant.as_str()));
+    // Nearly always there: update first, create only when nothing was updated.
+    if diesel::update(mine).set(&change).execute(conn)? == 0 {
+        ensure_repo(conn, tenant, now)?;
+        diesel::update(mine).set(&change).execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Records the branch commit the tenant's rows now reflect.

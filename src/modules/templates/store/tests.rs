@@ -35,6 +35,18 @@ fn row(tenant: &TenantId, id: &str, name: &str) -> TemplateRow {
     }
 }
 
+/// A migrated in-memory database with tenants `a` and `b`.
+fn with_two_tenants() -> DbConnection {
+    let mut conn = DbConnection::establish(":memory:").unwrap();
+    migrate::run_pending(&mut conn).unwrap();
+    conn.batch_execute(
+        "INSERT INTO tenants (id, name, created_at) VALUES \
+         ('a', 'a', '2026-12-09 00:00:00'), ('b', 'b', '2026-12-09 00:00:00')",
+    )
+    .unwrap();
+    conn
+}
+
 fn feed(conn: &mut DbConnection, tenant: &TenantId, after: i64) -> Vec<(String, i64)> {
     changes_since(conn, tenant, after).unwrap()
 }
@@ -43,13 +55,7 @@ fn feed(conn: &mut DbConnection, tenant: &TenantId, after: i64) -> Vec<(String, 
 /// number; deletions leave a tombstone; tenants have their own counters and feeds.
 #[test]
 fn the_change_feed_names_what_each_write_touched() {
-    let mut conn = DbConnection::establish(":memory:").unwrap();
-    migrate::run_pending(&mut conn).unwrap();
-    conn.batch_execute(
-        "INSERT INTO tenants (id, name, created_at) VALUES \
-         ('a', 'a', '2026-12-09 00:00:00'), ('b', 'b', '2026-12-09 00:00:00')",
-    )
-    .unwrap();
+    let mut conn = with_two_tenants();
     let (a, b) = (TenantId("a".into()), TenantId("b".into()));
     let conn = &mut conn;
     assert_eq!(change_seq(conn, &a).unwrap(), 0);
@@ -84,4 +90,36 @@ fn the_change_feed_names_what_each_write_touched() {
     assert_eq!(feed(conn, &b, 0), vec![("t3".into(), 1)]);
     assert_eq!(change_seq(conn, &a).unwrap(), seq);
     assert!(feed(conn, &a, seq).is_empty());
+}
+
+/// Pruning removes the entries written before the cutoff, tombstones included, and nothing
+/// newer; the counters stay, so a watermark at or after the pruned entries reads the same feed.
+#[test]
+fn pruning_the_change_feed_keeps_what_is_newer_than_the_cutoff() {
+    let mut conn = with_two_tenants();
+    let (a, b) = (TenantId("a".into()), TenantId("b".into()));
+    let conn = &mut conn;
+    insert(conn, &a, &row(&a, "t1", "one")).unwrap();
+    insert(conn, &a, &row(&a, "t2", "two")).unwrap();
+    assert_eq!(delete(conn, &a, "t1").unwrap(), 1);
+    insert(conn, &b, &row(&b, "t3", "three")).unwrap();
+    // Age the entries so far by an hour.
+    conn.batch_execute("UPDATE template_changes SET changed_at = datetime(changed_at, '-1 hour')")
+        .unwrap();
+    let cutoff = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(30);
+    // A newer write of t2 keeps its entry.
+    let mut t2 = row(&a, "t2", "two");
+    t2.current_commit = "c2".into();
+    assert!(matches!(update(conn, &a, &t2).unwrap(), RowWrite::Written));
+    assert_eq!(
+        prune_changes(conn, cutoff).unwrap(),
+        2,
+        "t1's tombstone and t3"
+    );
+    assert_eq!(feed(conn, &a, 0), vec![("t2".into(), 4)]);
+    assert_eq!(feed(conn, &a, 3), vec![("t2".into(), 4)]);
+    assert!(feed(conn, &b, 0).is_empty());
+    assert_eq!(change_seq(conn, &a).unwrap(), 4);
+    assert_eq!(change_seq(conn, &b).unwrap(), 1);
+    assert_eq!(prune_changes(conn, cutoff).unwrap(), 0);
 }
