@@ -33,6 +33,8 @@ use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{self, SourceFile};
 
 const REPORT_TTL: Duration = Duration::from_secs(60);
+/// The cache generation a new score moves, so a report built before it is never served after.
+const REPORT_NAMESPACE: &str = "quality-report";
 /// Evaluations kept per content digest (the gate's, until the event handler takes them).
 const EVALUATIONS_KEPT: u64 = 4096;
 const EVALUATION_TTL: Duration = Duration::from_secs(600);
@@ -365,7 +367,10 @@ impl QualityService {
             metrics::histogram!("maestro_quality_evaluation_score", "category" => subject.category.to_string())
                 .record(f64::from(eval.score));
         }
-        self.inner.cache.delete(&report_key(tenant)).await;
+        self.inner
+            .cache
+            .bump(REPORT_NAMESPACE, tenant.as_str())
+            .await;
         Ok(forced.map(OverrideView::from))
     }
 
@@ -376,7 +381,10 @@ impl QualityService {
             .db
             .run(move |conn| -> ApiResult<usize> { Ok(store::delete_latest(conn, &t, &id)?) })
             .await?;
-        self.inner.cache.delete(&report_key(tenant)).await;
+        self.inner
+            .cache
+            .bump(REPORT_NAMESPACE, tenant.as_str())
+            .await;
         Ok(())
     }
 
@@ -469,7 +477,15 @@ impl QualityService {
 
     /// The tenant's report; cached for a minute (a new score drops it).
     pub async fn report(&self, tenant: &TenantId) -> ApiResult<Report> {
-        let key = report_key(tenant);
+        // The generation is read before the build: a score that commits while the report is
+        // being built moves it, so the stale build is stored under a key nobody reads again.
+        // (Deleting one key raced: the build could be stored after the score's delete.)
+        let generation = self
+            .inner
+            .cache
+            .generation_token(REPORT_NAMESPACE, tenant.as_str())
+            .await;
+        let key = format!("quality:report:{tenant}:{generation}");
         if let Some(cached) = self.inner.cache.get_json::<Report>(&key).await {
             return Ok(cached);
         }
@@ -605,10 +621,6 @@ impl QualityService {
             metrics::gauge!("maestro_quality_score_count", "category" => category).set(n as f64);
         }
     }
-}
-
-fn report_key(tenant: &TenantId) -> String {
-    format!("quality:report:{tenant}")
 }
 
 /// One field error per check that is not passing, carrying its recommendations.
