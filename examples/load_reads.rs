@@ -3,9 +3,10 @@
 //! For each configuration — SQLite, PostgreSQL with the in-process cache, PostgreSQL + Redis —
 //! it starts the release `maestro` binary as a child process, seeds `--templates` varied,
 //! realistic templates into one tenant through `POST /api/v1/templates` (once per database: the
-//! two PostgreSQL configurations share the data), restarts the server, reads its idle RSS, then
-//! runs `wrk` (`--connections` connections, `--threads` threads, `--warmup` s not counted, then
-//! `--seconds` s measured) with `benches/load_reads.lua` on:
+//! two PostgreSQL configurations share the data), restarts the server — the configurations of
+//! one database side by side, each its own process — reads their idle RSS, then runs `wrk`
+//! (`--connections` connections, `--threads` threads, `--warmup` s not counted, then `--seconds` s
+//! measured) with `benches/load_reads.lua` on:
 //!
 //! - `get hot`: `GET /api/v1/templates/{id}`, one id;
 //! - `get cold`: the same over every seeded id, one picked at random per request;
@@ -19,6 +20,12 @@
 //! read is printed with requests/s, p50, p99 and its ratio to the floor (search and list to the
 //! floor's hot GET). RSS idle and after the reads close each configuration.
 //!
+//! With `--rounds N` (N > 1) every read is measured in N alternating A/B rounds (each read: the
+//! floor, then every configuration, the order reversed every other round), as
+//! `../shared/bench/bench.sh ab` does: drift of the shared machine between rounds then falls on
+//! both sides alike. The summary gives each read's median figures and, for
+//! PostgreSQL + Redis against PostgreSQL in-process, every round's ratio and their median.
+//!
 //! Only the templates module is on (quality, workflows, healing and k8s off: nothing scores or
 //! schedules in the background while measuring); everything else is the default configuration.
 //!
@@ -31,7 +38,8 @@
 //!
 //! Flags: `--templates N` (10000), `--configs sqlite,postgres,postgres+redis` (those whose
 //! URLs are given), `--reads get-hot,get-cold,search,list`, `--seconds N` (20), `--warmup N`
-//! (5), `--connections N` (64), `--threads N` (2), `--seed-concurrency N` (8), `--maestro-bin`,
+//! (5), `--rounds N` (1), `--connections N` (64), `--threads N` (2), `--seed-concurrency N` (8),
+//! `--maestro-bin`,
 //! `--floor-bin` (default: beside this binary), `--lua PATH`, `--server-log PATH` (append the
 //! servers' output — warnings and errors — there, e.g. to see why a request was not a 2xx). The URLs default to
 //! `MAESTRO_TEST_DATABASE_URL` / `MAESTRO_TEST_REDIS_URL`. A PostgreSQL run works in a scratch
@@ -48,7 +56,8 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 const USAGE: &str = "flags: --templates N --configs sqlite,postgres,postgres+redis \
-    --reads get-hot,get-cold,search,list --seconds N --warmup N --connections N --threads N \
+    --reads get-hot,get-cold,search,list --seconds N --warmup N --rounds N --connections N \
+    --threads N \
     --seed-concurrency N --database-url URL --redis-url URL --maestro-bin PATH --floor-bin PATH \
     --lua PATH --server-log PATH";
 
@@ -96,6 +105,8 @@ struct Args {
     reads: Vec<Read>,
     seconds: u64,
     warmup: u64,
+    /// Alternating A/B rounds per read (1: each configuration once).
+    rounds: usize,
     connections: usize,
     threads: usize,
     seed_concurrency: usize,
@@ -117,6 +128,7 @@ fn parse_args() -> Result<Args, String> {
         reads: vec![Read::GetHot, Read::GetCold, Read::Search, Read::List],
         seconds: 20,
         warmup: 5,
+        rounds: 1,
         connections: 64,
         threads: 2,
         seed_concurrency: 8,
@@ -138,6 +150,7 @@ fn parse_args() -> Result<Args, String> {
             "--templates" => args.templates = number(value()?, "--templates")?,
             "--seconds" => args.seconds = number(value()?, "--seconds")? as u64,
             "--warmup" => args.warmup = number(value()?, "--warmup")? as u64,
+            "--rounds" => args.rounds = number(value()?, "--rounds")?,
             "--connections" => args.connections = number(value()?, "--connections")?,
             "--threads" => args.threads = number(value()?, "--threads")?,
             "--seed-concurrency" => args.seed_concurrency = number(value()?, "--seed-concurrency")?,
@@ -192,9 +205,15 @@ fn parse_args() -> Result<Args, String> {
     if args.configs.contains(&Config::PostgresRedis) && args.redis_url.is_none() {
         return Err("the Redis run needs --redis-url (or MAESTRO_TEST_REDIS_URL)".into());
     }
-    if args.templates == 0 || args.seconds == 0 || args.connections == 0 || args.threads == 0 {
+    if args.templates == 0
+        || args.seconds == 0
+        || args.rounds == 0
+        || args.connections == 0
+        || args.threads == 0
+    {
         return Err(
-            "--templates, --seconds, --connections and --threads must be at least 1".into(),
+            "--templates, --seconds, --rounds, --connections and --threads must be at least 1"
+                .into(),
         );
     }
     for (path, what) in [
@@ -278,6 +297,7 @@ async fn stop(mut child: Child) {
 }
 
 /// Where one configuration keeps its state, and how the server is configured.
+#[derive(Clone)]
 struct Storage {
     data_dir: PathBuf,
     database_url: String,
@@ -505,6 +525,7 @@ async fn cache_counts(base: &str, token: &str) -> Option<(f64, f64)> {
 }
 
 struct Row {
+    round: usize,
     config: Config,
     read: Read,
     figures: Figures,
@@ -545,6 +566,104 @@ fn print_row(row: &Row) {
             String::new()
         }
     );
+}
+
+/// One configuration's server while its database is measured.
+struct Server {
+    config: Config,
+    child: Child,
+    pid: u32,
+    base: String,
+    token: String,
+    idle: Option<f64>,
+}
+
+/// The request files of the reads over one database's templates.
+struct ReadFiles {
+    hot: PathBuf,
+    cold: PathBuf,
+    search: PathBuf,
+    list: PathBuf,
+}
+
+impl ReadFiles {
+    fn write(wrk: &Wrk<'_>, ids: &[String], queries: &[String]) -> Result<ReadFiles, Error> {
+        let hot = format!("GET\t/api/v1/templates/{}", ids[ids.len() / 2]);
+        let cold: Vec<String> = ids
+            .iter()
+            .map(|id| format!("GET\t/api/v1/templates/{id}"))
+            .collect();
+        let search: Vec<String> = queries
+            .iter()
+            .map(|q| {
+                let quoted = serde_json::to_string(q).unwrap_or_default();
+                format!(
+                    "POST\t/api/v1/templates/search\t{{\"query\":\"{{{{q}}}}\",\"limit\":20}}\t{}",
+                    &quoted[1..quoted.len() - 1]
+                )
+            })
+            .collect();
+        let list: Vec<String> = CATEGORIES
+            .iter()
+            .map(|c| format!("GET\t/api/v1/templates?category={c}&limit=20&offset=20"))
+            .collect();
+        Ok(ReadFiles {
+            hot: wrk.requests("get-hot", std::slice::from_ref(&hot))?,
+            cold: wrk.requests("get-cold", &cold)?,
+            search: wrk.requests("search", &search)?,
+            list: wrk.requests("list", &list)?,
+        })
+    }
+
+    /// A read's request file, and whether the floor answers it too (only GETs by id).
+    fn of(&self, read: Read) -> (&Path, bool) {
+        match read {
+            Read::GetHot => (&self.hot, true),
+            Read::GetCold => (&self.cold, true),
+            Read::Search => (&self.search, false),
+            Read::List => (&self.list, false),
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// One configuration's read over every round: the median of each figure, errors summed.
+fn median_row(rows: &[Row], config: Config, read: Read) -> Option<Row> {
+    let of: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.config == config && r.read == read)
+        .collect();
+    if of.is_empty() {
+        return None;
+    }
+    let m = |f: &dyn Fn(&Figures) -> f64| median(of.iter().map(|r| f(&r.figures)).collect());
+    let floors: Vec<f64> = of.iter().filter_map(|r| r.floor.map(|f| f.rps)).collect();
+    let hits: Vec<f64> = of.iter().filter_map(|r| r.hit_ratio).collect();
+    Some(Row {
+        round: 0,
+        config,
+        read,
+        figures: Figures {
+            rps: m(&|f| f.rps),
+            p50_ms: m(&|f| f.p50_ms),
+            p99_ms: m(&|f| f.p99_ms),
+            status_errors: of.iter().map(|r| r.figures.status_errors).sum(),
+            socket_errors: of.iter().map(|r| r.figures.socket_errors).sum(),
+        },
+        floor: (!floors.is_empty()).then(|| Figures {
+            rps: median(floors),
+            ..Figures::default()
+        }),
+        hit_ratio: (!hits.is_empty()).then(|| median(hits)),
+    })
 }
 
 fn header() {
@@ -593,127 +712,143 @@ async fn main() -> Result<(), Error> {
     let password = "correct-horse-battery-staple";
     let mut rows = Vec::new();
     let mut memory = Vec::new();
-    let mut seeded: Option<(bool, Storage, Vec<String>)> = None;
+    // The configurations by database: each database is seeded once, and its configurations are
+    // up side by side while they are measured.
+    let mut databases: Vec<(bool, Vec<Config>)> = Vec::new();
+    for &config in &args.configs {
+        let postgres = config != Config::Sqlite;
+        match databases.iter_mut().find(|(pg, _)| *pg == postgres) {
+            Some((_, configs)) => configs.push(config),
+            None => databases.push((postgres, vec![config])),
+        }
+    }
     let result: Result<(), Error> = async {
-        for &config in &args.configs {
-            let postgres = config != Config::Sqlite;
-            // One data set per database: seed it on first use.
-            if seeded.as_ref().is_none_or(|(pg, _, _)| *pg != postgres) {
-                let storage = Storage {
-                    data_dir: dir.path().join(if postgres { "pg" } else { "sqlite" }),
-                    database_url: if postgres {
-                        let url = args.database_url.clone().unwrap_or_default();
-                        use diesel::Connection;
-                        use diesel::connection::SimpleConnection;
-                        diesel::PgConnection::establish(&url)?
-                            .batch_execute(&format!("CREATE SCHEMA {schema}"))?;
-                        let sep = if url.contains('?') { '&' } else { '?' };
-                        format!("{url}{sep}options=-c%20search_path%3D{schema}")
-                    } else {
-                        format!("sqlite://{}", dir.path().join("sqlite/maestro.db").display())
-                    },
-                    redis_url: String::new(),
-                    key_prefix: format!("mload-{run_id}"),
-                    secret: secret.clone(),
-                    log: args.server_log.clone(),
-                };
-                println!("seeding {} ({})", if postgres { "PostgreSQL" } else { "SQLite" }, storage.database_url.split('?').next().unwrap_or_default());
-                let status = storage
-                    .command(&args.maestro_bin)
-                    .args(["user", "create", "--tenant", "loadtest", "--email", email, "--role", "admin"])
-                    .env("MAESTRO_USER_PASSWORD", password)
-                    .status()
-                    .await?;
-                if !status.success() {
-                    return Err(format!("maestro user create: {status}").into());
+        for (postgres, configs) in &databases {
+            let postgres = *postgres;
+            let storage = Storage {
+                data_dir: dir.path().join(if postgres { "pg" } else { "sqlite" }),
+                database_url: if postgres {
+                    let url = args.database_url.clone().unwrap_or_default();
+                    use diesel::Connection;
+                    use diesel::connection::SimpleConnection;
+                    diesel::PgConnection::establish(&url)?
+                        .batch_execute(&format!("CREATE SCHEMA {schema}"))?;
+                    let sep = if url.contains('?') { '&' } else { '?' };
+                    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+                } else {
+                    format!(
+                        "sqlite://{}",
+                        dir.path().join("sqlite/maestro.db").display()
+                    )
+                },
+                redis_url: String::new(),
+                key_prefix: format!("mload-{run_id}"),
+                secret: secret.clone(),
+                log: args.server_log.clone(),
+            };
+            println!(
+                "seeding {} ({})",
+                if postgres { "PostgreSQL" } else { "SQLite" },
+                storage.database_url.split('?').next().unwrap_or_default()
+            );
+            let status = storage
+                .command(&args.maestro_bin)
+                .args([
+                    "user", "create", "--tenant", "loadtest", "--email", email, "--role", "admin",
+                ])
+                .env("MAESTRO_USER_PASSWORD", password)
+                .status()
+                .await?;
+            if !status.success() {
+                return Err(format!("maestro user create: {status}").into());
+            }
+            let (child, base) = storage.serve(&args.maestro_bin).await?;
+            let token = login(&base, email, password).await?;
+            let ids = seed(&base, &token, args.templates, args.seed_concurrency).await?;
+            stop(child).await;
+
+            let mut servers = Vec::new();
+            for &config in configs {
+                let mut storage = storage.clone();
+                if config == Config::PostgresRedis {
+                    storage.redis_url = args.redis_url.clone().unwrap_or_default();
                 }
                 let (child, base) = storage.serve(&args.maestro_bin).await?;
-                let token = login(&base, email, password).await?;
-                let ids = seed(&base, &token, args.templates, args.seed_concurrency).await?;
-                stop(child).await;
-                seeded = Some((postgres, storage, ids));
+                servers.push(Server {
+                    config,
+                    pid: child.id().unwrap_or(0),
+                    child,
+                    token: String::new(),
+                    base,
+                    idle: None,
+                });
             }
-            let Some((_, storage, ids)) = seeded.as_mut() else {
-                unreachable!("seeded above")
-            };
-            storage.redis_url = if config == Config::PostgresRedis {
-                args.redis_url.clone().unwrap_or_default()
-            } else {
-                String::new()
-            };
-
-            println!("measuring {}", config.label());
-            let (child, base) = storage.serve(&args.maestro_bin).await?;
-            let pid = child.id().unwrap_or(0);
+            // Idle RSS before logging in: a login's password hash (argon2) takes ~19 MiB.
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let idle = rss_mib(pid);
-            let token = login(&base, email, password).await?;
-            let hot = format!("GET\t/api/v1/templates/{}", ids[ids.len() / 2]);
-            let cold: Vec<String> = ids.iter().map(|id| format!("GET\t/api/v1/templates/{id}")).collect();
-            let mut floor_hot = None;
-            for &read in &args.reads {
-                let (file, floor_file) = match read {
-                    Read::GetHot => {
-                        let file = wrk.requests("get-hot", std::slice::from_ref(&hot))?;
-                        (file.clone(), Some(file))
-                    }
-                    Read::GetCold => {
-                        let file = wrk.requests("get-cold", &cold)?;
-                        (file.clone(), Some(file))
-                    }
-                    Read::Search => {
-                        let lines: Vec<String> = queries
-                            .iter()
-                            .map(|q| {
-                                let quoted = serde_json::to_string(q).unwrap_or_default();
-                                format!(
-                                    "POST\t/api/v1/templates/search\t{{\"query\":\"{{{{q}}}}\",\"limit\":20}}\t{}",
-                                    &quoted[1..quoted.len() - 1]
-                                )
-                            })
-                            .collect();
-                        (wrk.requests("search", &lines)?, None)
-                    }
-                    Read::List => {
-                        let lines: Vec<String> = CATEGORIES
-                            .iter()
-                            .map(|c| format!("GET\t/api/v1/templates?category={c}&limit=20&offset=20"))
-                            .collect();
-                        (wrk.requests("list", &lines)?, None)
-                    }
+            for server in &mut servers {
+                server.idle = rss_mib(server.pid);
+                server.token = login(&server.base, email, password).await?;
+            }
+            let files = ReadFiles::write(&wrk, &ids, &queries)?;
+            for round in 0..args.rounds {
+                if args.rounds > 1 {
+                    println!("round {}/{}", round + 1, args.rounds);
+                }
+                // The order flips every round, so drift between the two halves falls on both.
+                let order: Vec<&Server> = if round % 2 == 0 {
+                    servers.iter().collect()
+                } else {
+                    servers.iter().rev().collect()
                 };
-                let floor_figures = match floor_file {
-                    Some(f) => {
-                        let figures = wrk.run(&floor_base, &f, &token).await?;
+                let mut floor_hot = None;
+                for &read in &args.reads {
+                    let (file, on_floor) = files.of(read);
+                    let floor_figures = if on_floor {
+                        let figures = wrk.run(&floor_base, file, &servers[0].token).await?;
                         if read == Read::GetHot {
                             floor_hot = Some(figures);
                         }
                         Some(figures)
+                    } else {
+                        floor_hot
+                    };
+                    for server in &order {
+                        let before = cache_counts(&server.base, &server.token).await;
+                        let figures = wrk.run(&server.base, file, &server.token).await?;
+                        let after = cache_counts(&server.base, &server.token).await;
+                        let hit_ratio = match (before, after) {
+                            (Some((h0, m0)), Some((h1, m1))) if h1 + m1 > h0 + m0 => {
+                                Some((h1 - h0) / ((h1 - h0) + (m1 - m0)))
+                            }
+                            _ => None,
+                        };
+                        let row = Row {
+                            round,
+                            config: server.config,
+                            read,
+                            figures,
+                            floor: floor_figures,
+                            hit_ratio,
+                        };
+                        print_row(&row);
+                        rows.push(row);
                     }
-                    None => floor_hot,
-                };
-                let before = cache_counts(&base, &token).await;
-                let figures = wrk.run(&base, &file, &token).await?;
-                let after = cache_counts(&base, &token).await;
-                let hit_ratio = match (before, after) {
-                    (Some((h0, m0)), Some((h1, m1))) if h1 + m1 > h0 + m0 => {
-                        Some((h1 - h0) / ((h1 - h0) + (m1 - m0)))
-                    }
-                    _ => None,
-                };
-                let row = Row {
-                    config,
-                    read,
-                    figures,
-                    floor: floor_figures,
-                    hit_ratio,
-                };
-                print_row(&row);
-                rows.push(row);
+                }
+                if args.rounds > 1 {
+                    let rss: Vec<String> = servers
+                        .iter()
+                        .map(|s| {
+                            let mib = rss_mib(s.pid).map_or("?".into(), |v| format!("{v:.0} MiB"));
+                            format!("{}: {mib}", s.config.label())
+                        })
+                        .collect();
+                    println!("RSS after round {}: {}", round + 1, rss.join(", "));
+                }
             }
-            let after = rss_mib(pid);
-            memory.push((config, idle, after));
-            stop(child).await;
+            for server in servers {
+                memory.push((server.config, server.idle, rss_mib(server.pid)));
+                stop(server.child).await;
+            }
         }
         Ok(())
     }
@@ -748,9 +883,48 @@ async fn main() -> Result<(), Error> {
         "{} templates; wrk -t{} -c{}, {} s per read after {} s warm-up; floor = examples/floor.rs",
         args.templates, args.threads, args.connections, args.seconds, args.warmup
     );
-    header();
-    for row in &rows {
-        print_row(row);
+    if args.rounds == 1 {
+        header();
+        for row in &rows {
+            print_row(row);
+        }
+    } else {
+        println!("medians of {} alternating rounds:", args.rounds);
+        header();
+        for &config in &args.configs {
+            for &read in &args.reads {
+                if let Some(row) = median_row(&rows, config, read) {
+                    print_row(&row);
+                }
+            }
+        }
+        if args.configs.contains(&Config::Postgres) && args.configs.contains(&Config::PostgresRedis)
+        {
+            println!();
+            println!("PostgreSQL + Redis ÷ PostgreSQL in-process, req/s of the same round:");
+            println!();
+            println!("| read | each round | median |");
+            println!("|---|---|---|");
+            for &read in &args.reads {
+                let ratios: Vec<f64> = (0..args.rounds)
+                    .filter_map(|round| {
+                        let rps = |config| {
+                            rows.iter()
+                                .find(|r| r.round == round && r.config == config && r.read == read)
+                                .map(|r| r.figures.rps)
+                        };
+                        Some(rps(Config::PostgresRedis)? / rps(Config::Postgres)?.max(1e-9))
+                    })
+                    .collect();
+                let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+                println!(
+                    "| {} | {} | **{:.3}** |",
+                    read.label(),
+                    each.join(" · "),
+                    median(ratios.clone())
+                );
+            }
+        }
     }
     println!();
     println!("| configuration | RSS idle | RSS after the reads |");

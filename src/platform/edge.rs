@@ -6,7 +6,8 @@
 //! go out with XADD (length capped). Stream names are `<redis.key_prefix>:streams:<suffix>`, which
 //! with the default prefix are exactly the seed names (`maestro:streams:templates:requests`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -145,21 +146,39 @@ pub const EVENT_BUFFER: usize = 50_000;
 /// served on the cores the reads needed (the load run's cold ids were 0.85× in-process).
 const COALESCE_WINDOW: Duration = Duration::from_secs(1);
 
-/// Event fields without the timestamp, which is stamped at the first occurrence.
-type EventKey = (&'static str, Vec<(&'static str, String)>);
-
 /// Events waiting for [`Edge::flush_task`]: identical events queued within one window are one
-/// entry with a count.
+/// entry with a count. A repeat is found by hashing and comparing the caller's borrowed fields,
+/// so on the read path (a view of a hot template) it allocates nothing.
 #[derive(Default)]
 struct EventBuffer {
-    pending: std::sync::Mutex<HashMap<EventKey, Pending>>,
+    pending: std::sync::Mutex<Waiting>,
+    hasher: hashbrown::DefaultHashBuilder,
     /// Woken when the buffer stops being empty.
     arrived: tokio::sync::Notify,
 }
 
+type Waiting = hashbrown::HashTable<Pending>;
+
+/// One distinct waiting event.
 struct Pending {
+    hash: u64,
+    stream: &'static str,
+    /// Without the timestamp, which is stamped at the first occurrence.
+    fields: Vec<(&'static str, String)>,
     count: u64,
     first_seen: chrono::DateTime<chrono::Utc>,
+}
+
+impl Pending {
+    fn is(&self, stream: &str, fields: &[(&'static str, &str)]) -> bool {
+        self.stream == stream
+            && self.fields.len() == fields.len()
+            && self
+                .fields
+                .iter()
+                .zip(fields)
+                .all(|((k, v), (key, value))| k == key && v == value)
+    }
 }
 
 /// What [`EventBuffer::push`] did with an event.
@@ -174,32 +193,33 @@ enum Pushed {
 }
 
 impl EventBuffer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EventKey, Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, stream: &'static str, fields: Vec<(&'static str, String)>) -> Pushed {
+    fn push(&self, stream: &'static str, fields: &[(&'static str, &str)]) -> Pushed {
+        let hash = self.hasher.hash_one((stream, fields));
         let mut pending = self.lock();
         let first = pending.is_empty();
-        let full = pending.len() >= EVENT_BUFFER;
-        let key = (stream, fields);
-        match pending.get_mut(&key) {
-            Some(p) => p.count += 1,
-            None if full => return Pushed::Dropped,
-            None => {
-                pending.insert(
-                    key,
-                    Pending {
-                        count: 1,
-                        first_seen: chrono::Utc::now(),
-                    },
-                );
-            }
+        if let Some(waiting) = pending.find_mut(hash, |p| p.is(stream, fields)) {
+            waiting.count += 1;
+        } else if pending.len() >= EVENT_BUFFER {
+            return Pushed::Dropped;
+        } else {
+            let fields = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            let event = Pending {
+                hash,
+                stream,
+                fields,
+                count: 1,
+                first_seen: chrono::Utc::now(),
+            };
+            pending.insert_unique(hash, event, |p| p.hash);
         }
         if first { Pushed::First } else { Pushed::Queued }
     }
 
-    fn take(&self) -> HashMap<EventKey, Pending> {
+    fn take(&self) -> Waiting {
         std::mem::take(&mut *self.lock())
     }
 }
@@ -229,7 +249,7 @@ impl Edge {
     /// many) and `timestamp` (the first) added. When [`EVENT_BUFFER`] distinct events are waiting
     /// (Redis slow or away) a new one is dropped and counted in
     /// `maestro_stream_events_dropped_total`.
-    pub fn publish_buffered(&self, stream: &'static str, fields: Vec<(&'static str, String)>) {
+    pub fn publish_buffered(&self, stream: &'static str, fields: &[(&'static str, &str)]) {
         match self.buffer.push(stream, fields) {
             Pushed::First => self.buffer.arrived.notify_one(),
             Pushed::Queued => {}
@@ -273,17 +293,17 @@ impl Edge {
         }
         let mut pipe = redis::pipe();
         let mut per_stream: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for ((stream, fields), p) in pending {
-            *per_stream.entry(stream).or_default() += p.count;
+        for p in pending {
+            *per_stream.entry(p.stream).or_default() += p.count;
             let cmd = pipe
                 .cmd("XADD")
-                .arg(self.stream_name(stream))
+                .arg(self.stream_name(p.stream))
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(self.settings.max_len)
                 .arg("*");
-            for (k, v) in fields {
-                cmd.arg(k).arg(v);
+            for (k, v) in &p.fields {
+                cmd.arg(*k).arg(v);
             }
             cmd.arg("count")
                 .arg(p.count)
@@ -603,43 +623,52 @@ async fn ensure_group(
 mod tests {
     use super::*;
 
-    fn view(user: &str) -> Vec<(&'static str, String)> {
-        vec![("event", "view".into()), ("user_id", user.into())]
+    fn view(user: &str) -> [(&'static str, &str); 2] {
+        [("event", "view"), ("user_id", user)]
+    }
+
+    fn count(taken: &Waiting, stream: &str, user: &str) -> u64 {
+        let matching: Vec<&Pending> = taken.iter().filter(|p| p.is(stream, &view(user))).collect();
+        assert!(matching.len() <= 1, "one entry per distinct event");
+        matching.first().map_or(0, |p| p.count)
     }
 
     #[test]
     fn identical_events_wait_as_one_entry_with_a_count() {
         let buffer = EventBuffer::default();
-        assert_eq!(buffer.push("templates:usage", view("ann")), Pushed::First);
-        assert_eq!(buffer.push("templates:usage", view("ann")), Pushed::Queued);
-        assert_eq!(buffer.push("templates:usage", view("ann")), Pushed::Queued);
-        assert_eq!(buffer.push("templates:usage", view("bob")), Pushed::Queued);
+        assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::First);
+        assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::Queued);
+        assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::Queued);
+        assert_eq!(buffer.push("templates:usage", &view("bob")), Pushed::Queued);
         // Same fields on another stream are another event.
-        assert_eq!(buffer.push("other", view("ann")), Pushed::Queued);
+        assert_eq!(buffer.push("other", &view("ann")), Pushed::Queued);
+        // A field more is another event too.
+        let more = [("event", "view"), ("user_id", "ann"), ("detail", "{}")];
+        assert_eq!(buffer.push("templates:usage", &more), Pushed::Queued);
 
         let taken = buffer.take();
-        let count = |stream, user| taken[&(stream, view(user))].count;
-        assert_eq!(taken.len(), 3);
-        assert_eq!(count("templates:usage", "ann"), 3);
-        assert_eq!(count("templates:usage", "bob"), 1);
-        assert_eq!(count("other", "ann"), 1);
+        assert_eq!(taken.len(), 4);
+        assert_eq!(count(&taken, "templates:usage", "ann"), 3);
+        assert_eq!(count(&taken, "templates:usage", "bob"), 1);
+        assert_eq!(count(&taken, "other", "ann"), 1);
         // Taking empties the buffer: the next event wakes the flush task again.
-        assert_eq!(buffer.push("templates:usage", view("ann")), Pushed::First);
+        assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::First);
     }
 
     #[test]
     fn a_full_buffer_drops_new_events_but_still_counts_waiting_ones() {
         let buffer = EventBuffer::default();
         for i in 0..EVENT_BUFFER {
-            buffer.push("templates:usage", view(&i.to_string()));
+            buffer.push("templates:usage", &view(&i.to_string()));
         }
         assert_eq!(
-            buffer.push("templates:usage", view("late")),
+            buffer.push("templates:usage", &view("late")),
             Pushed::Dropped
         );
-        assert_eq!(buffer.push("templates:usage", view("0")), Pushed::Queued);
+        assert_eq!(buffer.push("templates:usage", &view("0")), Pushed::Queued);
         let taken = buffer.take();
         assert_eq!(taken.len(), EVENT_BUFFER);
-        assert_eq!(taken[&("templates:usage", view("0"))].count, 2);
+        assert_eq!(count(&taken, "templates:usage", "0"), 2);
+        assert_eq!(count(&taken, "templates:usage", "late"), 0);
     }
 }

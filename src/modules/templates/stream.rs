@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 
 use super::gate::ForcedPublish;
 use super::service::{
-    InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, files_from_json,
+    InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, ViewDetail,
+    files_from_json,
 };
 use crate::platform::auth::{Principal, Role, TenantId};
 use crate::platform::edge::{StreamHandler, StreamMessage, malformed, problem_text};
@@ -173,7 +174,10 @@ async fn process(
                 &p.tenant_id,
                 &id,
                 &p,
-                json!({"commit": detail.template.current_commit, "via": "stream"}),
+                &ViewDetail {
+                    commit: &detail.template.current_commit,
+                    via: Some("stream"),
+                },
             );
             Ok((
                 serde_json::to_value(detail).unwrap_or(Value::Null),

@@ -69,7 +69,9 @@ impl K8sService {
     /// Queues an outbound stream event (never waits for Redis; a no-op without it).
     pub fn publish(&self, stream: &'static str, fields: Vec<(&'static str, String)>) {
         if let Some(edge) = &self.edge {
-            edge.publish_buffered(stream, fields);
+            let fields: Vec<(&'static str, &str)> =
+                fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            edge.publish_buffered(stream, &fields);
         }
     }
 

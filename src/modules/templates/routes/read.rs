@@ -3,7 +3,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use serde_json::json;
 
 use super::{
     CommitNotFound, TemplateNotFound, etag, header_str, hide_draft_from_viewer, is_viewer,
@@ -14,7 +13,7 @@ use crate::modules::templates::model::{
     CategoryCount, DetailQuery, DiffQuery, DiffView, FileQuery, ListQuery, SearchBody,
     TemplateDetail, TemplateSummary, VersionContent, VersionView,
 };
-use crate::modules::templates::service::TemplatesService;
+use crate::modules::templates::service::{TemplatesService, ViewDetail};
 use crate::platform::auth::{Authorized, Viewer};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::openapi::{ApiErrors, JsonBodyErrors};
@@ -139,7 +138,7 @@ pub(super) async fn get_template(
         caller.tenant(),
         &path,
         &caller.principal,
-        json!({"commit": commit}),
+        &ViewDetail { commit, via: None },
     );
     let tag = etag(commit);
     if header_str(&req, header::IF_NONE_MATCH)

@@ -222,7 +222,7 @@ impl TemplatesService {
                 &tenant,
                 &row.id,
                 actor,
-                json!({
+                &json!({
                     "instantiation_id": ledger_id,
                     "commit": commit,
                     "checksum": checksum,
@@ -396,29 +396,41 @@ impl TemplatesService {
     /// Queues a usage event (`templates:usage`): buffered in-process and written in pipelined
     /// batches, so the caller never waits for Redis; repeats within the coalescing window (the
     /// same user viewing the same commit) become one entry with a `count` (see
-    /// `Edge::publish_buffered`).
+    /// `Edge::publish_buffered`). `detail` goes out as JSON; a view passes a [`ViewDetail`], which
+    /// serialises without building a map (this runs on every GET of a template).
     pub fn usage_event(
         &self,
         event: &str,
         tenant: &TenantId,
         template_id: &str,
         actor: &Principal,
-        detail: Value,
+        detail: &impl serde::Serialize,
     ) {
         let Some(edge) = &self.inner.edge else {
             return;
         };
+        let detail = serde_json::to_string(detail).unwrap_or_default();
         edge.publish_buffered(
             crate::modules::templates::stream::USAGE,
-            vec![
-                ("event", event.to_string()),
-                ("template_id", template_id.to_string()),
-                ("tenant_id", tenant.0.clone()),
-                ("user_id", actor.user_id.clone()),
-                ("detail", detail.to_string()),
+            &[
+                ("event", event),
+                ("template_id", template_id),
+                ("tenant_id", tenant.as_str()),
+                ("user_id", &actor.user_id),
+                ("detail", &detail),
             ],
         );
     }
+}
+
+/// The `detail` of a `view` usage event.
+#[derive(serde::Serialize)]
+pub struct ViewDetail<'a> {
+    /// The commit the viewer was served.
+    pub commit: &'a str,
+    /// How the template was read, when not through the HTTP API (`stream`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'a str>,
 }
 
 /// sha256 over the rendered output: for each file in generation order, its path, mode and

@@ -48,7 +48,9 @@ use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::module::ServiceRegistry;
 use crate::render::{self, Inspected, MANIFEST_FILE, SourceFile};
 
-pub use instantiate::{InstantiateRequest, Instantiated, InstantiationSource, output_checksum};
+pub use instantiate::{
+    InstantiateRequest, Instantiated, InstantiationSource, ViewDetail, output_checksum,
+};
 pub use read::TemplateContent;
 pub use write::TemplateInput;
 
