@@ -109,15 +109,13 @@ pub fn set_phase(
     reason: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        environment(tenant.as_str(), id).filter(k8s_environments::deleted_at.is_null()),
-    )
-    .set((
-        k8s_environments::phase.eq(phase),
-        k8s_environments::reason.eq(reason),
-        k8s_environments::updated_at.eq(now),
-    ))
-    .execute(conn)
+    diesel::update(environment(tenant.as_str(), id).filter(k8s_environments::deleted_at.is_null()))
+        .set((
+            k8s_environments::phase.eq(phase),
+            k8s_environments::reason.eq(reason),
+            k8s_environments::updated_at.eq(now),
+        ))
+        .execute(conn)
 }
 
 pub fn set_expires_at(
@@ -128,11 +126,11 @@ pub fn set_expires_at(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(environment(tenant.as_str(), id))
-    .set((
-        k8s_environments::expires_at.eq(expires_at),
-        k8s_environments::updated_at.eq(now),
-    ))
-    .execute(conn)
+        .set((
+            k8s_environments::expires_at.eq(expires_at),
+            k8s_environments::updated_at.eq(now),
+        ))
+        .execute(conn)
 }
 
 /// Records a delete: the phase, and when it was (first) deleted.
@@ -146,13 +144,13 @@ pub fn mark_deleted(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(environment(tenant.as_str(), id))
-    .set((
-        k8s_environments::phase.eq(phase),
-        k8s_environments::reason.eq(reason),
-        k8s_environments::updated_at.eq(now),
-        k8s_environments::deleted_at.eq(Some(deleted_at)),
-    ))
-    .execute(conn)
+        .set((
+            k8s_environments::phase.eq(phase),
+            k8s_environments::reason.eq(reason),
+            k8s_environments::updated_at.eq(now),
+            k8s_environments::deleted_at.eq(Some(deleted_at)),
+        ))
+        .execute(conn)
 }
 
 /// Takes or renews the lease `name` for `holder` until `expires_at`: succeeds when nobody holds
@@ -350,12 +348,12 @@ pub fn set_job_status(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(job(tenant, id).filter(k8s_jobs::finished_at.is_null()))
-    .set((
-        k8s_jobs::status.eq(status),
-        k8s_jobs::reason.eq(reason),
-        k8s_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)
+        .set((
+            k8s_jobs::status.eq(status),
+            k8s_jobs::reason.eq(reason),
+            k8s_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
 }
 
 /// Stores the log (once: a stored log is kept).
@@ -367,8 +365,8 @@ pub fn store_log(
     truncated: bool,
 ) -> QueryResult<usize> {
     diesel::update(job(tenant, id).filter(k8s_jobs::log.is_null()))
-    .set((k8s_jobs::log.eq(log), k8s_jobs::log_truncated.eq(truncated)))
-    .execute(conn)
+        .set((k8s_jobs::log.eq(log), k8s_jobs::log_truncated.eq(truncated)))
+        .execute(conn)
 }
 
 /// Records the end of a job (once).
@@ -384,13 +382,13 @@ pub fn finish_job(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(job(tenant, id).filter(k8s_jobs::finished_at.is_null()))
-    .set((
-        k8s_jobs::status.eq(status),
-        k8s_jobs::reason.eq(reason),
-        k8s_jobs::exit_code.eq(exit_code),
-        k8s_jobs::results.eq(results),
-        k8s_jobs::updated_at.eq(now),
-        k8s_jobs::finished_at.eq(Some(now)),
-    ))
-    .execute(conn)
+        .set((
+            k8s_jobs::status.eq(status),
+            k8s_jobs::reason.eq(reason),
+            k8s_jobs::exit_code.eq(exit_code),
+            k8s_jobs::results.eq(results),
+            k8s_jobs::updated_at.eq(now),
+            k8s_jobs::finished_at.eq(Some(now)),
+        ))
+        .execute(conn)
 }
