@@ -533,9 +533,27 @@ impl Cache {
             return;
         };
         let key = Self::redis_key(handle, &format!("gen:{name}"));
-        // The generation's counter and its announcement, atomically.
-        self.publish_counted(handle, sync::BUMP, key, format!("gen {name} "))
+        let channel = Self::channel(handle);
+        let message = format!("gen {name} ");
+        // One round trip: the counter and its announcement, atomically.
+        let published = handle
+            .run(|mut conn| async move {
+                redis::cmd("EVAL")
+                    .arg(
+                        "local n = redis.call('INCR', KEYS[1]) \
+                         redis.call('PUBLISH', ARGV[1], ARGV[2] .. n) return n",
+                    )
+                    .arg(1)
+                    .arg(&key)
+                    .arg(&channel)
+                    .arg(&message)
+                    .query_async::<u64>(&mut conn)
+                    .await
+            })
             .await;
+        if let Err(error) = published {
+            self.undelivered(&format!("{error:#}"));
+        }
     }
 
     /// Drops `id` from what is registered under `topic` (e.g. a cached identity) on this replica
@@ -546,25 +564,13 @@ impl Cache {
             return;
         };
         let key = Self::evictions_key(handle, topic);
-        // With the topic's counter, so a replica that was not listening can tell it missed one.
-        self.publish_counted(handle, sync::EVICT, key, format!("evict {topic} {id}"))
-            .await;
-    }
-
-    /// Runs `script` (one of [`sync`]'s: KEYS[1] the counter `key`, ARGV the channel and
-    /// `message`) in one round trip; a failure marks the invalidation undelivered.
-    async fn publish_counted(
-        &self,
-        handle: &RedisHandle,
-        script: &'static str,
-        key: String,
-        message: String,
-    ) {
         let channel = Self::channel(handle);
+        let message = format!("evict {topic} {id}");
+        // With the topic's counter, so a replica that was not listening can tell it missed one.
         let published = handle
             .run(|mut conn| async move {
                 redis::cmd("EVAL")
-                    .arg(script)
+                    .arg(sync::EVICT)
                     .arg(1)
                     .arg(&key)
                     .arg(&channel)
