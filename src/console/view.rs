@@ -297,7 +297,7 @@ pub fn see_other(location: impl Into<String>) -> HttpResponse {
         .finish()
 }
 
-/// The error page (no nav: it is rendered where no session may exist).
+/// The error page: the layout with no nav and no user (it is rendered where no session may exist).
 pub fn error_page(
     status: StatusCode,
     code: &str,

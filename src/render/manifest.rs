@@ -603,44 +603,17 @@ fn parse_parameters(v: Option<&Json>, errs: &mut Errors) -> Vec<ParameterSpec> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"
-name: fastapi-service
-version: 1.2.0
-description: Production-ready FastAPI service
-category: backend_developer
-author: Maestro Platform Team
-tags: [python, fastapi]
-dependencies:
-  - fastapi: ">=0.115,<1"
-  - uvicorn: ">=0.30"
-files:
-  - "{{ package_name }}/__init__.py"
-  - tests/
-parameters:
-  - name: project_name
-    type: string
-    default: my-service
-    pattern: "^[a-z][a-z0-9-]{1,62}$"
-    required: true
-    help: Name of the service
-  - name: package_name
-    default: "{{ project_name | replace('-', '_') }}"
-  - name: python_version
-    type: choice
-    choices: ["3.11", "3.12"]
-    default: "3.12"
-  - name: with_database
-    type: boolean
-    default: false
-copy_without_render:
-  - "static/*.svg"
-"#;
+    use crate::render::tests::MANIFEST;
 
     #[test]
-    fn parses_the_documented_example() {
-        let m = Manifest::parse(GOOD.as_bytes()).unwrap();
-        assert_eq!(m.name, "fastapi-service");
-        assert_eq!(m.version, "1.2.0");
+    fn parses_the_shared_fixture() {
+        let src = MANIFEST.replace(
+            "copy_without_render:",
+            "files:\n  - \"{{ package_name }}/__init__.py\"\n  - tests/\ncopy_without_render:",
+        );
+        let m = Manifest::parse(src.as_bytes()).unwrap();
+        assert_eq!(m.name, "svc");
+        assert_eq!(m.version, "1.0.0");
         assert_eq!(
             m.dependencies[0],
             Dependency {
@@ -648,7 +621,7 @@ copy_without_render:
                 constraint: ">=0.115,<1".into()
             }
         );
-        assert_eq!(m.parameters.len(), 4);
+        assert_eq!(m.parameters.len(), 7);
         assert_eq!(m.parameters[1].param_type, ParamType::String);
         assert_eq!(m.files.as_ref().map(Vec::len), Some(2));
         // Round-trips through serde for storage.
@@ -659,10 +632,11 @@ copy_without_render:
 
     #[test]
     fn dependencies_as_plain_map() {
-        let src = GOOD.replace(
+        let src = MANIFEST.replace(
             "  - fastapi: \">=0.115,<1\"\n  - uvicorn: \">=0.30\"",
             "  fastapi: \">=0.115,<1\"\n  uvicorn: \">=0.30\"",
         );
+        assert_ne!(src, MANIFEST);
         let m = Manifest::parse(src.as_bytes()).unwrap();
         assert_eq!(m.dependencies.len(), 2);
         assert_eq!(m.dependencies[1].name, "uvicorn");

@@ -75,7 +75,7 @@ async fn list_environments(
     service: web::Data<K8sService>,
     query: web::Query<ListQuery>,
     page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<Page<EnvironmentView>>> {
     let q = query.into_inner();
     let page = service
         .list(
@@ -87,7 +87,7 @@ async fn list_environments(
             page.into_inner(),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(web::Json(page))
 }
 
 /// Create an environment: namespace `maestro-<id>` with quota, limits, network isolation and
@@ -167,9 +167,9 @@ async fn get_environment(
     auth: Authorized<Viewer>,
     service: web::Data<K8sService>,
     path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<EnvironmentView>> {
     let env = service.get(auth.tenant(), &path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(env))
+    Ok(web::Json(env))
 }
 
 /// Delete an environment (its namespace and everything in it). Idempotent: deleting an
@@ -189,9 +189,9 @@ async fn delete_environment(
     auth: Authorized<Editor>,
     service: web::Data<K8sService>,
     path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<EnvironmentView>> {
     let env = service.delete(auth.tenant(), &path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(env))
+    Ok(web::Json(env))
 }
 
 /// Extend an environment's life: it now expires `ttl` from now (at most `k8s.max_ttl`).
@@ -211,11 +211,11 @@ async fn extend_environment(
     service: web::Data<K8sService>,
     path: web::Path<String>,
     body: web::Json<ExtendRequest>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<EnvironmentView>> {
     let env = service
         .extend(auth.tenant(), &path.into_inner(), body.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(env))
+    Ok(web::Json(env))
 }
 
 /// Run a test Job in the environment: created once (idempotent on `id`), followed to its end;
@@ -273,9 +273,9 @@ async fn get_job(
     auth: Authorized<Viewer>,
     service: web::Data<K8sService>,
     path: web::Path<(String, String)>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<JobView>> {
     let (env, job) = path.into_inner();
-    Ok(HttpResponse::Ok().json(service.get_job(auth.tenant(), &env, &job).await?))
+    Ok(web::Json(service.get_job(auth.tenant(), &env, &job).await?))
 }
 
 /// The environment's jobs, newest first.
@@ -294,11 +294,11 @@ async fn list_jobs(
     service: web::Data<K8sService>,
     path: web::Path<String>,
     page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<Page<JobView>>> {
     let jobs = service
         .list_jobs(auth.tenant(), &path.into_inner(), page.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(jobs))
+    Ok(web::Json(jobs))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,6 +1,7 @@
 //! Diesel rows and queries of the k8s module. Every function takes the caller's tenant.
 
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 
 use super::schema::{k8s_environments, k8s_jobs, k8s_leases};
@@ -33,14 +34,20 @@ pub fn insert_environment(conn: &mut DbConnection, row: &EnvironmentRow) -> Quer
     Ok(written > 0)
 }
 
+/// The environment `id` of `tenant`, deleted or not: what every read or write of one starts from.
+#[dsl::auto_type(no_type_alias)]
+fn environment<'a>(tenant: &'a str, id: &'a str) -> _ {
+    k8s_environments::table
+        .filter(k8s_environments::tenant_id.eq(tenant))
+        .filter(k8s_environments::id.eq(id))
+}
+
 pub fn get_environment(
     conn: &mut DbConnection,
     tenant: &TenantId,
     id: &str,
 ) -> QueryResult<Option<EnvironmentRow>> {
-    k8s_environments::table
-        .filter(k8s_environments::tenant_id.eq(tenant.as_str()))
-        .filter(k8s_environments::id.eq(id))
+    environment(tenant.as_str(), id)
         .select(EnvironmentRow::as_select())
         .first(conn)
         .optional()
@@ -102,18 +109,13 @@ pub fn set_phase(
     reason: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        k8s_environments::table
-            .filter(k8s_environments::tenant_id.eq(tenant.as_str()))
-            .filter(k8s_environments::id.eq(id))
-            .filter(k8s_environments::deleted_at.is_null()),
-    )
-    .set((
-        k8s_environments::phase.eq(phase),
-        k8s_environments::reason.eq(reason),
-        k8s_environments::updated_at.eq(now),
-    ))
-    .execute(conn)
+    diesel::update(environment(tenant.as_str(), id).filter(k8s_environments::deleted_at.is_null()))
+        .set((
+            k8s_environments::phase.eq(phase),
+            k8s_environments::reason.eq(reason),
+            k8s_environments::updated_at.eq(now),
+        ))
+        .execute(conn)
 }
 
 pub fn set_expires_at(
@@ -123,16 +125,12 @@ pub fn set_expires_at(
     expires_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        k8s_environments::table
-            .filter(k8s_environments::tenant_id.eq(tenant.as_str()))
-            .filter(k8s_environments::id.eq(id)),
-    )
-    .set((
-        k8s_environments::expires_at.eq(expires_at),
-        k8s_environments::updated_at.eq(now),
-    ))
-    .execute(conn)
+    diesel::update(environment(tenant.as_str(), id))
+        .set((
+            k8s_environments::expires_at.eq(expires_at),
+            k8s_environments::updated_at.eq(now),
+        ))
+        .execute(conn)
 }
 
 /// Records a delete: the phase, and when it was (first) deleted.
@@ -145,18 +143,14 @@ pub fn mark_deleted(
     deleted_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        k8s_environments::table
-            .filter(k8s_environments::tenant_id.eq(tenant.as_str()))
-            .filter(k8s_environments::id.eq(id)),
-    )
-    .set((
-        k8s_environments::phase.eq(phase),
-        k8s_environments::reason.eq(reason),
-        k8s_environments::updated_at.eq(now),
-        k8s_environments::deleted_at.eq(Some(deleted_at)),
-    ))
-    .execute(conn)
+    diesel::update(environment(tenant.as_str(), id))
+        .set((
+            k8s_environments::phase.eq(phase),
+            k8s_environments::reason.eq(reason),
+            k8s_environments::updated_at.eq(now),
+            k8s_environments::deleted_at.eq(Some(deleted_at)),
+        ))
+        .execute(conn)
 }
 
 /// Takes or renews the lease `name` for `holder` until `expires_at`: succeeds when nobody holds
@@ -278,16 +272,22 @@ pub fn insert_job(conn: &mut DbConnection, row: &JobRow) -> QueryResult<bool> {
     Ok(written > 0)
 }
 
+/// The job `id` of `tenant`: what every read or write of one starts from.
+#[dsl::auto_type(no_type_alias)]
+fn job<'a>(tenant: &'a str, id: &'a str) -> _ {
+    k8s_jobs::table
+        .filter(k8s_jobs::tenant_id.eq(tenant))
+        .filter(k8s_jobs::id.eq(id))
+}
+
 pub fn get_job(
     conn: &mut DbConnection,
     tenant: &TenantId,
     environment_id: &str,
     id: &str,
 ) -> QueryResult<Option<JobRow>> {
-    k8s_jobs::table
-        .filter(k8s_jobs::tenant_id.eq(tenant.as_str()))
+    job(tenant.as_str(), id)
         .filter(k8s_jobs::environment_id.eq(environment_id))
-        .filter(k8s_jobs::id.eq(id))
         .select(JobRow::as_select())
         .first(conn)
         .optional()
@@ -347,18 +347,13 @@ pub fn set_job_status(
     reason: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        k8s_jobs::table
-            .filter(k8s_jobs::tenant_id.eq(tenant))
-            .filter(k8s_jobs::id.eq(id))
-            .filter(k8s_jobs::finished_at.is_null()),
-    )
-    .set((
-        k8s_jobs::status.eq(status),
-        k8s_jobs::reason.eq(reason),
-        k8s_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)
+    diesel::update(job(tenant, id).filter(k8s_jobs::finished_at.is_null()))
+        .set((
+            k8s_jobs::status.eq(status),
+            k8s_jobs::reason.eq(reason),
+            k8s_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
 }
 
 /// Stores the log (once: a stored log is kept).
@@ -369,14 +364,9 @@ pub fn store_log(
     log: &str,
     truncated: bool,
 ) -> QueryResult<usize> {
-    diesel::update(
-        k8s_jobs::table
-            .filter(k8s_jobs::tenant_id.eq(tenant))
-            .filter(k8s_jobs::id.eq(id))
-            .filter(k8s_jobs::log.is_null()),
-    )
-    .set((k8s_jobs::log.eq(log), k8s_jobs::log_truncated.eq(truncated)))
-    .execute(conn)
+    diesel::update(job(tenant, id).filter(k8s_jobs::log.is_null()))
+        .set((k8s_jobs::log.eq(log), k8s_jobs::log_truncated.eq(truncated)))
+        .execute(conn)
 }
 
 /// Records the end of a job (once).
@@ -391,19 +381,14 @@ pub fn finish_job(
     results: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        k8s_jobs::table
-            .filter(k8s_jobs::tenant_id.eq(tenant))
-            .filter(k8s_jobs::id.eq(id))
-            .filter(k8s_jobs::finished_at.is_null()),
-    )
-    .set((
-        k8s_jobs::status.eq(status),
-        k8s_jobs::reason.eq(reason),
-        k8s_jobs::exit_code.eq(exit_code),
-        k8s_jobs::results.eq(results),
-        k8s_jobs::updated_at.eq(now),
-        k8s_jobs::finished_at.eq(Some(now)),
-    ))
-    .execute(conn)
+    diesel::update(job(tenant, id).filter(k8s_jobs::finished_at.is_null()))
+        .set((
+            k8s_jobs::status.eq(status),
+            k8s_jobs::reason.eq(reason),
+            k8s_jobs::exit_code.eq(exit_code),
+            k8s_jobs::results.eq(results),
+            k8s_jobs::updated_at.eq(now),
+            k8s_jobs::finished_at.eq(Some(now)),
+        ))
+        .execute(conn)
 }

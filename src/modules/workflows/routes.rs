@@ -80,11 +80,11 @@ async fn list_workflows(
     auth: Authorized<Viewer>,
     service: web::Data<WorkflowsService>,
     page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<Page<WorkflowSummary>>> {
     let page = service
         .list_definitions(auth.tenant(), page.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(web::Json(page))
 }
 
 /// Create a workflow, or add a version to the workflow with the same name.
@@ -155,11 +155,11 @@ async fn get_workflow(
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
     query: web::Query<VersionQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<WorkflowDetail>> {
     let detail = service
         .definition_detail(auth.tenant().clone(), path.into_inner(), query.version)
         .await?;
-    Ok(HttpResponse::Ok().json(detail))
+    Ok(web::Json(detail))
 }
 
 /// Start a run.
@@ -235,11 +235,11 @@ async fn pause_workflow(
     auth: Authorized<Admin>,
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<WorkflowSummary>> {
     let wf = service
         .set_workflow_paused(&auth.principal, path.into_inner(), true)
         .await?;
-    Ok(HttpResponse::Ok().json(wf))
+    Ok(web::Json(wf))
 }
 
 /// Resume a paused workflow and the runs its pause paused.
@@ -257,11 +257,11 @@ async fn resume_workflow(
     auth: Authorized<Admin>,
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<WorkflowSummary>> {
     let wf = service
         .set_workflow_paused(&auth.principal, path.into_inner(), false)
         .await?;
-    Ok(HttpResponse::Ok().json(wf))
+    Ok(web::Json(wf))
 }
 
 /// List runs, newest first, filtered by workflow, status and creation time.
@@ -280,11 +280,11 @@ async fn list_runs(
     service: web::Data<WorkflowsService>,
     query: web::Query<RunsQuery>,
     page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<Page<RunSummary>>> {
     let page = service
         .list_runs(auth.tenant(), query.into_inner(), &page)
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(web::Json(page))
 }
 
 /// Get a run with every step's status, attempts, timings, outputs and error.
@@ -302,11 +302,11 @@ async fn get_run(
     auth: Authorized<Viewer>,
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<RunView>> {
     let run = service
         .run_view(auth.tenant().clone(), path.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(run))
+    Ok(web::Json(run))
 }
 
 macro_rules! run_action {
@@ -326,9 +326,9 @@ macro_rules! run_action {
             auth: Authorized<Editor>,
             service: web::Data<WorkflowsService>,
             path: web::Path<String>,
-        ) -> ApiResult<HttpResponse> {
+        ) -> ApiResult<web::Json<RunView>> {
             let run = service.$method(&auth.principal, path.into_inner()).await?;
-            Ok(HttpResponse::Ok().json(run))
+            Ok(web::Json(run))
         }
     };
 }
@@ -425,11 +425,11 @@ async fn list_dlq(
     service: web::Data<WorkflowsService>,
     query: web::Query<DlqQuery>,
     page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<Page<DlqEntry>>> {
     let page = service
         .list_dlq(auth.tenant(), query.into_inner(), &page)
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(web::Json(page))
 }
 
 /// Redrive dead-lettered runs from their failed step (by id, or all of one workflow's).
@@ -447,9 +447,9 @@ async fn redrive(
     auth: Authorized<Admin>,
     service: web::Data<WorkflowsService>,
     body: web::Json<RedriveRequest>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<RedriveResponse>> {
     let result = service.redrive(&auth.principal, body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(result))
+    Ok(web::Json(result))
 }
 
 /// The run's audit log: every state transition, hash-chained.
@@ -468,11 +468,11 @@ async fn run_audit(
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
     page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<Page<AuditEntry>>> {
     let page = service
         .audit(auth.tenant(), path.into_inner(), page.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(web::Json(page))
 }
 
 /// Verify the run's audit chain: every entry's hash, every link, and the head on the run.
@@ -490,9 +490,9 @@ async fn verify_audit(
     auth: Authorized<Viewer>,
     service: web::Data<WorkflowsService>,
     path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<AuditVerification>> {
     let result = service
         .verify_audit(auth.tenant(), path.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(result))
+    Ok(web::Json(result))
 }

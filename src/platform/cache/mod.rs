@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
+use futures::future::BoxFuture;
 use moka::Expiry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -533,27 +534,9 @@ impl Cache {
             return;
         };
         let key = Self::redis_key(handle, &format!("gen:{name}"));
-        let channel = Self::channel(handle);
-        let message = format!("gen {name} ");
-        // One round trip: the counter and its announcement, atomically.
-        let published = handle
-            .run(|mut conn| async move {
-                redis::cmd("EVAL")
-                    .arg(
-                        "local n = redis.call('INCR', KEYS[1]) \
-                         redis.call('PUBLISH', ARGV[1], ARGV[2] .. n) return n",
-                    )
-                    .arg(1)
-                    .arg(&key)
-                    .arg(&channel)
-                    .arg(&message)
-                    .query_async::<u64>(&mut conn)
-                    .await
-            })
+        // The generation's counter and its announcement, atomically.
+        self.publish_counted(handle, sync::BUMP, key, format!("gen {name} "))
             .await;
-        if let Err(error) = published {
-            self.undelivered(&format!("{error:#}"));
-        }
     }
 
     /// Drops `id` from what is registered under `topic` (e.g. a cached identity) on this replica
@@ -564,24 +547,40 @@ impl Cache {
             return;
         };
         let key = Self::evictions_key(handle, topic);
-        let channel = Self::channel(handle);
-        let message = format!("evict {topic} {id}");
         // With the topic's counter, so a replica that was not listening can tell it missed one.
-        let published = handle
-            .run(|mut conn| async move {
-                redis::cmd("EVAL")
-                    .arg(sync::EVICT)
-                    .arg(1)
-                    .arg(&key)
-                    .arg(&channel)
-                    .arg(&message)
-                    .query_async::<i64>(&mut conn)
-                    .await
-            })
+        self.publish_counted(handle, sync::EVICT, key, format!("evict {topic} {id}"))
             .await;
-        if let Err(error) = published {
-            self.undelivered(&format!("{error:#}"));
-        }
+    }
+
+    /// Runs `script` (one of [`sync`]'s: KEYS[1] the counter `key`, ARGV the channel and
+    /// `message`) in one round trip; a failure marks the invalidation undelivered. Boxed: every
+    /// write awaits it, and one more nested future layer overflows rustc's query depth limit in
+    /// the largest callers (`benches/templates.rs`).
+    fn publish_counted<'a>(
+        &'a self,
+        handle: &'a RedisHandle,
+        script: &'static str,
+        key: String,
+        message: String,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let channel = Self::channel(handle);
+            let published = handle
+                .run(|mut conn| async move {
+                    redis::cmd("EVAL")
+                        .arg(script)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(&channel)
+                        .arg(&message)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                })
+                .await;
+            if let Err(error) = published {
+                self.undelivered(&format!("{error:#}"));
+            }
+        })
     }
 
     /// Registers in-process state that [`Cache::evict`] messages for `topic` drop one id of, and

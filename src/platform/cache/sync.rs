@@ -54,6 +54,11 @@ const CHECK: &str = "local out = {string.match(redis.call('INFO', 'server'), 'ru
     redis.call('PUBLISH', ARGV[1], ARGV[2]) \
     return out";
 
+/// KEYS[1]: a generation's counter; ARGV: channel, message. Announces the message with the new
+/// count appended.
+pub(super) const BUMP: &str = "local n = redis.call('INCR', KEYS[1]) \
+    redis.call('PUBLISH', ARGV[1], ARGV[2] .. n) return n";
+
 /// KEYS[1]: the topic's eviction counter; ARGV: channel, message.
 pub(super) const EVICT: &str = "redis.call('INCR', KEYS[1]) \
     return redis.call('PUBLISH', ARGV[1], ARGV[2])";

@@ -74,12 +74,17 @@ fn render_cc(body: &str, o: &RenderOptions) -> Result<RenderOutput, RenderError>
     render(&spec, &files, &ctx, o)
 }
 
-const MANIFEST: &str = r#"
+/// A native manifest with every parameter type (also the fixture of [`super::manifest`]'s
+/// tests).
+pub(super) const MANIFEST: &str = r#"
 name: svc
 version: 1.0.0
 description: A service
 category: backend_developer
 author: Team
+dependencies:
+  - fastapi: ">=0.115,<1"
+  - uvicorn: ">=0.30"
 parameters:
   - name: project_name
     type: string

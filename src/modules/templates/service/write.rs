@@ -15,7 +15,7 @@ use super::{
 use crate::modules::templates::archive;
 use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::events::{
-    TemplateCreated, TemplateDeleted, TemplateRestored, TemplateUpdated,
+    TemplateChange, TemplateCreated, TemplateDeleted, TemplateRestored, TemplateUpdated,
 };
 use crate::modules::templates::gate::{
     ForcedPublish, GateVerdict, PublishCandidate, PublishGate, content_digest,
@@ -661,64 +661,23 @@ impl TemplatesService {
         digest: Option<String>,
     ) {
         self.invalidate(tenant).await;
-        let (template_id, name, category, version) = (
-            row.id.clone(),
-            row.name.clone(),
-            row.category.clone(),
-            row.version.clone(),
-        );
-        let (tenant, commit, actor, at) = (
-            tenant.clone(),
-            commit.to_string(),
-            actor.clone(),
-            Utc::now(),
-        );
+        let change = TemplateChange {
+            tenant: tenant.clone(),
+            template_id: row.id.clone(),
+            name: row.name.clone(),
+            category: row.category.clone(),
+            version: row.version.clone(),
+            commit: commit.to_string(),
+            digest,
+            actor: actor.clone(),
+            at: Utc::now(),
+        };
         metrics::counter!("maestro_template_writes_total", "kind" => kind.as_str()).increment(1);
         match kind {
-            WriteKind::Created => self.inner.bus.publish(TemplateCreated {
-                tenant,
-                template_id,
-                name,
-                category,
-                version,
-                commit,
-                digest,
-                actor,
-                at,
-            }),
-            WriteKind::Updated => self.inner.bus.publish(TemplateUpdated {
-                tenant,
-                template_id,
-                name,
-                category,
-                version,
-                commit,
-                digest,
-                actor,
-                at,
-            }),
-            WriteKind::Restored => self.inner.bus.publish(TemplateRestored {
-                tenant,
-                template_id,
-                name,
-                category,
-                version,
-                commit,
-                digest,
-                actor,
-                at,
-            }),
-            WriteKind::Deleted => self.inner.bus.publish(TemplateDeleted {
-                tenant,
-                template_id,
-                name,
-                category,
-                version,
-                commit,
-                digest,
-                actor,
-                at,
-            }),
+            WriteKind::Created => self.inner.bus.publish(TemplateCreated(change)),
+            WriteKind::Updated => self.inner.bus.publish(TemplateUpdated(change)),
+            WriteKind::Restored => self.inner.bus.publish(TemplateRestored(change)),
+            WriteKind::Deleted => self.inner.bus.publish(TemplateDeleted(change)),
         };
     }
 
