@@ -128,9 +128,25 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Fails only if another recorder is installed; the handle still renders our registry.
         let _ = metrics::set_global_recorder(recorder);
+        // Every observation of a histogram waits in the recorder until it is drained into its
+        // buckets, which only a scrape or an upkeep does: unscraped, a busy replica grew by ~20
+        // bytes per request (7 MiB per 380k hot GETs, ~50 MiB per load round). One thread for the
+        // process, so it runs whatever the runtimes are doing.
+        let upkeep = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(METRICS_UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
         handle
     })
 }
+
+/// How often histogram observations are drained into their buckets when nothing scrapes.
+const METRICS_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// W3C `traceparent` parts: (trace id, parent span id, sampled).
 pub fn parse_traceparent(raw: &str) -> Option<(String, String, bool)> {
