@@ -185,9 +185,10 @@ impl GitStore {
         Ok(self.root.join(tenant_id))
     }
 
-    /// The tenant's repository, created (bare) when it does not exist yet. The lock is held while a repository is opened or created: writers store blobs before
-    /// taking the tenant's write lock, so two first writes may open a new tenant's repository at
-    /// once, and only one may create it.
+    /// The tenant's repository, created (bare) when it does not exist yet. The lock is held while
+    /// a repository is opened or created: writers store blobs before taking the tenant's write
+    /// lock, so two first writes may open a new tenant's repository at once, and only one may
+    /// create it.
     pub fn open(&self, tenant_id: &str) -> anyhow::Result<gix::Repository> {
         let mut repos = self
             .repos

@@ -141,6 +141,9 @@ impl TemplatesService {
         let files = archive::check_files(files, &self.limits())?;
         let inspected = spec::inspect(&files)?;
         let digest = content_digest(&files);
+        // Shared, not copied: staging and the gate read the same files side by side (both on
+        // the blocking pool).
+        let files = Arc::new(files);
         let to_stage = files.clone();
         let stage = self.with_repo(tenant, move |repo| git::stage_files(repo, &to_stage));
         let evaluate = async {
@@ -149,9 +152,10 @@ impl TemplatesService {
                 None => Ok(()),
             }
         };
-        // Both on the blocking pool: side by side.
         let (staged, evaluated) = tokio::join!(stage, evaluate);
         evaluated?;
+        // The staging closure has run (or failed) and dropped its handle.
+        let files = Arc::try_unwrap(files).unwrap_or_else(|shared| (*shared).clone());
         Ok(Prepared {
             files,
             inspected,
