@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -146,16 +147,33 @@ pub const EVENT_BUFFER: usize = 50_000;
 /// served on the cores the reads needed (the load run's cold ids were 0.85× in-process).
 const COALESCE_WINDOW: Duration = Duration::from_secs(1);
 
+/// Distinct events written in one round trip. A window of reads spread over a catalog holds an
+/// event per template viewed (10,000 and more); written as one pipeline they outlasted
+/// `redis.command_timeout_ms` on a saturated host, so the window was lost and the timeout counted
+/// against Redis, which then sent reads to the database for a while.
+const WRITE_CHUNK: usize = 500;
+
 /// Events waiting for [`Edge::flush_task`]: identical events queued within one window are one
 /// entry with a count. A repeat is found by hashing and comparing the caller's borrowed fields,
-/// so on the read path (a view of a hot template) it allocates nothing.
-#[derive(Default)]
+/// so on the read path (a view of a hot template) it allocates nothing. The waiting events are
+/// split into shards and a thread keeps to one, so the request threads neither wait for one lock
+/// nor pass its cache line between cores on every view; [`EventBuffer::take`] merges the shards.
 struct EventBuffer {
-    pending: std::sync::Mutex<Waiting>,
+    shards: Box<[Shard]>,
+    /// Distinct events waiting across the shards, for the [`EVENT_BUFFER`] cap.
+    distinct: AtomicUsize,
     hasher: hashbrown::DefaultHashBuilder,
-    /// Woken when the buffer stops being empty.
+    /// Woken when a shard stops being empty.
     arrived: tokio::sync::Notify,
 }
+
+/// How many shards: more than the request threads of a typical replica, so that two rarely share.
+const SHARDS: usize = 16;
+
+/// One shard, alone on its cache lines (two neighbouring locks would otherwise share one).
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(std::sync::Mutex<Waiting>);
 
 type Waiting = hashbrown::HashTable<Pending>;
 
@@ -179,12 +197,16 @@ impl Pending {
                 .zip(fields)
                 .all(|((k, v), (key, value))| k == key && v == value)
     }
+
+    fn borrowed_fields(&self) -> Vec<(&'static str, &str)> {
+        self.fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
 }
 
 /// What [`EventBuffer::push`] did with an event.
 #[derive(Debug, PartialEq, Eq)]
 enum Pushed {
-    /// The first waiting event: the flush task needs waking.
+    /// The first event waiting in its shard: the flush task needs waking.
     First,
     /// Added, or counted on an identical waiting one.
     Queued,
@@ -192,18 +214,40 @@ enum Pushed {
     Dropped,
 }
 
+impl Default for EventBuffer {
+    fn default() -> Self {
+        EventBuffer {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            distinct: AtomicUsize::new(0),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            arrived: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 impl EventBuffer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    fn push(&self, stream: &'static str, fields: &[(&'static str, &str)]) -> Pushed {
+        // Threads are dealt shards in turn when they first push.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        self.push_to(SHARD.with(|at| *at), stream, fields)
     }
 
-    fn push(&self, stream: &'static str, fields: &[(&'static str, &str)]) -> Pushed {
+    fn push_to(
+        &self,
+        shard: usize,
+        stream: &'static str,
+        fields: &[(&'static str, &str)],
+    ) -> Pushed {
         let hash = self.hasher.hash_one((stream, fields));
-        let mut pending = self.lock();
+        let mut pending = lock(&self.shards[shard % self.shards.len()].0);
         let first = pending.is_empty();
         if let Some(waiting) = pending.find_mut(hash, |p| p.is(stream, fields)) {
             waiting.count += 1;
-        } else if pending.len() >= EVENT_BUFFER {
+        } else if self.distinct.fetch_add(1, Ordering::Relaxed) >= EVENT_BUFFER {
+            self.distinct.fetch_sub(1, Ordering::Relaxed);
             return Pushed::Dropped;
         } else {
             let fields = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
@@ -219,9 +263,32 @@ impl EventBuffer {
         if first { Pushed::First } else { Pushed::Queued }
     }
 
+    /// Empties every shard; an event waiting in several shards (viewed from several threads)
+    /// comes out once, with the counts added and the earliest first occurrence.
     fn take(&self) -> Waiting {
-        std::mem::take(&mut *self.lock())
+        let mut merged = Waiting::default();
+        for shard in &self.shards {
+            let taken = std::mem::take(&mut *lock(&shard.0));
+            self.distinct.fetch_sub(taken.len(), Ordering::Relaxed);
+            for event in taken {
+                let fields = event.borrowed_fields();
+                match merged.find_mut(event.hash, |p| p.is(event.stream, &fields)) {
+                    Some(same) => {
+                        same.count += event.count;
+                        same.first_seen = same.first_seen.min(event.first_seen);
+                    }
+                    None => {
+                        merged.insert_unique(event.hash, event, |p| p.hash);
+                    }
+                }
+            }
+        }
+        merged
     }
+}
+
+fn lock(shard: &std::sync::Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
+    shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Clone)]
@@ -284,16 +351,31 @@ impl Edge {
         })
     }
 
-    /// One pipelined round trip of XADDs for everything waiting (each stream capped at about
-    /// `streams.max_len`).
+    /// Writes everything waiting as pipelined XADDs, [`WRITE_CHUNK`] to a round trip (each
+    /// stream capped at about `streams.max_len`).
     async fn write_pending(&self) {
-        let pending = self.buffer.take();
-        if pending.is_empty() {
-            return;
+        let pending: Vec<Pending> = self.buffer.take().into_iter().collect();
+        let mut failed: Option<(usize, anyhow::Error)> = None;
+        for chunk in pending.chunks(WRITE_CHUNK) {
+            if let Err(error) = self.write_chunk(chunk).await {
+                let (chunks, _) = failed.get_or_insert((0, error));
+                *chunks += 1;
+            }
         }
+        // Once per flush, not per chunk: with Redis away every chunk fails (at once).
+        if let Some((chunks, error)) = failed {
+            tracing::warn!(
+                error = %format!("{error:#}"),
+                failed_chunks = chunks,
+                "buffered stream events not written"
+            );
+        }
+    }
+
+    async fn write_chunk(&self, chunk: &[Pending]) -> anyhow::Result<()> {
         let mut pipe = redis::pipe();
         let mut per_stream: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for p in pending {
+        for p in chunk {
             *per_stream.entry(p.stream).or_default() += p.count;
             let cmd = pipe
                 .cmd("XADD")
@@ -324,9 +406,7 @@ impl Edge {
             metrics::counter!("maestro_stream_published_total", "stream" => stream, "outcome" => outcome)
                 .increment(n);
         }
-        if let Err(error) = result {
-            tracing::warn!(error = %format!("{error:#}"), "buffered stream events not written");
-        }
+        result
     }
 
     pub fn consumer_name(&self) -> &str {
@@ -656,16 +736,49 @@ mod tests {
     }
 
     #[test]
+    fn an_event_waiting_in_several_shards_is_taken_once_with_the_counts_added() {
+        let buffer = EventBuffer::default();
+        assert_eq!(
+            buffer.push_to(0, "templates:usage", &view("ann")),
+            Pushed::First
+        );
+        assert_eq!(
+            buffer.push_to(0, "templates:usage", &view("ann")),
+            Pushed::Queued
+        );
+        // Another thread's shard: empty until now, so it wakes the flush task too.
+        assert_eq!(
+            buffer.push_to(1, "templates:usage", &view("ann")),
+            Pushed::First
+        );
+        assert_eq!(
+            buffer.push_to(1, "templates:usage", &view("bob")),
+            Pushed::Queued
+        );
+
+        let taken = buffer.take();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(count(&taken, "templates:usage", "ann"), 3);
+        assert_eq!(count(&taken, "templates:usage", "bob"), 1);
+        assert!(buffer.take().is_empty());
+    }
+
+    #[test]
     fn a_full_buffer_drops_new_events_but_still_counts_waiting_ones() {
         let buffer = EventBuffer::default();
+        // The cap counts the events of every shard together.
         for i in 0..EVENT_BUFFER {
-            buffer.push("templates:usage", &view(&i.to_string()));
+            buffer.push_to(i, "templates:usage", &view(&i.to_string()));
         }
         assert_eq!(
             buffer.push("templates:usage", &view("late")),
             Pushed::Dropped
         );
-        assert_eq!(buffer.push("templates:usage", &view("0")), Pushed::Queued);
+        // A repeat of a waiting event is still counted (it waits in shard 0).
+        assert_eq!(
+            buffer.push_to(0, "templates:usage", &view("0")),
+            Pushed::Queued
+        );
         let taken = buffer.take();
         assert_eq!(taken.len(), EVENT_BUFFER);
         assert_eq!(count(&taken, "templates:usage", "0"), 2);

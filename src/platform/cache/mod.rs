@@ -334,11 +334,13 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedBody, E>>,
     {
-        let (generation, shareable) = self.generation(namespace, tenant).await;
+        // One reading of the clock for both trust checks (none without Redis).
+        let now = self.clock();
+        let (generation, shareable) = self.generation(namespace, tenant, now).await;
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         let full = format!("{namespace}:{tenant}:{epoch:x}:{generation}:{key}");
         if let Some(hit) = self.inner.local.get(&full)
-            && self.trusts(hit.at)
+            && self.trusts_at(hit.at, now)
         {
             self.count(Tier::Local);
             return Ok((hit.body, Tier::Local));
@@ -400,14 +402,33 @@ impl Cache {
     /// live less than `local_ttl` ago (a missed invalidation would then be older than that), so
     /// a changed entry is never served more than `local_ttl` after the change was published.
     pub fn trusts(&self, at: Instant) -> bool {
-        let ttl = self.inner.local_ttl;
-        if self.inner.redis.is_none() || at.elapsed() < ttl {
+        self.trusts_at(at, self.clock())
+    }
+
+    /// The time [`Cache::trusts_at`] compares with: `None` without Redis, where nothing needs it
+    /// (a hot read then reads no clock; with Redis it reads one, not one per check).
+    fn clock(&self) -> Option<Instant> {
+        self.inner.redis.as_ref().map(|_| Instant::now())
+    }
+
+    /// [`Cache::trusts`] at `now`, from [`Cache::clock`].
+    fn trusts_at(&self, at: Instant, now: Option<Instant>) -> bool {
+        let Some(now) = now else {
             return true;
-        }
+        };
+        let ttl = self.inner.local_ttl;
+        // The channel's proof first: while it is live (the usual case) that one comparison
+        // settles it for every entry, however old.
         let proven = self.inner.proven_at_ms.load(Ordering::Acquire);
-        proven != 0
-            && (self.inner.started.elapsed().as_millis() as u64).saturating_sub(proven)
-                < ttl.as_millis() as u64
+        if proven != 0 {
+            let now_ms = now
+                .saturating_duration_since(self.inner.started)
+                .as_millis() as u64;
+            if now_ms.saturating_sub(proven) < ttl.as_millis() as u64 {
+                return true;
+            }
+        }
+        now.saturating_duration_since(at) < ttl
     }
 
     /// Everything published on the channel before `sent` has been applied here.
@@ -434,15 +455,21 @@ impl Cache {
 
     /// The tenant's generation token in `namespace`, and whether entries under it may be shared
     /// through Redis.
-    async fn generation(&self, namespace: &str, tenant: &str) -> (String, bool) {
+    async fn generation(
+        &self,
+        namespace: &str,
+        tenant: &str,
+        now: Option<Instant>,
+    ) -> (String, bool) {
         let name = format!("{namespace}:{tenant}");
         let known = self.read_generations().get(&name).copied();
         // A shared counter heard on a channel proven live since is current (every bump is
         // published): no round trip on the hot path. A private token is re-read every
         // `local_ttl`, so a replica that could not read the counter shares again.
         let fresh = known.filter(|g| match g.local {
-            None => self.trusts(g.checked),
-            Some(_) => self.inner.redis.is_none() || g.checked.elapsed() < self.inner.local_ttl,
+            None => self.trusts_at(g.checked, now),
+            Some(_) => now
+                .is_none_or(|now| now.saturating_duration_since(g.checked) < self.inner.local_ttl),
         });
         if let Some(g) = fresh {
             return g.token();
@@ -491,7 +518,7 @@ impl Cache {
     /// would be stale. Read it before reading the data; pair it with [`Cache::trusts`] for the
     /// bound while the invalidation channel is down.
     pub async fn generation_token(&self, namespace: &str, tenant: &str) -> String {
-        let (generation, _) = self.generation(namespace, tenant).await;
+        let (generation, _) = self.generation(namespace, tenant, self.clock()).await;
         let epoch = self.inner.epoch.load(Ordering::Acquire);
         format!("{epoch:x}:{generation}")
     }

@@ -397,29 +397,47 @@ impl TemplatesService {
     /// batches, so the caller never waits for Redis; repeats within the coalescing window (the
     /// same user viewing the same commit) become one entry with a `count` (see
     /// `Edge::publish_buffered`). `detail` goes out as JSON; a view passes a [`ViewDetail`], which
-    /// serialises without building a map (this runs on every GET of a template).
+    /// writes itself without a map or an allocation (this runs on every GET of a template).
     pub fn usage_event(
         &self,
         event: &str,
         tenant: &TenantId,
         template_id: &str,
         actor: &Principal,
-        detail: &impl serde::Serialize,
+        detail: &impl UsageDetail,
     ) {
         let Some(edge) = &self.inner.edge else {
             return;
         };
-        let detail = serde_json::to_string(detail).unwrap_or_default();
-        edge.publish_buffered(
-            crate::modules::templates::stream::USAGE,
-            &[
-                ("event", event),
-                ("template_id", template_id),
-                ("tenant_id", tenant.as_str()),
-                ("user_id", &actor.user_id),
-                ("detail", &detail),
-            ],
-        );
+        // Written into the thread's own buffer: a repeat (the usual case) then allocates nothing.
+        thread_local! {
+            static DETAIL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        DETAIL.with_borrow_mut(|buffer| {
+            buffer.clear();
+            detail.write_json(buffer);
+            edge.publish_buffered(
+                crate::modules::templates::stream::USAGE,
+                &[
+                    ("event", event),
+                    ("template_id", template_id),
+                    ("tenant_id", tenant.as_str()),
+                    ("user_id", &actor.user_id),
+                    ("detail", buffer),
+                ],
+            );
+        });
+    }
+}
+
+/// The `detail` of a usage event, as JSON.
+pub trait UsageDetail {
+    fn write_json(&self, out: &mut String);
+}
+
+impl UsageDetail for serde_json::Value {
+    fn write_json(&self, out: &mut String) {
+        out.push_str(&self.to_string());
     }
 }
 
@@ -431,6 +449,27 @@ pub struct ViewDetail<'a> {
     /// How the template was read, when not through the HTTP API (`stream`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<&'a str>,
+}
+
+impl UsageDetail for ViewDetail<'_> {
+    /// By hand when the commit needs no escaping (a hex id, as every commit is): serde escapes
+    /// byte by byte, and this runs on every GET of a template.
+    fn write_json(&self, out: &mut String) {
+        if self.via.is_none() && json_plain(self.commit) {
+            out.push_str("{\"commit\":\"");
+            out.push_str(self.commit);
+            out.push_str("\"}");
+        } else {
+            out.push_str(&serde_json::to_string(self).unwrap_or_default());
+        }
+    }
+}
+
+/// Whether `s` stands in a JSON string as it is: no quote, backslash or control character (all
+/// below `0` but the backslash). Without a short circuit, so the compiler makes vector code of it.
+fn json_plain(s: &str) -> bool {
+    s.bytes()
+        .fold(true, |plain, b| plain & (b >= b'0') & (b != b'\\'))
 }
 
 /// sha256 over the rendered output: for each file in generation order, its path, mode and
@@ -477,5 +516,25 @@ mod tests {
         assert_ne!(output_checksum(&a), output_checksum(&b));
         assert_ne!(output_checksum(&a), output_checksum(&c));
         assert_eq!(output_checksum(&a), output_checksum(&a.clone()));
+    }
+
+    #[test]
+    fn a_view_detail_written_by_hand_is_the_json_serde_writes() {
+        let commits = [
+            "0123456789abcdef0123456789abcdef01234567",
+            "",
+            "v1\"}, \"x",
+            "é\n",
+        ];
+        for commit in commits {
+            for via in [None, Some("stream")] {
+                let detail = ViewDetail { commit, via };
+                let mut written = String::new();
+                detail.write_json(&mut written);
+                let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
+                assert_eq!(parsed, serde_json::to_value(&detail).unwrap(), "{written}");
+                assert_eq!(parsed["commit"], commit);
+            }
+        }
     }
 }

@@ -49,7 +49,7 @@ use crate::platform::module::ServiceRegistry;
 use crate::render::{self, Inspected, MANIFEST_FILE, SourceFile};
 
 pub use instantiate::{
-    InstantiateRequest, Instantiated, InstantiationSource, ViewDetail, output_checksum,
+    InstantiateRequest, Instantiated, InstantiationSource, UsageDetail, ViewDetail, output_checksum,
 };
 pub use read::TemplateContent;
 pub use write::TemplateInput;
