@@ -10,9 +10,13 @@
 //! database down, and a probe runs every `probe_interval` until one answers, which closes the
 //! breaker. A probe that outlives its deadline is not started again but waited for, so a frozen
 //! database costs one blocked thread, and its late answer (after `SIGCONT`) closes the breaker.
+//! A probe past its deadline while other work got answers meanwhile does not open the breaker:
+//! that database is slow (on a saturated host a new connection can take longer than the probe's
+//! deadline), not silent, and refusing work would turn slowness into failed requests.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,6 +145,8 @@ pub struct Breaker {
     probe: Probe,
     probe_timeout: Duration,
     probe_interval: Duration,
+    /// Units of work the database answered (see [`Breaker::record_answer`]).
+    answered: AtomicU64,
 }
 
 impl Breaker {
@@ -152,6 +158,7 @@ impl Breaker {
             probe,
             probe_timeout,
             probe_interval,
+            answered: AtomicU64::new(0),
         })
     }
 
@@ -181,6 +188,11 @@ impl Breaker {
         self.start(action, what);
     }
 
+    /// The database answered a unit of work (whatever its result) on a connection still sound.
+    pub fn record_answer(&self) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A checkout is taking long; probes unless a probe answered within `probe_interval`.
     pub fn record_slow(self: &Arc<Self>) {
         let action = self.lock().on_slow(Instant::now(), self.probe_interval);
@@ -208,6 +220,7 @@ impl Breaker {
     async fn probe_loop(self: Arc<Self>) {
         let mut pending: Option<ProbeRun> = None;
         loop {
+            let answered_before = self.answered.load(Ordering::Relaxed);
             // A probe still blocked (a frozen server) is waited for, not started again: a silent
             // database costs one thread, and the late answer counts as soon as it comes.
             let (mut run, limit) = match pending.take() {
@@ -231,11 +244,19 @@ impl Breaker {
                 }
                 Err(_) => {
                     pending = Some(run);
-                    let silent = format!(
-                        "no answer to a probe (a new connection and SELECT 1) within {}",
-                        humantime::format_duration(self.probe_timeout)
-                    );
-                    if !self.apply_probe(Err(silent)) {
+                    // Answers to other work meanwhile: slow, not silent (see the module docs).
+                    let result = if self.answered.load(Ordering::Relaxed) != answered_before {
+                        tracing::info!(
+                            "a probe outlasted its deadline, but the database answered other work meanwhile: it is slow, not down"
+                        );
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "no answer to a probe (a new connection and SELECT 1) within {}",
+                            humantime::format_duration(self.probe_timeout)
+                        ))
+                    };
+                    if !self.apply_probe(result) {
                         return;
                     }
                 }
@@ -376,6 +397,16 @@ pub(super) mod tests {
         calls: Arc<AtomicUsize>,
         hang: Arc<AtomicBool>,
     ) -> Arc<Breaker> {
+        breaker_with_deadline(up, calls, hang, Duration::from_millis(50))
+    }
+
+    /// A breaker whose probe counts its `calls`, blocks while `hang`, then answers if `up`.
+    fn breaker_with_deadline(
+        up: Arc<AtomicBool>,
+        calls: Arc<AtomicUsize>,
+        hang: Arc<AtomicBool>,
+        probe_timeout: Duration,
+    ) -> Arc<Breaker> {
         let probe: Probe = Arc::new(move || {
             calls.fetch_add(1, Ordering::SeqCst);
             while hang.load(Ordering::SeqCst) {
@@ -387,7 +418,17 @@ pub(super) mod tests {
                 Err("connection refused".into())
             }
         });
-        Breaker::new(probe, Duration::from_millis(50), Duration::from_millis(20))
+        Breaker::new(probe, probe_timeout, Duration::from_millis(20))
+    }
+
+    /// Unblocks a hung probe's thread when dropped, even when an assertion fails (the runtime
+    /// waits for the thread).
+    struct Release(Arc<AtomicBool>);
+
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Polls `cond` until it holds (at most 5 s).
@@ -429,13 +470,6 @@ pub(super) mod tests {
             Arc::new(AtomicBool::new(true)),
         );
         let b = breaker(up, calls.clone(), hang.clone());
-        // Unblock the probe thread even when an assertion fails (the runtime waits for it).
-        struct Release(Arc<AtomicBool>);
-        impl Drop for Release {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::SeqCst);
-            }
-        }
         let _release = Release(hang.clone());
         b.record_failure("test");
         wait_until("the breaker to open", || b.is_open()).await;
@@ -446,6 +480,27 @@ pub(super) mod tests {
         assert!(b.is_open());
         hang.store(false, Ordering::SeqCst);
         wait_until("the breaker to close", || !b.is_open()).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_slow_probe_does_not_open_the_breaker_while_the_database_answers_other_work() {
+        let (up, calls, hang) = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(true)),
+        );
+        // A deadline long enough that the answer below comes within it, however busy the host.
+        let deadline = Duration::from_millis(500);
+        let b = breaker_with_deadline(up, calls.clone(), hang.clone(), deadline);
+        let _release = Release(hang.clone());
+        b.record_failure("a checkout timed out");
+        // The probe hangs past its deadline; other work is answered meanwhile.
+        wait_until("the probe to start", || calls.load(Ordering::SeqCst) == 1).await;
+        b.record_answer();
+        wait_until("probing to end", || !b.lock().needs_probe()).await;
+        assert!(!b.is_open(), "a database that answers work is not down");
+        assert_eq!(b.admit(), Ok(()));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 

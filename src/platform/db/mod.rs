@@ -561,6 +561,8 @@ impl Db {
                         Attempt::Done { result, broken } => {
                             if broken {
                                 self.breaker.record_failure("a connection broke during database work");
+                            } else {
+                                self.breaker.record_answer();
                             }
                             result
                         }
