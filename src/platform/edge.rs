@@ -197,10 +197,6 @@ impl Pending {
                 .zip(fields)
                 .all(|((k, v), (key, value))| k == key && v == value)
     }
-
-    fn borrowed_fields(&self) -> Vec<(&'static str, &str)> {
-        self.fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
-    }
 }
 
 /// What [`EventBuffer::push`] did with an event.
@@ -271,8 +267,8 @@ impl EventBuffer {
             let taken = std::mem::take(&mut *lock(&shard.0));
             self.distinct.fetch_sub(taken.len(), Ordering::Relaxed);
             for event in taken {
-                let fields = event.borrowed_fields();
-                match merged.find_mut(event.hash, |p| p.is(event.stream, &fields)) {
+                let same_event = |p: &Pending| p.stream == event.stream && p.fields == event.fields;
+                match merged.find_mut(event.hash, same_event) {
                     Some(same) => {
                         same.count += event.count;
                         same.first_seen = same.first_seen.min(event.first_seen);
@@ -738,23 +734,12 @@ mod tests {
     #[test]
     fn an_event_waiting_in_several_shards_is_taken_once_with_the_counts_added() {
         let buffer = EventBuffer::default();
-        assert_eq!(
-            buffer.push_to(0, "templates:usage", &view("ann")),
-            Pushed::First
-        );
-        assert_eq!(
-            buffer.push_to(0, "templates:usage", &view("ann")),
-            Pushed::Queued
-        );
+        let push = |shard, user| buffer.push_to(shard, "templates:usage", &view(user));
+        assert_eq!(push(0, "ann"), Pushed::First);
+        assert_eq!(push(0, "ann"), Pushed::Queued);
         // Another thread's shard: empty until now, so it wakes the flush task too.
-        assert_eq!(
-            buffer.push_to(1, "templates:usage", &view("ann")),
-            Pushed::First
-        );
-        assert_eq!(
-            buffer.push_to(1, "templates:usage", &view("bob")),
-            Pushed::Queued
-        );
+        assert_eq!(push(1, "ann"), Pushed::First);
+        assert_eq!(push(1, "bob"), Pushed::Queued);
 
         let taken = buffer.take();
         assert_eq!(taken.len(), 2);

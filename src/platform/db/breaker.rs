@@ -421,6 +421,15 @@ pub(super) mod tests {
         Breaker::new(probe, probe_timeout, Duration::from_millis(20))
     }
 
+    /// A probe's switches: whether it answers (`up`), how often it ran, whether it hangs.
+    fn probe_flags(up: bool, hang: bool) -> (Arc<AtomicBool>, Arc<AtomicUsize>, Arc<AtomicBool>) {
+        (
+            Arc::new(AtomicBool::new(up)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicBool::new(hang)),
+        )
+    }
+
     /// Unblocks a hung probe's thread when dropped, even when an assertion fails (the runtime
     /// waits for the thread).
     struct Release(Arc<AtomicBool>);
@@ -442,11 +451,7 @@ pub(super) mod tests {
 
     #[tokio::test]
     async fn opens_on_a_refused_probe_releases_waiters_and_closes_when_the_database_answers() {
-        let (up, calls, hang) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
+        let (up, calls, hang) = probe_flags(false, false);
         let b = breaker(up.clone(), calls.clone(), hang);
         let mut waiter = b.subscribe();
         b.record_failure("test");
@@ -464,11 +469,7 @@ pub(super) mod tests {
 
     #[tokio::test]
     async fn a_hung_probe_opens_the_breaker_is_not_restarted_and_its_late_answer_closes() {
-        let (up, calls, hang) = (
-            Arc::new(AtomicBool::new(true)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(true)),
-        );
+        let (up, calls, hang) = probe_flags(true, true);
         let b = breaker(up, calls.clone(), hang.clone());
         let _release = Release(hang.clone());
         b.record_failure("test");
@@ -485,11 +486,7 @@ pub(super) mod tests {
 
     #[tokio::test]
     async fn a_slow_probe_does_not_open_the_breaker_while_the_database_answers_other_work() {
-        let (up, calls, hang) = (
-            Arc::new(AtomicBool::new(true)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(true)),
-        );
+        let (up, calls, hang) = probe_flags(true, true);
         // A deadline long enough that the answer below comes within it, however busy the host.
         let deadline = Duration::from_millis(500);
         let b = breaker_with_deadline(up, calls.clone(), hang.clone(), deadline);
@@ -523,11 +520,7 @@ pub(super) mod tests {
 
     #[tokio::test]
     async fn a_good_probe_after_a_failure_keeps_the_breaker_closed() {
-        let (up, calls, hang) = (
-            Arc::new(AtomicBool::new(true)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
+        let (up, calls, hang) = probe_flags(true, false);
         let b = breaker(up, calls.clone(), hang);
         b.record_failure("a busy pool");
         wait_until("the probe", || calls.load(Ordering::SeqCst) == 1).await;
