@@ -109,6 +109,7 @@ pub struct DatabaseSettings {
 pub struct RedisSettings {
     pub url: String,
     pub key_prefix: String,
+    /// Connections per process; commands are pipelined over them (multiplexed).
     pub pool_size: usize,
     pub command_timeout_ms: u64,
     /// Consecutive failed calls after which Maestro stops calling Redis for `breaker_open`.
@@ -235,6 +236,10 @@ pub struct StreamSettings {
     pub claim_idle_ms: u64,
     pub max_deliveries: u64,
     pub max_len: usize,
+    /// How long the first of a burst of outbound events waits for its repeats before the batch
+    /// is written: identical events within it (the same user viewing the same template) become
+    /// one entry with a count.
+    pub flush_interval: HumanDuration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -566,6 +571,15 @@ impl Settings {
         if self.redis.pool_size == 0 {
             return Err(ConfigError::new("redis.pool_size", "must be at least 1"));
         }
+        let flush = self.streams.flush_interval.get();
+        if flush < std::time::Duration::from_millis(10)
+            || flush > std::time::Duration::from_secs(60)
+        {
+            return Err(ConfigError::new(
+                "streams.flush_interval",
+                "must be between 10ms and 60s (e.g. 5s)",
+            ));
+        }
         if self.cache.max_bytes.get() < 1 << 20 {
             return Err(ConfigError::new(
                 "cache.max_bytes",
@@ -735,6 +749,7 @@ pub fn redact_url_password(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn opts(env: Environment) -> LoadOptions {
         LoadOptions {
@@ -872,6 +887,26 @@ mod tests {
             )
             .unwrap_err();
             assert_eq!(err.key, "cache.max_bytes", "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_event_flush_interval_takes_units_and_is_checked() {
+        let s = Settings::load_with_env(&opts(Environment::Development), vars(&[])).unwrap();
+        assert_eq!(s.streams.flush_interval.get(), Duration::from_secs(5));
+        let flush = |raw| {
+            Settings::load_with_env(
+                &opts(Environment::Development),
+                vars(&[("MAESTRO__STREAMS__FLUSH_INTERVAL", raw)]),
+            )
+        };
+        assert_eq!(
+            flush("250ms").unwrap().streams.flush_interval.get(),
+            Duration::from_millis(250)
+        );
+        for raw in ["0s", "2m", "soon"] {
+            let err = flush(raw).unwrap_err();
+            assert_eq!(err.key, "streams.flush_interval", "{raw}: {err}");
         }
     }
 

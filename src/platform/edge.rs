@@ -140,13 +140,6 @@ impl StreamHandler {
 
 /// Distinct events [`Edge::publish_buffered`] holds at most before dropping (and counting) new ones.
 pub const EVENT_BUFFER: usize = 50_000;
-/// How long the first of a burst of events waits for its repeats before the batch is written:
-/// a hot template viewed 20,000 times a second costs Redis one entry a second, not 20,000. A
-/// second, not less: reads spread over 10,000 templates repeat each one only a few times a second,
-/// and with a 50 ms window nearly every view was its own `XADD` — 36,000 a second that Redis
-/// served on the cores the reads needed (the load run's cold ids were 0.85× in-process).
-const COALESCE_WINDOW: Duration = Duration::from_secs(1);
-
 /// Distinct events written in one round trip. A window of reads spread over a catalog holds an
 /// event per template viewed (10,000 and more); written as one pipeline they outlasted
 /// `redis.command_timeout_ms` on a saturated host, so the window was lost and the timeout counted
@@ -154,8 +147,9 @@ const COALESCE_WINDOW: Duration = Duration::from_secs(1);
 const WRITE_CHUNK: usize = 500;
 
 /// Events waiting for [`Edge::flush_task`]: identical events queued within one window are one
-/// entry with a count. A repeat is found by hashing and comparing the caller's borrowed fields,
-/// so on the read path (a view of a hot template) it allocates nothing. The waiting events are
+/// entry with a count. A repeat is found by comparing the caller's borrowed fields with the
+/// thread's last event (hashing them only when it differs), so on the read path (a view of a hot
+/// template) it allocates nothing. The waiting events are
 /// split into shards and a thread keeps to one, so the request threads neither wait for one lock
 /// nor pass its cache line between cores on every view; [`EventBuffer::take`] merges the shards.
 struct EventBuffer {
@@ -173,7 +167,15 @@ const SHARDS: usize = 16;
 /// One shard, alone on its cache lines (two neighbouring locks would otherwise share one).
 #[repr(align(128))]
 #[derive(Default)]
-struct Shard(std::sync::Mutex<Waiting>);
+struct Shard(std::sync::Mutex<ShardEvents>);
+
+#[derive(Default)]
+struct ShardEvents {
+    waiting: Waiting,
+    /// The hash of the event pushed last: a thread usually repeats it (a hot template's views),
+    /// and then finds it without hashing the fields again.
+    last: Option<u64>,
+}
 
 type Waiting = hashbrown::HashTable<Pending>;
 
@@ -237,8 +239,16 @@ impl EventBuffer {
         stream: &'static str,
         fields: &[(&'static str, &str)],
     ) -> Pushed {
+        let mut shard = lock(&self.shards[shard % self.shards.len()].0);
+        let ShardEvents {
+            waiting: pending,
+            last,
+        } = &mut *shard;
+        if let Some(repeat) = last.and_then(|h| pending.find_mut(h, |p| p.is(stream, fields))) {
+            repeat.count += 1;
+            return Pushed::Queued;
+        }
         let hash = self.hasher.hash_one((stream, fields));
-        let mut pending = lock(&self.shards[shard % self.shards.len()].0);
         let first = pending.is_empty();
         if let Some(waiting) = pending.find_mut(hash, |p| p.is(stream, fields)) {
             waiting.count += 1;
@@ -256,6 +266,7 @@ impl EventBuffer {
             };
             pending.insert_unique(hash, event, |p| p.hash);
         }
+        *last = Some(hash);
         if first { Pushed::First } else { Pushed::Queued }
     }
 
@@ -264,7 +275,11 @@ impl EventBuffer {
     fn take(&self) -> Waiting {
         let mut merged = Waiting::default();
         for shard in &self.shards {
-            let taken = std::mem::take(&mut *lock(&shard.0));
+            let taken = {
+                let mut shard = lock(&shard.0);
+                shard.last = None;
+                std::mem::take(&mut shard.waiting)
+            };
             self.distinct.fetch_sub(taken.len(), Ordering::Relaxed);
             for event in taken {
                 let same_event = |p: &Pending| p.stream == event.stream && p.fields == event.fields;
@@ -283,7 +298,7 @@ impl EventBuffer {
     }
 }
 
-fn lock(shard: &std::sync::Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
+fn lock(shard: &std::sync::Mutex<ShardEvents>) -> std::sync::MutexGuard<'_, ShardEvents> {
     shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -308,7 +323,7 @@ impl Edge {
     }
 
     /// Queues an outbound event for [`Edge::flush_task`]; the caller never waits for Redis.
-    /// Repeats of the same fields within [`COALESCE_WINDOW`] are written once, with `count` (how
+    /// Repeats of the same fields within `streams.flush_interval` are written once, with `count` (how
     /// many) and `timestamp` (the first) added. When [`EVENT_BUFFER`] distinct events are waiting
     /// (Redis slow or away) a new one is dropped and counted in
     /// `maestro_stream_events_dropped_total`.
@@ -332,10 +347,12 @@ impl Edge {
                     _ = cancel.cancelled() => break,
                     _ = edge.buffer.arrived.notified() => {}
                 }
-                // Let the burst's repeats gather; an ending process writes at once.
+                // Let the burst's repeats gather; an ending process writes at once. Reads spread
+                // over a large catalog repeat each template only a few times a second, so a short
+                // window is nearly an XADD per view, served on the cores the reads need.
                 tokio::select! {
                     _ = cancel.cancelled() => {}
-                    _ = tokio::time::sleep(COALESCE_WINDOW) => {}
+                    _ = tokio::time::sleep(edge.settings.flush_interval.get()) => {}
                 }
                 edge.write_pending().await;
                 if cancel.is_cancelled() {
@@ -370,12 +387,16 @@ impl Edge {
 
     async fn write_chunk(&self, chunk: &[Pending]) -> anyhow::Result<()> {
         let mut pipe = redis::pipe();
-        let mut per_stream: BTreeMap<&'static str, u64> = BTreeMap::new();
+        // Per stream: its full name (built once per chunk, not per event) and the events' count.
+        let mut per_stream: BTreeMap<&'static str, (String, u64)> = BTreeMap::new();
         for p in chunk {
-            *per_stream.entry(p.stream).or_default() += p.count;
+            let (name, count) = per_stream
+                .entry(p.stream)
+                .or_insert_with(|| (self.stream_name(p.stream), 0));
+            *count += p.count;
             let cmd = pipe
                 .cmd("XADD")
-                .arg(self.stream_name(p.stream))
+                .arg(name.as_str())
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(self.settings.max_len)
@@ -398,7 +419,7 @@ impl Edge {
         } else {
             "failed"
         };
-        for (stream, n) in per_stream {
+        for (stream, (_, n)) in per_stream {
             metrics::counter!("maestro_stream_published_total", "stream" => stream, "outcome" => outcome)
                 .increment(n);
         }
@@ -715,17 +736,20 @@ mod tests {
         assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::First);
         assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::Queued);
         assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::Queued);
-        assert_eq!(buffer.push("templates:usage", &view("bob")), Pushed::Queued);
-        // Same fields on another stream are another event.
+        // Same fields on another stream, right after them, are another event.
         assert_eq!(buffer.push("other", &view("ann")), Pushed::Queued);
+        assert_eq!(buffer.push("templates:usage", &view("bob")), Pushed::Queued);
         // A field more is another event too.
         let more = [("event", "view"), ("user_id", "ann"), ("detail", "{}")];
         assert_eq!(buffer.push("templates:usage", &more), Pushed::Queued);
+        // Repeats of an earlier event (not the last one) count on it too.
+        assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::Queued);
+        assert_eq!(buffer.push("templates:usage", &view("bob")), Pushed::Queued);
 
         let taken = buffer.take();
         assert_eq!(taken.len(), 4);
-        assert_eq!(count(&taken, "templates:usage", "ann"), 3);
-        assert_eq!(count(&taken, "templates:usage", "bob"), 1);
+        assert_eq!(count(&taken, "templates:usage", "ann"), 4);
+        assert_eq!(count(&taken, "templates:usage", "bob"), 2);
         assert_eq!(count(&taken, "other", "ann"), 1);
         // Taking empties the buffer: the next event wakes the flush task again.
         assert_eq!(buffer.push("templates:usage", &view("ann")), Pushed::First);

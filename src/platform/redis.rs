@@ -1,12 +1,18 @@
-//! The shared Redis connection pool (cache and stream publishing) and its health. Redis is an
+//! The shared Redis connections (cache and stream publishing) and their health. Redis is an
 //! accelerator and an edge, never a dependency for correctness: every caller tolerates failures,
 //! and the health flag lets `/readyz` report "degraded" instead of failing.
+//!
+//! Commands go over a few multiplexed connections (`redis.pool_size`, taken in turn): concurrent
+//! commands are pipelined on one socket, so a command never waits for a free connection nor pays
+//! a check round trip first (a checkout pool's `UNWATCH`+`PING` doubled every call's round
+//! trips). A connection that failed or timed out is replaced on its next use, so a half-open
+//! socket (Redis moved, a NAT forgot it) is not kept.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::RedisSettings;
 
@@ -128,7 +134,11 @@ pub struct RedisHandle {
 }
 
 struct Inner {
-    pool: Pool,
+    client: redis::Client,
+    manager: ConnectionManagerConfig,
+    /// Connected on first use; emptied when a call over it fails to reach Redis.
+    connections: Box<[std::sync::Mutex<Option<ConnectionManager>>]>,
+    next: AtomicUsize,
     url: String,
     prefix: String,
     command_timeout: Duration,
@@ -140,22 +150,22 @@ struct Inner {
 impl RedisHandle {
     pub fn new(settings: &RedisSettings) -> anyhow::Result<RedisHandle> {
         let timeout = Duration::from_millis(settings.command_timeout_ms.max(10));
-        let mut cfg = deadpool_redis::Config::from_url(settings.url.trim());
-        cfg.pool = Some(PoolConfig {
-            max_size: settings.pool_size,
-            timeouts: Timeouts {
-                wait: Some(timeout),
-                create: Some(timeout),
-                recycle: Some(timeout),
-            },
-            ..PoolConfig::default()
-        });
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| anyhow::anyhow!("cannot create the Redis pool: {e}"))?;
+        let client = redis::Client::open(settings.url.trim())
+            .map_err(|e| anyhow::anyhow!("cannot use the Redis URL: {e}"))?;
+        // One connection attempt per use: the breaker, not the connection, decides when to try
+        // again, and every attempt is bounded by the command timeout.
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(0);
         Ok(RedisHandle {
             inner: Arc::new(Inner {
-                pool,
+                client,
+                manager,
+                connections: (0..settings.pool_size.max(1))
+                    .map(|_| std::sync::Mutex::new(None))
+                    .collect(),
+                next: AtomicUsize::new(0),
                 url: settings.url.trim().to_string(),
                 prefix: settings.key_prefix.clone(),
                 command_timeout: timeout,
@@ -186,9 +196,25 @@ impl RedisHandle {
         &self.inner.url
     }
 
-    /// Connections the pool holds at most.
-    pub fn pool_size(&self) -> usize {
-        self.inner.pool.status().max_size
+    /// The next connection in turn (made now if it has none: connecting happens on its first
+    /// command), and its slot.
+    fn connection(&self) -> anyhow::Result<(usize, ConnectionManager)> {
+        let slot = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.connections.len();
+        let mut held = lock(&self.inner.connections[slot]);
+        if let Some(conn) = &*held {
+            return Ok((slot, conn.clone()));
+        }
+        let conn = ConnectionManager::new_lazy_with_config(
+            self.inner.client.clone(),
+            self.inner.manager.clone(),
+        )?;
+        *held = Some(conn.clone());
+        Ok((slot, conn))
+    }
+
+    /// The connection in `slot` did not reach Redis: its next use connects again.
+    fn forget(&self, slot: usize) {
+        lock(&self.inner.connections[slot]).take();
     }
 
     pub fn command_timeout(&self) -> Duration {
@@ -200,12 +226,12 @@ impl RedisHandle {
         self.inner.breaker.is_open()
     }
 
-    /// Runs one Redis interaction with a pooled connection. The whole call (pool checkout,
-    /// connecting, the command) is bounded by `redis.command_timeout_ms`; while the circuit is
+    /// Runs one Redis interaction on one of the shared connections. The whole call (connecting
+    /// when needed, the command) is bounded by `redis.command_timeout_ms`; while the circuit is
     /// open it fails at once without touching the network. Keeps the health flag current.
     pub async fn run<T, F, Fut>(&self, f: F) -> anyhow::Result<T>
     where
-        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let Some(permit) = self.inner.breaker.admit() else {
@@ -217,33 +243,34 @@ impl RedisHandle {
             breaker: &self.inner.breaker,
             permit: Some(permit),
         };
-        // Ok(Err(_)): Redis answered with an error (e.g. NOGROUP); it is reachable.
-        let attempt = async {
-            let conn = self.inner.pool.get().await?;
-            Ok::<redis::RedisResult<T>, anyhow::Error>(f(conn).await)
+        let (slot, conn) = match self.connection() {
+            Ok(picked) => picked,
+            Err(e) => {
+                guard.failure();
+                self.mark_down(&format!("{e:#}"));
+                return Err(e);
+            }
         };
-        match tokio::time::timeout(self.inner.command_timeout, attempt).await {
-            Ok(Ok(Ok(value))) => {
+        match tokio::time::timeout(self.inner.command_timeout, f(conn)).await {
+            Ok(Ok(value)) => {
                 guard.success();
                 self.mark_up();
                 Ok(value)
             }
-            Ok(Ok(Err(e))) if !is_transport_error(&e) => {
+            // Redis answered with an error (e.g. NOGROUP): it is reachable.
+            Ok(Err(e)) if !is_transport_error(&e) => {
                 guard.success();
                 self.mark_up();
                 Err(e.into())
             }
-            Ok(Ok(Err(e))) => {
+            Ok(Err(e)) => {
+                self.forget(slot);
                 guard.failure();
                 self.mark_down(&format!("{e:#}"));
                 Err(e.into())
             }
-            Ok(Err(e)) => {
-                guard.failure();
-                self.mark_down(&format!("{e:#}"));
-                Err(e)
-            }
             Err(_) => {
+                self.forget(slot);
                 guard.failure();
                 self.mark_down("Redis did not answer in time");
                 Err(anyhow::anyhow!(
@@ -286,6 +313,10 @@ impl RedisHandle {
         }
         metrics::gauge!("maestro_redis_up").set(0.0);
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -46,6 +46,10 @@ use serde::de::DeserializeOwned;
 use crate::config::CacheSettings;
 use crate::platform::redis::RedisHandle;
 
+/// Stores of computed answers into Redis that may be under way at once; more are skipped
+/// (counted in `maestro_cache_shared_stores_skipped_total`).
+const STORES_IN_FLIGHT: usize = 8;
+
 /// A cached response: the serialised body and its entity tag (without quotes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedBody {
@@ -147,7 +151,7 @@ struct Inner {
     /// `sync.rs`).
     evictions: Mutex<HashMap<String, u64>>,
     evictors: RwLock<Vec<(&'static str, Evictor)>>,
-    /// Stores of computed answers into Redis under way (at most half the pool).
+    /// Stores of computed answers into Redis under way (at most [`STORES_IN_FLIGHT`]).
     stores: Arc<tokio::sync::Semaphore>,
     default_ttl: Duration,
     local_ttl: Duration,
@@ -270,7 +274,6 @@ impl Cache {
             .weigher(|key: &String, entry: &LocalEntry| entry.weight(key))
             .time_to_live(default_ttl)
             .build();
-        let stores = redis.as_ref().map_or(1, |h| (h.pool_size() / 2).max(1));
         Cache {
             inner: Arc::new(Inner {
                 redis,
@@ -283,7 +286,7 @@ impl Cache {
                 joined: AtomicBool::new(false),
                 evictions: Mutex::new(HashMap::new()),
                 evictors: RwLock::new(Vec::new()),
-                stores: Arc::new(tokio::sync::Semaphore::new(stores)),
+                stores: Arc::new(tokio::sync::Semaphore::new(STORES_IN_FLIGHT)),
                 default_ttl,
                 local_ttl,
                 proven_at_ms: AtomicU64::new(0),
@@ -362,9 +365,9 @@ impl Cache {
         let value = Arc::new(compute().await?);
         self.remember(full.clone(), value.clone());
         // Off the request: the answer is ready, storing it for the other replicas can lag, or be
-        // skipped when as many stores as half the pool are under way (a burst of misses would
-        // otherwise queue thousands of them in front of the reads for the pool's connections,
-        // time reads out and open the breaker).
+        // skipped when [`STORES_IN_FLIGHT`] stores are under way (a burst of misses would
+        // otherwise queue thousands of them in Redis in front of the reads, time reads out and
+        // open the breaker).
         let permit = shared
             .as_ref()
             .and_then(|_| self.inner.stores.clone().try_acquire_owned().ok());
