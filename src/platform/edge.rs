@@ -149,9 +149,9 @@ const WRITE_CHUNK: usize = 500;
 /// Events waiting for [`Edge::flush_task`]: identical events queued within one window are one
 /// entry with a count. A repeat is found by comparing the caller's borrowed fields with the
 /// thread's last event (hashing them only when it differs), so on the read path (a view of a hot
-/// template) it allocates nothing. The waiting events are
-/// split into shards and a thread keeps to one, so the request threads neither wait for one lock
-/// nor pass its cache line between cores on every view; [`EventBuffer::take`] merges the shards.
+/// template) it allocates nothing. The waiting events are split into shards and a thread keeps to
+/// one, so the request threads neither wait for one lock nor pass its cache line between cores on
+/// every view; [`EventBuffer::take`] merges the shards.
 struct EventBuffer {
     shards: Box<[Shard]>,
     /// Distinct events waiting across the shards, for the [`EVENT_BUFFER`] cap.
@@ -323,9 +323,9 @@ impl Edge {
     }
 
     /// Queues an outbound event for [`Edge::flush_task`]; the caller never waits for Redis.
-    /// Repeats of the same fields within `streams.flush_interval` are written once, with `count` (how
-    /// many) and `timestamp` (the first) added. When [`EVENT_BUFFER`] distinct events are waiting
-    /// (Redis slow or away) a new one is dropped and counted in
+    /// Repeats of the same fields within `streams.flush_interval` are written once, with `count`
+    /// (how many) and `timestamp` (the first) added. When [`EVENT_BUFFER`] distinct events are
+    /// waiting (Redis slow or away) a new one is dropped and counted in
     /// `maestro_stream_events_dropped_total`.
     pub fn publish_buffered(&self, stream: &'static str, fields: &[(&'static str, &str)]) {
         match self.buffer.push(stream, fields) {

@@ -244,7 +244,7 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
         .send();
     let in_flight = tokio::spawn(slow);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let address = app.address.clone();
+    let (address, port) = (app.address.clone(), app.port);
     let handle = app.handle.clone();
     let stopping = tokio::spawn(async move { handle.shutdown().await });
     let res = in_flight
@@ -253,12 +253,17 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
         .expect("the in-flight request completes");
     assert_eq!(res.status(), 200);
     stopping.await.unwrap();
+    // The server let go of its port: it can be bound again at once. Holding it also keeps the
+    // port from another test's server, which could otherwise answer the request below.
+    let held =
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free after shutdown");
     let after = reqwest::Client::new()
         .get(format!("{address}/healthz"))
         .timeout(std::time::Duration::from_secs(2))
         .send()
         .await;
     assert!(after.is_err(), "no new connections after shutdown");
+    drop(held);
 }
 
 /// NUL in any text input is a 4xx naming the input, on SQLite and on PostgreSQL alike (where it
