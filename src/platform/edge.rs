@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::StreamSettings;
 use crate::platform::http::error::{ApiError, FieldError};
+use crate::platform::lock;
 use crate::platform::redis::RedisHandle;
 
 /// One message as a handler sees it.
@@ -296,10 +297,6 @@ impl EventBuffer {
         }
         merged
     }
-}
-
-fn lock(shard: &std::sync::Mutex<ShardEvents>) -> std::sync::MutexGuard<'_, ShardEvents> {
-    shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Clone)]

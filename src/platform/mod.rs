@@ -17,10 +17,17 @@ pub mod steps;
 pub mod telemetry;
 pub mod test_results;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::config::Settings;
+
+/// Locks `m` even if a holder panicked: the platform's mutexes guard counters, buffers and
+/// connection slots that stay consistent between statements, so a panic elsewhere must not
+/// poison them for every later request.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[derive(Clone)]
 pub struct Platform {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::RedisSettings;
+use crate::platform::lock;
 
 /// Whether an error means Redis could not be reached (as opposed to Redis answering with an
 /// error).
@@ -294,7 +295,7 @@ impl RedisHandle {
     }
 
     pub fn last_error(&self) -> Option<String> {
-        self.inner.last_error.lock().ok().and_then(|e| e.clone())
+        lock(&self.inner.last_error).clone()
     }
 
     pub fn mark_up(&self) {
@@ -308,15 +309,9 @@ impl RedisHandle {
         if self.inner.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(error, "Redis unreachable; serving from the database");
         }
-        if let Ok(mut last) = self.inner.last_error.lock() {
-            *last = Some(error.to_string());
-        }
+        *lock(&self.inner.last_error) = Some(error.to_string());
         metrics::gauge!("maestro_redis_up").set(0.0);
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -655,10 +655,7 @@ impl Cache {
     }
 
     fn lock_evictions(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.inner
-            .evictions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        crate::platform::lock(&self.inner.evictions)
     }
 
     fn undelivered(&self, error: &str) {
