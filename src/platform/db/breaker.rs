@@ -2,8 +2,9 @@
 //! frozen host, a network partition) must cost requests a fast 503, not the length of the outage.
 //!
 //! Any failure of database work — no connection, a checkout health check or a unit of work past
-//! its deadline, a connection found broken — starts one probe: a fresh connection (not from the
-//! pool, which stuck work may have exhausted) and `SELECT 1`, bounded by `probe_timeout`. When the
+//! its deadline, a connection found broken — starts one probe: `SELECT 1` on a connection of its
+//! own (not from the pool, which stuck work may have exhausted; kept between probes, a new one
+//! when it fails — see `ProbeConnection`), bounded by `probe_timeout`. When the
 //! probe answers, it was a one-off (a slow query, a busy pool) and nothing changes. When it does
 //! not, the breaker opens: work is refused at once with [`super::DbError::Unavailable`] (a 503 with
 //! `Retry-After`), waiters still queued are released with the same answer, `/readyz` reports the
@@ -11,7 +12,7 @@
 //! breaker. A probe that outlives its deadline is not started again but waited for, so a frozen
 //! database costs one blocked thread, and its late answer (after `SIGCONT`) closes the breaker.
 //! A probe past its deadline while other work got answers meanwhile does not open the breaker:
-//! that database is slow (on a saturated host a new connection can take longer than the probe's
+//! that database is slow (on a saturated host even a round trip can take longer than the probe's
 //! deadline), not silent, and refusing work would turn slowness into failed requests.
 
 use std::future::Future;

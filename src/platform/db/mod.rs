@@ -7,9 +7,9 @@
 //! that hold even while the blocking thread stays stuck in libpq: the checkout (waiting for a
 //! pooled connection, then a `SELECT 1` health check on PostgreSQL) within `acquire_timeout_ms`,
 //! the work within `query_timeout`. Work given up on before it started never starts. A slow
-//! checkout or any failure makes the [`breaker`] probe the database on a fresh connection; when
-//! the probe gets no answer either, the breaker opens and work is refused at once (waiting work
-//! too) until a probe answers. PostgreSQL connections carry TCP keepalive and `TCP_USER_TIMEOUT`,
+//! checkout or any failure makes the [`breaker`] probe the database on a connection of its own
+//! (see [`ProbeConnection`]); when the probe gets no answer either, the breaker opens and work is
+//! refused at once (waiting work too) until a probe answers. PostgreSQL connections carry TCP keepalive and `TCP_USER_TIMEOUT`,
 //! so a partition breaks stuck connections instead of keeping them (and their threads) forever;
 //! r2d2 replaces broken connections, so Maestro recovers by itself when the database comes back.
 
@@ -197,6 +197,59 @@ impl ConnectionManager {
     }
 }
 
+/// The breaker's probe on PostgreSQL: `SELECT 1` on a connection of its own, outside the pool
+/// (which stuck work may have exhausted), kept from one probe to the next. A kept connection
+/// costs the probe one round trip, which a saturated host still answers within the probe's
+/// deadline; a new connection each time (a backend forked, authenticated, its caches loaded)
+/// did not, so a pile-up of slow work on a busy two-core host once opened the breaker although
+/// the database was answering. When the kept connection fails (the server restarted, the
+/// connection was terminated or timed out), a new connection decides, so a stale connection
+/// never reports a live database as down.
+struct ProbeConnection {
+    manager: ConnectionManager,
+    kept: std::sync::Mutex<Option<DbConnection>>,
+}
+
+impl ProbeConnection {
+    fn new(manager: ConnectionManager) -> ProbeConnection {
+        ProbeConnection {
+            manager,
+            kept: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Blocking; `Err` says why the database did not answer.
+    fn check(&self) -> Result<(), String> {
+        let mut kept = crate::platform::lock(&self.kept);
+        if let Some(conn) = kept.as_mut() {
+            if conn.ping().is_ok() {
+                return Ok(());
+            }
+            *kept = None;
+        }
+        let mut conn = self.manager.establish().map_err(|e| e.to_string())?;
+        conn.ping().map_err(|e| e.to_string())?;
+        *kept = Some(conn);
+        Ok(())
+    }
+
+    /// The server process behind the kept connection (tests).
+    #[cfg(test)]
+    fn backend_pid(&self) -> Option<i32> {
+        #[derive(QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let mut kept = crate::platform::lock(&self.kept);
+        let conn = kept.as_mut()?;
+        let row: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result(conn)
+            .ok()?;
+        Some(row.pid)
+    }
+}
+
 /// The libpq URL of every PostgreSQL connection this process opens, pooled or not (the workflows
 /// LISTEN connection): the configured URL with a connect timeout, TCP keepalive and
 /// `tcp_user_timeout`, so no connection waits forever on a host that vanished.
@@ -380,17 +433,16 @@ impl Db {
             _ => settings.pool_size,
         };
         let acquire = Duration::from_millis(settings.acquire_timeout_ms);
-        let probe_manager = manager.clone();
         // An embedded SQLite file has no server that can go silent: a slow checkout there is a
         // busy pool or a busy machine, never an outage, so its probe always answers and the
         // breaker stays closed (a probe on a fresh connection could wait on the file's locks).
-        let probe: breaker::Probe = Arc::new(move || match probe_manager.backend {
-            Backend::Sqlite => Ok(()),
-            _ => {
-                let mut conn = probe_manager.establish().map_err(|e| e.to_string())?;
-                conn.ping().map_err(|e| e.to_string())
+        let probe: breaker::Probe = match backend {
+            Backend::Sqlite => Arc::new(|| Ok(())),
+            Backend::Postgres => {
+                let connection = ProbeConnection::new(manager.clone());
+                Arc::new(move || connection.check())
             }
-        });
+        };
         let breaker = breaker::Breaker::new(
             probe,
             settings.probe_timeout.get(),
@@ -934,6 +986,40 @@ mod tests {
             started.elapsed()
         );
         assert!(matches!(err, DbError::Unavailable(_)), "{err}");
+    }
+
+    /// The probe keeps its connection between probes and replaces one the server closed.
+    #[tokio::test]
+    async fn the_postgres_probe_keeps_its_connection_and_replaces_a_closed_one() {
+        let Ok(url) = std::env::var("MAESTRO_TEST_DATABASE_URL") else {
+            eprintln!("MAESTRO_TEST_DATABASE_URL is not set; PostgreSQL probe test skipped");
+            return;
+        };
+        let settings = DatabaseSettings {
+            url,
+            ..test_settings()
+        };
+        let manager = ConnectionManager::new(&settings).unwrap();
+        let probe = ProbeConnection::new(manager.clone());
+        assert_eq!(
+            probe.backend_pid(),
+            None,
+            "no connection before the first probe"
+        );
+        probe.check().unwrap();
+        let first = probe.backend_pid().expect("the probe keeps its connection");
+        probe.check().unwrap();
+        assert_eq!(probe.backend_pid(), Some(first), "the next probe reuses it");
+
+        let mut admin = manager.establish().unwrap();
+        diesel::sql_query(format!("SELECT pg_terminate_backend({first}, 5000)"))
+            .execute(&mut admin)
+            .unwrap();
+        probe
+            .check()
+            .expect("a closed connection is replaced, not reported as an outage");
+        let second = probe.backend_pid().expect("a new connection is kept");
+        assert_ne!(second, first);
     }
 
     #[test]
