@@ -253,7 +253,7 @@ impl Breaker {
                         Ok(())
                     } else {
                         Err(format!(
-                            "no answer to a probe (a new connection and SELECT 1) within {}",
+                            "no answer to a probe (SELECT 1 on the probe's own connection) within {}",
                             humantime::format_duration(self.probe_timeout)
                         ))
                     };
