@@ -8,10 +8,11 @@
 //! pooled connection, then a `SELECT 1` health check on PostgreSQL) within `acquire_timeout_ms`,
 //! the work within `query_timeout`. Work given up on before it started never starts. A slow
 //! checkout or any failure makes the [`breaker`] probe the database on a connection of its own
-//! (see [`ProbeConnection`]); when the probe gets no answer either, the breaker opens and work is
-//! refused at once (waiting work too) until a probe answers. PostgreSQL connections carry TCP keepalive and `TCP_USER_TIMEOUT`,
-//! so a partition breaks stuck connections instead of keeping them (and their threads) forever;
-//! r2d2 replaces broken connections, so Maestro recovers by itself when the database comes back.
+//! (see `ProbeConnection`); when the probe gets no answer either, the breaker opens and work is
+//! refused at once (waiting work too) until a probe answers. PostgreSQL connections carry TCP
+//! keepalive and `TCP_USER_TIMEOUT`, so a partition breaks stuck connections instead of keeping
+//! them (and their threads) forever; r2d2 replaces broken connections, so Maestro recovers by
+//! itself when the database comes back.
 
 pub mod breaker;
 pub mod migrate;
@@ -201,8 +202,8 @@ impl ConnectionManager {
 /// (which stuck work may have exhausted), kept from one probe to the next. A kept connection
 /// costs the probe one round trip, which a saturated host still answers within the probe's
 /// deadline; a new connection each time (a backend forked, authenticated, its caches loaded)
-/// did not, so a pile-up of slow work on a busy two-core host once opened the breaker although
-/// the database was answering. When the kept connection fails (the server restarted, the
+/// did not, so a pile-up of slow work on a busy two-core host once opened the breaker for a
+/// database that was only slow. When the kept connection fails (the server restarted, the
 /// connection was terminated or timed out), a new connection decides, so a stale connection
 /// never reports a live database as down.
 struct ProbeConnection {
