@@ -164,9 +164,7 @@ impl Breaker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::platform::lock(&self.state)
     }
 
     /// `Err(reason)` while the breaker is open.
@@ -292,7 +290,7 @@ impl Breaker {
         drop(state);
         match action {
             Action::Opened => {
-                *self.opened_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                *crate::platform::lock(&self.opened_at) = Some(Instant::now());
                 tracing::error!(
                     reason = %reason.unwrap_or_default(),
                     "database unreachable: circuit breaker open; requests get 503 until a probe answers"
@@ -300,10 +298,7 @@ impl Breaker {
                 self.open.send_replace(true);
             }
             Action::Closed => {
-                let down_for = self
-                    .opened_at
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                let down_for = crate::platform::lock(&self.opened_at)
                     .take()
                     .map(|at| at.elapsed().as_millis() as u64)
                     .unwrap_or_default();
