@@ -27,8 +27,8 @@
 //! **Bound**: while the channel works, another replica stops serving a changed entry as soon as
 //! the pub/sub message arrives (milliseconds). While it does not (Redis down, hung, or the
 //! subscription lost), a replica serves an in-process entry at most `cache.local_ttl` (default
-//! 2 s) after the channel was last proven live (a PING on the subscription answered every
-//! second, after the messages published before it), and after the channel is back nothing missed
+//! 2 s) after the channel was last proven live (a PING on the subscription, sent every 250 ms,
+//! answered after the messages published before it), and after the channel is back nothing missed
 //! is served again. Without Redis there is one process and writes invalidate at once. A Redis
 //! failure is always a miss, so callers fall through to the database; it never empties L1.
 

@@ -25,6 +25,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +34,12 @@ use crate::platform::redis::RedisHandle;
 use std::sync::atomic::Ordering;
 
 /// How often the subscription is checked with a PING (a hung Redis does not close connections).
-const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The proof of the channel is as old as the last answered PING was when sent, so after a stall
+/// of Redis it is the stall plus at most this: short, so a stall shorter than `cache.local_ttl`
+/// (seconds-long ones were seen on a saturated two-core host) does not cost L1 its older entries.
+const HEARTBEAT: Duration = Duration::from_millis(250);
+/// PINGs sent and not yet answered, at most: one per [`HEARTBEAT`] for [`PATIENCE`].
+const PINGS_IN_FLIGHT: usize = (PATIENCE.as_millis() / HEARTBEAT.as_millis()) as usize;
 /// How long an unanswered PING is waited for before the subscription is given up and made
 /// again. Waiting costs nothing but the proof (see the module docs); under CPU saturation a PING
 /// can take seconds.
@@ -84,11 +90,13 @@ impl Outcome {
     }
 }
 
+type PingAnswer = redis::RedisResult<redis::Value>;
+
 enum Event {
     Message(Option<redis::Msg>),
     Beat,
-    Pong(redis::RedisResult<redis::Value>),
-    Overdue,
+    /// A PING's answer, with the moment it was sent; `None` when none came within [`PATIENCE`].
+    Pong(Instant, Option<PingAnswer>),
 }
 
 impl Cache {
@@ -253,36 +261,34 @@ impl Cache {
         *backoff = Duration::from_millis(100);
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        type Ping = BoxFuture<'static, redis::RedisResult<redis::Value>>;
-        let mut ping: Option<(Instant, Ping)> = None;
+        // Answered in the order sent; each gives up after `PATIENCE`.
+        let mut pings: FuturesOrdered<BoxFuture<'static, (Instant, Option<PingAnswer>)>> =
+            FuturesOrdered::new();
         loop {
-            let overdue = ping.as_ref().map(|(sent, _)| *sent + PATIENCE);
             let event = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 message = stream.next() => Event::Message(message),
-                _ = beat.tick(), if ping.is_none() => Event::Beat,
-                answer = async {
-                    match ping.as_mut() {
-                        Some((_, answer)) => answer.await,
-                        None => std::future::pending().await,
-                    }
-                } => Event::Pong(answer),
-                _ = async {
-                    match overdue {
-                        Some(at) => tokio::time::sleep_until(at.into()).await,
-                        None => std::future::pending().await,
-                    }
-                } => Event::Overdue,
+                _ = beat.tick(), if pings.len() < PINGS_IN_FLIGHT => Event::Beat,
+                Some((sent, answer)) = pings.next(), if !pings.is_empty() => Event::Pong(sent, answer),
             };
             match event {
                 Event::Message(message) => self.on_delivery(message)?,
                 Event::Beat => {
                     let mut sink = sink.clone();
-                    let answer = async move { sink.ping::<redis::Value>().await };
-                    ping = Some((Instant::now(), answer.boxed()));
+                    let sent = Instant::now();
+                    let answer = async move {
+                        let answer = tokio::time::timeout(PATIENCE, sink.ping::<redis::Value>());
+                        (sent, answer.await.ok())
+                    };
+                    pings.push_back(answer.boxed());
                 }
-                Event::Pong(answer) => {
-                    let sent = ping.take().map_or_else(Instant::now, |(sent, _)| sent);
+                Event::Pong(sent, answer) => {
+                    let Some(answer) = answer else {
+                        anyhow::bail!(
+                            "Redis did not answer the subscription's PING within {} s",
+                            PATIENCE.as_secs()
+                        );
+                    };
                     answer?;
                     if sent.elapsed() > limit {
                         metrics::counter!("maestro_cache_late_pings_total").increment(1);
@@ -304,10 +310,6 @@ impl Cache {
                         tracing::debug!(error = %e, "new cache epoch not announced yet");
                     }
                 }
-                Event::Overdue => anyhow::bail!(
-                    "Redis did not answer the subscription's PING within {} s",
-                    PATIENCE.as_secs()
-                ),
             }
         }
     }

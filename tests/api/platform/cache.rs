@@ -676,3 +676,50 @@ async fn a_lost_subscription_keeps_the_in_process_tier_unless_something_was_miss
     eventually("B to hear A's eviction", Duration::from_secs(5), &mut heard).await;
     cancel.cancel();
 }
+
+/// Redis stalls for a second (SIGSTOP, as a saturated host's scheduler did for 0.8–1.4 s):
+/// an in-process answer older than `cache.local_ttl` (2 s), so served only on the channel's
+/// proof, stays in process through the stall and after it — the PINGs sent meanwhile are
+/// answered when Redis runs again, and the proof is never older than the stall plus one
+/// heartbeat (250 ms). Nothing calls Redis on these reads, so none waits for it.
+#[tokio::test]
+async fn a_redis_stall_shorter_than_the_in_process_ttl_keeps_older_entries_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = PrivateRedis::start(dir.path()).await else {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    };
+    let local_ttl = Duration::from_secs(2);
+    let cache = replica_cache(redis.url(), local_ttl);
+    let cancel = CancellationToken::new();
+    tokio::spawn(cache.sync_task(cancel.clone()));
+    wait_synced_cache(&cache, true).await;
+    assert_eq!(
+        cached_read(&cache, "v1").await,
+        ("v1".into(), Tier::Computed)
+    );
+    // The entry's age is what this test is about: past `local_ttl`, only the proof serves it.
+    tokio::time::sleep(local_ttl + Duration::from_millis(200)).await;
+    assert_eq!(cached_read(&cache, "v2").await, ("v1".into(), Tier::Local));
+
+    let read_for = |period: Duration| {
+        let cache = &cache;
+        async move {
+            let until = Instant::now() + period;
+            while Instant::now() < until {
+                assert_eq!(
+                    cached_read(cache, "v2").await,
+                    ("v1".into(), Tier::Local),
+                    "an entry older than cache.local_ttl left the in-process tier"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    redis.freeze();
+    read_for(Duration::from_secs(1)).await;
+    redis.thaw();
+    read_for(Duration::from_secs(1)).await;
+    assert!(cache.stats().synced, "the stall cost the subscription");
+    cancel.cancel();
+}
