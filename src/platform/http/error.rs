@@ -286,8 +286,11 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if self.status.is_server_error() {
             match &self.source {
+                // `{:#}`: the error's chain. Its Debug form adds the backtrace anyhow captures
+                // under `RUST_BACKTRACE=1` — hundreds of KB of async frames per line (seen on a
+                // 503 under load), nothing the chain does not already say.
                 Some(source) => {
-                    tracing::error!(code = %self.code, error = ?source, "{}", self.detail)
+                    tracing::error!(code = %self.code, error = %format!("{source:#}"), "{}", self.detail)
                 }
                 None => tracing::warn!(code = %self.code, "{}", self.detail),
             }
