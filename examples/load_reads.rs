@@ -39,11 +39,11 @@
 //! Flags: `--templates N` (10000), `--configs sqlite,postgres,postgres+redis` (those whose
 //! URLs are given; add `postgres+redis-priority` for a second PostgreSQL + Redis server, its own
 //! keys, measured with the local redis-server reniced to -10 — as root — and set back after each
-//! read: Redis as if it had a core of its own), `--reads get-hot,get-cold,search,list`, `--seconds N` (20), `--warmup N`
-//! (5), `--rounds N` (1), `--connections N` (64), `--threads N` (2), `--seed-concurrency N` (8),
-//! `--maestro-bin`,
-//! `--floor-bin` (default: beside this binary), `--lua PATH`, `--server-log PATH` (append the
-//! servers' output — warnings and errors — there, e.g. to see why a request was not a 2xx). The URLs default to
+//! read: Redis as if it had a core of its own), `--reads get-hot,get-cold,search,list`,
+//! `--seconds N` (20), `--warmup N` (5), `--rounds N` (1), `--connections N` (64),
+//! `--threads N` (2), `--seed-concurrency N` (8), `--maestro-bin`, `--floor-bin` (default:
+//! beside this binary), `--lua PATH`, `--server-log PATH` (append the servers' output — warnings
+//! and errors — there, e.g. to see why a request was not a 2xx). The URLs default to
 //! `MAESTRO_TEST_DATABASE_URL` / `MAESTRO_TEST_REDIS_URL`. A PostgreSQL run works in a scratch
 //! schema and a Redis run under a scratch key prefix, both removed at the end.
 
