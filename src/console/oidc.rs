@@ -1,4 +1,4 @@
-//! "Sign in with <issuer>": the OpenID Connect authorization-code flow with PKCE (S256) for the
+//! "Sign in with `<issuer>`": the OpenID Connect authorization-code flow with PKCE (S256) for the
 //! console, when `auth.oidc.client_id` is set.
 //!
 //! `/ui/oidc/login` discovers the issuer's endpoints, keeps `state`, `nonce`, the PKCE

@@ -1,7 +1,7 @@
 //! The healing module (CARS): ingest test results (JUnit XML in every common dialect, or JSON),
 //! keep each test's history under a normalised identity, and serve failures with their
 //! evidence. Other modules reach ingest in-process through the platform's
-//! [`TestResults`](crate::platform::test_results::TestResults) seam, registered here.
+//! [`TestResults`] seam, registered here.
 
 mod archive;
 pub mod classify;

@@ -1,5 +1,6 @@
 //! Reads `Authorization: Bearer …` once per request. A present but bad token is a 401 right here,
-//! before routing or body parsing; a valid one becomes the request's [`Principal`].
+//! before routing or body parsing; a valid one becomes the request's
+//! [`Principal`](crate::platform::auth::Principal).
 
 use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};

@@ -32,8 +32,8 @@ pub struct Problem {
 }
 
 /// Implemented by each module's error enum (in the module's `error.rs`) so that it converts into
-/// [`ApiError`] with a stable code. Write the implementation with [`problem_codes!`], which also
-/// lists every code for the uniqueness and documentation test (`crate::modules::tests`).
+/// [`ApiError`] with a stable code. Write the implementation with `problem_codes!` (below), which
+/// also lists every code for the uniqueness and documentation test (`crate::modules::tests`).
 pub trait ProblemCode: fmt::Display {
     fn code(&self) -> &'static str;
     fn status(&self) -> StatusCode;

@@ -361,9 +361,9 @@ pub(super) fn feed_retention(max_age: Duration) -> Duration {
 }
 
 impl TemplatesService {
-    /// Deletes the change-feed entries older than [`feed_retention`] (every tenant's), which no
-    /// search index can need any more; returns how many. The templates module runs it every
-    /// `search_index_max_age`.
+    /// Deletes the change-feed entries older than the feed's retention (`feed_retention`), every
+    /// tenant's, which no search index can need any more; returns how many. The templates module
+    /// runs it every `search_index_max_age`.
     pub async fn prune_change_feed(&self) -> ApiResult<usize> {
         let keep = feed_retention(self.inner.search_indexes.max_age);
         let before = chrono::Duration::from_std(keep)

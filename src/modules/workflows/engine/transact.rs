@@ -154,7 +154,7 @@ impl Drop for Transacting<'_> {
 }
 
 impl Engine {
-    /// Runs `body` in one write transaction with a fresh [`Machine`] acting as `actor`, which
+    /// Runs `body` in one write transaction with a fresh `Machine` acting as `actor`, which
     /// may claim up to `claim_budget` steps for this engine: the body locks (or creates) runs
     /// and applies transitions; then the recipe above. A body that fails rolls everything back.
     pub async fn transact<T, E, F>(
