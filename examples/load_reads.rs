@@ -276,6 +276,13 @@ impl RedisProcess {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| {
             format!("postgres+redis-priority needs redis-server on this host (pid {pid}): {e}")
         })?;
+        // A Redis elsewhere whose pid happens to exist here must not get another process reniced.
+        if !stat.contains("(redis-server)") {
+            return Err(format!(
+                "postgres+redis-priority needs redis-server on this host; pid {pid} here is not it"
+            )
+            .into());
+        }
         let usual = stat
             .rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().nth(16))
