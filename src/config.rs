@@ -88,6 +88,9 @@ pub struct DatabaseSettings {
     /// A checkout (waiting for a pooled connection, then its `SELECT 1` health check on
     /// PostgreSQL) taking longer than this makes the circuit breaker probe the database.
     pub checkout_probe_after: HumanDuration,
+    /// PostgreSQL: a pooled connection that answered less than this ago skips the checkout's
+    /// `SELECT 1` (HikariCP's `aliveBypassWindowMs`); `0s` = check every checkout.
+    pub check_bypass_window: HumanDuration,
     /// Client-side deadline for one unit of database work (all statements of one `Db::run`),
     /// enforced even when the server does not answer at all; `0s` = none.
     pub query_timeout: HumanDuration,

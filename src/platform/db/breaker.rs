@@ -192,10 +192,11 @@ impl Breaker {
         self.answered.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A checkout is taking long; probes unless a probe answered within `probe_interval`.
+    /// A checkout (or work on a connection whose check was skipped) is taking long; probes
+    /// unless a probe answered within `probe_interval`.
     pub fn record_slow(self: &Arc<Self>) {
         let action = self.lock().on_slow(Instant::now(), self.probe_interval);
-        self.start(action, "a connection checkout is slow");
+        self.start(action, "a connection checkout or unchecked work is slow");
     }
 
     fn start(self: &Arc<Self>, action: Action, what: &str) {

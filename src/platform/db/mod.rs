@@ -5,9 +5,10 @@
 //! a network partition), becomes [`DbError::Unavailable`] (a 503 with `Retry-After`), never a
 //! hang. [`Db::run`] watches its blocking work from the async side, phase by phase, with deadlines
 //! that hold even while the blocking thread stays stuck in libpq: the checkout (waiting for a
-//! pooled connection, then a `SELECT 1` health check on PostgreSQL) within `acquire_timeout_ms`,
-//! the work within `query_timeout`. Work given up on before it started never starts. A slow
-//! checkout or any failure makes the [`breaker`] probe the database on a connection of its own
+//! pooled connection, then a `SELECT 1` health check on PostgreSQL unless the connection answered
+//! within `check_bypass_window`) within `acquire_timeout_ms`, the work within `query_timeout`.
+//! Work given up on before it started never starts. A slow checkout (or slow work in place of a
+//! skipped check) or any failure makes the [`breaker`] probe the database on a connection of its own
 //! (see `ProbeConnection`); when the probe gets no answer either, the breaker opens and work is
 //! refused at once (waiting work too) until a probe answers. PostgreSQL connections carry TCP
 //! keepalive and `TCP_USER_TIMEOUT`, so a partition breaks stuck connections instead of keeping
@@ -21,7 +22,7 @@ pub mod schema;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -237,18 +238,21 @@ impl ProbeConnection {
     /// The server process behind the kept connection (tests).
     #[cfg(test)]
     fn backend_pid(&self) -> Option<i32> {
-        #[derive(QueryableByName)]
-        struct Pid {
-            #[diesel(sql_type = diesel::sql_types::Integer)]
-            pid: i32,
-        }
         let mut kept = crate::platform::lock(&self.kept);
-        let conn = kept.as_mut()?;
-        let row: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-            .get_result(conn)
-            .ok()?;
-        Some(row.pid)
+        backend_pid(kept.as_mut()?).ok()
     }
+}
+
+/// The PostgreSQL server process behind `conn` (tests).
+#[cfg(test)]
+fn backend_pid(conn: &mut DbConnection) -> QueryResult<i32> {
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let row: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result(conn)?;
+    Ok(row.pid)
 }
 
 /// The libpq URL of every PostgreSQL connection this process opens, pooled or not (the workflows
@@ -385,8 +389,36 @@ struct Deadlines {
     probe_after: Duration,
     /// Whether checked-out connections are health-checked (PostgreSQL; not a local SQLite file).
     check: bool,
+    /// `check_bypass_window`: see [`AnsweredAt`].
+    check_bypass: Duration,
     /// One unit of work; `None`: no limit.
     work: Option<Duration>,
+}
+
+/// When a pooled connection last answered, kept in r2d2's per-connection extensions: one that
+/// answered less than `database.check_bypass_window` ago (default 500 ms, HikariCP's
+/// `aliveBypassWindowMs`) is not health-checked again at checkout. The check is a round trip —
+/// and on a busy host a wake-up of the server's backend — in front of every unit of work, and a
+/// connection that has just answered is as proven as a `SELECT 1` would make it. Should the
+/// server have gone silent since, the work is watched as the check would have been: slower than
+/// `checkout_probe_after`, it makes the breaker probe (see [`Phase::Work`]).
+struct AnsweredAt(Instant);
+
+/// Whether the connection answered less than `window` ago.
+fn answered_within(conn: &PooledDb, window: Duration) -> bool {
+    PooledConnection::extensions(conn)
+        .get::<AnsweredAt>()
+        .is_some_and(|at| at.0.elapsed() < window)
+}
+
+fn mark_answered(conn: &mut PooledDb) {
+    let extensions = PooledConnection::extensions_mut(conn);
+    match extensions.get_mut::<AnsweredAt>() {
+        Some(at) => at.0 = Instant::now(),
+        None => {
+            extensions.insert(AnsweredAt(Instant::now()));
+        }
+    }
 }
 
 /// Where the blocking side of [`Db::run`] is, so the async side applies the right deadline.
@@ -396,7 +428,11 @@ enum Phase {
     Queued,
     Checkout,
     Check,
-    Work,
+    /// `unchecked`: the health check was skipped ([`AnsweredAt`]), so until the work
+    /// answers it is the only sign of life, and slowness reports as the check's would.
+    Work {
+        unchecked: bool,
+    },
 }
 
 impl Phase {
@@ -405,7 +441,7 @@ impl Phase {
             Phase::Queued => "no thread was free for the database work",
             Phase::Checkout => "no database connection was free",
             Phase::Check => "the database did not answer the connection check",
-            Phase::Work => "the database work did not finish",
+            Phase::Work { .. } => "the database work did not finish",
         }
     }
 }
@@ -467,6 +503,7 @@ impl Db {
                 acquire,
                 probe_after: settings.checkout_probe_after.get(),
                 check: backend == Backend::Postgres,
+                check_bypass: settings.check_bypass_window.get(),
                 work: (!work.is_zero()).then_some(work),
             },
             breaker,
@@ -562,7 +599,7 @@ impl Db {
         let abandoned = Arc::new(AtomicBool::new(false));
         let job = {
             let pool = self.pool.clone();
-            let check = self.deadlines.check;
+            let (check, check_bypass) = (self.deadlines.check, self.deadlines.check_bypass);
             let abandoned = abandoned.clone();
             crate::platform::blocking::run_blocking("db", move || {
                 phase_tx.send_replace(Phase::Checkout);
@@ -570,7 +607,8 @@ impl Db {
                     Ok(conn) => conn,
                     Err(e) => return Attempt::NoConnection(e.to_string()),
                 };
-                if check {
+                let unchecked = check && answered_within(&conn, check_bypass);
+                if check && !unchecked {
                     if abandoned.load(Ordering::SeqCst) {
                         return Attempt::Abandoned;
                     }
@@ -583,9 +621,22 @@ impl Db {
                 if abandoned.load(Ordering::SeqCst) {
                     return Attempt::Abandoned;
                 }
-                phase_tx.send_replace(Phase::Work);
+                phase_tx.send_replace(Phase::Work { unchecked });
                 let result = f(&mut conn);
+                // A connection the server closed is broken once used (libpq's status), so the
+                // pool drops it either way.
                 let broken = conn.is_broken();
+                if unchecked && broken && result.is_err() {
+                    // What the skipped check would have found: answered as its failure (a 503,
+                    // the breaker probes), not as a failure of the work.
+                    return Attempt::CheckFailed(
+                        "the connection failed; it had answered moments before, so it was not checked"
+                            .into(),
+                    );
+                }
+                if check && !broken {
+                    mark_answered(&mut conn);
+                }
                 Attempt::Done { result, broken }
             })
         };
@@ -603,10 +654,12 @@ impl Db {
                 Phase::Queued => None,
                 Phase::Checkout => Some(self.deadlines.acquire + Duration::from_millis(250)),
                 Phase::Check => Some(self.deadlines.acquire),
-                Phase::Work => work_deadline,
+                Phase::Work { .. } => work_deadline,
             };
             let hard = limit.map(|limit| phase_started + limit);
-            let soft = (phase != Phase::Work && !slow_reported).then_some(slow_at);
+            // Checked work that is slow is a slow query, not a sign of a silent database.
+            let watched = !matches!(phase, Phase::Work { unchecked: false });
+            let soft = (watched && !slow_reported).then_some(slow_at);
             tokio::select! {
                 attempt = &mut job => {
                     let attempt = attempt.map_err(|e| E::from(DbError::from(e)))?;
@@ -775,301 +828,4 @@ pub(crate) fn test_settings() -> DatabaseSettings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backend_is_chosen_by_scheme_and_unknown_schemes_are_refused() {
-        assert_eq!(
-            Backend::from_url("postgres://u@h/db").unwrap(),
-            Backend::Postgres
-        );
-        assert_eq!(
-            Backend::from_url("postgresql://u@h/db").unwrap(),
-            Backend::Postgres
-        );
-        assert_eq!(
-            Backend::from_url("sqlite://data/x.db").unwrap(),
-            Backend::Sqlite
-        );
-        assert!(Backend::from_url("mysql://h/db").is_err());
-        assert!(Backend::from_url("data/x.db").is_err());
-    }
-
-    #[test]
-    fn sqlite_paths_are_extracted() {
-        assert_eq!(sqlite_path("sqlite://data/maestro.db"), "data/maestro.db");
-        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), "/tmp/x.db");
-        assert_eq!(sqlite_path("sqlite::memory:"), ":memory:");
-    }
-
-    #[test]
-    fn sqlite_writers_queue_instead_of_failing_on_lock_upgrade() {
-        use diesel::sql_types::BigInt;
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let settings = crate::config::DatabaseSettings {
-            url: format!("sqlite://{}", dir.path().join("t.db").display()),
-            pool_size: 4,
-            acquire_timeout_ms: 2000,
-            busy_timeout_ms: 5000,
-            statement_timeout_ms: 0,
-            migrate_on_start: false,
-            ..test_settings()
-        };
-        let db = Db::new(&settings).unwrap();
-        db.get()
-            .unwrap()
-            .batch_execute("CREATE TABLE c (n BIGINT NOT NULL); INSERT INTO c VALUES (0);")
-            .unwrap();
-        // Each writer reads, pauses, then writes: with deferred transactions some fail with
-        // "database is locked"; with BEGIN IMMEDIATE all of them commit.
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let db = db.clone();
-                std::thread::spawn(move || {
-                    let mut conn = db.get().unwrap();
-                    for _ in 0..10 {
-                        write_transaction(&mut conn, |c| -> QueryResult<()> {
-                            let n: N = diesel::sql_query("SELECT n FROM c").get_result(c)?;
-                            std::thread::sleep(std::time::Duration::from_millis(1));
-                            diesel::sql_query(format!("UPDATE c SET n = {}", n.n + 1))
-                                .execute(c)?;
-                            Ok(())
-                        })
-                        .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
-        let n: N = diesel::sql_query("SELECT n FROM c")
-            .get_result(&mut db.get().unwrap())
-            .unwrap();
-        assert_eq!(n.n, 40, "no update was lost");
-
-        // A failing closure rolls back; the connection stays usable.
-        let mut conn = db.get().unwrap();
-        let failed: QueryResult<()> = write_transaction(&mut conn, |c| {
-            diesel::sql_query("UPDATE c SET n = 0").execute(c)?;
-            Err(diesel::result::Error::RollbackTransaction)
-        });
-        assert!(failed.is_err());
-        let n: N = diesel::sql_query("SELECT n FROM c")
-            .get_result(&mut conn)
-            .unwrap();
-        assert_eq!(n.n, 40);
-    }
-
-    fn sqlite_db(dir: &std::path::Path, tune: impl FnOnce(&mut DatabaseSettings)) -> Db {
-        let mut settings = DatabaseSettings {
-            url: format!("sqlite://{}", dir.join("t.db").display()),
-            pool_size: 1,
-            ..test_settings()
-        };
-        tune(&mut settings);
-        Db::new(&settings).unwrap()
-    }
-
-    #[tokio::test]
-    async fn work_past_its_deadline_answers_unavailable_without_waiting_for_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sqlite_db(dir.path(), |s| {
-            s.query_timeout = crate::config::HumanDuration(Duration::from_millis(100))
-        });
-        let started = std::time::Instant::now();
-        let err = db
-            .run(|_| -> Result<(), DbError> {
-                std::thread::sleep(Duration::from_millis(1500));
-                Ok(())
-            })
-            .await
-            .unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_millis(1000),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(
-            matches!(&err, DbError::Unavailable(m) if m.contains("did not finish")),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_busy_pool_answers_unavailable_and_is_not_an_outage() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sqlite_db(dir.path(), |s| s.acquire_timeout_ms = 200);
-        let held = db.get().unwrap();
-        let err = db.ping().await.unwrap_err();
-        assert!(matches!(err, DbError::Unavailable(_)), "{err}");
-        drop(held);
-        // The failure started a probe; it answers and the breaker stays closed.
-        db.ping().await.unwrap();
-        breaker::tests::wait_until("the probe to answer", || db.breaker.probe_answered()).await;
-        assert_eq!(db.breaker_open(), None);
-        db.ping().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn work_released_by_the_opening_breaker_never_runs_later() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sqlite_db(dir.path(), |s| s.acquire_timeout_ms = 5000);
-        let held = db.get().unwrap();
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        let waiting = tokio::spawn({
-            let db = db.clone();
-            async move {
-                db.run(move |_| -> Result<(), DbError> {
-                    flag.store(true, Ordering::SeqCst);
-                    Ok(())
-                })
-                .await
-            }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        db.breaker.force_probe_result(Err("test: silent".into()));
-        let err = waiting.await.unwrap().unwrap_err();
-        assert!(
-            matches!(&err, DbError::Unavailable(m) if m.contains("test: silent")),
-            "{err}"
-        );
-        // The connection frees up; the released work must not run on it.
-        drop(held);
-        breaker::tests::wait_until("the connection to come back", || db.pool_state().1 >= 1).await;
-        db.breaker.force_probe_result(Ok(()));
-        db.ping().await.unwrap();
-        assert!(
-            !ran.load(Ordering::SeqCst),
-            "work given up on never starts later"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_postgres_opens_the_breaker_and_then_answers_at_once() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let settings = DatabaseSettings {
-            url: format!("postgres://nobody@127.0.0.1:{port}/none"),
-            acquire_timeout_ms: 3000,
-            ..test_settings()
-        };
-        let db = Db::new(&settings).unwrap();
-        // Nothing listens: r2d2 alone would wait the whole acquire timeout; the slow checkout
-        // starts a probe, the probe is refused, the breaker opens and releases the request.
-        let started = std::time::Instant::now();
-        let err = db.ping().await.unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_millis(2500),
-            "{:?}",
-            started.elapsed()
-        );
-        assert!(
-            matches!(&err, DbError::Unavailable(m) if m.contains("circuit breaker open")),
-            "{err}"
-        );
-        assert!(db.breaker_open().is_some());
-        let started = std::time::Instant::now();
-        let err = db.ping().await.unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_millis(50),
-            "refused at once: {:?}",
-            started.elapsed()
-        );
-        assert!(matches!(err, DbError::Unavailable(_)), "{err}");
-    }
-
-    /// The probe keeps its connection between probes and replaces one the server closed.
-    #[tokio::test]
-    async fn the_postgres_probe_keeps_its_connection_and_replaces_a_closed_one() {
-        let Ok(url) = std::env::var("MAESTRO_TEST_DATABASE_URL") else {
-            eprintln!("MAESTRO_TEST_DATABASE_URL is not set; PostgreSQL probe test skipped");
-            return;
-        };
-        let settings = DatabaseSettings {
-            url,
-            ..test_settings()
-        };
-        let manager = ConnectionManager::new(&settings).unwrap();
-        let probe = ProbeConnection::new(manager.clone());
-        assert_eq!(
-            probe.backend_pid(),
-            None,
-            "no connection before the first probe"
-        );
-        probe.check().unwrap();
-        let first = probe.backend_pid().expect("the probe keeps its connection");
-        probe.check().unwrap();
-        assert_eq!(probe.backend_pid(), Some(first), "the next probe reuses it");
-
-        let mut admin = manager.establish().unwrap();
-        diesel::sql_query(format!("SELECT pg_terminate_backend({first}, 5000)"))
-            .execute(&mut admin)
-            .unwrap();
-        probe
-            .check()
-            .expect("a closed connection is replaced, not reported as an outage");
-        let second = probe.backend_pid().expect("a new connection is kept");
-        assert_ne!(second, first);
-    }
-
-    #[test]
-    fn tcp_settings_are_added_unless_the_url_has_them() {
-        let d = Duration::from_secs;
-        assert_eq!(
-            with_tcp_settings("postgres://h/db?connect_timeout=3", d(9), d(15)),
-            "postgres://h/db?connect_timeout=3&keepalives=1&keepalives_idle=9&keepalives_interval=3&keepalives_count=3&tcp_user_timeout=15000"
-        );
-        assert_eq!(
-            with_tcp_settings(
-                "postgres://h/db?keepalives_idle=60&tcp_user_timeout=0",
-                d(9),
-                d(15)
-            ),
-            "postgres://h/db?keepalives_idle=60&tcp_user_timeout=0&keepalives=1&keepalives_interval=3&keepalives_count=3"
-        );
-        assert_eq!(
-            with_tcp_settings("postgres://h/db", Duration::ZERO, Duration::ZERO),
-            "postgres://h/db"
-        );
-    }
-
-    /// The pool and the workflows LISTEN connection share this URL, so both get the same timeouts.
-    #[test]
-    fn postgres_urls_carry_the_configured_timeouts() {
-        let mut settings = test_settings();
-        settings.url = "postgres://h/db".into();
-        settings.tcp_keepalive_idle = crate::config::HumanDuration(Duration::from_secs(30));
-        settings.tcp_user_timeout = crate::config::HumanDuration(Duration::from_secs(20));
-        assert_eq!(
-            postgres_url(&settings),
-            "postgres://h/db?connect_timeout=3&keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3&tcp_user_timeout=20000"
-        );
-    }
-
-    #[test]
-    fn connect_timeout_is_added_once() {
-        assert_eq!(
-            with_connect_timeout("postgres://h/db"),
-            "postgres://h/db?connect_timeout=3"
-        );
-        assert_eq!(
-            with_connect_timeout("postgres://h/db?sslmode=disable"),
-            "postgres://h/db?sslmode=disable&connect_timeout=3"
-        );
-        assert_eq!(
-            with_connect_timeout("postgres://h/db?connect_timeout=9"),
-            "postgres://h/db?connect_timeout=9"
-        );
-    }
-}
+mod tests;

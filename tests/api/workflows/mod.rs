@@ -4,11 +4,13 @@
 mod definitions;
 mod durability;
 mod runs;
+mod waits;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use chrono::DateTime;
 use futures::future::BoxFuture;
 use maestro::modules::workflows::WorkflowsService;
 use maestro::platform::Platform;
@@ -275,4 +277,11 @@ impl MockHttp {
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
+}
+
+/// A timestamp field of a run or step.
+fn time(v: &Value) -> DateTime<chrono::Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }
