@@ -8,8 +8,8 @@
 //! pooled connection, then a `SELECT 1` health check on PostgreSQL unless the connection answered
 //! within `check_bypass_window`) within `acquire_timeout_ms`, the work within `query_timeout`.
 //! Work given up on before it started never starts. A slow checkout (or slow work in place of a
-//! skipped check) or any failure makes the [`breaker`] probe the database on a connection of its own
-//! (see `ProbeConnection`); when the probe gets no answer either, the breaker opens and work is
+//! skipped check) or any failure makes the [`breaker`] probe the database on a connection of its
+//! own (see `ProbeConnection`); when the probe gets no answer either, the breaker opens and work is
 //! refused at once (waiting work too) until a probe answers. PostgreSQL connections carry TCP
 //! keepalive and `TCP_USER_TIMEOUT`, so a partition breaks stuck connections instead of keeping
 //! them (and their threads) forever; r2d2 replaces broken connections, so Maestro recovers by
@@ -514,8 +514,9 @@ impl Db {
         self.backend
     }
 
-    /// A connection for synchronous callers (CLI, blocking tasks), health-checked like
-    /// [`Db::run`]'s but without its deadlines.
+    /// A connection for synchronous callers (CLI, blocking tasks), health-checked on every
+    /// checkout (their work is not watched, so a recent answer does not stand in for the check)
+    /// and without [`Db::run`]'s deadlines.
     pub fn get(&self) -> Result<PooledDb, DbError> {
         self.breaker.admit().map_err(breaker_open)?;
         let mut conn = self
