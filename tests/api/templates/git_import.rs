@@ -9,7 +9,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::git;
-use crate::helpers::{TestApp, send};
+use super::stream::{result_for, xadd};
+use crate::helpers::{TestApp, send, test_redis_url};
 
 /// An app whose tenants may import from local repositories under `dir`.
 async fn app_allowing(dir: &Path) -> TestApp {
@@ -609,6 +610,35 @@ async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_force
         )
         .await;
     assert_eq!(status, 404);
+    // The same through the Redis Streams edge (with Redis): retrieve and instantiate.
+    if let Some(redis) = test_redis_url() {
+        let requests = app.stream_name("templates:requests");
+        for (who, user) in [("viewer", &app.viewer), ("editor", &app.editor)] {
+            for operation in ["retrieve", "instantiate"] {
+                let request_id = format!("draft-{operation}-{who}");
+                xadd(
+                    &redis,
+                    &requests,
+                    &[
+                        ("request_id", request_id.clone()),
+                        ("template_id", id.clone()),
+                        ("operation", operation.into()),
+                        ("tenant_id", user.tenant_id.clone()),
+                        ("user_id", user.id.clone()),
+                        ("parameters", "{}".into()),
+                    ],
+                );
+                let result = result_for(&app, &request_id).await;
+                if who == "viewer" {
+                    assert_eq!(result["status"], "error", "{request_id}: {result:?}");
+                    let problem: Value = serde_json::from_str(&result["error"]).unwrap();
+                    assert_eq!(problem["status"], 404, "{request_id}: {problem}");
+                } else {
+                    assert_eq!(result["status"], "success", "{request_id}: {result:?}");
+                }
+            }
+        }
+    }
     for sub in [
         "versions",
         "instantiations",

@@ -66,7 +66,8 @@ pub fn entries(app: &TestApp, stream: &str) -> Vec<Entry> {
         .collect()
 }
 
-async fn result_for(app: &TestApp, request_id: &str) -> Entry {
+/// The result entry answering `request_id`, once it is there.
+pub async fn result_for(app: &TestApp, request_id: &str) -> Entry {
     let stream = app.stream_name("templates:results");
     app.eventually(
         &format!("a result for {request_id}"),

@@ -5,9 +5,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine as _;
 
-use super::{ProjectBody, TemplateNotFound, hide_draft_from_viewer, is_viewer, read_project_body};
+use super::{ProjectBody, TemplateNotFound, hide_draft_from_viewer, read_project_body};
 use crate::modules::templates::archive::{self, ArchiveKind};
-use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::model::{
     InstantiateBody, InstantiationResult, InstantiationView, InstantiationsQuery, OutputFormat,
     RenderedFile, TemplateDrift, UpdateBody, UpdateQuery, UpdateResult,
@@ -56,15 +55,6 @@ pub(super) async fn instantiate_template(
     body: web::Json<InstantiateBody>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    if is_viewer(&caller)
-        && service
-            .get_by_id_or_name(caller.tenant(), &path)
-            .await?
-            .status
-            == "draft"
-    {
-        return Err(TemplatesError::not_found().into());
-    }
     let body = body.into_inner();
     let format = match (body.format, body.dry_run) {
         (_, true) => OutputFormat::Json,
