@@ -137,14 +137,8 @@ async fn maestro_project_update_applies_the_update_to_a_git_checkout() {
 #[tokio::test]
 async fn maestro_project_update_leaves_conflict_markers_and_exits_1() {
     let app = TestApp::spawn().await;
-    let (id, v1_commit, dir, _) = generate_and_edit(&app, "update-cli-conflict").await;
+    let (_, _, dir) = generate_conflicting_edit(&app, "update-cli-conflict").await;
     let app_py = dir.path().join("app.py");
-    let edited = std::fs::read_to_string(&app_py)
-        .unwrap()
-        .replace("    main()\n", "    main()  # ours\n");
-    std::fs::write(&app_py, edited).unwrap();
-    git(dir.path(), &["commit", "-qam", "conflicting edit"]);
-    publish_v2(&app, &id, &v1_commit, "update-cli-conflict").await;
     let path = dir.path().to_str().unwrap().to_string();
     let (code, out, err) = maestro(dir.path(), &app.viewer.token, &["project", "update", &path]);
     assert_eq!(code, 1, "{out}{err}");

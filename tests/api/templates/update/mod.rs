@@ -239,6 +239,23 @@ async fn generate_and_edit(
     (id, v1_commit, dir, instantiation)
 }
 
+/// A generated project that changes the line version 2 changes (`main()` in app.py, committed),
+/// with version 2 published: its template id, version 1's commit and the checkout.
+async fn generate_conflicting_edit(
+    app: &TestApp,
+    name: &str,
+) -> (String, String, tempfile::TempDir) {
+    let (id, v1_commit, dir, _) = generate_and_edit(app, name).await;
+    let app_py = dir.path().join("app.py");
+    let edited = std::fs::read_to_string(&app_py)
+        .unwrap()
+        .replace("    main()\n", "    main()  # ours\n");
+    std::fs::write(&app_py, edited).unwrap();
+    git(dir.path(), &["commit", "-qam", "conflicting edit"]);
+    publish_v2(app, &id, &v1_commit, name).await;
+    (id, v1_commit, dir)
+}
+
 async fn publish_v2(app: &TestApp, id: &str, etag: &str, name: &str) -> String {
     let (status, body) = put_with_etag(app, &app.editor.token, id, etag, &v2(name)).await;
     assert_eq!(status, 200, "{body}");
@@ -469,15 +486,8 @@ async fn a_project_from_version_1_updates_cleanly_to_version_2_and_leaves_the_dr
 #[tokio::test]
 async fn a_conflicting_edit_is_reported_with_both_sides_and_never_dropped() {
     let app = TestApp::spawn().await;
-    let (id, v1_commit, dir, _) = generate_and_edit(&app, "update-conflict").await;
     // The project changes the same line version 2 changes.
-    let app_py = dir.path().join("app.py");
-    let edited = std::fs::read_to_string(&app_py)
-        .unwrap()
-        .replace("    main()\n", "    main()  # ours\n");
-    std::fs::write(&app_py, edited).unwrap();
-    git(dir.path(), &["commit", "-qam", "conflicting edit"]);
-    publish_v2(&app, &id, &v1_commit, "update-conflict").await;
+    let (id, v1_commit, dir) = generate_conflicting_edit(&app, "update-conflict").await;
 
     let (status, result) = app
         .post(
