@@ -77,6 +77,33 @@ pub enum RemoteError {
     Unrecognised,
 }
 
+/// `url` with its credentials replaced by `[redacted]`, for storing beside the sealed original
+/// (`platform::sealed`) and for showing: the password, and for https a user name without a
+/// password (a token given as the user). `None` when it holds no credentials (an ssh user such as
+/// `git` is not one).
+pub fn redact_credentials(url: &str) -> Option<String> {
+    // `url` percent-encodes brackets in the user part: a bare marker goes in, and is bracketed
+    // in the text (it cannot occur there otherwise: it replaced the whole user part).
+    const MARKER: &str = "redacted";
+    let mut parsed = url::Url::parse(url).ok()?;
+    let (spliced, shown) = if parsed.password().is_some() {
+        parsed.set_password(Some(MARKER)).ok()?;
+        (format!(":{MARKER}@"), ":[redacted]@")
+    } else if parsed.scheme() == "https" && !parsed.username().is_empty() {
+        parsed.set_username(MARKER).ok()?;
+        (format!("://{MARKER}@"), "://[redacted]@")
+    } else {
+        return None;
+    };
+    Some(parsed.to_string().replacen(&spliced, shown, 1))
+}
+
+/// `url` as answers and logs show it: [`redact_credentials`]'s form, or `url` when it holds no
+/// credentials.
+pub fn shown(url: &str) -> String {
+    redact_credentials(url).unwrap_or_else(|| url.to_string())
+}
+
 /// Checks a remote a tenant supplied; see the module documentation for the rules.
 ///
 /// `local` lists the operator's allow-listed directories (empty: no local remotes); `data_dir` is
@@ -381,5 +408,30 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn credentials_are_redacted_and_other_urls_are_left_alone() {
+        let cases = [
+            (
+                "https://bob:s3cret@git.example.com/t.git",
+                Some("https://bob:[redacted]@git.example.com/t.git"),
+            ),
+            (
+                "https://ghp_token@github.com/o/r.git",
+                Some("https://[redacted]@github.com/o/r.git"),
+            ),
+            (
+                "ssh://git:pw@host/r.git",
+                Some("ssh://git:[redacted]@host/r.git"),
+            ),
+            ("ssh://git@host/r.git", None),
+            ("https://github.com/o/r.git", None),
+            ("git@github.com:o/r.git", None),
+            ("/srv/git/r.git", None),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_credentials(url).as_deref(), shown, "{url}");
+        }
     }
 }

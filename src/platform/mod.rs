@@ -13,6 +13,7 @@ pub mod health;
 pub mod http;
 pub mod module;
 pub mod redis;
+pub mod sealed;
 pub mod steps;
 pub mod telemetry;
 pub mod test_results;
@@ -38,6 +39,8 @@ pub struct Platform {
     pub redis: Option<redis::RedisHandle>,
     pub edge: Option<edge::Edge>,
     pub auth: auth::AuthService,
+    /// Seals secrets kept in the database (key from `auth.secret_key`).
+    pub sealer: sealed::Sealer,
     pub services: module::ServiceRegistry,
     /// Workflow step types registered by the enabled modules.
     pub steps: steps::StepRegistry,
@@ -62,6 +65,7 @@ impl Platform {
             .as_ref()
             .map(|handle| edge::Edge::new(handle.clone(), settings.streams.clone()));
         let auth = auth::AuthService::new(&settings.auth, db.clone(), cache.clone())?;
+        let sealer = sealed::Sealer::new(&settings.auth.secret_key)?;
         Ok(Platform {
             settings: Arc::new(settings),
             db,
@@ -70,6 +74,7 @@ impl Platform {
             redis,
             edge,
             auth,
+            sealer,
             services: module::ServiceRegistry::default(),
             steps: steps::StepRegistry::default(),
             started_at: Instant::now(),

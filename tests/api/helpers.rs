@@ -234,6 +234,50 @@ impl TestApp {
         format!("{}:streams:{suffix}", self.settings.redis.key_prefix)
     }
 
+    /// Runs backend-specific SQL in the test's database (fault injection, rows as an earlier
+    /// version wrote them).
+    pub async fn exec_sql(&self, sqlite: &str, postgres: &str) {
+        use maestro::platform::db::Backend;
+        let sql = match self.platform.db.backend() {
+            Backend::Sqlite => sqlite.to_string(),
+            Backend::Postgres => postgres.to_string(),
+        };
+        let db = self.platform.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().expect("a connection");
+            conn.batch_execute(&sql).expect("test SQL runs");
+        })
+        .await
+        .unwrap();
+    }
+
+    /// The rows of a query whose columns are three texts named `a`, `b` and `c` (what a table
+    /// holds, as the API never shows it).
+    pub async fn select_texts(&self, sql: &str) -> Vec<[Option<String>; 3]> {
+        use diesel::RunQueryDsl;
+        use diesel::sql_types::{Nullable, Text};
+
+        #[derive(diesel::QueryableByName)]
+        struct Texts {
+            #[diesel(sql_type = Nullable<Text>)]
+            a: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            b: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            c: Option<String>,
+        }
+        let (db, sql) = (self.platform.db.clone(), sql.to_string());
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().expect("a connection");
+            let rows: Vec<Texts> = diesel::sql_query(sql)
+                .load(&mut *conn)
+                .expect("the test query runs");
+            rows.into_iter().map(|r| [r.a, r.b, r.c]).collect()
+        })
+        .await
+        .unwrap()
+    }
+
     /// A synchronous Redis connection to the test's Redis (None without Redis).
     pub fn redis_conn(&self) -> Option<redis::Connection> {
         let url = &self.redis.as_ref()?.url;

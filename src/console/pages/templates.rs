@@ -14,10 +14,10 @@ use crate::console::markdown;
 use crate::console::session::{CsrfForm, UiError, UiResult};
 use crate::console::view::{self, Ctx};
 use crate::modules::quality::QualityService;
-use crate::modules::templates::TemplatesService;
 use crate::modules::templates::archive::ArchiveKind;
 use crate::modules::templates::model::{ListQuery, TemplateDetail};
 use crate::modules::templates::service::{InstantiateRequest, Instantiated, InstantiationSource};
+use crate::modules::templates::{ForcedPublish, TemplatesService};
 use crate::platform::auth::Role;
 use crate::platform::blocking::run_blocking;
 use crate::platform::http::error::ApiError;
@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/templates/{id}/diff", web::get().to(diff))
         .route("/templates/{id}/files/{path:.*}", web::get().to(file))
         .route("/templates/{id}/restore", web::post().to(restore))
+        .route("/templates/{id}/publish", web::post().to(publish))
         .route("/templates/{id}/use", web::get().to(use_form))
         .route("/templates/{id}/preview", web::post().to(preview))
         .route("/templates/{id}/download", web::post().to(download));
@@ -68,7 +69,8 @@ async fn catalog(ui: Ui<TemplatesService>, query: web::Query<CatalogQuery>) -> U
         limit: page.limit,
         offset: page.offset,
     };
-    let (results, problem) = match service.list(tenant, &list).await {
+    let viewer = session.role() == Role::Viewer;
+    let (results, problem) = match service.list(tenant, &list, viewer).await {
         Ok(p) => (Some(p), None),
         // A filter the search cannot use is shown above the (empty) results, not as an error
         // page: it happens while typing.
@@ -93,7 +95,10 @@ async fn catalog(ui: Ui<TemplatesService>, query: web::Query<CatalogQuery>) -> U
     if view::is_htmx(req) {
         return view::ok("catalog_results.html", ctx);
     }
-    ctx = ctx.set("categories", service.categories(tenant).await?);
+    ctx = ctx.set(
+        "categories",
+        service.categories(tenant, session.role()).await?,
+    );
     view::ok("catalog.html", ctx)
 }
 
@@ -101,7 +106,11 @@ async fn catalog(ui: Ui<TemplatesService>, query: web::Query<CatalogQuery>) -> U
 async fn drift(ui: Ui<TemplatesService>, query: web::Query<OffsetQuery>) -> UiResult {
     let (session, service) = (&ui.session, &ui.service);
     let page = service
-        .drift(&session.principal.tenant_id, &query.page(20))
+        .drift(
+            &session.principal.tenant_id,
+            session.role(),
+            &query.page(20),
+        )
         .await?;
     let ctx = ui
         .ctx()
@@ -175,6 +184,7 @@ async fn detail(
     let (console, session, service) = (&ui.console, &ui.session, &ui.service);
     let tenant = session.principal.tenant_id.clone();
     let detail = service.detail(&tenant, &id, false).await?;
+    TemplatesService::check_visible(&detail.template, session.role())?;
     let id = detail.template.id.clone();
     let content = service.get_content(&tenant, &id, None).await?;
     let versions = service
@@ -202,7 +212,10 @@ async fn detail(
             .await
             .map_err(ApiError::from)?;
             let history = match &console.quality {
-                Some(q) => Some(q.history(&tenant, &id, &PageQuery::new(10, 0)).await?),
+                Some(q) => Some(
+                    q.history(&tenant, session.role(), &id, &PageQuery::new(10, 0))
+                        .await?,
+                ),
                 None => None,
             };
             (Some(eval), history)
@@ -242,6 +255,7 @@ async fn file(
     let (id, file_path) = path.into_inner();
     let tenant = &session.principal.tenant_id;
     let template = service.get(tenant, &id).await?;
+    TemplatesService::check_visible(&template, session.role())?;
     let version = query.version.as_deref().filter(|v| !v.is_empty());
     let (file, commit) = service
         .file(tenant, &template.id, &file_path, version)
@@ -296,6 +310,7 @@ async fn diff(
     let (session, service) = (&ui.session, &ui.service);
     let tenant = &session.principal.tenant_id;
     let template = service.get(tenant, &id).await?;
+    TemplatesService::check_visible(&template, session.role())?;
     let versions = service
         .versions(tenant, &template.id, &PageQuery::new(100, 0))
         .await?;
@@ -377,6 +392,18 @@ async fn restore(ui: Ui<TemplatesService>, id: web::Path<String>, form: CsrfForm
         detail.template.id,
         crate::console::session::urlencode(&detail.template.current_commit)
     )))
+}
+
+/// `POST /ui/templates/{id}/publish` (editors): publishes a draft when the gate now passes; a
+/// `reason` makes it an admin's forced publish, as `POST /api/v1/templates/{id}/publish` does.
+async fn publish(ui: Ui<TemplatesService>, id: web::Path<String>, form: CsrfForm) -> UiResult {
+    let principal = ui.session.as_role(Role::Editor)?;
+    // A blank reason is sent as it is, so the answer says to give one (not a gate refusal).
+    let force = form.get("reason").map(|reason| ForcedPublish {
+        reason: reason.to_string(),
+    });
+    let published = ui.service.publish(&principal, &id, force).await?;
+    Ok(view::see_other(format!("/ui/templates/{}", published.id)))
 }
 
 /// One parameter as the form shows it.
@@ -579,6 +606,7 @@ async fn use_page(
 ) -> UiResult {
     let tenant = &ui.session.principal.tenant_id;
     let detail = ui.service.detail(tenant, id, false).await?;
+    TemplatesService::check_visible(&detail.template, ui.session.role())?;
     let fields = fields_of(&detail.parameters, &state.values, &state.errors);
     let ctx = ui
         .ctx()
@@ -611,6 +639,7 @@ async fn use_form(
 ) -> UiResult {
     let (service, tenant) = (&ui.service, &ui.session.principal.tenant_id);
     let detail = service.detail(tenant, &id, false).await?;
+    TemplatesService::check_visible(&detail.template, ui.session.role())?;
     let mut values = Map::new();
     let mut version = None;
     for (k, v) in query.iter() {
@@ -655,6 +684,7 @@ async fn answers(ui: &Ui<TemplatesService>, id: &str, form: &CsrfForm) -> Result
         .service
         .detail(&ui.session.principal.tenant_id, id, false)
         .await?;
+    TemplatesService::check_visible(&detail.template, ui.session.role())?;
     let values = parameters_from(&detail.parameters, &form.0);
     Ok(Answers {
         detail,
@@ -682,7 +712,8 @@ async fn instantiate_answers(
     match ui
         .service
         .instantiate(
-            &ui.session.principal,
+            // The role the user acts with (RBAC off: at least editor, as in the API).
+            &ui.session.as_role(Role::Viewer)?,
             id,
             request,
             InstantiationSource::Http,

@@ -29,6 +29,7 @@ use crate::platform::auth::TenantId;
 use crate::platform::edge::StreamHandler;
 use crate::platform::http::error::ApiResult;
 use crate::platform::module::{BackgroundTask, Module};
+use crate::platform::sealed::log_sealing_pass;
 use crate::platform::test_results::{JunitIngested, JunitUpload, TestResults, TestResultsSink};
 
 pub use service::HealingService;
@@ -100,11 +101,18 @@ impl Module for HealingModule {
         )
     }
 
-    /// Every `healing.revert_check_interval`: applied patch heals whose commit is gone become
-    /// false heals.
+    /// At start: seal repository secrets stored in the clear. Every
+    /// `healing.revert_check_interval`: applied patch heals whose commit is gone become false heals.
     fn tasks(&self) -> Vec<BackgroundTask> {
         let service = self.service.clone();
-        vec![BackgroundTask::new("healing-revert-check", move |cancel| {
+        let sealing = self.service.clone();
+        let seal = BackgroundTask::new("healing-seal-secrets", move |_cancel| {
+            Box::pin(async move {
+                log_sealing_pass("repository secrets", sealing.seal_stored_secrets().await);
+                Ok(())
+            })
+        });
+        let revert_check = BackgroundTask::new("healing-revert-check", move |cancel| {
             Box::pin(async move {
                 let every = service.settings().revert_check_interval.get();
                 loop {
@@ -119,7 +127,8 @@ impl Module for HealingModule {
                     }
                 }
             })
-        })]
+        });
+        vec![seal, revert_check]
     }
 
     /// `automation:errors` (group `maestro-automation-workers`): a failure in, proposals out.

@@ -137,6 +137,7 @@ diesel::table! {
         secret -> Nullable<Text>,
         created_by -> Text,
         created_at -> Timestamp,
+        secret_sealed -> Nullable<Text>,
     }
 }
 

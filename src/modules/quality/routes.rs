@@ -108,7 +108,9 @@ async fn history(
     page: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<Page<HistoryEntry>>> {
     Ok(web::Json(
-        service.history(caller.tenant(), &id, &page).await?,
+        service
+            .history(caller.tenant(), caller.principal.role, &id, &page)
+            .await?,
     ))
 }
 

@@ -197,12 +197,13 @@ impl QualityService {
     ) -> ApiResult<ScoreResponse> {
         match (request.template_id, request.template) {
             (Some(id), None) => {
+                let summary = self.inner.templates.get(&caller.tenant_id, &id).await?;
+                TemplatesService::check_visible(&summary, caller.role)?;
                 let content = self
                     .inner
                     .templates
                     .get_content(&caller.tenant_id, &id, None)
                     .await?;
-                let summary = self.inner.templates.get(&caller.tenant_id, &id).await?;
                 let eval = self.evaluate(content.files).await?;
                 Ok(ScoreResponse::new(
                     Some(id),
@@ -519,14 +520,20 @@ impl QualityService {
         ))
     }
 
+    /// The scores of a template's versions, for a caller acting with `role` (a draft's are a 404
+    /// for viewers, as the draft itself is).
     pub async fn history(
         &self,
         tenant: &TenantId,
+        role: Role,
         template_id: &str,
         page: &PageQuery,
     ) -> ApiResult<Page<HistoryEntry>> {
         // 404 for unknown or another tenant's templates, even when deleted ones left history.
         let known = self.inner.templates.get(tenant, template_id).await;
+        if let Ok(template) = &known {
+            TemplatesService::check_visible(template, role)?;
+        }
         let (t, id) = (tenant.clone(), template_id.to_string());
         let (limit, offset) = (page.limit(), page.offset());
         let (rows, total) = self

@@ -22,7 +22,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use super::model::TemplateSummary;
+use super::model::{TemplateStatus, TemplateSummary};
 use super::search::{Phrase, TextQuery, words};
 use super::store::{Filter, SortKey};
 
@@ -414,7 +414,7 @@ fn passes(t: &TemplateSummary, filter: &Filter) -> bool {
         && filter
             .min_quality
             .is_none_or(|min| t.quality_score.is_some_and(|q| q >= min))
-        && (!filter.published_only || t.status == "published")
+        && (!filter.published_only || t.status == TemplateStatus::Published)
         && filter.tags.iter().all(|tag| t.tags.contains(tag))
 }
 
@@ -470,7 +470,7 @@ mod tests {
             created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             updated_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             relevance: None,
-            status: "published".to_string(),
+            status: TemplateStatus::Published,
             draft_gate: None,
         }
     }
@@ -663,7 +663,7 @@ mod tests {
     fn filters_apply_to_text_matches() {
         let mut index = catalog();
         let mut draft = template("7", "draft-service", &["go"], "A draft service");
-        draft.status = "draft".into();
+        draft.status = TemplateStatus::Draft;
         draft.quality_score = Some(50.0);
         draft.category = "devops_engineer".into();
         index.upsert(draft);

@@ -39,6 +39,7 @@ use crate::platform::auth::TenantId;
 use crate::platform::edge::StreamHandler;
 use crate::platform::http::error::ApiResult;
 use crate::platform::module::{BackgroundTask, Module};
+use crate::platform::sealed::log_sealing_pass;
 
 pub use gate::{ForcedPublish, GateVerdict, PublishCandidate, PublishGate, content_digest};
 pub use service::{TemplateContent, TemplatesService, files_from_json};
@@ -107,6 +108,10 @@ impl Module for TemplatesModule {
             BackgroundTask::new("templates-startup", move |cancel| {
                 Box::pin(async move {
                     let work = async {
+                        log_sealing_pass(
+                            "git remote credentials",
+                            service.seal_stored_remotes().await,
+                        );
                         if let Err(e) = service.reconcile_all().await {
                             tracing::error!(error = ?e, "reconciling template rows with git failed");
                         }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::store::{InstantiationRow, SummaryRow, TemplateRow};
+use crate::platform::auth::Role;
 
 /// An admin's decision to publish despite the publish gate.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -204,19 +205,54 @@ pub struct TemplateSummary {
     /// Search relevance (higher is better), only in text searches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relevance: Option<f64>,
-    /// `published`, or `draft`: imported but refused by the publish gate; editors see it,
-    /// viewers neither see nor instantiate it until it is published
-    /// (`POST /api/v1/templates/{id}/publish`).
-    #[serde(default = "published")]
-    pub status: String,
+    #[serde(default)]
+    pub status: TemplateStatus,
     /// For a draft: what the publish gate said (score, detail, recommendations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub draft_gate: Option<Value>,
 }
 
-fn published() -> String {
-    "published".to_string()
+/// Whether viewers see a template.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateStatus {
+    /// Listed, searchable and instantiable by every role.
+    #[default]
+    Published,
+    /// Imported but refused by the publish gate: editors see it; viewers neither see nor
+    /// instantiate it (a 404) until it is published (`POST /api/v1/templates/{id}/publish`).
+    Draft,
+}
+
+impl TemplateStatus {
+    /// The stored spelling (the `status` column).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateStatus::Published => "published",
+            TemplateStatus::Draft => "draft",
+        }
+    }
+
+    /// The `status` column read back. Only Maestro writes it; anything else is taken as a draft,
+    /// so an unexpected value hides a template from viewers rather than showing it.
+    pub fn from_stored(raw: &str) -> TemplateStatus {
+        match raw {
+            "published" => TemplateStatus::Published,
+            _ => TemplateStatus::Draft,
+        }
+    }
+
+    /// Drafts are hidden from viewers — a 404 on every way in: HTTP routes, console pages, the
+    /// stream edge, instantiation. `role` is the role the caller acts with.
+    pub fn hidden_from(self, role: Role) -> bool {
+        self == TemplateStatus::Draft && Self::only_published_for(role)
+    }
+
+    /// Lists, counts and searches for a caller acting with `role` leave drafts out.
+    pub fn only_published_for(role: Role) -> bool {
+        role == Role::Viewer
+    }
 }
 
 pub fn parse_tags(raw: &str) -> Vec<String> {
@@ -244,7 +280,7 @@ impl From<SummaryRow> for TemplateSummary {
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
             relevance: None,
-            status: r.status,
+            status: TemplateStatus::from_stored(&r.status),
             draft_gate: None,
         }
     }
@@ -271,7 +307,7 @@ impl From<&TemplateRow> for TemplateSummary {
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
             relevance: None,
-            status: r.status.clone(),
+            status: r.status(),
             draft_gate: r
                 .draft_gate
                 .as_deref()

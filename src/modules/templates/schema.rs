@@ -72,6 +72,7 @@ diesel::table! {
         last_sync_detail -> Nullable<Text>,
         updated_at -> Timestamp,
         change_seq -> BigInt,
+        remote_url_sealed -> Nullable<Text>,
     }
 }
 

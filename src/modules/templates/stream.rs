@@ -11,7 +11,6 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::error::TemplatesError;
 use super::gate::ForcedPublish;
 use super::service::{
     InstantiateRequest, InstantiationSource, TemplateInput, TemplatesService, ViewDetail,
@@ -171,9 +170,7 @@ async fn process(
             let include = parameters.get("include").and_then(Value::as_str) == Some("content");
             let detail = service.detail(&p.tenant_id, &id, include).await?;
             // As on HTTP: a draft is a 404 for a viewer.
-            if p.role == Role::Viewer && detail.template.status == "draft" {
-                return Err(TemplatesError::not_found().into());
-            }
+            TemplatesService::check_visible(&detail.template, p.role)?;
             service.usage_event(
                 "view",
                 &p.tenant_id,

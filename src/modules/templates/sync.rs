@@ -29,10 +29,11 @@ use super::git::{self, PushResult};
 use super::model::{GitReconcileReport, ImportReport, RemoteBody, RemoteView, SyncReport};
 use super::service::{TemplatesService, system_principal};
 use super::store;
-use crate::config::redact_url_password;
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
-use crate::platform::git_remote::{CheckedRemote, LocalAllowList, RemoteError, check_remote};
+use crate::platform::git_remote::{
+    CheckedRemote, LocalAllowList, RemoteError, check_remote, redact_credentials, shown,
+};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 
 const DEFAULT_BRANCH: &str = "main";
@@ -74,6 +75,10 @@ pub enum SyncError {
         "The rows reflect commit {head}, which the tenant's repository does not contain, so the branch cannot be moved back to it; restore the repository from a backup."
     )]
     CannotRepair { head: String },
+    #[error(
+        "The credentials of the configured remote {shown} were sealed under another auth.secret_key and cannot be read; set the remote again with PUT /api/v1/admin/git/remote."
+    )]
+    RemoteUnreadable { shown: String },
 }
 
 crate::problem_codes! {
@@ -86,6 +91,7 @@ crate::problem_codes! {
         Self::ImportFailed { .. } => (CONFLICT, "templates.sync_import_failed"),
         Self::OutOfSync { .. } => (CONFLICT, "templates.git_out_of_sync"),
         Self::CannotRepair { .. } => (CONFLICT, "templates.git_cannot_repair"),
+        Self::RemoteUnreadable { .. } => (CONFLICT, "templates.remote_unreadable"),
     }
 }
 
@@ -123,7 +129,7 @@ fn view(row: Option<store::RepoRow>) -> RemoteView {
             last_sync_detail: None,
         },
         Some(r) => RemoteView {
-            url: r.remote_url.as_deref().map(redact_url_password),
+            url: r.remote_url.as_deref().map(shown),
             branch: r.remote_branch,
             head_commit: r.head_commit,
             last_sync_at: r.last_sync_at.map(|t| t.and_utc()),
@@ -154,6 +160,56 @@ impl TemplatesService {
             .db
             .run(move |conn| -> ApiResult<_> { Ok(store::find_repo(conn, &t)?) })
             .await
+    }
+
+    /// The tenant's remote as git is given it: with its credentials, opened from their sealed
+    /// form. `None` when no remote is configured.
+    pub(in crate::modules::templates) fn remote_for_use(
+        &self,
+        row: &store::RepoRow,
+    ) -> Result<Option<String>, SyncError> {
+        let Some(shown) = &row.remote_url else {
+            return Ok(None);
+        };
+        match &row.remote_url_sealed {
+            None => Ok(Some(shown.clone())),
+            Some(sealed) => self
+                .inner
+                .sealer
+                .open(&row.tenant_id, sealed)
+                .map(Some)
+                .map_err(|_| SyncError::RemoteUnreadable {
+                    shown: shown.clone(),
+                }),
+        }
+    }
+
+    /// At start: seals the credentials of remotes stored in the clear (before they were sealed).
+    pub async fn seal_stored_remotes(&self) -> ApiResult<usize> {
+        let plain = self
+            .inner
+            .db
+            .run(|conn| -> ApiResult<_> { Ok(store::unsealed_remotes(conn)?) })
+            .await?;
+        let mut sealed = 0;
+        for (tenant, url) in plain {
+            let Some(shown) = redact_credentials(&url) else {
+                continue;
+            };
+            let secret = self.inner.sealer.seal(&tenant, &url);
+            let tenant = TenantId(tenant);
+            if self
+                .inner
+                .db
+                .run(move |conn| -> ApiResult<_> {
+                    Ok(store::seal_remote(conn, &tenant, &url, &shown, &secret)?)
+                })
+                .await?
+            {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     /// Maestro's data directory (the tenants' repositories live in `<data_dir>/git`).
@@ -196,6 +252,11 @@ impl TemplatesService {
         let (Some(url), Some(branch)) = (url, branch) else {
             return Err(ApiError::validation("The remote is not usable.", errors));
         };
+        // Credentials are kept only sealed; the row shows the URL without them.
+        let (shown, sealed) = match redact_credentials(&url) {
+            Some(shown) => (shown, Some(self.inner.sealer.seal(tenant.as_str(), &url))),
+            None => (url, None),
+        };
         let t = tenant.clone();
         let _guard = self.lock(tenant).await;
         self.inner
@@ -204,7 +265,8 @@ impl TemplatesService {
                 Ok(store::set_remote(
                     conn,
                     &t,
-                    &url,
+                    &shown,
+                    sealed.as_deref(),
                     &branch,
                     chrono::Utc::now().naive_utc(),
                 )?)
@@ -219,13 +281,15 @@ impl TemplatesService {
         let tenant = actor.tenant_id.clone();
         let _guard = self.lock(&tenant).await;
         let row = self.repo_row(&tenant).await?;
-        let (Some(url), Some(branch)) = (
-            row.as_ref().and_then(|r| r.remote_url.clone()),
-            row.as_ref().and_then(|r| r.remote_branch.clone()),
-        ) else {
+        let url = match row.as_ref().map(|r| self.remote_for_use(r)).transpose() {
+            Ok(url) => url.flatten(),
+            Err(unreadable) => return Err(self.sync_failed(&tenant, unreadable.into()).await),
+        };
+        let (Some(url), Some(branch)) = (url, row.as_ref().and_then(|r| r.remote_branch.clone()))
+        else {
             return Err(SyncError::NoRemote.into());
         };
-        let shown = redact_url_password(&url);
+        let shown = shown(&url);
         // Checked again: the allow-list may have narrowed, or a symlink changed, since PUT.
         let remote = match self.check_remote(&url).await? {
             Ok(remote) => remote,
@@ -641,6 +705,6 @@ mod tests {
         assert_eq!(err.code(), "templates.remote_not_allowed");
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err.to_string().contains("git_allowed_local_dirs"), "{err}");
-        assert_eq!(SyncError::CODES.len(), 8);
+        assert_eq!(SyncError::CODES.len(), 9);
     }
 }

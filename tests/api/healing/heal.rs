@@ -867,3 +867,93 @@ async fn active_quarantine(app: &TestApp) -> usize {
         .await;
     list["items"].as_array().unwrap().len()
 }
+
+/// A repository's password or token is kept only sealed (never in the clear, never shown); a
+/// password in the URL is refused with where to put it; secrets an earlier version stored in
+/// the clear — in `secret` or in the URL — are sealed at the next start.
+#[tokio::test]
+async fn repository_secrets_are_stored_sealed_and_clear_ones_are_sealed_at_start() {
+    let mut app = TestApp::spawn().await;
+    let tenant = app.admin.tenant_id.clone();
+    let admin = app.admin.token.clone();
+    let (status, body) = app
+        .post(
+            "/api/v1/healing/repositories",
+            Some(&admin),
+            &json!({"project": "web", "url": "https://bot:pa55@git.example.com/web.git"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "url", "{body}");
+    assert!(!body.to_string().contains("pa55"), "{body}");
+    let (status, registered) = app
+        .post(
+            "/api/v1/healing/repositories",
+            Some(&admin),
+            &json!({"project": "web", "url": "https://git.example.com/web.git",
+                    "username": "bot", "secret": "tok3n"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["has_secret"], true);
+    assert!(!registered.to_string().contains("tok3n"), "{registered}");
+    let [url, clear, sealed] = stored_repository(&app, &tenant, "web").await;
+    assert_eq!(url.as_deref(), Some("https://git.example.com/web.git"));
+    assert_eq!(clear, None, "no secret in the clear");
+    let sealed = sealed.expect("the secret, sealed");
+    assert!(!sealed.contains("tok3n"), "{sealed}");
+    assert_eq!(
+        app.platform.sealer.open(&tenant, &sealed).as_deref(),
+        Ok("tok3n")
+    );
+
+    // As an earlier version stored them: a clear secret, and a password in the URL.
+    let legacy = format!(
+        "INSERT INTO healing_repositories (id, tenant_id, project, url, default_branch, username, secret, created_by, created_at) VALUES \
+         ('legacy-1', '{tenant}', 'api', 'https://git.example.com/api.git', 'main', 'bot', 'old-tok3n', 'test', CURRENT_TIMESTAMP), \
+         ('legacy-2', '{tenant}', 'cli', 'https://bot:pa55@git.example.com/cli.git', 'main', NULL, NULL, 'test', CURRENT_TIMESTAMP)"
+    );
+    app.exec_sql(&legacy, &legacy).await;
+    app.restart().await;
+    for (project, url, secret) in [
+        ("api", "https://git.example.com/api.git", "old-tok3n"),
+        ("cli", "https://bot@git.example.com/cli.git", "pa55"),
+    ] {
+        let sealed = app
+            .eventually(
+                "the clear secret sealed at start",
+                Duration::from_secs(20),
+                || async {
+                    match stored_repository(&app, &tenant, project).await {
+                        [Some(u), None, Some(sealed)] if u == url => Some(sealed),
+                        _ => None,
+                    }
+                },
+            )
+            .await;
+        assert_eq!(
+            app.platform.sealer.open(&tenant, &sealed).as_deref(),
+            Ok(secret)
+        );
+    }
+    let (_, repos) = app
+        .get("/api/v1/healing/repositories", Some(&app.viewer.token))
+        .await;
+    assert_eq!(repos["total"], 3, "{repos}");
+    for repo in repos["items"].as_array().unwrap() {
+        assert_eq!(repo["has_secret"], true, "{repo}");
+    }
+    assert!(!repos.to_string().contains("pa55") && !repos.to_string().contains("tok3n"));
+    app.shutdown().await;
+}
+
+/// A repository row as stored: `[url, secret, secret_sealed]`.
+async fn stored_repository(app: &TestApp, tenant: &str, project: &str) -> [Option<String>; 3] {
+    let rows = app
+        .select_texts(&format!(
+            "SELECT url AS a, secret AS b, secret_sealed AS c FROM healing_repositories \
+             WHERE tenant_id = '{tenant}' AND project = '{project}'"
+        ))
+        .await;
+    rows.into_iter().next().expect("the repository row")
+}

@@ -36,6 +36,7 @@ async fn all_templates(
                     offset: Some(offset),
                     ..ListQuery::default()
                 },
+                false,
             )
             .await
             .unwrap();

@@ -537,10 +537,10 @@ async fn an_uploaded_cookiecutter_folder_without_manifest_gets_one_derived() {
     app.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_forces_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let allowed = dir.path().to_path_buf();
+/// A server with the publish gate on and one imported template the gate refused (a draft with
+/// recommendations); the template's id. `dir` holds the repository.
+async fn import_a_draft(dir: &Path) -> (TestApp, String) {
+    let allowed = dir.to_path_buf();
     let app = TestApp::builder()
         .with(move |s| {
             s.templates.git_allowed_local_dirs = vec![allowed];
@@ -548,7 +548,7 @@ async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_force
         })
         .spawn()
         .await;
-    let (bare, work) = new_repo(dir.path(), "stub");
+    let (bare, work) = new_repo(dir, "stub");
     write_files(
         &work,
         &[
@@ -577,7 +577,13 @@ async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_force
             .is_empty(),
         "{body}"
     );
-    let id = t["id"].as_str().unwrap().to_string();
+    (app, t["id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_forces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, id) = import_a_draft(dir.path()).await;
     let detail_path = format!("/api/v1/templates/{id}");
 
     // Editors see the draft and what to fix; viewers neither see nor instantiate it.
@@ -654,6 +660,67 @@ async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_force
         .get(&format!("{detail_path}/versions"), Some(&app.editor.token))
         .await;
     assert_eq!(status, 200);
+    // An editor generates a project from the draft; a viewer still cannot reach the draft
+    // through it: no update, not in the drift report, not in the category counts, no score.
+    let (status, generated) = app
+        .post(
+            &format!("{detail_path}/instantiate"),
+            Some(&app.editor.token),
+            &json!({"format": "json"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{generated}");
+    let ledger_id = generated["instantiation_id"].as_str().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("{detail_path}/update"),
+            Some(&app.viewer.token),
+            &json!({"files": {}, "instantiation_id": ledger_id}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let drifting = |drift: &Value| {
+        drift["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["template_id"] == id.as_str())
+    };
+    let (_, drift) = app
+        .get("/api/v1/templates/drift", Some(&app.viewer.token))
+        .await;
+    assert!(!drifting(&drift), "{drift}");
+    let (_, drift) = app
+        .get("/api/v1/templates/drift", Some(&app.editor.token))
+        .await;
+    assert!(drifting(&drift), "{drift}");
+    let qa_count = |cats: &Value| {
+        cats.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["category"] == "qa_engineer")
+            .map(|c| c["count"].clone())
+    };
+    for (who, count) in [(&app.viewer, 0), (&app.editor, 1)] {
+        let (_, cats) = app
+            .get("/api/v1/templates/categories", Some(&who.token))
+            .await;
+        assert_eq!(qa_count(&cats), Some(json!(count)), "{cats}");
+        let (status, scored) = app
+            .post(
+                "/api/v1/quality/validate",
+                Some(&who.token),
+                &json!({"template_id": id}),
+            )
+            .await;
+        assert_eq!(status, if count == 0 { 404 } else { 200 }, "{scored}");
+    }
+    // The draft's score history too (a per-template route of the quality module).
+    let scores = format!("/api/v1/quality/templates/{id}/history");
+    let (status, body) = app.get(&scores, Some(&app.viewer.token)).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app.get(&scores, Some(&app.editor.token)).await;
+    assert_eq!(status, 200, "{body}");
 
     // Publishing needs a pass, or an admin's force with a reason.
     let publish = format!("{detail_path}/publish");
@@ -683,6 +750,88 @@ async fn an_import_the_gate_refuses_is_a_draft_until_it_passes_or_an_admin_force
     assert_eq!(list["total"], 1, "{list}");
     let files = instantiate(&app, &id, json!({})).await;
     assert_eq!(files, vec![("x/a.txt".to_string(), "a\n".to_string())]);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_console_hides_a_draft_from_viewers_and_lets_editors_see_and_publish_it() {
+    use crate::console::Browser;
+    use reqwest::StatusCode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (app, id) = import_a_draft(dir.path()).await;
+    let page_path = format!("/ui/templates/{id}");
+    let publish = format!("{page_path}/publish");
+
+    // Viewers: not in the catalog, a 404 on every page of the template, no publishing.
+    let viewer = Browser::sign_in(&app, &app.viewer).await;
+    let catalog = viewer.get("/ui/templates").await;
+    catalog.assert_ok("catalog as viewer");
+    assert!(!catalog.body.contains(&id), "a draft in a viewer's catalog");
+    for path in [
+        page_path.clone(),
+        format!("{page_path}/use"),
+        format!("{page_path}/files/cookiecutter.json"),
+        format!("{page_path}/diff"),
+    ] {
+        let page = viewer.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+    }
+    let page = viewer.get("/ui/templates/drift").await;
+    page.assert_ok("drift as viewer");
+    assert!(!page.body.contains(&id), "a draft in a viewer's drift page");
+    let page = viewer.post(&format!("{page_path}/preview"), &[]).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "preview: {}", page.body);
+    let page = viewer.post(&publish, &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+
+    // Editors: marked as a draft, with what to fix and a publish button (no force).
+    let editor = Browser::sign_in(&app, &app.editor).await;
+    let catalog = editor.get("/ui/templates").await;
+    catalog.assert_ok("catalog as editor");
+    assert!(catalog.body.contains(&id), "{}", catalog.body);
+    assert!(catalog.body.contains("status-draft"), "{}", catalog.body);
+    let page = editor.get(&page_path).await;
+    page.assert_ok("draft as editor");
+    assert!(page.body.contains("id=\"draft-h\""), "{}", page.body);
+    assert!(page.body.contains(&format!("action=\"{publish}\"")));
+    assert!(
+        !page.body.contains("name=\"reason\""),
+        "force is for admins"
+    );
+    // The gate still refuses: the answer says why and nothing changes.
+    let page = editor.post(&publish, &[]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("quality.gate_failed"), "{}", page.body);
+    let page = editor.post(&publish, &[("reason", "please")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+
+    // Admins force it with a reason; then viewers see it.
+    let admin = Browser::sign_in(&app, &app.admin).await;
+    let page = admin.get(&page_path).await;
+    page.assert_ok("draft as admin");
+    assert!(page.body.contains("name=\"reason\""), "{}", page.body);
+    let page = admin.post(&publish, &[("reason", " ")]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        page.body
+    );
+    let page = admin
+        .post(&publish, &[("reason", "team standard exception")])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), page_path);
+    let page = viewer.get(&page_path).await;
+    page.assert_ok("published, as viewer");
+    assert!(!page.body.contains("status-draft"), "{}", page.body);
+    assert!(viewer.get("/ui/templates").await.body.contains(&id));
     app.shutdown().await;
 }
 

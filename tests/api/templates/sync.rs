@@ -212,6 +212,102 @@ fn init_bare(dir: &Path, name: &str) -> std::path::PathBuf {
     bare
 }
 
+/// A remote's credentials are stored only sealed and opened when git runs; a sealed value that
+/// does not open is a 409 that says what to do; a remote an earlier version stored in the clear
+/// is sealed at the next start.
+#[tokio::test]
+async fn remote_credentials_are_stored_sealed_and_clear_ones_are_sealed_at_start() {
+    let mut app = TestApp::spawn().await;
+    let tenant = app.admin.tenant_id.clone();
+    // Nothing listens on port 9: git fails fast, after it was handed the URL.
+    let url = "https://bob:s3cret@127.0.0.1:9/team/templates.git";
+    let shown = "https://bob:[redacted]@127.0.0.1:9/team/templates.git";
+    let (status, body) = set_remote(&app, &app.admin.token, url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["url"], shown);
+    let (stored, sealed) = stored_remote(&app, &tenant).await;
+    assert_eq!(stored.as_deref(), Some(shown));
+    let sealed = sealed.expect("the credentials are sealed");
+    assert!(!sealed.contains("s3cret"), "{sealed}");
+    assert_eq!(
+        app.platform.sealer.open(&tenant, &sealed).as_deref(),
+        Ok(url)
+    );
+    assert!(
+        app.platform.sealer.open("globex", &sealed).is_err(),
+        "bound to its tenant"
+    );
+    let (status, body) = sync(&app, &app.admin.token).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], "templates.git_fetch_failed", "{body}");
+    assert!(!body.to_string().contains("s3cret"), "{body}");
+
+    // Sealed under another key (or altered): refused with what to do, for syncs and imports.
+    let unreadable =
+        "UPDATE template_repos SET remote_url_sealed = 'v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'";
+    app.exec_sql(unreadable, unreadable).await;
+    let (status, body) = sync(&app, &app.admin.token).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "templates.remote_unreadable", "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PUT /api/v1/admin/git/remote"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/templates/import",
+            Some(&app.editor.token),
+            &json!({"url": "https://127.0.0.1:9/team/other.git", "category": "qa_engineer"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "templates.remote_unreadable", "{body}");
+    let (_, remote) = app
+        .get("/api/v1/admin/git/remote", Some(&app.admin.token))
+        .await;
+    assert_eq!(remote["last_sync_status"], "failed", "{remote}");
+
+    // As an earlier version stored it: in the clear. Sealed at start, and still used.
+    let clear = format!(
+        "UPDATE template_repos SET remote_url = '{url}', remote_url_sealed = NULL WHERE tenant_id = '{tenant}'"
+    );
+    app.exec_sql(&clear, &clear).await;
+    app.restart().await;
+    let sealed = app
+        .eventually(
+            "the clear remote sealed at start",
+            std::time::Duration::from_secs(20),
+            || async {
+                match stored_remote(&app, &tenant).await {
+                    (Some(stored), Some(sealed)) if stored == shown => Some(sealed),
+                    _ => None,
+                }
+            },
+        )
+        .await;
+    assert_eq!(
+        app.platform.sealer.open(&tenant, &sealed).as_deref(),
+        Ok(url)
+    );
+    let (status, body) = sync(&app, &app.admin.token).await;
+    assert_eq!(status, 502, "{body}");
+    app.shutdown().await;
+}
+
+/// The tenant's remote row as stored: (`remote_url`, `remote_url_sealed`).
+async fn stored_remote(app: &TestApp, tenant: &str) -> (Option<String>, Option<String>) {
+    let rows = app
+        .select_texts(&format!(
+            "SELECT remote_url AS a, remote_url_sealed AS b, tenant_id AS c FROM template_repos WHERE tenant_id = '{tenant}'"
+        ))
+        .await;
+    let [shown, sealed, _] = rows.into_iter().next().expect("a remote row");
+    (shown, sealed)
+}
+
 async fn set_remote(app: &TestApp, token: &str, url: &str) -> (reqwest::StatusCode, Value) {
     app.put(
         "/api/v1/admin/git/remote",
@@ -232,23 +328,6 @@ async fn admin_only(app: &TestApp, path: &str) -> (reqwest::StatusCode, Value) {
 async fn sync(app: &TestApp, token: &str) -> (reqwest::StatusCode, Value) {
     app.post("/api/v1/admin/git/sync", Some(token), &json!({}))
         .await
-}
-
-/// Runs backend-specific SQL in the test's database (fault injection).
-async fn exec_sql(app: &TestApp, sqlite: &str, postgres: &str) {
-    use diesel::connection::SimpleConnection;
-    use maestro::platform::db::Backend;
-    let sql = match app.platform.db.backend() {
-        Backend::Sqlite => sqlite.to_string(),
-        Backend::Postgres => postgres.to_string(),
-    };
-    let db = app.platform.db.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = db.get().expect("a connection");
-        conn.batch_execute(&sql).expect("test SQL runs");
-    })
-    .await
-    .unwrap();
 }
 
 /// How the database refuses a template named `poisoned` (fault injection).
@@ -272,8 +351,7 @@ async fn poison_inserts(app: &TestApp, how: Poison) {
             "INSERT INTO poison VALUES ('taken');",
         ),
     };
-    exec_sql(
-        app,
+    app.exec_sql(
         &format!(
             "CREATE TABLE poison (x TEXT UNIQUE); INSERT INTO poison VALUES ('taken'); \
              CREATE TRIGGER refuse_poison BEFORE INSERT ON templates WHEN NEW.name = 'poisoned' \
@@ -292,8 +370,7 @@ async fn poison_inserts(app: &TestApp, how: Poison) {
 }
 
 async fn cure_inserts(app: &TestApp) {
-    exec_sql(
-        app,
+    app.exec_sql(
         "DROP TRIGGER refuse_poison; DROP TABLE poison;",
         "DROP TRIGGER refuse_poison ON templates; DROP FUNCTION refuse_poison(); DROP TABLE poison;",
     )

@@ -195,7 +195,7 @@ impl HealingService {
                 project: healing.project.clone(),
             })?;
         let remote = self.remote_of(&row).await?;
-        let shown = crate::config::redact_url_password(&row.url);
+        let shown = crate::platform::git_remote::shown(&row.url);
         let short: String = healing.id.chars().filter(|c| *c != '-').take(8).collect();
         let branch = format!("maestro/heal/{short}");
         let author = Author::new(

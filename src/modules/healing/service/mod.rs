@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::platform::Platform;
 use crate::platform::db::Db;
 use crate::platform::edge::Edge;
+use crate::platform::sealed::Sealer;
 
 use super::settings::HealingSettings;
 
@@ -41,6 +42,8 @@ pub struct HealingService {
     git_lock: Arc<tokio::sync::Mutex<()>>,
     /// `server.json_body_limit`: heal and apply read their optional JSON bodies by hand.
     json_body_limit: usize,
+    /// Seals the repositories' passwords and tokens.
+    sealer: Sealer,
 }
 
 impl HealingService {
@@ -53,6 +56,7 @@ impl HealingService {
             edge: platform.edge.clone(),
             git_lock: Arc::new(tokio::sync::Mutex::new(())),
             json_body_limit: platform.settings.server.json_body_limit,
+            sealer: platform.sealer.clone(),
         }
     }
 

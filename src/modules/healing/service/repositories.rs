@@ -8,7 +8,6 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::HealingService;
-use crate::config::redact_url_password;
 use crate::modules::healing::error::HealingError;
 use crate::modules::healing::model::{RepositoryRequest, RepositoryView};
 use crate::modules::healing::repo::Remote;
@@ -16,7 +15,7 @@ use crate::modules::healing::store::{self, RepositoryRow};
 use crate::modules::templates::sync::validate_branch;
 use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
-use crate::platform::git_remote::{CheckedRemote, LocalAllowList, RemoteKind, check_remote};
+use crate::platform::git_remote::{CheckedRemote, LocalAllowList, RemoteKind, check_remote, shown};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
 
@@ -24,10 +23,10 @@ fn view(r: RepositoryRow) -> RepositoryView {
     RepositoryView {
         id: r.id,
         project: r.project,
-        url: redact_url_password(&r.url),
+        url: shown(&r.url),
         default_branch: r.default_branch,
         username: r.username,
-        has_secret: r.secret.is_some(),
+        has_secret: r.secret.is_some() || r.secret_sealed.is_some(),
         created_by: r.created_by,
         created_at: r.created_at.and_utc(),
     }
@@ -57,21 +56,30 @@ impl HealingService {
     /// What git is handed for a registration: checked again (the allow-list may have narrowed),
     /// with the credentials for https.
     pub(super) async fn remote_of(&self, row: &RepositoryRow) -> ApiResult<Remote> {
-        let shown = redact_url_password(&row.url);
+        let shown = shown(&row.url);
         let checked = self.checked(&row.url).await?.map_err(|why| {
             ApiError::from(HealingError::GitFailed {
                 shown: shown.clone(),
                 detail: format!("the URL {why}; register the repository again"),
             })
         })?;
+        let secret = match &row.secret_sealed {
+            Some(sealed) => Some(self.sealer.open(&row.tenant_id, sealed).map_err(|_| {
+                ApiError::from(HealingError::GitFailed {
+                    shown: shown.clone(),
+                    detail: "its secret was sealed under another auth.secret_key and cannot be read; register the repository again".into(),
+                })
+            })?),
+            None => row.secret.clone(),
+        };
         let mut url = checked.url;
         if checked.kind == RemoteKind::Https
-            && (row.username.is_some() || row.secret.is_some())
+            && (row.username.is_some() || secret.is_some())
             && let Ok(mut parsed) = url::Url::parse(&url)
         {
             let user = row.username.as_deref().unwrap_or("x-access-token");
             let _ = parsed.set_username(user);
-            let _ = parsed.set_password(row.secret.as_deref());
+            let _ = parsed.set_password(secret.as_deref());
             url = parsed.to_string();
         }
         Ok(Remote {
@@ -116,6 +124,12 @@ impl HealingService {
             errors.push(FieldError::new("secret", "at most 4096 characters"));
         }
         let url = req.url.trim().to_string();
+        if url::Url::parse(&url).is_ok_and(|u| u.password().is_some()) {
+            errors.push(FieldError::new(
+                "url",
+                "holds a password; give it (or the token) in `secret` and the user in `username`, which are kept sealed",
+            ));
+        }
         match self.checked(&url).await? {
             Ok(checked) => {
                 if (username.is_some() || secret.is_some()) && checked.kind != RemoteKind::Https {
@@ -138,9 +152,10 @@ impl HealingService {
             url,
             default_branch: branch,
             username,
-            secret,
+            secret: None,
             created_by: caller.display_name(),
             created_at: Utc::now().naive_utc(),
+            secret_sealed: secret.map(|s| self.sealer.seal(caller.tenant_id.as_str(), &s)),
         };
         let tenant = caller.tenant_id.clone();
         let stored = row.clone();
@@ -158,6 +173,45 @@ impl HealingService {
             })
             .await?;
         Ok(view(row))
+    }
+
+    /// At start: seals the secrets of repositories registered before they were sealed — the
+    /// `secret` column, or a password in the URL (moved out of it).
+    pub async fn seal_stored_secrets(&self) -> ApiResult<usize> {
+        let rows = self
+            .db
+            .run(|conn| -> ApiResult<_> { Ok(store::unsealed_repositories(conn)?) })
+            .await?;
+        let mut sealed = 0;
+        for row in rows {
+            let (url, secret) = match url::Url::parse(&row.url) {
+                Ok(mut parsed) if parsed.password().is_some() => {
+                    let password = parsed.password().map(str::to_string);
+                    let _ = parsed.set_password(None);
+                    (parsed.to_string(), row.secret.clone().or(password))
+                }
+                _ => (row.url.clone(), row.secret.clone()),
+            };
+            if url == row.url && secret.is_none() {
+                continue;
+            }
+            let secret_sealed = secret.map(|s| self.sealer.seal(&row.tenant_id, &s));
+            if self
+                .db
+                .run(move |conn| -> ApiResult<_> {
+                    Ok(store::seal_repository(
+                        conn,
+                        &row,
+                        &url,
+                        secret_sealed.as_deref(),
+                    )?)
+                })
+                .await?
+            {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     pub async fn repositories(

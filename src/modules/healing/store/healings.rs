@@ -364,10 +364,50 @@ pub struct RepositoryRow {
     pub url: String,
     pub default_branch: String,
     pub username: Option<String>,
-    /// Password or token; never returned by the API.
+    /// Password or token in the clear: only in rows from before secrets were sealed (sealed at
+    /// start). Never returned by the API.
     pub secret: Option<String>,
     pub created_by: String,
     pub created_at: NaiveDateTime,
+    /// The password or token, sealed for the tenant (`platform::sealed`).
+    pub secret_sealed: Option<String>,
+}
+
+/// Repositories stored before secrets were sealed that may hold one in the clear: a `secret`, or
+/// a user part in the URL.
+pub fn unsealed_repositories(conn: &mut DbConnection) -> QueryResult<Vec<RepositoryRow>> {
+    healing_repositories::table
+        .filter(
+            healing_repositories::secret
+                .is_not_null()
+                .or(healing_repositories::url.like("%@%")),
+        )
+        .select(RepositoryRow::as_select())
+        .load(conn)
+}
+
+/// Replaces a repository's clear secret (`before`, as read) with `url` and `secret_sealed`,
+/// unless it was sealed or registered again meanwhile (a new registration is a new id).
+pub fn seal_repository(
+    conn: &mut DbConnection,
+    before: &RepositoryRow,
+    url: &str,
+    secret_sealed: Option<&str>,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        healing_repositories::table
+            .filter(healing_repositories::tenant_id.eq(&before.tenant_id))
+            .filter(healing_repositories::id.eq(&before.id))
+            .filter(healing_repositories::url.eq(&before.url))
+            .filter(healing_repositories::secret_sealed.is_null()),
+    )
+    .set((
+        healing_repositories::url.eq(url),
+        healing_repositories::secret.eq(None::<String>),
+        healing_repositories::secret_sealed.eq(secret_sealed),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Registers (or replaces) the project's repository.

@@ -196,7 +196,11 @@ pub(super) async fn template_drift(
     service: web::Data<TemplatesService>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<Page<TemplateDrift>>> {
-    Ok(web::Json(service.drift(caller.tenant(), &page).await?))
+    Ok(web::Json(
+        service
+            .drift(caller.tenant(), caller.principal.role, &page)
+            .await?,
+    ))
 }
 
 // ----- issue 15: keeping generated projects current -----

@@ -140,8 +140,7 @@ async fn hide_draft_from_viewer<R: RoleRequirement>(
     service: &TemplatesService,
     id: &str,
 ) -> ApiResult<()> {
-    if is_viewer(caller) && service.get(caller.tenant(), id).await?.status == "draft" {
-        return Err(super::error::TemplatesError::not_found().into());
-    }
-    Ok(())
+    service
+        .ensure_visible(caller.tenant(), caller.principal.role, id)
+        .await
 }

@@ -89,7 +89,11 @@ pub(super) async fn list_categories(
     caller: Authorized<Viewer>,
     service: web::Data<TemplatesService>,
 ) -> ApiResult<web::Json<Vec<CategoryCount>>> {
-    Ok(web::Json(service.categories(caller.tenant()).await?))
+    Ok(web::Json(
+        service
+            .categories(caller.tenant(), caller.principal.role)
+            .await?,
+    ))
 }
 
 /// A template: metadata, parameter schema and file list (`?include=content` adds contents).

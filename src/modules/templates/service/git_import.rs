@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::write::GateMode;
 use super::{TemplateInput, TemplatesService, now_naive};
-use crate::config::redact_url_password;
 use crate::modules::templates::archive;
 use crate::modules::templates::derive::{DeriveHints, slug, with_derived_manifest};
 use crate::modules::templates::gate::{
@@ -23,10 +22,10 @@ use crate::modules::templates::gate::{
 use crate::modules::templates::git_import::{
     FoundTemplate, GitImportError, Scratch, fetch_templates, valid_ref,
 };
-use crate::modules::templates::model::TemplateSummary;
 use crate::modules::templates::model::{
     ImportBody, ImportResult, ImportedTemplate, TemplateSourceView,
 };
+use crate::modules::templates::model::{TemplateStatus, TemplateSummary};
 use crate::modules::templates::spec;
 use crate::modules::templates::store::{self, PublicationRow, SourceRow};
 use crate::platform::auth::{Principal, TenantId};
@@ -171,7 +170,7 @@ impl TemplatesService {
         if remote.kind == RemoteKind::Https {
             git_url = self.with_tenant_credentials(&tenant, &git_url).await?;
         }
-        let shown = redact_url_password(&source.url);
+        let shown = crate::platform::git_remote::shown(&source.url);
         let scratch = Scratch(
             self.inner
                 .git
@@ -319,7 +318,7 @@ impl TemplatesService {
             name: detail.template.name.clone(),
             version: detail.template.version.clone(),
             status: status.to_string(),
-            draft: detail.template.status == "draft",
+            draft: detail.template.status == TemplateStatus::Draft,
             current_commit: detail.template.current_commit.clone(),
             source: TemplateSourceView::from(row),
             gate: detail.gate.clone(),
@@ -329,12 +328,14 @@ impl TemplatesService {
     /// `url` with the user and password of the tenant's sync remote when that is an https URL on
     /// the same host with a password; `url` unchanged otherwise.
     async fn with_tenant_credentials(&self, tenant: &TenantId, url: &str) -> ApiResult<String> {
-        Ok(
-            match self.repo_row(tenant).await?.and_then(|r| r.remote_url) {
-                Some(remote) => with_credentials_of(&remote, url),
-                None => url.to_string(),
-            },
-        )
+        let remote = match self.repo_row(tenant).await? {
+            Some(row) => self.remote_for_use(&row)?,
+            None => None,
+        };
+        Ok(match remote {
+            Some(remote) => with_credentials_of(&remote, url),
+            None => url.to_string(),
+        })
     }
 }
 
@@ -389,7 +390,7 @@ impl TemplatesService {
         let tenant = actor.tenant_id.clone();
         let _guard = self.write_lock(&tenant).await?;
         let current = self.row(&tenant, id).await?;
-        if current.status != "draft" {
+        if current.status() != TemplateStatus::Draft {
             return Ok(TemplateSummary::from(&current));
         }
         let files = self

@@ -13,7 +13,7 @@ use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::model::{InstantiationView, TemplateSummary};
 use crate::modules::templates::spec;
 use crate::modules::templates::store::{self, InstantiationRow, TemplateRow};
-use crate::platform::auth::{Principal, Role, TenantId};
+use crate::platform::auth::{Principal, TenantId};
 use crate::platform::blocking::run_blocking;
 use crate::platform::http::error::{ApiError, ApiResult};
 use crate::platform::http::pagination::{Page, PageQuery};
@@ -141,7 +141,7 @@ impl TemplatesService {
         let tenant = actor.tenant_id.clone();
         let row = self.row(&tenant, id).await?;
         // Drafts are a 404 for viewers on every way in: HTTP, the stream edge, workflow steps.
-        if actor.role == Role::Viewer && row.status == "draft" {
+        if row.status().hidden_from(actor.role) {
             return Err(TemplatesError::not_found().into());
         }
         let commit = match &request.version {

@@ -33,7 +33,7 @@ use serde_json::{Map, Value};
 use super::archive::Limits;
 use super::error::TemplatesError;
 use super::git::{Author, GitStore};
-use super::model::FileEntry;
+use super::model::{FileEntry, TemplateStatus};
 use super::spec;
 use super::store::TemplateRow;
 use crate::modules::templates::settings::TemplatesSettings;
@@ -46,6 +46,7 @@ use crate::platform::db::Db;
 use crate::platform::edge::Edge;
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::module::ServiceRegistry;
+use crate::platform::sealed::Sealer;
 use crate::render::{self, Inspected, MANIFEST_FILE, SourceFile};
 
 pub use instantiate::{
@@ -70,6 +71,8 @@ pub(super) struct Inner {
     pub edge: Option<Edge>,
     pub services: ServiceRegistry,
     pub auth: AuthService,
+    /// Seals the credentials of the tenants' git remotes.
+    pub sealer: Sealer,
     pub settings: TemplatesSettings,
     pub git: GitStore,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -87,6 +90,7 @@ impl TemplatesService {
                 edge: platform.edge.clone(),
                 services: platform.services.clone(),
                 auth: platform.auth.clone(),
+                sealer: platform.sealer.clone(),
                 git: GitStore::new(platform.settings.data_path("git")),
                 settings: platform.settings.templates.clone(),
                 locks: std::sync::Mutex::new(HashMap::new()),
@@ -399,7 +403,7 @@ fn build_row(
         updated_by: who.updated_by.clone(),
         created_at: who.created_at,
         updated_at: who.updated_at,
-        status: "published".to_string(),
+        status: TemplateStatus::Published.as_str().to_string(),
         draft_gate: None,
     }
 }

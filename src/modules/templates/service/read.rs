@@ -16,12 +16,12 @@ use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::git;
 use crate::modules::templates::index::Rank;
 use crate::modules::templates::model::{
-    CategoryCount, DiffView, ListQuery, SearchBody, TemplateDetail, TemplateSummary,
-    VersionContent, VersionView,
+    CategoryCount, DiffView, ListQuery, SearchBody, TemplateDetail, TemplateStatus,
+    TemplateSummary, VersionContent, VersionView,
 };
 use crate::modules::templates::search::{self, TextQuery};
 use crate::modules::templates::store::{self, Filter, SortKey, TemplateRow};
-use crate::platform::auth::TenantId;
+use crate::platform::auth::{Role, TenantId};
 use crate::platform::cache::{CachedBody, Reach, Tier};
 use crate::platform::http::error::{ApiError, ApiResult, FieldError};
 use crate::platform::http::pagination::{Page, PageQuery};
@@ -172,7 +172,7 @@ impl TemplatesService {
             let commit = detail.template.current_commit.clone();
             Ok(CachedBody::json(&detail, Some(commit))
                 .map_err(ApiError::internal)?
-                .restricted(detail.template.status == "draft"))
+                .restricted(detail.template.status == TemplateStatus::Draft))
         })
         .await
     }
@@ -315,25 +315,32 @@ impl TemplatesService {
         }
     }
 
+    /// A 404 when the template is hidden from a caller acting with `role` (a draft, for a
+    /// viewer; see [`TemplateStatus::hidden_from`]).
+    pub async fn ensure_visible(&self, tenant: &TenantId, role: Role, id: &str) -> ApiResult<()> {
+        Self::check_visible(&self.get(tenant, id).await?, role)
+    }
+
+    /// [`TemplatesService::ensure_visible`] for a template already read.
+    pub fn check_visible(template: &TemplateSummary, role: Role) -> ApiResult<()> {
+        if template.status.hidden_from(role) {
+            return Err(TemplatesError::not_found().into());
+        }
+        Ok(())
+    }
+
     /// A page of the tenant's templates (filters of `GET /api/v1/templates`); cached.
+    /// `published_only` leaves drafts out (viewers).
     pub async fn list(
         &self,
         tenant: &TenantId,
         query: &ListQuery,
+        published_only: bool,
     ) -> ApiResult<Page<TemplateSummary>> {
-        decode(&*self.list_response(tenant, query).await?)
+        decode(&*self.list_response_as(tenant, query, published_only).await?)
     }
 
     /// [`TemplatesService::list`] serialised; served from the cache.
-    pub async fn list_response(
-        &self,
-        tenant: &TenantId,
-        query: &ListQuery,
-    ) -> ApiResult<Arc<CachedBody>> {
-        self.list_response_as(tenant, query, false).await
-    }
-
-    /// [`TemplatesService::list_response`]; `published_only` leaves drafts out (viewers).
     pub async fn list_response_as(
         &self,
         tenant: &TenantId,
@@ -465,12 +472,15 @@ impl TemplatesService {
     }
 
     /// Templates per category in the tenant.
-    pub async fn categories(&self, tenant: &TenantId) -> ApiResult<Vec<CategoryCount>> {
+    pub async fn categories(&self, tenant: &TenantId, role: Role) -> ApiResult<Vec<CategoryCount>> {
         let t = tenant.clone();
+        let published_only = TemplateStatus::only_published_for(role);
         let counts: BTreeMap<String, i64> = self
             .inner
             .db
-            .run(move |conn| -> ApiResult<_> { Ok(store::count_by_category(conn, Some(&t))?) })
+            .run(move |conn| -> ApiResult<_> {
+                Ok(store::count_by_category(conn, Some(&t), published_only)?)
+            })
             .await?
             .into_iter()
             .collect();
@@ -624,7 +634,7 @@ impl TemplatesService {
     pub async fn counts_by_category(&self) -> ApiResult<Vec<(String, i64)>> {
         self.inner
             .db
-            .run(|conn| -> ApiResult<_> { Ok(store::count_by_category(conn, None)?) })
+            .run(|conn| -> ApiResult<_> { Ok(store::count_by_category(conn, None, false)?) })
             .await
     }
 
@@ -636,7 +646,7 @@ impl TemplatesService {
             .db
             .run(move |conn| -> ApiResult<_> {
                 Ok((
-                    store::count_by_category(conn, Some(&t))?,
+                    store::count_by_category(conn, Some(&t), false)?,
                     store::count_instantiations(conn, &t)?,
                     store::average_quality(conn, &t)?,
                     store::find_repo(conn, &t)?,
@@ -657,7 +667,7 @@ impl TemplatesService {
             "average_quality": average_quality,
             "git": {
                 "head": repo.as_ref().and_then(|r| r.head_commit.clone()),
-                "remote": repo.as_ref().and_then(|r| r.remote_url.as_deref().map(crate::config::redact_url_password)),
+                "remote": repo.as_ref().and_then(|r| r.remote_url.as_deref().map(crate::platform::git_remote::shown)),
                 "last_sync_status": repo.as_ref().and_then(|r| r.last_sync_status.clone()),
             },
             "cache": {"hits": hits, "misses": misses, "hit_ratio": ratio},

@@ -298,7 +298,7 @@ impl TemplatesService {
                     s.updated_at.naive_utc() == updated_at
                         && s.current_commit == commit
                         && s.quality_score == quality
-                        && s.status == status
+                        && s.status.as_str() == status
                 });
                 if !same {
                     changed.push(id.clone());

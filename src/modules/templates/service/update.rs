@@ -16,13 +16,14 @@ use crate::modules::templates::answers::{
     AnswersFile, AnswersTemplate, DEFAULT_ANSWERS_FILE, writable_answers,
 };
 use crate::modules::templates::archive::{self, ArchiveKind, OutEntry};
+use crate::modules::templates::error::TemplatesError;
 use crate::modules::templates::git;
 use crate::modules::templates::merge::{self, Tree, TreeFile};
 use crate::modules::templates::model::{
     ChangelogEntry, InstantiationView, TemplateDrift, UpdateResult,
 };
 use crate::modules::templates::store::{self, InstantiationRow, TemplateRow};
-use crate::platform::auth::{Principal, TenantId};
+use crate::platform::auth::{Principal, Role, TenantId};
 use crate::platform::http::error::{ApiError, ApiResult};
 use crate::platform::http::pagination::{Page, PageQuery};
 use crate::render::{MANIFEST_FILE, SourceFile};
@@ -106,6 +107,9 @@ impl TemplatesService {
     ) -> ApiResult<UpdateResult> {
         let tenant = actor.tenant_id.clone();
         let row = self.row(&tenant, id).await?;
+        if row.status().hidden_from(actor.role) {
+            return Err(TemplatesError::not_found().into());
+        }
         let project_label = check_label(request.project_label.clone())?;
         let mut origin = self.origin(&tenant, &row, &request).await?;
         // The answers file is the caller's text: its commit must be one of this template's.
@@ -372,10 +376,12 @@ impl TemplatesService {
         Ok(Page::of_all(drift.projects_behind, page))
     }
 
-    /// Every template with generated projects: how many, how many behind, and those.
+    /// Every template with generated projects: how many, how many behind, and those (drafts
+    /// left out for a caller acting with `role` who may not see them).
     pub async fn drift(
         &self,
         tenant: &TenantId,
+        role: Role,
         page: &PageQuery,
     ) -> ApiResult<Page<TemplateDrift>> {
         let t = tenant.clone();
@@ -398,6 +404,9 @@ impl TemplatesService {
             let Ok(row) = self.row(tenant, &template_id).await else {
                 continue;
             };
+            if row.status().hidden_from(role) {
+                continue;
+            }
             out.push(self.drift_of(tenant, &row).await?);
         }
         out.sort_by(|a, b| {

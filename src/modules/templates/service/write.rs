@@ -21,7 +21,7 @@ use crate::modules::templates::gate::{
     ForcedPublish, GateVerdict, PublishCandidate, PublishGate, content_digest,
 };
 use crate::modules::templates::git::{self, Author, WriteOutcome};
-use crate::modules::templates::model::{TemplateDetail, TemplateSummary};
+use crate::modules::templates::model::{TemplateDetail, TemplateStatus, TemplateSummary};
 use crate::modules::templates::spec;
 use crate::modules::templates::store::{self, RowWrite, TemplateRow};
 use crate::platform::auth::{Principal, Role, TenantId};
@@ -746,7 +746,7 @@ impl TemplatesService {
 /// every other new version is published.
 fn mark_draft(row: &mut TemplateRow, draft: &Option<Value>) {
     if let Some(record) = draft {
-        row.status = "draft".to_string();
+        row.status = TemplateStatus::Draft.as_str().to_string();
         row.draft_gate = Some(record.to_string());
     }
 }

@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::model::TemplateStatus;
 use super::schema::{
     template_changes, template_instantiations, template_repos, template_tags, templates,
 };
@@ -40,6 +41,12 @@ pub struct TemplateRow {
     pub status: String,
     /// For a draft: the publish gate's answer (JSON: score, detail, recommendations).
     pub draft_gate: Option<String>,
+}
+
+impl TemplateRow {
+    pub fn status(&self) -> TemplateStatus {
+        TemplateStatus::from_stored(&self.status)
+    }
 }
 
 /// The columns lists and search need (no manifest or parameter schema).
@@ -100,7 +107,12 @@ pub struct InstantiationRow {
 pub struct RepoRow {
     pub tenant_id: String,
     pub head_commit: Option<String>,
+    /// The remote as shown: credentials replaced by `[redacted]` (the URL itself when it holds
+    /// none).
     pub remote_url: Option<String>,
+    /// The remote with its credentials, sealed for the tenant (`platform::sealed`); `None` when
+    /// `remote_url` holds no credentials.
+    pub remote_url_sealed: Option<String>,
     pub remote_branch: Option<String>,
     pub last_sync_at: Option<NaiveDateTime>,
     pub last_sync_status: Option<String>,
@@ -496,7 +508,8 @@ impl Sql {
             self.push(" AND t.author = ").text(author);
         }
         if filter.published_only {
-            self.push(" AND t.status = ").text("published");
+            self.push(" AND t.status = ")
+                .text(TemplateStatus::Published.as_str());
         }
         for tag in &filter.tags {
             self.push(" AND t.id IN (SELECT template_id FROM template_tags WHERE tenant_id = ")
@@ -620,6 +633,7 @@ pub fn set_quality(
 pub fn count_by_category(
     conn: &mut DbConnection,
     tenant: Option<&TenantId>,
+    published_only: bool,
 ) -> QueryResult<Vec<(String, i64)>> {
     let mut query = templates::table
         .group_by(templates::category)
@@ -627,6 +641,9 @@ pub fn count_by_category(
         .into_boxed();
     if let Some(tenant) = tenant {
         query = query.filter(templates::tenant_id.eq(tenant.as_str()));
+    }
+    if published_only {
+        query = query.filter(templates::status.eq(TemplateStatus::Published.as_str()));
     }
     query.load(conn)
 }
@@ -761,6 +778,7 @@ fn ensure_repo(conn: &mut DbConnection, tenant: &TenantId, now: NaiveDateTime) -
         tenant_id: tenant.0.clone(),
         head_commit: None,
         remote_url: None,
+        remote_url_sealed: None,
         remote_branch: None,
         last_sync_at: None,
         last_sync_status: None,
@@ -786,6 +804,7 @@ fn ensure_repo(conn: &mut DbConnection, tenant: &TenantId, now: NaiveDateTime) -
 struct RepoChange<'a> {
     head_commit: Option<Option<&'a str>>,
     remote_url: Option<&'a str>,
+    remote_url_sealed: Option<Option<&'a str>>,
     remote_branch: Option<&'a str>,
     last_sync_at: Option<NaiveDateTime>,
     last_sync_status: Option<&'a str>,
@@ -824,20 +843,61 @@ pub fn set_head(
     update_repo(conn, tenant, now, change)
 }
 
+/// Stores the tenant's remote: `shown` without credentials, `sealed` the URL with them (`None`
+/// when it has none).
 pub fn set_remote(
     conn: &mut DbConnection,
     tenant: &TenantId,
-    url: &str,
+    shown: &str,
+    sealed: Option<&str>,
     branch: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let change = RepoChange {
-        remote_url: Some(url),
+        remote_url: Some(shown),
+        remote_url_sealed: Some(sealed),
         remote_branch: Some(branch),
         updated_at: Some(now),
         ..RepoChange::default()
     };
     update_repo(conn, tenant, now, change)
+}
+
+/// Remotes stored before credentials were sealed that may hold some (tenant, URL): those with
+/// a user part and nothing sealed.
+pub fn unsealed_remotes(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = template_repos::table
+        .filter(template_repos::remote_url_sealed.is_null())
+        .filter(template_repos::remote_url.like("%@%"))
+        .select((template_repos::tenant_id, template_repos::remote_url))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(tenant, url)| Some((tenant, url?)))
+        .collect())
+}
+
+/// Replaces a remote stored in the clear with its shown and sealed forms, unless it changed
+/// meanwhile (`plain` is what was read).
+pub fn seal_remote(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    plain: &str,
+    shown: &str,
+    sealed: &str,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        template_repos::table
+            .filter(template_repos::tenant_id.eq(tenant.as_str()))
+            .filter(template_repos::remote_url.eq(plain))
+            .filter(template_repos::remote_url_sealed.is_null()),
+    )
+    .set((
+        template_repos::remote_url.eq(shown),
+        template_repos::remote_url_sealed.eq(sealed),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 pub fn record_sync(
@@ -950,10 +1010,10 @@ pub fn publish(
             .filter(templates::tenant_id.eq(tenant.as_str()))
             .filter(templates::id.eq(&row.template_id))
             .filter(templates::current_commit.eq(&row.commit_id))
-            .filter(templates::status.eq("draft")),
+            .filter(templates::status.eq(TemplateStatus::Draft.as_str())),
     )
     .set((
-        templates::status.eq("published"),
+        templates::status.eq(TemplateStatus::Published.as_str()),
         templates::draft_gate.eq(None::<String>),
     ))
     .execute(conn)?;

@@ -30,7 +30,7 @@ fn row(tenant: &TenantId, id: &str, name: &str) -> TemplateRow {
         updated_by: "u".into(),
         created_at: at,
         updated_at: at,
-        status: "published".into(),
+        status: TemplateStatus::Published.as_str().into(),
         draft_gate: None,
     }
 }
