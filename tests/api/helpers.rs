@@ -494,10 +494,48 @@ pub fn free_port() -> u16 {
 
 /// A `maestro serve` child process (process-level tests): its own port and log file, test
 /// configuration, no Redis unless `extra` sets `MAESTRO__REDIS__URL`. Killed (SIGKILL) on drop.
+/// `url` is final once [`MaestroProcess::wait_ready`] returned: a port another process took
+/// between [`free_port`] and the child's bind is replaced by a new one there.
 pub struct MaestroProcess {
     pub child: Child,
     pub url: String,
     pub log: PathBuf,
+    launch: Launch,
+}
+
+/// What a [`MaestroProcess`] was started with (to start it again on another port).
+struct Launch {
+    dir: PathBuf,
+    name: String,
+    database_url: String,
+    extra: Vec<(String, String)>,
+}
+
+impl Launch {
+    fn spawn(&self) -> (Child, String, PathBuf) {
+        let port = free_port();
+        let log = self.dir.join(format!("{}.log", self.name));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(maestro_bin());
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MAESTRO_ENV", "test")
+            .env("MAESTRO_CONFIG_DIR", repo_root().join("config"))
+            .env("MAESTRO__SERVER__PORT", port.to_string())
+            .env("MAESTRO__DATA_DIR", self.dir.join("data"))
+            .env("MAESTRO__DATABASE__URL", &self.database_url)
+            .env("MAESTRO__DATABASE__POOL_SIZE", "8")
+            .env("MAESTRO__REDIS__URL", "")
+            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out));
+        for (k, v) in &self.extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start maestro");
+        (child, format!("http://127.0.0.1:{port}"), log)
+    }
 }
 
 impl MaestroProcess {
@@ -507,56 +545,61 @@ impl MaestroProcess {
         database_url: &str,
         extra: &[(&str, &str)],
     ) -> MaestroProcess {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(maestro_bin());
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MAESTRO_ENV", "test")
-            .env("MAESTRO_CONFIG_DIR", repo_root().join("config"))
-            .env("MAESTRO__SERVER__PORT", port.to_string())
-            .env("MAESTRO__DATA_DIR", dir.join("data"))
-            .env("MAESTRO__DATABASE__URL", database_url)
-            .env("MAESTRO__DATABASE__POOL_SIZE", "8")
-            .env("MAESTRO__REDIS__URL", "")
-            .env("MAESTRO__TELEMETRY__LOG_LEVEL", "warn")
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out));
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start maestro");
+        let launch = Launch {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            database_url: database_url.to_string(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let (child, url, log) = launch.spawn();
         MaestroProcess {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url,
             log,
+            launch,
         }
     }
 
+    /// Waits for `/readyz`; panics with the log when the process exits, unless it exited
+    /// because its port was taken meanwhile (parallel tests): then it starts again on another.
     pub async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let (child, url, log) = (&mut self.child, &self.url, &self.log);
-        eventually(
-            &format!("maestro at {url} to become ready (log: {})", log.display()),
-            Duration::from_secs(30),
-            &mut || {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "maestro exited with {status}: {}",
-                        std::fs::read_to_string(log).unwrap_or_default()
-                    );
-                }
-                let req = client.get(format!("{url}/readyz")).send();
-                async move {
-                    req.await
-                        .ok()
-                        .filter(|r| r.status().is_success())
-                        .map(|_| ())
-                }
-            },
-        )
-        .await;
+        for _ in 0..5 {
+            let (child, url, log) = (&mut self.child, &self.url, &self.log);
+            let exited = eventually(
+                &format!("maestro at {url} to become ready (log: {})", log.display()),
+                Duration::from_secs(30),
+                &mut || {
+                    let exited = match child.try_wait() {
+                        Ok(Some(status)) => Some(status),
+                        _ => None,
+                    };
+                    let req = client.get(format!("{url}/readyz")).send();
+                    async move {
+                        if let Some(status) = exited {
+                            return Some(Some(status));
+                        }
+                        req.await
+                            .ok()
+                            .filter(|r| r.status().is_success())
+                            .map(|_| None)
+                    }
+                },
+            )
+            .await;
+            let Some(status) = exited else {
+                return;
+            };
+            let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+            assert!(
+                output.contains("Address already in use"),
+                "maestro exited with {status}: {output}"
+            );
+            (self.child, self.url, self.log) = self.launch.spawn();
+        }
+        panic!("maestro found no free port in five tries");
     }
 
     /// SIGKILL (std's `Child::kill` on Unix): no shutdown code runs.

@@ -245,14 +245,14 @@ async fn frozen_postgres_gives_fast_503s_and_recovers_on_sigcont_without_restart
     drop(platform);
 
     let mut maestro = MaestroProcess::start(dir.path(), "maestro", &pg.url(), &[]);
-    let log = maestro.log.clone();
-    let base = maestro.url.clone();
     // Generous client timeout: a hang shows as a slow answer in the assertions, not a stuck test.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     maestro.wait_ready(&client).await;
+    let log = maestro.log.clone();
+    let base = maestro.url.clone();
     // Requests that need the database (no cache in front): a read, a write, a sign-in.
     let serial = std::sync::atomic::AtomicUsize::new(0);
     let requests = |client: &reqwest::Client| {
