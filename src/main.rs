@@ -255,6 +255,8 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Reserved, not used: rendering has the stack it needs without a mapping per call.
+        .thread_stack_size(maestro::render::THREAD_STACK)
         .build()
     {
         Ok(rt) => rt,

@@ -170,7 +170,7 @@ impl Renderer {
         let result = self
             .env
             .template_from_named_str("<string>", &src)
-            .and_then(|t| t.render(ctx.clone()));
+            .and_then(|t| on_deep_stack(|| t.render(ctx.clone())));
         result.map_err(|e| {
             let mut err = map_error(&e, |_| Some(path.to_string()));
             if !what.is_empty() {
@@ -185,9 +185,26 @@ impl Renderer {
         let result = self
             .env
             .get_template(name)
-            .and_then(|t| t.render(ctx.clone()));
+            .and_then(|t| on_deep_stack(|| t.render(ctx.clone())));
         result.map_err(|e| map_error(&e, |n| self.loader.resolve(n, &self.texts)))
     }
+}
+
+/// Stack one template evaluation may need. A template can build a value nested once per loop
+/// iteration (`{% set ns.x = [ns.x] %}`), hundreds of thousands deep within its fuel, and
+/// minijinja frees it recursively: on a 2 MiB thread that overflows the stack, which aborts the
+/// whole process. Measured: the deepest value the fuel allows is freed within 16 MiB (debug
+/// build); twice that is required.
+const RENDER_STACK_NEEDED: usize = 32 << 20;
+/// A fresh stack's size: room for [`RENDER_STACK_NEEDED`] after what the rendering of a whole
+/// template uses around it. Only the pages used are ever touched.
+pub const RENDER_STACK: usize = 64 << 20;
+
+/// Runs `f` with at least [`RENDER_STACK_NEEDED`] bytes of stack left: on this thread's stack
+/// when it has that (e.g. inside [`crate::render::render`], which moves once for all files), on
+/// a fresh mapping otherwise.
+pub(crate) fn on_deep_stack<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(RENDER_STACK_NEEDED, RENDER_STACK, f)
 }
 
 fn detail(e: &minijinja::Error) -> String {

@@ -44,6 +44,9 @@ pub use cookiecutter::{
 };
 pub use filters::escape_with;
 pub use inspect::{Inspected, inspect};
+/// The stack size of the server's threads, so that rendering never needs a fresh stack mapping
+/// (a thread with less, e.g. a test's, gets one per rendering).
+pub use jinja::RENDER_STACK as THREAD_STACK;
 pub use manifest::{CATEGORIES, Dependency, Manifest};
 pub use params::{FieldError, ParamType, ParameterSpec};
 pub use paths::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, PathError, safe_relative_path};
@@ -285,10 +288,11 @@ pub fn resolve_parameters(
     input: &serde_json::Map<String, serde_json::Value>,
     opts: &RenderOptions,
 ) -> Result<Context, Vec<FieldError>> {
-    match spec {
+    // Defaults are templates too: one deep stack for all of them (see `jinja::on_deep_stack`).
+    jinja::on_deep_stack(|| match spec {
         TemplateSpec::Native(m) => params::resolve_native(m, input, opts),
         TemplateSpec::Cookiecutter(c) => c.resolve(input, opts),
-    }
+    })
 }
 
 /// Renders the template's files with a resolved context.
@@ -298,10 +302,11 @@ pub fn render(
     ctx: &Context,
     opts: &RenderOptions,
 ) -> Result<RenderOutput, RenderError> {
-    let mut out = match spec {
-        TemplateSpec::Native(m) => native::render_native(m, files, ctx, opts)?,
-        TemplateSpec::Cookiecutter(c) => c.render(files, ctx, opts)?,
-    };
+    // One deep stack for all the files (each evaluation needs one; see `jinja::on_deep_stack`).
+    let mut out = jinja::on_deep_stack(|| match spec {
+        TemplateSpec::Native(m) => native::render_native(m, files, ctx, opts),
+        TemplateSpec::Cookiecutter(c) => c.render(files, ctx, opts),
+    })?;
     if spec.has_hooks() {
         out.warnings.push(
             "the template has a hooks/ folder; hooks were not executed (Maestro never runs \

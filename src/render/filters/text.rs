@@ -275,7 +275,7 @@ pub(super) fn truncate(s: &str, args: Rest<ValueOrKwargs>) -> Result<String, Err
         )));
     }
     let len = s.chars().count() as i64;
-    if len <= length + leeway {
+    if len <= length.saturating_add(leeway) {
         return Ok(s.to_string());
     }
     let head: String = s.chars().take((length - end_len) as usize).collect();

@@ -421,6 +421,10 @@ pub fn call_str_method(s: &str, method: &str, args: &[Value]) -> Result<Option<V
         "zfill" => {
             too_many(args, 1, method)?;
             let width = arg_int(args, 0, method)?.unwrap_or(0).max(0) as usize;
+            // A template's number: never allocate more than any other string method may.
+            if width > MAX_STRING_BYTES {
+                return Err(too_large());
+            }
             let len = s.chars().count();
             if width <= len {
                 Value::from(s)

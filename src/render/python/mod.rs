@@ -352,6 +352,11 @@ mod tests {
         );
         assert_eq!(call("5", "zfill", &[Value::from(3)]), "005");
         assert_eq!(call("-5", "zfill", &[Value::from(3)]), "-05");
+        let huge = call_str_method("1", "zfill", &[Value::from(1_000_000_000_000_000_i64)]);
+        assert!(
+            huge.is_err_and(|e| e.to_string().contains("would exceed")),
+            "a width past the string limit is refused, not allocated"
+        );
         assert_eq!(
             call("hello", "center", &[Value::from(9), Value::from("*")]),
             "**hello**"

@@ -275,3 +275,24 @@ fn random_templates_never_panic() {
         let _ = jinja::preprocess(&src, &jinja::Syntax::default());
     }
 }
+
+/// A value nested once per loop iteration, as deep as the fuel allows, is freed without
+/// overflowing the caller's stack (which would abort the whole server): this runs on a test
+/// thread's 2 MiB stack, where it overflowed before rendering moved to a deep stack.
+#[test]
+fn a_value_nested_as_deep_as_the_fuel_allows_does_not_overflow_the_stack() {
+    let err = render_cc(
+        "{% set ns = namespace(x=[]) %}{% for i in range(10000) %}{% for j in range(100) %}\
+         {% set ns.x = [ns.x] %}{% endfor %}{% endfor %}done",
+        &opts(),
+    )
+    .unwrap_err();
+    assert_says(&err.message, "work budget");
+    // Shallower, within the budget: rendered.
+    let out = render_cc(
+        "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}\
+         {% endfor %}{{ ns.x | length }}",
+        &opts(),
+    );
+    assert!(out.is_ok(), "{out:?}");
+}

@@ -212,3 +212,43 @@ async fn durable_waits_step_timeouts_run_timeouts_conditions_and_fan_out() {
     assert_eq!(step(&run, "never")["status"], "cancelled");
     app.shutdown().await;
 }
+
+/// A `wait` whose duration comes from the run's data is bounded as a literal one is at
+/// definition time: past the longest wait (a year) — even past what a timestamp can hold — the
+/// step fails with the reason, whether it is the first step or follows another.
+#[tokio::test]
+async fn a_wait_duration_from_an_expression_past_the_longest_wait_fails_the_step() {
+    let app = spawn().await;
+    let def = create(
+        &app,
+        &json!({"name": "long-naps", "inputs": {"d": {"type": "string"}}, "steps": [
+            {"id": "first", "uses": "wait", "with": {"duration": "${{ inputs.d }}"}, "on_failure": "fail"}
+        ]}),
+    )
+    .await;
+    let later = create(
+        &app,
+        &json!({"name": "later-naps", "inputs": {"d": {"type": "string"}}, "steps": [
+            {"id": "start", "uses": "noop"},
+            {"id": "first", "uses": "wait", "needs": "start", "with": {"duration": "${{ inputs.d }}"},
+             "on_failure": "fail"}
+        ]}),
+    )
+    .await;
+    for wf in [&def, &later] {
+        for d in ["300000y", "18446744073709551615s", "2y"] {
+            let run = execute(&app, wf["id"].as_str().unwrap(), json!({"d": d})).await;
+            let run = wait_status(&app, run["id"].as_str().unwrap(), "failed", 30).await;
+            let nap = step(&run, "first");
+            assert_eq!(nap["status"], "failed", "{d}: {run}");
+            assert!(
+                nap["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("a wait lasts at most"),
+                "{d}: {nap}"
+            );
+        }
+    }
+    app.shutdown().await;
+}

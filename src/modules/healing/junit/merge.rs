@@ -139,7 +139,7 @@ fn fold(framework: Framework, mut group: Vec<Case>) -> Case {
         case.system_err = case.system_err.or(r.system_err);
         case.skip_message = case.skip_message.or(r.skip_message);
         if framework == Framework::Gradle {
-            case.attempts += r.attempts;
+            case.attempts = case.attempts.saturating_add(r.attempts);
         } else {
             case.attempts = case.attempts.max(r.attempts);
         }

@@ -137,7 +137,7 @@ impl Engine {
             .transact("engine".into(), 0, move |tx| -> Result<_, EngineError> {
                 let (conn, m, _) = tx.parts();
                 let now = m.now;
-                let until = now + machine::from_std(engine.inner.lease);
+                let until = machine::after(now, engine.inner.lease);
                 let rows = dialect::claim(
                     conn,
                     &engine.inner.owner,
@@ -386,7 +386,7 @@ impl Engine {
                 continue;
             }
             let owner = self.inner.owner.clone();
-            let until = machine::now() + machine::from_std(self.inner.lease);
+            let until = machine::after(machine::now(), self.inner.lease);
             let result = self
                 .inner
                 .db

@@ -50,6 +50,13 @@ pub fn from_std(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
+/// `at + d`, saturating at the latest time chrono holds: chrono's `+` panics past it, and a
+/// duration can come from a run's data (a `wait` whose `duration` is an expression).
+pub fn after(at: NaiveDateTime, d: Duration) -> NaiveDateTime {
+    at.checked_add_signed(from_std(d))
+        .unwrap_or(NaiveDateTime::MAX)
+}
+
 /// A step execution handed to the engine (after its transaction commits).
 #[derive(Debug, Clone)]
 pub struct ExecTask {
@@ -307,7 +314,7 @@ impl Machine {
             held,
             lease_owner: leased.then(|| self.owner.clone()),
             lease_token: leased.then(|| self.token.clone()),
-            lease_until: leased.then(|| self.now + from_std(self.lease)),
+            lease_until: leased.then(|| after(self.now, self.lease)),
             enqueued_at: self.now,
         });
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::{Machine, MachineError, RunCtx, RunStore, from_std};
+use super::{Machine, MachineError, RunCtx, RunStore, after};
 use crate::modules::workflows::definition::Wait;
 use crate::modules::workflows::model::{RunStatus, StepStatus};
 use crate::modules::workflows::store::{EventRow, KIND_RUN_TIMEOUT, KIND_STEP};
@@ -73,7 +73,7 @@ impl Machine {
             json!({"failed_step": ctx.run.failed_step}),
         );
         if let Some(timeout) = ctx.def.run_timeout {
-            let deadline = self.now + from_std(timeout);
+            let deadline = after(self.now, timeout);
             ctx.run.deadline_at = Some(deadline);
             self.dequeue(ctx, "", KIND_RUN_TIMEOUT);
             self.enqueue(ctx, "", KIND_RUN_TIMEOUT, deadline, false);

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Done, Failure, MAX_OUTPUT_BYTES, Machine, MachineError, RunCtx, RunStore, from_std};
+use super::{Done, Failure, MAX_OUTPUT_BYTES, Machine, MachineError, RunCtx, RunStore, after};
 use crate::modules::workflows::definition::{self, OnFailure};
 use crate::modules::workflows::model::{AttemptRecord, RunStatus, StepStatus, utc};
 use crate::modules::workflows::steps::NOOP;
@@ -177,7 +177,7 @@ impl Machine {
         };
         if retryable && budget_used < step.retry.max_attempts && from == StepStatus::Running {
             let delay = step.retry.delay(budget_used.max(1), (self.sample)());
-            let next = self.now + from_std(delay);
+            let next = after(self.now, delay);
             ctx.steps[i].wake_at = Some(next);
             ctx.steps[i].finished_at = Some(finished);
             ctx.set_step_status(i, StepStatus::Retrying);

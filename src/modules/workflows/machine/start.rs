@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
-use super::{ExecTask, Failure, Machine, MachineError, RunCtx, RunStore, from_std, model_time};
+use super::{ExecTask, Failure, Machine, MachineError, RunCtx, RunStore, after, model_time};
 use crate::modules::workflows::definition::{
     self, OnFailure, WAIT, WAIT_FOR_EVENT, Wait, WaitWith,
 };
@@ -189,6 +189,18 @@ impl Machine {
                 }
             }
         };
+        // An expression's value is bounded here as a literal is at validation.
+        let duration = duration.and_then(|d| {
+            if d > definition::MAX_WAIT {
+                Err(format!(
+                    "`duration` is {}; a wait lasts at most {}",
+                    humantime::format_duration(d),
+                    humantime::format_duration(definition::MAX_WAIT)
+                ))
+            } else {
+                Ok(d)
+            }
+        });
         let duration = match duration {
             Ok(d) => d,
             Err(e) => {
@@ -196,7 +208,7 @@ impl Machine {
                 return self.fail_step(store, ctx, i, Failure::Permanent(e), inputs);
             }
         };
-        let wake_at = self.now + from_std(duration);
+        let wake_at = after(self.now, duration);
         let id = self.arm(
             ctx,
             i,
@@ -247,7 +259,7 @@ impl Machine {
             Some(Wait::Event { event, timeout }) => (event.clone(), *timeout),
             _ => (String::new(), definition::DEFAULT_EVENT_TIMEOUT),
         };
-        let deadline = self.now + from_std(timeout);
+        let deadline = after(self.now, timeout);
         let inputs =
             json!({"event": event, "timeout": humantime::format_duration(timeout).to_string()});
         let id = self.arm(

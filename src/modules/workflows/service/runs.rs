@@ -119,7 +119,7 @@ impl WorkflowsService {
                     created_at: now,
                     started_at: None,
                     finished_at: None,
-                    deadline_at: def.run_timeout.map(|d| now + machine::from_std(d)),
+                    deadline_at: def.run_timeout.map(|d| machine::after(now, d)),
                     updated_at: now,
                     audit_seq: 0,
                     audit_hash: audit::GENESIS.into(),
