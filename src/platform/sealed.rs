@@ -1,4 +1,5 @@
-//! Secrets kept at rest (a tenant's git remote credentials): AES-256-GCM under a key derived
+//! Secrets kept at rest (a tenant's git sync remote credentials, healing repository passwords
+//! and tokens): AES-256-GCM under a key derived
 //! from `auth.secret_key` with HKDF-SHA256, so a database dump or backup alone does not reveal
 //! them. Every value is bound to a context (e.g. the tenant it belongs to) as associated data, so
 //! a sealed value copied into another tenant's row does not open there.

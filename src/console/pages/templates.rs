@@ -15,7 +15,7 @@ use crate::console::session::{CsrfForm, UiError, UiResult};
 use crate::console::view::{self, Ctx};
 use crate::modules::quality::QualityService;
 use crate::modules::templates::archive::ArchiveKind;
-use crate::modules::templates::model::{ListQuery, TemplateDetail};
+use crate::modules::templates::model::{ListQuery, TemplateDetail, TemplateStatus};
 use crate::modules::templates::service::{InstantiateRequest, Instantiated, InstantiationSource};
 use crate::modules::templates::{ForcedPublish, TemplatesService};
 use crate::platform::auth::Role;
@@ -69,8 +69,8 @@ async fn catalog(ui: Ui<TemplatesService>, query: web::Query<CatalogQuery>) -> U
         limit: page.limit,
         offset: page.offset,
     };
-    let viewer = session.role() == Role::Viewer;
-    let (results, problem) = match service.list(tenant, &list, viewer).await {
+    let published_only = TemplateStatus::only_published_for(session.role());
+    let (results, problem) = match service.list(tenant, &list, published_only).await {
         Ok(p) => (Some(p), None),
         // A filter the search cannot use is shown above the (empty) results, not as an error
         // page: it happens while typing.

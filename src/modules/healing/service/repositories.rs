@@ -77,8 +77,14 @@ impl HealingService {
             && (row.username.is_some() || secret.is_some())
             && let Ok(mut parsed) = url::Url::parse(&url)
         {
-            let user = row.username.as_deref().unwrap_or("x-access-token");
-            let _ = parsed.set_username(user);
+            // The user given, else the one in the URL (a password moved out of an older row's
+            // URL leaves its user there), else what token-only hosts expect.
+            let user = match (&row.username, parsed.username()) {
+                (Some(given), _) => given.clone(),
+                (None, "") => "x-access-token".to_string(),
+                (None, in_url) => in_url.to_string(),
+            };
+            let _ = parsed.set_username(&user);
             let _ = parsed.set_password(secret.as_deref());
             url = parsed.to_string();
         }

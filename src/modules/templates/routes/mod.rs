@@ -13,9 +13,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::archive::{self, ArchiveKind};
-use super::model::TemplateDetail;
+use super::model::{TemplateDetail, TemplateStatus};
 use super::service::TemplatesService;
-use crate::platform::auth::{Authorized, Role, RoleRequirement};
+use crate::platform::auth::{Authorized, RoleRequirement};
 use crate::platform::blocking::run_blocking;
 use crate::platform::cache::CachedBody;
 use crate::platform::http::body::{BodyLimit, media_type, read_body, unsupported_media_type};
@@ -129,9 +129,9 @@ async fn read_project_body(
 
 // ----- drafts (issue 14) -----
 
-/// The caller only reads (drafts are hidden from viewers).
+/// Lists and searches for the caller leave drafts out (viewers).
 fn is_viewer<R: RoleRequirement>(caller: &Authorized<R>) -> bool {
-    caller.principal.role == Role::Viewer
+    TemplateStatus::only_published_for(caller.principal.role)
 }
 
 /// Drafts are a 404 for viewers on every per-template route.
