@@ -196,8 +196,8 @@ impl Renderer {
 /// whole process. Measured: the deepest value the fuel allows is freed within 16 MiB (debug
 /// build); twice that is required.
 const RENDER_STACK_NEEDED: usize = 32 << 20;
-/// A fresh stack's size: room for [`RENDER_STACK_NEEDED`] after what the rendering of a whole
-/// template uses around it. Only the pages used are ever touched.
+/// A fresh stack's size: room for the 32 MiB an evaluation may need after what the rendering
+/// of a whole template uses around it. Only the pages used are ever touched.
 pub const RENDER_STACK: usize = 64 << 20;
 
 /// Runs `f` with at least [`RENDER_STACK_NEEDED`] bytes of stack left: on this thread's stack
